@@ -1,0 +1,28 @@
+// The one interface between the engine and a compute backend: run tokens through the model at given
+// positions against the backend's own KV cache, and return logits.
+
+import type { ModelConfig } from "../model/config.ts";
+
+/** Receives named intermediates (`attn_norm`, `attn_out`, `router_topk`, `moe_out`, ...) for debugging. */
+export type DebugSink = (name: string, layer: number, rows: number, values: Float32Array) => void;
+
+export interface ForwardOptions {
+  /** Which rows of logits to return: every token's, only the last token's, or none. */
+  readonly logits: "all" | "last" | "none";
+  readonly debug?: DebugSink;
+}
+
+export interface Backend {
+  readonly name: "ref" | "wasm" | "webgpu";
+  readonly config: ModelConfig;
+  /** KV-cache capacity in tokens. */
+  readonly maxContext: number;
+  /**
+   * Runs `tokens` at positions pos, pos+1, ...; the KV cache must already hold positions [0, pos) and
+   * entries at positions >= pos are overwritten (this is how a session rolls back to a shared prefix).
+   * Returns [rows, vocab] logits, rows = tokens.length ("all"), 1 ("last") or 0 ("none").
+   */
+  forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array>;
+  /** Frees device memory and workers. */
+  dispose(): void;
+}

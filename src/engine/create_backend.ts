@@ -1,0 +1,46 @@
+// Picks and builds a compute backend for a loaded model. `auto` prefers WebGPU on a real (hardware)
+// adapter and the WASM backend otherwise; `ref` is the scalar reference.
+
+import { OssiError } from "../io/errors.ts";
+import type { Backend } from "../backends/backend.ts";
+import type { LoadedModel } from "../model/load.ts";
+
+export type BackendName = "ref" | "wasm" | "webgpu" | "auto";
+export const BACKEND_NAMES: readonly BackendName[] = ["auto", "ref", "wasm", "webgpu"];
+
+export interface BackendOptions {
+  /** KV-cache capacity in tokens (default: the model's context, capped for memory). */
+  readonly maxContext?: number;
+  /** CPU threads for the WASM backend (default: all cores). */
+  readonly threads?: number;
+  /** Progress of weight placement, 0..1, for a progress bar. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** Default KV capacity: the model's context, capped so a default session does not reserve gigabytes. */
+export const DEFAULT_MAX_CONTEXT = 8192;
+
+export function parseBackendName(s: string): BackendName {
+  if ((BACKEND_NAMES as readonly string[]).includes(s)) return s as BackendName;
+  throw new OssiError(`unknown backend '${s}' (expected ${BACKEND_NAMES.join(", ")})`, 2);
+}
+
+export async function createBackend(model: LoadedModel, name: BackendName, opts: BackendOptions = {}): Promise<Backend> {
+  const maxContext = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, model.config.maxContext);
+  if (name === "auto") name = await chooseBackend();
+  switch (name) {
+    case "ref": {
+      const { RefBackend } = await import("../backends/ref/ref_backend.ts");
+      return new RefBackend(model.config, model.weights, maxContext);
+    }
+    case "wasm":
+    case "webgpu":
+      throw new OssiError(`backend '${name}' is not available in this build`);
+  }
+  throw new OssiError(`unknown backend '${name}'`, 2);
+}
+
+/** WebGPU on a hardware adapter; otherwise the CPU. */
+export function chooseBackend(): Promise<BackendName> {
+  return Promise.resolve("ref");
+}

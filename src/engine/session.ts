@@ -1,0 +1,110 @@
+// Session: one conversation's KV cache over a backend. Generation reuses the longest prefix of the new
+// prompt that is already in the cache, so a chat turn only prefills its new tokens.
+// The narrow interface the REPL, pipe mode and server share is `TokenGenerator`.
+
+import type { Backend } from "../backends/backend.ts";
+import { OssiError } from "../io/errors.ts";
+
+export interface GenerateRequest {
+  /** Full prompt token ids (the whole conversation so far). */
+  readonly prompt: readonly number[];
+  /** Picks the next token from [vocab] logits. */
+  readonly sample: (logits: Float32Array) => number;
+  /** Generation ends after emitting one of these (the stop token is yielded). */
+  readonly stopTokens: ReadonlySet<number>;
+  readonly maxTokens: number;
+  /** Aborting ends the generator after the current step; the cache stays consistent. */
+  readonly signal?: AbortSignal;
+}
+
+export interface GenerationStats {
+  promptTokens: number;
+  /** Prompt tokens found in the KV cache and not computed again. */
+  cachedTokens: number;
+  prefillTokens: number;
+  prefillMs: number;
+  decodeTokens: number;
+  decodeMs: number;
+  /** Tokens in the context after this generation. */
+  contextUsed: number;
+  contextSize: number;
+}
+
+/** What REPL, pipe and server need of an engine: stream tokens for a prompt. */
+export interface TokenGenerator {
+  readonly vocabSize: number;
+  readonly contextSize: number;
+  readonly lastStats: GenerationStats | null;
+  generate(req: GenerateRequest): AsyncGenerator<number, void, void>;
+  /** Forgets the cached context (next prompt is computed from scratch). */
+  reset(): void;
+}
+
+export class ContextOverflowError extends OssiError {
+  override name = "ContextOverflowError";
+}
+
+export class Session implements TokenGenerator {
+  /** Tokens whose keys/values are in the backend's cache, in position order. */
+  private cached: number[] = [];
+  lastStats: GenerationStats | null = null;
+
+  constructor(readonly backend: Backend) {}
+
+  get vocabSize(): number {
+    return this.backend.config.vocabSize;
+  }
+
+  get contextSize(): number {
+    return this.backend.maxContext;
+  }
+
+  reset(): void {
+    this.cached = [];
+  }
+
+  async *generate(req: GenerateRequest): AsyncGenerator<number, void, void> {
+    const { prompt } = req;
+    if (prompt.length === 0) throw new OssiError("empty prompt");
+    if (prompt.length >= this.contextSize) {
+      throw new ContextOverflowError(`prompt is ${prompt.length} tokens; the context holds ${this.contextSize}`);
+    }
+    // Longest shared prefix, leaving at least one prompt token to compute the next-token logits from.
+    let p = 0;
+    const limit = Math.min(this.cached.length, prompt.length - 1);
+    while (p < limit && this.cached[p] === prompt[p]) p++;
+    const stats: GenerationStats = {
+      promptTokens: prompt.length,
+      cachedTokens: p,
+      prefillTokens: prompt.length - p,
+      prefillMs: 0,
+      decodeTokens: 0,
+      decodeMs: 0,
+      contextUsed: p,
+      contextSize: this.contextSize,
+    };
+    this.lastStats = stats;
+    this.cached.length = p;
+    const t0 = performance.now();
+    let logits = await this.backend.forward(prompt.slice(p), p, { logits: "last" });
+    this.cached.push(...prompt.slice(p));
+    stats.prefillMs = performance.now() - t0;
+    stats.contextUsed = this.cached.length;
+
+    const t1 = performance.now();
+    for (let i = 0; i < req.maxTokens; i++) {
+      if (req.signal?.aborted) break;
+      const token = req.sample(logits);
+      stats.decodeTokens++;
+      yield token;
+      if (req.stopTokens.has(token) || i + 1 === req.maxTokens) break;
+      if (this.cached.length + 1 >= this.contextSize) break;
+      if (req.signal?.aborted) break;
+      logits = await this.backend.forward([token], this.cached.length, { logits: "last" });
+      this.cached.push(token);
+      stats.contextUsed = this.cached.length;
+      stats.decodeMs = performance.now() - t1;
+    }
+    stats.decodeMs = performance.now() - t1;
+  }
+}

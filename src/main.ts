@@ -1,0 +1,48 @@
+// ossi: run gpt-oss models from a terminal. Entry point: picks the subcommand and reports errors.
+
+import { OssiError } from "./io/errors.ts";
+import { setNoticeHandler } from "./io/mmap.ts";
+
+/** Each command lives in src/cli/<name>.ts and exports `main(args): Promise<number>` (the exit code). */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
+  logits: { summary: "print logits and greedy tokens for given token ids (JSON)", load: () => import("./cli/logits.ts") },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: ossi <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nossi <command> --help for a command's options`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  setNoticeHandler((line) => console.error(line));
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  if (name === "--version" || name === "version") {
+    console.log("ossi 0.1.0");
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`ossi: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load()).main(rest);
+  } catch (e) {
+    if (e instanceof OssiError) {
+      console.error(`ossi: ${e.message}`);
+      return e.exitCode;
+    }
+    if (e instanceof RangeError) {
+      console.error(`ossi: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
