@@ -239,7 +239,7 @@ export function loadGptOssWeights(store: TensorStore, cfg: ModelConfig, layout: 
   const get = (ref: TensorRef, shape: number[]): Tensor => {
     const t = store.tensor(ref.name);
     const full = ref.rows ? [fusedRows, ...shape.slice(1)] : shape;
-    expectTensor(t, t.dtype === "U8" ? ["U8"] : FLOAT, full);
+    expectTensor(t, FLOAT, full);
     return t;
   };
   const mat = (ref: TensorRef, rows: number, cols: number): Mat => {
