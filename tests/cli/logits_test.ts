@@ -119,3 +119,20 @@ Deno.test("ossi logits rejects token ids outside the vocabulary and bad usage", 
   assertEquals(u.code, 2);
   assertMatch(u.stderr, /--model DIR is required/);
 });
+
+Deno.test("without --allow-ffi the model is read into memory, with a one-line notice", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run", "--allow-read", "--allow-env", new URL("../../src/main.ts", import.meta.url).pathname,
+      "logits", "--model", `${FIXTURES}/gpt-oss-tiny`, "--tokens", ref.prompt_token_ids.join(","), "--backend", "ref",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 0, stderr);
+  assertEquals(stderr.trim().split("\n").length, 1, stderr);
+  assertMatch(stderr, /memory mapping unavailable/);
+  const logits = JSON.parse(new TextDecoder().decode(out.stdout)).logits;
+  assert(maxAbsDiff(logits.flat(), ref.prompt_logits) <= ref.recommended_tolerance.logits_max_abs_diff);
+});
