@@ -1,0 +1,86 @@
+// The MoE expert step on a row-slice of every expert: gate_up + clamped SwiGLU, then down + weighted sum.
+// Tokens are grouped by expert so each expert's weights stream once per call (prefill reuses them).
+
+import { f32_mxfp4w_matmul, permute_mxfp4_x } from "./f32_mxfp4w_matmul";
+
+/**
+ * Writes into lists the (input row, output row) pairs of the selections that chose expert e:
+ * selection i = t*k + j reads input row (perSelection ? i : t) and writes row i. Returns their count.
+ */
+function gather(sel: usize, count: i32, k: i32, e: i32, perSelection: bool, xList: usize, yList: usize): i32 {
+  let n = 0;
+  for (let i = 0; i < count; i++) {
+    if (load<i32>(sel + (<usize>i << 2)) != e) continue;
+    store<i32>(xList + (<usize>n << 2), perSelection ? i : i / k);
+    store<i32>(yList + (<usize>n << 2), i);
+    n++;
+  }
+  return n;
+}
+
+/**
+ * act[i, p] for selection i = t*k + j (expert sel[i]) and pair p < rows/2 of this slice:
+ * g = min(gate, limit), u = clamp(up, ±limit), act = (u + 1) * g * sigmoid(alpha * g), where gate and up
+ * are rows 2p and 2p+1 of W_e x[t] + b_e. Weights: [experts, rows, cols/32, 16] blocks, [experts, rows,
+ * cols/32] scales, [experts, rows] bias. tmp: [tokens*k, rows] f32; lists: 2*tokens*k i32; xp: tokens*cols.
+ */
+export function f32_mxfp4w_moe_gate_up_swiglu(
+  blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
+  x: usize, xp: usize, tokens: i32, sel: usize, k: i32, act: usize, limit: f32, alpha: f32,
+  tmp: usize, lists: usize,
+): void {
+  const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
+  permute_mxfp4_x(x, xp, tokens * cols);
+  const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
+  for (let e = 0; e < experts; e++) {
+    const n = gather(sel, count, k, e, false, xList, yList);
+    if (n == 0) continue;
+    f32_mxfp4w_matmul(blocks + <usize>e * eBlocks, scales + <usize>e * eScales, bias + (<usize>e * <usize>rows << 2), rows, cols, xp, xList, n, tmp, yList, rows);
+  }
+  const pairs = rows >> 1;
+  for (let i = 0; i < count; i++) {
+    for (let p = 0; p < pairs; p++) {
+      const src = tmp + ((<usize>i * <usize>rows + (<usize>p << 1)) << 2);
+      const g = min<f32>(load<f32>(src), limit);
+      const u = min<f32>(max<f32>(load<f32>(src, 4), -limit), limit);
+      store<f32>(act + ((<usize>i * <usize>pairs + <usize>p) << 2), (u + 1) * (g / (1 + Mathf.exp(-alpha * g))));
+    }
+  }
+}
+
+/**
+ * out[t, r] = sum_j weights[t*k + j] * (W_e act[t*k + j] + b_e)[r] with e = sel[t*k + j], for the rows of
+ * this slice. act: [tokens*k, cols]; tmp: [tokens*k, rows]; xp: tokens*k*cols; lists: 2*tokens*k i32.
+ */
+export function f32_mxfp4w_moe_down_sum(
+  blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
+  act: usize, xp: usize, tokens: i32, sel: usize, weights: usize, k: i32, out: usize,
+  tmp: usize, lists: usize,
+): void {
+  const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
+  permute_mxfp4_x(act, xp, count * cols);
+  const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
+  for (let e = 0; e < experts; e++) {
+    const n = gather(sel, count, k, e, true, xList, yList);
+    if (n == 0) continue;
+    f32_mxfp4w_matmul(blocks + <usize>e * eBlocks, scales + <usize>e * eScales, bias + (<usize>e * <usize>rows << 2), rows, cols, xp, xList, n, tmp, yList, rows);
+  }
+  for (let t = 0; t < tokens; t++) {
+    const o = out + (<usize>t * <usize>rows << 2);
+    for (let r = 0; r < rows; r++) store<f32>(o + (<usize>r << 2), 0);
+    for (let j = 0; j < k; j++) {
+      const i = t * k + j;
+      const wv = f32x4.splat(load<f32>(weights + (<usize>i << 2)));
+      const src = tmp + (<usize>i * <usize>rows << 2);
+      let r = 0;
+      for (; r + 4 <= rows; r += 4) {
+        const p = <usize>r << 2;
+        v128.store(o + p, f32x4.relaxed_madd(v128.load(src + p), wv, v128.load(o + p)));
+      }
+      for (; r < rows; r++) {
+        const p = <usize>r << 2;
+        store<f32>(o + p, load<f32>(o + p) + load<f32>(src + p) * f32x4.extract_lane(wv, 0));
+      }
+    }
+  }
+}

@@ -1,0 +1,10 @@
+// The one kernel module: every export of asm/ compiled together into build/ossi_kernels.wasm. It owns no
+// memory layout: the host passes byte offsets into the (imported, shared) memory.
+
+export { f32_bf16w_matmul, permute_bf16_x } from "./f32_bf16w_matmul";
+export { f32_mxfp4w_matmul, permute_mxfp4_x } from "./f32_mxfp4w_matmul";
+export { f32_mxfp4w_moe_down_sum, f32_mxfp4w_moe_gate_up_swiglu } from "./f32_mxfp4w_moe";
+export { add_inplace, rmsnorm } from "./rmsnorm";
+export { rope } from "./rope";
+export { sdpa_sink_window } from "./sdpa_sink_window";
+export { topk_softmax } from "./topk_softmax";

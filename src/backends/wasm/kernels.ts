@@ -1,0 +1,78 @@
+// Loads build/ossi_kernels.wasm (compiled from asm/ by `deno task build:asm`) and instantiates it over a
+// shared memory. Every pointer argument is a byte offset into that memory.
+
+import { OssiError } from "../../io/errors.ts";
+
+export const KERNELS_WASM_URL = new URL("../../../build/ossi_kernels.wasm", import.meta.url);
+
+/** The exports of asm/index.ts; see each asm/ file for the contract of its kernel. */
+export interface Kernels {
+  permute_bf16_x(x: number, xp: number, n: number): void;
+  f32_bf16w_matmul(w: number, bias: number, rows: number, cols: number, xp: number, tokens: number, y: number, yStride: number): void;
+  permute_mxfp4_x(x: number, xp: number, n: number): void;
+  f32_mxfp4w_matmul(
+    blocks: number, scales: number, bias: number, rows: number, cols: number,
+    xp: number, xRows: number, n: number, y: number, yRows: number, yStride: number,
+  ): void;
+  f32_mxfp4w_moe_gate_up_swiglu(
+    blocks: number, scales: number, bias: number, experts: number, rows: number, cols: number,
+    x: number, xp: number, tokens: number, sel: number, k: number, act: number, limit: number, alpha: number,
+    tmp: number, lists: number,
+  ): void;
+  f32_mxfp4w_moe_down_sum(
+    blocks: number, scales: number, bias: number, experts: number, rows: number, cols: number,
+    act: number, xp: number, tokens: number, sel: number, weights: number, k: number, out: number,
+    tmp: number, lists: number,
+  ): void;
+  rmsnorm(y: number, x: number, w: number, eps: number, tokens: number, n: number): void;
+  add_inplace(y: number, x: number, n: number): void;
+  rope(x: number, tokens: number, stride: number, heads: number, dim: number, cosTab: number, sinTab: number, pos0: number): void;
+  sdpa_sink_window(
+    out: number, q: number, kCache: number, vCache: number, pos0: number, tokens: number, window: number,
+    sinks: number, heads: number, kvHeads: number, dim: number, scores: number,
+  ): void;
+  topk_softmax(logits: number, tokens: number, n: number, k: number, sel: number, weights: number): void;
+}
+
+/** Bytes below this offset are left to the module (it has no data segments today; kept as a margin). */
+export const RESERVED_BYTES = 65536;
+export const PAGE_BYTES = 65536;
+/** wasm32 addresses at most 65536 pages (4 GiB). */
+export const MAX_PAGES = 65536;
+
+export function readKernelsWasm(): Uint8Array {
+  try {
+    return Deno.readFileSync(KERNELS_WASM_URL);
+  } catch {
+    throw new OssiError(`${KERNELS_WASM_URL.pathname}: missing; run 'deno task build:asm' first`);
+  }
+}
+
+/** A shared memory of exactly `pages` pages (no growth: layouts are fixed at load). */
+export function sharedMemory(pages: number): WebAssembly.Memory {
+  if (pages > MAX_PAGES) throw new OssiError(`wasm memory of ${pages} pages exceeds the 4 GiB wasm32 limit`);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Kernels {
+  const env = {
+    memory,
+    abort: (_m: number, _f: number, line: number, col: number) => {
+      throw new Error(`wasm kernel abort at ${line}:${col}`);
+    },
+  };
+  return new WebAssembly.Instance(module, { env }).exports as unknown as Kernels;
+}
+
+/** Bump allocator of byte offsets in one memory; every allocation is 16-byte aligned (v128). */
+export class Arena {
+  constructor(public offset = RESERVED_BYTES) {}
+  alloc(bytes: number): number {
+    const at = this.offset;
+    this.offset += Math.ceil(bytes / 16) * 16;
+    return at;
+  }
+  get pages(): number {
+    return Math.ceil(this.offset / PAGE_BYTES);
+  }
+}

@@ -1,0 +1,41 @@
+// f32_bf16w_matmul (decode and prefill paths) against the reference linear().
+
+import { assert } from "../../assert.ts";
+import { linear } from "../../../src/backends/ref/kernels.ts";
+import { f32ToBf16, type Mat } from "../../../src/model/dtypes.ts";
+import { Harness, maxRelDiff, randomF32, rng } from "./kernel_harness.ts";
+
+function check(rows: number, cols: number, tokens: number, withBias: boolean, seed: number): void {
+  const r = rng(seed);
+  const w: Mat = { dtype: "BF16", rows, cols, data: Uint16Array.from(randomF32(rows * cols, r), f32ToBf16) };
+  const x = randomF32(tokens * cols, r), bias = withBias ? randomF32(rows, r) : null;
+  const want = new Float32Array(tokens * rows);
+  linear(want, x, w, bias, tokens);
+
+  const h = new Harness();
+  const xp = h.zeros(x.byteLength), y = h.zeros(want.byteLength);
+  h.k.permute_bf16_x(h.put(x), xp, tokens * cols);
+  h.k.f32_bf16w_matmul(h.put(w.data as Uint16Array), bias ? h.put(bias) : 0, rows, cols, xp, tokens, y, rows);
+  const d = maxRelDiff(h.f32(y, tokens * rows), want);
+  assert(d < 1e-5, `rows ${rows} cols ${cols} tokens ${tokens}: differs by ${d}`);
+}
+
+Deno.test("f32_bf16w_matmul() matches linear() on exact tiles (4 rows, 4 tokens)", () => {
+  check(8, 64, 1, true, 1);
+  check(8, 64, 4, true, 2);
+  check(16, 256, 8, false, 3);
+});
+
+Deno.test("f32_bf16w_matmul() matches linear() with partial row and token tails", () => {
+  check(7, 72, 1, true, 4);
+  check(1, 8, 1, true, 5);
+  check(13, 40, 5, true, 6);
+  check(3, 16, 7, false, 7);
+});
+
+Deno.test("f32_bf16w_matmul() matches linear() on random shapes", () => {
+  const r = rng(99);
+  for (let i = 0; i < 6; i++) {
+    check(1 + Math.floor(r() * 40), 8 * (1 + Math.floor(r() * 40)), 1 + Math.floor(r() * 9), r() < 0.5, 100 + i);
+  }
+});
