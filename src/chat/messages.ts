@@ -1,0 +1,46 @@
+// The conversation types shared by the chat layer, the REPL, `ossi run` and the server
+// (the contract is /work/notes/chat_api.md).
+
+export type Effort = "low" | "medium" | "high";
+export const EFFORTS: readonly Effort[] = ["low", "medium", "high"];
+
+export interface ToolCall {
+  id: string;
+  name: string;
+  /** JSON text, as the model wrote it. */
+  arguments: string;
+}
+
+export interface ToolDef {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments object. */
+  parameters?: Record<string, unknown>;
+}
+
+export interface ChatMessage {
+  role: "system" | "developer" | "user" | "assistant" | "tool";
+  content: string;
+  /** assistant only: the analysis text (dropped when rendering earlier turns, as harmony requires). */
+  reasoning?: string;
+  /** assistant only. */
+  toolCalls?: ToolCall[];
+  /** tool only: the id of the call this result answers. */
+  toolCallId?: string;
+  /** tool only: the function name that produced this result. */
+  name?: string;
+}
+
+export interface PromptOptions {
+  effort: Effort;
+  /** Replaces the model-identity line of the system message. */
+  system?: string;
+  tools?: ToolDef[];
+  /** YYYY-MM-DD for "Current date:"; default today. */
+  date?: string;
+}
+
+/** Today's date as YYYY-MM-DD (UTC). */
+export function todayIso(): string {
+  return new Date().toISOString().slice(0, 10);
+}
