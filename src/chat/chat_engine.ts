@@ -1,12 +1,16 @@
 // ChatEngine: one assistant turn end to end (render, encode, generate on the KV-reusing Session, parse
 // harmony). What the REPL, `ossi run` and the server all stand on.
 
-import type { TokenGenerator } from "../engine/session.ts";
-import type { ChatEvent } from "./harmony_parser.ts";
+import { createBackend, parseBackendName } from "../engine/create_backend.ts";
+import { Session, type TokenGenerator } from "../engine/session.ts";
+import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
+import { FormatError, OssiError } from "../io/errors.ts";
+import { loadModel } from "../model/load.ts";
+import { type ChatEvent, HarmonyParser } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
-import type { PromptRenderer } from "./prompt.ts";
-import type { SamplerParams } from "./sampler.ts";
-import type { Tokenizer } from "./tokenizer.ts";
+import { loadPromptRenderer, type PromptRenderer } from "./prompt.ts";
+import { makeSampler, type SamplerParams } from "./sampler.ts";
+import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -18,6 +22,7 @@ export interface ChatRequest {
 
 export interface ChatUsage {
   promptTokens: number;
+  /** Prompt tokens whose KV entries were reused from the previous turn. */
   cachedTokens: number;
   completionTokens: number;
   prefillMs: number;
@@ -27,21 +32,94 @@ export interface ChatUsage {
 }
 
 export class ChatEngine {
+  private readonly stopSet: ReadonlySet<number>;
+  /** Harmony markup ids, never penalised by the sampler (the format must stay possible). */
+  private readonly markup: ReadonlySet<number>;
+  /** Ids of the last turn's completion, stop token included (for tests and debugging). */
+  lastCompletion: number[] = [];
+
   constructor(
     readonly gen: TokenGenerator,
     readonly tokenizer: Tokenizer,
     readonly renderer: PromptRenderer,
     readonly stopTokens: number[],
-  ) {}
+  ) {
+    this.stopSet = new Set(stopTokens);
+    const specials = ["<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>", "<|return|>", "<|call|>"];
+    this.markup = new Set(specials.map((s) => tokenizer.tokenId(s)).filter((x): x is number => x !== undefined));
+  }
 
-  // deno-lint-ignore require-yield
-  async *chat(_req: ChatRequest): AsyncGenerator<ChatEvent, ChatUsage, void> {
-    throw new Error("ChatEngine.chat: not implemented yet");
+  /** Renders and encodes a conversation. */
+  encodePrompt(messages: ChatMessage[], prompt: PromptOptions): number[] {
+    return this.tokenizer.encode(this.renderer.render(messages, prompt));
   }
 
   countPromptTokens(messages: ChatMessage[], prompt: PromptOptions): number {
-    return this.tokenizer.encode(this.renderer.render(messages, prompt)).length;
+    return this.encodePrompt(messages, prompt).length;
   }
+
+  /** Streams events for one assistant turn; the last event is {type:"done"}. */
+  async *chat(req: ChatRequest): AsyncGenerator<ChatEvent, ChatUsage, void> {
+    if (!(Number.isInteger(req.maxTokens) && req.maxTokens > 0)) {
+      throw new OssiError(`max tokens must be a whole number > 0 (got ${req.maxTokens})`);
+    }
+    const prompt = this.encodePrompt(req.messages, req.prompt);
+    const parser = new HarmonyParser(this.tokenizer);
+    const completion: number[] = [];
+    this.lastCompletion = completion;
+    const penalised = () => completion.filter((id) => !this.markup.has(id));
+    const sample = makeSampler(req.sampler, penalised);
+    let stopped = false;
+    for await (
+      const id of this.gen.generate({
+        prompt,
+        sample,
+        stopTokens: this.stopSet,
+        maxTokens: req.maxTokens,
+        signal: req.signal,
+      })
+    ) {
+      completion.push(id);
+      for (const ev of parser.push(id)) yield ev;
+      if (this.stopSet.has(id)) stopped = true;
+      // The session ends by itself after a stop token; a parser stop on another id ends it here.
+      else if (parser.done) break;
+    }
+    if (!parser.done) {
+      const reason = req.signal?.aborted ? "aborted" : stopped ? "stop" : "length";
+      for (const ev of parser.end(reason)) yield ev;
+    }
+    const s = this.gen.lastStats;
+    return {
+      promptTokens: prompt.length,
+      cachedTokens: s?.cachedTokens ?? 0,
+      completionTokens: completion.length,
+      prefillMs: s?.prefillMs ?? 0,
+      decodeMs: s?.decodeMs ?? 0,
+      contextUsed: s?.contextUsed ?? prompt.length + completion.length,
+      contextSize: this.gen.contextSize,
+    };
+  }
+}
+
+/** Stop ids: generation_config.json's eos_token_id plus <|return|> and <|call|>. */
+export function readStopTokens(modelDir: string, tok: Tokenizer): number[] {
+  const stops = new Set<number>();
+  const file = joinPath(modelDir, "generation_config.json");
+  if (isFile(file)) {
+    const eos = readJson(file).eos_token_id;
+    const list = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos];
+    for (const id of list) {
+      if (!Number.isInteger(id) || id < 0) throw new FormatError(`${file}: eos_token_id must hold token ids`);
+      stops.add(id);
+    }
+  }
+  for (const t of ["<|return|>", "<|call|>"]) {
+    const id = tok.tokenId(t);
+    if (id !== undefined) stops.add(id);
+  }
+  if (stops.size === 0) throw new FormatError(`${modelDir}: no stop tokens (no eos_token_id and no <|return|>)`);
+  return [...stops];
 }
 
 export interface OpenChatOptions {
@@ -51,6 +129,21 @@ export interface OpenChatOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export function openChatEngine(_modelDir: string, _opts: OpenChatOptions = {}): Promise<ChatEngine> {
-  return Promise.reject(new Error("openChatEngine: not implemented yet"));
+/** Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). */
+export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
+  const tok = await loadTokenizer(modelDir);
+  const renderer = await loadPromptRenderer(modelDir);
+  const stops = readStopTokens(modelDir, tok);
+  const model = loadModel(modelDir);
+  if (tok.vocabSize > model.config.vocabSize) {
+    throw new FormatError(
+      `${modelDir}: tokenizer has ${tok.vocabSize} ids but the model only ${model.config.vocabSize}`,
+    );
+  }
+  const backend = await createBackend(model, parseBackendName(opts.backend ?? "auto"), {
+    maxContext: opts.maxContext,
+    threads: opts.threads,
+    onProgress: opts.onProgress,
+  });
+  return new ChatEngine(new Session(backend), tok, renderer, stops);
 }

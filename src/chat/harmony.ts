@@ -1,8 +1,150 @@
 // The built-in harmony renderer: a conversation to the prompt text gpt-oss was trained on (system,
 // developer with function tools, user, earlier assistant turns, tool results), ending "<|start|>assistant".
 
-import type { ChatMessage, PromptOptions } from "./messages.ts";
+import { OssiError } from "../io/errors.ts";
+import { type ChatMessage, type PromptOptions, todayIso, type ToolDef } from "./messages.ts";
 
-export function renderHarmony(_messages: ChatMessage[], _opts: PromptOptions): string {
-  throw new Error("renderHarmony: not implemented yet");
+export const DEFAULT_IDENTITY = "You are ChatGPT, a large language model trained by OpenAI.";
+export const KNOWLEDGE_CUTOFF = "2024-06";
+
+/** The system message: identity, dates, reasoning effort, channels (and the tools' channel rule). */
+export function renderSystemContent(opts: PromptOptions): string {
+  const lines = [
+    opts.system ?? DEFAULT_IDENTITY,
+    `Knowledge cutoff: ${KNOWLEDGE_CUTOFF}`,
+    `Current date: ${opts.date ?? todayIso()}`,
+    "",
+    `Reasoning: ${opts.effort}`,
+    "",
+    "# Valid channels: analysis, commentary, final. Channel must be included for every message.",
+  ];
+  if (opts.tools?.length) lines.push("Calls to these tools must go to the commentary channel: 'functions'.");
+  return lines.join("\n");
+}
+
+/** The developer message ("# Instructions" and "# Tools"), or null when there is neither. */
+export function renderDeveloperContent(instructions: string, tools: ToolDef[] | undefined): string | null {
+  const parts: string[] = [];
+  if (instructions) parts.push(`# Instructions\n\n${instructions}`);
+  if (tools?.length) parts.push(`# Tools\n\n## functions\n\n${renderFunctionsNamespace(tools)}`);
+  return parts.length ? parts.join("\n\n") : null;
+}
+
+/** `namespace functions { ... }` with one TypeScript-like type per tool. */
+export function renderFunctionsNamespace(tools: ToolDef[]): string {
+  let s = "namespace functions {\n\n";
+  for (const t of tools) {
+    if (t.description) s += t.description.split("\n").map((l) => `// ${l}`).join("\n") + "\n";
+    const params = t.parameters;
+    const props = params?.properties as Record<string, Schema> | undefined;
+    if (!props || Object.keys(props).length === 0) s += `type ${t.name} = () => any;\n\n`;
+    else s += `type ${t.name} = (_: ${objectType(params as Schema, "")}) => any;\n\n`;
+  }
+  return s + "} // namespace functions";
+}
+
+type Schema = Record<string, unknown>;
+
+/** An object schema as `{\n// desc\nname?: type, // default: x\n}`; nested objects indent by two. */
+function objectType(schema: Schema, indent: string): string {
+  const props = (schema.properties ?? {}) as Record<string, Schema>;
+  const required = new Set((schema.required as string[] | undefined) ?? []);
+  let s = "{\n";
+  for (const [name, prop] of Object.entries(props)) {
+    if (typeof prop.description === "string") {
+      for (const line of prop.description.split("\n")) s += `${indent}// ${line}\n`;
+    }
+    const opt = required.has(name) ? "" : "?";
+    let line = `${indent}${name}${opt}: ${typeOf(prop, indent + "  ")},`;
+    if (prop.default !== undefined) line += ` // default: ${formatDefault(prop.default)}`;
+    s += line + "\n";
+  }
+  return s + indent.slice(2) + "}";
+}
+
+function formatDefault(v: unknown): string {
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+/** A JSON-schema type in the TypeScript-like syntax harmony uses. */
+function typeOf(schema: Schema, indent: string): string {
+  if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
+  if ("const" in schema) return JSON.stringify(schema.const);
+  const union = (schema.anyOf ?? schema.oneOf) as Schema[] | undefined;
+  if (Array.isArray(union)) return union.map((s) => typeOf(s, indent)).join(" | ");
+  const t = schema.type;
+  if (Array.isArray(t)) return t.map((x) => typeOf({ ...schema, type: x }, indent)).join(" | ");
+  switch (t) {
+    case "string":
+      return "string";
+    case "number":
+    case "integer":
+      return "number";
+    case "boolean":
+      return "boolean";
+    case "null":
+      return "null";
+    case "array": {
+      const items = schema.items as Schema | undefined;
+      if (!items) return "any[]";
+      const inner = typeOf(items, indent);
+      return inner.includes(" | ") ? `(${inner})[]` : `${inner}[]`;
+    }
+    case "object":
+      return schema.properties ? objectType(schema, indent) : "object";
+    default:
+      return "any";
+  }
+}
+
+const msg = (header: string, content: string, end = "<|end|>") => `<|start|>${header}<|message|>${content}${end}`;
+
+/**
+ * Renders a conversation. System and developer messages become the developer "# Instructions" (in
+ * order); `opts.system` replaces the identity line. Reasoning of assistant messages is kept only after
+ * the last user message (an ongoing tool-calling turn), as harmony requires; earlier analysis is dropped.
+ */
+export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): string {
+  let out = msg("system", renderSystemContent(opts));
+  const instructions = messages
+    .filter((m) => m.role === "system" || m.role === "developer")
+    .map((m) => m.content)
+    .join("\n\n");
+  const developer = renderDeveloperContent(instructions, opts.tools);
+  if (developer !== null) out += msg("developer", developer);
+
+  let lastUser = -1;
+  messages.forEach((m, i) => {
+    if (m.role === "user") lastUser = i;
+  });
+  /** Function name of each tool call id seen so far, for tool results that carry only the id. */
+  const callNames = new Map<string, string>();
+  messages.forEach((m, i) => {
+    switch (m.role) {
+      case "system":
+      case "developer":
+        return;
+      case "user":
+        out += msg("user", m.content);
+        return;
+      case "assistant": {
+        if (i > lastUser && m.reasoning) out += msg("assistant<|channel|>analysis", m.reasoning);
+        const calls = m.toolCalls ?? [];
+        // Text next to tool calls is a preamble (commentary); on its own it is the final answer.
+        if (m.content) out += msg(`assistant<|channel|>${calls.length ? "commentary" : "final"}`, m.content);
+        for (const c of calls) {
+          callNames.set(c.id, c.name);
+          out += msg(`assistant<|channel|>commentary to=functions.${c.name} <|constrain|>json`, c.arguments, "<|call|>");
+        }
+        return;
+      }
+      case "tool": {
+        const name = m.name ?? (m.toolCallId ? callNames.get(m.toolCallId) : undefined);
+        if (!name) throw new OssiError(`tool message ${i} names no function (set name or a known toolCallId)`);
+        out += msg(`functions.${name} to=assistant<|channel|>commentary`, m.content);
+        return;
+      }
+    }
+  });
+  return out + "<|start|>assistant";
 }
