@@ -1,0 +1,79 @@
+// `ossi serve`: an OpenAI-compatible HTTP server (chat completions, responses, models) and a chat page at /.
+// This file only reads flags, opens the engine and binds; everything else lives in src/serve/.
+
+import { basename, resolve } from "node:path";
+import { openChatEngine } from "../chat/chat_engine.ts";
+import { defaultSamplerParams } from "../chat/sampler.ts";
+import { parseBackendName } from "../engine/create_backend.ts";
+import { OssiError } from "../io/errors.ts";
+import { startServer } from "../serve/server.ts";
+import { numberFlag, parseArgs, stringFlag } from "./args.ts";
+
+const HELP = `usage: ossi serve [--model DIR] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
+                  [--backend auto|ref|wasm|webgpu] [--threads N] [--max-context N] [--queue N]
+
+Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses) and a chat page
+at http://HOST:PORT/. Requests queue for the one engine; past --queue waiting requests (default 32) the
+server answers 429. With --api-key (or OSSI_API_KEY) every /v1 request needs 'Authorization: Bearer KEY'.
+It binds to loopback unless --host says otherwise. --port 0 picks a free port.`;
+
+const DEMO_MODEL = new URL("../../models/tiny-oss-math", import.meta.url).pathname;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, {
+    values: ["model", "host", "port", "api-key", "backend", "threads", "max-context", "queue"],
+    switches: ["help"],
+  });
+  if (args.flags.has("help")) {
+    console.log(HELP);
+    return 0;
+  }
+  if (args.positionals.length > 0) throw new OssiError(`serve: unexpected argument '${args.positionals[0]}'`, 2);
+  const hostname = stringFlag(args, "host") ?? "127.0.0.1";
+  const port = numberFlag(args, "port", 8000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OssiError("serve: --port must be 0-65535", 2);
+  const queue = numberFlag(args, "queue", 32);
+  if (!Number.isInteger(queue) || queue < 0) throw new OssiError("serve: --queue must be a whole number >= 0", 2);
+  const apiKey = stringFlag(args, "api-key") ?? (Deno.env.get("OSSI_API_KEY") || undefined);
+  const backend = parseBackendName(stringFlag(args, "backend") ?? "auto");
+
+  const modelArg = stringFlag(args, "model");
+  if (!modelArg) console.error(`ossi: no --model given; serving the demo model ${DEMO_MODEL}`);
+  const modelDir = resolve(modelArg ?? DEMO_MODEL);
+  const engine = await openChatEngine(modelDir, {
+    backend,
+    threads: numberFlag(args, "threads"),
+    maxContext: numberFlag(args, "max-context"),
+  });
+  const modelId = basename(modelDir);
+  let server;
+  try {
+    server = startServer({
+      engine,
+      modelId,
+      aliases: [modelDir, ...(modelArg ? [modelArg] : [])],
+      contextSize: engine.gen.contextSize,
+      sampler: defaultSamplerParams(modelDir),
+      apiKey,
+      maxWaiting: queue,
+      log: (line) => console.error(line),
+    }, { hostname, port });
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) throw new OssiError(`serve: ${hostname}:${port} is already in use`);
+    if (e instanceof Deno.errors.AddrNotAvailable) throw new OssiError(`serve: cannot bind ${hostname}:${port}`);
+    throw e;
+  }
+  if (!isLoopback(server.hostname) && !apiKey) {
+    console.error(`ossi: warning: listening on ${server.hostname} without --api-key; anyone who can reach it can use it`);
+  }
+  console.error(`ossi: serving ${modelId} at ${server.url} (chat page ${server.url}/, OpenAI API ${server.url}/v1)`);
+  const stop = () => void server.shutdown();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, stop);
+  await server.finished;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(sig, stop);
+  return 0;
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}

@@ -1,0 +1,161 @@
+// POST /v1/chat/completions: one JSON completion, or SSE chunks ending in `data: [DONE]`. The analysis
+// channel goes to `reasoning_content` (never into `content`); tool calls finish with "tool_calls".
+
+import type { ChatUsage } from "../chat/chat_engine.ts";
+import type { ToolCall } from "../chat/messages.ts";
+import { errorBody, toApiError } from "./api_error.ts";
+import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_completions_request.ts";
+import { type FinishReason, runTurn, type TurnResult } from "./run_turn.ts";
+import { engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
+import { sseResponse } from "./sse.ts";
+
+export function newId(prefix: string): string {
+  return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+}
+
+export function handleChatCompletions(ctx: ServeContext, body: unknown, signal: AbortSignal): Promise<Response> | Response {
+  const spec = parseChatCompletionRequest(body, ctx.opts.sampler);
+  const abort = new AbortController();
+  const onGone = () => abort.abort();
+  signal.addEventListener("abort", onGone, { once: true });
+  const prepared = ctx.prepare(spec, abort.signal);
+  const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
+  const done = () => signal.removeEventListener("abort", onGone);
+  if (spec.stream) return streamCompletion(ctx, spec, prepared, slot, abort, done);
+  return completeOnce(ctx, spec, prepared, slot).finally(done);
+}
+
+interface Collected {
+  content: string;
+  reasoning: string;
+  toolCalls: ToolCall[];
+  result: TurnResult;
+}
+
+async function completeOnce(
+  ctx: ServeContext,
+  spec: ChatCompletionSpec,
+  prepared: PreparedTurn,
+  slot: Promise<() => void>,
+): Promise<Response> {
+  const release = await slot;
+  let out: Collected;
+  try {
+    out = await collect(ctx, prepared, spec.stops);
+  } catch (e) {
+    throw engineError(e);
+  } finally {
+    release();
+  }
+  const message: Record<string, unknown> = { role: "assistant", content: out.content || (out.toolCalls.length ? null : "") };
+  if (out.reasoning) message.reasoning_content = out.reasoning;
+  if (out.toolCalls.length) message.tool_calls = out.toolCalls.map((c) => wireToolCall(c));
+  return Response.json({
+    id: newId("chatcmpl-"),
+    object: "chat.completion",
+    created: Math.floor(Date.now() / 1000),
+    model: spec.model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: wireFinish(out.result.finishReason, out.toolCalls) }],
+    usage: chatUsage(ctx, prepared, out.result.usage, out.reasoning),
+  });
+}
+
+async function collect(ctx: ServeContext, prepared: PreparedTurn, stops: string[]): Promise<Collected> {
+  const out: Collected = { content: "", reasoning: "", toolCalls: [], result: { finishReason: "stop", usage: null } };
+  const turn = runTurn(ctx.engine, prepared.request, stops);
+  while (true) {
+    const r = await turn.next();
+    if (r.done) {
+      out.result = r.value;
+      return out;
+    }
+    const ev = r.value;
+    if (ev.type === "content") out.content += ev.text;
+    else if (ev.type === "reasoning") out.reasoning += ev.text;
+    else out.toolCalls.push(ev.call);
+  }
+}
+
+function streamCompletion(
+  ctx: ServeContext,
+  spec: ChatCompletionSpec,
+  prepared: PreparedTurn,
+  slot: Promise<() => void>,
+  abort: AbortController,
+  done: () => void,
+): Response {
+  const id = newId("chatcmpl-");
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+    id,
+    object: "chat.completion.chunk",
+    created,
+    model: spec.model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
+  slot.catch(() => {}); // a request aborted while queued rejects its slot; the producer sees that below.
+  return sseResponse(async (sink) => {
+    let release: (() => void) | undefined;
+    try {
+      release = await slot;
+      sink.send(chunk({ role: "assistant", content: "" }));
+      const toolCalls: ToolCall[] = [];
+      let reasoning = "";
+      const turn = runTurn(ctx.engine, prepared.request, spec.stops);
+      let result: TurnResult;
+      while (true) {
+        const r = await turn.next();
+        if (r.done) {
+          result = r.value;
+          break;
+        }
+        const ev = r.value;
+        if (ev.type === "content") sink.send(chunk({ content: ev.text }));
+        else if (ev.type === "reasoning") {
+          reasoning += ev.text;
+          sink.send(chunk({ reasoning_content: ev.text }));
+        } else {
+          sink.send(chunk({ tool_calls: [{ index: toolCalls.length, ...wireToolCall(ev.call) }] }));
+          toolCalls.push(ev.call);
+        }
+      }
+      if (result.finishReason === "aborted") return; // the client is gone
+      sink.send(chunk({}, wireFinish(result.finishReason, toolCalls)));
+      if (spec.includeUsage) {
+        sink.send({ id, object: "chat.completion.chunk", created, model: spec.model, choices: [],
+          usage: chatUsage(ctx, prepared, result.usage, reasoning) });
+      }
+      sink.sendRaw("[DONE]");
+    } finally {
+      release?.();
+      done();
+    }
+  }, abort, (e, sink) => {
+    if (abort.signal.aborted) return;
+    const err = toApiError(engineError(e));
+    ctx.logError(err.status >= 500 ? e : err);
+    sink.send(errorBody(err));
+    sink.sendRaw("[DONE]");
+  });
+}
+
+export function wireToolCall(c: ToolCall) {
+  return { id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } };
+}
+
+function wireFinish(reason: FinishReason, calls: ToolCall[]): string {
+  if (calls.length > 0 && reason !== "length") return "tool_calls";
+  return reason === "aborted" ? "stop" : reason;
+}
+
+function chatUsage(ctx: ServeContext, prepared: PreparedTurn, usage: ChatUsage | null, reasoning: string) {
+  const prompt = usage?.promptTokens ?? prepared.promptTokens;
+  const completion = usage?.completionTokens ?? 0;
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: usage?.cachedTokens ?? 0 },
+    completion_tokens_details: { reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0 },
+  };
+}

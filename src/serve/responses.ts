@@ -1,0 +1,197 @@
+// POST /v1/responses: the Responses API. Output items are built from the turn's events in order
+// (reasoning, message, function_call); streaming sends the typed events (response.created,
+// response.output_text.delta, ..., response.completed), each with a sequence_number.
+
+import type { ChatUsage } from "../chat/chat_engine.ts";
+import { errorBody, toApiError } from "./api_error.ts";
+import { newId } from "./chat_completions.ts";
+import { parseResponsesRequest, type ResponsesSpec } from "./responses_request.ts";
+import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
+import { engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
+import { type SseSink, sseResponse } from "./sse.ts";
+
+type Item = Record<string, unknown> & { type: string; id: string };
+type Emit = (type: string, fields: Record<string, unknown>) => void;
+
+export function handleResponses(ctx: ServeContext, body: unknown, signal: AbortSignal): Promise<Response> | Response {
+  const spec = parseResponsesRequest(body, ctx.opts.sampler);
+  const abort = new AbortController();
+  const onGone = () => abort.abort();
+  signal.addEventListener("abort", onGone, { once: true });
+  const prepared = ctx.prepare(spec, abort.signal);
+  const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
+  const done = () => signal.removeEventListener("abort", onGone);
+  const id = newId("resp_");
+  const createdAt = Math.floor(Date.now() / 1000);
+  if (!spec.stream) {
+    return (async () => {
+      const release = await slot;
+      try {
+        const builder = new OutputBuilder(() => {});
+        const result = await drive(ctx, prepared, builder);
+        return Response.json(responseObject(ctx, spec, id, createdAt, builder, result, prepared));
+      } catch (e) {
+        throw engineError(e);
+      } finally {
+        release();
+        done();
+      }
+    })();
+  }
+  slot.catch(() => {}); // rejected only when the client left while queued
+  let seq = 0;
+  const send = (sink: SseSink, type: string, fields: Record<string, unknown>) =>
+    sink.send({ type, sequence_number: seq++, ...fields }, type);
+  return sseResponse(async (sink: SseSink) => {
+    let release: (() => void) | undefined;
+    const emit: Emit = (type, fields) => send(sink, type, fields);
+    try {
+      const builder = new OutputBuilder(emit);
+      const initial = responseObject(ctx, spec, id, createdAt, builder, null, prepared);
+      emit("response.created", { response: initial });
+      release = await slot;
+      emit("response.in_progress", { response: initial });
+      const result = await drive(ctx, prepared, builder);
+      if (result.finishReason === "aborted") return;
+      const final = responseObject(ctx, spec, id, createdAt, builder, result, prepared);
+      emit(final.status === "completed" ? "response.completed" : "response.incomplete", { response: final });
+    } finally {
+      release?.();
+      done();
+    }
+  }, abort, (e, sink) => {
+    if (abort.signal.aborted) return;
+    const err = toApiError(engineError(e));
+    ctx.logError(err.status >= 500 ? e : err);
+    const { message, code, param } = errorBody(err).error;
+    send(sink, "error", { message, code, param });
+  });
+}
+
+async function drive(ctx: ServeContext, prepared: PreparedTurn, builder: OutputBuilder): Promise<TurnResult> {
+  const turn = runTurn(ctx.engine, prepared.request, []);
+  while (true) {
+    const r = await turn.next();
+    if (r.done) {
+      builder.finish();
+      return r.value;
+    }
+    builder.push(r.value);
+  }
+}
+
+/** Turns events into output items, telling `emit` each step as the streaming API names it. */
+export class OutputBuilder {
+  readonly items: Item[] = [];
+  private open: { item: Item; text: string; kind: "reasoning" | "message" } | null = null;
+  reasoningText = "";
+
+  constructor(private readonly emit: Emit) {}
+
+  push(ev: TurnEvent): void {
+    if (ev.type === "tool_call") {
+      this.finish();
+      const item: Item = { type: "function_call", id: newId("fc_"), call_id: ev.call.id, name: ev.call.name,
+        arguments: "", status: "in_progress" };
+      const output_index = this.items.push(item) - 1;
+      this.emit("response.output_item.added", { output_index, item: { ...item } });
+      this.emit("response.function_call_arguments.delta", { item_id: item.id, output_index, delta: ev.call.arguments });
+      item.arguments = ev.call.arguments;
+      item.status = "completed";
+      this.emit("response.function_call_arguments.done", { item_id: item.id, output_index, arguments: ev.call.arguments });
+      this.emit("response.output_item.done", { output_index, item });
+      return;
+    }
+    const kind = ev.type === "reasoning" ? "reasoning" : "message";
+    if (this.open?.kind !== kind) this.start(kind);
+    const open = this.open!;
+    open.text += ev.text;
+    if (kind === "reasoning") this.reasoningText += ev.text;
+    const where = { item_id: open.item.id, output_index: this.items.length - 1, content_index: 0 };
+    if (kind === "reasoning") this.emit("response.reasoning_text.delta", { ...where, delta: ev.text });
+    else this.emit("response.output_text.delta", { ...where, delta: ev.text, logprobs: [] });
+  }
+
+  /** Closes the open reasoning or message item. */
+  finish(): void {
+    const open = this.open;
+    if (!open) return;
+    this.open = null;
+    const where = { item_id: open.item.id, output_index: this.items.length - 1, content_index: 0 };
+    const part = open.kind === "reasoning"
+      ? { type: "reasoning_text", text: open.text }
+      : { type: "output_text", text: open.text, annotations: [], logprobs: [] };
+    if (open.kind === "reasoning") this.emit("response.reasoning_text.done", { ...where, text: open.text });
+    else this.emit("response.output_text.done", { ...where, text: open.text, logprobs: [] });
+    this.emit("response.content_part.done", { ...where, part });
+    open.item.content = [part];
+    if (open.kind === "message") open.item.status = "completed";
+    this.emit("response.output_item.done", { output_index: where.output_index, item: open.item });
+  }
+
+  get outputText(): string {
+    return this.items.filter((i) => i.type === "message")
+      .map((i) => ((i.content as { text: string }[])[0]?.text ?? "")).join("");
+  }
+
+  private start(kind: "reasoning" | "message"): void {
+    this.finish();
+    const item: Item = kind === "reasoning"
+      ? { type: "reasoning", id: newId("rs_"), summary: [], content: [] }
+      : { type: "message", id: newId("msg_"), status: "in_progress", role: "assistant", content: [] };
+    const output_index = this.items.push(item) - 1;
+    this.open = { item, text: "", kind };
+    this.emit("response.output_item.added", { output_index, item: { ...item } });
+    const part = kind === "reasoning" ? { type: "reasoning_text", text: "" } : { type: "output_text", text: "", annotations: [], logprobs: [] };
+    this.emit("response.content_part.added", { item_id: item.id, output_index, content_index: 0, part });
+  }
+}
+
+function responseObject(
+  ctx: ServeContext,
+  spec: ResponsesSpec,
+  id: string,
+  createdAt: number,
+  builder: OutputBuilder,
+  result: TurnResult | null,
+  prepared: PreparedTurn,
+) {
+  const status = result === null ? "in_progress" : result.finishReason === "length" ? "incomplete" : "completed";
+  return {
+    id,
+    object: "response",
+    created_at: createdAt,
+    status,
+    error: null,
+    incomplete_details: status === "incomplete" ? { reason: "max_output_tokens" } : null,
+    instructions: spec.instructions,
+    max_output_tokens: spec.maxTokens ?? null,
+    model: spec.model,
+    output: result === null ? [] : builder.items,
+    output_text: builder.outputText,
+    parallel_tool_calls: true,
+    previous_response_id: null,
+    reasoning: { effort: spec.prompt.effort, summary: null },
+    store: false,
+    temperature: spec.sampler.temperature,
+    top_p: spec.sampler.topP,
+    text: { format: { type: "text" } },
+    tool_choice: spec.toolChoice,
+    tools: spec.toolsEcho,
+    truncation: "disabled",
+    usage: result === null ? null : responseUsage(ctx, prepared, result.usage, builder.reasoningText),
+    metadata: {},
+  };
+}
+
+function responseUsage(ctx: ServeContext, prepared: PreparedTurn, usage: ChatUsage | null, reasoning: string) {
+  const input = usage?.promptTokens ?? prepared.promptTokens;
+  const output = usage?.completionTokens ?? 0;
+  return {
+    input_tokens: input,
+    input_tokens_details: { cached_tokens: usage?.cachedTokens ?? 0 },
+    output_tokens: output,
+    output_tokens_details: { reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0 },
+    total_tokens: input + output,
+  };
+}

@@ -1,0 +1,73 @@
+// One assistant turn on the engine as the HTTP routes need it: the engine's events with `stop` strings
+// applied to the answer text, ending in a finish reason and the usage counts.
+
+import type { ChatEngine, ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatEvent } from "../chat/harmony_parser.ts";
+import { StopMatcher } from "./stop_matcher.ts";
+
+/** What the routes need of a ChatEngine (a stub engine in tests is a real ChatEngine over scripted tokens). */
+export type TurnEngine = Pick<ChatEngine, "chat" | "countPromptTokens" | "tokenizer">;
+
+export type FinishReason = "stop" | "length" | "tool_calls" | "aborted";
+export type TurnEvent = Exclude<ChatEvent, { type: "done" }>;
+
+export interface TurnResult {
+  finishReason: FinishReason;
+  /** null only when the engine ended without reporting usage. */
+  usage: ChatUsage | null;
+}
+
+/**
+ * Streams one turn. Aborting `req.signal` ends it after the current token (finish reason "aborted");
+ * a stop string ends it too (finish reason "stop"), and nothing from the stop string on is yielded.
+ */
+export async function* runTurn(
+  engine: TurnEngine,
+  req: ChatRequest,
+  stops: readonly string[],
+): AsyncGenerator<TurnEvent, TurnResult, void> {
+  const inner = new AbortController();
+  const onAbort = () => inner.abort();
+  if (req.signal?.aborted) inner.abort();
+  req.signal?.addEventListener("abort", onAbort, { once: true });
+  const matcher = new StopMatcher(stops);
+  const events = engine.chat({ ...req, signal: inner.signal });
+  let finishReason: FinishReason = "stop";
+  let stoppedByString = false;
+  let usage: ChatUsage | null = null;
+  try {
+    while (true) {
+      const r = await events.next();
+      if (r.done) {
+        usage = r.value ?? null;
+        break;
+      }
+      const ev = r.value;
+      if (ev.type === "done") {
+        finishReason = ev.reason;
+        continue;
+      }
+      if (stoppedByString) continue;
+      if (ev.type !== "content") {
+        yield ev;
+        continue;
+      }
+      const s = matcher.push(ev.text);
+      if (s.text) yield { type: "content", text: s.text };
+      if (s.stopped) {
+        stoppedByString = true;
+        inner.abort();
+      }
+    }
+  } finally {
+    req.signal?.removeEventListener("abort", onAbort);
+    // Ends the engine's generator if our consumer left early (a cancelled stream): it frees the engine.
+    inner.abort();
+    await events.return(undefined as unknown as ChatUsage);
+  }
+  const tail = matcher.flush();
+  if (tail) yield { type: "content", text: tail };
+  if (stoppedByString) finishReason = "stop";
+  else if (req.signal?.aborted) finishReason = "aborted";
+  return { finishReason, usage };
+}
