@@ -3,7 +3,8 @@
 
 import { badRequest } from "./api_error.ts";
 import type { Effort } from "../chat/messages.ts";
-import type { SamplerParams } from "../chat/sampler.ts";
+import { type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
+import { OssiError } from "../io/errors.ts";
 
 export type Json = Record<string, unknown>;
 
@@ -73,6 +74,12 @@ export function parseSampler(o: Json, base: SamplerParams): SamplerParams {
   if (seed !== undefined) p.seed = seed;
   const presence = optNumber(o, "presence_penalty", -2, 2);
   if (presence !== undefined) p.presencePenalty = presence;
+  try {
+    validateSamplerParams(p);
+  } catch (e) {
+    if (e instanceof OssiError) throw badRequest(e.message.replace(/^sampler: /, ""));
+    throw e;
+  }
   return p;
 }
 
