@@ -17,9 +17,49 @@ export interface Tokenizer {
 /** The GPT-2 pre-tokenizer pattern, used by a ByteLevel pre-tokenizer with use_regex true. */
 const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-/** Merge table key for the pair (a, b); ids stay below 2^20. */
-const pairKey = (a: number, b: number) => a * 1048576 + b;
-const MAX_IDS = 1048576;
+const MAX_IDS = 1 << 24;
+
+/** Open-addressing hash table from a token pair (a, b) to its merge (rank, merged id); typed arrays only. */
+export class MergeTable {
+  private readonly mask: number;
+  private readonly left: Int32Array;
+  private readonly right: Int32Array;
+  readonly rank: Int32Array;
+  readonly merged: Int32Array;
+
+  constructor(capacityHint: number) {
+    let cap = 16;
+    while (cap < capacityHint * 2) cap *= 2;
+    this.mask = cap - 1;
+    this.left = new Int32Array(cap).fill(-1);
+    this.right = new Int32Array(cap);
+    this.rank = new Int32Array(cap);
+    this.merged = new Int32Array(cap);
+  }
+
+  private slot(a: number, b: number): number {
+    let h = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca77)) >>> 0;
+    h = (h ^ (h >>> 15)) & this.mask;
+    while (this.left[h] !== -1 && (this.left[h] !== a || this.right[h] !== b)) h = (h + 1) & this.mask;
+    return h;
+  }
+
+  /** Keeps the first (best-ranked) merge of a pair. */
+  add(a: number, b: number, rank: number, merged: number): void {
+    const h = this.slot(a, b);
+    if (this.left[h] !== -1) return;
+    this.left[h] = a;
+    this.right[h] = b;
+    this.rank[h] = rank;
+    this.merged[h] = merged;
+  }
+
+  /** Slot of the pair, or -1 when the pair never merges. */
+  find(a: number, b: number): number {
+    const h = this.slot(a, b);
+    return this.left[h] === -1 ? -1 : h;
+  }
+}
 /** Pieces remembered by the encode cache before it is cleared. */
 const CACHE_LIMIT = 200_000;
 
@@ -61,8 +101,7 @@ export class BpeTokenizer implements Tokenizer {
 
   constructor(
     private readonly vocab: Map<string, number>,
-    /** pairKey(a, b) -> rank * MAX_IDS + merged id. */
-    private readonly merges: Map<number, number>,
+    private readonly merges: MergeTable,
     added: AddedToken[],
     private readonly splitters: RegExp[],
     /** Emit a whole piece as one id when it is in the vocabulary, before any merge (o200k-style). */
@@ -180,26 +219,27 @@ export class BpeTokenizer implements Tokenizer {
     let ids: number[] = Array.from(bytes, (b) => this.byteIds[b]);
     // Each pass applies the best-ranked pair everywhere it occurs, left to right. A merge never recreates
     // the pair it merged, so this equals applying the lowest (rank, position) merge one at a time.
+    const table = this.merges;
     while (ids.length > 1) {
-      let best = Infinity;
+      let bestRank = Infinity;
+      let bestSlot = -1;
       for (let i = 0; i + 1 < ids.length; i++) {
-        const m = this.merges.get(pairKey(ids[i], ids[i + 1]));
-        if (m !== undefined && m < best) best = m;
+        const slot = table.find(ids[i], ids[i + 1]);
+        if (slot >= 0 && table.rank[slot] < bestRank) {
+          bestRank = table.rank[slot];
+          bestSlot = slot;
+        }
       }
-      if (best === Infinity) break;
-      const rankBase = best - (best % MAX_IDS);
-      const merged = best % MAX_IDS;
+      if (bestSlot < 0) break;
+      const merged = table.merged[bestSlot];
       const next: number[] = [];
       for (let i = 0; i < ids.length; i++) {
-        if (i + 1 < ids.length) {
-          const m = this.merges.get(pairKey(ids[i], ids[i + 1]));
-          if (m !== undefined && m - (m % MAX_IDS) === rankBase) {
-            next.push(merged);
-            i++;
-            continue;
-          }
+        if (i + 1 < ids.length && table.find(ids[i], ids[i + 1]) === bestSlot) {
+          next.push(merged);
+          i++;
+        } else {
+          next.push(ids[i]);
         }
-        next.push(ids[i]);
       }
       ids = next;
     }
@@ -258,21 +298,22 @@ export function tokenizerFromJson(file: string, json: Json): BpeTokenizer {
   const vocabJson = model.vocab as Record<string, number> | undefined;
   if (!vocabJson || typeof vocabJson !== "object") throw new FormatError(`${file}: model.vocab missing`);
   const vocab = new Map<string, number>();
-  for (const [tok, id] of Object.entries(vocabJson)) {
+  for (const tok in vocabJson) {
+    const id = vocabJson[tok];
     if (!Number.isInteger(id) || id < 0 || id >= MAX_IDS) throw new FormatError(`${file}: bad id for '${tok}'`);
     vocab.set(tok, id);
   }
-  const merges = new Map<number, number>();
   const mergeList = (model.merges as (string | [string, string])[] | undefined) ?? [];
-  mergeList.forEach((m, rank) => {
+  const merges = new MergeTable(mergeList.length);
+  for (let rank = 0; rank < mergeList.length; rank++) {
+    const m = mergeList[rank];
     const [a, b] = typeof m === "string" ? splitMergeString(m) : m;
     const ia = vocab.get(a), ib = vocab.get(b), merged = vocab.get(a + b);
     if (ia === undefined || ib === undefined || merged === undefined) {
       throw new FormatError(`${file}: merge ${rank} ('${a}' '${b}') uses tokens not in the vocabulary`);
     }
-    const key = pairKey(ia, ib);
-    if (!merges.has(key)) merges.set(key, rank * MAX_IDS + merged);
-  });
+    merges.add(ia, ib, rank, merged);
+  }
   const added: AddedToken[] = ((json.added_tokens as Json[] | undefined) ?? []).map((t) => ({
     id: t.id as number,
     content: t.content as string,
