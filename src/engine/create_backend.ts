@@ -33,14 +33,19 @@ export async function createBackend(model: LoadedModel, name: BackendName, opts:
       const { RefBackend } = await import("../backends/ref/ref_backend.ts");
       return new RefBackend(model.config, model.weights, maxContext);
     }
-    case "wasm":
+    case "wasm": {
+      const { WasmBackend } = await import("../backends/wasm/wasm_backend.ts");
+      return await WasmBackend.create(model.config, model.weights, { maxContext, threads: opts.threads, onProgress: opts.onProgress });
+    }
     case "webgpu":
       throw new OssiError(`backend '${name}' is not available in this build`);
   }
   throw new OssiError(`unknown backend '${name}'`, 2);
 }
 
-/** WebGPU on a hardware adapter; otherwise the CPU. */
-export function chooseBackend(): Promise<BackendName> {
-  return Promise.resolve("ref");
+/** WebGPU on a hardware adapter; otherwise (no adapter, or a software fallback one) the WASM CPU backend. */
+export async function chooseBackend(): Promise<BackendName> {
+  const gpu = (navigator as { gpu?: GPU }).gpu;
+  const adapter = await gpu?.requestAdapter().catch(() => null);
+  return !adapter || adapter.info.isFallbackAdapter ? "wasm" : "webgpu";
 }

@@ -1,0 +1,44 @@
+// A worker thread of the WASM backend: instantiates the kernels over each of its shards' memories, then
+// loops: wait for the host to bump Ctl.Seq, run the step on its shards, count itself done.
+
+import { instantiateKernels, type Kernels } from "./kernels.ts";
+import type { ShardLayout, ShardParams } from "./shard_layout.ts";
+import { Ctl, runStep, Step } from "./shard_step.ts";
+
+export interface WorkerInit {
+  readonly wasm: Uint8Array;
+  readonly shards: { layout: ShardLayout; memory: WebAssembly.Memory }[];
+  readonly params: ShardParams;
+  readonly ctl: SharedArrayBuffer;
+}
+
+// Lives in a worker: `self` is the worker scope.
+const scope = self as unknown as { onmessage: ((e: MessageEvent<WorkerInit>) => void) | null; postMessage(m: unknown): void };
+
+scope.onmessage = (e) => {
+  const init = e.data;
+  const module = new WebAssembly.Module(init.wasm as BufferSource);
+  const shards: { layout: ShardLayout; k: Kernels }[] = init.shards.map((s) => ({
+    layout: s.layout,
+    k: instantiateKernels(module, s.memory),
+  }));
+  const ctl = new Int32Array(init.ctl);
+  scope.onmessage = null;
+  scope.postMessage("ready");
+  let seq = Atomics.load(ctl, Ctl.Seq);
+  for (;;) {
+    Atomics.wait(ctl, Ctl.Seq, seq);
+    seq = Atomics.load(ctl, Ctl.Seq);
+    const step = Atomics.load(ctl, Ctl.Step) as Step;
+    if (step === Step.Exit) break;
+    const layer = Atomics.load(ctl, Ctl.Layer), tokens = Atomics.load(ctl, Ctl.Tokens);
+    try {
+      for (const s of shards) runStep(s.k, s.layout, init.params, step, layer, tokens);
+    } catch (err) {
+      Atomics.store(ctl, Ctl.Failed, 1);
+      console.error(`wasm worker: ${(err as Error).message}`);
+    }
+    Atomics.add(ctl, Ctl.Done, 1);
+    Atomics.notify(ctl, Ctl.Done);
+  }
+};

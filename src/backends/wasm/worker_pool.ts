@@ -1,0 +1,78 @@
+// Host side of the shard workers: starts one Deno Worker per thread, hands each its shards (round robin),
+// and runs a step on all shards at once, synchronised through Atomics on a shared control block.
+// No allocation per step.
+
+import { OssiError } from "../../io/errors.ts";
+import type { ShardLayout, ShardParams } from "./shard_layout.ts";
+import type { WorkerInit } from "./shard_worker.ts";
+import { Ctl, Step } from "./shard_step.ts";
+
+export class WorkerPool {
+  private readonly ctl: Int32Array;
+
+  private constructor(private readonly workers: Worker[], ctlBuffer: SharedArrayBuffer) {
+    this.ctl = new Int32Array(ctlBuffer);
+  }
+
+  static async start(
+    wasm: Uint8Array,
+    layouts: readonly ShardLayout[],
+    memories: readonly WebAssembly.Memory[],
+    params: ShardParams,
+    threads: number,
+  ): Promise<WorkerPool> {
+    const ctlBuffer = new SharedArrayBuffer(Ctl.Slots * 4);
+    const workers: Worker[] = [];
+    const ready: Promise<void>[] = [];
+    for (let t = 0; t < threads; t++) {
+      const worker = new Worker(new URL("./shard_worker.ts", import.meta.url), { type: "module" });
+      workers.push(worker);
+      ready.push(
+        new Promise((resolve, reject) => {
+          worker.onmessage = () => resolve();
+          worker.onerror = (e) => {
+            e.preventDefault();
+            reject(new OssiError(`wasm worker failed to start: ${e.message}`));
+          };
+        }),
+      );
+      const init: WorkerInit = {
+        wasm,
+        shards: layouts.filter((_, s) => s % threads === t).map((layout) => ({ layout, memory: memories[layout.index] })),
+        params,
+        ctl: ctlBuffer,
+      };
+      worker.postMessage(init);
+    }
+    const pool = new WorkerPool(workers, ctlBuffer);
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      pool.dispose();
+      throw e;
+    }
+    return pool;
+  }
+
+  /** Runs `step` on every shard and blocks until all workers are done. */
+  run(step: Step, layer: number, tokens: number): void {
+    const c = this.ctl, n = this.workers.length;
+    Atomics.store(c, Ctl.Done, 0);
+    Atomics.store(c, Ctl.Step, step);
+    Atomics.store(c, Ctl.Layer, layer);
+    Atomics.store(c, Ctl.Tokens, tokens);
+    Atomics.add(c, Ctl.Seq, 1);
+    Atomics.notify(c, Ctl.Seq);
+    for (let done = Atomics.load(c, Ctl.Done); done < n; done = Atomics.load(c, Ctl.Done)) {
+      Atomics.wait(c, Ctl.Done, done);
+    }
+    if (Atomics.load(c, Ctl.Failed)) throw new Error("wasm backend: a worker step failed");
+  }
+
+  dispose(): void {
+    Atomics.store(this.ctl, Ctl.Step, Step.Exit);
+    Atomics.add(this.ctl, Ctl.Seq, 1);
+    Atomics.notify(this.ctl, Ctl.Seq);
+    for (const w of this.workers) w.terminate();
+  }
+}

@@ -1,0 +1,104 @@
+// The WASM backend against the gpt-oss-tiny fixture's float64 reference (both layouts), against the ref
+// backend on several shard/thread splits, and its KV-cache semantics (chunked prefill, rollback).
+
+import { assert, assertEquals } from "../../assert.ts";
+import { loadModel } from "../../../src/model/load.ts";
+import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
+import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
+import { argmax } from "../../../src/backends/ref/kernels.ts";
+import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
+
+const ref = readReference("gpt-oss-tiny");
+const tol = ref.recommended_tolerance.logits_max_abs_diff;
+
+for (const layout of ["", "/original"]) {
+  Deno.test(`WasmBackend matches gpt-oss-tiny${layout || " (Hub layout)"} prompt logits, debug values and greedy tokens`, async () => {
+    const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout);
+    const backend = await WasmBackend.create(model.config, model.weights, { maxContext: 64, threads: 2 });
+    try {
+      const dumps = new Map<string, Float32Array>();
+      const logits = await backend.forward(ref.prompt_token_ids, 0, {
+        logits: "all",
+        debug: (name, layer, _rows, v) => dumps.set(`${name}.${layer}`, v.slice()),
+      });
+      const d = maxAbsDiff(logits, ref.prompt_logits);
+      assert(d <= tol, `prompt logits differ by ${d}`);
+      const V = model.config.vocabSize;
+      assertEquals(ref.prompt_token_ids.map((_, t) => argmax(logits, t, V)), ref.prompt_argmax);
+
+      const dtol = ref.recommended_tolerance.debug_values_max_abs_diff;
+      assert(maxAbsDiff(dumps.get("embedding.-1")!, ref.debug.embedding_rows) <= dtol);
+      ref.debug.layers.forEach((L, l) => {
+        for (const name of ["residual_after_attention", "router_logits", "residual_after_moe"]) {
+          const diff = maxAbsDiff(dumps.get(`${name}.${l}`)!, L[name] as number[][]);
+          assert(diff <= dtol, `layer ${l} ${name} differs by ${diff}`);
+        }
+        assertEquals(Array.from(dumps.get(`router_topk.${l}`)!), (L.experts_selected as number[][]).flat());
+      });
+
+      // greedy decoding one token at a time over the KV cache
+      const n = ref.prompt_token_ids.length;
+      let next = argmax(logits, n - 1, V);
+      for (let i = 0; i < ref.greedy.token_ids.length; i++) {
+        assertEquals(next, ref.greedy.token_ids[i], `greedy token ${i}`);
+        const step = await backend.forward([next], n + i, { logits: "last" });
+        if (i + 1 < ref.greedy.token_ids.length) {
+          const sd = maxAbsDiff(step, ref.greedy.step_logits[i + 1]);
+          assert(sd <= tol, `step ${i + 1} logits differ by ${sd}`);
+        }
+        next = argmax(step);
+      }
+    } finally {
+      backend.dispose();
+    }
+  });
+}
+
+Deno.test("WasmBackend agrees with RefBackend for 1-3 threads, several shards and prefill chunks", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const toks = ref.prompt_token_ids;
+  const want = await new RefBackend(model.config, model.weights, 64).forward(toks, 0, { logits: "all" });
+  for (const [threads, shards, maxTokens] of [[1, 1, 64], [2, 4, 5], [3, 3, 1], [1, 5, 7]]) {
+    const b = await WasmBackend.create(model.config, model.weights, { maxContext: 64, threads, shards, maxTokens });
+    try {
+      const got = await b.forward(toks, 0, { logits: "all" });
+      const d = maxAbsDiff(got, Array.from(want));
+      assert(d < 1e-4, `threads ${threads} shards ${shards} maxTokens ${maxTokens}: differs by ${d}`);
+    } finally {
+      b.dispose();
+    }
+  }
+});
+
+Deno.test("WasmBackend chunked prefill equals one call, and rolling back overwrites the cache", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const b = await WasmBackend.create(model.config, model.weights, { maxContext: 64, threads: 2 });
+  try {
+    const toks = ref.prompt_token_ids;
+    const whole = await b.forward(toks, 0, { logits: "last" });
+    await b.forward(toks.slice(0, 10), 0, { logits: "none" });
+    // a different continuation at position 10, then roll back and redo the real one
+    await b.forward([1, 2, 3, 4], 10, { logits: "none" });
+    await b.forward(toks.slice(10, 17), 10, { logits: "none" });
+    const last = await b.forward(toks.slice(17), 17, { logits: "last" });
+    assert(maxAbsDiff(last, Array.from(whole)) < 1e-5);
+    assertEquals((await b.forward([1], 0, { logits: "none" })).length, 0);
+  } finally {
+    b.dispose();
+  }
+});
+
+Deno.test("WasmBackend rejects out-of-range token ids and context overflow", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const b = await WasmBackend.create(model.config, model.weights, { maxContext: 8, threads: 1 });
+  try {
+    let msg = "";
+    await b.forward([model.config.vocabSize], 0, { logits: "last" }).catch((e) => (msg = e.message));
+    assert(msg.includes("out of range"), msg);
+    msg = "";
+    await b.forward([1, 2, 3], 6, { logits: "last" }).catch((e) => (msg = e.message));
+    assert(msg.includes("context overflow"), msg);
+  } finally {
+    b.dispose();
+  }
+});
