@@ -119,7 +119,7 @@ export class HarmonyParser {
         break;
       case "header":
         this.headerText += text;
-        if (++this.headerTokens > MAX_HEADER_TOKENS) this.recoverLongHeader();
+        if (++this.headerTokens > MAX_HEADER_TOKENS) this.recoverHeader(ev);
         break;
       case "body":
         this.emitBody(text, ev);
@@ -155,12 +155,20 @@ export class HarmonyParser {
     this.header = { channel: null, recipient: null };
   }
 
-  /** A header that never reached <|message|>: drop its text, keep the channel if one was named. */
-  private recoverLongHeader(): void {
+  /**
+   * A header that never reached <|message|>: the model most likely forgot it and is already writing the
+   * message. Its channel is kept (analysis when none) and the text after the channel name becomes body.
+   */
+  private recoverHeader(ev: ChatEvent[]): void {
     const h = parseHeader(this.headerText);
-    this.header = { channel: h.channel ?? "analysis", recipient: null };
+    this.header = { channel: h.channel ?? "analysis", recipient: h.recipient };
     this.state = "body";
     this.args = "";
+    const m = /<\|channel\|>\s*[A-Za-z_]+\s*(.*)$/s.exec(this.headerText);
+    const rest = m ? m[1].replace(/^(?:to=\S+\s*)?(?:<\|constrain\|>\s*\S+\s*)?/, "") : "";
+    this.headerText = "";
+    this.headerTokens = 0;
+    this.emitBody(rest, ev);
   }
 
   private emitBody(text: string, ev: ChatEvent[]): void {
@@ -182,6 +190,11 @@ export class HarmonyParser {
 
   /** Closes the current message: flushes held-back bytes, emits its tool call if it had a recipient. */
   private finishMessage(ev: ChatEvent[]): void {
+    // A header with a channel and text but no <|message|> (e.g. "<|channel|>final 42<|return|>").
+    if (this.state === "header") {
+      this.headerText += this.decoder.flush();
+      if (/<\|channel\|>\s*[A-Za-z_]+\s+\S/.test(this.headerText)) this.recoverHeader(ev);
+    }
     if (this.state === "body") {
       this.emitBody(this.decoder.flush(), ev);
       if (this.header.recipient) {
