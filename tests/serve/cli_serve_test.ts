@@ -1,0 +1,59 @@
+// `ossi serve` as a process: binds an ephemeral loopback port, answers, refuses bad flags, stops on SIGTERM.
+
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { DEMO_MODEL, ROOT, runCli } from "../fixture_util.ts";
+
+/** Starts `ossi serve ARGS` and resolves with its URL once it says it is serving. */
+async function spawnServe(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/src/main.ts`, "serve", ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let err = "";
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    err += value;
+    const m = /serving \S+ at (http:\/\/\S+) /.exec(err);
+    if (m) return { child, url: m[1], stderr: () => err, reader };
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  throw new Error(`ossi serve did not start:\n${err}`);
+}
+
+Deno.test("ossi serve binds 127.0.0.1 on --port 0, answers, and exits 0 on SIGTERM", async () => {
+  const { child, url, reader } = await spawnServe(["--model", DEMO_MODEL, "--port", "0", "--backend", "ref"]);
+  try {
+    assertMatch(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const models = await (await fetch(`${url}/v1/models`)).json();
+    assertEquals(models.data[0].id, "tiny-oss-math");
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "tiny-oss-math", messages: [{ role: "user", content: "What is 40+2?" }] }),
+    });
+    assertEquals((await res.json()).choices[0].message.content, "42");
+  } finally {
+    child.kill("SIGTERM");
+    await reader.cancel().catch(() => {});
+  }
+  const status = await child.status;
+  assertEquals(status.code, 0);
+  await child.stdout.cancel().catch(() => {});
+});
+
+Deno.test("ossi serve refuses bad flags with a one-line error and exit code 2", async () => {
+  const r = await runCli(["serve", "--port", "http"]);
+  assertEquals(r.code, 2);
+  assertMatch(r.stderr, /--port must be a number/);
+  assert(!r.stderr.includes("    at "), "no stack trace");
+  const h = await runCli(["serve", "--help"]);
+  assertEquals(h.code, 0);
+  assertMatch(h.stdout, /--api-key/);
+});
