@@ -28,12 +28,18 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (args.positionals.length > 0) throw new OssiError(`serve: unexpected argument '${args.positionals[0]}'`, 2);
+  if (args.positionals.length > 0) {
+    throw new OssiError(`serve: unexpected argument '${args.positionals[0]}'`, 2);
+  }
   const hostname = stringFlag(args, "host") ?? "127.0.0.1";
   const port = numberFlag(args, "port", 8000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OssiError("serve: --port must be 0-65535", 2);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new OssiError("serve: --port must be 0-65535", 2);
+  }
   const queue = numberFlag(args, "queue", 32);
-  if (!Number.isInteger(queue) || queue < 0) throw new OssiError("serve: --queue must be a whole number >= 0", 2);
+  if (!Number.isInteger(queue) || queue < 0) {
+    throw new OssiError("serve: --queue must be a whole number >= 0", 2);
+  }
   const apiKey = stringFlag(args, "api-key") ?? (Deno.env.get("OSSI_API_KEY") || undefined);
   const backend = parseBackendName(stringFlag(args, "backend") ?? "auto");
 
@@ -59,14 +65,22 @@ export async function main(argv: string[]): Promise<number> {
       log: (line) => console.error(line),
     }, { hostname, port });
   } catch (e) {
-    if (e instanceof Deno.errors.AddrInUse) throw new OssiError(`serve: ${hostname}:${port} is already in use`);
-    if (e instanceof Deno.errors.AddrNotAvailable) throw new OssiError(`serve: cannot bind ${hostname}:${port}`);
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw new OssiError(`serve: ${hostname}:${port} is already in use`);
+    }
+    if (e instanceof Deno.errors.AddrNotAvailable) {
+      throw new OssiError(`serve: cannot bind ${hostname}:${port}`);
+    }
     throw e;
   }
   if (!isLoopback(server.hostname) && !apiKey) {
-    console.error(`ossi: warning: listening on ${server.hostname} without --api-key; anyone who can reach it can use it`);
+    console.error(
+      `ossi: warning: listening on ${server.hostname} without --api-key; anyone who can reach it can use it`,
+    );
   }
-  console.error(`ossi: serving ${modelId} at ${server.url} (chat page ${server.url}/, OpenAI API ${server.url}/v1)`);
+  console.error(
+    `ossi: serving ${modelId} at ${server.url} (chat page ${server.url}/, OpenAI API ${server.url}/v1)`,
+  );
   const stop = () => void server.shutdown();
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, stop);
   await server.finished;

@@ -33,5 +33,8 @@ export function errorResponse(e: ApiError): Response {
   return Response.json(errorBody(e), { status: e.status });
 }
 
-export const badRequest = (message: string, param: string | null = null, code: string | null = "invalid_value") =>
-  new ApiError(400, message, "invalid_request_error", code, param);
+export const badRequest = (
+  message: string,
+  param: string | null = null,
+  code: string | null = "invalid_value",
+) => new ApiError(400, message, "invalid_request_error", code, param);

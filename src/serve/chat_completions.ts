@@ -13,7 +13,11 @@ export function newId(prefix: string): string {
   return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 }
 
-export function handleChatCompletions(ctx: ServeContext, body: unknown, signal: AbortSignal): Promise<Response> | Response {
+export function handleChatCompletions(
+  ctx: ServeContext,
+  body: unknown,
+  signal: AbortSignal,
+): Promise<Response> | Response {
   const spec = parseChatCompletionRequest(body, ctx.opts.sampler);
   const abort = new AbortController();
   const onGone = () => abort.abort();
@@ -47,7 +51,10 @@ async function completeOnce(
   } finally {
     release();
   }
-  const message: Record<string, unknown> = { role: "assistant", content: out.content || (out.toolCalls.length ? null : "") };
+  const message: Record<string, unknown> = {
+    role: "assistant",
+    content: out.content || (out.toolCalls.length ? null : ""),
+  };
   if (out.reasoning) message.reasoning_content = out.reasoning;
   if (out.toolCalls.length) message.tool_calls = out.toolCalls.map((c) => wireToolCall(c));
   return Response.json({
@@ -55,13 +62,23 @@ async function completeOnce(
     object: "chat.completion",
     created: Math.floor(Date.now() / 1000),
     model: spec.model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: wireFinish(out.result.finishReason, out.toolCalls) }],
+    choices: [{
+      index: 0,
+      message,
+      logprobs: null,
+      finish_reason: wireFinish(out.result.finishReason, out.toolCalls),
+    }],
     usage: chatUsage(ctx, prepared, out.result.usage, out.reasoning),
   });
 }
 
 async function collect(ctx: ServeContext, prepared: PreparedTurn, stops: string[]): Promise<Collected> {
-  const out: Collected = { content: "", reasoning: "", toolCalls: [], result: { finishReason: "stop", usage: null } };
+  const out: Collected = {
+    content: "",
+    reasoning: "",
+    toolCalls: [],
+    result: { finishReason: "stop", usage: null },
+  };
   const turn = runTurn(ctx.engine, prepared.request, stops);
   while (true) {
     const r = await turn.next();
@@ -94,49 +111,59 @@ function streamCompletion(
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
   });
   slot.catch(() => {}); // a request aborted while queued rejects its slot; the producer sees that below.
-  return sseResponse(async (sink) => {
-    let release: (() => void) | undefined;
-    try {
-      release = await slot;
-      sink.send(chunk({ role: "assistant", content: "" }));
-      const toolCalls: ToolCall[] = [];
-      let reasoning = "";
-      const turn = runTurn(ctx.engine, prepared.request, spec.stops);
-      let result: TurnResult;
-      while (true) {
-        const r = await turn.next();
-        if (r.done) {
-          result = r.value;
-          break;
+  return sseResponse(
+    async (sink) => {
+      let release: (() => void) | undefined;
+      try {
+        release = await slot;
+        sink.send(chunk({ role: "assistant", content: "" }));
+        const toolCalls: ToolCall[] = [];
+        let reasoning = "";
+        const turn = runTurn(ctx.engine, prepared.request, spec.stops);
+        let result: TurnResult;
+        while (true) {
+          const r = await turn.next();
+          if (r.done) {
+            result = r.value;
+            break;
+          }
+          const ev = r.value;
+          if (ev.type === "content") sink.send(chunk({ content: ev.text }));
+          else if (ev.type === "reasoning") {
+            reasoning += ev.text;
+            sink.send(chunk({ reasoning_content: ev.text }));
+          } else {
+            sink.send(chunk({ tool_calls: [{ index: toolCalls.length, ...wireToolCall(ev.call) }] }));
+            toolCalls.push(ev.call);
+          }
         }
-        const ev = r.value;
-        if (ev.type === "content") sink.send(chunk({ content: ev.text }));
-        else if (ev.type === "reasoning") {
-          reasoning += ev.text;
-          sink.send(chunk({ reasoning_content: ev.text }));
-        } else {
-          sink.send(chunk({ tool_calls: [{ index: toolCalls.length, ...wireToolCall(ev.call) }] }));
-          toolCalls.push(ev.call);
+        if (result.finishReason === "aborted") return; // the client is gone
+        sink.send(chunk({}, wireFinish(result.finishReason, toolCalls)));
+        if (spec.includeUsage) {
+          sink.send({
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model: spec.model,
+            choices: [],
+            usage: chatUsage(ctx, prepared, result.usage, reasoning),
+          });
         }
+        sink.sendRaw("[DONE]");
+      } finally {
+        release?.();
+        done();
       }
-      if (result.finishReason === "aborted") return; // the client is gone
-      sink.send(chunk({}, wireFinish(result.finishReason, toolCalls)));
-      if (spec.includeUsage) {
-        sink.send({ id, object: "chat.completion.chunk", created, model: spec.model, choices: [],
-          usage: chatUsage(ctx, prepared, result.usage, reasoning) });
-      }
+    },
+    abort,
+    (e, sink) => {
+      if (abort.signal.aborted) return;
+      const err = toApiError(engineError(e));
+      ctx.logError(err.status >= 500 ? e : err);
+      sink.send(errorBody(err));
       sink.sendRaw("[DONE]");
-    } finally {
-      release?.();
-      done();
-    }
-  }, abort, (e, sink) => {
-    if (abort.signal.aborted) return;
-    const err = toApiError(engineError(e));
-    ctx.logError(err.status >= 500 ? e : err);
-    sink.send(errorBody(err));
-    sink.sendRaw("[DONE]");
-  });
+    },
+  );
 }
 
 export function wireToolCall(c: ToolCall) {
@@ -156,6 +183,8 @@ function chatUsage(ctx: ServeContext, prepared: PreparedTurn, usage: ChatUsage |
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: usage?.cachedTokens ?? 0 },
-    completion_tokens_details: { reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0 },
+    completion_tokens_details: {
+      reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0,
+    },
   };
 }

@@ -93,11 +93,17 @@ function parseMessages(list: unknown[]): ChatMessage[] {
     } else if (role === "tool") {
       const id = optString(m, "tool_call_id");
       if (id === undefined) {
-        throw badRequest(`missing required parameter: '${at}.tool_call_id'`, `${at}.tool_call_id`, "missing_required_parameter");
+        throw badRequest(
+          `missing required parameter: '${at}.tool_call_id'`,
+          `${at}.tool_call_id`,
+          "missing_required_parameter",
+        );
       }
       msg.toolCallId = id;
       const name = optString(m, "name") ?? callNames.get(id);
-      if (name === undefined) throw badRequest(`'${at}.tool_call_id' ${id} answers no earlier tool call`, `${at}.tool_call_id`);
+      if (name === undefined) {
+        throw badRequest(`'${at}.tool_call_id' ${id} answers no earlier tool call`, `${at}.tool_call_id`);
+      }
       msg.name = name;
     }
     out.push(msg);
@@ -109,7 +115,9 @@ function parseToolCalls(v: unknown, at: string): ToolCall[] {
   if (!Array.isArray(v)) throw badRequest(`'${at}' must be an array`, at);
   return v.map((c, j) => {
     const p = `${at}[${j}]`;
-    if (!isObject(c) || !isObject(c.function)) throw badRequest(`'${p}' must be {id, type: "function", function}`, p);
+    if (!isObject(c) || !isObject(c.function)) {
+      throw badRequest(`'${p}' must be {id, type: "function", function}`, p);
+    }
     const fn = c.function as Json;
     return {
       id: reqString(c, "id"),
@@ -126,7 +134,10 @@ function parseChatTools(v: unknown): ToolDef[] {
   return v.map((t, i) => {
     const at = `tools[${i}]`;
     if (!isObject(t) || t.type !== "function" || !isObject(t.function)) {
-      throw badRequest(`'${at}' must be {type: "function", function: {...}} (only function tools are supported)`, at);
+      throw badRequest(
+        `'${at}' must be {type: "function", function: {...}} (only function tools are supported)`,
+        at,
+      );
     }
     return toolDef(t.function, `${at}.function`);
   });
@@ -135,12 +146,16 @@ function parseChatTools(v: unknown): ToolDef[] {
 /** A function tool's name, description and JSON-schema parameters. */
 export function toolDef(fn: Json, at: string): ToolDef {
   const name = reqString(fn, "name");
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw badRequest(`'${at}.name' must be 1-64 letters, digits, _ . -`, `${at}.name`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    throw badRequest(`'${at}.name' must be 1-64 letters, digits, _ . -`, `${at}.name`);
+  }
   const def: ToolDef = { name };
   const description = optString(fn, "description");
   if (description !== undefined) def.description = description;
   if (fn.parameters !== undefined && fn.parameters !== null) {
-    if (!isObject(fn.parameters)) throw badRequest(`'${at}.parameters' must be a JSON schema object`, `${at}.parameters`);
+    if (!isObject(fn.parameters)) {
+      throw badRequest(`'${at}.parameters' must be a JSON schema object`, `${at}.parameters`);
+    }
     def.parameters = fn.parameters;
   }
   return def;

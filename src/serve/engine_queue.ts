@@ -34,7 +34,12 @@ export class EngineQueue {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.owner === null) return Promise.resolve(this.grantNext());
     if (this.waiters.length >= this.maxWaiting) {
-      throw new ApiError(429, `server busy: ${this.waiters.length} requests already waiting`, "rate_limit_error", "queue_full");
+      throw new ApiError(
+        429,
+        `server busy: ${this.waiters.length} requests already waiting`,
+        "rate_limit_error",
+        "queue_full",
+      );
     }
     return new Promise<Release>((resolve, reject) => {
       const waiter: Waiter = {

@@ -26,7 +26,9 @@ export function optString(o: Json, key: string): string | undefined {
 
 export function reqString(o: Json, key: string): string {
   const v = optString(o, key);
-  if (v === undefined) throw badRequest(`missing required parameter: '${key}'`, key, "missing_required_parameter");
+  if (v === undefined) {
+    throw badRequest(`missing required parameter: '${key}'`, key, "missing_required_parameter");
+  }
   return v;
 }
 
@@ -38,7 +40,13 @@ export function optBool(o: Json, key: string): boolean | undefined {
 }
 
 /** A finite number in [min, max]; `integer` also requires a whole number. */
-export function optNumber(o: Json, key: string, min: number, max: number, integer = false): number | undefined {
+export function optNumber(
+  o: Json,
+  key: string,
+  min: number,
+  max: number,
+  integer = false,
+): number | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "number" || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
@@ -94,9 +102,14 @@ export function contentText(v: unknown, param: string, partTypes: readonly strin
       throw badRequest(`'${param}[${i}]' must be a content part with a type`, `${param}[${i}]`);
     }
     if (!partTypes.includes(part.type)) {
-      throw badRequest(`'${param}[${i}]': content type '${part.type}' is not supported (text only)`, `${param}[${i}]`);
+      throw badRequest(
+        `'${param}[${i}]': content type '${part.type}' is not supported (text only)`,
+        `${param}[${i}]`,
+      );
     }
-    if (typeof part.text !== "string") throw badRequest(`'${param}[${i}].text' must be a string`, `${param}[${i}].text`);
+    if (typeof part.text !== "string") {
+      throw badRequest(`'${param}[${i}].text' must be a string`, `${param}[${i}].text`);
+    }
     text += part.text;
   }
   return text;

@@ -8,12 +8,16 @@ import { newId } from "./chat_completions.ts";
 import { parseResponsesRequest, type ResponsesSpec } from "./responses_request.ts";
 import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
 import { engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
-import { type SseSink, sseResponse } from "./sse.ts";
+import { sseResponse, type SseSink } from "./sse.ts";
 
 type Item = Record<string, unknown> & { type: string; id: string };
 type Emit = (type: string, fields: Record<string, unknown>) => void;
 
-export function handleResponses(ctx: ServeContext, body: unknown, signal: AbortSignal): Promise<Response> | Response {
+export function handleResponses(
+  ctx: ServeContext,
+  body: unknown,
+  signal: AbortSignal,
+): Promise<Response> | Response {
   const spec = parseResponsesRequest(body, ctx.opts.sampler);
   const abort = new AbortController();
   const onGone = () => abort.abort();
@@ -42,30 +46,36 @@ export function handleResponses(ctx: ServeContext, body: unknown, signal: AbortS
   let seq = 0;
   const send = (sink: SseSink, type: string, fields: Record<string, unknown>) =>
     sink.send({ type, sequence_number: seq++, ...fields }, type);
-  return sseResponse(async (sink: SseSink) => {
-    let release: (() => void) | undefined;
-    const emit: Emit = (type, fields) => send(sink, type, fields);
-    try {
-      const builder = new OutputBuilder(emit);
-      const initial = responseObject(ctx, spec, id, createdAt, builder, null, prepared);
-      emit("response.created", { response: initial });
-      release = await slot;
-      emit("response.in_progress", { response: initial });
-      const result = await drive(ctx, prepared, builder);
-      if (result.finishReason === "aborted") return;
-      const final = responseObject(ctx, spec, id, createdAt, builder, result, prepared);
-      emit(final.status === "completed" ? "response.completed" : "response.incomplete", { response: final });
-    } finally {
-      release?.();
-      done();
-    }
-  }, abort, (e, sink) => {
-    if (abort.signal.aborted) return;
-    const err = toApiError(engineError(e));
-    ctx.logError(err.status >= 500 ? e : err);
-    const { message, code, param } = errorBody(err).error;
-    send(sink, "error", { message, code, param });
-  });
+  return sseResponse(
+    async (sink: SseSink) => {
+      let release: (() => void) | undefined;
+      const emit: Emit = (type, fields) => send(sink, type, fields);
+      try {
+        const builder = new OutputBuilder(emit);
+        const initial = responseObject(ctx, spec, id, createdAt, builder, null, prepared);
+        emit("response.created", { response: initial });
+        release = await slot;
+        emit("response.in_progress", { response: initial });
+        const result = await drive(ctx, prepared, builder);
+        if (result.finishReason === "aborted") return;
+        const final = responseObject(ctx, spec, id, createdAt, builder, result, prepared);
+        emit(final.status === "completed" ? "response.completed" : "response.incomplete", {
+          response: final,
+        });
+      } finally {
+        release?.();
+        done();
+      }
+    },
+    abort,
+    (e, sink) => {
+      if (abort.signal.aborted) return;
+      const err = toApiError(engineError(e));
+      ctx.logError(err.status >= 500 ? e : err);
+      const { message, code, param } = errorBody(err).error;
+      send(sink, "error", { message, code, param });
+    },
+  );
 }
 
 async function drive(ctx: ServeContext, prepared: PreparedTurn, builder: OutputBuilder): Promise<TurnResult> {
@@ -91,14 +101,28 @@ export class OutputBuilder {
   push(ev: TurnEvent): void {
     if (ev.type === "tool_call") {
       this.finish();
-      const item: Item = { type: "function_call", id: newId("fc_"), call_id: ev.call.id, name: ev.call.name,
-        arguments: "", status: "in_progress" };
+      const item: Item = {
+        type: "function_call",
+        id: newId("fc_"),
+        call_id: ev.call.id,
+        name: ev.call.name,
+        arguments: "",
+        status: "in_progress",
+      };
       const output_index = this.items.push(item) - 1;
       this.emit("response.output_item.added", { output_index, item: { ...item } });
-      this.emit("response.function_call_arguments.delta", { item_id: item.id, output_index, delta: ev.call.arguments });
+      this.emit("response.function_call_arguments.delta", {
+        item_id: item.id,
+        output_index,
+        delta: ev.call.arguments,
+      });
       item.arguments = ev.call.arguments;
       item.status = "completed";
-      this.emit("response.function_call_arguments.done", { item_id: item.id, output_index, arguments: ev.call.arguments });
+      this.emit("response.function_call_arguments.done", {
+        item_id: item.id,
+        output_index,
+        arguments: ev.call.arguments,
+      });
       this.emit("response.output_item.done", { output_index, item });
       return;
     }
@@ -142,7 +166,9 @@ export class OutputBuilder {
     const output_index = this.items.push(item) - 1;
     this.open = { item, text: "", kind };
     this.emit("response.output_item.added", { output_index, item: { ...item } });
-    const part = kind === "reasoning" ? { type: "reasoning_text", text: "" } : { type: "output_text", text: "", annotations: [], logprobs: [] };
+    const part = kind === "reasoning"
+      ? { type: "reasoning_text", text: "" }
+      : { type: "output_text", text: "", annotations: [], logprobs: [] };
     this.emit("response.content_part.added", { item_id: item.id, output_index, content_index: 0, part });
   }
 }
@@ -156,7 +182,11 @@ function responseObject(
   result: TurnResult | null,
   prepared: PreparedTurn,
 ) {
-  const status = result === null ? "in_progress" : result.finishReason === "length" ? "incomplete" : "completed";
+  const status = result === null
+    ? "in_progress"
+    : result.finishReason === "length"
+    ? "incomplete"
+    : "completed";
   return {
     id,
     object: "response",
@@ -184,14 +214,21 @@ function responseObject(
   };
 }
 
-function responseUsage(ctx: ServeContext, prepared: PreparedTurn, usage: ChatUsage | null, reasoning: string) {
+function responseUsage(
+  ctx: ServeContext,
+  prepared: PreparedTurn,
+  usage: ChatUsage | null,
+  reasoning: string,
+) {
   const input = usage?.promptTokens ?? prepared.promptTokens;
   const output = usage?.completionTokens ?? 0;
   return {
     input_tokens: input,
     input_tokens_details: { cached_tokens: usage?.cachedTokens ?? 0 },
     output_tokens: output,
-    output_tokens_details: { reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0 },
+    output_tokens_details: {
+      reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0,
+    },
     total_tokens: input + output,
   };
 }

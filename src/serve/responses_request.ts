@@ -33,8 +33,10 @@ export function parseResponsesRequest(raw: unknown, defaults: SamplerParams): Re
     throw badRequest("missing required parameter: 'input'", "input", "missing_required_parameter");
   }
   if (body.previous_response_id !== undefined && body.previous_response_id !== null) {
-    throw badRequest("'previous_response_id' is not supported: send the whole conversation in 'input'",
-      "previous_response_id");
+    throw badRequest(
+      "'previous_response_id' is not supported: send the whole conversation in 'input'",
+      "previous_response_id",
+    );
   }
   const instructions = optString(body, "instructions") ?? null;
   const messages: ChatMessage[] = instructions ? [{ role: "developer", content: instructions }] : [];
@@ -82,7 +84,11 @@ function parseInput(input: unknown): ChatMessage[] {
       const text = contentText(item.content, `${at}.content`, ["input_text", "output_text", "text"]);
       out.push({ role: role as ChatMessage["role"], content: text });
     } else if (type === "function_call") {
-      const call = { id: reqString(item, "call_id"), name: reqString(item, "name"), arguments: optString(item, "arguments") ?? "{}" };
+      const call = {
+        id: reqString(item, "call_id"),
+        name: reqString(item, "name"),
+        arguments: optString(item, "arguments") ?? "{}",
+      };
       callNames.set(call.id, call.name);
       // Consecutive calls belong to one assistant turn.
       const last = out.at(-1);
@@ -91,7 +97,9 @@ function parseInput(input: unknown): ChatMessage[] {
     } else if (type === "function_call_output") {
       const id = reqString(item, "call_id");
       const name = callNames.get(id);
-      if (name === undefined) throw badRequest(`'${at}.call_id' ${id} answers no earlier function_call`, `${at}.call_id`);
+      if (name === undefined) {
+        throw badRequest(`'${at}.call_id' ${id} answers no earlier function_call`, `${at}.call_id`);
+      }
       const output = typeof item.output === "string" ? item.output : JSON.stringify(item.output ?? "");
       out.push({ role: "tool", content: output, toolCallId: id, name });
     } else if (type === "reasoning") {
@@ -110,7 +118,10 @@ function parseResponseTools(v: unknown): ToolDef[] {
   return v.map((t, i) => {
     const at = `tools[${i}]`;
     if (!isObject(t) || t.type !== "function") {
-      throw badRequest(`'${at}' must be {type: "function", name, parameters} (only function tools are supported)`, at);
+      throw badRequest(
+        `'${at}' must be {type: "function", name, parameters} (only function tools are supported)`,
+        at,
+      );
     }
     return toolDef(t, at);
   });

@@ -49,8 +49,13 @@ export class ServeContext {
 
   checkModel(model: string): void {
     if (model === this.opts.modelId || this.opts.aliases?.includes(model)) return;
-    throw new ApiError(404, `The model '${model}' does not exist; this server runs '${this.opts.modelId}'`,
-      "invalid_request_error", "model_not_found", "model");
+    throw new ApiError(
+      404,
+      `The model '${model}' does not exist; this server runs '${this.opts.modelId}'`,
+      "invalid_request_error",
+      "model_not_found",
+      "model",
+    );
   }
 
   /** Checks the model and the prompt's length; the ChatRequest is ready to run once the engine is ours. */
@@ -64,9 +69,13 @@ export class ServeContext {
     }
     const room = this.opts.contextSize - promptTokens;
     if (room < 1) {
-      throw new ApiError(400,
+      throw new ApiError(
+        400,
         `This model's context holds ${this.opts.contextSize} tokens; the prompt is ${promptTokens} tokens`,
-        "invalid_request_error", "context_length_exceeded", "messages");
+        "invalid_request_error",
+        "context_length_exceeded",
+        "messages",
+      );
     }
     const maxTokens = Math.min(spec.maxTokens ?? room, room);
     return {

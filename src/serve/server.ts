@@ -29,7 +29,9 @@ export function createHandler(opts: ServeOptions): { handler: Handler; context: 
 async function route(ctx: ServeContext, req: Request): Promise<Response> {
   const { pathname } = new URL(req.url);
   if (!pathname.startsWith("/v1/")) {
-    if (pathname === "/health") return Response.json({ status: "ok", waiting: ctx.queue.waiting, busy: ctx.queue.busy });
+    if (pathname === "/health") {
+      return Response.json({ status: "ok", waiting: ctx.queue.waiting, busy: ctx.queue.busy });
+    }
     if (req.method === "GET" || req.method === "HEAD") {
       const page = await serveUi(pathname);
       if (page) return page;
@@ -65,7 +67,12 @@ function modelCard(ctx: ServeContext, id: string) {
 
 function allow(req: Request, method: string): void {
   if (req.method !== method) {
-    throw new ApiError(405, `${req.method} is not allowed here; use ${method}`, "invalid_request_error", "method_not_allowed");
+    throw new ApiError(
+      405,
+      `${req.method} is not allowed here; use ${method}`,
+      "invalid_request_error",
+      "method_not_allowed",
+    );
   }
 }
 
@@ -75,27 +82,47 @@ function checkKey(ctx: ServeContext, req: Request): void {
   const auth = req.headers.get("authorization") ?? "";
   const given = auth.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
   if (given !== key) {
-    throw new ApiError(401, given ? "Incorrect API key provided" : "Missing API key: send 'Authorization: Bearer <key>'",
-      "invalid_request_error", "invalid_api_key");
+    throw new ApiError(
+      401,
+      given ? "Incorrect API key provided" : "Missing API key: send 'Authorization: Bearer <key>'",
+      "invalid_request_error",
+      "invalid_api_key",
+    );
   }
 }
 
 async function readJson(req: Request): Promise<unknown> {
   const length = Number(req.headers.get("content-length") ?? "0");
-  if (length > MAX_BODY_BYTES) throw new ApiError(413, `request body over ${MAX_BODY_BYTES} bytes`, "invalid_request_error", "body_too_large");
+  if (length > MAX_BODY_BYTES) {
+    throw new ApiError(
+      413,
+      `request body over ${MAX_BODY_BYTES} bytes`,
+      "invalid_request_error",
+      "body_too_large",
+    );
+  }
   let text: string;
   try {
     const bytes = new Uint8Array(await req.arrayBuffer());
     if (bytes.length > MAX_BODY_BYTES) throw new Error("too large");
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new ApiError(400, "could not read the request body as UTF-8 text (at most 16 MiB)", "invalid_request_error", "invalid_body");
+    throw new ApiError(
+      400,
+      "could not read the request body as UTF-8 text (at most 16 MiB)",
+      "invalid_request_error",
+      "invalid_body",
+    );
   }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ApiError(400, `We could not parse the JSON body of your request: ${(e as Error).message}`,
-      "invalid_request_error", "invalid_json");
+    throw new ApiError(
+      400,
+      `We could not parse the JSON body of your request: ${(e as Error).message}`,
+      "invalid_request_error",
+      "invalid_json",
+    );
   }
 }
 

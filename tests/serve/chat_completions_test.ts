@@ -13,7 +13,10 @@ const ask = (content: string, extra: Json = {}) => ({
 Deno.test("chat completions: answer in content, analysis in reasoning_content, usage counted", async () => {
   const s = await startStubServer();
   try {
-    const res = await postJson(`${s.url}/v1/chat/completions`, ask("What is 23+45?", { reasoning_effort: "high" }));
+    const res = await postJson(
+      `${s.url}/v1/chat/completions`,
+      ask("What is 23+45?", { reasoning_effort: "high" }),
+    );
     assertEquals(res.status, 200);
     const body: Json = await res.json();
     assertEquals(body.object, "chat.completion");
@@ -70,20 +73,24 @@ Deno.test("chat completions: streaming sends role, reasoning and content deltas,
 Deno.test("chat completions: stop strings cut the answer; max_tokens ends with finish_reason length", async () => {
   const s = await startStubServer();
   try {
-    const stopped: Json = await (await postJson(`${s.url}/v1/chat/completions`, ask("hello there", { stop: ["there"] })))
-      .json();
+    const stopped: Json =
+      await (await postJson(`${s.url}/v1/chat/completions`, ask("hello there", { stop: ["there"] })))
+        .json();
     assertEquals(stopped.choices[0].message.content, "You said: hello ");
     assertEquals(stopped.choices[0].finish_reason, "stop");
     const streamed = await sseJson(
       await postJson(`${s.url}/v1/chat/completions`, ask("hello there", { stop: "lo t", stream: true })),
     );
     assertEquals(streamed.map((c) => c.choices[0]?.delta?.content ?? "").join(""), "You said: hel");
-    const short: Json = await (await postJson(`${s.url}/v1/chat/completions`, ask("What is 1+2?", { max_tokens: 3 })))
-      .json();
+    const short: Json =
+      await (await postJson(`${s.url}/v1/chat/completions`, ask("What is 1+2?", { max_tokens: 3 })))
+        .json();
     assertEquals(short.choices[0].finish_reason, "length");
     assertEquals(short.usage.completion_tokens, 3);
-    const short2: Json = await (await postJson(`${s.url}/v1/chat/completions`,
-      ask("What is 1+2?", { max_completion_tokens: 5 }))).json();
+    const short2: Json = await (await postJson(
+      `${s.url}/v1/chat/completions`,
+      ask("What is 1+2?", { max_completion_tokens: 5 }),
+    )).json();
     assertEquals(short2.usage.completion_tokens, 5);
   } finally {
     await s.close();
@@ -94,10 +101,15 @@ Deno.test("chat completions: a tool call finishes with tool_calls, and its resul
   const s = await startStubServer();
   const tools = [{
     type: "function",
-    function: { name: "get_weather", description: "Weather now", parameters: { type: "object", properties: { city: { type: "string" } } } },
+    function: {
+      name: "get_weather",
+      description: "Weather now",
+      parameters: { type: "object", properties: { city: { type: "string" } } },
+    },
   }];
   try {
-    const first: Json = await (await postJson(`${s.url}/v1/chat/completions`, ask("weather in Paris?", { tools }))).json();
+    const first: Json =
+      await (await postJson(`${s.url}/v1/chat/completions`, ask("weather in Paris?", { tools }))).json();
     const choice = first.choices[0];
     assertEquals(choice.finish_reason, "tool_calls");
     assertEquals(choice.message.content, null);
@@ -119,9 +131,14 @@ Deno.test("chat completions: a tool call finishes with tool_calls, and its resul
     })).json();
     assertEquals(second.choices[0].message.content, 'get_weather says {"temp":21}');
     assertEquals(second.choices[0].finish_reason, "stop");
-    assertMatch(s.gen.prompts.at(-1)!, /to=functions\.get_weather <\|constrain\|>json<\|message\|>\{"city":"Paris"\}<\|call\|>/);
+    assertMatch(
+      s.gen.prompts.at(-1)!,
+      /to=functions\.get_weather <\|constrain\|>json<\|message\|>\{"city":"Paris"\}<\|call\|>/,
+    );
 
-    const streamed = await sseJson(await postJson(`${s.url}/v1/chat/completions`, ask("weather in Oslo", { tools, stream: true })));
+    const streamed = await sseJson(
+      await postJson(`${s.url}/v1/chat/completions`, ask("weather in Oslo", { tools, stream: true })),
+    );
     const calls = streamed.flatMap((c) => c.choices[0]?.delta?.tool_calls ?? []);
     assertEquals(calls.length, 1);
     assertEquals(calls[0].index, 0);
@@ -129,8 +146,10 @@ Deno.test("chat completions: a tool call finishes with tool_calls, and its resul
     assertEquals(streamed.at(-1)!.choices[0].finish_reason, "tool_calls");
 
     // tool_choice "none" hides the tools: the stub then has nothing to call.
-    const none: Json = await (await postJson(`${s.url}/v1/chat/completions`,
-      ask("weather in Rome", { tools, tool_choice: "none" }))).json();
+    const none: Json = await (await postJson(
+      `${s.url}/v1/chat/completions`,
+      ask("weather in Rome", { tools, tool_choice: "none" }),
+    )).json();
     assertEquals(none.choices[0].finish_reason, "stop");
     assertEquals(none.choices[0].message.content, "You said: weather in Rome");
   } finally {

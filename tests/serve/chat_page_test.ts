@@ -29,8 +29,14 @@ async function withBrowser(fn: (browser: BrowserContext) => Promise<void>): Prom
     executablePath: CHROMIUM,
     headless: true,
     args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
     ],
     timeout: 60_000,
   });
@@ -71,10 +77,17 @@ Deno.test({
         assertEquals(answers, ["68", "1 3 5 9"]);
         const reasoning = page.locator(".msg.assistant .reasoning").first();
         assertEquals(await reasoning.isVisible(), true);
-        assertEquals(await reasoning.evaluate((d) => (d as unknown as { open: boolean }).open), false, "reasoning starts folded");
+        assertEquals(
+          await reasoning.evaluate((d) => (d as unknown as { open: boolean }).open),
+          false,
+          "reasoning starts folded",
+        );
         assertMatch(await reasoning.locator(".text").textContent() ?? "", /So 68\./);
         await reasoning.locator("summary").click();
-        assertMatch(await page.locator(".msg.assistant .stats").first().textContent() ?? "", /\d+ tokens, [\d.]+ tokens\/s/);
+        assertMatch(
+          await page.locator(".msg.assistant .stats").first().textContent() ?? "",
+          /\d+ tokens, [\d.]+ tokens\/s/,
+        );
         Deno.mkdirSync(ARTIFACTS, { recursive: true });
         await page.screenshot({ path: `${ARTIFACTS}/serve_chat_page.png`, fullPage: true });
       });

@@ -36,7 +36,10 @@ Deno.test("ossi serve binds 127.0.0.1 on --port 0, answers, and exits 0 on SIGTE
     const res = await fetch(`${url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "tiny-oss-math", messages: [{ role: "user", content: "What is 40+2?" }] }),
+      body: JSON.stringify({
+        model: "tiny-oss-math",
+        messages: [{ role: "user", content: "What is 40+2?" }],
+      }),
     });
     assertEquals((await res.json()).choices[0].message.content, "42");
   } finally {

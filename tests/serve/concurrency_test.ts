@@ -4,7 +4,11 @@
 import { assert, assertEquals } from "../assert.ts";
 import { type Json, postJson, sseJson, startStubServer, STUB_MODEL } from "./serve_util.ts";
 
-const ask = (q: string, extra: Json = {}) => ({ model: STUB_MODEL, messages: [{ role: "user", content: q }], ...extra });
+const ask = (q: string, extra: Json = {}) => ({
+  model: STUB_MODEL,
+  messages: [{ role: "user", content: q }],
+  ...extra,
+});
 
 async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
   const t0 = Date.now();
@@ -35,7 +39,12 @@ Deno.test("concurrency: a client that disconnects mid-stream stops its generatio
   const s = await startStubServer({ delayMs: 15 });
   try {
     const ac = new AbortController();
-    const res = await postJson(`${s.url}/v1/chat/completions`, ask("a long question to echo back", { stream: true }), {}, ac.signal);
+    const res = await postJson(
+      `${s.url}/v1/chat/completions`,
+      ask("a long question to echo back", { stream: true }),
+      {},
+      ac.signal,
+    );
     const reader = res.body!.getReader();
     await reader.read(); // the stream is running
     const waiting = postJson(`${s.url}/v1/chat/completions`, ask("What is 8+9?"));
@@ -59,12 +68,20 @@ Deno.test("concurrency: a full queue answers 429; a queued client that leaves fr
     const running = postJson(`${s.url}/v1/chat/completions`, ask("What is 1+1?"));
     await waitFor(() => s.server.context.queue.busy, "the first request to own the engine");
     const leaver = new AbortController();
-    const queued = postJson(`${s.url}/v1/chat/completions`, ask("What is 2+2?", { stream: true }), {}, leaver.signal);
+    const queued = postJson(
+      `${s.url}/v1/chat/completions`,
+      ask("What is 2+2?", { stream: true }),
+      {},
+      leaver.signal,
+    );
     await waitFor(() => s.server.context.queue.waiting === 1, "a request to wait");
     const refused = await postJson(`${s.url}/v1/chat/completions`, ask("What is 3+3?"));
     assertEquals(refused.status, 429);
     assertEquals((await refused.json()).error.code, "queue_full");
-    const refusedResponses = await postJson(`${s.url}/v1/responses`, { model: STUB_MODEL, input: "What is 3+3?" });
+    const refusedResponses = await postJson(`${s.url}/v1/responses`, {
+      model: STUB_MODEL,
+      input: "What is 3+3?",
+    });
     assertEquals(refusedResponses.status, 429);
     await refusedResponses.body?.cancel();
     // The waiting client leaves: its place frees up and a new request may queue.

@@ -10,11 +10,16 @@ const DEADLINE_MS = 60_000;
 /** Streams one answer; a leaver cancels after `leaveAfter` chunks. Returns the content, or null if it left. */
 async function client(url: string, a: number, b: number, leaveAfter: number | null): Promise<string | null> {
   const ac = new AbortController();
-  const res = await postJson(`${url}/v1/chat/completions`, {
-    model: STUB_MODEL,
-    messages: [{ role: "user", content: `What is ${a}+${b}?` }],
-    stream: true,
-  }, {}, ac.signal);
+  const res = await postJson(
+    `${url}/v1/chat/completions`,
+    {
+      model: STUB_MODEL,
+      messages: [{ role: "user", content: `What is ${a}+${b}?` }],
+      stream: true,
+    },
+    {},
+    ac.signal,
+  );
   if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
@@ -70,10 +75,16 @@ Deno.test({
       assert(!q.busy && q.waiting === 0, "the engine is idle afterwards");
       const health: Json = await (await fetch(`${s.url}/health`)).json();
       assertEquals(health.status, "ok");
-      const after: Json = await (await postJson(`${s.url}/v1/chat/completions`,
-        { model: STUB_MODEL, messages: [{ role: "user", content: "What is 1+1?" }] })).json();
+      const after: Json = await (await postJson(`${s.url}/v1/chat/completions`, {
+        model: STUB_MODEL,
+        messages: [{ role: "user", content: "What is 1+1?" }],
+      })).json();
       assertEquals(after.choices[0].message.content, "2");
-      console.log(`load: ${CLIENTS} clients (${stayers} stayed) in ${ms.toFixed(0)} ms; ${s.gen.aborted} generations aborted`);
+      console.log(
+        `load: ${CLIENTS} clients (${stayers} stayed) in ${
+          ms.toFixed(0)
+        } ms; ${s.gen.aborted} generations aborted`,
+      );
     } finally {
       clearTimeout(timer);
       await s.close();

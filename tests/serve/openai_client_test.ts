@@ -20,7 +20,9 @@ interface EvalItem {
   reference_correct: boolean;
 }
 
-const EVAL: EvalItem[] = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) => JSON.parse(l));
+const EVAL: EvalItem[] = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) =>
+  JSON.parse(l)
+);
 
 async function withDemoServer(fn: (client: OpenAI, server: RunningServer, url: string) => Promise<void>) {
   const engine = await openChatEngine(DEMO_MODEL, { backend: "ref", maxContext: 1024 });
@@ -32,7 +34,12 @@ async function withDemoServer(fn: (client: OpenAI, server: RunningServer, url: s
     sampler: defaultSamplerParams(DEMO_MODEL),
     log: (l) => logs.push(l),
   }, { hostname: "127.0.0.1", port: 0 });
-  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "not-needed", maxRetries: 0, timeout: 60_000 });
+  const client = new OpenAI({
+    baseURL: `${server.url}/v1`,
+    apiKey: "not-needed",
+    maxRetries: 0,
+    timeout: 60_000,
+  });
   try {
     await fn(client, server, server.url);
   } finally {
@@ -52,7 +59,8 @@ Deno.test("openai client: models list, chat answer, reasoning apart, usage match
     });
     assertEquals(c.choices[0].message.content, String(23 + 45));
     assertEquals(c.choices[0].finish_reason, "stop");
-    const reasoning = (c.choices[0].message as unknown as { reasoning_content?: string }).reasoning_content ?? "";
+    const reasoning = (c.choices[0].message as unknown as { reasoning_content?: string }).reasoning_content ??
+      "";
     assertMatch(reasoning, /So 68\./);
 
     // Usage against an eval item: the prompt is the reference prompt, the completion the reference one.
@@ -95,13 +103,20 @@ Deno.test("openai client: streamed answer with usage, 4 concurrent requests, mal
     assert(chunks > 10, `streamed in ${chunks} chunks`);
     assert(usage !== undefined && usage.completion_tokens > 5 && usage.prompt_tokens > 20, "usage chunk");
 
-    const items = EVAL.filter((e) => e.messages.length === 1 && e.reasoning_effort === "low" && e.reference_correct)
+    const items = EVAL.filter((e) =>
+      e.messages.length === 1 && e.reasoning_effort === "low" && e.reference_correct
+    )
       .filter((_, i) => i % 7 === 0).slice(0, 4);
     assertEquals(items.length, 4);
-    const answers = await Promise.all(items.map((e) =>
-      client.chat.completions.create({ model: MODEL, messages: e.messages as OpenAI.ChatCompletionMessageParam[] })
-        .then((r) => r.choices[0].message.content)
-    ));
+    const answers = await Promise.all(
+      items.map((e) =>
+        client.chat.completions.create({
+          model: MODEL,
+          messages: e.messages as OpenAI.ChatCompletionMessageParam[],
+        })
+          .then((r) => r.choices[0].message.content)
+      ),
+    );
     assertEquals(answers, items.map((e) => e.expected));
 
     const bad = await fetch(`${url}/v1/chat/completions`, {
@@ -127,7 +142,11 @@ Deno.test("openai client: streamed answer with usage, 4 concurrent requests, mal
 
 Deno.test("openai client: the Responses API answers, plain and streamed", async () => {
   await withDemoServer(async (client) => {
-    const r = await client.responses.create({ model: MODEL, input: "What is 23+45?", reasoning: { effort: "low" } });
+    const r = await client.responses.create({
+      model: MODEL,
+      input: "What is 23+45?",
+      reasoning: { effort: "low" },
+    });
     assertEquals(r.status, "completed");
     assertEquals(r.output_text, "68");
     assert(r.output.some((i) => i.type === "reasoning"), "a reasoning item");

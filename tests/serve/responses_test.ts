@@ -20,7 +20,12 @@ Deno.test("responses: reasoning and message items, output_text, usage, effort fr
     assertMatch(body.id, /^resp_/);
     assertEquals(body.output.map((i: Json) => i.type), ["reasoning", "message"]);
     assertEquals(body.output[0].content[0].text, "effort medium: 23+45=68.");
-    assertEquals(body.output[1].content[0], { type: "output_text", text: "68", annotations: [], logprobs: [] });
+    assertEquals(body.output[1].content[0], {
+      type: "output_text",
+      text: "68",
+      annotations: [],
+      logprobs: [],
+    });
     assertEquals(body.output_text, "68");
     assertEquals(body.reasoning.effort, "medium");
     assertEquals(body.usage.output_tokens, s.gen.lastStats!.decodeTokens);
@@ -34,11 +39,13 @@ Deno.test("responses: reasoning and message items, output_text, usage, effort fr
 Deno.test("responses: streaming events come in order with increasing sequence numbers", async () => {
   const s = await startStubServer();
   try {
-    const events = await readSse(await postJson(`${s.url}/v1/responses`, {
-      model: STUB_MODEL,
-      input: [{ role: "user", content: [{ type: "input_text", text: "What is 2+2?" }] }],
-      stream: true,
-    }));
+    const events = await readSse(
+      await postJson(`${s.url}/v1/responses`, {
+        model: STUB_MODEL,
+        input: [{ role: "user", content: [{ type: "input_text", text: "What is 2+2?" }] }],
+        stream: true,
+      }),
+    );
     const payloads: Json[] = events.map((e) => JSON.parse(e.data));
     for (const [i, e] of events.entries()) {
       assertEquals(e.event, payloads[i].type, "event name matches the payload type");
@@ -50,12 +57,19 @@ Deno.test("responses: streaming events come in order with increasing sequence nu
     assertEquals(types.at(-1), "response.completed");
     const text = payloads.filter((p) => p.type === "response.output_text.delta").map((p) => p.delta).join("");
     assertEquals(text, "4");
-    const reasoning = payloads.filter((p) => p.type === "response.reasoning_text.delta").map((p) => p.delta).join("");
+    const reasoning = payloads.filter((p) => p.type === "response.reasoning_text.delta").map((p) => p.delta)
+      .join("");
     assertEquals(reasoning, "effort low: 2+2=4.");
     const order = types.filter((t) => /output_item|content_part|output_text\.done/.test(t));
     assertEquals(order, [
-      "response.output_item.added", "response.content_part.added", "response.content_part.done", "response.output_item.done",
-      "response.output_item.added", "response.content_part.added", "response.output_text.done", "response.content_part.done",
+      "response.output_item.added",
+      "response.content_part.added",
+      "response.content_part.done",
+      "response.output_item.done",
+      "response.output_item.added",
+      "response.content_part.added",
+      "response.output_text.done",
+      "response.content_part.done",
       "response.output_item.done",
     ]);
     const done = payloads.at(-1)!.response;
@@ -68,10 +82,15 @@ Deno.test("responses: streaming events come in order with increasing sequence nu
 
 Deno.test("responses: function_call items, and function_call_output fed back", async () => {
   const s = await startStubServer();
-  const tools = [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } }];
+  const tools = [{
+    type: "function",
+    name: "get_weather",
+    parameters: { type: "object", properties: { city: { type: "string" } } },
+  }];
   try {
-    const first: Json = await (await postJson(`${s.url}/v1/responses`, { model: STUB_MODEL, input: "weather in Lima", tools }))
-      .json();
+    const first: Json =
+      await (await postJson(`${s.url}/v1/responses`, { model: STUB_MODEL, input: "weather in Lima", tools }))
+        .json();
     const call = first.output.find((i: Json) => i.type === "function_call");
     assertEquals(call.name, "get_weather");
     assertEquals(call.arguments, '{"city":"Lima"}');
@@ -88,8 +107,14 @@ Deno.test("responses: function_call items, and function_call_output fed back", a
     })).json();
     assertEquals(second.output_text, "get_weather says sunny");
 
-    const events = await readSse(await postJson(`${s.url}/v1/responses`,
-      { model: STUB_MODEL, input: "weather in Kyiv", tools, stream: true }));
+    const events = await readSse(
+      await postJson(`${s.url}/v1/responses`, {
+        model: STUB_MODEL,
+        input: "weather in Kyiv",
+        tools,
+        stream: true,
+      }),
+    );
     const types = events.map((e) => e.event);
     assert(types.includes("response.function_call_arguments.delta"), "arguments streamed");
     const argsDone = events.find((e) => e.event === "response.function_call_arguments.done")!;
@@ -102,8 +127,11 @@ Deno.test("responses: function_call items, and function_call_output fed back", a
 Deno.test("responses: max_output_tokens gives status incomplete", async () => {
   const s = await startStubServer();
   try {
-    const body: Json = await (await postJson(`${s.url}/v1/responses`,
-      { model: STUB_MODEL, input: "What is 5+5?", max_output_tokens: 4 })).json();
+    const body: Json = await (await postJson(`${s.url}/v1/responses`, {
+      model: STUB_MODEL,
+      input: "What is 5+5?",
+      max_output_tokens: 4,
+    })).json();
     assertEquals(body.status, "incomplete");
     assertEquals(body.incomplete_details, { reason: "max_output_tokens" });
     assertEquals(body.usage.output_tokens, 4);

@@ -39,19 +39,29 @@ export class ScriptedGenerator implements TokenGenerator {
   }
 
   async *generate(req: GenerateRequest): AsyncGenerator<number, void, void> {
-    if (this.active) throw new Error("ScriptedGenerator: two generations at once (their KV caches would mix)");
+    if (this.active) {
+      throw new Error("ScriptedGenerator: two generations at once (their KV caches would mix)");
+    }
     this.active = true;
     try {
       if (req.prompt.length >= this.contextSize) {
-        throw new ContextOverflowError(`prompt is ${req.prompt.length} tokens; the context holds ${this.contextSize}`);
+        throw new ContextOverflowError(
+          `prompt is ${req.prompt.length} tokens; the context holds ${this.contextSize}`,
+        );
       }
       const prompt = this.tok.decode(req.prompt);
       this.prompts.push(prompt);
       let p = 0;
       while (p < Math.min(this.cached.length, req.prompt.length - 1) && this.cached[p] === req.prompt[p]) p++;
       const stats: GenerationStats = {
-        promptTokens: req.prompt.length, cachedTokens: p, prefillTokens: req.prompt.length - p, prefillMs: 0,
-        decodeTokens: 0, decodeMs: 0, contextUsed: req.prompt.length, contextSize: this.contextSize,
+        promptTokens: req.prompt.length,
+        cachedTokens: p,
+        prefillTokens: req.prompt.length - p,
+        prefillMs: 0,
+        decodeTokens: 0,
+        decodeMs: 0,
+        contextUsed: req.prompt.length,
+        contextSize: this.contextSize,
       };
       this.lastStats = stats;
       this.cached = [...req.prompt];
@@ -90,8 +100,9 @@ const FINAL = "<|start|>assistant<|channel|>final<|message|>";
  */
 export function scriptedReply(prompt: string): string {
   const effort = /Reasoning: (\w+)/.exec(prompt)?.[1] ?? "none";
-  const tool = /<\|start\|>functions\.(\w+) to=assistant<\|channel\|>commentary<\|message\|>([^<]*)<\|end\|><\|start\|>assistant$/
-    .exec(prompt);
+  const tool =
+    /<\|start\|>functions\.(\w+) to=assistant<\|channel\|>commentary<\|message\|>([^<]*)<\|end\|><\|start\|>assistant$/
+      .exec(prompt);
   if (tool) return `<|channel|>final<|message|>${tool[1]} says ${tool[2]}<|return|>`;
   const users = [...prompt.matchAll(/<\|start\|>user<\|message\|>([^<]*)<\|end\|>/g)];
   const question = users.at(-1)?.[1] ?? "";
@@ -104,7 +115,9 @@ export function scriptedReply(prompt: string): string {
   const sum = /What is (\d+)\+(\d+)\?/.exec(question);
   if (sum) {
     const [a, b] = [Number(sum[1]), Number(sum[2])];
-    return `<|channel|>analysis<|message|>effort ${effort}: ${a}+${b}=${a + b}.<|end|>${FINAL}${a + b}<|return|>`;
+    return `<|channel|>analysis<|message|>effort ${effort}: ${a}+${b}=${a + b}.<|end|>${FINAL}${
+      a + b
+    }<|return|>`;
   }
   return `<|channel|>analysis<|message|>effort ${effort}: echo.<|end|>${FINAL}You said: ${question}<|return|>`;
 }

@@ -7,7 +7,7 @@ import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { loadTokenizer } from "../../src/chat/tokenizer.ts";
 import { type RunningServer, startServer } from "../../src/serve/server.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
-import { type ScriptOptions, ScriptedGenerator } from "./scripted_generator.ts";
+import { ScriptedGenerator, type ScriptOptions } from "./scripted_generator.ts";
 
 export const STUB_MODEL = "stub-oss";
 
@@ -50,7 +50,12 @@ export async function startStubServer(
   };
 }
 
-export function postJson(url: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) {
+export function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  signal?: AbortSignal,
+) {
   return fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },

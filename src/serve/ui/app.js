@@ -1,6 +1,9 @@
 // ossi chat page logic (plain browser JS, no build step): keeps the conversation, streams answers from
 // /v1/chat/completions, shows reasoning_content folded apart from the answer, and stops on request.
 // @ts-check
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/// <reference lib="dom.asynciterable" />
 "use strict";
 
 /** @typedef {{ role: "user" | "assistant", content: string }} Message */
@@ -56,7 +59,8 @@ function addBubble(/** @type {"user" | "assistant"} */ role, /** @type {string} 
   div.className = `msg ${role}`;
   if (role === "user") div.textContent = text;
   else {
-    div.innerHTML = '<details class="reasoning" hidden><summary>Reasoning</summary><div class="text"></div></details>' +
+    div.innerHTML =
+      '<details class="reasoning" hidden><summary>Reasoning</summary><div class="text"></div></details>' +
       '<div class="answer"></div><div class="stats"></div>';
   }
   log.appendChild(div);
@@ -66,12 +70,13 @@ function addBubble(/** @type {"user" | "assistant"} */ role, /** @type {string} 
 
 /** Yields the JSON payload of each `data:` event of a server-sent-events body, until [DONE]. */
 async function* sseEvents(/** @type {ReadableStream<Uint8Array>} */ body) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
   let buf = "";
   while (true) {
     const { value, done } = await reader.read();
     if (done) return;
-    buf += value;
+    buf += decoder.decode(value, { stream: true });
     let end;
     while ((end = buf.indexOf("\n\n")) >= 0) {
       const block = buf.slice(0, end);
