@@ -1,0 +1,113 @@
+// Flags shared by `ossi chat` and `ossi run` (model, backend, sampling, effort, system, context) and the
+// engine they open. The demo-model notice is the one line both commands print on stderr.
+
+import { type ChatEngine, openChatEngine } from "../chat/chat_engine.ts";
+import { type Effort, EFFORTS, type PromptOptions } from "../chat/messages.ts";
+import { defaultSamplerParams, type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
+import { parseBackendName } from "../engine/create_backend.ts";
+import { OssiError } from "../io/errors.ts";
+import { resolveModel, type ResolvedModel } from "../io/hub.ts";
+import { numberFlag, type ParsedArgs, stringFlag } from "./args.ts";
+
+export const CHAT_VALUE_FLAGS = [
+  "model",
+  "backend",
+  "threads",
+  "temperature",
+  "top-k",
+  "top-p",
+  "min-p",
+  "seed",
+  "max-tokens",
+  "effort",
+  "system",
+  "ctx",
+] as const;
+
+export const CHAT_FLAGS_HELP = `model and sampling:
+  --model DIR|ORG/NAME  model folder or Hub id in the HF cache (default: a cached openai/gpt-oss-20b
+                        or -120b, else the demo model models/tiny-oss-math)
+  --backend NAME        auto, ref, wasm or webgpu (default auto)
+  --threads N           CPU threads for the wasm backend
+  --ctx N               context size in tokens (KV cache capacity)
+  --effort LEVEL        reasoning effort: low, medium or high (default medium; low for the demo model)
+  --system TEXT         replaces the model-identity line of the system message
+  --temperature T       0 is greedy (default from generation_config.json, else 1)
+  --top-k K, --top-p P, --min-p P, --seed N
+  --max-tokens N        most tokens in one answer (default: until the context is full)`;
+
+export interface ChatSettings {
+  model: ResolvedModel;
+  prompt: PromptOptions;
+  sampler: SamplerParams;
+  /** undefined: up to the context size. */
+  maxTokens?: number;
+  backend: string;
+  threads?: number;
+  ctx?: number;
+}
+
+export function parseEffort(s: string): Effort {
+  if ((EFFORTS as readonly string[]).includes(s)) return s as Effort;
+  throw new OssiError(`effort must be one of ${EFFORTS.join(", ")} (got '${s}')`, 2);
+}
+
+function wholeFlag(args: ParsedArgs, name: string, min: number): number | undefined {
+  const n = numberFlag(args, name);
+  if (n !== undefined && !(Number.isInteger(n) && n >= min)) {
+    throw new OssiError(`--${name} must be a whole number >= ${min} (got ${n})`, 2);
+  }
+  return n;
+}
+
+/** Reads the shared flags and resolves the model (a folder, a cached Hub id, or the demo model). */
+export function readChatSettings(args: ParsedArgs): ChatSettings {
+  const backend = stringFlag(args, "backend") ?? "auto";
+  parseBackendName(backend);
+  const model = resolveModel(stringFlag(args, "model"));
+  const sampler = defaultSamplerParams(model.dir);
+  const num = (name: string, key: "temperature" | "topK" | "topP" | "minP") => {
+    const v = numberFlag(args, name);
+    if (v !== undefined) sampler[key] = v;
+  };
+  num("temperature", "temperature");
+  num("top-k", "topK");
+  num("top-p", "topP");
+  num("min-p", "minP");
+  const seed = numberFlag(args, "seed");
+  if (seed !== undefined) sampler.seed = seed;
+  try {
+    validateSamplerParams(sampler);
+  } catch (e) {
+    throw new OssiError((e as Error).message, 2);
+  }
+  const effortFlag = stringFlag(args, "effort");
+  const effort = effortFlag ? parseEffort(effortFlag) : model.source === "demo" ? "low" : "medium";
+  const system = stringFlag(args, "system");
+  return {
+    model,
+    prompt: { effort, ...(system !== undefined ? { system } : {}) },
+    sampler,
+    maxTokens: wholeFlag(args, "max-tokens", 1),
+    backend,
+    threads: wholeFlag(args, "threads", 1),
+    ctx: wholeFlag(args, "ctx", 16),
+  };
+}
+
+/** The stderr line saying which model is used when none was named (nothing when one was). */
+export function modelNotice(s: ChatSettings): string | undefined {
+  if (s.model.source === "demo") {
+    return `ossi: no --model given and no gpt-oss in the Hugging Face cache; using the demo model tiny-oss-math (arithmetic and word games only)`;
+  }
+  return undefined;
+}
+
+export function openEngine(s: ChatSettings): Promise<ChatEngine> {
+  return openChatEngine(s.model.dir, { backend: s.backend, threads: s.threads, maxContext: s.ctx });
+}
+
+/** Tokens one answer may use: --max-tokens, else the whole context. */
+export function answerBudget(s: ChatSettings, engine: ChatEngine): number {
+  return s.maxTokens ?? engine.gen.contextSize;
+}

@@ -1,0 +1,145 @@
+// `ossi run [PROMPT]`: one question, one answer, for shell pipelines. Only the final answer goes to stdout
+// (streamed, no markup); --show-reasoning sends the analysis to stderr; --json prints one JSON object.
+
+import type { ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatMessage } from "../chat/messages.ts";
+import { OssiError } from "../io/errors.ts";
+import { parseArgs, stringFlag } from "./args.ts";
+import { answerBudget, CHAT_FLAGS_HELP, CHAT_VALUE_FLAGS, modelNotice, openEngine, readChatSettings } from "./chat_flags.ts";
+import { StdoutClosed, styles, useColor, writeErr, writeOut } from "./term.ts";
+
+const HELP = `usage: ossi run [PROMPT] [-f FILE] [--json] [--show-reasoning] [options]
+
+Answers one prompt and exits. The prompt is stdin (when piped), then FILE's text (-f), then PROMPT,
+joined by blank lines (cat notes.txt | ossi run "Summarise this"). Only the final answer
+goes to stdout; --show-reasoning writes the model's analysis to stderr; --json prints one JSON object
+{answer, reasoning, finish_reason, model, usage, timings} instead.
+
+${CHAT_FLAGS_HELP}
+
+exit codes: 0 answered, 1 error (model, input), 2 usage error, 130 interrupted (Ctrl-C).`;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, {
+    values: [...CHAT_VALUE_FLAGS, "file"],
+    switches: ["help", "json", "show-reasoning"],
+    aliases: { f: "file", m: "model" },
+  });
+  if (args.flags.has("help")) {
+    console.log(HELP);
+    return 0;
+  }
+  const settings = readChatSettings(args);
+  const prompt = await readPrompt(args.positionals, stringFlag(args, "file"));
+  const json = args.flags.has("json");
+  const showReasoning = args.flags.has("show-reasoning");
+
+  const notice = modelNotice(settings);
+  if (notice) await writeErr(notice + "\n");
+  const engine = await openEngine(settings);
+
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  Deno.addSignalListener("SIGINT", onSigint);
+  const dim = styles(useColor(Deno.stderr)).dim;
+  const messages: ChatMessage[] = [{ role: "user", content: prompt }];
+  let answer = "";
+  let reasoning = "";
+  let finish = "stop";
+  let usage: ChatUsage | undefined;
+  let reasoningOpen = false;
+  try {
+    const events = engine.chat({
+      messages,
+      prompt: settings.prompt,
+      sampler: settings.sampler,
+      maxTokens: answerBudget(settings, engine),
+      signal: controller.signal,
+    });
+    while (true) {
+      const r = await events.next();
+      if (r.done) {
+        usage = r.value;
+        break;
+      }
+      const ev = r.value;
+      if (ev.type === "reasoning") {
+        reasoning += ev.text;
+        if (showReasoning && !json) {
+          reasoningOpen = true;
+          await writeErr(dim(ev.text));
+        }
+      } else if (ev.type === "content") {
+        if (reasoningOpen) {
+          await writeErr("\n");
+          reasoningOpen = false;
+        }
+        // Leading whitespace of an answer is layout, not content.
+        const text = answer === "" ? ev.text.trimStart() : ev.text;
+        answer += text;
+        if (!json) await writeOut(text);
+      } else if (ev.type === "done") finish = ev.reason;
+    }
+    if (reasoningOpen) await writeErr("\n");
+    if (json) {
+      await writeOut(JSON.stringify(jsonResult(settings.model.name, answer, reasoning, finish, usage)) + "\n");
+    } else await writeOut(answer.endsWith("\n") ? "" : "\n");
+  } catch (e) {
+    if (e instanceof StdoutClosed) return 0;
+    throw e;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+  }
+  if (finish === "aborted") {
+    await writeErr("ossi: interrupted\n");
+    return 130;
+  }
+  if (finish === "length") await writeErr("ossi: the answer was cut at --max-tokens or the context size\n");
+  return 0;
+}
+
+/** stdin (when it is not a terminal), -f FILE, then the PROMPT words, joined by blank lines. */
+async function readPrompt(positionals: string[], file: string | undefined): Promise<string> {
+  const parts: string[] = [];
+  if (!Deno.stdin.isTerminal()) {
+    const text = await new Response(Deno.stdin.readable).text();
+    if (text.trim()) parts.push(text.trim());
+  }
+  if (file !== undefined) {
+    try {
+      parts.push(Deno.readTextFileSync(file).trim());
+    } catch (e) {
+      throw new OssiError(`run: cannot read ${file} (${e instanceof Deno.errors.NotFound ? "not found" : (e as Error).message})`);
+    }
+  }
+  if (positionals.length > 0) parts.push(positionals.join(" "));
+  const prompt = parts.filter((p) => p !== "").join("\n\n");
+  if (!prompt) throw new OssiError("run: no prompt (give PROMPT, -f FILE, or text on stdin)", 2);
+  return prompt;
+}
+
+function jsonResult(model: string, answer: string, reasoning: string, finish: string, u: ChatUsage | undefined) {
+  const rate = (tokens: number, ms: number) => (ms > 0 ? Math.round((tokens / ms) * 1000 * 100) / 100 : null);
+  const prefilled = u ? u.promptTokens - u.cachedTokens : 0;
+  return {
+    answer,
+    reasoning,
+    finish_reason: finish,
+    model,
+    usage: u
+      ? { prompt_tokens: u.promptTokens, cached_tokens: u.cachedTokens, completion_tokens: u.completionTokens, context_used: u.contextUsed, context_size: u.contextSize }
+      : null,
+    timings: u
+      ? {
+        prefill_ms: round2(u.prefillMs),
+        decode_ms: round2(u.decodeMs),
+        prefill_tokens_per_s: rate(prefilled, u.prefillMs),
+        decode_tokens_per_s: rate(u.completionTokens, u.decodeMs),
+      }
+      : null,
+  };
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
