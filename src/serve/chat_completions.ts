@@ -6,7 +6,7 @@ import type { ToolCall } from "../chat/messages.ts";
 import { errorBody, toApiError } from "./api_error.ts";
 import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_completions_request.ts";
 import { type FinishReason, runTurn, type TurnResult } from "./run_turn.ts";
-import { engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
+import { awaitSlot, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
 import { sseResponse } from "./sse.ts";
 
 export function newId(prefix: string): string {
@@ -26,7 +26,7 @@ export function handleChatCompletions(
   const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
   const done = () => signal.removeEventListener("abort", onGone);
   if (spec.stream) return streamCompletion(ctx, spec, prepared, slot, abort, done);
-  return completeOnce(ctx, spec, prepared, slot).finally(done);
+  return completeOnce(ctx, spec, prepared, awaitSlot(slot, abort.signal)).finally(done);
 }
 
 interface Collected {

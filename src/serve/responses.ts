@@ -7,7 +7,7 @@ import { errorBody, toApiError } from "./api_error.ts";
 import { newId } from "./chat_completions.ts";
 import { parseResponsesRequest, type ResponsesSpec } from "./responses_request.ts";
 import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
-import { engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
+import { awaitSlot, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
 import { sseResponse, type SseSink } from "./sse.ts";
 
 type Item = Record<string, unknown> & { type: string; id: string };
@@ -29,7 +29,7 @@ export function handleResponses(
   const createdAt = Math.floor(Date.now() / 1000);
   if (!spec.stream) {
     return (async () => {
-      const release = await slot;
+      const release = await awaitSlot(slot, abort.signal);
       try {
         const builder = new OutputBuilder(() => {});
         const result = await drive(ctx, prepared, builder);

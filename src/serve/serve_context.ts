@@ -90,6 +90,18 @@ export class ServeContext {
   }
 }
 
+/** Waits for the engine; a client that left while queued gets 499 (nobody reads it; nothing is logged). */
+export async function awaitSlot(slot: Promise<() => void>, signal: AbortSignal): Promise<() => void> {
+  try {
+    return await slot;
+  } catch (e) {
+    if (signal.aborted) {
+      throw new ApiError(499, "the client closed the request", "invalid_request_error", "client_closed");
+    }
+    throw e;
+  }
+}
+
 /** Engine-side errors as API errors: a too-long prompt or bad conversation is the client's (400). */
 export function engineError(e: unknown): unknown {
   if (e instanceof ContextOverflowError) {

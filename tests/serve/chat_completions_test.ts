@@ -157,7 +157,7 @@ Deno.test("chat completions: a tool call finishes with tool_calls, and its resul
   }
 });
 
-Deno.test("chat completions: system, developer and multi-part content reach the prompt", async () => {
+Deno.test("chat completions: system messages and multi-part content reach the prompt", async () => {
   const s = await startStubServer();
   try {
     const body: Json = await (await postJson(`${s.url}/v1/chat/completions`, {
@@ -169,6 +169,28 @@ Deno.test("chat completions: system, developer and multi-part content reach the 
     })).json();
     assertEquals(body.choices[0].message.content, "5");
     assertMatch(s.gen.prompts.at(-1)!, /Answer tersely\./);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("chat completions: temperature, top_p and seed reach the sampler", async () => {
+  const s = await startStubServer();
+  const picks = async (extra: Json) => {
+    const res = await postJson(`${s.url}/v1/chat/completions`, ask("What is 9+9?", extra));
+    assertEquals((await res.json()).choices[0].message.content, "18");
+    return s.gen.lastSamples;
+  };
+  try {
+    const a = await picks({ temperature: 1, seed: 5 });
+    const b = await picks({ temperature: 1, seed: 5 });
+    const c = await picks({ temperature: 1, seed: 6 });
+    assertEquals(a, b, "same seed, same picks");
+    assert(a.join() !== c.join(), "another seed, other picks");
+    assert(new Set(a).size > 3, "temperature 1 on flat logits picks many ids");
+    assertEquals(new Set(await picks({ temperature: 0 })).size, 1, "temperature 0 is greedy");
+    const narrow = await picks({ temperature: 1, top_p: 0.01, seed: 5 });
+    assert(new Set(narrow).size <= 6, "top_p 0.01 keeps few of 512 flat candidates");
   } finally {
     await s.close();
   }

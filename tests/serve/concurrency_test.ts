@@ -97,3 +97,41 @@ Deno.test("concurrency: a full queue answers 429; a queued client that leaves fr
     await s.close();
   }
 });
+
+Deno.test("concurrency: a non-streaming client that hangs up stops its generation; one that leaves the queue is forgotten", async () => {
+  const s = await startStubServer({ delayMs: 15 });
+  try {
+    const running = new AbortController();
+    const first = postJson(
+      `${s.url}/v1/chat/completions`,
+      ask("echo a fairly long sentence please"),
+      {},
+      running.signal,
+    )
+      .catch((e) => e);
+    await waitFor(() => s.server.context.queue.busy, "the first request to own the engine");
+    const queued = new AbortController();
+    const second = postJson(
+      `${s.url}/v1/responses`,
+      { model: STUB_MODEL, input: "What is 6+6?" },
+      {},
+      queued.signal,
+    )
+      .catch((e) => e);
+    await waitFor(() => s.server.context.queue.waiting === 1, "the second request to queue");
+    queued.abort();
+    await waitFor(() => s.server.context.queue.waiting === 0, "the queued request to leave");
+    running.abort();
+    assert(
+      (await first) instanceof Error && (await second) instanceof Error,
+      "both clients saw their own abort",
+    );
+    await waitFor(() => !s.server.context.queue.busy, "the engine to be free");
+    assertEquals(s.gen.aborted, 1);
+    assertEquals(s.gen.completed, 0);
+    const after: Json = await (await postJson(`${s.url}/v1/chat/completions`, ask("What is 6+6?"))).json();
+    assertEquals(after.choices[0].message.content, "12");
+  } finally {
+    await s.close(); // fails if the server logged an error for the clients that left
+  }
+});

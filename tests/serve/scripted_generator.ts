@@ -22,6 +22,8 @@ export class ScriptedGenerator implements TokenGenerator {
   /** Generations that ended early because their signal was aborted. */
   aborted = 0;
   completed = 0;
+  /** What the request's sampler picked from flat logits at each step of the last generation. */
+  lastSamples: number[] = [];
   private active = false;
   private cached: number[] = [];
 
@@ -66,6 +68,9 @@ export class ScriptedGenerator implements TokenGenerator {
       this.lastStats = stats;
       this.cached = [...req.prompt];
       const ids = this.tok.encode(scriptedReply(prompt));
+      // The sampler runs on flat logits (every id equally likely), so its picks show temperature and seed.
+      const flat = new Float32Array(this.vocabSize);
+      this.lastSamples = [];
       for (let i = 0; i < req.maxTokens && i < ids.length; i++) {
         if (req.signal?.aborted) {
           this.aborted++;
@@ -76,6 +81,7 @@ export class ScriptedGenerator implements TokenGenerator {
           this.aborted++;
           return;
         }
+        this.lastSamples.push(req.sample(flat));
         stats.decodeTokens++;
         stats.contextUsed++;
         this.cached.push(ids[i]);
