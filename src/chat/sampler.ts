@@ -1,6 +1,6 @@
 // Next-token sampling: temperature, top-k, top-p, min-p, repetition and presence penalties, with a seeded
 // PRNG so the same seed gives the same text. Temperature 0 is greedy. No full sort of the vocabulary:
-// top-k keeps a k-heap, top-p sorts only the tokens above a probability floor that it lowers on demand.
+// top-k keeps a k-heap, top-p sorts only the tokens a histogram of the logits shows it needs.
 
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
 import { OssiError } from "../io/errors.ts";
@@ -107,6 +107,74 @@ export function argmax(a: Float32Array): number {
   return best;
 }
 
+/** Applies penalties and filters to logits; leaves the kept candidates in `ids`/`vals` (scaled logits). */
+class CandidateFilter {
+  ids = new Int32Array(0);
+  vals = new Float32Array(0);
+  private scratch = new Float32Array(0);
+
+  constructor(private readonly p: SamplerParams) {}
+
+  /** Logits with the repetition and presence penalties applied to `history` (a copy when changed). */
+  penalized(logits: Float32Array, history: readonly number[] | undefined): Float32Array {
+    const p = this.p;
+    if (!history?.length || (p.repetitionPenalty === 1 && p.presencePenalty === 0)) return logits;
+    if (this.scratch.length !== logits.length) this.scratch = new Float32Array(logits.length);
+    const x = this.scratch;
+    x.set(logits);
+    for (const id of new Set(history)) {
+      if (id < 0 || id >= x.length) continue;
+      const v = x[id];
+      x[id] = (v > 0 ? v / p.repetitionPenalty : v * p.repetitionPenalty) - p.presencePenalty;
+    }
+    return x;
+  }
+
+  /** Filters penalized logits `x` (temperature > 0); returns the candidate count and the max scaled logit. */
+  filter(x: Float32Array): { count: number; max: number } {
+    const p = this.p;
+    const invT = 1 / p.temperature;
+    const n = x.length;
+    if (this.ids.length < n) {
+      this.ids = new Int32Array(n);
+      this.vals = new Float32Array(n);
+    }
+    const ids = this.ids, vals = this.vals;
+    // Candidates as (id, scaled logit): top-k through a heap, else every finite logit.
+    let count = 0;
+    if (p.topK > 0 && p.topK < n) count = topKInto(x, p.topK, ids, vals, invT);
+    else {
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        if (v === -Infinity || Number.isNaN(v)) continue;
+        ids[count] = i;
+        vals[count++] = v * invT;
+      }
+    }
+    let max = -Infinity;
+    for (let i = 0; i < count; i++) if (vals[i] > max) max = vals[i];
+    if (count === 0) return { count, max };
+    // min-p: p_i >= minP * p_max  <=>  z_i >= max + ln(minP).
+    if (p.minP > 0) {
+      const floor = max + Math.log(p.minP);
+      let w = 0;
+      for (let i = 0; i < count; i++) {
+        if (vals[i] >= floor) {
+          ids[w] = ids[i];
+          vals[w++] = vals[i];
+        }
+      }
+      count = w;
+    }
+    if (p.topP < 1) {
+      let total = 0;
+      for (let i = 0; i < count; i++) total += Math.exp(vals[i] - max);
+      count = topPInPlace(ids, vals, count, max, total, p.topP);
+    }
+    return { count, max };
+  }
+}
+
 /**
  * Builds a sampler. `history` returns the tokens the penalties apply to (the caller decides which: the
  * chat engine passes this turn's generated text tokens, never the harmony markup).
@@ -114,72 +182,43 @@ export function argmax(a: Float32Array): number {
 export function makeSampler(p: SamplerParams, history?: () => readonly number[]): (logits: Float32Array) => number {
   validateSamplerParams(p);
   const rng = makeRng(p.seed ?? Math.floor(Math.random() * 2 ** 32));
-  const penalize = p.repetitionPenalty !== 1 || p.presencePenalty !== 0;
-  let scratch = new Float32Array(0);
-  let candIds = new Int32Array(0);
-  let candVals = new Float32Array(0);
-
+  const f = new CandidateFilter(p);
+  let weights = new Float64Array(0);
   return (logits: Float32Array): number => {
-    let x = logits;
-    if (penalize && history) {
-      if (scratch.length !== logits.length) scratch = new Float32Array(logits.length);
-      scratch.set(logits);
-      x = scratch;
-      const seen = new Set(history());
-      for (const id of seen) {
-        if (id < 0 || id >= x.length) continue;
-        let v = x[id];
-        v = v > 0 ? v / p.repetitionPenalty : v * p.repetitionPenalty;
-        x[id] = v - p.presencePenalty;
-      }
-    }
+    if (logits.length > MAX_SORT_IDS) throw new OssiError(`sampler: vocabulary of ${logits.length} is too large`);
+    const x = f.penalized(logits, history?.());
     if (p.temperature === 0) return argmax(x);
-    const invT = 1 / p.temperature;
-    const n = x.length;
-    if (candIds.length < n) {
-      candIds = new Int32Array(n);
-      candVals = new Float32Array(n);
-    }
-    // Candidates as (id, scaled logit). top-k first (heap), else every finite logit.
-    let count: number;
-    if (p.topK > 0 && p.topK < n) count = topKInto(x, p.topK, candIds, candVals, invT);
-    else {
-      count = 0;
-      for (let i = 0; i < n; i++) {
-        const v = x[i];
-        if (v === -Infinity || Number.isNaN(v)) continue;
-        candIds[count] = i;
-        candVals[count++] = v * invT;
-      }
-    }
+    const { count, max } = f.filter(x);
     if (count === 0) return argmax(x);
-    let max = -Infinity;
-    for (let i = 0; i < count; i++) if (candVals[i] > max) max = candVals[i];
-    // min-p: p_i >= minP * p_max  <=>  z_i >= max + ln(minP).
-    if (p.minP > 0) {
-      const floor = max + Math.log(p.minP);
-      let w = 0;
-      for (let i = 0; i < count; i++) {
-        if (candVals[i] >= floor) {
-          candIds[w] = candIds[i];
-          candVals[w++] = candVals[i];
-        }
-      }
-      count = w;
-    }
-    let total = 0;
-    for (let i = 0; i < count; i++) total += Math.exp(candVals[i] - max);
-    if (p.topP < 1) count = topPInPlace(candIds, candVals, count, max, total, p.topP);
     // Sample from the kept candidates in proportion to exp(z - max).
+    if (weights.length < count) weights = new Float64Array(f.ids.length);
     let kept = 0;
-    for (let i = 0; i < count; i++) kept += Math.exp(candVals[i] - max);
+    for (let i = 0; i < count; i++) kept += weights[i] = Math.exp(f.vals[i] - max);
     let r = rng() * kept;
     for (let i = 0; i < count; i++) {
-      r -= Math.exp(candVals[i] - max);
-      if (r < 0) return candIds[i];
+      r -= weights[i];
+      if (r < 0) return f.ids[i];
     }
-    return candIds[count - 1];
+    return f.ids[count - 1];
   };
+}
+
+/** The distribution makeSampler draws from, id -> probability (for tests and debugging). */
+export function samplingDistribution(
+  logits: Float32Array,
+  p: SamplerParams,
+  history?: readonly number[],
+): Map<number, number> {
+  validateSamplerParams(p);
+  const f = new CandidateFilter(p);
+  const x = f.penalized(logits, history);
+  if (p.temperature === 0) return new Map([[argmax(x), 1]]);
+  const { count, max } = f.filter(x);
+  let total = 0;
+  for (let i = 0; i < count; i++) total += Math.exp(f.vals[i] - max);
+  const out = new Map<number, number>();
+  for (let i = 0; i < count; i++) out.set(f.ids[i], Math.exp(f.vals[i] - max) / total);
+  return out;
 }
 
 /** The k largest logits (scaled by invT) into ids/vals, through a min-heap of size k: O(n log k). */
@@ -220,10 +259,18 @@ function topKInto(x: Float32Array, k: number, ids: Int32Array, vals: Float32Arra
   return size;
 }
 
+/** Token ids must stay below this for the packed sort keys of top-p (2^21). */
+const MAX_SORT_IDS = 2097152;
+
+/** Histogram resolution of top-p: bins of width TOP_P_RANGE / TOP_P_BINS below the max scaled logit. */
+const TOP_P_BINS = 4096;
+const TOP_P_RANGE = 64;
+
 /**
  * Keeps the smallest set of highest-probability candidates whose mass reaches topP; returns its size,
- * with those candidates first, in descending order. Only candidates above a floor are sorted; the floor
- * drops until the sorted ones hold enough mass, so the result equals a full sort's.
+ * with those candidates first, in descending order. A histogram of the scaled logits finds the bin where
+ * the cumulative mass reaches topP; only candidates at or above that bin are sorted, which gives the same
+ * set as sorting everything (every candidate left out is below every candidate sorted).
  */
 function topPInPlace(
   ids: Int32Array,
@@ -234,34 +281,59 @@ function topPInPlace(
   topP: number,
 ): number {
   const need = topP * total;
-  for (let gap = 8; ; gap *= 2) {
-    const floor = max - gap;
-    // Partition: candidates >= floor to the front.
-    let w = 0;
-    for (let i = 0; i < count; i++) {
-      if (vals[i] >= floor) {
-        [vals[w], vals[i]] = [vals[i], vals[w]];
-        [ids[w], ids[i]] = [ids[i], ids[w]];
-        w++;
-      }
+  const mass = new Float64Array(TOP_P_BINS + 1); // the last bin collects everything below the range
+  const scale = TOP_P_BINS / TOP_P_RANGE;
+  const binOf = (z: number) => Math.min(TOP_P_BINS, Math.floor((max - z) * scale));
+  for (let i = 0; i < count; i++) mass[binOf(vals[i])] += Math.exp(vals[i] - max);
+  let stop = 0;
+  for (let cum = 0; stop <= TOP_P_BINS; stop++) {
+    cum += mass[stop];
+    if (cum >= need) break;
+  }
+  let w = 0;
+  for (let i = 0; i < count; i++) {
+    if (binOf(vals[i]) <= stop) {
+      const v = vals[w], id = ids[w];
+      vals[w] = vals[i];
+      ids[w] = ids[i];
+      vals[i] = v;
+      ids[i] = id;
+      w++;
     }
-    let mass = 0;
-    for (let i = 0; i < w; i++) mass += Math.exp(vals[i] - max);
-    if (mass < need && w < count) continue;
-    const order = Array.from({ length: w }, (_, i) => i).sort((a, b) => vals[b] - vals[a] || ids[a] - ids[b]);
-    const sortedIds = order.map((i) => ids[i]);
-    const sortedVals = order.map((i) => vals[i]);
-    let cum = 0;
-    let keep = 0;
-    while (keep < w) {
-      cum += Math.exp(sortedVals[keep] - max);
-      keep++;
-      if (cum >= need) break;
-    }
-    for (let i = 0; i < keep; i++) {
-      ids[i] = sortedIds[i];
-      vals[i] = sortedVals[i];
-    }
-    return keep;
+  }
+  sortDescending(ids, vals, w);
+  let cum = 0;
+  let keep = 0;
+  while (keep < w) {
+    cum += Math.exp(vals[keep] - max);
+    keep++;
+    if (cum >= need) break;
+  }
+  return keep;
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/**
+ * Sorts the first n candidates by value descending, then id ascending, with one native Float64Array sort:
+ * each key packs the value's order-preserving 32-bit pattern above a 21-bit id (exact below 2^53).
+ */
+function sortDescending(ids: Int32Array, vals: Float32Array, n: number): void {
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    f32[0] = vals[i];
+    const bits = u32[0];
+    const ascending = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+    keys[i] = (0xffffffff - ascending) * MAX_SORT_IDS + ids[i];
+  }
+  keys.sort();
+  for (let i = 0; i < n; i++) {
+    const id = keys[i] % MAX_SORT_IDS;
+    ids[i] = id;
+    u32[0] = 0;
+    const ascending = 0xffffffff - (keys[i] - id) / MAX_SORT_IDS;
+    u32[0] = ascending & 0x80000000 ? ascending & 0x7fffffff : ~ascending >>> 0;
+    vals[i] = f32[0];
   }
 }
