@@ -1,23 +1,21 @@
 // `ossi serve`: an OpenAI-compatible HTTP server (chat completions, responses, models) and a chat page at /.
 // This file only reads flags, opens the engine and binds; everything else lives in src/serve/.
 
-import { basename, resolve } from "node:path";
 import { openChatEngine } from "../chat/chat_engine.ts";
 import { defaultSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
 import { OssiError } from "../io/errors.ts";
+import { resolveModel } from "../io/hub.ts";
 import { startServer } from "../serve/server.ts";
 import { numberFlag, parseArgs, stringFlag } from "./args.ts";
 
-const HELP = `usage: ossi serve [--model DIR] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
+const HELP = `usage: ossi serve [--model DIR|ORG/NAME] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
                   [--backend auto|ref|wasm|webgpu] [--threads N] [--max-context N] [--queue N]
 
 Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses) and a chat page
 at http://HOST:PORT/. Requests queue for the one engine; past --queue waiting requests (default 32) the
 server answers 429. With --api-key (or OSSI_API_KEY) every /v1 request needs 'Authorization: Bearer KEY'.
 It binds to loopback unless --host says otherwise. --port 0 picks a free port.`;
-
-const DEMO_MODEL = new URL("../../models/tiny-oss-math", import.meta.url).pathname;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
@@ -44,22 +42,24 @@ export async function main(argv: string[]): Promise<number> {
   const backend = parseBackendName(stringFlag(args, "backend") ?? "auto");
 
   const modelArg = stringFlag(args, "model");
-  if (!modelArg) console.error(`ossi: no --model given; serving the demo model ${DEMO_MODEL}`);
-  const modelDir = resolve(modelArg ?? DEMO_MODEL);
-  const engine = await openChatEngine(modelDir, {
+  const model = resolveModel(modelArg);
+  if (model.source === "demo") {
+    console.error(`ossi: no gpt-oss model given or cached; serving the demo model ${model.dir}`);
+  }
+  const engine = await openChatEngine(model.dir, {
     backend,
     threads: numberFlag(args, "threads"),
     maxContext: numberFlag(args, "max-context"),
   });
-  const modelId = basename(modelDir);
+  const modelId = model.name;
   let server;
   try {
     server = startServer({
       engine,
       modelId,
-      aliases: [modelDir, ...(modelArg ? [modelArg] : [])],
+      aliases: [model.dir, ...(modelArg ? [modelArg] : [])],
       contextSize: engine.gen.contextSize,
-      sampler: defaultSamplerParams(modelDir),
+      sampler: defaultSamplerParams(model.dir),
       apiKey,
       maxWaiting: queue,
       log: (line) => console.error(line),

@@ -51,11 +51,15 @@ Deno.test("ossi serve binds 127.0.0.1 on --port 0, answers, and exits 0 on SIGTE
   await child.stdout.cancel().catch(() => {});
 });
 
-Deno.test("ossi serve refuses bad flags with a one-line error and exit code 2", async () => {
+Deno.test("ossi serve refuses bad flags (exit 2) and a missing model (exit 1) with a one-line error", async () => {
   const r = await runCli(["serve", "--port", "http"]);
   assertEquals(r.code, 2);
   assertMatch(r.stderr, /--port must be a number/);
   assert(!r.stderr.includes("    at "), "no stack trace");
+  const missing = await runCli(["serve", "--model", "/no/such/model"]);
+  assertEquals(missing.code, 1);
+  assertMatch(missing.stderr, /^ossi: .*\/no\/such\/model/);
+  assertEquals(missing.stderr.trim().split("\n").length, 1, missing.stderr);
   const h = await runCli(["serve", "--help"]);
   assertEquals(h.code, 0);
   assertMatch(h.stdout, /--api-key/);
