@@ -12,9 +12,10 @@ export interface ForwardOptions {
   readonly debug?: DebugSink;
 }
 
-export interface Backend {
+/** `C` is the architecture's config (gpt-oss by default; gpt2.ts and qwen3.ts define the others). */
+export interface Backend<C = ModelConfig> {
   readonly name: "ref" | "wasm" | "webgpu";
-  readonly config: ModelConfig;
+  readonly config: C;
   /** KV-cache capacity in tokens. */
   readonly maxContext: number;
   /**

@@ -2,7 +2,8 @@
 // The way any backend is checked against a reference.
 
 import { OssiError } from "../io/errors.ts";
-import { loadModel } from "../model/load.ts";
+import { loadAnyModel } from "../model/load_any.ts";
+import { type AnyBackend, createArchRefBackend } from "../backends/ref/arch_backend.ts";
 import { createBackend, parseBackendName } from "../engine/create_backend.ts";
 import { argmax } from "../backends/ref/kernels.ts";
 import { numberFlag, parseArgs, stringFlag } from "./args.ts";
@@ -31,13 +32,24 @@ export async function main(argv: string[]): Promise<number> {
   const generate = numberFlag(args, "generate", 0);
   if (!Number.isSafeInteger(generate) || generate < 0) throw new OssiError("logits: --generate must be >= 0", 2);
 
-  const model = loadModel(modelPath);
-  const vocab = model.config.vocabSize;
+  const any = loadAnyModel(modelPath);
+  const vocab = any.arch === "gpt_oss" ? any.model.config.vocabSize : any.config.vocabSize;
   for (const t of tokens) if (t >= vocab) throw new OssiError(`logits: token id ${t} is outside the vocabulary (${vocab})`);
-  const backend = await createBackend(model, parseBackendName(stringFlag(args, "backend") ?? "auto"), {
-    maxContext: tokens.length + generate,
-    threads: numberFlag(args, "threads"),
-  });
+  const backendName = parseBackendName(stringFlag(args, "backend") ?? "auto");
+  const maxContext = tokens.length + generate;
+  let backend: AnyBackend;
+  if (any.arch === "gpt_oss") {
+    backend = await createBackend(any.model, backendName, { maxContext, threads: numberFlag(args, "threads") });
+  } else {
+    // GPT-2 and Qwen3 run on the reference backend only until wasm/webgpu gain their kernels.
+    if (backendName !== "auto" && backendName !== "ref") {
+      throw new OssiError(`logits: backend '${backendName}' does not run ${any.arch} models yet (use --backend ref)`);
+    }
+    if (maxContext > any.config.maxContext) {
+      throw new OssiError(`logits: ${maxContext} tokens exceed the model's context of ${any.config.maxContext}`);
+    }
+    backend = createArchRefBackend(any, maxContext);
+  }
   const dumpPath = stringFlag(args, "dump");
   const dumpLines: string[] = [];
   const debug = dumpPath
