@@ -81,7 +81,14 @@ export async function main(argv: string[]): Promise<number> {
   console.error(
     `ossi: serving ${modelId} at ${server.url} (chat page ${server.url}/, OpenAI API ${server.url}/v1)`,
   );
-  const stop = () => void server.shutdown();
+  // The first signal lets answers in progress finish; a second one quits at once.
+  let stopping = false;
+  const stop = () => {
+    if (stopping) Deno.exit(130);
+    stopping = true;
+    console.error("ossi: stopping after the answers in progress (Ctrl+C again to quit now)");
+    void server.shutdown();
+  };
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, stop);
   await server.finished;
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(sig, stop);
