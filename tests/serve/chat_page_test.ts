@@ -67,6 +67,10 @@ Deno.test({
         await page.goto(`${server.url}/`);
         await page.locator("#model", { hasText: "tiny-oss-math" }).waitFor({ timeout: 10_000 });
         await page.selectOption("#effort", "low");
+        // Counts text updates in the conversation, to see that answers arrive in pieces.
+        await page.evaluate(`window.updates = 0;
+          new MutationObserver((m) => { window.updates += m.length; })
+            .observe(document.getElementById("log"), { childList: true, subtree: true, characterData: true });`);
         for (const q of ["What is 23+45?", "Sort 5 3 9 1"]) {
           await page.fill("#input", q);
           await page.press("#input", "Enter");
@@ -75,6 +79,9 @@ Deno.test({
         }
         const answers = await page.locator(".msg.assistant .answer").allTextContents();
         assertEquals(answers, ["68", "1 3 5 9"]);
+        const updates = await page.evaluate("window.updates") as number;
+        // All at once would be about 5 updates per answer; streamed, each delta is one.
+        assert(updates > 25, `the answers streamed in (${updates} updates)`);
         const reasoning = page.locator(".msg.assistant .reasoning").first();
         assertEquals(await reasoning.isVisible(), true);
         assertEquals(
