@@ -1,0 +1,66 @@
+// Checks a backend against a fixture's reference.json: prompt logits and argmax, named debug values,
+// greedy decoding one token at a time over the KV cache with every step's logits, chunked prefill.
+
+import { assert, assertEquals } from "../../assert.ts";
+import type { Backend } from "../../../src/backends/backend.ts";
+import { argmax } from "../../../src/backends/ref/kernels.ts";
+import { maxAbsDiff, readReference } from "../../fixture_util.ts";
+
+export type AnyBackend = Backend<{ readonly vocabSize: number }>;
+
+/**
+ * `debug` maps a reference layer key to our dump name (both per layer); `exact` keys compare as integers.
+ * Returns the largest logit difference seen, for reports.
+ */
+export async function checkAgainstReference(
+  fixture: string,
+  make: () => AnyBackend,
+  debug: Record<string, string>,
+  exact: Record<string, string> = {},
+): Promise<number> {
+  const ref = readReference(fixture);
+  const tol = ref.recommended_tolerance.logits_max_abs_diff, dtol = ref.recommended_tolerance.debug_values_max_abs_diff;
+  const backend = make(), V = backend.config.vocabSize;
+  const dumps = new Map<string, Float32Array>();
+  const logits = await backend.forward(ref.prompt_token_ids, 0, {
+    logits: "all",
+    debug: (name, layer, _rows, v) => dumps.set(`${name}.${layer}`, v.slice()),
+  });
+  let worst = maxAbsDiff(logits, ref.prompt_logits);
+  assert(worst <= tol, `${fixture}: prompt logits differ by ${worst}`);
+  assertEquals(ref.prompt_token_ids.map((_, t) => argmax(logits, t, V)), ref.prompt_argmax);
+  assert(maxAbsDiff(dumps.get("embedding.-1")!, ref.debug.embedding_rows) <= dtol, "embedding rows");
+  ref.debug.layers.forEach((L, l) => {
+    for (const [theirs, ours] of Object.entries(debug)) {
+      if (L[theirs] === undefined) continue;
+      const d = maxAbsDiff(dumps.get(`${ours}.${l}`)!, L[theirs] as number[][]);
+      assert(d <= dtol, `${fixture} layer ${l} ${ours} differs by ${d}`);
+    }
+    for (const [theirs, ours] of Object.entries(exact)) {
+      assertEquals(Array.from(dumps.get(`${ours}.${l}`)!), (L[theirs] as number[][]).flat(), `layer ${l} ${theirs}`);
+    }
+  });
+
+  // greedy, one token per forward over the cache; step_logits[i] chose token i
+  const n = ref.prompt_token_ids.length;
+  let next = argmax(logits, n - 1, V);
+  for (let i = 0; i < ref.greedy.token_ids.length; i++) {
+    assertEquals(next, ref.greedy.token_ids[i], `${fixture}: greedy token ${i}`);
+    if (i + 1 === ref.greedy.token_ids.length) break;
+    const step = await backend.forward([next], n + i, { logits: "last" });
+    const d = maxAbsDiff(step, ref.greedy.step_logits[i + 1]);
+    worst = Math.max(worst, d);
+    assert(d <= tol, `${fixture}: step ${i + 1} logits differ by ${d}`);
+    next = argmax(step);
+  }
+  backend.dispose();
+
+  // prefill in chunks equals prefill in one call
+  const a = make(), b = make(), toks = ref.prompt_token_ids;
+  const whole = await a.forward(toks, 0, { logits: "last" });
+  await b.forward(toks.slice(0, 7), 0, { logits: "none" });
+  await b.forward(toks.slice(7, 12), 7, { logits: "none" });
+  const last = await b.forward(toks.slice(12), 12, { logits: "last" });
+  assert(maxAbsDiff(last, Array.from(whole)) < 1e-5, "chunked prefill");
+  return worst;
+}
