@@ -20,10 +20,12 @@ export function handleChatCompletions(
 ): Promise<Response> | Response {
   const spec = parseChatCompletionRequest(body, ctx.opts.sampler);
   const abort = new AbortController();
-  const onGone = () => abort.abort();
-  signal.addEventListener("abort", onGone, { once: true });
   const prepared = ctx.prepare(spec, abort.signal);
   const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
+  // From here on the request holds a place in the queue: a client that leaves must give it back.
+  const onGone = () => abort.abort();
+  signal.addEventListener("abort", onGone, { once: true });
+  if (signal.aborted) abort.abort();
   const done = () => signal.removeEventListener("abort", onGone);
   if (spec.stream) return streamCompletion(ctx, spec, prepared, slot, abort, done);
   return completeOnce(ctx, spec, prepared, awaitSlot(slot, abort.signal)).finally(done);
