@@ -189,3 +189,108 @@ Deno.test("errors: with an API key, /v1 needs 'Authorization: Bearer KEY' (401 o
     await s.close();
   }
 });
+
+Deno.test("errors: random request bodies never give a 500 and never stop the server", async () => {
+  const s = await startStubServer();
+  let seed = 12345;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const leaves = [
+    null,
+    true,
+    0,
+    -1,
+    1.5,
+    1e308,
+    "",
+    "x",
+    "user",
+    "tool",
+    "function",
+    STUB_MODEL,
+    "What is 1+1?",
+  ];
+  const keys = [
+    "model",
+    "messages",
+    "input",
+    "role",
+    "content",
+    "tools",
+    "tool_choice",
+    "type",
+    "function",
+    "name",
+    "parameters",
+    "tool_calls",
+    "tool_call_id",
+    "stream",
+    "stop",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "reasoning",
+    "effort",
+    "reasoning_effort",
+    "text",
+    "call_id",
+    "arguments",
+    "output",
+    "instructions",
+    "n",
+  ];
+  const value = (depth: number): unknown => {
+    const k = rand(depth > 3 ? 1 : 4);
+    if (k === 0) return leaves[rand(leaves.length)];
+    if (k === 1) return Array.from({ length: rand(3) }, () => value(depth + 1));
+    return Object.fromEntries(
+      Array.from({ length: 1 + rand(5) }, () => [keys[rand(keys.length)], value(depth + 1)]),
+    );
+  };
+  try {
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 300; i++) {
+      const path = i % 3 === 0 ? "/v1/responses" : "/v1/chat/completions";
+      // Half random shapes, half a valid request with one field (at any depth) replaced by a random value.
+      let body = value(0) as Json;
+      if (i % 2 === 0) {
+        body = path === "/v1/responses"
+          ? {
+            model: STUB_MODEL,
+            input: [{ role: "user", content: "What is 1+1?" }],
+            tools: [{ type: "function", name: "f" }],
+          }
+          : {
+            model: STUB_MODEL,
+            messages: [{ role: "user", content: "What is 1+1?" }],
+            tools: [{ type: "function", function: { name: "f" } }],
+          };
+        let at: Json = body;
+        for (let d = rand(3); d > 0; d--) {
+          const inner = Object.values(at).filter((v) => v && typeof v === "object") as Json[];
+          if (!inner.length) break;
+          at = inner[rand(inner.length)];
+          if (Array.isArray(at)) at = at[0];
+        }
+        at[rand(2) ? keys[rand(keys.length)] : Object.keys(at)[0]] = value(2);
+      }
+      const res = await postJson(`${s.url}${path}`, JSON.stringify(body));
+      const text = await res.text();
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      assert(res.status < 500, `${path} ${JSON.stringify(body)} -> ${res.status} ${text}`);
+      if (res.status !== 200) assert(typeof JSON.parse(text).error.message === "string", text);
+    }
+    const seen = JSON.stringify([...statuses]);
+    assert(
+      (statuses.get(400) ?? 0) > 100 && (statuses.get(200) ?? 0) > 10,
+      `both refused and answered: ${seen}`,
+    );
+    const ok = await postJson(`${s.url}/v1/chat/completions`, {
+      model: STUB_MODEL,
+      messages: [{ role: "user", content: "What is 2+5?" }],
+    });
+    assertEquals((await ok.json()).choices[0].message.content, "7");
+  } finally {
+    await s.close();
+  }
+});
