@@ -7,6 +7,10 @@ import { setNoticeHandler } from "./io/mmap.ts";
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
   logits: { summary: "print logits and greedy tokens for given token ids (JSON)", load: () => import("./cli/logits.ts") },
   serve: { summary: "OpenAI-compatible HTTP server and chat page (/v1/chat/completions, /v1/responses)", load: () => import("./cli/serve.ts") },
+  chat: { summary: "interactive chat (reads questions from stdin when it is not a terminal)", load: () => import("./cli/chat.ts") },
+  run: { summary: "answer one prompt (argument, -f FILE or stdin); only the answer on stdout", load: () => import("./cli/run.ts") },
+  pull: { summary: "download a model from the Hugging Face Hub into the HF cache", load: () => import("./cli/pull.ts") },
+  list: { summary: "list the models in the Hugging Face cache", load: () => import("./cli/list.ts") },
 };
 
 function usage(): string {

@@ -1,0 +1,312 @@
+// `ossi chat`: the interactive chat. On a terminal: streamed answers with the reasoning dimmed above them,
+// slash commands, history, Ctrl-C to stop an answer. With stdin not a terminal: answers each question
+// read from stdin (one per line, or multi-line inputs) on stdout, and exits.
+
+import type { ChatEngine, ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatMessage, Effort } from "../chat/messages.ts";
+import { OssiError } from "../io/errors.ts";
+import { numberFlag, parseArgs } from "./args.ts";
+import { answerBudget, CHAT_FLAGS_HELP, CHAT_VALUE_FLAGS, type ChatSettings, modelNotice, openEngine, parseEffort, readChatSettings } from "./chat_flags.ts";
+import { loadConversation, saveConversation } from "./conversation_file.ts";
+import { historyFile, InputAssembler, TerminalInput } from "./line_input.ts";
+import { StdoutClosed, styles, type Styles, useColor, writeErr, writeOut } from "./term.ts";
+
+const HELP = `usage: ossi chat [options]
+
+Chats with a model. On a terminal: type a question and press Enter; end a line with \\ or open a """
+block to write several lines; Ctrl-C stops an answer (twice at an empty prompt exits); /help lists the
+commands. With stdin not a terminal it answers each question read from stdin (one per line) and exits:
+  echo "What is 23+45?" | ossi chat
+
+${CHAT_FLAGS_HELP}
+  --no-reasoning        start with the reasoning hidden (toggle with /reasoning)
+  --delay-ms N          wait N ms after each token (to watch streaming; used by tests)`;
+
+export const COMMAND_HELP = `commands:
+  /help                     this list
+  /effort low|medium|high   reasoning effort for the next answers
+  /system [TEXT]            set the system (identity) line; without TEXT, back to the model's default
+  /reasoning                show or hide the reasoning
+  /reset                    start a new conversation (same settings)
+  /stats                    speed of the last answer, prompt tokens reused from the KV cache, context used
+  /save FILE                save the conversation as JSON
+  /load FILE                load a conversation saved with /save
+  /quit                     leave (also /exit or Ctrl-D)`;
+
+/** One conversation and its settings, shared by the REPL and pipe mode. */
+class ChatState {
+  messages: ChatMessage[] = [];
+  effort: Effort;
+  system: string | undefined;
+  showReasoning = true;
+  lastUsage: ChatUsage | null = null;
+
+  constructor(readonly settings: ChatSettings, readonly engine: ChatEngine, readonly delayMs: number) {
+    this.effort = settings.prompt.effort;
+    this.system = settings.prompt.system;
+  }
+}
+
+interface TurnSink {
+  reasoning(text: string): Promise<void>;
+  content(text: string): Promise<void>;
+}
+
+interface TurnResult {
+  answer: string;
+  finish: string;
+}
+
+/** Runs one user turn, streaming into `sink`; the conversation keeps the turn unless it produced nothing. */
+async function runTurn(state: ChatState, question: string, sink: TurnSink, signal: AbortSignal): Promise<TurnResult> {
+  const messages: ChatMessage[] = [...state.messages, { role: "user", content: question }];
+  const events = state.engine.chat({
+    messages,
+    prompt: { effort: state.effort, ...(state.system !== undefined ? { system: state.system } : {}) },
+    sampler: state.settings.sampler,
+    maxTokens: answerBudget(state.settings, state.engine),
+    signal,
+  });
+  let answer = "";
+  let reasoning = "";
+  let finish = "stop";
+  while (true) {
+    const r = await events.next();
+    if (r.done) {
+      state.lastUsage = r.value;
+      break;
+    }
+    const ev = r.value;
+    if (ev.type === "reasoning") {
+      reasoning += ev.text;
+      await sink.reasoning(ev.text);
+    } else if (ev.type === "content") {
+      const text = answer === "" ? ev.text.trimStart() : ev.text;
+      answer += text;
+      await sink.content(text);
+    } else if (ev.type === "done") finish = ev.reason;
+    if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
+  }
+  // A turn stopped before any answer is dropped, so the next question starts clean.
+  if (answer !== "" || finish !== "aborted") {
+    state.messages = [...messages, { role: "assistant", content: answer, ...(reasoning ? { reasoning } : {}) }];
+  }
+  return { answer, finish };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, {
+    values: [...CHAT_VALUE_FLAGS, "delay-ms"],
+    switches: ["help", "no-reasoning"],
+    aliases: { m: "model" },
+  });
+  if (args.flags.has("help")) {
+    console.log(HELP);
+    return 0;
+  }
+  if (args.positionals.length > 0) {
+    throw new OssiError(`chat: unexpected argument '${args.positionals[0]}' (ossi run answers one prompt)`, 2);
+  }
+  const delayMs = numberFlag(args, "delay-ms", 0);
+  if (!(delayMs >= 0)) throw new OssiError("--delay-ms must be >= 0", 2);
+  const settings = readChatSettings(args);
+  const notice = modelNotice(settings);
+  if (notice) await writeErr(notice + "\n");
+  const engine = await openEngine(settings);
+  const state = new ChatState(settings, engine, delayMs);
+  state.showReasoning = !args.flags.has("no-reasoning");
+  try {
+    return Deno.stdin.isTerminal() ? await repl(state) : await pipeMode(state);
+  } catch (e) {
+    if (e instanceof StdoutClosed) return 0;
+    throw e;
+  }
+}
+
+/** stdin is not a terminal: each input is a question (or a slash command); answers only on stdout. */
+async function pipeMode(state: ChatState): Promise<number> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  Deno.addSignalListener("SIGINT", onSigint);
+  const text = await new Response(Deno.stdin.readable).text();
+  const assembler = new InputAssembler();
+  const inputs: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const input = assembler.push(line);
+    if (input !== null) inputs.push(input);
+  }
+  const last = assembler.end();
+  if (last !== null) inputs.push(last);
+  const sink: TurnSink = { reasoning: () => Promise.resolve(), content: (t) => writeOut(t) };
+  try {
+    for (const input of inputs) {
+      if (input.trim() === "") continue;
+      if (input.trimStart().startsWith("/")) {
+        const r = command(state, input.trim(), styles(false));
+        if (r.output) await writeErr(r.output + "\n");
+        if (r.quit) break;
+        continue;
+      }
+      const { finish } = await runTurn(state, input.trim(), sink, controller.signal);
+      await writeOut("\n");
+      if (finish === "aborted") {
+        await writeErr("ossi: interrupted\n");
+        return 130;
+      }
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+  }
+  return 0;
+}
+
+async function repl(state: ChatState): Promise<number> {
+  const st = styles(useColor(Deno.stdout));
+  const assembler = new InputAssembler();
+  let controller: AbortController | null = null;
+  let armedExit = false;
+  const prompt = () => (assembler.pending ? st.dim("... ") : st.bold(">>> "));
+  const input: TerminalInput = new TerminalInput(historyFile(), () => {
+    if (controller) {
+      controller.abort();
+      return;
+    }
+    if (!input.lineEmpty || assembler.pending) {
+      assembler.reset();
+      armedExit = false;
+      input.abandonLine(prompt());
+      return;
+    }
+    if (armedExit) {
+      input.close();
+      return;
+    }
+    armedExit = true;
+    void writeOut(`\n${st.dim("(Ctrl-C again, Ctrl-D or /quit to leave)")}\n`).then(() => input.abandonLine(prompt()));
+  });
+  const m = state.settings.model;
+  await writeOut(
+    `${st.bold("ossi chat")} ${m.name} ${st.dim(`(${state.settings.backend} backend, context ${state.engine.gen.contextSize} tokens, effort ${state.effort})`)}\n` +
+      st.dim("/help lists the commands; Ctrl-C stops an answer; Ctrl-D or /quit leaves.") + "\n",
+  );
+  try {
+    while (true) {
+      const line = await input.readLine(prompt());
+      if (line === null) break;
+      armedExit = false;
+      const text = assembler.push(line);
+      if (text === null || text.trim() === "") continue;
+      if (text.trimStart().startsWith("/") && !text.includes("\n")) {
+        const r = command(state, text.trim(), st);
+        if (r.output) await writeOut(r.output + "\n");
+        if (r.quit) break;
+        continue;
+      }
+      controller = new AbortController();
+      try {
+        await replTurn(state, text.trim(), st, controller.signal);
+      } catch (e) {
+        if (!(e instanceof OssiError)) throw e;
+        await writeOut(st.red(`error: ${e.message}`) + "\n");
+      } finally {
+        controller = null;
+      }
+    }
+  } finally {
+    input.close();
+  }
+  await writeOut("\n");
+  return 0;
+}
+
+async function replTurn(state: ChatState, question: string, st: Styles, signal: AbortSignal): Promise<void> {
+  let mode: "none" | "reasoning" | "content" = "none";
+  const sink: TurnSink = {
+    reasoning: async (t) => {
+      if (!state.showReasoning) return;
+      if (mode === "none") await writeOut(st.dim("thinking: "));
+      mode = "reasoning";
+      await writeOut(st.dim(t));
+    },
+    content: async (t) => {
+      if (mode === "reasoning") await writeOut("\n\n");
+      mode = "content";
+      await writeOut(t);
+    },
+  };
+  const { finish } = await runTurn(state, question, sink, signal);
+  if (mode !== "none") await writeOut("\n");
+  if (finish === "aborted") await writeOut(st.dim("[stopped]") + "\n");
+  else if (finish === "length") await writeOut(st.dim("[cut: the context is full or --max-tokens was reached]") + "\n");
+}
+
+interface CommandResult {
+  output?: string;
+  quit?: boolean;
+}
+
+/** Runs one slash command; errors in its argument are reported as output, never thrown. */
+function command(state: ChatState, text: string, st: Styles): CommandResult {
+  const [name, ...rest] = text.split(/\s+/);
+  const arg = text.slice(name.length).trim();
+  try {
+    switch (name) {
+      case "/help":
+        return { output: COMMAND_HELP };
+      case "/quit":
+      case "/exit":
+        return { quit: true };
+      case "/effort":
+        if (!arg) return { output: `effort: ${state.effort}` };
+        state.effort = parseEffort(arg);
+        return { output: st.dim(`effort set to ${state.effort}`) };
+      case "/system":
+        state.system = arg || undefined;
+        return { output: st.dim(arg ? "system line set" : "system line back to the model's default") };
+      case "/reasoning":
+        state.showReasoning = rest[0] === "on" ? true : rest[0] === "off" ? false : !state.showReasoning;
+        return { output: st.dim(`reasoning ${state.showReasoning ? "shown" : "hidden"}`) };
+      case "/reset":
+        state.messages = [];
+        return { output: st.dim("new conversation") };
+      case "/stats":
+        return { output: formatStats(state.lastUsage) };
+      case "/save":
+        if (!arg) return { output: "usage: /save FILE" };
+        saveConversation(arg, {
+          model: state.settings.model.name,
+          effort: state.effort,
+          ...(state.system !== undefined ? { system: state.system } : {}),
+          messages: state.messages,
+        });
+        return { output: st.dim(`saved ${state.messages.length} messages to ${arg}`) };
+      case "/load": {
+        if (!arg) return { output: "usage: /load FILE" };
+        const c = loadConversation(arg);
+        state.messages = c.messages;
+        state.effort = c.effort;
+        state.system = c.system;
+        return { output: st.dim(`loaded ${c.messages.length} messages from ${arg} (effort ${c.effort})`) };
+      }
+      default:
+        return { output: `unknown command ${name}; /help lists the commands` };
+    }
+  } catch (e) {
+    if (e instanceof OssiError) return { output: st.red(`error: ${e.message}`) };
+    throw e;
+  }
+}
+
+/** /stats: the last answer's prefill and decode speed, KV-cache reuse and context use. */
+export function formatStats(u: ChatUsage | null): string {
+  if (!u) return "no answer yet";
+  const rate = (n: number, ms: number) => (ms > 0 ? `${(n / ms * 1000).toFixed(1)} tokens/s` : "-");
+  const prefilled = u.promptTokens - u.cachedTokens;
+  const decoded = Math.max(0, u.completionTokens - 1); // the first answer token comes from the prefill
+  return [
+    `prompt: ${u.promptTokens} tokens, ${u.cachedTokens} reused from the KV cache, ${prefilled} prefilled`,
+    `prefill: ${prefilled} tokens in ${u.prefillMs.toFixed(1)} ms (${rate(prefilled, u.prefillMs)})`,
+    `decode: ${u.completionTokens} tokens in ${u.decodeMs.toFixed(1)} ms (${rate(decoded, u.decodeMs)})`,
+    `context: ${u.contextUsed} of ${u.contextSize} tokens used`,
+  ].join("\n");
+}
