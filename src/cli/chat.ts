@@ -6,10 +6,19 @@ import type { ChatEngine, ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage, Effort } from "../chat/messages.ts";
 import { OssiError } from "../io/errors.ts";
 import { numberFlag, parseArgs } from "./args.ts";
-import { answerBudget, CHAT_FLAGS_HELP, CHAT_VALUE_FLAGS, type ChatSettings, modelNotice, openEngine, parseEffort, readChatSettings } from "./chat_flags.ts";
+import {
+  answerBudget,
+  CHAT_FLAGS_HELP,
+  CHAT_VALUE_FLAGS,
+  type ChatSettings,
+  modelNotice,
+  openEngine,
+  parseEffort,
+  readChatSettings,
+} from "./chat_flags.ts";
 import { loadConversation, saveConversation } from "./conversation_file.ts";
 import { historyFile, InputAssembler, TerminalInput } from "./line_input.ts";
-import { StdoutClosed, styles, type Styles, useColor, writeErr, writeOut } from "./term.ts";
+import { StdoutClosed, type Styles, styles, useColor, writeErr, writeOut } from "./term.ts";
 
 const HELP = `usage: ossi chat [options]
 
@@ -58,7 +67,12 @@ interface TurnResult {
 }
 
 /** Runs one user turn, streaming into `sink`; the conversation keeps the turn unless it produced nothing. */
-async function runTurn(state: ChatState, question: string, sink: TurnSink, signal: AbortSignal): Promise<TurnResult> {
+async function runTurn(
+  state: ChatState,
+  question: string,
+  sink: TurnSink,
+  signal: AbortSignal,
+): Promise<TurnResult> {
   const messages: ChatMessage[] = [...state.messages, { role: "user", content: question }];
   const events = state.engine.chat({
     messages,
@@ -89,7 +103,11 @@ async function runTurn(state: ChatState, question: string, sink: TurnSink, signa
   }
   // A turn stopped before any answer is dropped, so the next question starts clean.
   if (answer !== "" || finish !== "aborted") {
-    state.messages = [...messages, { role: "assistant", content: answer, ...(reasoning ? { reasoning } : {}) }];
+    state.messages = [...messages, {
+      role: "assistant",
+      content: answer,
+      ...(reasoning ? { reasoning } : {}),
+    }];
   }
   return { answer, finish };
 }
@@ -105,7 +123,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (args.positionals.length > 0) {
-    throw new OssiError(`chat: unexpected argument '${args.positionals[0]}' (ossi run answers one prompt)`, 2);
+    throw new OssiError(
+      `chat: unexpected argument '${args.positionals[0]}' (ossi run answers one prompt)`,
+      2,
+    );
   }
   const delayMs = numberFlag(args, "delay-ms", 0);
   if (!(delayMs >= 0)) throw new OssiError("--delay-ms must be >= 0", 2);
@@ -182,11 +203,17 @@ async function repl(state: ChatState): Promise<number> {
       return;
     }
     armedExit = true;
-    void writeOut(`\n${st.dim("(Ctrl-C again, Ctrl-D or /quit to leave)")}\n`).then(() => input.abandonLine(prompt()));
+    void writeOut(`\n${st.dim("(Ctrl-C again, Ctrl-D or /quit to leave)")}\n`).then(() =>
+      input.abandonLine(prompt())
+    );
   });
   const m = state.settings.model;
   await writeOut(
-    `${st.bold("ossi chat")} ${m.name} ${st.dim(`(${state.settings.backend} backend, context ${state.engine.gen.contextSize} tokens, effort ${state.effort})`)}\n` +
+    `${st.bold("ossi chat")} ${m.name} ${
+      st.dim(
+        `(${state.settings.backend} backend, context ${state.engine.gen.contextSize} tokens, effort ${state.effort})`,
+      )
+    }\n` +
       st.dim("/help lists the commands; Ctrl-C stops an answer; Ctrl-D or /quit leaves.") + "\n",
   );
   try {
@@ -237,7 +264,9 @@ async function replTurn(state: ChatState, question: string, st: Styles, signal: 
   const { finish } = await runTurn(state, question, sink, signal);
   if (mode !== "none") await writeOut("\n");
   if (finish === "aborted") await writeOut(st.dim("[stopped]") + "\n");
-  else if (finish === "length") await writeOut(st.dim("[cut: the context is full or --max-tokens was reached]") + "\n");
+  else if (finish === "length") {
+    await writeOut(st.dim("[cut: the context is full or --max-tokens was reached]") + "\n");
+  }
 }
 
 interface CommandResult {

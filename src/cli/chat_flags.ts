@@ -6,7 +6,7 @@ import { type Effort, EFFORTS, type PromptOptions } from "../chat/messages.ts";
 import { defaultSamplerParams, type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
 import { OssiError } from "../io/errors.ts";
-import { resolveModel, type ResolvedModel } from "../io/hub.ts";
+import { type ResolvedModel, resolveModel } from "../io/hub.ts";
 import { numberFlag, type ParsedArgs, stringFlag } from "./args.ts";
 
 export const CHAT_VALUE_FLAGS = [

@@ -39,7 +39,9 @@ export function loadConversation(path: string): Conversation {
   };
   if (!v || typeof v !== "object" || Array.isArray(v)) bad("expected a JSON object");
   const o = v as Record<string, unknown>;
-  if (o.format !== CONVERSATION_FORMAT) bad(`not a saved ossi chat (format must be '${CONVERSATION_FORMAT}')`);
+  if (o.format !== CONVERSATION_FORMAT) {
+    bad(`not a saved ossi chat (format must be '${CONVERSATION_FORMAT}')`);
+  }
   if (!(EFFORTS as readonly unknown[]).includes(o.effort)) bad(`effort must be one of ${EFFORTS.join(", ")}`);
   if (o.system !== undefined && typeof o.system !== "string") bad("system must be a string");
   if (!Array.isArray(o.messages)) bad("messages must be an array");

@@ -136,7 +136,9 @@ export class TerminalInput {
   private loadHistory(): string[] {
     if (!this.historyPath) return [];
     try {
-      return Deno.readTextFileSync(this.historyPath).split("\n").filter((l) => l !== "").slice(-HISTORY_LINES);
+      return Deno.readTextFileSync(this.historyPath).split("\n").filter((l) => l !== "").slice(
+        -HISTORY_LINES,
+      );
     } catch {
       return [];
     }

@@ -16,10 +16,16 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (args.positionals.length > 0) throw new OssiError(`list: unexpected argument '${args.positionals[0]}'`, 2);
+  if (args.positionals.length > 0) {
+    throw new OssiError(`list: unexpected argument '${args.positionals[0]}'`, 2);
+  }
   const models = listCachedModels();
   if (args.flags.has("json")) {
-    await writeOut(JSON.stringify(models.map((m) => ({ id: m.id, revision: m.revision, size_bytes: m.sizeBytes, path: m.path }))) + "\n");
+    await writeOut(
+      JSON.stringify(
+        models.map((m) => ({ id: m.id, revision: m.revision, size_bytes: m.sizeBytes, path: m.path })),
+      ) + "\n",
+    );
     return 0;
   }
   const rows = models.map((m) => [m.id, formatBytes(m.sizeBytes), m.path]);
@@ -28,7 +34,9 @@ export async function main(argv: string[]): Promise<number> {
   } else {
     const w0 = Math.max(2, ...rows.map((r) => r[0].length));
     const w1 = Math.max(4, ...rows.map((r) => r[1].length));
-    const lines = [["ID", "SIZE", "PATH"], ...rows].map((r) => `${r[0].padEnd(w0)}  ${r[1].padStart(w1)}  ${r[2]}`);
+    const lines = [["ID", "SIZE", "PATH"], ...rows].map((r) =>
+      `${r[0].padEnd(w0)}  ${r[1].padStart(w1)}  ${r[2]}`
+    );
     await writeOut(lines.join("\n") + "\n");
   }
   await writeOut(`demo model (used when no gpt-oss is cached): ${demoModelDir()}\n`);

@@ -24,11 +24,17 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  if (args.positionals.length !== 1) throw new OssiError("pull: give one model id, e.g. ossi pull openai/gpt-oss-20b", 2);
+  if (args.positionals.length !== 1) {
+    throw new OssiError("pull: give one model id, e.g. ossi pull openai/gpt-oss-20b", 2);
+  }
   const [id, atRev] = args.positionals[0].split("@", 2);
-  if (!isHubId(id)) throw new OssiError(`pull: '${args.positionals[0]}' is not a Hub id like openai/gpt-oss-20b`, 2);
+  if (!isHubId(id)) {
+    throw new OssiError(`pull: '${args.positionals[0]}' is not a Hub id like openai/gpt-oss-20b`, 2);
+  }
   const layout = (stringFlag(args, "layout") ?? "hub") as PullLayout;
-  if (!LAYOUTS.includes(layout)) throw new OssiError(`pull: --layout must be one of ${LAYOUTS.join(", ")}`, 2);
+  if (!LAYOUTS.includes(layout)) {
+    throw new OssiError(`pull: --layout must be one of ${LAYOUTS.join(", ")}`, 2);
+  }
   const revision = stringFlag(args, "revision") ?? (atRev || "main");
 
   const bar = new ProgressBar();

@@ -5,7 +5,14 @@ import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage } from "../chat/messages.ts";
 import { OssiError } from "../io/errors.ts";
 import { parseArgs, stringFlag } from "./args.ts";
-import { answerBudget, CHAT_FLAGS_HELP, CHAT_VALUE_FLAGS, modelNotice, openEngine, readChatSettings } from "./chat_flags.ts";
+import {
+  answerBudget,
+  CHAT_FLAGS_HELP,
+  CHAT_VALUE_FLAGS,
+  modelNotice,
+  openEngine,
+  readChatSettings,
+} from "./chat_flags.ts";
 import { StdoutClosed, styles, useColor, writeErr, writeOut } from "./term.ts";
 
 const HELP = `usage: ossi run [PROMPT] [-f FILE] [--json] [--show-reasoning] [options]
@@ -82,7 +89,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (reasoningOpen) await writeErr("\n");
     if (json) {
-      await writeOut(JSON.stringify(jsonResult(settings.model.name, answer, reasoning, finish, usage)) + "\n");
+      await writeOut(
+        JSON.stringify(jsonResult(settings.model.name, answer, reasoning, finish, usage)) + "\n",
+      );
     } else await writeOut(answer.endsWith("\n") ? "" : "\n");
   } catch (e) {
     if (e instanceof StdoutClosed) return 0;
@@ -109,7 +118,11 @@ async function readPrompt(positionals: string[], file: string | undefined): Prom
     try {
       parts.push(Deno.readTextFileSync(file).trim());
     } catch (e) {
-      throw new OssiError(`run: cannot read ${file} (${e instanceof Deno.errors.NotFound ? "not found" : (e as Error).message})`);
+      throw new OssiError(
+        `run: cannot read ${file} (${
+          e instanceof Deno.errors.NotFound ? "not found" : (e as Error).message
+        })`,
+      );
     }
   }
   if (positionals.length > 0) parts.push(positionals.join(" "));
@@ -118,7 +131,13 @@ async function readPrompt(positionals: string[], file: string | undefined): Prom
   return prompt;
 }
 
-function jsonResult(model: string, answer: string, reasoning: string, finish: string, u: ChatUsage | undefined) {
+function jsonResult(
+  model: string,
+  answer: string,
+  reasoning: string,
+  finish: string,
+  u: ChatUsage | undefined,
+) {
   const rate = (tokens: number, ms: number) => (ms > 0 ? Math.round((tokens / ms) * 1000 * 100) / 100 : null);
   const prefilled = u ? u.promptTokens - u.cachedTokens : 0;
   return {
@@ -127,7 +146,13 @@ function jsonResult(model: string, answer: string, reasoning: string, finish: st
     finish_reason: finish,
     model,
     usage: u
-      ? { prompt_tokens: u.promptTokens, cached_tokens: u.cachedTokens, completion_tokens: u.completionTokens, context_used: u.contextUsed, context_size: u.contextSize }
+      ? {
+        prompt_tokens: u.promptTokens,
+        cached_tokens: u.cachedTokens,
+        completion_tokens: u.completionTokens,
+        context_used: u.contextUsed,
+        context_size: u.contextSize,
+      }
       : null,
     timings: u
       ? {

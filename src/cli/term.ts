@@ -18,7 +18,9 @@ export async function writeOut(text: string): Promise<void> {
   try {
     await writeAll(Deno.stdout, text);
   } catch (e) {
-    if (e instanceof Deno.errors.BrokenPipe || (e as Error)?.message?.includes("Broken pipe")) throw new StdoutClosed();
+    if (e instanceof Deno.errors.BrokenPipe || (e as Error)?.message?.includes("Broken pipe")) {
+      throw new StdoutClosed();
+    }
     throw e;
   }
 }
@@ -44,7 +46,8 @@ export interface Styles {
 }
 
 export function styles(enabled: boolean): Styles {
-  const wrap = (open: string, close: string) => (s: string) => enabled && s ? `\x1b[${open}m${s}\x1b[${close}m` : s;
+  const wrap = (open: string, close: string) => (s: string) =>
+    enabled && s ? `\x1b[${open}m${s}\x1b[${close}m` : s;
   return { dim: wrap("2", "22"), bold: wrap("1", "22"), red: wrap("31", "39") };
 }
 

@@ -40,7 +40,11 @@ export function isCommitHash(rev: string): boolean {
 }
 
 /** The snapshot folder of `id` at `revision` (a branch name in refs/ or a commit), if it is cached. */
-export function findCachedSnapshot(id: string, revision = "main", cacheDir = hubCacheDir()): string | undefined {
+export function findCachedSnapshot(
+  id: string,
+  revision = "main",
+  cacheDir = hubCacheDir(),
+): string | undefined {
   const repo = joinPath(cacheDir, repoFolderName(id));
   let commit: string | undefined;
   if (isCommitHash(revision)) commit = revision;
@@ -90,12 +94,16 @@ export function resolveModel(spec?: string): ResolvedModel {
     const dir = demoModelDir();
     return { dir, source: "demo", name: "tiny-oss-math" };
   }
-  if (isDir(spec)) return { dir: spec, source: "path", name: spec.replace(/\/+$/, "").split("/").pop() || spec };
+  if (isDir(spec)) {
+    return { dir: spec, source: "path", name: spec.replace(/\/+$/, "").split("/").pop() || spec };
+  }
   const [id, revision] = spec.split("@", 2);
   if (isHubId(id)) {
     const dir = findCachedSnapshot(id, revision || "main");
     if (dir && hasModelConfig(dir)) return { dir, source: "cache", name: id };
-    throw new OssiError(`model '${spec}' is not in the Hugging Face cache (${hubCacheDir()}); run: ossi pull ${spec}`);
+    throw new OssiError(
+      `model '${spec}' is not in the Hugging Face cache (${hubCacheDir()}); run: ossi pull ${spec}`,
+    );
   }
   throw new OssiError(`--model '${spec}': no such folder, and not a Hub id like openai/gpt-oss-20b`);
 }

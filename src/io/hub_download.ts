@@ -51,7 +51,8 @@ export class DownloadError extends OssiError {
  * plus the top-level tokenizer and config files that are not weights. */
 export function selectFiles(all: readonly string[], layout: PullLayout): string[] {
   const sub = (f: string) => f.startsWith("original/") || f.startsWith("metal/");
-  const weights = (f: string) => /\.(safetensors|bin|gguf|pt|pth)$/.test(f) || f.endsWith(".safetensors.index.json");
+  const weights = (f: string) =>
+    /\.(safetensors|bin|gguf|pt|pth)$/.test(f) || f.endsWith(".safetensors.index.json");
   switch (layout) {
     case "all":
       return [...all];
@@ -72,14 +73,21 @@ interface RemoteFile {
 }
 
 export async function pullModel(id: string, opts: PullOptions = {}): Promise<PullResult> {
-  const endpoint = (opts.endpoint ?? (Deno.env.get("HF_ENDPOINT") || "https://huggingface.co")).replace(/\/+$/, "");
+  const endpoint = (opts.endpoint ?? (Deno.env.get("HF_ENDPOINT") || "https://huggingface.co")).replace(
+    /\/+$/,
+    "",
+  );
   const token = opts.token ?? (Deno.env.get("HF_TOKEN") || undefined);
   const headers: Record<string, string> = { "user-agent": "ossi/0.1" };
   if (token) headers.authorization = `Bearer ${token}`;
   const revision = opts.revision ?? "main";
   const repo = joinPath(opts.cacheDir ?? hubCacheDir(), repoFolderName(id));
 
-  const info = await getJson(`${endpoint}/api/models/${id}/revision/${encodeURIComponent(revision)}`, headers, id);
+  const info = await getJson(
+    `${endpoint}/api/models/${id}/revision/${encodeURIComponent(revision)}`,
+    headers,
+    id,
+  );
   const commit = typeof info.sha === "string" && isCommitHash(info.sha) ? info.sha : undefined;
   if (!commit) throw new DownloadError(`${id}: the Hub's answer has no commit sha`);
   const siblings = Array.isArray(info.siblings) ? info.siblings : [];
@@ -87,7 +95,9 @@ export async function pullModel(id: string, opts: PullOptions = {}): Promise<Pul
     typeof f === "string" && f !== "" && !f.split("/").includes("..") && !f.startsWith("/")
   );
   const wanted = selectFiles(names, opts.layout ?? "hub");
-  if (wanted.length === 0) throw new DownloadError(`${id}: no files to download for layout '${opts.layout ?? "hub"}'`);
+  if (wanted.length === 0) {
+    throw new DownloadError(`${id}: no files to download for layout '${opts.layout ?? "hub"}'`);
+  }
 
   const remote: RemoteFile[] = [];
   for (const path of wanted) remote.push(await headFile(endpoint, id, commit, path, headers));
@@ -102,14 +112,28 @@ export async function pullModel(id: string, opts: PullOptions = {}): Promise<Pul
     if (!cached) {
       const url = `${endpoint}/${id}/resolve/${commit}/${encodePath(f.path)}`;
       const base = doneBytes;
-      await downloadBlob(url, blob, f, headers, opts.retries ?? 3, (n) =>
-        opts.onProgress?.({ file: f.path, fileBytes: n, fileTotal: f.size, doneBytes: base + n, totalBytes }));
+      await downloadBlob(
+        url,
+        blob,
+        f,
+        headers,
+        opts.retries ?? 3,
+        (n) =>
+          opts.onProgress?.({
+            file: f.path,
+            fileBytes: n,
+            fileTotal: f.size,
+            doneBytes: base + n,
+            totalBytes,
+          }),
+      );
     }
     doneBytes += f.size;
     opts.onProgress?.({ file: f.path, fileBytes: f.size, fileTotal: f.size, doneBytes, totalBytes });
-    linkIntoSnapshot(snapshot, f.path, f.etag);
     opts.onFileDone?.(f.path, cached ? "cached" : "downloaded");
   }
+  // Links only once every blob is verified: a failed pull never leaves a half-filled snapshot.
+  for (const f of remote) linkIntoSnapshot(snapshot, f.path, f.etag);
   if (!isCommitHash(revision)) {
     Deno.mkdirSync(joinPath(repo, "refs"), { recursive: true });
     Deno.writeTextFileSync(joinPath(repo, "refs", revision), commit);
@@ -125,7 +149,9 @@ async function request(url: string, init: RequestInit, what: string): Promise<Re
   try {
     return await fetch(url, init);
   } catch (e) {
-    throw new DownloadError(`${what}: cannot reach ${new URL(url).origin} (${(e as Error).message.split("\n")[0]})`);
+    throw new DownloadError(
+      `${what}: cannot reach ${new URL(url).origin} (${(e as Error).message.split("\n")[0]})`,
+    );
   }
 }
 
@@ -138,7 +164,11 @@ function statusError(res: Response, what: string): DownloadError {
   return new DownloadError(`${what}: HTTP ${res.status}${hint}`);
 }
 
-async function getJson(url: string, headers: Record<string, string>, what: string): Promise<Record<string, unknown>> {
+async function getJson(
+  url: string,
+  headers: Record<string, string>,
+  what: string,
+): Promise<Record<string, unknown>> {
   const res = await request(url, { headers }, what);
   if (!res.ok) {
     await res.body?.cancel();
@@ -197,7 +227,9 @@ async function downloadBlob(
     } catch (e) {
       if (!(e instanceof TransferBroken) || attempt >= retries) {
         if (e instanceof TransferBroken) {
-          throw new DownloadError(`${f.path}: download interrupted (${e.message}); run the same command to resume`);
+          throw new DownloadError(
+            `${f.path}: download interrupted (${e.message}); run the same command to resume`,
+          );
         }
         throw e;
       }
@@ -212,7 +244,9 @@ async function downloadBlob(
     const got = await sha256File(part);
     if (got !== f.sha256) {
       Deno.removeSync(part);
-      throw new DownloadError(`${f.path}: sha256 mismatch (expected ${f.sha256}, got ${got}); the file was removed`);
+      throw new DownloadError(
+        `${f.path}: sha256 mismatch (expected ${f.sha256}, got ${got}); the file was removed`,
+      );
     }
   }
   Deno.renameSync(part, blob);
