@@ -49,7 +49,8 @@ function rows(s: ModelSummary): [string, string][] {
     : a.slidingLayers === s.layers
     ? `sliding ${a.slidingWindow}`
     : `${a.slidingLayers} sliding (${a.slidingWindow}) + ${s.layers - a.slidingLayers} full`;
-  const extras = [a.sinks && "sinks", a.qkNorm && "QK-norm", a.bias && "bias"].filter(Boolean).join(", ") || "-";
+  const extras = [a.sinks && "sinks", a.qkNorm && "QK-norm", a.bias && "bias"].filter(Boolean).join(", ") ||
+    "-";
   const position = p.kind === "learned absolute"
     ? "learned absolute"
     : `${p.kind} (theta ${p.theta}${p.yarnFactor ? `, x${p.yarnFactor}` : ""})`;
@@ -58,7 +59,9 @@ function rows(s: ModelSummary): [string, string][] {
     : `MoE ${f.kind}: ${f.experts} experts x ${f.width}, top-${f.topK}` +
       (f.sparseLayers < s.layers ? `, ${f.sparseLayers}/${s.layers} layers` : "");
   const kv = s.kvCache.bytesPerTokenPastWindow < s.kvCache.bytesPerToken
-    ? `${formatBytes(s.kvCache.bytesPerToken)} (${formatBytes(s.kvCache.bytesPerTokenPastWindow)} past window)`
+    ? `${formatBytes(s.kvCache.bytesPerToken)} (${
+      formatBytes(s.kvCache.bytesPerTokenPastWindow)
+    } past window)`
     : formatBytes(s.kvCache.bytesPerToken);
   return [
     ["model type", s.modelType],
@@ -67,7 +70,11 @@ function rows(s: ModelSummary): [string, string][] {
     ["active per token", formatCount(s.params.active)],
     ["  with embeddings", formatCount(s.params.activeWithEmbeddings)],
     ["weights in memory", s.weights.map((w) => `${w.format} ${formatBytes(w.bytes)}`).join(", ")],
-    ["on disk", formatBytes(s.disk.totalBytes) + " (" + Object.entries(s.disk.byDtype).map(([d, b]) => `${d} ${formatBytes(b)}`).join(", ") + ")"],
+    [
+      "on disk",
+      formatBytes(s.disk.totalBytes) + " (" +
+      Object.entries(s.disk.byDtype).map(([d, b]) => `${d} ${formatBytes(b)}`).join(", ") + ")",
+    ],
     ["layers x width", `${s.layers} x ${s.width}`],
     ["attention", `${a.kind} ${a.heads} heads / ${a.kvHeads} KV, head_dim ${a.headDim}`],
     ["attention layers", plan],
@@ -85,7 +92,10 @@ function rows(s: ModelSummary): [string, string][] {
 export function renderTable(summaries: readonly ModelSummary[]): string {
   const cols = summaries.map(rows);
   const labels = cols[0].map(([label]) => label);
-  const table = [["", ...summaries.map((s) => s.name)], ...labels.map((l, i) => [l, ...cols.map((c) => c[i][1])])];
+  const table = [
+    ["", ...summaries.map((s) => s.name)],
+    ...labels.map((l, i) => [l, ...cols.map((c) => c[i][1])]),
+  ];
   const widths = table[0].map((_, j) => Math.max(...table.map((r) => r[j].length)));
   return table.map((r) => r.map((cell, j) => cell.padEnd(widths[j])).join("  ").trimEnd()).join("\n");
 }

@@ -32,10 +32,14 @@ export function parseGpt2Config(file: string, json: Record<string, unknown>): Gp
   const c = new ConfigReader(file, json);
   const hiddenSize = c.int(["n_embd", "hidden_size"]);
   const numHeads = c.int(["n_head", "num_attention_heads"]);
-  if (hiddenSize % numHeads !== 0) throw new FormatError(`${file}: n_embd (${hiddenSize}) is not a multiple of n_head (${numHeads})`);
+  if (hiddenSize % numHeads !== 0) {
+    throw new FormatError(`${file}: n_embd (${hiddenSize}) is not a multiple of n_head (${numHeads})`);
+  }
   const act = json.activation_function ?? "gelu_new";
   if (typeof act !== "string" || !TANH_GELU.includes(act)) {
-    throw new FormatError(`${file}: activation_function ${JSON.stringify(act)} is not supported (expected 'gelu_new')`);
+    throw new FormatError(
+      `${file}: activation_function ${JSON.stringify(act)} is not supported (expected 'gelu_new')`,
+    );
   }
   return Object.freeze({
     arch: "gpt2" as const,
@@ -86,7 +90,9 @@ export function gpt2Names(prefix: string) {
 export function detectGpt2Prefix(store: TensorStore): string {
   if (store.has("wte.weight")) return "";
   if (store.has("transformer.wte.weight")) return "transformer.";
-  throw new FormatError(`${store.dir}: not a GPT-2 checkpoint (neither 'wte.weight' nor 'transformer.wte.weight' found)`);
+  throw new FormatError(
+    `${store.dir}: not a GPT-2 checkpoint (neither 'wte.weight' nor 'transformer.wte.weight' found)`,
+  );
 }
 
 export interface Gpt2LayerWeights {

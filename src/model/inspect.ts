@@ -3,7 +3,7 @@
 
 import { isFile, joinPath, listWeightFiles, readHeaders, readJson } from "../io/checkpoint.ts";
 import { MissingError } from "../io/errors.ts";
-import { DTYPE_BYTES, type DType } from "../io/safetensors.ts";
+import { type DType, DTYPE_BYTES } from "../io/safetensors.ts";
 import { gpt2Names, parseGpt2Config } from "./gpt2.ts";
 import { gptOssNames, parseGptOssConfig } from "./gpt_oss.ts";
 import { modelFamily } from "./load_any.ts";
@@ -57,7 +57,11 @@ export interface ModelSummary {
     readonly qkNorm: boolean;
     readonly bias: boolean;
   };
-  readonly position: { readonly kind: "learned absolute" | "RoPE" | "RoPE + YaRN"; readonly theta?: number; readonly yarnFactor?: number };
+  readonly position: {
+    readonly kind: "learned absolute" | "RoPE" | "RoPE + YaRN";
+    readonly theta?: number;
+    readonly yarnFactor?: number;
+  };
   readonly maxContext: number;
   readonly norm: { readonly kind: "LayerNorm" | "RMSNorm"; readonly eps: number };
   readonly ffn: {
@@ -119,7 +123,10 @@ interface Described {
   readonly table: TensorEntry[];
   readonly numExperts: number;
   readonly topK: number;
-  readonly summary: Omit<ModelSummary, "name" | "dir" | "modelType" | "countedFrom" | "params" | "weights" | "disk">;
+  readonly summary: Omit<
+    ModelSummary,
+    "name" | "dir" | "modelType" | "countedFrom" | "params" | "weights" | "disk"
+  >;
 }
 
 function describeGptOss(file: string, json: Record<string, unknown>): Described {
@@ -131,12 +138,25 @@ function describeGptOss(file: string, json: Record<string, unknown>): Described 
   for (let l = 0; l < c.numLayers; l++) {
     const L = n.layer(l);
     table.push(
-      t(L.attnNorm.name, [H]), t(L.q.name, [qw, H]), t(L.qBias.name, [qw]), t(L.k.name, [kvw, H]), t(L.kBias.name, [kvw]),
-      t(L.v.name, [kvw, H]), t(L.vBias.name, [kvw]), t(L.o.name, [H, qw]), t(L.oBias.name, [H]), t(L.sinks.name, [c.numHeads]),
-      t(L.mlpNorm.name, [H]), t(L.router.name, [E, H]), t(L.routerBias.name, [E]),
-      t(L.gateUpBlocks.name, [E, 2 * F, H / 32, 16], "U8"), t(L.gateUpScales.name, [E, 2 * F, H / 32], "U8"),
+      t(L.attnNorm.name, [H]),
+      t(L.q.name, [qw, H]),
+      t(L.qBias.name, [qw]),
+      t(L.k.name, [kvw, H]),
+      t(L.kBias.name, [kvw]),
+      t(L.v.name, [kvw, H]),
+      t(L.vBias.name, [kvw]),
+      t(L.o.name, [H, qw]),
+      t(L.oBias.name, [H]),
+      t(L.sinks.name, [c.numHeads]),
+      t(L.mlpNorm.name, [H]),
+      t(L.router.name, [E, H]),
+      t(L.routerBias.name, [E]),
+      t(L.gateUpBlocks.name, [E, 2 * F, H / 32, 16], "U8"),
+      t(L.gateUpScales.name, [E, 2 * F, H / 32], "U8"),
       t(L.gateUpBias.name, [E, 2 * F]),
-      t(L.downBlocks.name, [E, H, F / 32, 16], "U8"), t(L.downScales.name, [E, H, F / 32], "U8"), t(L.downBias.name, [E, H]),
+      t(L.downBlocks.name, [E, H, F / 32, 16], "U8"),
+      t(L.downScales.name, [E, H, F / 32], "U8"),
+      t(L.downBias.name, [E, H]),
     );
   }
   table.push(t(n.finalNorm.name, [H]), t(n.unembed.name, [c.vocabSize, H]));
@@ -184,9 +204,19 @@ function describeGpt2(file: string, json: Record<string, unknown>): Described {
   for (let l = 0; l < c.numLayers; l++) {
     const L = n.layer(l);
     table.push(
-      t(L.ln1W, [H]), t(L.ln1B, [H]), t(`h.${l}.attn.bias`, [1, 1, c.maxContext, c.maxContext]),
-      t(L.qkv, [H, 3 * H]), t(L.qkvBias, [3 * H]), t(L.o, [H, H]), t(L.oBias, [H]),
-      t(L.ln2W, [H]), t(L.ln2B, [H]), t(L.fc, [H, F]), t(L.fcBias, [F]), t(L.proj, [F, H]), t(L.projBias, [H]),
+      t(L.ln1W, [H]),
+      t(L.ln1B, [H]),
+      t(`h.${l}.attn.bias`, [1, 1, c.maxContext, c.maxContext]),
+      t(L.qkv, [H, 3 * H]),
+      t(L.qkvBias, [3 * H]),
+      t(L.o, [H, H]),
+      t(L.oBias, [H]),
+      t(L.ln2W, [H]),
+      t(L.ln2B, [H]),
+      t(L.fc, [H, F]),
+      t(L.fcBias, [F]),
+      t(L.proj, [F, H]),
+      t(L.projBias, [H]),
     );
   }
   table.push(t(n.finalNormW, [H]), t(n.finalNormB, [H]));
@@ -197,7 +227,14 @@ function describeGpt2(file: string, json: Record<string, unknown>): Described {
     summary: {
       layers: c.numLayers,
       width: H,
-      attention: { ...heads(c.numHeads, c.numHeads, c.headDim), slidingWindow: 0, slidingLayers: 0, sinks: false, qkNorm: false, bias: true },
+      attention: {
+        ...heads(c.numHeads, c.numHeads, c.headDim),
+        slidingWindow: 0,
+        slidingLayers: 0,
+        sinks: false,
+        qkNorm: false,
+        bias: true,
+      },
       position: { kind: "learned absolute" },
       maxContext: c.maxContext,
       norm: { kind: "LayerNorm", eps: c.layerNormEps },
@@ -211,7 +248,11 @@ function describeGpt2(file: string, json: Record<string, unknown>): Described {
 
 function describeQwen3(file: string, json: Record<string, unknown>): Described {
   const c = parseQwen3Config(file, json);
-  const H = c.hiddenSize, D = c.headDim, qw = c.numHeads * D, kvw = c.numKvHeads * D, f = floatDtype(json, "BF16");
+  const H = c.hiddenSize,
+    D = c.headDim,
+    qw = c.numHeads * D,
+    kvw = c.numKvHeads * D,
+    f = floatDtype(json, "BF16");
   const t = (name: string, shape: number[]): TensorEntry => ({ name, dtype: f, shape });
   const table = [t(qwen3Names.embed, [c.vocabSize, H])];
   for (let l = 0; l < c.numLayers; l++) {
@@ -222,7 +263,9 @@ function describeQwen3(file: string, json: Record<string, unknown>): Described {
     if (c.layerIsMoe[l]) {
       const { numExperts: E, expertSize: S } = c.moe!;
       table.push(t(L.router, [E, H]));
-      for (let e = 0; e < E; e++) table.push(t(L.expertGate(e), [S, H]), t(L.expertUp(e), [S, H]), t(L.expertDown(e), [H, S]));
+      for (let e = 0; e < E; e++) {
+        table.push(t(L.expertGate(e), [S, H]), t(L.expertUp(e), [S, H]), t(L.expertDown(e), [H, S]));
+      }
     } else {
       const F = c.intermediateSize;
       table.push(t(L.gate, [F, H]), t(L.up, [F, H]), t(L.down, [H, F]));
@@ -258,7 +301,9 @@ function describeQwen3(file: string, json: Record<string, unknown>): Described {
         experts: c.moe?.numExperts ?? 0,
         topK: c.moe?.expertsPerToken ?? 0,
         sparseLayers: sparse,
-        router: c.moe ? `softmax, then top-k${c.moe.normTopkProb ? " (renormalised)" : " (not renormalised)"}` : null,
+        router: c.moe
+          ? `softmax, then top-k${c.moe.normTopkProb ? " (renormalised)" : " (not renormalised)"}`
+          : null,
       },
       vocab: c.vocabSize,
       tiedEmbeddings: c.tieEmbeddings,
@@ -268,17 +313,29 @@ function describeQwen3(file: string, json: Record<string, unknown>): Described {
 }
 
 function heads(q: number, kv: number, headDim: number) {
-  return { kind: q === kv ? "MHA" as const : kv === 1 ? "MQA" as const : "GQA" as const, heads: q, kvHeads: kv, headDim };
+  return {
+    kind: q === kv ? "MHA" as const : kv === 1 ? "MQA" as const : "GQA" as const,
+    heads: q,
+    kvHeads: kv,
+    headDim,
+  };
 }
 
 /** 16-bit K and V rows of width `kvWidth` per layer; sliding layers stop growing past their window. */
 function kvBytes(windows: readonly number[], kvWidth: number) {
   const perLayer = 2 * kvWidth * 2;
-  return { bytesPerToken: windows.length * perLayer, bytesPerTokenPastWindow: windows.filter((w) => w === 0).length * perLayer };
+  return {
+    bytesPerToken: windows.length * perLayer,
+    bytesPerTokenPastWindow: windows.filter((w) => w === 0).length * perLayer,
+  };
 }
 
 /** Parameter totals of a tensor table; experts count k/E towards the active total. */
-export function countParams(table: readonly TensorEntry[], numExperts: number, topK: number): ModelSummary["params"] {
+export function countParams(
+  table: readonly TensorEntry[],
+  numExperts: number,
+  topK: number,
+): ModelSummary["params"] {
   const by: Record<TensorRole, number> = { embedding: 0, unembedding: 0, expert: 0, dense: 0, buffer: 0 };
   let tokenEmbed = 0;
   for (const t of table) {
@@ -290,7 +347,12 @@ export function countParams(table: readonly TensorEntry[], numExperts: number, t
   const head = by.unembedding > 0 ? by.unembedding : tokenEmbed;
   const active = by.dense + head + (numExperts > 0 ? by.expert * topK / numExperts : by.expert);
   const total = by.dense + by.expert + by.embedding + by.unembedding;
-  return { total, active, activeWithEmbeddings: active + by.embedding - (by.unembedding > 0 ? 0 : tokenEmbed), embedding: by.embedding };
+  return {
+    total,
+    active,
+    activeWithEmbeddings: active + by.embedding - (by.unembedding > 0 ? 0 : tokenEmbed),
+    embedding: by.embedding,
+  };
 }
 
 function formats(table: readonly TensorEntry[]): FormatSize[] {
@@ -311,7 +373,11 @@ export function inspectModel(path: string): ModelSummary {
   const file = joinPath(dir, "config.json");
   const json = readJson(file);
   const family = modelFamily(file, json);
-  const d = family === "gpt2" ? describeGpt2(file, json) : family === "qwen3" ? describeQwen3(file, json) : describeGptOss(file, json);
+  const d = family === "gpt2"
+    ? describeGpt2(file, json)
+    : family === "qwen3"
+    ? describeQwen3(file, json)
+    : describeGptOss(file, json);
   const files = listWeightFiles(dir);
   let table = d.table, totalBytes: number;
   if (files.length > 0) {
@@ -339,5 +405,6 @@ export function inspectModel(path: string): ModelSummary {
 export function impliedTensors(path: string): TensorEntry[] {
   const dir = configDir(path), file = joinPath(dir, "config.json"), json = readJson(file);
   const family = modelFamily(file, json);
-  return (family === "gpt2" ? describeGpt2 : family === "qwen3" ? describeQwen3 : describeGptOss)(file, json).table;
+  return (family === "gpt2" ? describeGpt2 : family === "qwen3" ? describeQwen3 : describeGptOss)(file, json)
+    .table;
 }

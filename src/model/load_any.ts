@@ -23,7 +23,10 @@ export interface LoadedQwen3 {
   readonly store: TensorStore;
 }
 
-export type AnyLoadedModel = { readonly arch: "gpt_oss"; readonly model: LoadedModel } | LoadedGpt2 | LoadedQwen3;
+export type AnyLoadedModel =
+  | { readonly arch: "gpt_oss"; readonly model: LoadedModel }
+  | LoadedGpt2
+  | LoadedQwen3;
 
 /** The config.json model_type values this build runs, by family. */
 export const MODEL_TYPES = { gpt_oss: ["gpt_oss"], gpt2: ["gpt2"], qwen3: ["qwen3", "qwen3_moe"] } as const;
@@ -36,7 +39,9 @@ export function modelFamily(file: string, json: Record<string, unknown>): keyof 
     if ((types as readonly unknown[]).includes(type)) return family as keyof typeof MODEL_TYPES;
   }
   const all = Object.values(MODEL_TYPES).flat().map((t) => `'${t}'`).join(", ");
-  throw new FormatError(`${file}: model_type ${JSON.stringify(type)} is not supported (expected one of ${all})`);
+  throw new FormatError(
+    `${file}: model_type ${JSON.stringify(type)} is not supported (expected one of ${all})`,
+  );
 }
 
 export function loadAnyModel(path: string): AnyLoadedModel {

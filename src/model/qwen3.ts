@@ -51,14 +51,18 @@ export function parseQwen3Config(file: string, json: Record<string, unknown>): Q
   const numKvHeads = c.int("num_key_value_heads", numHeads);
   const headDim = c.int("head_dim", c.int("hidden_size") / numHeads);
   if (numHeads % numKvHeads !== 0) {
-    throw new FormatError(`${file}: num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`);
+    throw new FormatError(
+      `${file}: num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`,
+    );
   }
   if (headDim % 2 !== 0) throw new FormatError(`${file}: head_dim must be even, got ${headDim}`);
 
   // Sliding window only when enabled, and then only from layer max_window_layers on (or per layer_types).
   const types = c.stringArray("layer_types");
   if (types && types.length !== numLayers) {
-    throw new FormatError(`${file}: 'layer_types' has ${types.length} entries but num_hidden_layers is ${numLayers}`);
+    throw new FormatError(
+      `${file}: 'layer_types' has ${types.length} entries but num_hidden_layers is ${numLayers}`,
+    );
   }
   const sliding = json.use_sliding_window === true && c.has("sliding_window");
   const window = sliding ? c.int("sliding_window") : 0;
@@ -66,7 +70,9 @@ export function parseQwen3Config(file: string, json: Record<string, unknown>): Q
   const layerWindows = Array.from({ length: numLayers }, (_, i) => {
     if (types) {
       if (types[i] === "full_attention") return 0;
-      if (types[i] !== "sliding_attention") throw new FormatError(`${file}: unknown layer type '${types[i]}' in 'layer_types'`);
+      if (types[i] !== "sliding_attention") {
+        throw new FormatError(`${file}: unknown layer type '${types[i]}' in 'layer_types'`);
+      }
       return c.int("sliding_window");
     }
     return sliding && i >= firstSliding ? window : 0;
@@ -78,12 +84,16 @@ export function parseQwen3Config(file: string, json: Record<string, unknown>): Q
     const numExperts = c.int("num_experts");
     const expertsPerToken = c.int("num_experts_per_tok");
     if (expertsPerToken > numExperts) {
-      throw new FormatError(`${file}: num_experts_per_tok (${expertsPerToken}) exceeds num_experts (${numExperts})`);
+      throw new FormatError(
+        `${file}: num_experts_per_tok (${expertsPerToken}) exceeds num_experts (${numExperts})`,
+      );
     }
     const step = c.int("decoder_sparse_step", 1);
     const denseOnly = new Set(json.mlp_only_layers === undefined ? [] : c.intList("mlp_only_layers"));
     for (const l of denseOnly) {
-      if (l < 0 || l >= numLayers) throw new FormatError(`${file}: mlp_only_layers holds ${l}, outside 0..${numLayers - 1}`);
+      if (l < 0 || l >= numLayers) {
+        throw new FormatError(`${file}: mlp_only_layers holds ${l}, outside 0..${numLayers - 1}`);
+      }
     }
     moe = Object.freeze({
       numExperts,
@@ -108,7 +118,9 @@ export function parseQwen3Config(file: string, json: Record<string, unknown>): Q
       truncate: scaling!.json.truncate !== false,
     });
   } else if (ropeType !== "default") {
-    throw new FormatError(`${file}: rope type ${JSON.stringify(ropeType)} is not supported (expected 'default' or 'yarn')`);
+    throw new FormatError(
+      `${file}: rope type ${JSON.stringify(ropeType)} is not supported (expected 'default' or 'yarn')`,
+    );
   }
 
   return Object.freeze({

@@ -17,7 +17,8 @@ for (const fixture of TINY) {
     const fromHeaders = readHeaders(`${FIXTURES}/${fixture}`)
       .flatMap((h) => [...h.header.tensors.values()])
       .map((t) => `${t.name} ${t.dtype} [${t.shape}]`).sort();
-    const implied = impliedTensors(`${FIXTURES}/${fixture}`).map((t) => `${t.name} ${t.dtype} [${t.shape}]`).sort();
+    const implied = impliedTensors(`${FIXTURES}/${fixture}`).map((t) => `${t.name} ${t.dtype} [${t.shape}]`)
+      .sort();
     assertEquals(implied, fromHeaders);
   });
 
@@ -45,12 +46,22 @@ Deno.test("inspectModel() gives gpt-oss-20b about 21B total / 3.6B active and gp
   for (const s of [s20, s120]) {
     const mx = s.weights.find((w) => w.format === "MXFP4")!;
     assertEquals(mx.bytes * 8 / mx.params, 4.25);
-    assertEquals(s.weights.find((w) => w.format === "BF16")!.bytes, 2 * s.weights.find((w) => w.format === "BF16")!.params);
+    assertEquals(
+      s.weights.find((w) => w.format === "BF16")!.bytes,
+      2 * s.weights.find((w) => w.format === "BF16")!.params,
+    );
   }
   near(s20.disk.totalBytes, 13.76e9, 0.01e9, "20b bytes");
-  assertEquals([s20.attention.slidingLayers, s20.attention.slidingWindow, s20.attention.sinks], [12, 128, true]);
+  assertEquals([s20.attention.slidingLayers, s20.attention.slidingWindow, s20.attention.sinks], [
+    12,
+    128,
+    true,
+  ]);
   // K and V, 24 layers x 8 KV heads x 64 at 2 bytes; past the window only the 12 full layers grow
-  assertEquals(s20.kvCache, { bytesPerToken: 2 * 24 * 8 * 64 * 2, bytesPerTokenPastWindow: 2 * 12 * 8 * 64 * 2 });
+  assertEquals(s20.kvCache, {
+    bytesPerToken: 2 * 24 * 8 * 64 * 2,
+    bytesPerTokenPastWindow: 2 * 12 * 8 * 64 * 2,
+  });
   assertEquals(s20.position, { kind: "RoPE + YaRN", theta: 150000, yarnFactor: 32 });
 });
 
@@ -58,14 +69,28 @@ Deno.test("inspectModel() gives GPT-2 124M, Qwen3-0.6B 0.6B and Qwen3-30B-A3B 30
   const gpt2 = inspectModel(`${CONFIGS}/gpt2`);
   assertEquals(gpt2.params.total, 124_439_808);
   assertEquals(gpt2.params.active, 124_439_808 - 1024 * 768); // wpe is a lookup
-  assertEquals([gpt2.attention.kind, gpt2.norm.kind, gpt2.position.kind, gpt2.tiedEmbeddings], ["MHA", "LayerNorm", "learned absolute", true]);
+  assertEquals([gpt2.attention.kind, gpt2.norm.kind, gpt2.position.kind, gpt2.tiedEmbeddings], [
+    "MHA",
+    "LayerNorm",
+    "learned absolute",
+    true,
+  ]);
   // the F32 bytes include the 12 causal-mask buffers [1, 1, 1024, 1024] the Hub file carries
-  assertEquals(gpt2.weights, [{ format: "F32", params: 124_439_808, bytes: 4 * 124_439_808 + 12 * 4 * 1024 * 1024 }]);
+  assertEquals(gpt2.weights, [{
+    format: "F32",
+    params: 124_439_808,
+    bytes: 4 * 124_439_808 + 12 * 4 * 1024 * 1024,
+  }]);
 
   const q06 = inspectModel(`${CONFIGS}/Qwen3-0.6B`);
   near(q06.params.total, 0.596e9, 0.001e9, "0.6B total");
   assertEquals(q06.params.active, q06.params.total); // tied: the embedding is the head
-  assertEquals([q06.attention.kind, q06.attention.qkNorm, q06.attention.headDim, q06.width], ["GQA", true, 128, 1024]);
+  assertEquals([q06.attention.kind, q06.attention.qkNorm, q06.attention.headDim, q06.width], [
+    "GQA",
+    true,
+    128,
+    1024,
+  ]);
 
   const q30 = inspectModel(`${CONFIGS}/Qwen3-30B-A3B`);
   near(q30.params.total, 30.53e9, 0.01e9, "30B total");
@@ -84,8 +109,14 @@ Deno.test("ossi inspect prints the models side by side, and --json the same summ
   assertMatch(r.stdout, /\nparameters\s+20\.91B\s+251\.9K\s+179\.1K\n/);
   assertMatch(r.stdout, /\nactive per token\s+3\.61B\s/);
   assertMatch(r.stdout, /\nlayers x width\s+24 x 2880\s+3 x 64\s+3 x 64\n/);
-  assertMatch(r.stdout, /\nattention layers\s+12 sliding \(128\) \+ 12 full\s+full attention\s+full attention\n/);
-  assertMatch(r.stdout, /\npositions\s+RoPE \+ YaRN \(theta 150000, x32\)\s+RoPE \(theta 1000000\)\s+learned absolute\n/);
+  assertMatch(
+    r.stdout,
+    /\nattention layers\s+12 sliding \(128\) \+ 12 full\s+full attention\s+full attention\n/,
+  );
+  assertMatch(
+    r.stdout,
+    /\npositions\s+RoPE \+ YaRN \(theta 150000, x32\)\s+RoPE \(theta 1000000\)\s+learned absolute\n/,
+  );
   const j = await runCli(["inspect", "--json", ...models]);
   assertEquals(j.code, 0, j.stderr);
   assertEquals(JSON.parse(j.stdout), JSON.parse(JSON.stringify(models.map((m) => inspectModel(m)))));
@@ -99,7 +130,10 @@ Deno.test("ossi inspect fails in one line on a folder without config.json, and a
   await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ model_type: "llama" }));
   const u = await runCli(["inspect", dir]);
   assertEquals(u.code, 1);
-  assertMatch(u.stderr, /^ossi: .*config\.json: model_type "llama" is not supported \(expected one of .*\)\n$/);
+  assertMatch(
+    u.stderr,
+    /^ossi: .*config\.json: model_type "llama" is not supported \(expected one of .*\)\n$/,
+  );
   const none = await runCli(["inspect"]);
   assertEquals(none.code, 2);
   assertMatch(none.stderr, /give at least one model folder/);

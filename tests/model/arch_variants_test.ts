@@ -44,7 +44,10 @@ async function writeModel(config: Record<string, unknown>, tensors: Tensors, sha
     for (const t of mine) weightMap[t.name] = file;
     await Deno.writeFile(`${dir}/${file}`, encodeSafetensors(mine));
   }
-  await Deno.writeTextFile(`${dir}/model.safetensors.index.json`, JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  await Deno.writeTextFile(
+    `${dir}/model.safetensors.index.json`,
+    JSON.stringify({ metadata: {}, weight_map: weightMap }),
+  );
   return dir;
 }
 
@@ -67,15 +70,25 @@ function doubledBf16(t: TensorToWrite, name: string): TensorToWrite {
 
 Deno.test("GPT-2 sharded in two files, `transformer.`-prefixed, with masked_bias buffers, gives identical logits", async () => {
   const tensors: Tensors = new Map();
-  for (const [name, t] of readTensors("gpt2-tiny")) tensors.set("transformer." + name, { ...t, name: "transformer." + name });
+  for (const [name, t] of readTensors("gpt2-tiny")) {
+    tensors.set("transformer." + name, { ...t, name: "transformer." + name });
+  }
   for (let l = 0; l < 3; l++) {
     const name = `transformer.h.${l}.attn.masked_bias`;
-    tensors.set(name, { name, dtype: "F32", shape: [], bytes: new Uint8Array(new Float32Array([-1e4]).buffer) });
+    tensors.set(name, {
+      name,
+      dtype: "F32",
+      shape: [],
+      bytes: new Uint8Array(new Float32Array([-1e4]).buffer),
+    });
   }
   const dir = await writeModel(readConfig("gpt2-tiny"), tensors, 2);
   const model = loadAnyModel(dir);
   assert(model.arch === "gpt2" && model.store.files.length === 2);
-  assertEquals(Array.from(await promptLogits(model, readReference("gpt2-tiny").prompt_token_ids)), Array.from(await baseline("gpt2-tiny")));
+  assertEquals(
+    Array.from(await promptLogits(model, readReference("gpt2-tiny").prompt_token_ids)),
+    Array.from(await baseline("gpt2-tiny")),
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -101,7 +114,10 @@ Deno.test("Qwen3 sharded, untied (lm_head = 2 x embed) gives exactly twice the t
 });
 
 Deno.test("Qwen3 with untied head but no lm_head.weight names the missing tensor", async () => {
-  const dir = await writeModel({ ...readConfig("qwen3-tiny"), tie_word_embeddings: false }, readTensors("qwen3-tiny"));
+  const dir = await writeModel(
+    { ...readConfig("qwen3-tiny"), tie_word_embeddings: false },
+    readTensors("qwen3-tiny"),
+  );
   assertThrows(() => loadAnyModel(dir), MissingError, /missing tensor 'lm_head\.weight'/);
   await Deno.remove(dir, { recursive: true });
 });
@@ -113,7 +129,9 @@ Deno.test("Qwen3 as MHA (4 KV heads, each GQA KV head duplicated) equals the GQA
     for (const p of ["k_proj", "v_proj"]) {
       const name = `model.layers.${l}.self_attn.${p}.weight`, t = tensors.get(name)!, cols = t.shape[1];
       const rowBytes = D * cols * 2, out = new Uint8Array(4 * rowBytes);
-      for (let h = 0; h < 4; h++) out.set(t.bytes.subarray((h >> 1) * rowBytes, ((h >> 1) + 1) * rowBytes), h * rowBytes);
+      for (let h = 0; h < 4; h++) {
+        out.set(t.bytes.subarray((h >> 1) * rowBytes, ((h >> 1) + 1) * rowBytes), h * rowBytes);
+      }
       tensors.set(name, { ...t, shape: [4 * D, cols], bytes: out });
     }
   }
@@ -135,11 +153,17 @@ Deno.test("Qwen3-MoE with norm_topk_prob false scales each token's expert mix by
     });
     return { dumps, logits };
   };
-  const dir = await writeModel({ ...readConfig("qwen3-moe-tiny"), norm_topk_prob: false }, readTensors("qwen3-moe-tiny"));
-  const raw = await dumpsOf(loadAnyModel(dir)), norm = await dumpsOf(loadAnyModel(`${FIXTURES}/qwen3-moe-tiny`));
+  const dir = await writeModel(
+    { ...readConfig("qwen3-moe-tiny"), norm_topk_prob: false },
+    readTensors("qwen3-moe-tiny"),
+  );
+  const raw = await dumpsOf(loadAnyModel(dir)),
+    norm = await dumpsOf(loadAnyModel(`${FIXTURES}/qwen3-moe-tiny`));
   // layer 0 sees the same input, so the same router logits and experts; the mix shrinks by sum(top-k p)
   assertEquals(Array.from(raw.dumps.get("router_topk.0")!), Array.from(norm.dumps.get("router_topk.0")!));
-  const logits = raw.dumps.get("router_logits.0")!, outRaw = raw.dumps.get("mlp_out.0")!, outNorm = norm.dumps.get("mlp_out.0")!;
+  const logits = raw.dumps.get("router_logits.0")!,
+    outRaw = raw.dumps.get("mlp_out.0")!,
+    outNorm = norm.dumps.get("mlp_out.0")!;
   let minKept = 1;
   for (let t = 0; t < toks.length; t++) {
     const row = Array.from(logits.subarray(t * E, (t + 1) * E)), z = row.reduce((a, x) => a + Math.exp(x), 0);
@@ -164,11 +188,17 @@ Deno.test("Qwen3-MoE with a dense-only layer equals the MoE layer whose experts 
   for (const m of ["gate_proj", "up_proj", "down_proj"]) {
     dense.set(`${p}${m}.weight`, { ...base.get(`${p}experts.0.${m}.weight`)!, name: `${p}${m}.weight` });
   }
-  const a = await writeModel({ ...readConfig("qwen3-moe-tiny"), mlp_only_layers: [1], intermediate_size: 32 }, dense);
+  const a = await writeModel(
+    { ...readConfig("qwen3-moe-tiny"), mlp_only_layers: [1], intermediate_size: 32 },
+    dense,
+  );
   const same = new Map(base);
   for (let e = 1; e < 8; e++) {
     for (const m of ["gate_proj", "up_proj", "down_proj"]) {
-      same.set(`${p}experts.${e}.${m}.weight`, { ...base.get(`${p}experts.0.${m}.weight`)!, name: `${p}experts.${e}.${m}.weight` });
+      same.set(`${p}experts.${e}.${m}.weight`, {
+        ...base.get(`${p}experts.0.${m}.weight`)!,
+        name: `${p}experts.${e}.${m}.weight`,
+      });
     }
   }
   const b = await writeModel(readConfig("qwen3-moe-tiny"), same);
@@ -187,7 +217,8 @@ Deno.test("Qwen3-MoE with a dense-only layer equals the MoE layer whose experts 
 
 Deno.test("parseQwen3Config() plans sparse layers from decoder_sparse_step and mlp_only_layers", () => {
   const cfg = readConfig("qwen3-moe-tiny");
-  const plan = (extra: Record<string, unknown>) => parseQwen3Config("c.json", { ...cfg, ...extra }).layerIsMoe;
+  const plan = (extra: Record<string, unknown>) =>
+    parseQwen3Config("c.json", { ...cfg, ...extra }).layerIsMoe;
   assertEquals(plan({}), [true, true, true]);
   assertEquals(plan({ decoder_sparse_step: 2 }), [false, true, false]);
   assertEquals(plan({ mlp_only_layers: [0, 2] }), [false, true, false]);
@@ -198,22 +229,45 @@ Deno.test("parseQwen3Config() plans sparse layers from decoder_sparse_step and m
   assertEquals(dense.moe, null);
   assertEquals(dense.layerIsMoe, [false, false, false]);
   assertEquals(dense.headDim, 32);
-  const sliding = parseQwen3Config("c.json", { ...readConfig("qwen3-tiny"), use_sliding_window: true, sliding_window: 8, max_window_layers: 1 });
+  const sliding = parseQwen3Config("c.json", {
+    ...readConfig("qwen3-tiny"),
+    use_sliding_window: true,
+    sliding_window: 8,
+    max_window_layers: 1,
+  });
   assertEquals(sliding.layerWindows, [0, 8, 8]);
 });
 
 Deno.test("a MoE layer without its dense tensors (decoder_sparse_step 2) names the missing tensor", async () => {
-  const dir = await writeModel({ ...readConfig("qwen3-moe-tiny"), decoder_sparse_step: 2 }, readTensors("qwen3-moe-tiny"));
-  assertThrows(() => loadAnyModel(dir), MissingError, /missing tensor 'model\.layers\.0\.mlp\.gate_proj\.weight'/);
+  const dir = await writeModel(
+    { ...readConfig("qwen3-moe-tiny"), decoder_sparse_step: 2 },
+    readTensors("qwen3-moe-tiny"),
+  );
+  assertThrows(
+    () => loadAnyModel(dir),
+    MissingError,
+    /missing tensor 'model\.layers\.0\.mlp\.gate_proj\.weight'/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("loadAnyModel() rejects unknown model types, unsupported activations and wrong shapes in one line", async () => {
   const bad = await writeModel({ ...readConfig("gpt2-tiny"), model_type: "llama" }, readTensors("gpt2-tiny"));
-  assertThrows(() => loadAnyModel(bad), FormatError, /model_type "llama" is not supported \(expected one of 'gpt_oss', 'gpt2', 'qwen3', 'qwen3_moe'\)/);
-  const gelu = await writeModel({ ...readConfig("gpt2-tiny"), activation_function: "gelu" }, readTensors("gpt2-tiny"));
+  assertThrows(
+    () => loadAnyModel(bad),
+    FormatError,
+    /model_type "llama" is not supported \(expected one of 'gpt_oss', 'gpt2', 'qwen3', 'qwen3_moe'\)/,
+  );
+  const gelu = await writeModel(
+    { ...readConfig("gpt2-tiny"), activation_function: "gelu" },
+    readTensors("gpt2-tiny"),
+  );
   assertThrows(() => loadAnyModel(gelu), FormatError, /activation_function "gelu" is not supported/);
   const wide = await writeModel({ ...readConfig("qwen3-tiny"), head_dim: 16 }, readTensors("qwen3-tiny"));
-  assertThrows(() => loadAnyModel(wide), FormatError, /'model\.layers\.0\.self_attn\.q_proj\.weight' has shape \[128,64\], expected \[64,64\]/);
+  assertThrows(
+    () => loadAnyModel(wide),
+    FormatError,
+    /'model\.layers\.0\.self_attn\.q_proj\.weight' has shape \[128,64\], expected \[64,64\]/,
+  );
   for (const d of [bad, gelu, wide]) await Deno.remove(d, { recursive: true });
 });

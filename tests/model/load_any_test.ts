@@ -10,7 +10,12 @@ Deno.test("loadAnyModel() tags each fixture with its family and leaves gpt-oss t
   assert(oss.arch === "gpt_oss" && oss.model.layout === "hub");
   const gpt2 = loadAnyModel(`${FIXTURES}/gpt2-tiny`);
   assert(gpt2.arch === "gpt2");
-  assertEquals([gpt2.config.numLayers, gpt2.config.headDim, gpt2.config.ffnSize, gpt2.config.maxContext], [3, 16, 256, 64]);
+  assertEquals([gpt2.config.numLayers, gpt2.config.headDim, gpt2.config.ffnSize, gpt2.config.maxContext], [
+    3,
+    16,
+    256,
+    64,
+  ]);
   const moe = loadAnyModel(`${FIXTURES}/qwen3-moe-tiny`);
   assert(moe.arch === "qwen3" && moe.config.arch === "qwen3_moe");
   assertEquals(moe.config.moe, { numExperts: 8, expertsPerToken: 3, expertSize: 32, normTopkProb: true });
@@ -19,7 +24,15 @@ Deno.test("loadAnyModel() tags each fixture with its family and leaves gpt-oss t
 for (const fixture of ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny"]) {
   Deno.test(`ossi logits on ${fixture} matches the reference logits and greedy tokens`, async () => {
     const ref = readReference(fixture);
-    const r = await runCli(["logits", "--model", `${FIXTURES}/${fixture}`, "--tokens", ref.prompt_token_ids.join(","), "--generate", "16"]);
+    const r = await runCli([
+      "logits",
+      "--model",
+      `${FIXTURES}/${fixture}`,
+      "--tokens",
+      ref.prompt_token_ids.join(","),
+      "--generate",
+      "16",
+    ]);
     assertEquals(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     const d = maxAbsDiff(out.logits.flat(), ref.prompt_logits);
@@ -30,14 +43,35 @@ for (const fixture of ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny"]) {
 
 Deno.test("ossi logits refuses wasm/webgpu for GPT-2 and Qwen3 in one line, and tokens past the vocabulary", async () => {
   for (const backend of ["wasm", "webgpu"]) {
-    const r = await runCli(["logits", "--model", `${FIXTURES}/qwen3-tiny`, "--tokens", "1,2", "--backend", backend]);
+    const r = await runCli([
+      "logits",
+      "--model",
+      `${FIXTURES}/qwen3-tiny`,
+      "--tokens",
+      "1,2",
+      "--backend",
+      backend,
+    ]);
     assertEquals(r.code, 1);
-    assertMatch(r.stderr, new RegExp(`^ossi: logits: backend '${backend}' does not run qwen3 models yet \\(use --backend ref\\)\\n$`));
+    assertMatch(
+      r.stderr,
+      new RegExp(
+        `^ossi: logits: backend '${backend}' does not run qwen3 models yet \\(use --backend ref\\)\\n$`,
+      ),
+    );
   }
   const big = await runCli(["logits", "--model", `${FIXTURES}/gpt2-tiny`, "--tokens", "389"]);
   assertEquals(big.code, 1);
   assertMatch(big.stderr, /^ossi: logits: token id 389 is outside the vocabulary \(389\)\n$/);
-  const long = await runCli(["logits", "--model", `${FIXTURES}/gpt2-tiny`, "--tokens", "1,2", "--generate", "63"]);
+  const long = await runCli([
+    "logits",
+    "--model",
+    `${FIXTURES}/gpt2-tiny`,
+    "--tokens",
+    "1,2",
+    "--generate",
+    "63",
+  ]);
   assertEquals(long.code, 1);
   assertMatch(long.stderr, /^ossi: logits: 65 tokens exceed the model's context of 64\n$/);
 });

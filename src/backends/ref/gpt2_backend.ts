@@ -11,7 +11,11 @@ export class Gpt2RefBackend implements Backend<Gpt2Config> {
   readonly name = "ref" as const;
   private readonly cache: LayerKvCache;
 
-  constructor(readonly config: Gpt2Config, private readonly w: Gpt2Weights, readonly maxContext = config.maxContext) {
+  constructor(
+    readonly config: Gpt2Config,
+    private readonly w: Gpt2Weights,
+    readonly maxContext = config.maxContext,
+  ) {
     // Learned positions: there is no embedding for a position past n_positions.
     this.maxContext = Math.min(maxContext, config.maxContext);
     this.cache = new LayerKvCache(config.numLayers, config.hiddenSize, this.maxContext);
@@ -35,7 +39,9 @@ export class Gpt2RefBackend implements Backend<Gpt2Config> {
     // token embedding + learned position embedding
     for (let t = 0; t < T; t++) {
       const id = tokens[t];
-      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`token id ${id} out of range`);
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) {
+        throw new RangeError(`token id ${id} out of range`);
+      }
       loadRow(w.tokenEmbed, id, row, bits);
       x.set(row, t * H);
       loadRow(w.posEmbed, pos + t, row, bits);

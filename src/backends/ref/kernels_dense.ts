@@ -39,7 +39,14 @@ export function geluTanh(x: Float32Array, n = x.length): void {
  * QK-norm: RMSNorm over each head's `dim` values, in place, for `rows` tokens of `heads` heads laid out
  * head-major ([rows, heads*dim]). One weight vector [dim] is shared by all heads.
  */
-export function qkNorm(x: Float32Array, w: Float32Array, eps: number, rows: number, heads: number, dim: number): void {
+export function qkNorm(
+  x: Float32Array,
+  w: Float32Array,
+  eps: number,
+  rows: number,
+  heads: number,
+  dim: number,
+): void {
   for (let r = 0; r < rows * heads; r++) {
     const o = r * dim;
     let ss = 0;
@@ -97,7 +104,7 @@ export function softmaxTopk(
   for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
   const p = new Float64Array(n);
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += (p[i] = Math.exp(logits[i] - max));
+  for (let i = 0; i < n; i++) sum += p[i] = Math.exp(logits[i] - max);
   for (let i = 0; i < n; i++) p[i] /= sum;
   const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b).slice(0, k);
   const experts = Int32Array.from(order);

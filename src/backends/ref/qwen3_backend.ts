@@ -12,7 +12,11 @@ export class Qwen3RefBackend implements Backend<Qwen3Config> {
   private readonly rope: RopeTables;
   private readonly cache: LayerKvCache;
 
-  constructor(readonly config: Qwen3Config, private readonly w: Qwen3Weights, readonly maxContext = config.maxContext) {
+  constructor(
+    readonly config: Qwen3Config,
+    private readonly w: Qwen3Weights,
+    readonly maxContext = config.maxContext,
+  ) {
     this.rope = ropeTables(config.rope);
     this.cache = new LayerKvCache(config.numLayers, config.numKvHeads * config.headDim, maxContext);
   }
@@ -34,7 +38,9 @@ export class Qwen3RefBackend implements Backend<Qwen3Config> {
     // token embedding
     for (let t = 0; t < T; t++) {
       const id = tokens[t];
-      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`token id ${id} out of range`);
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) {
+        throw new RangeError(`token id ${id} out of range`);
+      }
       loadRow(w.embed, id, x.subarray(t * H, (t + 1) * H), new Uint32Array(x.buffer, t * H * 4, H));
     }
     dbg?.("embedding", -1, T, x);
@@ -61,7 +67,19 @@ export class Qwen3RefBackend implements Backend<Qwen3Config> {
       vc.set(v, pos * kvw);
       // causal grouped-query attention
       for (let t = 0; t < T; t++) {
-        attentionCausal(att, t * qw, q, t * qw, kc, vc, pos + t, c.layerWindows[l], c.numHeads, c.numKvHeads, D);
+        attentionCausal(
+          att,
+          t * qw,
+          q,
+          t * qw,
+          kc,
+          vc,
+          pos + t,
+          c.layerWindows[l],
+          c.numHeads,
+          c.numKvHeads,
+          D,
+        );
       }
       // output projection, residual
       linear(proj, att, L.o, L.oBias, T);
@@ -91,13 +109,24 @@ export class Qwen3RefBackend implements Backend<Qwen3Config> {
   }
 
   /** Routed experts: softmax over all router logits, top-k, optional renormalisation, weighted SwiGLUs. */
-  private moe(out: Float32Array, xn: Float32Array, m: Qwen3MoeMlp, T: number, l: number, dbg?: DebugSink): void {
-    const H = this.config.hiddenSize, { numExperts: E, expertsPerToken: K, expertSize: F, normTopkProb } = this.config.moe!;
+  private moe(
+    out: Float32Array,
+    xn: Float32Array,
+    m: Qwen3MoeMlp,
+    T: number,
+    l: number,
+    dbg?: DebugSink,
+  ): void {
+    const H = this.config.hiddenSize,
+      { numExperts: E, expertsPerToken: K, expertSize: F, normTopkProb } = this.config.moe!;
     const routerLogits = new Float32Array(T * E);
     linear(routerLogits, xn, m.router, null, T);
     dbg?.("router_logits", l, T, routerLogits);
     const chosen = new Float32Array(T * K), weights = new Float32Array(T * K);
-    const gate = new Float32Array(F), up = new Float32Array(F), act = new Float32Array(F), down = new Float32Array(H);
+    const gate = new Float32Array(F),
+      up = new Float32Array(F),
+      act = new Float32Array(F),
+      down = new Float32Array(H);
     out.fill(0);
     for (let t = 0; t < T; t++) {
       const sel = softmaxTopk(routerLogits.subarray(t * E, (t + 1) * E), K, normTopkProb);

@@ -19,7 +19,8 @@ export async function checkAgainstReference(
   exact: Record<string, string> = {},
 ): Promise<number> {
   const ref = readReference(fixture);
-  const tol = ref.recommended_tolerance.logits_max_abs_diff, dtol = ref.recommended_tolerance.debug_values_max_abs_diff;
+  const tol = ref.recommended_tolerance.logits_max_abs_diff,
+    dtol = ref.recommended_tolerance.debug_values_max_abs_diff;
   const backend = make(), V = backend.config.vocabSize;
   const dumps = new Map<string, Float32Array>();
   const logits = await backend.forward(ref.prompt_token_ids, 0, {
@@ -37,7 +38,11 @@ export async function checkAgainstReference(
       assert(d <= dtol, `${fixture} layer ${l} ${ours} differs by ${d}`);
     }
     for (const [theirs, ours] of Object.entries(exact)) {
-      assertEquals(Array.from(dumps.get(`${ours}.${l}`)!), (L[theirs] as number[][]).flat(), `layer ${l} ${theirs}`);
+      assertEquals(
+        Array.from(dumps.get(`${ours}.${l}`)!),
+        (L[theirs] as number[][]).flat(),
+        `layer ${l} ${theirs}`,
+      );
     }
   });
 

@@ -2,7 +2,14 @@
 
 import { assert, assertEquals } from "../../assert.ts";
 import { attentionSink, rmsnorm, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
-import { attentionCausal, geluTanh, layerNorm, qkNorm, softmaxTopk, swiglu } from "../../../src/backends/ref/kernels_dense.ts";
+import {
+  attentionCausal,
+  geluTanh,
+  layerNorm,
+  qkNorm,
+  softmaxTopk,
+  swiglu,
+} from "../../../src/backends/ref/kernels_dense.ts";
 
 /** Deterministic uniform values in [-scale, scale). */
 function rng(seed: number) {
@@ -40,7 +47,15 @@ Deno.test("layerNorm() matches (x - mean) / sqrt(var + eps) * w + b on random sh
 
 Deno.test("layerNorm() uses the biased variance and eps (a constant row maps to the bias)", () => {
   const y = new Float32Array(4);
-  layerNorm(y, new Float32Array([2, 2, 2, 2]), new Float32Array([5, 5, 5, 5]), new Float32Array([1, 2, 3, 4]), 1e-5, 1, 4);
+  layerNorm(
+    y,
+    new Float32Array([2, 2, 2, 2]),
+    new Float32Array([5, 5, 5, 5]),
+    new Float32Array([1, 2, 3, 4]),
+    1e-5,
+    1,
+    4,
+  );
   assertEquals(Array.from(y), [1, 2, 3, 4]);
   // [0, 2]: mean 1, biased var 1 (unbiased would be 2)
   layerNorm(y, new Float32Array([0, 2]), new Float32Array([1, 1]), new Float32Array([0, 0]), 0, 1, 2);
@@ -49,7 +64,10 @@ Deno.test("layerNorm() uses the biased variance and eps (a constant row maps to 
 
 Deno.test("geluTanh() is the tanh approximation, not the erf GELU", () => {
   const x = Float32Array.from([-3, -1, -0.5, 0, 0.5, 1, 3, 10]);
-  const want = Array.from(x, (u) => 0.5 * u * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (u + 0.044715 * u ** 3))));
+  const want = Array.from(
+    x,
+    (u) => 0.5 * u * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (u + 0.044715 * u ** 3))),
+  );
   geluTanh(x);
   assert(maxDiff(x, want) < 1e-6);
   // gelu_new(1) = 0.841192; the exact erf GELU gives 0.841345
@@ -87,7 +105,16 @@ Deno.test("swiglu() is silu(gate) * up with no clamp", () => {
 });
 
 /** Plain float64 causal attention: softmax(q k^T / sqrt(dim)) v over keys [start, pos]. */
-function naiveAttention(q: Float32Array, k: Float32Array, v: Float32Array, pos: number, window: number, heads: number, kvHeads: number, dim: number) {
+function naiveAttention(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  pos: number,
+  window: number,
+  heads: number,
+  kvHeads: number,
+  dim: number,
+) {
   const out = new Float64Array(heads * dim), kvw = kvHeads * dim;
   const start = window > 0 ? Math.max(0, pos - window + 1) : 0;
   for (let h = 0; h < heads; h++) {
@@ -110,7 +137,15 @@ function naiveAttention(q: Float32Array, k: Float32Array, v: Float32Array, pos: 
 
 Deno.test("attentionCausal() is softmax attention without sinks, with GQA and an optional window", () => {
   const r = rng(4);
-  for (const [heads, kvHeads, dim, ctx, window] of [[4, 2, 16, 9, 0], [4, 4, 8, 5, 0], [6, 2, 6, 12, 4], [2, 1, 32, 1, 0]]) {
+  for (
+    const [heads, kvHeads, dim, ctx, window] of [[4, 2, 16, 9, 0], [4, 4, 8, 5, 0], [6, 2, 6, 12, 4], [
+      2,
+      1,
+      32,
+      1,
+      0,
+    ]]
+  ) {
     const kvw = kvHeads * dim, k = r(ctx * kvw, 2), v = r(ctx * kvw, 2);
     for (const pos of [0, ctx - 1, Math.floor(ctx / 2)]) {
       const q = r(heads * dim, 2), out = new Float32Array(heads * dim);
@@ -130,7 +165,9 @@ Deno.test("softmaxTopk() with normTopk equals a softmax over the chosen logits; 
   for (const [n, k] of [[8, 3], [128, 8], [4, 4], [5, 1]]) {
     for (let rep = 0; rep < 5; rep++) {
       const logits = r(n, 4);
-      const norm = softmaxTopk(logits, k, true), raw = softmaxTopk(logits, k, false), gptOss = topkSoftmax(logits, k);
+      const norm = softmaxTopk(logits, k, true),
+        raw = softmaxTopk(logits, k, false),
+        gptOss = topkSoftmax(logits, k);
       assertEquals(Array.from(norm.experts), Array.from(gptOss.experts));
       assertEquals(Array.from(raw.experts), Array.from(gptOss.experts));
       assert(maxDiff(norm.weights, gptOss.weights) < 1e-6);
