@@ -4,6 +4,8 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { impliedTensors, inspectModel } from "../../src/model/inspect.ts";
 import { readHeaders } from "../../src/io/checkpoint.ts";
+import { SafetensorsFile } from "../../src/io/safetensors.ts";
+import { encodeSafetensors } from "../../src/io/safetensors_write.ts";
 import { FIXTURES, runCli } from "../fixture_util.ts";
 
 const CONFIGS = `${FIXTURES}/configs`;
@@ -34,6 +36,23 @@ for (const fixture of TINY) {
     await Deno.remove(dir, { recursive: true });
   });
 }
+
+Deno.test("inspectModel() reads every shard listed by model.safetensors.index.json", async () => {
+  const dir = await Deno.makeTempDir();
+  const src = SafetensorsFile.open(`${FIXTURES}/qwen3-moe-tiny/model.safetensors`);
+  const names = [...src.header.tensors.keys()], weightMap: Record<string, string> = {};
+  for (let s = 0; s < 2; s++) {
+    const file = `model-0000${s + 1}-of-00002.safetensors`, mine = names.filter((_, i) => i % 2 === s);
+    for (const n of mine) weightMap[n] = file;
+    await Deno.writeFile(`${dir}/${file}`, encodeSafetensors(mine.map((n) => src.tensor(n))));
+  }
+  await Deno.writeTextFile(`${dir}/model.safetensors.index.json`, JSON.stringify({ weight_map: weightMap }));
+  await Deno.copyFile(`${FIXTURES}/qwen3-moe-tiny/config.json`, `${dir}/config.json`);
+  const whole = inspectModel(`${FIXTURES}/qwen3-moe-tiny`), sharded = inspectModel(dir);
+  assertEquals(sharded.params, whole.params);
+  assertEquals(sharded.disk.byDtype, whole.disk.byDtype);
+  await Deno.remove(dir, { recursive: true });
+});
 
 Deno.test("inspectModel() gives gpt-oss-20b about 21B total / 3.6B active and gpt-oss-120b 117B / 5.1B", () => {
   const s20 = inspectModel(`${CONFIGS}/gpt-oss-20b`), s120 = inspectModel(`${CONFIGS}/gpt-oss-120b`);
