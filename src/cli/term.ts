@@ -25,13 +25,16 @@ export async function writeOut(text: string): Promise<void> {
   }
 }
 
-export async function writeErr(text: string): Promise<void> {
-  if (text === "") return;
+/** Synchronous underneath, so a line written just before the process exits is never lost. */
+export function writeErr(text: string): Promise<void> {
+  if (text === "") return Promise.resolve();
   try {
-    await writeAll(Deno.stderr, text);
+    const bytes = encoder.encode(text);
+    for (let off = 0; off < bytes.length;) off += Deno.stderr.writeSync(bytes.subarray(off));
   } catch {
     // stderr gone too: nothing left to tell.
   }
+  return Promise.resolve();
 }
 
 /** Colour on a terminal unless NO_COLOR is set (https://no-color.org). */

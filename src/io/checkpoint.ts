@@ -60,7 +60,10 @@ export function listWeightFiles(dir: string): string[] {
   }
   const names: string[] = [];
   try {
-    for (const e of Deno.readDirSync(dir)) if (e.isFile && e.name.endsWith(".safetensors")) names.push(e.name);
+    // Hub cache snapshots hold symlinks to blobs: follow them.
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.name.endsWith(".safetensors") && (e.isFile || (e.isSymlink && isFile(joinPath(dir, e.name))))) names.push(e.name);
+    }
   } catch {
     return [];
   }
