@@ -149,18 +149,9 @@ async function pipeMode(state: ChatState): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   Deno.addSignalListener("SIGINT", onSigint);
-  const text = await new Response(Deno.stdin.readable).text();
-  const assembler = new InputAssembler();
-  const inputs: string[] = [];
-  for (const line of text.split(/\r?\n/)) {
-    const input = assembler.push(line);
-    if (input !== null) inputs.push(input);
-  }
-  const last = assembler.end();
-  if (last !== null) inputs.push(last);
   const sink: TurnSink = { reasoning: () => Promise.resolve(), content: (t) => writeOut(t) };
   try {
-    for (const input of inputs) {
+    for await (const input of stdinInputs()) {
       if (input.trim() === "") continue;
       if (input.trimStart().startsWith("/")) {
         const r = command(state, input.trim(), styles(false));
@@ -179,6 +170,27 @@ async function pipeMode(state: ChatState): Promise<number> {
     Deno.removeSignalListener("SIGINT", onSigint);
   }
   return 0;
+}
+
+/** Inputs from stdin as they arrive (a question is answered before the next line is written). */
+async function* stdinInputs(): AsyncGenerator<string> {
+  const assembler = new InputAssembler();
+  let buffered = "";
+  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      const input = assembler.push(buffered.slice(0, nl).replace(/\r$/, ""));
+      buffered = buffered.slice(nl + 1);
+      if (input !== null) yield input;
+    }
+  }
+  if (buffered !== "") {
+    const input = assembler.push(buffered);
+    if (input !== null) yield input;
+  }
+  const last = assembler.end();
+  if (last !== null) yield last;
 }
 
 async function repl(state: ChatState): Promise<number> {
