@@ -24,8 +24,9 @@ scope.onmessage = (e) => {
   }));
   const ctl = new Int32Array(init.ctl);
   scope.onmessage = null;
-  scope.postMessage("ready");
+  // read the sequence number before saying ready: the host may start a step right after
   let seq = Atomics.load(ctl, Ctl.Seq);
+  scope.postMessage("ready");
   for (;;) {
     Atomics.wait(ctl, Ctl.Seq, seq);
     seq = Atomics.load(ctl, Ctl.Seq);

@@ -1,0 +1,112 @@
+// Prefill and decode speed of each backend on the tiny fixture and on synthetic gpt-oss-20b-shaped
+// checkpoints (cached under ~/.cache/ossi/synth). One JSON line per (backend, model, phase) with --json,
+// a table otherwise. Weight bandwidth counts the bytes one decoded token must read.
+// usage: deno task bench [--json] [--backends ref,wasm] [--models tiny,20b] [--layers 2] [--threads N]
+//                        [--prefill 64] [--decode 8]
+
+import { parseArgs, numberFlag, stringFlag } from "../src/cli/args.ts";
+import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
+import type { ModelConfig } from "../src/model/config.ts";
+import { loadModel } from "../src/model/load.ts";
+import { cachedSynth20b } from "./synth_checkpoint.ts";
+
+export interface BenchRow {
+  backend: string;
+  model: string;
+  phase: "prefill" | "decode";
+  tokens: number;
+  tokens_per_s: number;
+  weights_gb_per_token: number;
+  effective_gb_s: number;
+  threads: number;
+  load_s: number;
+  rss_gb: number;
+  peak_rss_gb: number;
+}
+
+/** Bytes of weights one token reads: attention and router (bf16), k active experts (MXFP4), unembedding, one embedding row. */
+export function weightBytesPerToken(c: ModelConfig): number {
+  const H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, F = c.intermediateSize;
+  const attn = (qw * H + 2 * kvw * H + H * qw + c.numExperts * H) * 2;
+  const expert = (2 * F * H + H * F) * (17 / 32) + (2 * F + H) * 2;
+  return c.numLayers * (attn + c.expertsPerToken * expert) + c.vocabSize * H * 2 + H * 2;
+}
+
+function memoryGb(): { rss: number; peak: number } {
+  let peak = 0;
+  try {
+    const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);
+    if (m) peak = Number(m[1]) / 2 ** 20;
+  } catch { /* not Linux */ }
+  return { rss: Deno.memoryUsage().rss / 2 ** 30, peak };
+}
+
+/** Deterministic token ids below vocab. */
+function promptTokens(n: number, vocab: number): number[] {
+  return Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
+}
+
+export async function benchOne(
+  backendName: string, modelName: string, dir: string, opts: { threads?: number; prefill: number; decode: number },
+): Promise<BenchRow[]> {
+  const t0 = performance.now();
+  const model = loadModel(dir);
+  const backend = await createBackend(model, parseBackendName(backendName), { threads: opts.threads, maxContext: opts.prefill + opts.decode + 1 });
+  const loadS = (performance.now() - t0) / 1000;
+  try {
+    const c = model.config, gb = weightBytesPerToken(c) / 1e9;
+    const threads = backend.name === "ref" ? 1 : opts.threads ?? navigator.hardwareConcurrency;
+    const prompt = promptTokens(opts.prefill, c.vocabSize);
+    let t = performance.now();
+    await backend.forward(prompt, 0, { logits: "last" });
+    const prefillS = (performance.now() - t) / 1000;
+    let next = 1;
+    t = performance.now();
+    for (let i = 0; i < opts.decode; i++) {
+      const logits = await backend.forward([next], opts.prefill + i, { logits: "last" });
+      next = logits.indexOf(Math.max(...logits.subarray(0, 4096)));
+    }
+    const decodeS = (performance.now() - t) / 1000;
+    const mem = memoryGb();
+    const row = (phase: "prefill" | "decode", tokens: number, s: number): BenchRow => ({
+      backend: backend.name, model: modelName, phase, tokens, tokens_per_s: tokens / s, weights_gb_per_token: gb,
+      effective_gb_s: (gb * tokens) / s, threads, load_s: loadS, rss_gb: mem.rss, peak_rss_gb: mem.peak,
+    });
+    return [row("prefill", opts.prefill, prefillS), row("decode", opts.decode, decodeS)];
+  } finally {
+    backend.dispose();
+  }
+}
+
+function table(rows: BenchRow[]): string {
+  const head = ["backend", "model", "phase", "tokens", "tok/s", "GB/token", "GB/s", "threads", "load s", "peak RSS GB"];
+  const body = rows.map((r) => [
+    r.backend, r.model, r.phase, String(r.tokens), r.tokens_per_s.toFixed(2), r.weights_gb_per_token.toFixed(3),
+    r.effective_gb_s.toFixed(2), String(r.threads), r.load_s.toFixed(1), r.peak_rss_gb.toFixed(2),
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  return [head, ...body].map((r) => r.map((v, i) => v.padEnd(w[i])).join("  ")).join("\n");
+}
+
+if (import.meta.main) {
+  const args = parseArgs(Deno.args, { values: ["backends", "models", "layers", "threads", "prefill", "decode"], switches: ["json"] });
+  const json = args.flags.has("json");
+  const backends = (stringFlag(args, "backends") ?? "ref,wasm").split(",");
+  const models = (stringFlag(args, "models") ?? "tiny,20b").split(",");
+  const layers = numberFlag(args, "layers", 2), threads = numberFlag(args, "threads");
+  const rows: BenchRow[] = [];
+  for (const m of models) {
+    const dir = m === "tiny" ? new URL("../tests/fixtures/gpt-oss-tiny", import.meta.url).pathname : await cachedSynth20b(layers);
+    const name = m === "tiny" ? "gpt-oss-tiny" : `gpt-oss-20b-synth-${layers}l`;
+    for (const b of backends) {
+      // the scalar reference needs seconds per 20b-shaped token: keep its run short
+      const slow = b === "ref" && m !== "tiny";
+      const prefill = numberFlag(args, "prefill", slow ? 2 : m === "tiny" ? 24 : 32);
+      const decode = numberFlag(args, "decode", slow ? 1 : 8);
+      const out = await benchOne(b, name, dir, { threads, prefill, decode });
+      rows.push(...out);
+      if (json) for (const r of out) console.log(JSON.stringify(r));
+    }
+  }
+  if (!json) console.log(table(rows));
+}
