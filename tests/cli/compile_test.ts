@@ -28,6 +28,26 @@ async function sh(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** Reads the server's stderr until it names its URL; keeps draining it afterwards. */
+async function serverUrl(stderr: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const r = await reader.read();
+    if (r.done) break;
+    text += r.value;
+    const m = /serving \S+ at (http:\/\/[\d.]+:\d+)/.exec(text);
+    if (m) {
+      (async () => {
+        while (!(await reader.read()).done);
+      })();
+      return m[1];
+    }
+  }
+  throw new Error(`the server did not start:\n${text}`);
+}
+
 Deno.test("deno task compile's offline executable runs chat and run with no Deno and an empty HOME", async () => {
   const work = Deno.makeTempDirSync({ prefix: "ossi-compile-test-" });
   try {
@@ -55,6 +75,27 @@ Deno.test("deno task compile's offline executable runs chat and run with no Deno
     const extracted = [...Deno.readDirSync(`${empty}/home/.cache/ossi/standalone`)].map((e) => e.name);
     assertEquals(extracted.length, 1, extracted.join(","));
     assertMatch(extracted[0], /^[0-9a-f]{16}$/);
+
+    // serve: the chat page and the OpenAI API from the same file.
+    const server = new Deno.Command(exe, {
+      args: ["serve", "--port", "0", "--backend", "ref"],
+      cwd: empty,
+      clearEnv: true,
+      env: { PATH: "/usr/bin:/bin", HOME: `${empty}/home` },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const url = await serverUrl(server.stderr);
+      const models = await (await fetch(`${url}/v1/models`)).json();
+      assertEquals(models.data.map((m: { id: string }) => m.id), ["tiny-oss-math"]);
+      const page = await (await fetch(`${url}/`)).text();
+      assertMatch(page, /<html/);
+    } finally {
+      server.kill("SIGTERM");
+      await server.status;
+    }
 
     const usage = await sh(`${exe} run --effort extreme hi`, empty);
     assertEquals(usage.code, 2);
