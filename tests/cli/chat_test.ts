@@ -38,6 +38,28 @@ Deno.test("deno task chat answers a piped question (the quick start's first comm
   assertEquals(new TextDecoder().decode(r.stdout), "68\n");
 });
 
+Deno.test("ossi chat answers held-out multi-turn eval conversations turn by turn", async () => {
+  const items = Deno.readTextFileSync(`${ROOT}/models/tiny-oss-math/eval.jsonl`).trim().split("\n")
+    .map((l) =>
+      JSON.parse(l) as {
+        messages: { role: string; content: string }[];
+        expected: string;
+        reference_correct: boolean;
+      }
+    )
+    .filter((e) => e.messages.length > 1 && e.reference_correct).slice(-3);
+  for (const item of items) {
+    const questions = item.messages.filter((m) => m.role === "user").map((m) => m.content);
+    const answers = [
+      ...item.messages.filter((m) => m.role === "assistant").map((m) => m.content),
+      item.expected,
+    ];
+    const r = await runCli(["chat", "--backend", "ref"], { stdin: questions.join("\n") + "\n", env: ENV });
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.stdout, answers.map((a) => `${a}\n`).join(""), questions.join(" | "));
+  }
+});
+
 Deno.test("ossi chat in pipe mode runs slash commands (reported on stderr) and /save, /load", async () => {
   const dir = Deno.makeTempDirSync();
   const file = `${dir}/conv.json`;
