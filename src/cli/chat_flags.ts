@@ -8,6 +8,7 @@ import { parseBackendName } from "../engine/create_backend.ts";
 import { OssiError } from "../io/errors.ts";
 import { type ResolvedModel, resolveModel } from "../io/hub.ts";
 import { numberFlag, type ParsedArgs, stringFlag } from "./args.ts";
+import { ProgressBar } from "./term.ts";
 
 export const CHAT_VALUE_FLAGS = [
   "model",
@@ -103,8 +104,20 @@ export function modelNotice(s: ChatSettings): string | undefined {
   return undefined;
 }
 
-export function openEngine(s: ChatSettings): Promise<ChatEngine> {
-  return openChatEngine(s.model.dir, { backend: s.backend, threads: s.threads, maxContext: s.ctx });
+/** Opens the engine; weight placement shows a progress bar on a terminal's stderr. */
+export async function openEngine(s: ChatSettings): Promise<ChatEngine> {
+  const bar = new ProgressBar();
+  try {
+    return await openChatEngine(s.model.dir, {
+      backend: s.backend,
+      threads: s.threads,
+      maxContext: s.ctx,
+      onProgress: (done, total) =>
+        bar.update(done, total, `loading ${s.model.name}`, (n) => String(Math.round(n))),
+    });
+  } finally {
+    bar.clear();
+  }
 }
 
 /** Tokens one answer may use: --max-tokens, else the whole context. */
