@@ -4,7 +4,7 @@
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage } from "../chat/messages.ts";
 import { OssiError } from "../io/errors.ts";
-import { parseArgs, stringFlag } from "./args.ts";
+import { numberFlag, parseArgs, stringFlag } from "./args.ts";
 import {
   answerBudget,
   CHAT_FLAGS_HELP,
@@ -23,12 +23,13 @@ goes to stdout; --show-reasoning writes the model's analysis to stderr; --json p
 {answer, reasoning, finish_reason, model, usage, timings} instead.
 
 ${CHAT_FLAGS_HELP}
+  --delay-ms N          wait N ms after each token (to watch streaming; used by tests)
 
 exit codes: 0 answered, 1 error (model, input), 2 usage error, 130 interrupted (Ctrl-C).`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: [...CHAT_VALUE_FLAGS, "file"],
+    values: [...CHAT_VALUE_FLAGS, "file", "delay-ms"],
     switches: ["help", "json", "show-reasoning"],
     aliases: { f: "file", m: "model" },
   });
@@ -40,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
   const prompt = await readPrompt(args.positionals, stringFlag(args, "file"));
   const json = args.flags.has("json");
   const showReasoning = args.flags.has("show-reasoning");
+  const delayMs = numberFlag(args, "delay-ms", 0);
+  if (!(delayMs >= 0)) throw new OssiError("--delay-ms must be >= 0", 2);
 
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
@@ -86,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
         answer += text;
         if (!json) await writeOut(text);
       } else if (ev.type === "done") finish = ev.reason;
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     }
     if (reasoningOpen) await writeErr("\n");
     if (json) {

@@ -134,6 +134,38 @@ Deno.test("ossi run usage errors exit 2 and bad models exit 1, each with one lin
   }
 });
 
+Deno.test("Ctrl-C (SIGINT) stops ossi run: exit 130, partial output, one line on stderr", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}/src/main.ts`,
+      "run",
+      "--backend",
+      "ref",
+      "--delay-ms",
+      "100",
+      "--show-reasoning",
+      "What is 23+45?",
+    ],
+    env: { NO_COLOR: "1", ...ENV },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let stderr = "";
+  // Interrupt once the reasoning streams (the answer comes seconds later at 100 ms a token).
+  while (!stderr.includes("+")) stderr += (await reader.read()).value ?? "";
+  child.kill("SIGINT");
+  for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += r.value;
+  const stdout = await new Response(child.stdout).text();
+  const status = await child.status;
+  assertEquals(status.code, 130, stderr);
+  assertMatch(stderr, /ossi: interrupted\n$/);
+  assert(!stdout.includes("68"), "the answer was not finished");
+});
+
 Deno.test("a closed stdout pipe (| head -1) ends ossi chat quietly with exit 0", async () => {
   const questions = Array.from({ length: 12 }, (_, i) => `What is ${10 + i}+${20 + i}?`).join("\n");
   const script =
