@@ -2,7 +2,7 @@
 // resolution: `--model` as a folder, a Hub id found in the cache, or the embedded demo model.
 // Layout: <cache>/models--ORG--NAME/{blobs/<etag>, snapshots/<commit>/<file> -> ../../blobs/<etag>, refs/main}.
 
-import { isDir, isFile, joinPath } from "./checkpoint.ts";
+import { isDir, isFile, joinPath, listWeightFiles } from "./checkpoint.ts";
 import { OssiError } from "./errors.ts";
 
 /** The demo model shipped in the repository (models/tiny-oss-math); `OSSI_DEMO_MODEL` overrides it. */
@@ -68,9 +68,16 @@ export function findCachedSnapshot(
   return best?.path;
 }
 
-/** A snapshot holds a usable model when it has config.json at the top or in original/. */
+/** A snapshot holds a model when it has config.json at the top or in original/. */
 export function hasModelConfig(dir: string): boolean {
   return isFile(joinPath(dir, "config.json")) || isFile(joinPath(dir, "original", "config.json"));
+}
+
+/** config.json and safetensors weights side by side, at the top or in original/ (a complete download). */
+export function hasModelWeights(dir: string): boolean {
+  return [dir, joinPath(dir, "original")].some((d) =>
+    isFile(joinPath(d, "config.json")) && listWeightFiles(d).length > 0
+  );
 }
 
 export interface ResolvedModel {
@@ -89,7 +96,7 @@ export function resolveModel(spec?: string): ResolvedModel {
   if (spec === undefined || spec === "") {
     for (const id of DEFAULT_MODEL_IDS) {
       const dir = findCachedSnapshot(id);
-      if (dir && hasModelConfig(dir)) return { dir, source: "cache", name: id };
+      if (dir && hasModelWeights(dir)) return { dir, source: "cache", name: id };
     }
     const dir = demoModelDir();
     return { dir, source: "demo", name: "tiny-oss-math" };

@@ -96,6 +96,8 @@ Deno.test("resolveModel() takes a folder, a cached Hub id, or falls back to the 
     Deno.mkdirSync(`${repo}/refs`);
     Deno.writeTextFileSync(`${repo}/refs/main`, COMMIT);
     Deno.writeTextFileSync(`${repo}/snapshots/${COMMIT}/config.json`, "{}");
+    assertEquals(resolveModel().source, "demo", "a snapshot without weights is not picked by default");
+    Deno.writeTextFileSync(`${repo}/snapshots/${COMMIT}/model.safetensors`, "");
     const found = resolveModel();
     assertEquals(found.source, "cache");
     assertEquals(found.dir, `${repo}/snapshots/${COMMIT}`);
