@@ -1,5 +1,5 @@
 // bf16-weight matmul: y[t*yStride + r] = sum_c W[r, c] x[t, c] + b[r], W bf16 [rows, cols], x, y, b f32.
-// Decode (one token) takes 4 rows at a time; prefill takes 4 tokens at a time so each weight is read once.
+// Decode (one token) takes 8 rows at a time; prefill takes 4 tokens at a time so each weight is read once.
 
 /** Mask keeping the high bf16 of each 32-bit lane, already in f32 position. */
 const HIGH_HALF: v128 = i32x4(0xffff0000, 0xffff0000, 0xffff0000, 0xffff0000);
@@ -51,56 +51,53 @@ function dot1(wr: usize, xt: usize, cols: i32): f32 {
 }
 
 /**
- * Four consecutive rows against one permuted token: x is read once for four rows. Pointers advance by
- * 16 columns per iteration (two v128 per row) with an 8-column tail; cols % 8 == 0.
+ * Eight consecutive rows against one permuted token: eight weight streams in flight (decode is bound by
+ * memory-level parallelism, not arithmetic). Same summation order as dot1; cols % 8 == 0.
  */
-function dot4rows(wr: usize, rowBytes: usize, xt: usize, cols: i32, y: usize, bias: usize, r: i32): void {
+function dot8rows(wr: usize, rowBytes: usize, xt: usize, cols: i32, y: usize, bias: usize, r: i32): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
   let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-  let p0 = wr, p1 = wr + rowBytes, p2 = wr + 2 * rowBytes, p3 = wr + 3 * rowBytes, xo = xt;
-  const end16 = xt + (<usize>(cols & ~15) << 2), end = xt + (<usize>cols << 2);
-  for (; xo < end16; xo += 64) {
-    const xe = v128.load(xo), xd = v128.load(xo, 16), ye = v128.load(xo, 32), yd = v128.load(xo, 48);
-    const w0 = v128.load(p0), w1 = v128.load(p1), w2 = v128.load(p2), w3 = v128.load(p3);
-    const v0 = v128.load(p0, 16), v1 = v128.load(p1, 16), v2 = v128.load(p2, 16), v3 = v128.load(p3, 16);
-    a0 = f32x4.relaxed_madd(i32x4.shl(w0, 16), xe, a0);
-    a1 = f32x4.relaxed_madd(i32x4.shl(w1, 16), xe, a1);
-    a2 = f32x4.relaxed_madd(i32x4.shl(w2, 16), xe, a2);
-    a3 = f32x4.relaxed_madd(i32x4.shl(w3, 16), xe, a3);
-    b0 = f32x4.relaxed_madd(v128.and(w0, HIGH_HALF), xd, b0);
-    b1 = f32x4.relaxed_madd(v128.and(w1, HIGH_HALF), xd, b1);
-    b2 = f32x4.relaxed_madd(v128.and(w2, HIGH_HALF), xd, b2);
-    b3 = f32x4.relaxed_madd(v128.and(w3, HIGH_HALF), xd, b3);
-    a0 = f32x4.relaxed_madd(i32x4.shl(v0, 16), ye, a0);
-    a1 = f32x4.relaxed_madd(i32x4.shl(v1, 16), ye, a1);
-    a2 = f32x4.relaxed_madd(i32x4.shl(v2, 16), ye, a2);
-    a3 = f32x4.relaxed_madd(i32x4.shl(v3, 16), ye, a3);
-    b0 = f32x4.relaxed_madd(v128.and(v0, HIGH_HALF), yd, b0);
-    b1 = f32x4.relaxed_madd(v128.and(v1, HIGH_HALF), yd, b1);
-    b2 = f32x4.relaxed_madd(v128.and(v2, HIGH_HALF), yd, b2);
-    b3 = f32x4.relaxed_madd(v128.and(v3, HIGH_HALF), yd, b3);
-    p0 += 32;
-    p1 += 32;
-    p2 += 32;
-    p3 += 32;
-  }
-  if (xo < end) {
+  let b4 = f32x4.splat(0), b5 = f32x4.splat(0), b6 = f32x4.splat(0), b7 = f32x4.splat(0);
+  let p = wr, xo = xt;
+  const end = xt + (<usize>cols << 2);
+  for (; xo < end; xo += 32) {
     const xe = v128.load(xo), xd = v128.load(xo, 16);
-    const w0 = v128.load(p0), w1 = v128.load(p1), w2 = v128.load(p2), w3 = v128.load(p3);
-    a0 = f32x4.relaxed_madd(i32x4.shl(w0, 16), xe, a0);
-    a1 = f32x4.relaxed_madd(i32x4.shl(w1, 16), xe, a1);
-    a2 = f32x4.relaxed_madd(i32x4.shl(w2, 16), xe, a2);
-    a3 = f32x4.relaxed_madd(i32x4.shl(w3, 16), xe, a3);
-    b0 = f32x4.relaxed_madd(v128.and(w0, HIGH_HALF), xd, b0);
-    b1 = f32x4.relaxed_madd(v128.and(w1, HIGH_HALF), xd, b1);
-    b2 = f32x4.relaxed_madd(v128.and(w2, HIGH_HALF), xd, b2);
-    b3 = f32x4.relaxed_madd(v128.and(w3, HIGH_HALF), xd, b3);
+    let w = v128.load(p);
+    a0 = f32x4.relaxed_madd(i32x4.shl(w, 16), xe, a0);
+    b0 = f32x4.relaxed_madd(v128.and(w, HIGH_HALF), xd, b0);
+    w = v128.load(p + rowBytes);
+    a1 = f32x4.relaxed_madd(i32x4.shl(w, 16), xe, a1);
+    b1 = f32x4.relaxed_madd(v128.and(w, HIGH_HALF), xd, b1);
+    w = v128.load(p + 2 * rowBytes);
+    a2 = f32x4.relaxed_madd(i32x4.shl(w, 16), xe, a2);
+    b2 = f32x4.relaxed_madd(v128.and(w, HIGH_HALF), xd, b2);
+    w = v128.load(p + 3 * rowBytes);
+    a3 = f32x4.relaxed_madd(i32x4.shl(w, 16), xe, a3);
+    b3 = f32x4.relaxed_madd(v128.and(w, HIGH_HALF), xd, b3);
+    w = v128.load(p + 4 * rowBytes);
+    a4 = f32x4.relaxed_madd(i32x4.shl(w, 16), xe, a4);
+    b4 = f32x4.relaxed_madd(v128.and(w, HIGH_HALF), xd, b4);
+    w = v128.load(p + 5 * rowBytes);
+    a5 = f32x4.relaxed_madd(i32x4.shl(w, 16), xe, a5);
+    b5 = f32x4.relaxed_madd(v128.and(w, HIGH_HALF), xd, b5);
+    w = v128.load(p + 6 * rowBytes);
+    a6 = f32x4.relaxed_madd(i32x4.shl(w, 16), xe, a6);
+    b6 = f32x4.relaxed_madd(v128.and(w, HIGH_HALF), xd, b6);
+    w = v128.load(p + 7 * rowBytes);
+    a7 = f32x4.relaxed_madd(i32x4.shl(w, 16), xe, a7);
+    b7 = f32x4.relaxed_madd(v128.and(w, HIGH_HALF), xd, b7);
+    p += 16;
   }
   const o = y + (<usize>r << 2);
   store<f32>(o, hsum(f32x4.add(a0, b0)) + biasAt(bias, r));
   store<f32>(o, hsum(f32x4.add(a1, b1)) + biasAt(bias, r + 1), 4);
   store<f32>(o, hsum(f32x4.add(a2, b2)) + biasAt(bias, r + 2), 8);
   store<f32>(o, hsum(f32x4.add(a3, b3)) + biasAt(bias, r + 3), 12);
+  store<f32>(o, hsum(f32x4.add(a4, b4)) + biasAt(bias, r + 4), 16);
+  store<f32>(o, hsum(f32x4.add(a5, b5)) + biasAt(bias, r + 5), 20);
+  store<f32>(o, hsum(f32x4.add(a6, b6)) + biasAt(bias, r + 6), 24);
+  store<f32>(o, hsum(f32x4.add(a7, b7)) + biasAt(bias, r + 7), 28);
 }
 
 /** One row against four permuted tokens (rows xBytes apart): the weight row is read once. */
@@ -144,11 +141,11 @@ export function f32_bf16w_matmul(w: usize, bias: usize, rows: i32, cols: i32, xp
       dot4tok(w + <usize>r * rowBytes, xt, xBytes, cols, yt + (<usize>r << 2), yBytes, biasAt(bias, r));
     }
   }
-  // remaining tokens one by one, four rows at a time
+  // remaining tokens one by one, eight rows at a time
   for (; t < tokens; t++) {
     const xt = xp + <usize>t * xBytes, yt = y + <usize>t * yBytes;
     let r = 0;
-    for (; r + 4 <= rows; r += 4) dot4rows(w + <usize>r * rowBytes, rowBytes, xt, cols, yt, bias, r);
+    for (; r + 8 <= rows; r += 8) dot8rows(w + <usize>r * rowBytes, rowBytes, xt, cols, yt, bias, r);
     for (; r < rows; r++) store<f32>(yt + (<usize>r << 2), dot1(w + <usize>r * rowBytes, xt, cols) + biasAt(bias, r));
   }
 }
