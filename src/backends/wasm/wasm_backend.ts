@@ -9,6 +9,7 @@ import type { GptOssWeights } from "../../model/gpt_oss.ts";
 import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
 import { ropeTables } from "../ref/kernels.ts";
 import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
+import { releaseMappedPages } from "./page_release.ts";
 import { ropeCosSin } from "./rope_tables.ts";
 import { fillShard, planShards, placedWeightBytes, shardCount, type ShardLayout, shardParams } from "./shard_layout.ts";
 import { Step } from "./shard_step.ts";
@@ -23,6 +24,8 @@ export interface WasmBackendOptions {
   /** Tokens per prefill step (default 64). */
   readonly maxTokens?: number;
   readonly onProgress?: (done: number, total: number) => void;
+  /** The model's files; mapped ones have their resident pages dropped after each shard is copied. */
+  readonly files?: readonly { bytes: Uint8Array; mapped: boolean }[];
 }
 
 /** Byte offsets of the main thread's buffers; activations are sized for maxTokens rows. */
@@ -130,6 +133,8 @@ export class WasmBackend implements Backend {
       const m = sharedMemory(layout.pages);
       memories.push(m);
       fillShard(layout, m, w, (n) => opts.onProgress?.((done = Math.min(total, done + n)), total));
+      // peak resident memory stays about one shard above the wasm memories
+      if (opts.files) releaseMappedPages(opts.files);
     }
     opts.onProgress?.(total, total);
     const pool = await WorkerPool.start(wasm, layouts, memories, shardParams(c, maxTokens), Math.min(threads, layouts.length));
