@@ -8,7 +8,8 @@ import { InputAssembler } from "../../src/cli/line_input.ts";
 import { loadConversation, saveConversation } from "../../src/cli/conversation_file.ts";
 import { OssiError } from "../../src/io/errors.ts";
 
-const ENV = { HF_HUB_CACHE: Deno.makeTempDirSync({ prefix: "ossi-chat-cache-" }) };
+/** A cache folder that does not exist: no cached gpt-oss is picked over the demo model. */
+const ENV = { HF_HUB_CACHE: `/tmp/ossi-no-hf-cache-${Deno.pid}` };
 
 Deno.test("ossi chat answers piped questions one per line, in one conversation, and exits", async () => {
   const r = await runCli(["chat", "--backend", "ref"], {

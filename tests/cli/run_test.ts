@@ -30,7 +30,8 @@ function sampleItems(): EvalItem[] {
 }
 
 /** An empty Hugging Face cache, so that no cached gpt-oss is picked over the demo model. */
-const EMPTY_CACHE = Deno.makeTempDirSync({ prefix: "ossi-run-cache-" });
+/** A cache folder that does not exist: an empty cache, nothing to clean up. */
+const EMPTY_CACHE = `/tmp/ossi-no-hf-cache-${Deno.pid}`;
 const ENV = { HF_HUB_CACHE: EMPTY_CACHE };
 const DEMO_NOTICE = /^ossi: no --model given .*demo model tiny-oss-math.*\n$/;
 
