@@ -85,8 +85,8 @@ export class WasmBackend implements Backend {
 
   static async create(config: ModelConfig, w: GptOssWeights, opts: WasmBackendOptions): Promise<WasmBackend> {
     const c = config, H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim;
-    if (H % 32 !== 0 || qw % 8 !== 0 || c.headDim % 8 !== 0) {
-      throw new OssiError(`wasm backend: hidden ${H} must be a multiple of 32 and heads*head_dim ${qw} of 8`);
+    if (H % 32 !== 0 || qw % 8 !== 0 || c.headDim % 4 !== 0) {
+      throw new OssiError(`wasm backend: needs hidden % 32, heads*head_dim % 8 and head_dim % 4 == 0 (got ${H}, ${qw}, ${c.headDim})`);
     }
     if (w.embed.dtype !== "BF16") throw new OssiError(`wasm backend: the embedding is ${w.embed.dtype}; it supports BF16 only`);
     const threads = opts.threads ?? navigator.hardwareConcurrency ?? 1;
