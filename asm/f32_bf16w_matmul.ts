@@ -1,5 +1,6 @@
 // bf16-weight matmul: y[t*yStride + r] = sum_c W[r, c] x[t, c] + b[r], W bf16 [rows, cols], x, y, b f32.
 // Decode (one token) takes 8 rows at a time; prefill takes 4 tokens at a time so each weight is read once.
+// deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 /** Mask keeping the high bf16 of each 32-bit lane, already in f32 position. */
 const HIGH_HALF: v128 = i32x4(0xffff0000, 0xffff0000, 0xffff0000, 0xffff0000);

@@ -1,5 +1,6 @@
 // MXFP4-weight matmul with in-register decode: a 16-entry i8x16.swizzle table turns e2m1 codes into
 // (doubled) integers, widened to f32 and scaled per 32-column block by the e8m0 exponent.
+// deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 /** 2 x e2m1 value for each code: bit 3 sign, bits 0-2 index [0, .5, 1, 1.5, 2, 3, 4, 6] (doubled). */
 const E2M1_X2: v128 = i8x16(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);

@@ -1,5 +1,6 @@
 // The MoE expert step on a row-slice of every expert: gate_up + clamped SwiGLU, then down + weighted sum.
 // Tokens are grouped by expert so each expert's weights stream once per call (prefill reuses them).
+// deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 import { f32_mxfp4w_matmul, permute_mxfp4_x } from "./f32_mxfp4w_matmul";
 

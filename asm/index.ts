@@ -1,5 +1,6 @@
 // The one kernel module: every export of asm/ compiled together into build/ossi_kernels.wasm. It owns no
 // memory layout: the host passes byte offsets into the (imported, shared) memory.
+// deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 export { f32_bf16w_matmul, permute_bf16_x } from "./f32_bf16w_matmul";
 export { f32_mxfp4w_matmul, permute_mxfp4_x } from "./f32_mxfp4w_matmul";

@@ -1,4 +1,5 @@
 // RMSNorm of `tokens` rows of width n: y = x / sqrt(mean(x^2) + eps) * w. n % 4 == 0.
+// deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 export function rmsnorm(y: usize, x: usize, w: usize, eps: f32, tokens: i32, n: i32): void {
   for (let t = 0; t < tokens; t++) {

@@ -1,5 +1,6 @@
 // YaRN RoPE from precomputed tables: pairs (i, i + dim/2) of each head rotate by the angle of their
 // position; cosTab/sinTab are [positions, dim/2] f32 with YaRN's concentration already multiplied in.
+// deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 /** Rotates `heads` vectors of width dim in each of `tokens` rows (stride floats apart), row t at pos0+t. */
 export function rope(x: usize, tokens: i32, stride: i32, heads: i32, dim: i32, cosTab: usize, sinTab: usize, pos0: i32): void {

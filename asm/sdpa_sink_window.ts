@@ -1,5 +1,6 @@
 // Attention with one learned sink logit per head over the KV cache, optionally limited to a sliding
 // window: query at position p sees keys p-window < j <= p (all j <= p when window == 0).
+// deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 /**
  * For each of `tokens` query rows (row t at position pos0+t): out[t, h] = softmax over keys plus the sink

@@ -1,5 +1,6 @@
 // Router selection: per token the k largest of n logits (highest first, ties to the lower index) and the
 // softmax over just those k.
+// deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 /** logits [tokens, n] f32 -> sel [tokens, k] i32 and weights [tokens, k] f32. k <= n <= 1024. */
 export function topk_softmax(logits: usize, tokens: i32, n: i32, k: i32, sel: usize, weights: usize): void {

@@ -4,7 +4,7 @@
 // usage: deno task bench [--json] [--backends ref,wasm] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
 
-import { parseArgs, numberFlag, stringFlag } from "../src/cli/args.ts";
+import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { loadModel } from "../src/model/load.ts";
@@ -36,7 +36,11 @@ function memoryGb(): { rss: number; peak: number } {
   let peak = 0;
   try {
     // Deno reads /proc/self only with -A; a child `cat` of our pid needs just --allow-run
-    const out = new Deno.Command("cat", { args: [`/proc/${Deno.pid}/status`], stdout: "piped", stderr: "null" }).outputSync();
+    const out = new Deno.Command("cat", {
+      args: [`/proc/${Deno.pid}/status`],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
     const m = new TextDecoder().decode(out.stdout).match(/VmHWM:\s+(\d+) kB/);
     if (m) peak = Number(m[1]) / 2 ** 20;
   } catch { /* not Linux */ }
@@ -49,11 +53,17 @@ function promptTokens(n: number, vocab: number): number[] {
 }
 
 export async function benchOne(
-  backendName: string, modelName: string, dir: string, opts: { threads?: number; prefill: number; decode: number },
+  backendName: string,
+  modelName: string,
+  dir: string,
+  opts: { threads?: number; prefill: number; decode: number },
 ): Promise<BenchRow[]> {
   const t0 = performance.now();
   const model = loadModel(dir);
-  const backend = await createBackend(model, parseBackendName(backendName), { threads: opts.threads, maxContext: opts.prefill + opts.decode + 1 });
+  const backend = await createBackend(model, parseBackendName(backendName), {
+    threads: opts.threads,
+    maxContext: opts.prefill + opts.decode + 1,
+  });
   const loadS = (performance.now() - t0) / 1000;
   try {
     const c = model.config, gb = weightBytesPerToken(c) / 1e9;
@@ -71,8 +81,17 @@ export async function benchOne(
     const decodeS = (performance.now() - t) / 1000;
     const mem = memoryGb();
     const row = (phase: "prefill" | "decode", tokens: number, s: number): BenchRow => ({
-      backend: backend.name, model: modelName, phase, tokens, tokens_per_s: tokens / s, weights_gb_per_token: gb,
-      effective_gb_s: (gb * tokens) / s, threads, load_s: loadS, rss_gb: mem.rss, peak_rss_gb: mem.peak,
+      backend: backend.name,
+      model: modelName,
+      phase,
+      tokens,
+      tokens_per_s: tokens / s,
+      weights_gb_per_token: gb,
+      effective_gb_s: (gb * tokens) / s,
+      threads,
+      load_s: loadS,
+      rss_gb: mem.rss,
+      peak_rss_gb: mem.peak,
     });
     return [row("prefill", opts.prefill, prefillS), row("decode", opts.decode, decodeS)];
   } finally {
@@ -81,24 +100,48 @@ export async function benchOne(
 }
 
 function table(rows: BenchRow[]): string {
-  const head = ["backend", "model", "phase", "tokens", "tok/s", "GB/token", "GB/s", "threads", "load s", "peak RSS GB"];
+  const head = [
+    "backend",
+    "model",
+    "phase",
+    "tokens",
+    "tok/s",
+    "GB/token",
+    "GB/s",
+    "threads",
+    "load s",
+    "peak RSS GB",
+  ];
   const body = rows.map((r) => [
-    r.backend, r.model, r.phase, String(r.tokens), r.tokens_per_s.toFixed(2), r.weights_gb_per_token.toFixed(3),
-    r.effective_gb_s.toFixed(2), String(r.threads), r.load_s.toFixed(1), r.peak_rss_gb.toFixed(2),
+    r.backend,
+    r.model,
+    r.phase,
+    String(r.tokens),
+    r.tokens_per_s.toFixed(2),
+    r.weights_gb_per_token.toFixed(3),
+    r.effective_gb_s.toFixed(2),
+    String(r.threads),
+    r.load_s.toFixed(1),
+    r.peak_rss_gb.toFixed(2),
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   return [head, ...body].map((r) => r.map((v, i) => v.padEnd(w[i])).join("  ")).join("\n");
 }
 
 if (import.meta.main) {
-  const args = parseArgs(Deno.args, { values: ["backends", "models", "layers", "threads", "prefill", "decode"], switches: ["json"] });
+  const args = parseArgs(Deno.args, {
+    values: ["backends", "models", "layers", "threads", "prefill", "decode"],
+    switches: ["json"],
+  });
   const json = args.flags.has("json");
   const backends = (stringFlag(args, "backends") ?? "ref,wasm").split(",");
   const models = (stringFlag(args, "models") ?? "tiny,20b").split(",");
   const layers = numberFlag(args, "layers", 2), threads = numberFlag(args, "threads");
   const rows: BenchRow[] = [];
   for (const m of models) {
-    const dir = m === "tiny" ? new URL("../tests/fixtures/gpt-oss-tiny", import.meta.url).pathname : await cachedSynth20b(layers);
+    const dir = m === "tiny"
+      ? new URL("../tests/fixtures/gpt-oss-tiny", import.meta.url).pathname
+      : await cachedSynth20b(layers);
     const name = m === "tiny" ? "gpt-oss-tiny" : `gpt-oss-20b-synth-${layers}l`;
     for (const b of backends) {
       // the scalar reference needs seconds per 20b-shaped token: keep its run short
@@ -107,7 +150,7 @@ if (import.meta.main) {
       const decode = numberFlag(args, "decode", slow ? 1 : 8);
       const out = await benchOne(b, name, dir, { threads, prefill, decode });
       rows.push(...out);
-      if (json) for (const r of out) console.log(JSON.stringify(r));
+      if (json) { for (const r of out) console.log(JSON.stringify(r)); }
     }
   }
   if (!json) console.log(table(rows));

@@ -32,15 +32,25 @@ export async function buildAsm(force = false): Promise<boolean> {
   Deno.mkdirSync(`${ROOT}/build`, { recursive: true });
   const args = [
     `${ROOT}/asm/index.ts`,
-    "--outFile", KERNELS_WASM,
-    "-O3", "--noAssert",
-    "--runtime", "stub",
-    "--enable", "simd,relaxed-simd,threads",
-    "--importMemory", "--sharedMemory",
-    "--initialMemory", "1", "--maximumMemory", String(MAX_PAGES),
+    "--outFile",
+    KERNELS_WASM,
+    "-O3",
+    "--noAssert",
+    "--runtime",
+    "stub",
+    "--enable",
+    "simd,relaxed-simd,threads",
+    "--importMemory",
+    "--sharedMemory",
+    "--initialMemory",
+    "1",
+    "--maximumMemory",
+    String(MAX_PAGES),
   ];
   let errors = "";
-  const { error } = await asc.main(args, { stderr: { write: (s: string | Uint8Array) => (errors += String(s)) } as never });
+  const { error } = await asc.main(args, {
+    stderr: { write: (s: string | Uint8Array) => (errors += String(s)) } as never,
+  });
   if (error) throw new Error(`asc failed: ${error.message}\n${errors}`);
   return true;
 }

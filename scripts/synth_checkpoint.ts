@@ -21,8 +21,16 @@ export interface SynthShape {
 }
 
 export const GPT_OSS_20B: SynthShape = {
-  layers: 24, vocab: 201088, hidden: 2880, heads: 64, kvHeads: 8, headDim: 64,
-  experts: 32, topK: 4, ffn: 2880, slidingWindow: 128,
+  layers: 24,
+  vocab: 201088,
+  hidden: 2880,
+  heads: 64,
+  kvHeads: 8,
+  headDim: 64,
+  experts: 32,
+  topK: 4,
+  ffn: 2880,
+  slidingWindow: 128,
 };
 
 export function synthConfig(s: SynthShape): Record<string, unknown> {
@@ -41,9 +49,19 @@ export function synthConfig(s: SynthShape): Record<string, unknown> {
     experts_per_token: s.topK,
     intermediate_size: s.ffn,
     sliding_window: s.slidingWindow,
-    layer_types: Array.from({ length: s.layers }, (_, i) => (i % 2 === 0 ? "sliding_attention" : "full_attention")),
+    layer_types: Array.from(
+      { length: s.layers },
+      (_, i) => (i % 2 === 0 ? "sliding_attention" : "full_attention"),
+    ),
     rope_theta: 150000,
-    rope_scaling: { rope_type: "yarn", factor: 32.0, beta_fast: 32.0, beta_slow: 1.0, original_max_position_embeddings: 4096, truncate: false },
+    rope_scaling: {
+      rope_type: "yarn",
+      factor: 32.0,
+      beta_fast: 32.0,
+      beta_slow: 1.0,
+      original_max_position_embeddings: 4096,
+      truncate: false,
+    },
     initial_context_length: 4096,
     max_position_embeddings: 131072,
     rms_norm_eps: 1e-5,
@@ -53,7 +71,12 @@ export function synthConfig(s: SynthShape): Record<string, unknown> {
     tie_word_embeddings: false,
     quantization_config: {
       quant_method: "mxfp4",
-      modules_to_not_convert: ["model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"],
+      modules_to_not_convert: [
+        "model.layers.*.self_attn",
+        "model.layers.*.mlp.router",
+        "model.embed_tokens",
+        "lm_head",
+      ],
     },
   };
 }
@@ -109,7 +132,12 @@ function fillTensor(s: Spec, bits: Bits): Uint8Array {
 }
 
 function layerSpecs(s: SynthShape, l: number): Spec[] {
-  const p = `model.layers.${l}.`, H = s.hidden, qw = s.heads * s.headDim, kvw = s.kvHeads * s.headDim, E = s.experts, F = s.ffn;
+  const p = `model.layers.${l}.`,
+    H = s.hidden,
+    qw = s.heads * s.headDim,
+    kvw = s.kvHeads * s.headDim,
+    E = s.experts,
+    F = s.ffn;
   const wexp = (cols: number) => Math.round(Math.log2(Math.sqrt(cols)));
   return [
     { name: p + "input_layernorm.weight", dtype: "BF16", shape: [H], kind: "one" },
@@ -125,7 +153,12 @@ function layerSpecs(s: SynthShape, l: number): Spec[] {
     { name: p + "post_attention_layernorm.weight", dtype: "BF16", shape: [H], kind: "one" },
     { name: p + "mlp.router.weight", dtype: "BF16", shape: [E, H], kind: "weight", exp: wexp(H) },
     { name: p + "mlp.router.bias", dtype: "BF16", shape: [E], kind: "small" },
-    { name: p + "mlp.experts.gate_up_proj_blocks", dtype: "U8", shape: [E, 2 * F, H / 32, 16], kind: "blocks" },
+    {
+      name: p + "mlp.experts.gate_up_proj_blocks",
+      dtype: "U8",
+      shape: [E, 2 * F, H / 32, 16],
+      kind: "blocks",
+    },
     { name: p + "mlp.experts.gate_up_proj_scales", dtype: "U8", shape: [E, 2 * F, H / 32], kind: "scales" },
     { name: p + "mlp.experts.gate_up_proj_bias", dtype: "BF16", shape: [E, 2 * F], kind: "small" },
     { name: p + "mlp.experts.down_proj_blocks", dtype: "U8", shape: [E, H, F / 32, 16], kind: "blocks" },
@@ -135,34 +168,60 @@ function layerSpecs(s: SynthShape, l: number): Spec[] {
 }
 
 /** Writes a checkpoint folder; returns its size in bytes. Reports each file written. */
-export async function writeSynthCheckpoint(dir: string, s: SynthShape, seed = 1, onFile?: (name: string) => void): Promise<number> {
+export async function writeSynthCheckpoint(
+  dir: string,
+  s: SynthShape,
+  seed = 1,
+  onFile?: (name: string) => void,
+): Promise<number> {
   Deno.mkdirSync(dir, { recursive: true });
   const H = s.hidden;
   const files: { file: string; specs: Spec[] }[] = [
-    { file: "embeddings.safetensors", specs: [
-      { name: "model.embed_tokens.weight", dtype: "BF16", shape: [s.vocab, H], kind: "weight", exp: 0 },
-      { name: "model.norm.weight", dtype: "BF16", shape: [H], kind: "one" },
-      { name: "lm_head.weight", dtype: "BF16", shape: [s.vocab, H], kind: "weight", exp: Math.round(Math.log2(Math.sqrt(H))) },
-    ] },
-    ...Array.from({ length: s.layers }, (_, l) => ({ file: `layer-${String(l).padStart(2, "0")}.safetensors`, specs: layerSpecs(s, l) })),
+    {
+      file: "embeddings.safetensors",
+      specs: [
+        { name: "model.embed_tokens.weight", dtype: "BF16", shape: [s.vocab, H], kind: "weight", exp: 0 },
+        { name: "model.norm.weight", dtype: "BF16", shape: [H], kind: "one" },
+        {
+          name: "lm_head.weight",
+          dtype: "BF16",
+          shape: [s.vocab, H],
+          kind: "weight",
+          exp: Math.round(Math.log2(Math.sqrt(H))),
+        },
+      ],
+    },
+    ...Array.from(
+      { length: s.layers },
+      (_, l) => ({ file: `layer-${String(l).padStart(2, "0")}.safetensors`, specs: layerSpecs(s, l) }),
+    ),
   ];
   const bits = new Bits(seed * 2654435761);
   const weightMap: Record<string, string> = {};
   let total = 0;
   for (const { file, specs } of files) {
-    const infos = specs.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: bytesOf(t) }));
+    const infos = specs.map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      byteLength: bytesOf(t),
+    }));
     await writeSafetensorsFile(`${dir}/${file}`, infos, (i) => fillTensor(specs[i], bits));
     for (const t of specs) (weightMap[t.name] = file), (total += bytesOf(t));
     onFile?.(file);
   }
-  Deno.writeTextFileSync(`${dir}/model.safetensors.index.json`, JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 1));
+  Deno.writeTextFileSync(
+    `${dir}/model.safetensors.index.json`,
+    JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 1),
+  );
   Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(synthConfig(s), null, 2));
   return total;
 }
 
 /** A cached 20b-shaped checkpoint with `layers` layers under the cache dir; written on first use. */
 export async function cachedSynth20b(layers: number, onFile?: (name: string) => void): Promise<string> {
-  const base = Deno.env.get("OSSI_CACHE") ?? `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`}/ossi`;
+  const base = Deno.env.get("OSSI_CACHE") ??
+    `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`}/ossi`;
   const dir = `${base}/synth/gpt-oss-20b-synth-${layers}l`;
   try {
     if (Deno.statSync(`${dir}/config.json`).isFile) return dir;
@@ -185,6 +244,11 @@ if (import.meta.main) {
     const i = rest.indexOf(`--${name}`);
     return i >= 0 ? Number(rest[i + 1]) : d;
   };
-  const bytes = await writeSynthCheckpoint(out, { ...GPT_OSS_20B, layers: flag("layers", 2) }, flag("seed", 1), (f) => console.error(`wrote ${f}`));
+  const bytes = await writeSynthCheckpoint(
+    out,
+    { ...GPT_OSS_20B, layers: flag("layers", 2) },
+    flag("seed", 1),
+    (f) => console.error(`wrote ${f}`),
+  );
   console.error(`${out}: ${(bytes / 1e9).toFixed(2)} GB`);
 }

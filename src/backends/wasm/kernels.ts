@@ -8,28 +8,90 @@ export const KERNELS_WASM_URL = new URL("../../../build/ossi_kernels.wasm", impo
 /** The exports of asm/index.ts; see each asm/ file for the contract of its kernel. */
 export interface Kernels {
   permute_bf16_x(x: number, xp: number, n: number): void;
-  f32_bf16w_matmul(w: number, bias: number, rows: number, cols: number, xp: number, tokens: number, y: number, yStride: number): void;
+  f32_bf16w_matmul(
+    w: number,
+    bias: number,
+    rows: number,
+    cols: number,
+    xp: number,
+    tokens: number,
+    y: number,
+    yStride: number,
+  ): void;
   permute_mxfp4_x(x: number, xp: number, n: number): void;
   f32_mxfp4w_matmul(
-    blocks: number, scales: number, bias: number, rows: number, cols: number,
-    xp: number, xRows: number, n: number, y: number, yRows: number, yStride: number,
+    blocks: number,
+    scales: number,
+    bias: number,
+    rows: number,
+    cols: number,
+    xp: number,
+    xRows: number,
+    n: number,
+    y: number,
+    yRows: number,
+    yStride: number,
   ): void;
   f32_mxfp4w_moe_gate_up_swiglu(
-    blocks: number, scales: number, bias: number, experts: number, rows: number, cols: number,
-    x: number, xp: number, tokens: number, sel: number, k: number, act: number, limit: number, alpha: number,
-    tmp: number, lists: number,
+    blocks: number,
+    scales: number,
+    bias: number,
+    experts: number,
+    rows: number,
+    cols: number,
+    x: number,
+    xp: number,
+    tokens: number,
+    sel: number,
+    k: number,
+    act: number,
+    limit: number,
+    alpha: number,
+    tmp: number,
+    lists: number,
   ): void;
   f32_mxfp4w_moe_down_sum(
-    blocks: number, scales: number, bias: number, experts: number, rows: number, cols: number,
-    act: number, xp: number, tokens: number, sel: number, weights: number, k: number, out: number,
-    tmp: number, lists: number,
+    blocks: number,
+    scales: number,
+    bias: number,
+    experts: number,
+    rows: number,
+    cols: number,
+    act: number,
+    xp: number,
+    tokens: number,
+    sel: number,
+    weights: number,
+    k: number,
+    out: number,
+    tmp: number,
+    lists: number,
   ): void;
   rmsnorm(y: number, x: number, w: number, eps: number, tokens: number, n: number): void;
   add_inplace(y: number, x: number, n: number): void;
-  rope(x: number, tokens: number, stride: number, heads: number, dim: number, cosTab: number, sinTab: number, pos0: number): void;
+  rope(
+    x: number,
+    tokens: number,
+    stride: number,
+    heads: number,
+    dim: number,
+    cosTab: number,
+    sinTab: number,
+    pos0: number,
+  ): void;
   sdpa_sink_window(
-    out: number, q: number, kCache: number, vCache: number, pos0: number, tokens: number, window: number,
-    sinks: number, heads: number, kvHeads: number, dim: number, scores: number,
+    out: number,
+    q: number,
+    kCache: number,
+    vCache: number,
+    pos0: number,
+    tokens: number,
+    window: number,
+    sinks: number,
+    heads: number,
+    kvHeads: number,
+    dim: number,
+    scores: number,
   ): void;
   topk_softmax(logits: number, tokens: number, n: number, k: number, sel: number, weights: number): void;
 }

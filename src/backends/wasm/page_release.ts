@@ -15,8 +15,12 @@ let libc: Libc | null | undefined;
 function openLibc(): Libc | null {
   if (libc !== undefined) return libc;
   try {
-    if (Deno.build.os !== "linux" || Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return (libc = null);
-    libc = Deno.dlopen("libc.so.6", { madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" } }) as Libc;
+    if (Deno.build.os !== "linux" || Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+      return (libc = null);
+    }
+    libc = Deno.dlopen("libc.so.6", {
+      madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+    }) as Libc;
   } catch {
     libc = null;
   }

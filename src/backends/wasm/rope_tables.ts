@@ -3,7 +3,11 @@
 
 import type { RopeTables } from "../ref/kernels.ts";
 
-export function ropeCosSin(tables: RopeTables, dim: number, positions: number): { cos: Float32Array; sin: Float32Array } {
+export function ropeCosSin(
+  tables: RopeTables,
+  dim: number,
+  positions: number,
+): { cos: Float32Array; sin: Float32Array } {
   const half = dim / 2;
   const cos = new Float32Array(positions * half), sin = new Float32Array(positions * half);
   for (let p = 0; p < positions; p++) {

@@ -98,7 +98,11 @@ function split(rows: number, s: number, n: number, unit = 1): [number, number] {
 
 /** Bytes of weights a model places in shards (everything but the embedding, which is read per token). */
 export function placedWeightBytes(c: ModelConfig): number {
-  const H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, E = c.numExperts, F = c.intermediateSize;
+  const H = c.hiddenSize,
+    qw = c.numHeads * c.headDim,
+    kvw = c.numKvHeads * c.headDim,
+    E = c.numExperts,
+    F = c.intermediateSize;
   const bf16 = (rows: number, cols: number) => rows * cols * 2 + rows * 4;
   const mx = (rows: number, cols: number) => E * rows * ((cols / 32) * 17 + 4);
   const layer = bf16(qw, H) + 2 * bf16(kvw, H) + bf16(H, qw) + bf16(E, H) + mx(2 * F, H) + mx(H, F);
@@ -114,7 +118,11 @@ export function shardCount(c: ModelConfig, threads: number): number {
 }
 
 export function planShards(c: ModelConfig, shards: number, maxTokens: number): ShardLayout[] {
-  const H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, E = c.numExperts, F = c.intermediateSize;
+  const H = c.hiddenSize,
+    qw = c.numHeads * c.headDim,
+    kvw = c.numKvHeads * c.headDim,
+    E = c.numExperts,
+    F = c.intermediateSize;
   const K = c.expertsPerToken, T = maxTokens;
   const layouts: ShardLayout[] = [];
   for (let s = 0; s < shards; s++) {
@@ -127,7 +135,14 @@ export function planShards(c: ModelConfig, shards: number, maxTokens: number): S
     const experts = (total: number, cols: number, unit: number): ExpertSlice => {
       const [r0, r1] = split(total, s, shards, unit);
       const rows = r1 - r0;
-      return { blocks: a.alloc((E * rows * cols) / 2), scales: a.alloc((E * rows * cols) / 32), bias: a.alloc(E * rows * 4), r0, rows, cols };
+      return {
+        blocks: a.alloc((E * rows * cols) / 2),
+        scales: a.alloc((E * rows * cols) / 32),
+        bias: a.alloc(E * rows * 4),
+        r0,
+        rows,
+        cols,
+      };
     };
     const layers: LayerSlices[] = [];
     for (let l = 0; l < c.numLayers; l++) {
@@ -145,7 +160,14 @@ export function planShards(c: ModelConfig, shards: number, maxTokens: number): S
     const weightBytes = a.offset;
     const L = layers[0];
     const maxIn = Math.max(H, qw, F);
-    const maxOut = Math.max(L.q.rows, L.o.rows, L.router.rows, L.down.rows, unembed.rows, K * (L.gateUp.rows / 2));
+    const maxOut = Math.max(
+      L.q.rows,
+      L.o.rows,
+      L.router.rows,
+      L.down.rows,
+      unembed.rows,
+      K * (L.gateUp.rows / 2),
+    );
     const io: ShardIo = {
       x: a.alloc(T * K * maxIn * 4),
       xp: a.alloc(T * K * maxIn * 4),
@@ -158,7 +180,9 @@ export function planShards(c: ModelConfig, shards: number, maxTokens: number): S
       selW: a.alloc(T * K * 4),
     };
     if (a.pages > MAX_PAGES) {
-      throw new OssiError(`wasm backend: shard ${s} needs ${(a.offset / 2 ** 30).toFixed(2)} GiB (> 4 GiB); use more shards`);
+      throw new OssiError(
+        `wasm backend: shard ${s} needs ${(a.offset / 2 ** 30).toFixed(2)} GiB (> 4 GiB); use more shards`,
+      );
     }
     layouts.push({ index: s, pages: a.pages, weightBytes, layers, unembed, io });
   }
@@ -166,7 +190,11 @@ export function planShards(c: ModelConfig, shards: number, maxTokens: number): S
 }
 
 function bf16Data(m: Mat, what: string): Uint16Array {
-  if (m.dtype !== "BF16") throw new OssiError(`wasm backend: ${what} is ${m.dtype}; it supports BF16 matrices only (try --backend ref)`);
+  if (m.dtype !== "BF16") {
+    throw new OssiError(
+      `wasm backend: ${what} is ${m.dtype}; it supports BF16 matrices only (try --backend ref)`,
+    );
+  }
   return m.data as Uint16Array;
 }
 

@@ -34,7 +34,14 @@ export enum Ctl {
   Slots = 8,
 }
 
-export function runStep(k: Kernels, s: ShardLayout, p: ShardParams, step: Step, layer: number, tokens: number): void {
+export function runStep(
+  k: Kernels,
+  s: ShardLayout,
+  p: ShardParams,
+  step: Step,
+  layer: number,
+  tokens: number,
+): void {
   const io = s.io;
   if (step === Step.Unembed) {
     const u = s.unembed;
@@ -56,21 +63,57 @@ export function runStep(k: Kernels, s: ShardLayout, p: ShardParams, step: Step, 
       return;
     case Step.Router:
       k.permute_bf16_x(io.x, io.xp, tokens * p.hidden);
-      k.f32_bf16w_matmul(L.router.w, L.router.bias, L.router.rows, L.router.cols, io.xp, tokens, io.y, L.router.rows);
+      k.f32_bf16w_matmul(
+        L.router.w,
+        L.router.bias,
+        L.router.rows,
+        L.router.cols,
+        io.xp,
+        tokens,
+        io.y,
+        L.router.rows,
+      );
       return;
     case Step.GateUp: {
       const g = L.gateUp;
       k.f32_mxfp4w_moe_gate_up_swiglu(
-        g.blocks, g.scales, g.bias, p.experts, g.rows, g.cols, io.x, io.xp, tokens, io.sel, p.k, io.y,
-        p.swigluLimit, p.swigluAlpha, io.tmp, io.lists,
+        g.blocks,
+        g.scales,
+        g.bias,
+        p.experts,
+        g.rows,
+        g.cols,
+        io.x,
+        io.xp,
+        tokens,
+        io.sel,
+        p.k,
+        io.y,
+        p.swigluLimit,
+        p.swigluAlpha,
+        io.tmp,
+        io.lists,
       );
       return;
     }
     case Step.Down: {
       const d = L.down;
       k.f32_mxfp4w_moe_down_sum(
-        d.blocks, d.scales, d.bias, p.experts, d.rows, d.cols, io.x, io.xp, tokens, io.sel, io.selW, p.k, io.y,
-        io.tmp, io.lists,
+        d.blocks,
+        d.scales,
+        d.bias,
+        p.experts,
+        d.rows,
+        d.cols,
+        io.x,
+        io.xp,
+        tokens,
+        io.sel,
+        io.selW,
+        p.k,
+        io.y,
+        io.tmp,
+        io.lists,
       );
       return;
     }

@@ -13,7 +13,10 @@ export interface WorkerInit {
 }
 
 // Lives in a worker: `self` is the worker scope.
-const scope = self as unknown as { onmessage: ((e: MessageEvent<WorkerInit>) => void) | null; postMessage(m: unknown): void };
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<WorkerInit>) => void) | null;
+  postMessage(m: unknown): void;
+};
 
 scope.onmessage = (e) => {
   const init = e.data;

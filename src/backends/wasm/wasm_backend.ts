@@ -11,7 +11,14 @@ import { ropeTables } from "../ref/kernels.ts";
 import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 import { releaseMappedPages } from "./page_release.ts";
 import { ropeCosSin } from "./rope_tables.ts";
-import { fillShard, planShards, placedWeightBytes, shardCount, type ShardLayout, shardParams } from "./shard_layout.ts";
+import {
+  fillShard,
+  placedWeightBytes,
+  planShards,
+  shardCount,
+  type ShardLayout,
+  shardParams,
+} from "./shard_layout.ts";
 import { Step } from "./shard_step.ts";
 import { WorkerPool } from "./worker_pool.ts";
 
@@ -86,9 +93,13 @@ export class WasmBackend implements Backend {
   static async create(config: ModelConfig, w: GptOssWeights, opts: WasmBackendOptions): Promise<WasmBackend> {
     const c = config, H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim;
     if (H % 32 !== 0 || qw % 8 !== 0 || c.headDim % 4 !== 0) {
-      throw new OssiError(`wasm backend: needs hidden % 32, heads*head_dim % 8 and head_dim % 4 == 0 (got ${H}, ${qw}, ${c.headDim})`);
+      throw new OssiError(
+        `wasm backend: needs hidden % 32, heads*head_dim % 8 and head_dim % 4 == 0 (got ${H}, ${qw}, ${c.headDim})`,
+      );
     }
-    if (w.embed.dtype !== "BF16") throw new OssiError(`wasm backend: the embedding is ${w.embed.dtype}; it supports BF16 only`);
+    if (w.embed.dtype !== "BF16") {
+      throw new OssiError(`wasm backend: the embedding is ${w.embed.dtype}; it supports BF16 only`);
+    }
     const threads = opts.threads ?? navigator.hardwareConcurrency ?? 1;
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
       throw new OssiError(`--threads must be an integer from 1 to 256, got ${opts.threads}`, 2);
@@ -101,16 +112,31 @@ export class WasmBackend implements Backend {
     const a = new Arena(), T = maxTokens, K = c.expertsPerToken;
     const vecs = (n: number) => Array.from({ length: c.numLayers }, () => a.alloc(n * 4));
     const b: MainBuffers = {
-      x: a.alloc(T * H * 4), xn: a.alloc(T * H * 4), q: a.alloc(T * qw * 4), k: a.alloc(T * kvw * 4),
-      v: a.alloc(T * kvw * 4), att: a.alloc(T * qw * 4), proj: a.alloc(T * H * 4),
-      router: a.alloc(T * c.numExperts * 4), sel: a.alloc(T * K * 4), selW: a.alloc(T * K * 4),
-      act: a.alloc(T * K * c.intermediateSize * 4), scores: a.alloc(ctx * 4),
-      cos: a.alloc((ctx * c.headDim) / 2 * 4), sin: a.alloc((ctx * c.headDim) / 2 * 4),
-      attnNorm: vecs(H), mlpNorm: vecs(H), sinks: vecs(c.numHeads), finalNorm: a.alloc(H * 4),
-      kCache: vecs(ctx * kvw), vCache: vecs(ctx * kvw),
+      x: a.alloc(T * H * 4),
+      xn: a.alloc(T * H * 4),
+      q: a.alloc(T * qw * 4),
+      k: a.alloc(T * kvw * 4),
+      v: a.alloc(T * kvw * 4),
+      att: a.alloc(T * qw * 4),
+      proj: a.alloc(T * H * 4),
+      router: a.alloc(T * c.numExperts * 4),
+      sel: a.alloc(T * K * 4),
+      selW: a.alloc(T * K * 4),
+      act: a.alloc(T * K * c.intermediateSize * 4),
+      scores: a.alloc(ctx * 4),
+      cos: a.alloc((ctx * c.headDim) / 2 * 4),
+      sin: a.alloc((ctx * c.headDim) / 2 * 4),
+      attnNorm: vecs(H),
+      mlpNorm: vecs(H),
+      sinks: vecs(c.numHeads),
+      finalNorm: a.alloc(H * 4),
+      kCache: vecs(ctx * kvw),
+      vCache: vecs(ctx * kvw),
     };
     if (a.offset > 4 * 2 ** 30 - 2 ** 20) {
-      throw new OssiError(`wasm backend: a KV cache of ${ctx} tokens does not fit in 4 GiB; use a smaller --max-context`);
+      throw new OssiError(
+        `wasm backend: a KV cache of ${ctx} tokens does not fit in 4 GiB; use a smaller --max-context`,
+      );
     }
     const memory = sharedMemory(a.pages);
     const f32 = new Float32Array(memory.buffer);
@@ -132,13 +158,31 @@ export class WasmBackend implements Backend {
     for (const layout of layouts) {
       const m = sharedMemory(layout.pages);
       memories.push(m);
-      fillShard(layout, m, w, (n) => opts.onProgress?.((done = Math.min(total, done + n)), total));
+      fillShard(layout, m, w, (n) => opts.onProgress?.(done = Math.min(total, done + n), total));
       // peak resident memory stays about one shard above the wasm memories
       if (opts.files) releaseMappedPages(opts.files);
     }
     opts.onProgress?.(total, total);
-    const pool = await WorkerPool.start(wasm, layouts, memories, shardParams(c, maxTokens), Math.min(threads, layouts.length));
-    return new WasmBackend(c, w, ctx, threads, maxTokens, instantiateKernels(module, memory), memory, b, layouts, memories, pool);
+    const pool = await WorkerPool.start(
+      wasm,
+      layouts,
+      memories,
+      shardParams(c, maxTokens),
+      Math.min(threads, layouts.length),
+    );
+    return new WasmBackend(
+      c,
+      w,
+      ctx,
+      threads,
+      maxTokens,
+      instantiateKernels(module, memory),
+      memory,
+      b,
+      layouts,
+      memories,
+      pool,
+    );
   }
 
   forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array> {
@@ -151,7 +195,9 @@ export class WasmBackend implements Backend {
 
   forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
     const n = tokens.length, V = this.config.vocabSize;
-    if (pos < 0 || pos + n > this.maxContext) throw new RangeError(`context overflow: ${pos + n} > ${this.maxContext}`);
+    if (pos < 0 || pos + n > this.maxContext) {
+      throw new RangeError(`context overflow: ${pos + n} > ${this.maxContext}`);
+    }
     for (let i = 0; i < n; i++) {
       const id = tokens[i];
       if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} out of range`);
@@ -169,11 +215,20 @@ export class WasmBackend implements Backend {
 
   /** Runs tokens [t0, t0+T) at positions pos..; writes logits of chunk rows [first, T) from row outRow. */
   private chunk(
-    tokens: ArrayLike<number>, t0: number, T: number, pos: number, first: number,
-    logits: Float32Array, outRow: number, dbg: DebugSink | undefined,
+    tokens: ArrayLike<number>,
+    t0: number,
+    T: number,
+    pos: number,
+    first: number,
+    logits: Float32Array,
+    outRow: number,
+    dbg: DebugSink | undefined,
   ): void {
     const c = this.config, k = this.k, b = this.b, f32 = this.f32, H = c.hiddenSize;
-    const qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, K = c.expertsPerToken, F = c.intermediateSize;
+    const qw = c.numHeads * c.headDim,
+      kvw = c.numKvHeads * c.headDim,
+      K = c.expertsPerToken,
+      F = c.intermediateSize;
     const emit = (name: string, layer: number, rows: number, at: number, width: number) =>
       dbg?.(name, layer, rows, f32.slice(at / 4, at / 4 + rows * width));
 
@@ -201,7 +256,20 @@ export class WasmBackend implements Backend {
       f32.copyWithin(b.kCache[l] / 4 + pos * kvw, b.k / 4, b.k / 4 + T * kvw);
       f32.copyWithin(b.vCache[l] / 4 + pos * kvw, b.v / 4, b.v / 4 + T * kvw);
       // attention with sinks (sliding window on the layers that have one)
-      k.sdpa_sink_window(b.att, b.q, b.kCache[l], b.vCache[l], pos, T, c.layerWindows[l], b.sinks[l], c.numHeads, c.numKvHeads, c.headDim, b.scores);
+      k.sdpa_sink_window(
+        b.att,
+        b.q,
+        b.kCache[l],
+        b.vCache[l],
+        pos,
+        T,
+        c.layerWindows[l],
+        b.sinks[l],
+        c.numHeads,
+        c.numKvHeads,
+        c.headDim,
+        b.scores,
+      );
       emit("attn_core", l, T, b.att, qw);
       // output projection, residual
       this.broadcast(b.att, T * qw);
@@ -244,7 +312,9 @@ export class WasmBackend implements Backend {
     const V = c.vocabSize;
     this.layouts.forEach((s, i) => {
       const src = this.shardF32[i], y = s.io.y / 4, u = s.unembed;
-      for (let t = 0; t < rows; t++) logits.set(src.subarray(y + t * u.rows, y + (t + 1) * u.rows), (outRow + t) * V + u.r0);
+      for (let t = 0; t < rows; t++) {
+        logits.set(src.subarray(y + t * u.rows, y + (t + 1) * u.rows), (outRow + t) * V + u.r0);
+      }
     });
   }
 
@@ -255,7 +325,8 @@ export class WasmBackend implements Backend {
   }
 
   private broadcastSelection(count: number): void {
-    const sel = new Int32Array(this.f32.buffer, this.b.sel, count), w = this.f32.subarray(this.b.selW / 4, this.b.selW / 4 + count);
+    const sel = new Int32Array(this.f32.buffer, this.b.sel, count),
+      w = this.f32.subarray(this.b.selW / 4, this.b.selW / 4 + count);
     this.layouts.forEach((s, i) => {
       this.shardI32[i].set(sel, s.io.sel / 4);
       this.shardF32[i].set(w, s.io.selW / 4);
@@ -263,10 +334,18 @@ export class WasmBackend implements Backend {
   }
 
   /** Assembles [T, width] at main offset `at` from each shard's [T, rows] slice starting at column r0. */
-  private gather(slice: (s: ShardLayout) => { r0: number; rows: number }, buf: "y" | "yk" | "yv", T: number, at: number, width: number): void {
+  private gather(
+    slice: (s: ShardLayout) => { r0: number; rows: number },
+    buf: "y" | "yk" | "yv",
+    T: number,
+    at: number,
+    width: number,
+  ): void {
     this.layouts.forEach((s, i) => {
       const { r0, rows } = slice(s), src = this.shardF32[i], y = s.io[buf] / 4;
-      for (let t = 0; t < T; t++) this.f32.set(src.subarray(y + t * rows, y + (t + 1) * rows), at / 4 + t * width + r0);
+      for (let t = 0; t < T; t++) {
+        this.f32.set(src.subarray(y + t * rows, y + (t + 1) * rows), at / 4 + t * width + r0);
+      }
     });
   }
 
@@ -274,7 +353,9 @@ export class WasmBackend implements Backend {
   private gatherPairs(l: number, count: number, at: number, ffn: number): void {
     this.layouts.forEach((s, i) => {
       const g = s.layers[l].gateUp, pairs = g.rows / 2, p0 = g.r0 / 2, src = this.shardF32[i], y = s.io.y / 4;
-      for (let r = 0; r < count; r++) this.f32.set(src.subarray(y + r * pairs, y + (r + 1) * pairs), at / 4 + r * ffn + p0);
+      for (let r = 0; r < count; r++) {
+        this.f32.set(src.subarray(y + r * pairs, y + (r + 1) * pairs), at / 4 + r * ffn + p0);
+      }
     });
   }
 

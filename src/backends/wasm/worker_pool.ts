@@ -38,7 +38,10 @@ export class WorkerPool {
       );
       const init: WorkerInit = {
         wasm,
-        shards: layouts.filter((_, s) => s % threads === t).map((layout) => ({ layout, memory: memories[layout.index] })),
+        shards: layouts.filter((_, s) => s % threads === t).map((layout) => ({
+          layout,
+          memory: memories[layout.index],
+        })),
         params,
         ctl: ctlBuffer,
       };

@@ -36,6 +36,12 @@ Deno.test("f32_bf16w_matmul() matches linear() with partial row and token tails"
 Deno.test("f32_bf16w_matmul() matches linear() on random shapes", () => {
   const r = rng(99);
   for (let i = 0; i < 6; i++) {
-    check(1 + Math.floor(r() * 40), 8 * (1 + Math.floor(r() * 40)), 1 + Math.floor(r() * 9), r() < 0.5, 100 + i);
+    check(
+      1 + Math.floor(r() * 40),
+      8 * (1 + Math.floor(r() * 40)),
+      1 + Math.floor(r() * 9),
+      r() < 0.5,
+      100 + i,
+    );
   }
 });

@@ -22,13 +22,27 @@ function checkMatmul(rows: number, cols: number, n: number, seed: number): void 
   const x = randomF32(n * cols, r);
   const want = new Float32Array(n * rows);
   // output row i holds input row n-1-i: the lists are honoured in both directions
-  for (let i = 0; i < n; i++) expertLinear(want.subarray((n - 1 - i) * rows, (n - i) * rows), x, i * cols, m, 0);
+  for (let i = 0; i < n; i++) {
+    expertLinear(want.subarray((n - 1 - i) * rows, (n - i) * rows), x, i * cols, m, 0);
+  }
   const h = new Harness();
   const xp = h.zeros(x.byteLength), y = h.zeros(want.byteLength);
   h.k.permute_mxfp4_x(h.put(x), xp, n * cols);
   const xRows = h.put(Int32Array.from({ length: n }, (_, i) => i));
   const yRows = h.put(Int32Array.from({ length: n }, (_, i) => n - 1 - i));
-  h.k.f32_mxfp4w_matmul(h.put(m.blocks), h.put(m.scales), h.put(m.bias), rows, cols, xp, xRows, n, y, yRows, rows);
+  h.k.f32_mxfp4w_matmul(
+    h.put(m.blocks),
+    h.put(m.scales),
+    h.put(m.bias),
+    rows,
+    cols,
+    xp,
+    xRows,
+    n,
+    y,
+    yRows,
+    rows,
+  );
   const d = maxRelDiff(h.f32(y, n * rows), want);
   assert(d < 1e-5, `rows ${rows} cols ${cols} n ${n}: differs by ${d}`);
 }
@@ -42,11 +56,21 @@ Deno.test("f32_mxfp4w_matmul() matches expertLinear() on exact fits, tails and s
 
 Deno.test("f32_mxfp4w_matmul() matches expertLinear() on random shapes", () => {
   const r = rng(7);
-  for (let i = 0; i < 5; i++) checkMatmul(1 + Math.floor(r() * 30), 32 * (1 + Math.floor(r() * 8)), 1 + Math.floor(r() * 6), 10 + i);
+  for (let i = 0; i < 5; i++) {
+    checkMatmul(1 + Math.floor(r() * 30), 32 * (1 + Math.floor(r() * 8)), 1 + Math.floor(r() * 6), 10 + i);
+  }
 });
 
 /** The reference MoE step for `tokens` rows of x with given selections and weights. */
-function refMoe(gu: Mxfp4Experts, dn: Mxfp4Experts, x: Float32Array, sel: Int32Array, wts: Float32Array, tokens: number, k: number) {
+function refMoe(
+  gu: Mxfp4Experts,
+  dn: Mxfp4Experts,
+  x: Float32Array,
+  sel: Int32Array,
+  wts: Float32Array,
+  tokens: number,
+  k: number,
+) {
   const F = dn.cols, H = dn.rows, limit = 7, alpha = 1.702;
   const act = new Float32Array(tokens * k * F), out = new Float32Array(tokens * H);
   const gateUp = new Float32Array(2 * F), down = new Float32Array(H);
@@ -72,12 +96,47 @@ function checkMoe(experts: number, H: number, F: number, tokens: number, k: numb
 
   const h = new Harness(1024);
   const count = tokens * k;
-  const xp = h.zeros(count * Math.max(H, F) * 4), tmp = h.zeros(count * Math.max(2 * F, H) * 4), lists = h.zeros(count * 8);
+  const xp = h.zeros(count * Math.max(H, F) * 4),
+    tmp = h.zeros(count * Math.max(2 * F, H) * 4),
+    lists = h.zeros(count * 8);
   const act = h.zeros(count * F * 4), out = h.zeros(tokens * H * 4), selAt = h.put(sel), wAt = h.put(wts);
-  h.k.f32_mxfp4w_moe_gate_up_swiglu(h.put(gu.blocks), h.put(gu.scales), h.put(gu.bias), experts, 2 * F, H, h.put(x), xp, tokens, selAt, k, act, 7, 1.702, tmp, lists);
+  h.k.f32_mxfp4w_moe_gate_up_swiglu(
+    h.put(gu.blocks),
+    h.put(gu.scales),
+    h.put(gu.bias),
+    experts,
+    2 * F,
+    H,
+    h.put(x),
+    xp,
+    tokens,
+    selAt,
+    k,
+    act,
+    7,
+    1.702,
+    tmp,
+    lists,
+  );
   const dAct = maxRelDiff(h.f32(act, count * F), want.act);
   assert(dAct < 1e-4, `act differs by ${dAct}`);
-  h.k.f32_mxfp4w_moe_down_sum(h.put(dn.blocks), h.put(dn.scales), h.put(dn.bias), experts, H, F, act, xp, tokens, selAt, wAt, k, out, tmp, lists);
+  h.k.f32_mxfp4w_moe_down_sum(
+    h.put(dn.blocks),
+    h.put(dn.scales),
+    h.put(dn.bias),
+    experts,
+    H,
+    F,
+    act,
+    xp,
+    tokens,
+    selAt,
+    wAt,
+    k,
+    out,
+    tmp,
+    lists,
+  );
   const dOut = maxRelDiff(h.f32(out, tokens * H), want.out);
   assert(dOut < 1e-4, `moe out differs by ${dOut}`);
 }
@@ -92,6 +151,13 @@ Deno.test("f32_mxfp4w_moe kernels match the reference expert step on random shap
   const r = rng(5);
   for (let i = 0; i < 4; i++) {
     const experts = 2 + Math.floor(r() * 8);
-    checkMoe(experts, 32 * (1 + Math.floor(r() * 4)), 32 * (1 + Math.floor(r() * 4)), 1 + Math.floor(r() * 6), 1 + Math.floor(r() * Math.min(4, experts)), 20 + i);
+    checkMoe(
+      experts,
+      32 * (1 + Math.floor(r() * 4)),
+      32 * (1 + Math.floor(r() * 4)),
+      1 + Math.floor(r() * 6),
+      1 + Math.floor(r() * Math.min(4, experts)),
+      20 + i,
+    );
   }
 });

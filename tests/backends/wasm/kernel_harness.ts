@@ -1,6 +1,12 @@
 // A one-memory harness for calling asm kernels from tests: allocate, write typed arrays, read results back.
 
-import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "../../../src/backends/wasm/kernels.ts";
+import {
+  Arena,
+  instantiateKernels,
+  type Kernels,
+  readKernelsWasm,
+  sharedMemory,
+} from "../../../src/backends/wasm/kernels.ts";
 
 const module = new WebAssembly.Module(readKernelsWasm() as BufferSource);
 
@@ -15,7 +21,9 @@ export class Harness {
   /** Copies `data` into fresh memory and returns its offset. */
   put(data: Float32Array | Int32Array | Uint8Array | Uint16Array): number {
     const at = this.arena.alloc(data.byteLength);
-    new Uint8Array(this.memory.buffer, at, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    new Uint8Array(this.memory.buffer, at, data.byteLength).set(
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
     return at;
   }
   zeros(bytes: number): number {
@@ -59,6 +67,8 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function maxScaledDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
   let m = 0, top = 0;
-  for (let i = 0; i < a.length; i++) (m = Math.max(m, Math.abs(a[i] - b[i]))), (top = Math.max(top, Math.abs(b[i])));
+  for (let i = 0; i < a.length; i++) {
+    (m = Math.max(m, Math.abs(a[i] - b[i]))), (top = Math.max(top, Math.abs(b[i])));
+  }
   return m / Math.max(top, 1e-30);
 }

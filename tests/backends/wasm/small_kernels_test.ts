@@ -27,7 +27,11 @@ Deno.test("add_inplace() adds with a partial tail", () => {
 });
 
 Deno.test("rope() with YaRN tables matches the reference at several positions", () => {
-  const cfg = { theta: 150000, dim: 64, yarn: { factor: 32, betaFast: 32, betaSlow: 1, originalContext: 4096, truncate: false } };
+  const cfg = {
+    theta: 150000,
+    dim: 64,
+    yarn: { factor: 32, betaFast: 32, betaSlow: 1, originalContext: 4096, truncate: false },
+  };
   const tables = ropeTables(cfg);
   const { cos, sin } = ropeCosSin(tables, 64, 300);
   const r = rng(5), tokens = 3, heads = 4, stride = heads * 64 + 32, pos0 = 297;
@@ -40,14 +44,40 @@ Deno.test("rope() with YaRN tables matches the reference at several positions", 
   assert(maxRelDiff(h.f32(at, x.length), want) < 1e-5);
 });
 
-function checkAttention(heads: number, kvHeads: number, dim: number, pos0: number, tokens: number, window: number, seed: number) {
+function checkAttention(
+  heads: number,
+  kvHeads: number,
+  dim: number,
+  pos0: number,
+  tokens: number,
+  window: number,
+  seed: number,
+) {
   const r = rng(seed), ctx = pos0 + tokens, kvw = kvHeads * dim, qw = heads * dim;
-  const q = randomF32(tokens * qw, r), kc = randomF32(ctx * kvw, r), vc = randomF32(ctx * kvw, r), sinks = randomF32(heads, r, 2);
+  const q = randomF32(tokens * qw, r),
+    kc = randomF32(ctx * kvw, r),
+    vc = randomF32(ctx * kvw, r),
+    sinks = randomF32(heads, r, 2);
   const want = new Float32Array(tokens * qw);
-  for (let t = 0; t < tokens; t++) attentionSink(want, t * qw, q, t * qw, kc, vc, pos0 + t, window, sinks, heads, kvHeads, dim);
+  for (let t = 0; t < tokens; t++) {
+    attentionSink(want, t * qw, q, t * qw, kc, vc, pos0 + t, window, sinks, heads, kvHeads, dim);
+  }
   const h = new Harness(1024);
   const out = h.zeros(want.byteLength);
-  h.k.sdpa_sink_window(out, h.put(q), h.put(kc), h.put(vc), pos0, tokens, window, h.put(sinks), heads, kvHeads, dim, h.zeros(ctx * 4));
+  h.k.sdpa_sink_window(
+    out,
+    h.put(q),
+    h.put(kc),
+    h.put(vc),
+    pos0,
+    tokens,
+    window,
+    h.put(sinks),
+    heads,
+    kvHeads,
+    dim,
+    h.zeros(ctx * 4),
+  );
   const d = maxRelDiff(h.f32(out, want.length), want);
   assert(d < 1e-5, `attention differs by ${d}`);
 }

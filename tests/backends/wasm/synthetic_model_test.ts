@@ -8,12 +8,39 @@ import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
 import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
 import { argmax } from "../../../src/backends/ref/kernels.ts";
 import { planShards, shardCount } from "../../../src/backends/wasm/shard_layout.ts";
-import { GPT_OSS_20B, type SynthShape, synthConfig, writeSynthCheckpoint } from "../../../scripts/synth_checkpoint.ts";
+import {
+  GPT_OSS_20B,
+  synthConfig,
+  type SynthShape,
+  writeSynthCheckpoint,
+} from "../../../scripts/synth_checkpoint.ts";
 import { maxAbsDiff } from "../../fixture_util.ts";
 
 const SHAPES: SynthShape[] = [
-  { layers: 3, vocab: 300, hidden: 96, heads: 6, kvHeads: 2, headDim: 8, experts: 5, topK: 3, ffn: 64, slidingWindow: 4 },
-  { layers: 2, vocab: 257, hidden: 64, heads: 2, kvHeads: 1, headDim: 36, experts: 3, topK: 1, ffn: 96, slidingWindow: 3 },
+  {
+    layers: 3,
+    vocab: 300,
+    hidden: 96,
+    heads: 6,
+    kvHeads: 2,
+    headDim: 8,
+    experts: 5,
+    topK: 3,
+    ffn: 64,
+    slidingWindow: 4,
+  },
+  {
+    layers: 2,
+    vocab: 257,
+    hidden: 64,
+    heads: 2,
+    kvHeads: 1,
+    headDim: 36,
+    experts: 3,
+    topK: 1,
+    ffn: 96,
+    slidingWindow: 3,
+  },
 ];
 
 for (const [i, shape] of SHAPES.entries()) {
@@ -23,10 +50,16 @@ for (const [i, shape] of SHAPES.entries()) {
       await writeSynthCheckpoint(dir, shape, 7 + i);
       const model = loadModel(dir);
       const ref = new RefBackend(model.config, model.weights, 32);
-      const wasm = await WasmBackend.create(model.config, model.weights, { maxContext: 32, threads: 2, shards: 3, maxTokens: 6 });
+      const wasm = await WasmBackend.create(model.config, model.weights, {
+        maxContext: 32,
+        threads: 2,
+        shards: 3,
+        maxTokens: 6,
+      });
       try {
         const prompt = Array.from({ length: 11 }, (_, t) => (t * 37 + 5) % shape.vocab);
-        const a = await ref.forward(prompt, 0, { logits: "all" }), b = await wasm.forward(prompt, 0, { logits: "all" });
+        const a = await ref.forward(prompt, 0, { logits: "all" }),
+          b = await wasm.forward(prompt, 0, { logits: "all" });
         const scale = Math.max(...a.map(Math.abs));
         const d = maxAbsDiff(b, Array.from(a));
         assert(d <= 2e-3 * Math.max(1, scale), `prompt logits differ by ${d} (logit scale ${scale})`);

@@ -59,7 +59,12 @@ Deno.test("WasmBackend agrees with RefBackend for 1-3 threads, several shards an
   const toks = ref.prompt_token_ids;
   const want = await new RefBackend(model.config, model.weights, 64).forward(toks, 0, { logits: "all" });
   for (const [threads, shards, maxTokens] of [[1, 1, 64], [2, 4, 5], [3, 3, 1], [1, 5, 7]]) {
-    const b = await WasmBackend.create(model.config, model.weights, { maxContext: 64, threads, shards, maxTokens });
+    const b = await WasmBackend.create(model.config, model.weights, {
+      maxContext: 64,
+      threads,
+      shards,
+      maxTokens,
+    });
     try {
       const got = await b.forward(toks, 0, { logits: "all" });
       const d = maxAbsDiff(got, Array.from(want));
@@ -73,7 +78,11 @@ Deno.test("WasmBackend agrees with RefBackend for 1-3 threads, several shards an
 Deno.test("WasmBackend chunked prefill equals one call, and rolling back overwrites the cache", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   // files: the mapped pages are dropped after loading; the mapping must still read back intact
-  const b = await WasmBackend.create(model.config, model.weights, { maxContext: 64, threads: 2, files: model.store.files });
+  const b = await WasmBackend.create(model.config, model.weights, {
+    maxContext: 64,
+    threads: 2,
+    files: model.store.files,
+  });
   try {
     const toks = ref.prompt_token_ids;
     const whole = await b.forward(toks, 0, { logits: "last" });
