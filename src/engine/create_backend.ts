@@ -39,8 +39,10 @@ export async function createBackend(model: LoadedModel, name: BackendName, opts:
         maxContext, threads: opts.threads, onProgress: opts.onProgress, files: model.store.files,
       });
     }
-    case "webgpu":
-      throw new OssiError(`backend '${name}' is not available in this build`);
+    case "webgpu": {
+      const { WebGpuBackend } = await import("../backends/webgpu/webgpu_backend.ts");
+      return await WebGpuBackend.create(model.config, model.weights, { maxContext, onProgress: opts.onProgress });
+    }
   }
   throw new OssiError(`unknown backend '${name}'`, 2);
 }

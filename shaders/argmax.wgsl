@@ -1,0 +1,46 @@
+// Greedy token choice on the GPU: out[t] = index of the largest of row t of [rows, n] logits (ties: lowest
+// index), so decoding reads back 4 bytes per token instead of the whole vocabulary.
+
+override WG: u32 = 64;
+
+struct Params {
+  n: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+
+var<workgroup> best_v: array<f32, WG>;
+var<workgroup> best_i: array<u32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let base = wid.x * p.n;
+  var bv = -3.4e38;
+  var bi = 0xffffffffu;
+  for (var i = lid; i < p.n; i += WG) {
+    let v = logits[base + i];
+    if (v > bv || bi == 0xffffffffu) {
+      bv = v;
+      bi = i;
+    }
+  }
+  best_v[lid] = bv;
+  best_i[lid] = bi;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      let ov = best_v[lid + s];
+      let oi = best_i[lid + s];
+      let mine = best_i[lid];
+      if (oi != 0xffffffffu && (mine == 0xffffffffu || ov > best_v[lid] || (ov == best_v[lid] && oi < mine))) {
+        best_v[lid] = ov;
+        best_i[lid] = oi;
+      }
+    }
+  }
+  if (lid == 0u) {
+    out[wid.x] = best_i[0];
+  }
+}

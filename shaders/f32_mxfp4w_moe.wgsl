@@ -1,0 +1,161 @@
+// The fused mixture-of-experts MLP over MXFP4 experts, three entry points run in order:
+//   router_topk:    per token, the k largest router logits (ties: lower expert first) and their softmax.
+//   gate_up_swiglu: act[t, j, i] = clamped SwiGLU of rows (2i, 2i+1) of gate_up of the j-th chosen expert.
+//   down:           moe[t, r] (+)= sum_j weight_j * (down_e row r . act[t, j, :] + bias_e[r]).
+// Only the chosen experts' weights are read. Expert blocks may be split into parts of whole experts
+// [e0, e1); one dispatch per part handles the chosen experts that part holds (down overwrites moe on the
+// first part and adds on later ones). Blocks: [experts, rows, cols/32, 16] u8 read as u32 words, each
+// word 8 e2m1 codes (low nibble first); scales: [experts, rows, cols/32] e8m0 bytes.
+
+override WG: u32 = 64;
+
+struct Params {
+  tokens: u32,
+  k: u32, // experts per token
+  num_experts: u32,
+  rows: u32, // rows of one expert's matrix (gate_up: 2*ffn, down: hidden)
+  cols: u32, // input width, a multiple of 32
+  e0: u32, // experts [e0, e1) are in this dispatch's blocks part
+  e1: u32,
+  first: u32, // 1 on the first part of `down`: overwrite moe instead of adding
+  limit: f32,
+  alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> router_logits: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sel: array<u32>; // [tokens, k] chosen experts
+@group(0) @binding(3) var<storage, read_write> sel_w: array<f32>; // [tokens, k] their weights
+@group(0) @binding(4) var<storage, read> blocks: array<u32>;
+@group(0) @binding(5) var<storage, read> scales: array<u32>;
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
+@group(0) @binding(7) var<storage, read> x: array<f32>; // gate_up: normed x [tokens, cols]; down: act
+@group(0) @binding(8) var<storage, read_write> act: array<f32>; // [tokens, k, rows/2]
+@group(0) @binding(9) var<storage, read_write> moe: array<f32>; // [tokens, rows]
+
+const E2M1 = array<f32, 16>(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0);
+const MAX_EXPERTS: u32 = 256u;
+
+var<workgroup> partial: array<vec2<f32>, WG>;
+
+@compute @workgroup_size(WG)
+fn router_topk(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  if (t >= p.tokens) {
+    return;
+  }
+  var taken: array<u32, MAX_EXPERTS / 32u>;
+  let base = t * p.num_experts;
+  var m = 0.0;
+  for (var j = 0u; j < p.k; j++) {
+    var best = 0xffffffffu;
+    var bv = 0.0;
+    for (var e = 0u; e < p.num_experts; e++) {
+      if ((taken[e / 32u] & (1u << (e % 32u))) != 0u) {
+        continue;
+      }
+      let v = router_logits[base + e];
+      if (best == 0xffffffffu || v > bv) {
+        best = e;
+        bv = v;
+      }
+    }
+    taken[best / 32u] |= 1u << (best % 32u);
+    sel[t * p.k + j] = best;
+    if (j == 0u) {
+      m = bv;
+    }
+    sel_w[t * p.k + j] = exp(bv - m);
+  }
+  var sum = 0.0;
+  for (var j = 0u; j < p.k; j++) {
+    sum += sel_w[t * p.k + j];
+  }
+  for (var j = 0u; j < p.k; j++) {
+    sel_w[t * p.k + j] /= sum;
+  }
+}
+
+fn e8m0(e: u32, r: u32, g: u32) -> f32 {
+  let i = (e * p.rows + r) * (p.cols / 32u) + g;
+  let byte = (scales[i / 4u] >> ((i % 4u) * 8u)) & 0xffu;
+  return exp2(f32(byte) - 127.0);
+}
+
+/** Dot product of word q (8 codes, input columns 8q..8q+7) of row r of part-local expert el with x. */
+fn dot8(el: u32, r: u32, q: u32, xo: u32) -> f32 {
+  let word = blocks[(el * p.rows + r) * (p.cols / 8u) + q];
+  var s = 0.0;
+  for (var b = 0u; b < 8u; b++) {
+    s += E2M1[(word >> (4u * b)) & 15u] * x[xo + 8u * q + b];
+  }
+  return s;
+}
+
+// One workgroup per (output i of ffn, slot t*k + j).
+@compute @workgroup_size(WG)
+fn gate_up_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = wid.y * 32768u + wid.x;
+  let slot = wid.z;
+  let t = slot / p.k;
+  let e = sel[slot];
+  let ffn = p.rows / 2u;
+  let live = i < ffn && e >= p.e0 && e < p.e1;
+  var acc = vec2<f32>(0.0);
+  if (live) {
+    let el = e - p.e0;
+    for (var q = lid; q < p.cols / 8u; q += WG) {
+      let g = q / 4u;
+      acc.x += dot8(el, 2u * i, q, t * p.cols) * e8m0(e, 2u * i, g);
+      acc.y += dot8(el, 2u * i + 1u, q, t * p.cols) * e8m0(e, 2u * i + 1u, g);
+    }
+  }
+  partial[lid] = acc;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      partial[lid] += partial[lid + s];
+    }
+  }
+  if (live && lid == 0u) {
+    let gate = min(partial[0].x + bias[e * p.rows + 2u * i], p.limit);
+    let up = clamp(partial[0].y + bias[e * p.rows + 2u * i + 1u], -p.limit, p.limit);
+    act[slot * ffn + i] = (up + 1.0) * (gate / (1.0 + exp(-p.alpha * gate)));
+  }
+}
+
+// One workgroup per (output row r of hidden, token t): all k chosen experts of t that this part holds.
+@compute @workgroup_size(WG)
+fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wid.y * 32768u + wid.x;
+  let t = wid.z;
+  let valid = r < p.rows;
+  var acc = 0.0;
+  var b = 0.0;
+  if (valid) {
+    for (var j = 0u; j < p.k; j++) {
+      let slot = t * p.k + j;
+      let e = sel[slot];
+      if (e < p.e0 || e >= p.e1) {
+        continue;
+      }
+      var d = 0.0;
+      for (var q = lid; q < p.cols / 8u; q += WG) {
+        d += dot8(e - p.e0, r, q, slot * p.cols) * e8m0(e, r, q / 4u);
+      }
+      acc += sel_w[slot] * d;
+      b += sel_w[slot] * bias[e * p.rows + r];
+    }
+  }
+  partial[lid] = vec2<f32>(acc, 0.0);
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      partial[lid] += partial[lid + s];
+    }
+  }
+  if (valid && lid == 0u) {
+    let prev = select(moe[t * p.rows + r], 0.0, p.first == 1u);
+    moe[t * p.rows + r] = prev + partial[0].x + b;
+  }
+}

@@ -1,0 +1,39 @@
+// RMSNorm of each row: y[t, :] = x[x_offset + t*n, :] / sqrt(mean(x^2) + eps) * w. One workgroup per row.
+
+override WG: u32 = 64;
+
+struct Params {
+  tokens: u32,
+  n: u32,
+  x_offset: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  let xo = p.x_offset + t * p.n;
+  var ss = 0.0;
+  for (var i = lid; i < p.n; i += WG) {
+    ss += x[xo + i] * x[xo + i];
+  }
+  partial[lid] = ss;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      partial[lid] += partial[lid + s];
+    }
+  }
+  workgroupBarrier();
+  let inv = 1.0 / sqrt(partial[0] / f32(p.n) + p.eps);
+  for (var i = lid; i < p.n; i += WG) {
+    y[t * p.n + i] = x[xo + i] * inv * w[i];
+  }
+}

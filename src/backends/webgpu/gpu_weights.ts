@@ -1,0 +1,136 @@
+// Weights in GPU buffers, uploaded from the mapped checkpoint views with queue.writeBuffer. A tensor
+// larger than the storage-binding limit is split into parts: matrices by row ranges, MXFP4 experts by
+// whole experts, each part its own buffer (kernels run once per part).
+
+import { OssiError } from "../../io/errors.ts";
+import type { Mat } from "../../model/dtypes.ts";
+import type { Mxfp4Experts } from "../../model/mxfp4.ts";
+
+/** Weight dtype code of the WGSL `WDT` override: 0 bf16, 1 f16, 2 f32. */
+export const WDT = { BF16: 0, F16: 1, F32: 2 } as const;
+
+export interface MatPart {
+  readonly buffer: GPUBuffer;
+  readonly row0: number;
+  readonly rows: number;
+}
+
+/** A [rows, cols] matrix in its storage dtype, split into row-range parts. */
+export interface GpuMat {
+  readonly wdt: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly parts: readonly MatPart[];
+}
+
+export interface ExpertPart {
+  readonly buffer: GPUBuffer;
+  readonly e0: number;
+  readonly e1: number;
+}
+
+/** MXFP4 experts: blocks split by whole experts; scales and biases in one buffer each. */
+export interface GpuExperts {
+  readonly numExperts: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly parts: readonly ExpertPart[];
+  readonly scales: GPUBuffer;
+  readonly bias: GPUBuffer;
+}
+
+const CHUNK = 32 << 20; // bytes per writeBuffer call: bounds the staging copy
+
+export class WeightUploader {
+  readonly buffers: GPUBuffer[] = [];
+  bytes = 0;
+  constructor(readonly device: GPUDevice, readonly maxBinding: number) {}
+
+  /** A storage buffer holding `data` (zero-padded to a multiple of 4 bytes). */
+  upload(data: ArrayBufferView, label: string): GPUBuffer {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const size = Math.max(4, Math.ceil(bytes.byteLength / 4) * 4);
+    if (size > this.maxBinding) {
+      throw new OssiError(
+        `${label}: ${size} bytes exceed the GPU's storage binding limit (${this.maxBinding})`,
+      );
+    }
+    const buffer = this.device.createBuffer({
+      label,
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+    const whole = bytes.byteLength - (bytes.byteLength % 4);
+    for (let at = 0; at < whole; at += CHUNK) {
+      this.device.queue.writeBuffer(
+        buffer,
+        at,
+        bytes.subarray(at, Math.min(whole, at + CHUNK)) as Uint8Array<ArrayBuffer>,
+      );
+    }
+    if (whole < bytes.byteLength) {
+      const tail = new Uint8Array(4);
+      tail.set(bytes.subarray(whole));
+      this.device.queue.writeBuffer(buffer, whole, tail);
+    }
+    this.buffers.push(buffer);
+    this.bytes += size;
+    return buffer;
+  }
+
+  /** A matrix split into row ranges of at most maxBinding bytes (an even row count, so words align). */
+  mat(m: Mat, label: string): GpuMat {
+    const esize = m.dtype === "F32" ? 4 : 2;
+    if (m.cols % 2 !== 0) {
+      throw new OssiError(`${label}: width ${m.cols} is odd (GPU kernels read column pairs)`);
+    }
+    const rowBytes = m.cols * esize;
+    let per = Math.floor(this.maxBinding / rowBytes);
+    if (per > 1) per -= per % 2;
+    if (per < 1) {
+      throw new OssiError(`${label}: one row (${rowBytes} bytes) exceeds the GPU's storage binding limit`);
+    }
+    const parts: MatPart[] = [];
+    for (let r0 = 0; r0 < m.rows; r0 += per) {
+      const rows = Math.min(per, m.rows - r0);
+      const view = m.data.subarray(r0 * m.cols, (r0 + rows) * m.cols);
+      parts.push({ buffer: this.upload(view, `${label}[${r0}:${r0 + rows}]`), row0: r0, rows });
+    }
+    return { wdt: WDT[m.dtype], rows: m.rows, cols: m.cols, parts };
+  }
+
+  experts(x: Mxfp4Experts, label: string): GpuExperts {
+    const perExpert = (x.rows * x.cols) / 2;
+    const per = Math.floor(this.maxBinding / perExpert);
+    if (per < 1) {
+      throw new OssiError(
+        `${label}: one expert (${perExpert} bytes) exceeds the GPU's storage binding limit`,
+      );
+    }
+    const parts: ExpertPart[] = [];
+    for (let e0 = 0; e0 < x.numExperts; e0 += per) {
+      const e1 = Math.min(x.numExperts, e0 + per);
+      parts.push({
+        buffer: this.upload(
+          x.blocks.subarray(e0 * perExpert, e1 * perExpert),
+          `${label}.blocks[${e0}:${e1}]`,
+        ),
+        e0,
+        e1,
+      });
+    }
+    return {
+      numExperts: x.numExperts,
+      rows: x.rows,
+      cols: x.cols,
+      parts,
+      scales: this.upload(x.scales, `${label}.scales`),
+      bias: this.upload(x.bias, `${label}.bias`),
+    };
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    this.buffers.length = 0;
+  }
+}

@@ -1,0 +1,75 @@
+// Compute pipelines built once per {kernel, entry point, override constants} and cached under that
+// explicit key; WGSL comes from shaders/<kernel>.wgsl. Shader errors surface as one-line OssiErrors.
+
+import { OssiError } from "../../io/errors.ts";
+import type { KernelName } from "./params.ts";
+
+export type Constants = Readonly<Record<string, number | boolean>>;
+
+const SHADER_DIR = new URL("../../../shaders/", import.meta.url);
+
+/** The WGSL source of a kernel. */
+export function shaderSource(kernel: KernelName): string {
+  return Deno.readTextFileSync(new URL(`${kernel}.wgsl`, SHADER_DIR));
+}
+
+export function pipelineKey(kernel: KernelName, entry: string, constants: Constants): string {
+  const c = Object.keys(constants).sort().map((k) => `${k}=${Number(constants[k])}`).join(",");
+  return `${kernel}:${entry}:{${c}}`;
+}
+
+export class PipelineCache {
+  private readonly modules = new Map<KernelName, GPUShaderModule>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  constructor(private readonly device: GPUDevice) {}
+
+  get size(): number {
+    return this.pipelines.size;
+  }
+
+  get(
+    kernel: KernelName,
+    entry: string,
+    constants: Constants,
+  ): { key: string; pipeline: GPUComputePipeline } {
+    const key = pipelineKey(kernel, entry, constants);
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      let module = this.modules.get(kernel);
+      if (!module) {
+        module = this.device.createShaderModule({ label: kernel, code: shaderSource(kernel) });
+        this.modules.set(kernel, module);
+        this.pending.push(
+          module.getCompilationInfo().then((info) => {
+            const e = info.messages.find((m) => m.type === "error");
+            return e ? `shaders/${kernel}.wgsl:${e.lineNum}: ${e.message.trim().split("\n")[0]}` : null;
+          }),
+        );
+      }
+      const c: Record<string, number> = {};
+      for (const [k, v] of Object.entries(constants)) c[k] = Number(v);
+      this.device.pushErrorScope("validation");
+      pipeline = this.device.createComputePipeline({
+        label: key,
+        layout: "auto",
+        compute: { module, entryPoint: entry, constants: c },
+      });
+      // Validation errors arrive asynchronously; check() awaits them before the first submit.
+      this.pending.push(this.device.popErrorScope().then((e) => e && `${key}: ${e.message.split("\n")[0]}`));
+      this.pipelines.set(key, pipeline);
+    }
+    return { key, pipeline };
+  }
+
+  private pending: Promise<string | null>[] = [];
+
+  /** Throws if any pipeline built since the last check failed to compile or validate. */
+  async check(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const errs = (await Promise.all(this.pending)).filter((e) => e !== null).sort((a, b) =>
+      b.indexOf(".wgsl:") - a.indexOf(".wgsl:")
+    );
+    this.pending = [];
+    if (errs.length) throw new OssiError(`WGSL pipeline error: ${errs[0]}`);
+  }
+}

@@ -1,0 +1,125 @@
+// Records one command encoder of compute dispatches per forward step (one submit), with every dispatch's
+// Params written into a uniform arena (one 256-byte slot per dispatch, uploaded once before the submit)
+// and bind groups cached per dispatch slot, so steady-state decoding creates no GPU objects.
+
+import { type KernelName, packParams, paramsSize, type ParamValues } from "./params.ts";
+import type { Constants, PipelineCache } from "./pipelines.ts";
+
+const SLOT = 256; // >= minUniformBufferOffsetAlignment on every adapter
+const SLOTS_PER_ARENA = 256;
+
+/** Storage buffers by binding number (binding 0 is always the Params uniform). */
+export type Bindings = Readonly<Record<number, GPUBuffer>>;
+
+let nextBufferId = 1;
+const bufferIds = new WeakMap<GPUBuffer, number>();
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, id = nextBufferId++);
+  return id;
+}
+
+export class Recorder {
+  private readonly arenas: { buffer: GPUBuffer; cpu: ArrayBuffer; view: DataView }[] = [];
+  private readonly groups: { key: string; group: GPUBindGroup }[] = [];
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private slot = 0;
+  private flushedSlots = 0;
+  /** Dispatches recorded since construction, for tests and benchmarks. */
+  dispatches = 0;
+
+  constructor(readonly device: GPUDevice, readonly pipelines: PipelineCache) {}
+
+  /** Adds a dispatch of `kernel`'s `entry` over `groups` workgroups. */
+  dispatch<K extends KernelName>(
+    kernel: K,
+    entry: string,
+    constants: Constants,
+    bindings: Bindings,
+    params: ParamValues<K>,
+    groups: readonly [number, number?, number?],
+  ): void {
+    const { key, pipeline } = this.pipelines.get(kernel, entry, constants);
+    const slot = this.slot++;
+    const arena = this.arena(Math.floor(slot / SLOTS_PER_ARENA));
+    const offset = (slot % SLOTS_PER_ARENA) * SLOT;
+    packParams(kernel, params, arena.view, offset);
+    let gkey = `${key}|${bufferId(arena.buffer)}@${offset}`;
+    for (const b in bindings) gkey += `|${b}:${bufferId(bindings[b])}`;
+    let cached = this.groups[slot];
+    if (!cached || cached.key !== gkey) {
+      const entries: GPUBindGroupEntry[] = [{
+        binding: 0,
+        resource: { buffer: arena.buffer, offset, size: paramsSize(kernel) },
+      }];
+      for (const b in bindings) entries.push({ binding: Number(b), resource: { buffer: bindings[b] } });
+      cached = this.groups[slot] = {
+        key: gkey,
+        group: this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
+      };
+    }
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, cached.group);
+    pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    this.dispatches++;
+  }
+
+  /** Adds a buffer copy (between compute passes). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Uploads the Params written since the last submit and submits everything recorded. */
+  async submit(): Promise<void> {
+    await this.pipelines.check();
+    this.endPass();
+    for (let s = this.flushedSlots; s < this.slot;) {
+      const a = Math.floor(s / SLOTS_PER_ARENA), end = Math.min(this.slot, (a + 1) * SLOTS_PER_ARENA);
+      const from = (s % SLOTS_PER_ARENA) * SLOT, to = ((end - 1) % SLOTS_PER_ARENA) * SLOT + SLOT;
+      this.device.queue.writeBuffer(this.arenas[a].buffer, from, this.arenas[a].cpu, from, to - from);
+      s = end;
+    }
+    this.flushedSlots = this.slot;
+    if (this.encoder) this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+  }
+
+  /** Starts a new step: dispatch slots (and their cached bind groups) count from 0 again. */
+  reset(): void {
+    this.slot = 0;
+    this.flushedSlots = 0;
+  }
+
+  destroy(): void {
+    for (const a of this.arenas) a.buffer.destroy();
+  }
+
+  private arena(i: number) {
+    while (this.arenas.length <= i) {
+      const cpu = new ArrayBuffer(SLOT * SLOTS_PER_ARENA);
+      const buffer = this.device.createBuffer({
+        label: `params arena ${this.arenas.length}`,
+        size: cpu.byteLength,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+      this.arenas.push({ buffer, cpu, view: new DataView(cpu) });
+    }
+    return this.arenas[i];
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    return (this.encoder ??= this.device.createCommandEncoder());
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    return (this.pass ??= this.commandEncoder().beginComputePass());
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+}

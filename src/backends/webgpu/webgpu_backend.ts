@@ -1,0 +1,386 @@
+// The WebGPU backend: gpt-oss on WGSL kernels. Weights live in GPU buffers (split where a tensor exceeds
+// the binding limit), activations and the per-layer KV cache are allocated once, and each forward chunk is
+// one command encoder and one submit; decode reads back one row of logits, or 4 bytes with greedy().
+
+import { OssiError } from "../../io/errors.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import type { GptOssWeights } from "../../model/gpt_oss.ts";
+import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
+import { ropeTables } from "../ref/kernels.ts";
+import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
+import { type GpuExperts, type GpuMat, WeightUploader } from "./gpu_weights.ts";
+import * as op from "./ops.ts";
+import { PipelineCache } from "./pipelines.ts";
+import { Recorder } from "./recorder.ts";
+
+export interface WebGpuOptions {
+  readonly maxContext: number;
+  /** Tokens per forward chunk (longer prompts run in chunks); activations are sized for this. */
+  readonly maxTokens?: number;
+  /** Split weights into parts of at most this many bytes (default: the adapter's binding limit). */
+  readonly maxBindingBytes?: number;
+  readonly gpu?: GpuDevice;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+interface LayerBuffers {
+  attnNorm: GPUBuffer;
+  q: GpuMat;
+  qBias: GPUBuffer;
+  k: GpuMat;
+  kBias: GPUBuffer;
+  v: GpuMat;
+  vBias: GPUBuffer;
+  o: GpuMat;
+  oBias: GPUBuffer;
+  sinks: GPUBuffer;
+  mlpNorm: GPUBuffer;
+  router: GpuMat;
+  routerBias: GPUBuffer;
+  gateUp: GpuExperts;
+  down: GpuExperts;
+  kCache: GPUBuffer; // [maxContext, kvHeads*headDim]
+  vCache: GPUBuffer;
+}
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+export class WebGpuBackend implements Backend {
+  readonly name = "webgpu" as const;
+  private readonly act: Record<
+    | "ids"
+    | "x"
+    | "xn"
+    | "q"
+    | "att"
+    | "proj"
+    | "router"
+    | "sel"
+    | "selW"
+    | "moeAct"
+    | "moe"
+    | "logits"
+    | "best"
+    | "dummy",
+    GPUBuffer
+  >;
+  private readonly rec: Recorder;
+  private readonly logitRows: number;
+  private readonly staging: GPUBuffer;
+  private disposed = false;
+
+  private constructor(
+    readonly config: ModelConfig,
+    readonly maxContext: number,
+    readonly maxTokens: number,
+    readonly gpu: GpuDevice,
+    private readonly weights: WeightUploader,
+    private readonly embedding: GpuMat,
+    private readonly layers: LayerBuffers[],
+    private readonly finalNorm: GPUBuffer,
+    private readonly unembed: GpuMat,
+    private readonly cosSin: GPUBuffer,
+  ) {
+    const c = config, T = maxTokens, dev = gpu.device;
+    const buf = (label: string, floats: number) =>
+      dev.createBuffer({ label, size: Math.max(16, floats * 4), usage: STORAGE });
+    const maxBinding = weights.maxBinding;
+    this.logitRows = Math.max(1, Math.min(T, Math.floor(maxBinding / (c.vocabSize * 4))));
+    const qw = c.numHeads * c.headDim;
+    this.act = {
+      ids: buf("ids", T),
+      x: buf("x", T * c.hiddenSize),
+      xn: buf("xn", T * c.hiddenSize),
+      q: buf("q", T * qw),
+      att: buf("att", T * qw),
+      proj: buf("proj", T * c.hiddenSize),
+      router: buf("router_logits", T * c.numExperts),
+      sel: buf("sel", T * c.expertsPerToken),
+      selW: buf("sel_w", T * c.expertsPerToken),
+      moeAct: buf("moe_act", T * c.expertsPerToken * c.intermediateSize),
+      moe: buf("moe", T * c.hiddenSize),
+      logits: buf("logits", this.logitRows * c.vocabSize),
+      best: buf("argmax", T),
+      dummy: buf("dummy", 4),
+    };
+    this.staging = dev.createBuffer({
+      label: "readback",
+      size: Math.max(
+        this.act.logits.size,
+        T * Math.max(c.hiddenSize, qw, c.numExperts, c.expertsPerToken * c.intermediateSize) * 4,
+      ),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.rec = new Recorder(dev, new PipelineCache(dev));
+  }
+
+  static async create(config: ModelConfig, w: GptOssWeights, opts: WebGpuOptions): Promise<WebGpuBackend> {
+    const gpu = opts.gpu ?? await openGpuDevice();
+    const dev = gpu.device;
+    const limit = gpu.device.limits.maxStorageBufferBindingSize;
+    const up = new WeightUploader(dev, Math.min(limit, opts.maxBindingBytes ?? limit));
+    const c = config, kvw = c.numKvHeads * c.headDim;
+    const maxTokens = Math.max(1, Math.min(opts.maxTokens ?? 128, opts.maxContext));
+    if (opts.maxContext * kvw * 4 > limit) {
+      throw new OssiError(
+        `KV cache of ${opts.maxContext} tokens exceeds the GPU's storage binding limit; use a smaller context`,
+      );
+    }
+    dev.pushErrorScope("out-of-memory");
+    const cache = (label: string) =>
+      dev.createBuffer({ label, size: opts.maxContext * kvw * 4, usage: STORAGE });
+    const layers: LayerBuffers[] = [];
+    for (let l = 0; l < c.numLayers; l++) {
+      const L = w.layers[l], p = `layer ${l} `;
+      layers.push({
+        attnNorm: up.upload(L.attnNorm, p + "attn_norm"),
+        q: up.mat(L.q, p + "q"),
+        qBias: up.upload(L.qBias, p + "q_bias"),
+        k: up.mat(L.k, p + "k"),
+        kBias: up.upload(L.kBias, p + "k_bias"),
+        v: up.mat(L.v, p + "v"),
+        vBias: up.upload(L.vBias, p + "v_bias"),
+        o: up.mat(L.o, p + "o"),
+        oBias: up.upload(L.oBias, p + "o_bias"),
+        sinks: up.upload(L.sinks, p + "sinks"),
+        mlpNorm: up.upload(L.mlpNorm, p + "mlp_norm"),
+        router: up.mat(L.router, p + "router"),
+        routerBias: up.upload(L.routerBias, p + "router_bias"),
+        gateUp: up.experts(L.gateUp, p + "gate_up"),
+        down: up.experts(L.down, p + "down"),
+        kCache: cache(p + "k_cache"),
+        vCache: cache(p + "v_cache"),
+      });
+      opts.onProgress?.(l + 1, c.numLayers + 1);
+      // Let the queue drain the staged uploads layer by layer instead of holding the whole model twice.
+      await dev.queue.onSubmittedWorkDone();
+    }
+    const embedding = up.mat(w.embed, "embedding");
+    const finalNorm = up.upload(w.finalNorm, "final_norm");
+    const unembed = up.mat(w.unembed, "unembedding");
+    const cosSin = up.upload(cosSinTable(config, opts.maxContext), "rope cos/sin");
+    await dev.queue.onSubmittedWorkDone();
+    const oom = await dev.popErrorScope();
+    if (oom) {
+      throw new OssiError(`the GPU ran out of memory loading the model (${oom.message.split("\n")[0]})`);
+    }
+    opts.onProgress?.(c.numLayers + 1, c.numLayers + 1);
+    return new WebGpuBackend(
+      config,
+      opts.maxContext,
+      maxTokens,
+      gpu,
+      up,
+      embedding,
+      layers,
+      finalNorm,
+      unembed,
+      cosSin,
+    );
+  }
+
+  async forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array> {
+    const T = tokens.length, V = this.config.vocabSize;
+    this.validate(tokens, pos);
+    const rows = opts.logits === "all" ? T : opts.logits === "last" ? Math.min(T, 1) : 0;
+    const out = new Float32Array(rows * V);
+    for (let t0 = 0; t0 < T; t0 += this.maxTokens) {
+      const n = Math.min(this.maxTokens, T - t0);
+      const chunk = Array.from({ length: n }, (_, i) => tokens[t0 + i]);
+      const last = t0 + n === T;
+      const mode = opts.logits === "all" ? "all" : opts.logits === "last" && last ? "last" : "none";
+      await this.runChunk(chunk, pos + t0, opts.debug);
+      if (mode === "none") continue;
+      const first = mode === "last" ? n - 1 : 0;
+      for (let r = first; r < n; r += this.logitRows) {
+        const m = Math.min(this.logitRows, n - r);
+        this.unembedRows(r, m);
+        const got = await this.read(this.act.logits, m * V);
+        out.set(got, (opts.logits === "all" ? t0 + r : 0) * V);
+      }
+    }
+    return out;
+  }
+
+  /** Greedy fast path: runs `tokens` and returns the argmax token of the last one, reading back 4 bytes. */
+  async greedy(tokens: ArrayLike<number>, pos: number): Promise<number> {
+    const T = tokens.length;
+    this.validate(tokens, pos);
+    if (T === 0) throw new RangeError("greedy() needs at least one token");
+    for (let t0 = 0; t0 < T; t0 += this.maxTokens) {
+      const n = Math.min(this.maxTokens, T - t0);
+      await this.runChunk(
+        Array.from({ length: n }, (_, i) => tokens[t0 + i]),
+        pos + t0,
+        undefined,
+        t0 + n === T,
+      );
+    }
+    return (await this.readU32(this.act.best, 1))[0];
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.weights.destroy();
+    for (const L of this.layers) (L.kCache.destroy(), L.vCache.destroy());
+    for (const b of Object.values(this.act)) b.destroy();
+    this.staging.destroy();
+    this.cosSin.destroy();
+    this.rec.destroy();
+  }
+
+  private validate(tokens: ArrayLike<number>, pos: number): void {
+    if (this.disposed) throw new OssiError("webgpu backend used after dispose()");
+    if (!Number.isInteger(pos) || pos < 0) throw new RangeError(`bad position ${pos}`);
+    if (pos + tokens.length > this.maxContext) {
+      throw new RangeError(`context overflow: ${pos + tokens.length} > ${this.maxContext}`);
+    }
+    for (let i = 0; i < tokens.length; i++) {
+      const id = tokens[i];
+      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+        throw new RangeError(`token id ${id} out of range`);
+      }
+    }
+  }
+
+  /** The whole layer stack for tokens at pos.. (one submit unless debugging); `argmaxLast` adds the greedy pick. */
+  private async runChunk(tokens: number[], pos: number, dbg?: DebugSink, argmaxLast = false): Promise<void> {
+    const c = this.config, a = this.act, rec = this.rec, T = tokens.length, H = c.hiddenSize;
+    const qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, K = c.expertsPerToken;
+    const dump = dbg
+      ? (name: string, l: number, b: GPUBuffer, width: number, off = 0) =>
+        this.dump(dbg, name, l, b, T, width, off)
+      : null;
+    rec.reset();
+    this.gpu.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
+    const mm = (
+      w: GpuMat,
+      bias: GPUBuffer | null,
+      x: GPUBuffer,
+      y: GPUBuffer,
+      extra: Partial<op.MatmulArgs> = {},
+    ) => op.matmul(rec, { w, bias, dummy: a.dummy, x, y, tokens: T, ...extra });
+
+    // token embedding
+    op.embed(rec, a.ids, this.embedding, a.x, T);
+    await dump?.("embedding", -1, a.x, H);
+    for (let l = 0; l < c.numLayers; l++) {
+      const L = this.layers[l];
+      // attention rmsnorm
+      op.rmsnorm(rec, a.x, 0, L.attnNorm, a.xn, T, H, c.rmsNormEps);
+      await dump?.("attn_norm", l, a.xn, H);
+      // q, k, v projections with biases; k and v go straight into the cache rows pos..pos+T-1
+      mm(L.q, L.qBias, a.xn, a.q);
+      mm(L.k, L.kBias, a.xn, L.kCache, { yOffset: pos * kvw });
+      mm(L.v, L.vBias, a.xn, L.vCache, { yOffset: pos * kvw });
+      // rope on q and on the new cache keys
+      op.rope(rec, a.q, 0, qw, T, c.numHeads, c.headDim, pos, this.cosSin);
+      op.rope(rec, L.kCache, pos * kvw, kvw, T, c.numKvHeads, c.headDim, pos, this.cosSin);
+      // attention with sinks (sliding window on the layers that have one)
+      op.attention(rec, {
+        q: a.q,
+        k: L.kCache,
+        v: L.vCache,
+        sinks: L.sinks,
+        out: a.att,
+        tokens: T,
+        pos0: pos,
+        heads: c.numHeads,
+        kvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        window: c.layerWindows[l],
+      });
+      await dump?.("attn_core", l, a.att, qw);
+      // output projection, residual
+      mm(L.o, L.oBias, a.att, a.proj);
+      await dump?.("attn_out", l, a.proj, H);
+      op.addInplace(rec, a.proj, a.x, T * H);
+      await dump?.("residual_after_attention", l, a.x, H);
+      // mlp rmsnorm, router logits
+      op.rmsnorm(rec, a.x, 0, L.mlpNorm, a.xn, T, H, c.rmsNormEps);
+      await dump?.("mlp_norm", l, a.xn, H);
+      mm(L.router, L.routerBias, a.xn, a.router);
+      await dump?.("router_logits", l, a.router, c.numExperts);
+      // router top-k, gate_up + clamped SwiGLU, down, weighted sum
+      op.moe(rec, {
+        routerLogits: a.router,
+        sel: a.sel,
+        selW: a.selW,
+        x: a.xn,
+        act: a.moeAct,
+        out: a.moe,
+        gateUp: L.gateUp,
+        down: L.down,
+        tokens: T,
+        k: K,
+        limit: c.swigluLimit,
+        alpha: c.swigluAlpha,
+      });
+      if (dump) {
+        const ids = await this.readU32(a.sel, T * K);
+        dbg!("router_topk", l, T, Float32Array.from(ids));
+      }
+      await dump?.("moe_out", l, a.moe, H);
+      // residual
+      op.addInplace(rec, a.moe, a.x, T * H);
+      await dump?.("residual_after_moe", l, a.x, H);
+    }
+    if (argmaxLast) {
+      this.unembedRows(T - 1, 1);
+      op.argmax(rec, a.logits, a.best, 1, c.vocabSize);
+    }
+    await rec.submit();
+  }
+
+  /** Final norm and unembedding of chunk rows [r, r + m) into the logits buffer (recorded, not submitted). */
+  private unembedRows(r: number, m: number): void {
+    const c = this.config, a = this.act;
+    op.rmsnorm(this.rec, a.x, r * c.hiddenSize, this.finalNorm, a.xn, m, c.hiddenSize, c.rmsNormEps);
+    op.matmul(this.rec, { w: this.unembed, bias: null, dummy: a.dummy, x: a.xn, y: a.logits, tokens: m });
+  }
+
+  private async dump(
+    dbg: DebugSink,
+    name: string,
+    layer: number,
+    b: GPUBuffer,
+    rows: number,
+    width: number,
+    off: number,
+  ) {
+    dbg(name, layer, rows, await this.read(b, rows * width, off));
+  }
+
+  /** Submits what is recorded, then copies `n` floats at element `off` of `b` back to the host. */
+  private async read(b: GPUBuffer, n: number, off = 0): Promise<Float32Array> {
+    return new Float32Array((await this.readBytes(b, n * 4, off * 4)).buffer);
+  }
+
+  private async readU32(b: GPUBuffer, n: number): Promise<Uint32Array> {
+    return new Uint32Array((await this.readBytes(b, n * 4, 0)).buffer);
+  }
+
+  private async readBytes(b: GPUBuffer, bytes: number, off: number): Promise<Uint8Array> {
+    this.rec.copy(b, off, this.staging, 0, bytes);
+    await this.rec.submit();
+    await this.staging.mapAsync(GPUMapMode.READ, 0, bytes);
+    const out = new Uint8Array(this.staging.getMappedRange(0, bytes)).slice();
+    this.staging.unmap();
+    return out;
+  }
+}
+
+/** cos and sin (times the YaRN concentration) of every position and frequency: [maxContext, dim/2] pairs. */
+export function cosSinTable(config: ModelConfig, maxContext: number): Float32Array {
+  const t = ropeTables(config.rope), half = config.rope.dim / 2;
+  const out = new Float32Array(maxContext * half * 2);
+  for (let p = 0; p < maxContext; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p * t.invFreq[i];
+      out[(p * half + i) * 2] = Math.fround(Math.cos(angle)) * t.concentration;
+      out[(p * half + i) * 2 + 1] = Math.fround(Math.sin(angle)) * t.concentration;
+    }
+  }
+  return out;
+}

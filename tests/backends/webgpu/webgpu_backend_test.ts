@@ -1,0 +1,135 @@
+// The WebGPU backend against the gpt-oss-tiny fixture's float64 reference (both layouts, weights whole and
+// split into parts), against the ref backend on a random-shape model, and its KV-cache semantics.
+
+import { assert, assertEquals } from "../../assert.ts";
+import { loadModel } from "../../../src/model/load.ts";
+import { WebGpuBackend } from "../../../src/backends/webgpu/webgpu_backend.ts";
+import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
+import { argmax } from "../../../src/backends/ref/kernels.ts";
+import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
+import { sharedGpu } from "./gpu_harness.ts";
+import { randomModel } from "./random_model.ts";
+
+const ref = readReference("gpt-oss-tiny");
+const tol = ref.recommended_tolerance.logits_max_abs_diff;
+
+// Hub layout whole; original layout with every weight split into small parts (as the 20b unembedding is).
+for (const [layout, maxBindingBytes] of [["", undefined], ["/original", 4096]] as const) {
+  const what = `${layout || " (Hub layout)"}${maxBindingBytes ? ", weights split in parts" : ""}`;
+  Deno.test(`WebGpuBackend matches gpt-oss-tiny${what}: prompt logits, debug values, greedy tokens`, async () => {
+    const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout);
+    const gpu = await sharedGpu();
+    const backend = await WebGpuBackend.create(model.config, model.weights, {
+      maxContext: 64,
+      gpu,
+      maxBindingBytes,
+    });
+    try {
+      const dumps = new Map<string, Float32Array>();
+      const logits = await backend.forward(ref.prompt_token_ids, 0, {
+        logits: "all",
+        debug: (name, layer, _rows, v) => dumps.set(`${name}.${layer}`, v.slice()),
+      });
+      const d = maxAbsDiff(logits, ref.prompt_logits);
+      assert(d <= tol, `prompt logits differ by ${d}`);
+      const V = model.config.vocabSize;
+      assertEquals(ref.prompt_token_ids.map((_, t) => argmax(logits, t, V)), ref.prompt_argmax);
+
+      const dtol = ref.recommended_tolerance.debug_values_max_abs_diff;
+      assert(maxAbsDiff(dumps.get("embedding.-1")!, ref.debug.embedding_rows) <= dtol);
+      ref.debug.layers.forEach((L, l) => {
+        for (const name of ["residual_after_attention", "router_logits", "residual_after_moe"]) {
+          const diff = maxAbsDiff(dumps.get(`${name}.${l}`)!, L[name] as number[][]);
+          assert(diff <= dtol, `layer ${l} ${name} differs by ${diff}`);
+        }
+        assertEquals(Array.from(dumps.get(`router_topk.${l}`)!), (L.experts_selected as number[][]).flat());
+      });
+
+      // greedy decoding one token at a time over the KV cache
+      const n = ref.prompt_token_ids.length;
+      let next = argmax(logits, n - 1, V);
+      for (let i = 0; i < ref.greedy.token_ids.length; i++) {
+        assertEquals(next, ref.greedy.token_ids[i], `greedy token ${i}`);
+        const step = await backend.forward([next], n + i, { logits: "last" });
+        if (i + 1 < ref.greedy.token_ids.length) {
+          const sd = maxAbsDiff(step, ref.greedy.step_logits[i + 1]);
+          assert(sd <= tol, `step ${i + 1} logits differ by ${sd}`);
+        }
+        next = argmax(step);
+      }
+    } finally {
+      backend.dispose();
+    }
+  });
+}
+
+Deno.test("WebGpuBackend greedy() picks the reference's greedy tokens reading back only the argmax", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const backend = await WebGpuBackend.create(model.config, model.weights, {
+    maxContext: 64,
+    gpu: await sharedGpu(),
+  });
+  try {
+    const n = ref.prompt_token_ids.length;
+    let next = await backend.greedy(ref.prompt_token_ids, 0);
+    for (let i = 0; i < ref.greedy.token_ids.length; i++) {
+      assertEquals(next, ref.greedy.token_ids[i], `greedy token ${i}`);
+      next = await backend.greedy([next], n + i);
+    }
+  } finally {
+    backend.dispose();
+  }
+});
+
+Deno.test("WebGpuBackend chunked prefill equals one call, and rolling back overwrites the cache", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const gpu = await sharedGpu();
+  const whole = await new RefBackend(model.config, model.weights, 64).forward(ref.prompt_token_ids, 0, {
+    logits: "all",
+  });
+  // maxTokens 7 makes the 24-token prompt run as chunks 7+7+7+3 inside one forward() call
+  const b = await WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, maxTokens: 7 });
+  try {
+    const toks = ref.prompt_token_ids;
+    const all = await b.forward(toks, 0, { logits: "all" });
+    assert(maxAbsDiff(all, Array.from(whole)) < 1e-4, "chunked prefill differs from the reference");
+    await b.forward(toks.slice(0, 10), 0, { logits: "none" });
+    await b.forward([5, 6, 7, 8], 10, { logits: "none" }); // a different continuation, then roll back
+    const last = await b.forward(toks.slice(10), 10, { logits: "last" });
+    const V = model.config.vocabSize;
+    assert(
+      maxAbsDiff(last, Array.from(whole.subarray((toks.length - 1) * V))) < 1e-4,
+      "rollback left stale cache entries",
+    );
+  } finally {
+    b.dispose();
+  }
+});
+
+for (const seed of [1, 2]) {
+  Deno.test(`WebGpuBackend agrees with RefBackend on random-shape model ${seed}`, async () => {
+    const { config, weights, tokens } = randomModel(seed);
+    const want = await new RefBackend(config, weights, 48).forward(tokens, 0, { logits: "all" });
+    const b = await WebGpuBackend.create(config, weights, {
+      maxContext: 48,
+      gpu: await sharedGpu(),
+      maxTokens: 5,
+      maxBindingBytes: 8192,
+    });
+    try {
+      const got = await b.forward(tokens, 0, { logits: "all" });
+      const d = maxAbsDiff(got, Array.from(want));
+      assert(
+        d < 2e-3,
+        `random model ${seed} (${JSON.stringify(config.layerWindows)}): logits differ by ${d}`,
+      );
+      const step = await b.forward([1], tokens.length, { logits: "last" });
+      const refStep = await new RefBackend(config, weights, 48).forward([...tokens, 1], 0, {
+        logits: "last",
+      });
+      assert(maxAbsDiff(step, Array.from(refStep)) < 2e-3, "decode step differs");
+    } finally {
+      b.dispose();
+    }
+  });
+}
