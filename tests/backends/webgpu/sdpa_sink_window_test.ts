@@ -1,0 +1,67 @@
+// shaders/sdpa_sink_window.wgsl against the scalar attentionSink(): decode and prefill, full and sliding
+// windows, grouped KV heads, key counts past one 64-key chunk (with a partial last chunk), head_dim > 64.
+
+import { assert } from "../../assert.ts";
+import { attentionSink } from "../../../src/backends/ref/kernels.ts";
+import { attention } from "../../../src/backends/webgpu/ops.ts";
+import { maxRelDiff, randomF32, rng } from "../wasm/kernel_harness.ts";
+import { KernelHarness } from "./gpu_harness.ts";
+
+interface Case {
+  tokens: number;
+  pos0: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  window: number;
+}
+
+async function check(h: KernelHarness, c: Case, seed: number): Promise<void> {
+  const r = rng(seed);
+  const ctx = c.pos0 + c.tokens, kvw = c.kvHeads * c.headDim, qw = c.heads * c.headDim;
+  const q = randomF32(c.tokens * qw, r, 2), k = randomF32(ctx * kvw, r), v = randomF32(ctx * kvw, r);
+  const sinks = randomF32(c.heads, r, 3);
+  const want = new Float32Array(c.tokens * qw);
+  for (let t = 0; t < c.tokens; t++) {
+    attentionSink(want, t * qw, q, t * qw, k, v, c.pos0 + t, c.window, sinks, c.heads, c.kvHeads, c.headDim);
+  }
+  const out = h.put(c.tokens * qw * 4);
+  attention(h.rec, { q: h.put(q), k: h.put(k), v: h.put(v), sinks: h.put(sinks), out, ...c });
+  const d = maxRelDiff(await h.f32(out, c.tokens * qw), want);
+  assert(d < 1e-5, `${JSON.stringify(c)}: differs by ${d}`);
+}
+
+Deno.test("sdpa_sink_window matches attentionSink() for decode and prefill, full and sliding", async () => {
+  const h = await KernelHarness.open();
+  try {
+    await check(h, { tokens: 1, pos0: 0, heads: 4, kvHeads: 2, headDim: 16, window: 0 }, 1); // one key
+    await check(h, { tokens: 1, pos0: 63, heads: 4, kvHeads: 4, headDim: 64, window: 0 }, 2); // exactly one chunk
+    await check(h, { tokens: 1, pos0: 150, heads: 6, kvHeads: 2, headDim: 64, window: 0 }, 3); // 3 chunks, tail
+    await check(h, { tokens: 1, pos0: 150, heads: 2, kvHeads: 1, headDim: 16, window: 8 }, 4); // window
+    await check(h, { tokens: 9, pos0: 0, heads: 4, kvHeads: 2, headDim: 16, window: 0 }, 5); // prefill
+    await check(h, { tokens: 7, pos0: 70, heads: 3, kvHeads: 3, headDim: 96, window: 5 }, 6); // dims past WG
+    await check(h, { tokens: 5, pos0: 2, heads: 8, kvHeads: 1, headDim: 128, window: 3 }, 7);
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("sdpa_sink_window matches attentionSink() on random shapes", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(31);
+    for (let i = 0; i < 5; i++) {
+      const kvHeads = 1 + Math.floor(r() * 3);
+      await check(h, {
+        tokens: 1 + Math.floor(r() * 6),
+        pos0: Math.floor(r() * 100),
+        heads: kvHeads * (1 + Math.floor(r() * 3)),
+        kvHeads,
+        headDim: 2 * (1 + Math.floor(r() * 40)),
+        window: r() < 0.5 ? 0 : 1 + Math.floor(r() * 20),
+      }, 40 + i);
+    }
+  } finally {
+    h.dispose();
+  }
+});

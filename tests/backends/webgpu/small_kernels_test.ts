@@ -1,0 +1,134 @@
+// The small WGSL kernels against the scalar reference: rmsnorm, rope_yarn (YaRN tables), embedding_gather
+// (all dtypes, split parts), add_inplace, argmax (ties, rows shorter than a workgroup).
+
+import { assert, assertEquals } from "../../assert.ts";
+import {
+  argmax as refArgmax,
+  loadRow,
+  rmsnorm as refRmsnorm,
+  rope as refRope,
+  ropeTables,
+} from "../../../src/backends/ref/kernels.ts";
+import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
+import { addInplace, argmax, embed, rmsnorm, rope } from "../../../src/backends/webgpu/ops.ts";
+import { cosSinTable } from "../../../src/backends/webgpu/webgpu_backend.ts";
+import type { ModelConfig } from "../../../src/model/config.ts";
+import { maxRelDiff, randomF32, rng } from "../wasm/kernel_harness.ts";
+import { KernelHarness } from "./gpu_harness.ts";
+import { randomMat } from "./random_model.ts";
+
+Deno.test("rmsnorm matches the reference for widths around the workgroup size, with a row offset", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(1);
+    for (const [tokens, n] of [[1, 64], [3, 2880 / 10], [4, 30], [2, 130]]) {
+      const x = randomF32((tokens + 1) * n, r, 3), w = randomF32(n, r);
+      const want = new Float32Array(tokens * n);
+      refRmsnorm(want, x.subarray(n), w, 1e-5, tokens, n);
+      const y = h.put(tokens * n * 4);
+      rmsnorm(h.rec, h.put(x), n, h.put(w), y, tokens, n, 1e-5);
+      const d = maxRelDiff(await h.f32(y, tokens * n), want);
+      assert(d < 1e-5, `rmsnorm ${tokens}x${n}: differs by ${d}`);
+    }
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("rope_yarn matches rope() with YaRN tables, in place at an offset and stride", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(2);
+    for (
+      const [tokens, heads, dim, pos0, truncate] of [[1, 4, 64, 4000, false], [5, 3, 16, 0, true], [
+        3,
+        2,
+        12,
+        37,
+        false,
+      ]] as const
+    ) {
+      const config = {
+        rope: {
+          theta: 150000,
+          dim,
+          yarn: { factor: 32, betaFast: 32, betaSlow: 1, originalContext: 4096, truncate },
+        },
+      };
+      const tables = ropeTables(config.rope);
+      const stride = heads * dim + 3, off = 5;
+      const x = randomF32(off + tokens * stride, r);
+      const want = x.slice();
+      for (let t = 0; t < tokens; t++) refRope(want, off + t * stride, heads, dim, pos0 + t, tables);
+      const b = h.put(x);
+      const cs = cosSinTable(config as unknown as ModelConfig, pos0 + tokens);
+      rope(h.rec, b, off, stride, tokens, heads, dim, pos0, h.put(cs));
+      const d = maxRelDiff(await h.f32(b, x.length), want);
+      assert(d < 1e-5, `rope ${tokens}x${heads}x${dim}@${pos0}: differs by ${d}`);
+    }
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("embedding_gather matches loadRow() for bf16, f16 and f32 tables, whole and split", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(3);
+    for (const dtype of ["BF16", "F16", "F32"] as const) {
+      for (const maxBinding of [1 << 20, 40 * 4 * 3]) {
+        const m = randomMat(r, 23, 40, dtype);
+        const ids = [0, 22, 7, 7, 13];
+        const want = new Float32Array(ids.length * 40);
+        ids.forEach((id, t) =>
+          loadRow(m, id, want.subarray(t * 40), new Uint32Array(want.buffer, t * 160, 40))
+        );
+        const up = new WeightUploader(h.gpu.device, maxBinding);
+        const y = h.put(want.length * 4);
+        embed(h.rec, h.put(Uint32Array.from(ids)), up.mat(m, "embed"), y, ids.length);
+        assertEquals(
+          Array.from(await h.f32(y, want.length)),
+          Array.from(want),
+          `${dtype} split ${maxBinding}`,
+        );
+        up.destroy();
+      }
+    }
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("add_inplace adds exactly, including past one workgroup", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(4);
+    const x = randomF32(1000, r), y = randomF32(1000, r);
+    const b = h.put(y);
+    addInplace(h.rec, h.put(x), b, 999);
+    const got = await h.f32(b, 1000);
+    assertEquals(Array.from(got.subarray(0, 999)), Array.from(y.subarray(0, 999).map((v, i) => v + x[i])));
+    assertEquals(got[999], y[999]);
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("argmax picks the largest (lowest index on ties) per row, for rows shorter and longer than a workgroup", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(5);
+    for (const n of [5, 64, 1000]) {
+      const rows = 3;
+      const l = randomF32(rows * n, r);
+      l[n + n - 1] = 5, l[n + 2] = 5; // row 1: a tie, the lower index wins
+      l.fill(-Infinity, 2 * n, 3 * n); // row 2: all -inf gives index 0
+      const out = h.put(rows * 4);
+      argmax(h.rec, h.put(l), out, rows, n);
+      const want = [0, 1, 2].map((t) => refArgmax(l, t, n));
+      assertEquals(Array.from(await h.u32(out, rows)), want, `n ${n}`);
+    }
+  } finally {
+    h.dispose();
+  }
+});
