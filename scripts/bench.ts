@@ -1,7 +1,7 @@
 // Prefill and decode speed of each backend on the tiny fixture and on synthetic gpt-oss-20b-shaped
 // checkpoints (cached under ~/.cache/ossi/synth). One JSON line per (backend, model, phase) with --json,
 // a table otherwise. Weight bandwidth counts the bytes one decoded token must read.
-// usage: deno task bench [--json] [--backends ref,wasm] [--models tiny,20b] [--layers 2] [--threads N]
+// usage: deno task bench [--json] [--backends ref,wasm,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
@@ -134,7 +134,7 @@ if (import.meta.main) {
     switches: ["json"],
   });
   const json = args.flags.has("json");
-  const backends = (stringFlag(args, "backends") ?? "ref,wasm").split(",");
+  const backends = (stringFlag(args, "backends") ?? "ref,wasm,webgpu").split(",");
   const models = (stringFlag(args, "models") ?? "tiny,20b").split(",");
   const layers = numberFlag(args, "layers", 2), threads = numberFlag(args, "threads");
   const rows: BenchRow[] = [];
