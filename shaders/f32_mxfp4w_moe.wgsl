@@ -33,7 +33,6 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> act: array<f32>; // [tokens, k, rows/2]
 @group(0) @binding(9) var<storage, read_write> moe: array<f32>; // [tokens, rows]
 
-const E2M1 = array<f32, 16>(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0);
 const MAX_EXPERTS: u32 = 256u;
 
 var<workgroup> partial: array<vec2<f32>, WG>;
@@ -82,12 +81,23 @@ fn e8m0(e: u32, r: u32, g: u32) -> f32 {
   return exp2(f32(byte) - 127.0);
 }
 
+/**
+ * e2m1 code -> f32 by building the float's bits (no table: indexing a table is slow on GPUs): bit 3 is
+ * the sign, e = bits 1-2, m = bit 0; e > 0 gives (1 + m/2) 2^(e-1), e = 0 gives m/2.
+ */
+fn e2m1(code: u32) -> f32 {
+  let e = (code >> 1u) & 3u;
+  let m = code & 1u;
+  let bits = select(((e + 126u) << 23u) | (m << 22u), m * (126u << 23u), e == 0u);
+  return bitcast<f32>(bits | ((code & 8u) << 28u));
+}
+
 /** Dot product of word q (8 codes, input columns 8q..8q+7) of row r of part-local expert el with x. */
 fn dot8(el: u32, r: u32, q: u32, xo: u32) -> f32 {
   let word = blocks[(el * p.rows + r) * (p.cols / 8u) + q];
   var s = 0.0;
   for (var b = 0u; b < 8u; b++) {
-    s += E2M1[(word >> (4u * b)) & 15u] * x[xo + 8u * q + b];
+    s += e2m1((word >> (4u * b)) & 15u) * x[xo + 8u * q + b];
   }
   return s;
 }
