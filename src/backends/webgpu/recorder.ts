@@ -4,6 +4,7 @@
 
 import { type KernelName, packParams, paramsSize, type ParamValues } from "./params.ts";
 import type { Constants, PipelineCache } from "./pipelines.ts";
+import type { GpuProfiler } from "./profiler.ts";
 
 const SLOT = 256; // >= minUniformBufferOffsetAlignment on every adapter
 const SLOTS_PER_ARENA = 256;
@@ -29,7 +30,12 @@ export class Recorder {
   /** Dispatches recorded since construction, for tests and benchmarks. */
   dispatches = 0;
 
-  constructor(readonly device: GPUDevice, readonly pipelines: PipelineCache) {}
+  /** With a profiler, each dispatch runs in its own timed pass (slower; for per-kernel times only). */
+  constructor(
+    readonly device: GPUDevice,
+    readonly pipelines: PipelineCache,
+    readonly profiler: GpuProfiler | null = null,
+  ) {}
 
   /** Adds a dispatch of `kernel`'s `entry` over `groups` workgroups. */
   dispatch<K extends KernelName>(
@@ -59,10 +65,15 @@ export class Recorder {
         group: this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
       };
     }
+    if (this.profiler) {
+      this.endPass();
+      this.pass = this.commandEncoder().beginComputePass(this.profiler.pass(`${kernel}:${entry}`));
+    }
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, cached.group);
     pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    if (this.profiler) this.endPass();
     this.dispatches++;
   }
 
@@ -83,8 +94,10 @@ export class Recorder {
       s = end;
     }
     this.flushedSlots = this.slot;
+    const timed = this.encoder !== null && this.profiler !== null && this.profiler.resolve(this.encoder);
     if (this.encoder) this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
+    if (timed) await this.profiler!.collect();
   }
 
   /** Starts a new step: dispatch slots (and their cached bind groups) count from 0 again. */

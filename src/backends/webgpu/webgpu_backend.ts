@@ -11,6 +11,7 @@ import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
 import { type GpuExperts, type GpuMat, WeightUploader } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
 import { PipelineCache } from "./pipelines.ts";
+import { GpuProfiler, type KernelTime } from "./profiler.ts";
 import { Recorder } from "./recorder.ts";
 
 export interface WebGpuOptions {
@@ -20,6 +21,8 @@ export interface WebGpuOptions {
   /** Split weights into parts of at most this many bytes (default: the adapter's binding limit). */
   readonly maxBindingBytes?: number;
   readonly gpu?: GpuDevice;
+  /** Time every dispatch with timestamp queries (see kernelTimes()); ignored without `timestamp-query`. */
+  readonly profile?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -80,6 +83,7 @@ export class WebGpuBackend implements Backend {
     private readonly finalNorm: GPUBuffer,
     private readonly unembed: GpuMat,
     private readonly cosSin: GPUBuffer,
+    profile: boolean,
   ) {
     const c = config, T = maxTokens, dev = gpu.device;
     const buf = (label: string, floats: number) =>
@@ -111,7 +115,16 @@ export class WebGpuBackend implements Backend {
       ),
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    this.rec = new Recorder(dev, new PipelineCache(dev));
+    const profiler = profile && gpu.hasTimestamps ? new GpuProfiler(dev) : null;
+    this.rec = new Recorder(dev, new PipelineCache(dev), profiler);
+  }
+
+  /** GPU time per kernel entry point since the last call (empty unless created with `profile`). */
+  kernelTimes(): Map<string, KernelTime> {
+    const p = this.rec.profiler;
+    const out = new Map(p?.totals ?? []);
+    p?.reset();
+    return out;
   }
 
   static async create(config: ModelConfig, w: GptOssWeights, opts: WebGpuOptions): Promise<WebGpuBackend> {
@@ -176,6 +189,7 @@ export class WebGpuBackend implements Backend {
       finalNorm,
       unembed,
       cosSin,
+      opts.profile ?? false,
     );
   }
 
@@ -228,6 +242,7 @@ export class WebGpuBackend implements Backend {
     this.staging.destroy();
     this.cosSin.destroy();
     this.rec.destroy();
+    this.rec.profiler?.destroy();
   }
 
   private validate(tokens: ArrayLike<number>, pos: number): void {

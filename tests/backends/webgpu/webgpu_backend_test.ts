@@ -133,3 +133,22 @@ for (const seed of [1, 2]) {
     }
   });
 }
+
+Deno.test("WebGpuBackend with profile times every kernel (where the adapter has timestamp-query) and still agrees", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const gpu = await sharedGpu();
+  const b = await WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, profile: true });
+  try {
+    const got = await b.forward(ref.prompt_token_ids, 0, { logits: "all" });
+    assert(maxAbsDiff(got, ref.prompt_logits) <= tol, "profiled forward differs");
+    const times = b.kernelTimes();
+    if (gpu.hasTimestamps) {
+      for (const k of ["f32_bf16w_matmul:main", "f32_mxfp4w_moe:gate_up_swiglu", "sdpa_sink_window:main"]) {
+        assert((times.get(k)?.count ?? 0) > 0, `no timestamps for ${k}`);
+      }
+      assertEquals(times.get("sdpa_sink_window:main")!.count, model.config.numLayers);
+    } else assertEquals(times.size, 0);
+  } finally {
+    b.dispose();
+  }
+});
