@@ -45,8 +45,18 @@ export class ChatEngine {
     readonly stopTokens: number[],
   ) {
     this.stopSet = new Set(stopTokens);
-    const specials = ["<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>", "<|return|>", "<|call|>"];
-    this.markup = new Set(specials.map((s) => tokenizer.tokenId(s)).filter((x): x is number => x !== undefined));
+    const specials = [
+      "<|start|>",
+      "<|end|>",
+      "<|message|>",
+      "<|channel|>",
+      "<|constrain|>",
+      "<|return|>",
+      "<|call|>",
+    ];
+    this.markup = new Set(
+      specials.map((s) => tokenizer.tokenId(s)).filter((x): x is number => x !== undefined),
+    );
   }
 
   /** Renders and encodes a conversation. */
@@ -118,7 +128,9 @@ export function readStopTokens(modelDir: string, tok: Tokenizer): number[] {
     const id = tok.tokenId(t);
     if (id !== undefined) stops.add(id);
   }
-  if (stops.size === 0) throw new FormatError(`${modelDir}: no stop tokens (no eos_token_id and no <|return|>)`);
+  if (stops.size === 0) {
+    throw new FormatError(`${modelDir}: no stop tokens (no eos_token_id and no <|return|>)`);
+  }
   return [...stops];
 }
 

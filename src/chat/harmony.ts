@@ -97,7 +97,8 @@ function typeOf(schema: Schema, indent: string): string {
   }
 }
 
-const msg = (header: string, content: string, end = "<|end|>") => `<|start|>${header}<|message|>${content}${end}`;
+const msg = (header: string, content: string, end = "<|end|>") =>
+  `<|start|>${header}<|message|>${content}${end}`;
 
 /**
  * Renders a conversation. System and developer messages become the developer "# Instructions" (in
@@ -134,13 +135,19 @@ export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): str
         if (m.content) out += msg(`assistant<|channel|>${calls.length ? "commentary" : "final"}`, m.content);
         for (const c of calls) {
           callNames.set(c.id, c.name);
-          out += msg(`assistant<|channel|>commentary to=functions.${c.name} <|constrain|>json`, c.arguments, "<|call|>");
+          out += msg(
+            `assistant<|channel|>commentary to=functions.${c.name} <|constrain|>json`,
+            c.arguments,
+            "<|call|>",
+          );
         }
         return;
       }
       case "tool": {
         const name = m.name ?? (m.toolCallId ? callNames.get(m.toolCallId) : undefined);
-        if (!name) throw new OssiError(`tool message ${i} names no function (set name or a known toolCallId)`);
+        if (!name) {
+          throw new OssiError(`tool message ${i} names no function (set name or a known toolCallId)`);
+        }
         out += msg(`functions.${name} to=assistant<|channel|>commentary`, m.content);
         return;
       }

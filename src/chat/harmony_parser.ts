@@ -36,7 +36,9 @@ let callCounter = 0;
 /** A fresh tool-call id ("call_" and 12 hex digits, unique within the process). */
 export function newToolCallId(): string {
   callCounter = (callCounter + 1) % 0x10000;
-  return `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}${callCounter.toString(16).padStart(4, "0")}`;
+  return `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}${
+    callCounter.toString(16).padStart(4, "0")
+  }`;
 }
 
 export class HarmonyParser {

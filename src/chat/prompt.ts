@@ -40,8 +40,18 @@ function parseArguments(args: string): unknown {
 }
 
 const MONTHS = [
-  "January", "February", "March", "April", "May", "June",
-  "July", "August", "September", "October", "November", "December",
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
 ];
 
 /** The strftime subset chat templates use for dates, on a YYYY-MM-DD date. */

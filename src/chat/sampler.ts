@@ -179,13 +179,18 @@ class CandidateFilter {
  * Builds a sampler. `history` returns the tokens the penalties apply to (the caller decides which: the
  * chat engine passes this turn's generated text tokens, never the harmony markup).
  */
-export function makeSampler(p: SamplerParams, history?: () => readonly number[]): (logits: Float32Array) => number {
+export function makeSampler(
+  p: SamplerParams,
+  history?: () => readonly number[],
+): (logits: Float32Array) => number {
   validateSamplerParams(p);
   const rng = makeRng(p.seed ?? Math.floor(Math.random() * 2 ** 32));
   const f = new CandidateFilter(p);
   let weights = new Float64Array(0);
   return (logits: Float32Array): number => {
-    if (logits.length > MAX_SORT_IDS) throw new OssiError(`sampler: vocabulary of ${logits.length} is too large`);
+    if (logits.length > MAX_SORT_IDS) {
+      throw new OssiError(`sampler: vocabulary of ${logits.length} is too large`);
+    }
     const x = f.penalized(logits, history?.());
     if (p.temperature === 0) return argmax(x);
     const { count, max } = f.filter(x);

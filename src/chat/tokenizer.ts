@@ -116,7 +116,9 @@ export class BpeTokenizer implements Tokenizer {
     this.idBytes = new Array(this.vocabSize);
     for (let b = 0; b < 256; b++) {
       const id = vocab.get(this.byteChars[b]);
-      if (id === undefined) throw new FormatError(`tokenizer vocabulary lacks the byte symbol for 0x${b.toString(16)}`);
+      if (id === undefined) {
+        throw new FormatError(`tokenizer vocabulary lacks the byte symbol for 0x${b.toString(16)}`);
+      }
       this.byteIds[b] = id;
     }
     for (const t of added) {
@@ -300,7 +302,9 @@ export function tokenizerFromJson(file: string, json: Json): BpeTokenizer {
   const vocab = new Map<string, number>();
   for (const tok in vocabJson) {
     const id = vocabJson[tok];
-    if (!Number.isInteger(id) || id < 0 || id >= MAX_IDS) throw new FormatError(`${file}: bad id for '${tok}'`);
+    if (!Number.isInteger(id) || id < 0 || id >= MAX_IDS) {
+      throw new FormatError(`${file}: bad id for '${tok}'`);
+    }
     vocab.set(tok, id);
   }
   const mergeList = (model.merges as (string | [string, string])[] | undefined) ?? [];

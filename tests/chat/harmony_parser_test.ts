@@ -33,7 +33,9 @@ function parse(text: string, end?: "stop" | "length" | "aborted"): Parsed {
 }
 
 Deno.test("HarmonyParser splits every demo reference completion into analysis and final answer", () => {
-  const items = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) => JSON.parse(l));
+  const items = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
   for (const item of items) {
     const completion: string = item.reference_completion;
     const r = parse(completion);
@@ -72,7 +74,9 @@ Deno.test("HarmonyParser reads a recipient in the role part and a preamble as co
 Deno.test("HarmonyParser recovers from a missing <|start|> and from text where a header belongs", () => {
   const a = parse("<|channel|>analysis<|message|>think<|end|><|channel|>final<|message|>42<|return|>");
   assertEquals([a.reasoning, a.content, a.done], ["think", "42", ["stop"]]);
-  const b = parse("<|channel|>analysis<|message|>think<|end|>assistant<|channel|>final<|message|>42<|return|>");
+  const b = parse(
+    "<|channel|>analysis<|message|>think<|end|>assistant<|channel|>final<|message|>42<|return|>",
+  );
   assertEquals([b.reasoning, b.content], ["think", "42"]);
 });
 
@@ -89,7 +93,9 @@ Deno.test("HarmonyParser drops stray special tokens and never lets markup into t
   // A header that never reaches <|message|>: the text after the channel name is the message.
   const long = parse("<|channel|>final " + "blah ".repeat(30) + "<|message|>x<|return|>");
   assertEquals(long.content, "blah ".repeat(30) + "x");
-  const short = parse("<|channel|>analysis<|message|>ok<|end|><|start|>assistant<|channel|>final 42<|return|>");
+  const short = parse(
+    "<|channel|>analysis<|message|>ok<|end|><|start|>assistant<|channel|>final 42<|return|>",
+  );
   assertEquals([short.reasoning, short.content], ["ok", "42"]);
   const bare = parse("<|channel|>final<|return|>");
   assertEquals([bare.content, bare.done], ["", ["stop"]]);
@@ -115,7 +121,7 @@ Deno.test("HarmonyParser.end() flushes and reports length / aborted once; nothin
   assertEquals(p.push(tok.encode("y")[0]), []);
   assertEquals(p.end("length"), []);
   // A tool call cut off by the token limit is still reported (its arguments may be incomplete).
-  const cut = parse("<|channel|>commentary to=functions.f <|constrain|>json<|message|>{\"a\":", "length");
+  const cut = parse('<|channel|>commentary to=functions.f <|constrain|>json<|message|>{"a":', "length");
   assertEquals(cut.calls, [{ name: "f", arguments: '{"a":' }]);
   assertEquals(cut.done, ["length"]);
 });

@@ -46,13 +46,23 @@ export const WEATHER_TOOLS: ToolDef[] = [
   },
 ];
 
-const opts = (o: Partial<PromptOptions> = {}): PromptOptions => ({ effort: "medium", date: "2025-06-28", ...o });
+const opts = (o: Partial<PromptOptions> = {}): PromptOptions => ({
+  effort: "medium",
+  date: "2025-06-28",
+  ...o,
+});
 
 Deno.test("renderHarmony() single user turn: system message with dates, effort, channels", () => {
   const text = renderHarmony([{ role: "user", content: "What is 2 + 2?" }], opts({ effort: "high" }));
   checkGolden("single_turn", text);
-  assert(text.startsWith("<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"));
-  assert(text.includes("Current date: 2025-06-28\n\nReasoning: high\n\n# Valid channels: analysis, commentary, final."));
+  assert(
+    text.startsWith("<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"),
+  );
+  assert(
+    text.includes(
+      "Current date: 2025-06-28\n\nReasoning: high\n\n# Valid channels: analysis, commentary, final.",
+    ),
+  );
   assert(!text.includes("<|start|>developer"), "no developer message without instructions or tools");
   assert(text.endsWith("<|start|>user<|message|>What is 2 + 2?<|end|><|start|>assistant"));
 });
@@ -69,7 +79,10 @@ Deno.test("renderHarmony() multi-turn drops earlier analysis and keeps final ans
   assert(!text.includes("Simple arithmetic."), "earlier analysis must be dropped");
   assert(text.includes("<|start|>assistant<|channel|>final<|message|>2 + 2 = 4.<|end|><|start|>user"));
   assert(text.includes("<|start|>developer<|message|># Instructions\n\nAnswer briefly.<|end|>"));
-  assert(text.includes("<|message|>You are a terse calculator.\nKnowledge cutoff:"), "system replaces identity");
+  assert(
+    text.includes("<|message|>You are a terse calculator.\nKnowledge cutoff:"),
+    "system replaces identity",
+  );
 });
 
 Deno.test("renderHarmony() function tools: namespace declaration, call, result, ongoing analysis kept", () => {
@@ -87,9 +100,12 @@ Deno.test("renderHarmony() function tools: namespace declaration, call, result, 
   const text = renderHarmony(messages, opts({ effort: "high", tools: WEATHER_TOOLS }));
   checkGolden("tools", text);
   assert(text.includes("Calls to these tools must go to the commentary channel: 'functions'.<|end|>"));
-  assert(text.includes("<|start|>assistant<|channel|>analysis<|message|>Need to use function"), "ongoing analysis");
+  assert(
+    text.includes("<|start|>assistant<|channel|>analysis<|message|>Need to use function"),
+    "ongoing analysis",
+  );
   assert(text.includes(
-    '<|start|>assistant<|channel|>commentary to=functions.get_current_weather <|constrain|>json<|message|>' +
+    "<|start|>assistant<|channel|>commentary to=functions.get_current_weather <|constrain|>json<|message|>" +
       '{"location":"San Francisco"}<|call|>',
   ));
   assert(text.includes(
@@ -123,7 +139,7 @@ Deno.test("renderFunctionsNamespace() writes TypeScript-like types from JSON sch
   ]);
   checkGolden("functions_namespace", ns);
   assert(ns.includes("type noop = () => any;\n\n"));
-  assert(ns.includes("q: string,\nlimit?: number, // default: 10\ntags?: (\"a\" | \"b\")[],\n"));
+  assert(ns.includes('q: string,\nlimit?: number, // default: 10\ntags?: ("a" | "b")[],\n'));
   assert(ns.includes("// Options.\nopts?: {\n  exact: boolean,\n},\nwhen?: string | null,\n}) => any;"));
   assert(ns.endsWith("} // namespace functions"));
 });

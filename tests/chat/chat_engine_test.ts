@@ -1,0 +1,174 @@
+// ChatEngine end to end on the demo model (ref backend, greedy: the eval.jsonl reference completions
+// exactly, KV reuse across turns) and on scripted tokens (tool calls, token limit, abort).
+
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { DEMO_MODEL } from "../fixture_util.ts";
+import {
+  ChatEngine,
+  type ChatRequest,
+  type ChatUsage,
+  openChatEngine,
+  readStopTokens,
+} from "../../src/chat/chat_engine.ts";
+import type { ChatEvent } from "../../src/chat/harmony_parser.ts";
+import type { ChatMessage } from "../../src/chat/messages.ts";
+import { loadPromptRendererSync } from "../../src/chat/prompt.ts";
+import { ReplayGenerator } from "../../src/chat/replay_generator.ts";
+import { defaultSamplerParams } from "../../src/chat/sampler.ts";
+import { loadTokenizerSync } from "../../src/chat/tokenizer.ts";
+import { MissingError, OssiError } from "../../src/io/errors.ts";
+
+const evalItems = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) =>
+  JSON.parse(l)
+);
+
+interface Turn {
+  reasoning: string;
+  content: string;
+  calls: { name: string; arguments: string }[];
+  done: string[];
+  usage: ChatUsage;
+  events: ChatEvent[];
+}
+
+async function turn(
+  engine: ChatEngine,
+  req: Partial<ChatRequest> & { messages: ChatMessage[] },
+): Promise<Turn> {
+  const it = engine.chat({
+    prompt: { effort: "low" },
+    sampler: defaultSamplerParams(DEMO_MODEL),
+    maxTokens: 120,
+    ...req,
+  });
+  const t: Turn = {
+    reasoning: "",
+    content: "",
+    calls: [],
+    done: [],
+    usage: undefined as unknown as ChatUsage,
+    events: [],
+  };
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      t.usage = r.value;
+      return t;
+    }
+    const e = r.value;
+    t.events.push(e);
+    if (e.type === "reasoning") t.reasoning += e.text;
+    else if (e.type === "content") t.content += e.text;
+    else if (e.type === "tool_call") t.calls.push({ name: e.call.name, arguments: e.call.arguments });
+    else t.done.push(e.reason);
+  }
+}
+
+let demo: ChatEngine | undefined;
+const demoEngine = async () => demo ??= await openChatEngine(DEMO_MODEL, { backend: "ref" });
+
+Deno.test("demo model, greedy: the first 10 eval.jsonl items give reference_completion exactly", async () => {
+  const engine = await demoEngine();
+  for (const item of evalItems.slice(0, 10)) {
+    const t = await turn(engine, { messages: item.messages, prompt: { effort: item.reasoning_effort } });
+    const completion = engine.tokenizer.decode(engine.lastCompletion);
+    assertEquals(completion, item.reference_completion, JSON.stringify(item.messages));
+    assertEquals(t.content === item.expected, item.reference_correct, `${t.content} vs ${item.expected}`);
+    assertEquals(t.done, ["stop"]);
+    assertEquals(t.events[t.events.length - 1], { type: "done", reason: "stop" });
+    assert(t.reasoning.length > 0 && !t.reasoning.includes("<|"), t.reasoning);
+    assertEquals(t.usage.promptTokens, item.prompt_ids.length);
+    assertEquals(t.usage.completionTokens, engine.lastCompletion.length);
+    assertEquals(t.usage.contextSize, engine.gen.contextSize);
+  }
+});
+
+Deno.test("demo model: a second turn prefills only its new tokens (KV prefix reused)", async () => {
+  const engine = await demoEngine();
+  engine.gen.reset();
+  const messages: ChatMessage[] = [{ role: "user", content: "What is 47+38?" }];
+  const first = await turn(engine, { messages });
+  assertEquals(first.content, "85");
+  assertEquals(first.usage.cachedTokens, 0);
+  const firstIds = [...engine.encodePrompt(messages, { effort: "low" }), ...engine.lastCompletion];
+  messages.push({ role: "assistant", content: first.content, reasoning: first.reasoning });
+  messages.push({ role: "user", content: "Sort 5 3 9 1" });
+  const second = await turn(engine, { messages });
+  assertEquals(second.content, "1 3 5 9");
+  // The cache holds turn one's prompt and completion (less the stop token, which is never fed back).
+  const secondIds = engine.encodePrompt(messages, { effort: "low" });
+  let common = 0;
+  while (common < firstIds.length - 1 && firstIds[common] === secondIds[common]) common++;
+  assertEquals(second.usage.cachedTokens, common);
+  assert(common > first.usage.promptTokens, `reused ${common} of ${second.usage.promptTokens}`);
+  assertEquals(second.usage.promptTokens, secondIds.length);
+  assertEquals(engine.countPromptTokens(messages, { effort: "low" }), secondIds.length);
+});
+
+const tok = loadTokenizerSync(DEMO_MODEL);
+const renderer = loadPromptRendererSync(DEMO_MODEL);
+const stops = readStopTokens(DEMO_MODEL, tok);
+
+function replayEngine(completions: string[], delayMs = 0): { engine: ChatEngine; gen: ReplayGenerator } {
+  const gen = new ReplayGenerator(completions.map((c) => tok.encode(c)), 512, 4096, delayMs);
+  return { engine: new ChatEngine(gen, tok, renderer, stops), gen };
+}
+
+Deno.test("readStopTokens(): generation_config.json eos ids plus <|return|> and <|call|>", () => {
+  assertEquals(stops.sort((a, b) => a - b), [498, 501, 511]);
+});
+
+Deno.test("ChatEngine streams a tool call and ends with reason tool_calls", async () => {
+  const { engine, gen } = replayEngine([
+    "<|channel|>analysis<|message|>Use the tool.<|end|><|start|>assistant<|channel|>commentary " +
+    'to=functions.add <|constrain|>json<|message|>{"a":1,"b":2}<|call|>IGNORED',
+  ]);
+  const t = await turn(engine, { messages: [{ role: "user", content: "1+2?" }] });
+  assertEquals(t.reasoning, "Use the tool.");
+  assertEquals(t.calls, [{ name: "add", arguments: '{"a":1,"b":2}' }]);
+  assertEquals(t.done, ["tool_calls"]);
+  assertEquals(t.content, "");
+  assertEquals(
+    gen.prompts[0],
+    tok.encode(renderer.render([{ role: "user", content: "1+2?" }], { effort: "low" })),
+  );
+});
+
+Deno.test("ChatEngine ends with reason length at maxTokens and aborted on the signal", async () => {
+  const { engine } = replayEngine(["<|channel|>final<|message|>" + "9".repeat(50) + "<|return|>"]);
+  const t = await turn(engine, { messages: [{ role: "user", content: "x" }], maxTokens: 10 });
+  assertEquals(t.done, ["length"]);
+  assertEquals(t.usage.completionTokens, 10);
+  assertEquals(t.content, "9".repeat(7)); // 3 header tokens, then one digit per token
+
+  const slow = replayEngine(["<|channel|>final<|message|>" + "7".repeat(200) + "<|return|>"], 2);
+  const ac = new AbortController();
+  const it = slow.engine.chat({
+    messages: [{ role: "user", content: "x" }],
+    prompt: { effort: "low" },
+    sampler: defaultSamplerParams(DEMO_MODEL),
+    maxTokens: 500,
+    signal: ac.signal,
+  });
+  const events: ChatEvent[] = [];
+  for await (const e of it) {
+    events.push(e);
+    if (e.type === "content") ac.abort();
+  }
+  assertEquals(events[events.length - 1], { type: "done", reason: "aborted" });
+  assert(slow.engine.lastCompletion.length < 20, `${slow.engine.lastCompletion.length} tokens after abort`);
+});
+
+Deno.test("ChatEngine rejects a bad maxTokens; openChatEngine reports bad folders and backends", async () => {
+  const { engine } = replayEngine(["<|return|>"]);
+  await assertRejects(
+    () => turn(engine, { messages: [{ role: "user", content: "x" }], maxTokens: 0 }),
+    OssiError,
+  );
+  await assertRejects(() => openChatEngine("/nonexistent/model"), MissingError);
+  await assertRejects(
+    () => openChatEngine(DEMO_MODEL, { backend: "tpu" }),
+    OssiError,
+    /unknown backend 'tpu'/,
+  );
+});
