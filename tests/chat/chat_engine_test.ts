@@ -105,6 +105,20 @@ Deno.test("demo model: a second turn prefills only its new tokens (KV prefix reu
   assertEquals(engine.countPromptTokens(messages, { effort: "low" }), secondIds.length);
 });
 
+Deno.test("demo model: the same seed gives the same text at temperature 1.5, other seeds differ", async () => {
+  const engine = await demoEngine();
+  const messages: ChatMessage[] = [{ role: "user", content: "Reverse the word planet" }];
+  const sampled = async (seed: number) => {
+    const sampler = { ...defaultSamplerParams(), temperature: 1.5, seed };
+    await turn(engine, { messages, sampler, maxTokens: 40 });
+    return engine.tokenizer.decode(engine.lastCompletion);
+  };
+  const a = await sampled(1);
+  assertEquals(await sampled(1), a);
+  const others = [await sampled(2), await sampled(3), await sampled(4)];
+  assert(others.some((o) => o !== a), "three other seeds all gave the same text");
+});
+
 const tok = loadTokenizerSync(DEMO_MODEL);
 const renderer = loadPromptRendererSync(DEMO_MODEL);
 const stops = readStopTokens(DEMO_MODEL, tok);
