@@ -34,7 +34,8 @@ export class Recorder {
   constructor(
     readonly device: GPUDevice,
     readonly pipelines: PipelineCache,
-    readonly profiler: GpuProfiler | null = null,
+    /** Swap only between submits. */
+    public profiler: GpuProfiler | null = null,
   ) {}
 
   /** Adds a dispatch of `kernel`'s `entry` over `groups` workgroups. */

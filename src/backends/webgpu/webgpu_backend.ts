@@ -115,11 +115,23 @@ export class WebGpuBackend implements Backend {
       ),
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    const profiler = profile && gpu.hasTimestamps ? new GpuProfiler(dev) : null;
-    this.rec = new Recorder(dev, new PipelineCache(dev), profiler);
+    this.rec = new Recorder(dev, new PipelineCache(dev));
+    this.setProfiling(profile);
   }
 
-  /** GPU time per kernel entry point since the last call (empty unless created with `profile`). */
+  /**
+   * Turns per-dispatch timestamps on or off (no-op without `timestamp-query`); timed runs are slower.
+   * Returns whether timing is on.
+   */
+  setProfiling(on: boolean): boolean {
+    if (on && !this.rec.profiler && this.gpu.hasTimestamps) {
+      this.rec.profiler = new GpuProfiler(this.gpu.device);
+    }
+    if (!on && this.rec.profiler) (this.rec.profiler.destroy(), this.rec.profiler = null);
+    return this.rec.profiler !== null;
+  }
+
+  /** GPU time per kernel entry point since the last call (empty unless profiling). */
   kernelTimes(): Map<string, KernelTime> {
     const p = this.rec.profiler;
     const out = new Map(p?.totals ?? []);
