@@ -198,12 +198,13 @@ function bf16Data(m: Mat, what: string): Uint16Array {
   return m.data as Uint16Array;
 }
 
-/** Copies this shard's slices out of the (mapped) weights into its memory; reports bytes copied. */
+/** Copies this shard's slices out of the (mapped) weights into its memory; reports bytes copied and each layer done. */
 export function fillShard(
   layout: ShardLayout,
   memory: WebAssembly.Memory,
   w: GptOssWeights,
   onBytes: (bytes: number) => void,
+  afterLayer: () => void = () => {},
 ): void {
   const u8 = new Uint8Array(memory.buffer), f32 = new Float32Array(memory.buffer);
   const putBf16 = (s: Bf16Slice, m: Mat, bias: Float32Array | null, what: string) => {
@@ -232,6 +233,7 @@ export function fillShard(
     putBf16(L.router, W.router, W.routerBias, `layer ${l} router`);
     putExperts(L.gateUp, W.gateUp);
     putExperts(L.down, W.down);
+    afterLayer();
   });
   putBf16(layout.unembed, w.unembed, null, "unembedding");
 }

@@ -158,9 +158,10 @@ export class WasmBackend implements Backend {
     for (const layout of layouts) {
       const m = sharedMemory(layout.pages);
       memories.push(m);
-      fillShard(layout, m, w, (n) => opts.onProgress?.(done = Math.min(total, done + n), total));
-      // peak resident memory stays about one shard above the wasm memories
-      if (opts.files) releaseMappedPages(opts.files);
+      // dropping the mapping's resident pages after each layer keeps peak RSS near the wasm memories alone
+      const release = () => opts.files && releaseMappedPages(opts.files);
+      fillShard(layout, m, w, (n) => opts.onProgress?.((done = Math.min(total, done + n)), total), release);
+      release();
     }
     opts.onProgress?.(total, total);
     const pool = await WorkerPool.start(
