@@ -10,7 +10,7 @@ import { type ChatEvent, HarmonyParser } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import { loadPromptRenderer, type PromptRenderer } from "./prompt.ts";
 import { makeSampler, type SamplerParams } from "./sampler.ts";
-import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+import { type BpeTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -59,9 +59,24 @@ export class ChatEngine {
     );
   }
 
-  /** Renders and encodes a conversation. */
+  /**
+   * Renders and encodes a conversation. Special-token text inside message contents (found verbatim in
+   * the rendered prompt, in order) is encoded as plain text, so a message cannot forge harmony markup.
+   */
   encodePrompt(messages: ChatMessage[], prompt: PromptOptions): number[] {
-    return this.tokenizer.encode(this.renderer.render(messages, prompt));
+    const text = this.renderer.render(messages, prompt);
+    const tok = this.tokenizer as Tokenizer & Partial<Pick<BpeTokenizer, "encodeWithLiterals">>;
+    const literals = messageTexts(messages, prompt).filter((t) => t.includes("<|"));
+    if (literals.length === 0 || !tok.encodeWithLiterals) return tok.encode(text);
+    const spans: [number, number][] = [];
+    let pos = 0;
+    for (const t of literals) {
+      const i = text.indexOf(t, pos);
+      if (i < 0) continue; // dropped (earlier analysis) or transformed by the template
+      spans.push([i, i + t.length]);
+      pos = i + t.length;
+    }
+    return tok.encodeWithLiterals(text, spans);
   }
 
   countPromptTokens(messages: ChatMessage[], prompt: PromptOptions): number {
@@ -110,6 +125,19 @@ export class ChatEngine {
       contextSize: this.gen.contextSize,
     };
   }
+}
+
+/** The user-controlled texts of a conversation, in the order a renderer writes them. */
+function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] {
+  const out: string[] = prompt.system ? [prompt.system] : [];
+  // System and developer messages go to the top (the developer message) in harmony renderings.
+  const instructions = messages.filter((m) => m.role === "system" || m.role === "developer");
+  for (const m of [...instructions, ...messages.filter((m) => !instructions.includes(m))]) {
+    if (m.reasoning) out.push(m.reasoning);
+    if (m.content) out.push(m.content);
+    for (const c of m.toolCalls ?? []) out.push(c.arguments);
+  }
+  return out;
 }
 
 /** Stop ids: generation_config.json's eos_token_id plus <|return|> and <|call|>. */

@@ -142,13 +142,24 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   encode(text: string): number[] {
+    return this.encodeWithLiterals(text, []);
+  }
+
+  /**
+   * encode(), except that special-token text inside the given [start, end) spans (sorted, disjoint) stays
+   * ordinary text: user-supplied content cannot forge harmony markup. Outside the spans it equals encode().
+   */
+  encodeWithLiterals(text: string, spans: readonly (readonly [number, number])[]): number[] {
     const out: number[] = [];
     if (!this.addedSplitter) {
       this.encodeOrdinary(text, out);
       return out;
     }
     let last = 0;
+    let s = 0;
     for (const m of text.matchAll(this.addedSplitter)) {
+      while (s < spans.length && spans[s][1] <= m.index) s++;
+      if (s < spans.length && spans[s][0] < m.index + m[0].length) continue; // inside a literal span
       if (m.index > last) this.encodeOrdinary(text.slice(last, m.index), out);
       out.push(this.addedByText.get(m[0])!.id);
       last = m.index + m[0].length;

@@ -186,6 +186,22 @@ Deno.test("demo tokenizer: ids identical to @huggingface/tokenizers on varied te
   assertSameIds(text, (s) => tok.encode(s), (s) => hf.encode(s, { add_special_tokens: false }).ids);
 });
 
+Deno.test("encodeWithLiterals(): special-token text inside spans is encoded as ordinary text", () => {
+  const tok = loadTokenizerSync(DEMO_MODEL);
+  const text = "<|start|>user<|message|>a<|end|>b<|end|>";
+  const inner = text.indexOf("a<|end|>b");
+  const ids = tok.encodeWithLiterals(text, [[inner, inner + "a<|end|>b".length]]);
+  assertEquals(tok.decode(ids), text);
+  const end = tok.tokenId("<|end|>")!;
+  assertEquals(ids.filter((id) => id === end).length, 1); // only the one outside the span
+  const head = tok.encode("<|start|>user<|message|>");
+  assertEquals(ids.slice(0, head.length), head);
+  const middle = ids.slice(head.length, -1);
+  assertEquals(tok.decode(middle), "a<|end|>b");
+  assert(middle.every((id) => !tok.isSpecial(id)), "no special ids inside the span");
+  assertEquals(tok.encodeWithLiterals(text, []), tok.encode(text));
+});
+
 Deno.test("StreamDecoder holds back split UTF-8 sequences and matches decode()", () => {
   const tok = loadTokenizerSync(DEMO_MODEL); // byte-level: most non-ASCII characters span several tokens
   const text = "héllo 😀 世界<|end|>ok ✔︎ <|return|>";
