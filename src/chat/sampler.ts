@@ -186,12 +186,13 @@ export function makeSampler(
   validateSamplerParams(p);
   const rng = makeRng(p.seed ?? Math.floor(Math.random() * 2 ** 32));
   const f = new CandidateFilter(p);
+  const penalize = p.repetitionPenalty !== 1 || p.presencePenalty !== 0;
   let weights = new Float64Array(0);
   return (logits: Float32Array): number => {
     if (logits.length > MAX_SORT_IDS) {
       throw new OssiError(`sampler: vocabulary of ${logits.length} is too large`);
     }
-    const x = f.penalized(logits, history?.());
+    const x = penalize ? f.penalized(logits, history?.()) : logits;
     if (p.temperature === 0) return argmax(x);
     const { count, max } = f.filter(x);
     if (count === 0) return argmax(x);
