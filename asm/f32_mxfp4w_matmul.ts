@@ -1,5 +1,6 @@
 // MXFP4-weight matmul with in-register decode: a 16-entry i8x16.swizzle table turns e2m1 codes into
-// (doubled) integers, widened to f32 and scaled per 32-column block by the e8m0 exponent.
+// (doubled) integers, converted to f32 lane-byte by lane-byte and scaled per 32-column block by the e8m0
+// exponent. Exact in f32: the activations stay float.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 /** 2 x e2m1 value for each code: bit 3 sign, bits 0-2 index [0, .5, 1, 1.5, 2, 3, 4, 6] (doubled). */
@@ -7,16 +8,16 @@ const E2M1_X2: v128 = i8x16(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, 
 const LOW_NIBBLE: v128 = i8x16(15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15);
 
 /**
- * Reorders `n` floats of x into xp so every block of 32 reads [0,2,..,30, 1,3,..,31]: the order of the
- * low nibbles then the high nibbles of a 16-byte MXFP4 block. n % 32 == 0.
+ * Reorders `n` floats of x into xp to match blockDot's lanes: in each block of 32, slot 4k + j holds column
+ * 8j + [0,2,4,6,1,3,5,7][k] (byte k%4 of 32-bit lane j of the low-nibble (k < 4) or high-nibble values).
+ * n % 32 == 0.
  */
 export function permute_mxfp4_x(x: usize, xp: usize, n: i32): void {
   for (let i = 0; i < n; i += 32) {
     const s = x + (<usize>i << 2), d = xp + (<usize>i << 2);
-    for (let k = 0; k < 4; k++) {
-      const a = v128.load(s + (<usize>k << 5)), b = v128.load(s + (<usize>k << 5), 16);
-      v128.store(d + (<usize>k << 4), v128.shuffle<i32>(a, b, 0, 2, 4, 6));
-      v128.store(d + (<usize>k << 4), v128.shuffle<i32>(a, b, 1, 3, 5, 7), 64);
+    for (let k = 0; k < 8; k++) {
+      const off = k < 4 ? 2 * k : 2 * (k - 4) + 1;
+      for (let j = 0; j < 4; j++) store<f32>(d + (<usize>(4 * k + j) << 2), load<f32>(s + (<usize>(8 * j + off) << 2)));
     }
   }
 }
@@ -30,11 +31,21 @@ export function permute_mxfp4_x(x: usize, xp: usize, n: i32): void {
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
 
-@inline function lo4(v: v128): v128 {
-  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(v));
+/**
+ * Byte `k` of each 32-bit lane of v, sign-extended and converted to f32. Shifts and converts run on the
+ * vector ALU ports, where widening (pmovsx) would queue every step on the single shuffle port.
+ */
+@inline function byte0(v: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.shr_s(i32x4.shl(v, 24), 24));
 }
-@inline function hi4(v: v128): v128 {
-  return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(v));
+@inline function byte1(v: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.shr_s(i32x4.shl(v, 16), 24));
+}
+@inline function byte2(v: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.shr_s(i32x4.shl(v, 8), 24));
+}
+@inline function byte3(v: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.shr_s(v, 24));
 }
 
 /** Dot of one 32-column block (16 bytes at bp) with permuted x at xo, unscaled. */
@@ -42,16 +53,14 @@ export function permute_mxfp4_x(x: usize, xp: usize, n: i32): void {
   const b = v128.load(bp);
   const ev = i8x16.swizzle(E2M1_X2, v128.and(b, LOW_NIBBLE));
   const od = i8x16.swizzle(E2M1_X2, i8x16.shr_u(b, 4));
-  const e0 = i16x8.extend_low_i8x16_s(ev), e1 = i16x8.extend_high_i8x16_s(ev);
-  const o0 = i16x8.extend_low_i8x16_s(od), o1 = i16x8.extend_high_i8x16_s(od);
-  let a = f32x4.mul(lo4(e0), v128.load(xo));
-  let c = f32x4.mul(hi4(e0), v128.load(xo, 16));
-  a = f32x4.relaxed_madd(lo4(e1), v128.load(xo, 32), a);
-  c = f32x4.relaxed_madd(hi4(e1), v128.load(xo, 48), c);
-  a = f32x4.relaxed_madd(lo4(o0), v128.load(xo, 64), a);
-  c = f32x4.relaxed_madd(hi4(o0), v128.load(xo, 80), c);
-  a = f32x4.relaxed_madd(lo4(o1), v128.load(xo, 96), a);
-  c = f32x4.relaxed_madd(hi4(o1), v128.load(xo, 112), c);
+  let a = f32x4.mul(byte0(ev), v128.load(xo));
+  let c = f32x4.mul(byte1(ev), v128.load(xo, 16));
+  a = f32x4.relaxed_madd(byte2(ev), v128.load(xo, 32), a);
+  c = f32x4.relaxed_madd(byte3(ev), v128.load(xo, 48), c);
+  a = f32x4.relaxed_madd(byte0(od), v128.load(xo, 64), a);
+  c = f32x4.relaxed_madd(byte1(od), v128.load(xo, 80), c);
+  a = f32x4.relaxed_madd(byte2(od), v128.load(xo, 96), a);
+  c = f32x4.relaxed_madd(byte3(od), v128.load(xo, 112), c);
   return f32x4.add(a, c);
 }
 
