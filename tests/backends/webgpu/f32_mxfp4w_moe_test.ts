@@ -5,8 +5,7 @@ import { assert, assertEquals } from "../../assert.ts";
 import { expertLinear, swigluClamped, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { moe } from "../../../src/backends/webgpu/ops.ts";
-import { maxRelDiff, randomF32, rng } from "../wasm/kernel_harness.ts";
-import { KernelHarness } from "./gpu_harness.ts";
+import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
 import { randomExperts } from "./random_model.ts";
 
 interface Case {

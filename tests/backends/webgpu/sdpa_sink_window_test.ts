@@ -4,8 +4,7 @@
 import { assert } from "../../assert.ts";
 import { attentionSink } from "../../../src/backends/ref/kernels.ts";
 import { attention } from "../../../src/backends/webgpu/ops.ts";
-import { maxRelDiff, randomF32, rng } from "../wasm/kernel_harness.ts";
-import { KernelHarness } from "./gpu_harness.ts";
+import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
 
 interface Case {
   tokens: number;

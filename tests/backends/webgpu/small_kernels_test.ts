@@ -13,8 +13,7 @@ import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { addInplace, argmax, embed, rmsnorm, rope } from "../../../src/backends/webgpu/ops.ts";
 import { cosSinTable } from "../../../src/backends/webgpu/webgpu_backend.ts";
 import type { ModelConfig } from "../../../src/model/config.ts";
-import { maxRelDiff, randomF32, rng } from "../wasm/kernel_harness.ts";
-import { KernelHarness } from "./gpu_harness.ts";
+import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
 import { randomMat } from "./random_model.ts";
 
 Deno.test("rmsnorm matches the reference for widths around the workgroup size, with a row offset", async () => {

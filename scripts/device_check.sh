@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# WebGPU checks on a lent GPU machine (the `device` tool; nothing outside it is reachable there): runs the
+# webgpu kernel and fixture tests, then benchmarks a full 24-layer synthetic gpt-oss-20b generated there
+# (prefill 512 tokens, decode) and prints per-kernel GPU times when the adapter has timestamp-query.
+#
+# Prepare once on the workstation (both folders are git-ignored and must be carried):
+#   scripts/device_check.sh --prepare      # .devcheck/deno.xz (this machine's deno), .gl/*.deb (loaders)
+# Then, with the device tool:  run(command="bash scripts/device_check.sh", carry=[".gl", ".devcheck"],
+#                                   timeout_s=540)
+# A dry run on a CPU adapter: DEVCHECK_FALLBACK=1 DEVCHECK_LAYERS=1 DEVCHECK_PREFILL=4 DEVCHECK_DECODE=2.
+# Output lines are also written under $OUT (device_check.log, bench.jsonl, profile.txt) when OUT is set.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--prepare" ]; then
+  mkdir -p .devcheck .gl /tmp/amd64/partial
+  for p in /.devcheck/ /.gl/; do grep -qx "$p" .git/info/exclude 2>/dev/null || echo "$p" >>.git/info/exclude; done
+  xz -T2 -6 -c "$(readlink -f "$(command -v deno)")" >.devcheck/deno.xz
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  # shellcheck disable=SC2086
+  apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+  ls -la .devcheck .gl
+  exit 0
+fi
+
+layers="${DEVCHECK_LAYERS:-24}" prefill="${DEVCHECK_PREFILL:-512}" decode="${DEVCHECK_DECODE:-32}"
+out="${OUT:-/tmp/device_check_out}"
+mkdir -p "$out"
+log="$out/device_check.log"
+exec > >(tee "$log") 2>&1
+t_start=$(date +%s)
+stamp() { echo "== $(($(date +%s) - t_start))s: $*"; }
+
+# Vulkan/GL loaders: the machine has the NVIDIA driver but maybe no loader.
+if ! ldconfig -p | grep -q libvulkan.so.1; then
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && [ -z "${VK_DRIVER_FILES:-}" ] &&
+  ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+fi
+mkdir -p /tmp/devbin && xz -dc .devcheck/deno.xz >/tmp/devbin/deno && chmod +x /tmp/devbin/deno
+export PATH=/tmp/devbin:$PATH DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
+export XDG_RUNTIME_DIR=/tmp/xdg-devcheck OSSI_CACHE=/tmp/ossi-cache
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
+deno eval 'const a = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  console.log("adapter:", a ? `${a.info.vendor} ${a.info.architecture} ${a.info.description}` : "NONE");
+  if (a) console.log("features:", [...a.features].join(","), "maxStorageBufferBindingSize", a.limits.maxStorageBufferBindingSize);
+  if (!a || (a.info.isFallbackAdapter && !Deno.env.get("DEVCHECK_FALLBACK"))) Deno.exit(3);' || { echo "no hardware WebGPU adapter"; exit 3; }
+
+stamp "webgpu tests (kernels vs the scalar reference, gpt-oss-tiny fixture)"
+timeout 180 deno test -A --no-lock tests/backends/webgpu/ 2>&1 | grep -E "FAILED|ok \||passed|error" | tail -15
+
+stamp "synthetic $layers-layer gpt-oss-20b"
+synth=$(timeout 240 deno eval --no-lock 'import { cachedSynth20b } from "./scripts/synth_checkpoint.ts";
+  console.log(await cachedSynth20b(Number(Deno.args[0])));' "$layers") || { echo "synth failed"; exit 1; }
+du -sh "$synth"
+
+stamp "bench: prefill $prefill, decode $decode (tokens/s, logits read back every token)"
+timeout 200 deno run -A --no-lock scripts/bench.ts --json --backends webgpu --models 20b --layers "$layers" \
+  --prefill "$prefill" --decode "$decode" | tee "$out/bench.jsonl"
+
+stamp "profile: greedy decode (4 bytes read back per token) and per-kernel GPU time"
+timeout 200 deno run -A --no-lock scripts/webgpu_profile.ts "$synth" --prefill "$prefill" --decode "$((2 * decode))" | tee "$out/profile.txt"
+stamp "done"
