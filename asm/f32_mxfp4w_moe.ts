@@ -78,9 +78,12 @@ export function f32_mxfp4w_moe_down_sum(
         const p = <usize>r << 2;
         v128.store(o + p, f32x4.relaxed_madd(v128.load(src + p), wv, v128.load(o + p)));
       }
+      // the tail uses the same (possibly fused) multiply-add as the vector part, so a row's value does
+      // not depend on where the shard boundaries fall
       for (; r < rows; r++) {
         const p = <usize>r << 2;
-        store<f32>(o + p, load<f32>(o + p) + load<f32>(src + p) * f32x4.extract_lane(wv, 0));
+        const v = f32x4.relaxed_madd(f32x4.splat(load<f32>(src + p)), wv, f32x4.splat(load<f32>(o + p)));
+        store<f32>(o + p, f32x4.extract_lane(v, 0));
       }
     }
   }

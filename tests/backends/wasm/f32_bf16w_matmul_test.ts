@@ -1,6 +1,6 @@
 // f32_bf16w_matmul (decode and prefill paths) against the reference linear().
 
-import { assert } from "../../assert.ts";
+import { assert, assertEquals } from "../../assert.ts";
 import { linear } from "../../../src/backends/ref/kernels.ts";
 import { f32ToBf16, type Mat } from "../../../src/model/dtypes.ts";
 import { Harness, maxRelDiff, randomF32, rng } from "./kernel_harness.ts";
@@ -43,5 +43,19 @@ Deno.test("f32_bf16w_matmul() matches linear() on random shapes", () => {
       r() < 0.5,
       100 + i,
     );
+  }
+});
+
+Deno.test("f32_bf16w_matmul() gives each token the same bits alone or in a batch of any size", () => {
+  const r = rng(42), rows = 19, cols = 72, tokens = 7;
+  const w = Uint16Array.from(randomF32(rows * cols, r), f32ToBf16), x = randomF32(tokens * cols, r);
+  const h = new Harness();
+  const wAt = h.put(w), xp = h.zeros(x.byteLength), y = h.zeros(tokens * rows * 4);
+  h.k.permute_bf16_x(h.put(x), xp, tokens * cols);
+  h.k.f32_bf16w_matmul(wAt, 0, rows, cols, xp, tokens, y, rows);
+  const batch = h.f32(y, tokens * rows);
+  for (let t = 0; t < tokens; t++) {
+    h.k.f32_bf16w_matmul(wAt, 0, rows, cols, xp + t * cols * 4, 1, y, rows);
+    assertEquals(Array.from(h.f32(y, rows)), Array.from(batch.subarray(t * rows, (t + 1) * rows)), `token ${t}`);
   }
 });

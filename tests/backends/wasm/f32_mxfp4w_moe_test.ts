@@ -1,6 +1,6 @@
 // f32_mxfp4w_matmul and the fused MoE kernels against expertLinear(), swigluClamped() and a weighted sum.
 
-import { assert } from "../../assert.ts";
+import { assert, assertEquals } from "../../assert.ts";
 import { expertLinear, swigluClamped } from "../../../src/backends/ref/kernels.ts";
 import type { Mxfp4Experts } from "../../../src/model/mxfp4.ts";
 import { Harness, maxRelDiff, maxScaledDiff, randomF32, rng } from "./kernel_harness.ts";
@@ -159,5 +159,22 @@ Deno.test("f32_mxfp4w_moe kernels match the reference expert step on random shap
       1 + Math.floor(r() * Math.min(4, experts)),
       20 + i,
     );
+  }
+});
+
+Deno.test("f32_mxfp4w_matmul() gives each token the same bits alone or in tiles of 2 and 4", () => {
+  const r = rng(43), rows = 6, cols = 96, n = 7;
+  const m = randomExperts(1, rows, cols, r);
+  const x = randomF32(n * cols, r);
+  const h = new Harness();
+  const xp = h.zeros(x.byteLength), y = h.zeros(n * rows * 4);
+  const bl = h.put(m.blocks), sc = h.put(m.scales), bi = h.put(m.bias);
+  h.k.permute_mxfp4_x(h.put(x), xp, n * cols);
+  const ids = h.put(Int32Array.from({ length: n }, (_, i) => i));
+  h.k.f32_mxfp4w_matmul(bl, sc, bi, rows, cols, xp, ids, n, y, ids, rows);
+  const batch = h.f32(y, n * rows);
+  for (let i = 0; i < n; i++) {
+    h.k.f32_mxfp4w_matmul(bl, sc, bi, rows, cols, xp, ids + i * 4, 1, y, ids + i * 4, rows);
+    assertEquals(Array.from(h.f32(y + i * rows * 4, rows)), Array.from(batch.subarray(i * rows, (i + 1) * rows)), `token ${i}`);
   }
 });
