@@ -1,4 +1,5 @@
 // RMSNorm of each row: y[t, :] = x[x_offset + t*n, :] / sqrt(mean(x^2) + eps) * w. One workgroup per row.
+// Entry `add_main` first adds a residual in place (x += r, with x_offset 0), saving a dispatch per add.
 
 override WG: u32 = 64;
 
@@ -13,6 +14,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> xa: array<f32>; // add_main: the residual stream, updated
+@group(0) @binding(5) var<storage, read> r: array<f32>; // add_main: what is added to it
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -35,5 +38,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let inv = 1.0 / sqrt(partial[0] / f32(p.n) + p.eps);
   for (var i = lid; i < p.n; i += WG) {
     y[t * p.n + i] = x[xo + i] * inv * w[i];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn add_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let xo = wid.x * p.n;
+  var ss = 0.0;
+  for (var i = lid; i < p.n; i += WG) {
+    let v = xa[xo + i] + r[xo + i];
+    xa[xo + i] = v;
+    ss += v * v;
+  }
+  partial[lid] = ss;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      partial[lid] += partial[lid + s];
+    }
+  }
+  workgroupBarrier();
+  let inv = 1.0 / sqrt(partial[0] / f32(p.n) + p.eps);
+  for (var i = lid; i < p.n; i += WG) {
+    y[xo + i] = xa[xo + i] * inv * w[i];
   }
 }

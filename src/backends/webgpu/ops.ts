@@ -35,7 +35,7 @@ export interface MatmulArgs {
 export function matmul(rec: Recorder, a: MatmulArgs): void {
   const { w } = a;
   check(a.tokens > 0 && w.cols % 2 === 0, `matmul tokens ${a.tokens}, cols ${w.cols}`);
-  const TT = a.tokens === 1 ? 1 : 4;
+  const TT = a.tokens === 1 ? 1 : 8;
   for (const part of w.parts) {
     rec.dispatch(
       "f32_bf16w_matmul",
@@ -68,6 +68,22 @@ export function rmsnorm(
   eps: number,
 ): void {
   rec.dispatch("rmsnorm", "main", { WG }, { 1: x, 2: w, 3: y }, { tokens, n, x_offset: xOffset, eps }, [
+    tokens,
+  ]);
+}
+
+/** x += r (in place), then y = rmsnorm(x) * w, row by row: the residual add fused with the next norm. */
+export function addRmsnorm(
+  rec: Recorder,
+  x: GPUBuffer,
+  r: GPUBuffer,
+  w: GPUBuffer,
+  y: GPUBuffer,
+  tokens: number,
+  n: number,
+  eps: number,
+): void {
+  rec.dispatch("rmsnorm", "add_main", { WG }, { 2: w, 3: y, 4: x, 5: r }, { tokens, n, x_offset: 0, eps }, [
     tokens,
   ]);
 }

@@ -294,8 +294,10 @@ export class WebGpuBackend implements Backend {
     await dump?.("embedding", -1, a.x, H);
     for (let l = 0; l < c.numLayers; l++) {
       const L = this.layers[l];
-      // attention rmsnorm
-      op.rmsnorm(rec, a.x, 0, L.attnNorm, a.xn, T, H, c.rmsNormEps);
+      // attention rmsnorm; after the first layer fused with the previous layer's MoE residual add
+      if (l === 0) op.rmsnorm(rec, a.x, 0, L.attnNorm, a.xn, T, H, c.rmsNormEps);
+      else op.addRmsnorm(rec, a.x, a.moe, L.attnNorm, a.xn, T, H, c.rmsNormEps);
+      if (l > 0) await dump?.("residual_after_moe", l - 1, a.x, H);
       await dump?.("attn_norm", l, a.xn, H);
       // q, k, v projections with biases; k and v go straight into the cache rows pos..pos+T-1
       mm(L.q, L.qBias, a.xn, a.q);
@@ -322,11 +324,11 @@ export class WebGpuBackend implements Backend {
       // output projection, residual
       mm(L.o, L.oBias, a.att, a.proj);
       await dump?.("attn_out", l, a.proj, H);
-      op.addInplace(rec, a.proj, a.x, T * H);
+      // residual add fused with the mlp rmsnorm
+      op.addRmsnorm(rec, a.x, a.proj, L.mlpNorm, a.xn, T, H, c.rmsNormEps);
       await dump?.("residual_after_attention", l, a.x, H);
-      // mlp rmsnorm, router logits
-      op.rmsnorm(rec, a.x, 0, L.mlpNorm, a.xn, T, H, c.rmsNormEps);
       await dump?.("mlp_norm", l, a.xn, H);
+      // router logits
       mm(L.router, L.routerBias, a.xn, a.router);
       await dump?.("router_logits", l, a.router, c.numExperts);
       // router top-k, gate_up + clamped SwiGLU, down, weighted sum
@@ -349,9 +351,11 @@ export class WebGpuBackend implements Backend {
         dbg!("router_topk", l, T, Float32Array.from(ids));
       }
       await dump?.("moe_out", l, a.moe, H);
-      // residual
-      op.addInplace(rec, a.moe, a.x, T * H);
-      await dump?.("residual_after_moe", l, a.x, H);
+      // residual (for all but the last layer, done by the next layer's fused norm)
+      if (l === c.numLayers - 1) {
+        op.addInplace(rec, a.moe, a.x, T * H);
+        await dump?.("residual_after_moe", l, a.x, H);
+      }
     }
     if (argmaxLast) {
       this.unembedRows(T - 1, 1);

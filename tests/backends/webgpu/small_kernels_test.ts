@@ -10,7 +10,7 @@ import {
   ropeTables,
 } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
-import { addInplace, argmax, embed, rmsnorm, rope } from "../../../src/backends/webgpu/ops.ts";
+import { addInplace, addRmsnorm, argmax, embed, rmsnorm, rope } from "../../../src/backends/webgpu/ops.ts";
 import { cosSinTable } from "../../../src/backends/webgpu/webgpu_backend.ts";
 import type { ModelConfig } from "../../../src/model/config.ts";
 import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
@@ -28,6 +28,29 @@ Deno.test("rmsnorm matches the reference for widths around the workgroup size, w
       rmsnorm(h.rec, h.put(x), n, h.put(w), y, tokens, n, 1e-5);
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 1e-5, `rmsnorm ${tokens}x${n}: differs by ${d}`);
+    }
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("rmsnorm add_main adds the residual in place, then normalises like the reference", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(11);
+    for (const [tokens, n] of [[1, 64], [5, 96], [2, 200]]) {
+      const x = randomF32(tokens * n, r, 3), res = randomF32(tokens * n, r), w = randomF32(n, r);
+      const sum = x.map((v, i) => v + res[i]);
+      const want = new Float32Array(tokens * n);
+      refRmsnorm(want, sum, w, 1e-5, tokens, n);
+      const xb = h.put(x), y = h.put(tokens * n * 4);
+      addRmsnorm(h.rec, xb, h.put(res), h.put(w), y, tokens, n, 1e-5);
+      assert(maxRelDiff(await h.f32(y, tokens * n), want) < 1e-5, `add_main ${tokens}x${n}: norm differs`);
+      assertEquals(
+        Array.from(await h.f32(xb, tokens * n)),
+        Array.from(sum),
+        `add_main ${tokens}x${n}: residual`,
+      );
     }
   } finally {
     h.dispose();
