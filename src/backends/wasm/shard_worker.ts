@@ -20,11 +20,14 @@ const scope = self as unknown as {
 
 scope.onmessage = (e) => {
   const init = e.data;
-  const module = new WebAssembly.Module(init.wasm as BufferSource);
-  const shards: { layout: ShardLayout; k: Kernels }[] = init.shards.map((s) => ({
-    layout: s.layout,
-    k: instantiateKernels(module, s.memory),
-  }));
+  let shards: { layout: ShardLayout; k: Kernels }[];
+  try {
+    const module = new WebAssembly.Module(init.wasm as BufferSource);
+    shards = init.shards.map((s) => ({ layout: s.layout, k: instantiateKernels(module, s.memory) }));
+  } catch (err) {
+    scope.postMessage(`cannot instantiate the kernels: ${(err as Error).message}`);
+    return;
+  }
   const ctl = new Int32Array(init.ctl);
   scope.onmessage = null;
   // read the sequence number before saying ready: the host may start a step right after

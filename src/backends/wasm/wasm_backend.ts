@@ -160,7 +160,7 @@ export class WasmBackend implements Backend {
       memories.push(m);
       // dropping the mapping's resident pages after each layer keeps peak RSS near the wasm memories alone
       const release = () => opts.files && releaseMappedPages(opts.files);
-      fillShard(layout, m, w, (n) => opts.onProgress?.((done = Math.min(total, done + n)), total), release);
+      fillShard(layout, m, w, (n) => opts.onProgress?.(done = Math.min(total, done + n), total), release);
       release();
     }
     opts.onProgress?.(total, total);

@@ -7,6 +7,9 @@ import type { ShardLayout, ShardParams } from "./shard_layout.ts";
 import type { WorkerInit } from "./shard_worker.ts";
 import { Ctl, Step } from "./shard_step.ts";
 
+/** How long the host waits for workers to make progress on one step. */
+const STALL_MS = 300_000;
+
 export class WorkerPool {
   private readonly ctl: Int32Array;
 
@@ -29,7 +32,8 @@ export class WorkerPool {
       workers.push(worker);
       ready.push(
         new Promise((resolve, reject) => {
-          worker.onmessage = () => resolve();
+          worker.onmessage = (e) =>
+            e.data === "ready" ? resolve() : reject(new OssiError(`wasm worker: ${e.data}`));
           worker.onerror = (e) => {
             e.preventDefault();
             reject(new OssiError(`wasm worker failed to start: ${e.message}`));
@@ -66,8 +70,11 @@ export class WorkerPool {
     Atomics.store(c, Ctl.Tokens, tokens);
     Atomics.add(c, Ctl.Seq, 1);
     Atomics.notify(c, Ctl.Seq);
+    // a step takes milliseconds to seconds; minutes without progress means a worker died
     for (let done = Atomics.load(c, Ctl.Done); done < n; done = Atomics.load(c, Ctl.Done)) {
-      Atomics.wait(c, Ctl.Done, done);
+      if (Atomics.wait(c, Ctl.Done, done, STALL_MS) === "timed-out" && Atomics.load(c, Ctl.Done) === done) {
+        throw new Error(`wasm backend: workers made no progress for ${STALL_MS / 1000} s`);
+      }
     }
     if (Atomics.load(c, Ctl.Failed)) throw new Error("wasm backend: a worker step failed");
   }

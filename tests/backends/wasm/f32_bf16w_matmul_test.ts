@@ -56,6 +56,10 @@ Deno.test("f32_bf16w_matmul() gives each token the same bits alone or in a batch
   const batch = h.f32(y, tokens * rows);
   for (let t = 0; t < tokens; t++) {
     h.k.f32_bf16w_matmul(wAt, 0, rows, cols, xp + t * cols * 4, 1, y, rows);
-    assertEquals(Array.from(h.f32(y, rows)), Array.from(batch.subarray(t * rows, (t + 1) * rows)), `token ${t}`);
+    assertEquals(
+      Array.from(h.f32(y, rows)),
+      Array.from(batch.subarray(t * rows, (t + 1) * rows)),
+      `token ${t}`,
+    );
   }
 });

@@ -175,6 +175,10 @@ Deno.test("f32_mxfp4w_matmul() gives each token the same bits alone or in tiles 
   const batch = h.f32(y, n * rows);
   for (let i = 0; i < n; i++) {
     h.k.f32_mxfp4w_matmul(bl, sc, bi, rows, cols, xp, ids + i * 4, 1, y, ids + i * 4, rows);
-    assertEquals(Array.from(h.f32(y + i * rows * 4, rows)), Array.from(batch.subarray(i * rows, (i + 1) * rows)), `token ${i}`);
+    assertEquals(
+      Array.from(h.f32(y + i * rows * 4, rows)),
+      Array.from(batch.subarray(i * rows, (i + 1) * rows)),
+      `token ${i}`,
+    );
   }
 });

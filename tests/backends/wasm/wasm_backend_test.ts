@@ -72,7 +72,11 @@ Deno.test("WasmBackend agrees with RefBackend, bit for bit alike across 1-3 thre
       assert(d < 1e-4, `threads ${threads} shards ${shards} maxTokens ${maxTokens}: differs by ${d}`);
       // row splits and prefill chunks change no bit of the result
       first ??= got;
-      assertEquals(Array.from(got), Array.from(first), `threads ${threads} shards ${shards} maxTokens ${maxTokens}`);
+      assertEquals(
+        Array.from(got),
+        Array.from(first),
+        `threads ${threads} shards ${shards} maxTokens ${maxTokens}`,
+      );
     } finally {
       b.dispose();
     }
