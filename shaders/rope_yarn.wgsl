@@ -1,12 +1,15 @@
 // In-place RoPE (YaRN frequencies) on `heads` vectors of width HD per row: pairs (i, i + HD/2) of row t
 // rotate by the angle of position pos0 + t. cos_sin holds [position, HD/2] pairs (cos, sin), already scaled
 // by the YaRN concentration, computed on the host so large angles lose no precision.
+// Entry `qkv_main` splits a fused projection row [q | k | v] of each token: rotated q to `q_out`, rotated k
+// and plain v to row pos0 + t of the KV caches (the cache append of attention).
 
 override WG: u32 = 64;
 
 struct Params {
   tokens: u32,
   heads: u32,
+  kv_heads: u32, // qkv_main only
   head_dim: u32,
   pos0: u32,
   offset: u32, // element offset of row 0 in v
@@ -16,6 +19,10 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> cos_sin: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
+@group(0) @binding(3) var<storage, read> qkv: array<f32>; // [tokens, stride], stride = (heads + 2 kv_heads) hd
+@group(0) @binding(4) var<storage, read_write> q_out: array<f32>; // [tokens, heads*head_dim]
+@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>; // [ctx, kv_heads*head_dim]
+@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -33,4 +40,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let x2 = v[b + half + i];
   v[b + i] = x1 * cs.x - x2 * cs.y;
   v[b + half + i] = x2 * cs.x + x1 * cs.y;
+}
+
+@compute @workgroup_size(WG)
+fn qkv_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let half = p.head_dim / 2u;
+  let nq = p.heads * half;
+  let nk = p.kv_heads * half;
+  let kvw = p.kv_heads * p.head_dim;
+  let per = nq + nk + kvw; // work items per token: q pairs, k pairs, v elements
+  let idx = gid.y * 65535u * WG + gid.x;
+  if (idx >= p.tokens * per) {
+    return;
+  }
+  let t = idx / per;
+  let j = idx % per;
+  let row = t * p.stride;
+  let cache_row = (p.pos0 + t) * kvw;
+  if (j >= nq + nk) {
+    let e = j - nq - nk;
+    v_cache[cache_row + e] = qkv[row + p.heads * p.head_dim + kvw + e];
+    return;
+  }
+  let i = j % half;
+  let cs = cos_sin[(p.pos0 + t) * half + i];
+  if (j < nq) {
+    let b = (j / half) * p.head_dim;
+    let x1 = qkv[row + b + i];
+    let x2 = qkv[row + b + half + i];
+    q_out[t * p.heads * p.head_dim + b + i] = x1 * cs.x - x2 * cs.y;
+    q_out[t * p.heads * p.head_dim + b + half + i] = x2 * cs.x + x1 * cs.y;
+  } else {
+    let b = ((j - nq) / half) * p.head_dim;
+    let x1 = qkv[row + p.heads * p.head_dim + b + i];
+    let x2 = qkv[row + p.heads * p.head_dim + b + half + i];
+    k_cache[cache_row + b + i] = x1 * cs.x - x2 * cs.y;
+    k_cache[cache_row + b + half + i] = x2 * cs.x + x1 * cs.y;
+  }
 }

@@ -3,7 +3,7 @@
 // whole experts, each part its own buffer (kernels run once per part).
 
 import { OssiError } from "../../io/errors.ts";
-import type { Mat } from "../../model/dtypes.ts";
+import { type Mat, matRow } from "../../model/dtypes.ts";
 import type { Mxfp4Experts } from "../../model/mxfp4.ts";
 
 /** Weight dtype code of the WGSL `WDT` override: 0 bf16, 1 f16, 2 f32. */
@@ -37,6 +37,28 @@ export interface GpuExperts {
   readonly parts: readonly ExpertPart[];
   readonly scales: GPUBuffer;
   readonly bias: GPUBuffer;
+}
+
+/**
+ * Matrices of equal width stacked by rows into one (q, k, v into one projection), at load time. Same dtype:
+ * raw words copied; mixed dtypes: all widened to f32 (exact for bf16 and f16).
+ */
+export function stackRows(mats: readonly Mat[]): Mat {
+  const cols = mats[0].cols, rows = mats.reduce((n, m) => n + m.rows, 0);
+  if (mats.some((m) => m.cols !== cols)) throw new RangeError("stackRows: widths differ");
+  if (mats.every((m) => m.dtype === mats[0].dtype)) {
+    const data = mats[0].dtype === "F32" ? new Float32Array(rows * cols) : new Uint16Array(rows * cols);
+    let at = 0;
+    for (const m of mats) (data.set(m.data, at), at += m.data.length);
+    return { dtype: mats[0].dtype, rows, cols, data };
+  }
+  const data = new Float32Array(rows * cols), row = new Float32Array(cols);
+  let r0 = 0;
+  for (const m of mats) {
+    for (let r = 0; r < m.rows; r++) (matRow(m, r, row), data.set(row, (r0 + r) * cols));
+    r0 += m.rows;
+  }
+  return { dtype: "F32", rows, cols, data };
 }
 
 const CHUNK = 32 << 20; // bytes per writeBuffer call: bounds the staging copy

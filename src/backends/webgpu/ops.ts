@@ -105,8 +105,42 @@ export function rope(
     "main",
     { WG },
     { 1: cosSin, 2: v },
-    { tokens, heads, head_dim: headDim, pos0, offset, stride },
+    { tokens, heads, kv_heads: 0, head_dim: headDim, pos0, offset, stride },
     elemGrid((tokens * heads * headDim) / 2),
+  );
+}
+
+export interface RopeQkvArgs {
+  readonly qkv: GPUBuffer; // [tokens, (heads + 2 kvHeads) headDim] fused projection output
+  readonly q: GPUBuffer; // [tokens, heads*headDim] rotated q
+  readonly kCache: GPUBuffer; // rows pos0.. get the rotated k
+  readonly vCache: GPUBuffer; // rows pos0.. get v
+  readonly cosSin: GPUBuffer;
+  readonly tokens: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly pos0: number;
+}
+
+/** Splits fused q|k|v rows: rope on q and k, k and v appended to the KV caches at positions pos0.. */
+export function ropeQkv(rec: Recorder, a: RopeQkvArgs): void {
+  const half = a.headDim / 2, kvw = a.kvHeads * a.headDim;
+  rec.dispatch(
+    "rope_yarn",
+    "qkv_main",
+    { WG },
+    { 1: a.cosSin, 3: a.qkv, 4: a.q, 5: a.kCache, 6: a.vCache },
+    {
+      tokens: a.tokens,
+      heads: a.heads,
+      kv_heads: a.kvHeads,
+      head_dim: a.headDim,
+      pos0: a.pos0,
+      offset: 0,
+      stride: (a.heads + 2 * a.kvHeads) * a.headDim,
+    },
+    elemGrid(a.tokens * ((a.heads + a.kvHeads) * half + kvw)),
   );
 }
 

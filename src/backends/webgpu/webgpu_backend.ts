@@ -8,7 +8,7 @@ import type { GptOssWeights } from "../../model/gpt_oss.ts";
 import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
 import { ropeTables } from "../ref/kernels.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
-import { type GpuExperts, type GpuMat, WeightUploader } from "./gpu_weights.ts";
+import { type GpuExperts, type GpuMat, stackRows, WeightUploader } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
 import { PipelineCache } from "./pipelines.ts";
 import { GpuProfiler, type KernelTime } from "./profiler.ts";
@@ -28,12 +28,8 @@ export interface WebGpuOptions {
 
 interface LayerBuffers {
   attnNorm: GPUBuffer;
-  q: GpuMat;
-  qBias: GPUBuffer;
-  k: GpuMat;
-  kBias: GPUBuffer;
-  v: GpuMat;
-  vBias: GPUBuffer;
+  qkv: GpuMat; // [(heads + 2 kvHeads) headDim, hidden]: q, k, v stacked at load
+  qkvBias: GPUBuffer;
   o: GpuMat;
   oBias: GPUBuffer;
   sinks: GPUBuffer;
@@ -54,6 +50,7 @@ export class WebGpuBackend implements Backend {
     | "ids"
     | "x"
     | "xn"
+    | "qkv"
     | "q"
     | "att"
     | "proj"
@@ -95,6 +92,7 @@ export class WebGpuBackend implements Backend {
       ids: buf("ids", T),
       x: buf("x", T * c.hiddenSize),
       xn: buf("xn", T * c.hiddenSize),
+      qkv: buf("qkv", T * (qw + 2 * c.numKvHeads * c.headDim)),
       q: buf("q", T * qw),
       att: buf("att", T * qw),
       proj: buf("proj", T * c.hiddenSize),
@@ -159,12 +157,8 @@ export class WebGpuBackend implements Backend {
       const L = w.layers[l], p = `layer ${l} `;
       layers.push({
         attnNorm: up.upload(L.attnNorm, p + "attn_norm"),
-        q: up.mat(L.q, p + "q"),
-        qBias: up.upload(L.qBias, p + "q_bias"),
-        k: up.mat(L.k, p + "k"),
-        kBias: up.upload(L.kBias, p + "k_bias"),
-        v: up.mat(L.v, p + "v"),
-        vBias: up.upload(L.vBias, p + "v_bias"),
+        qkv: up.mat(stackRows([L.q, L.k, L.v]), p + "qkv"),
+        qkvBias: up.upload(Float32Array.from([...L.qBias, ...L.kBias, ...L.vBias]), p + "qkv_bias"),
         o: up.mat(L.o, p + "o"),
         oBias: up.upload(L.oBias, p + "o_bias"),
         sinks: up.upload(L.sinks, p + "sinks"),
@@ -274,7 +268,7 @@ export class WebGpuBackend implements Backend {
   /** The whole layer stack for tokens at pos.. (one submit unless debugging); `argmaxLast` adds the greedy pick. */
   private async runChunk(tokens: number[], pos: number, dbg?: DebugSink, argmaxLast = false): Promise<void> {
     const c = this.config, a = this.act, rec = this.rec, T = tokens.length, H = c.hiddenSize;
-    const qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, K = c.expertsPerToken;
+    const qw = c.numHeads * c.headDim, K = c.expertsPerToken;
     const dump = dbg
       ? (name: string, l: number, b: GPUBuffer, width: number, off = 0) =>
         this.dump(dbg, name, l, b, T, width, off)
@@ -299,13 +293,21 @@ export class WebGpuBackend implements Backend {
       else op.addRmsnorm(rec, a.x, a.moe, L.attnNorm, a.xn, T, H, c.rmsNormEps);
       if (l > 0) await dump?.("residual_after_moe", l - 1, a.x, H);
       await dump?.("attn_norm", l, a.xn, H);
-      // q, k, v projections with biases; k and v go straight into the cache rows pos..pos+T-1
-      mm(L.q, L.qBias, a.xn, a.q);
-      mm(L.k, L.kBias, a.xn, L.kCache, { yOffset: pos * kvw });
-      mm(L.v, L.vBias, a.xn, L.vCache, { yOffset: pos * kvw });
-      // rope on q and on the new cache keys
-      op.rope(rec, a.q, 0, qw, T, c.numHeads, c.headDim, pos, this.cosSin);
-      op.rope(rec, L.kCache, pos * kvw, kvw, T, c.numKvHeads, c.headDim, pos, this.cosSin);
+      // q, k, v projection (one fused matmul with biases)
+      mm(L.qkv, L.qkvBias, a.xn, a.qkv);
+      // rope on q and k; k and v appended to the cache rows pos..pos+T-1
+      op.ropeQkv(rec, {
+        qkv: a.qkv,
+        q: a.q,
+        kCache: L.kCache,
+        vCache: L.vCache,
+        cosSin: this.cosSin,
+        tokens: T,
+        heads: c.numHeads,
+        kvHeads: c.numKvHeads,
+        headDim: c.headDim,
+        pos0: pos,
+      });
       // attention with sinks (sliding window on the layers that have one)
       op.attention(rec, {
         q: a.q,

@@ -9,8 +9,16 @@ import {
   rope as refRope,
   ropeTables,
 } from "../../../src/backends/ref/kernels.ts";
-import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
-import { addInplace, addRmsnorm, argmax, embed, rmsnorm, rope } from "../../../src/backends/webgpu/ops.ts";
+import { stackRows, WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
+import {
+  addInplace,
+  addRmsnorm,
+  argmax,
+  embed,
+  rmsnorm,
+  rope,
+  ropeQkv,
+} from "../../../src/backends/webgpu/ops.ts";
 import { cosSinTable } from "../../../src/backends/webgpu/webgpu_backend.ts";
 import type { ModelConfig } from "../../../src/model/config.ts";
 import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
@@ -90,6 +98,70 @@ Deno.test("rope_yarn matches rope() with YaRN tables, in place at an offset and 
     }
   } finally {
     h.dispose();
+  }
+});
+
+Deno.test("rope_yarn qkv_main rotates q and k of fused rows and appends k, v to the caches at pos0", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(12);
+    for (
+      const [tokens, heads, kvHeads, dim, pos0] of [[1, 4, 2, 16, 9], [6, 3, 1, 8, 0], [3, 8, 8, 64, 100]]
+    ) {
+      const rope = {
+        theta: 150000,
+        dim,
+        yarn: { factor: 32, betaFast: 32, betaSlow: 1, originalContext: 4096, truncate: false },
+      };
+      const tables = ropeTables(rope);
+      const qw = heads * dim, kvw = kvHeads * dim, stride = qw + 2 * kvw, ctx = pos0 + tokens + 2;
+      const qkv = randomF32(tokens * stride, r);
+      const wantQ = new Float32Array(tokens * qw), wantK = new Float32Array(ctx * kvw).fill(7);
+      const wantV = new Float32Array(ctx * kvw).fill(7);
+      for (let t = 0; t < tokens; t++) {
+        wantQ.set(qkv.subarray(t * stride, t * stride + qw), t * qw);
+        refRope(wantQ, t * qw, heads, dim, pos0 + t, tables);
+        wantK.set(qkv.subarray(t * stride + qw, t * stride + qw + kvw), (pos0 + t) * kvw);
+        refRope(wantK, (pos0 + t) * kvw, kvHeads, dim, pos0 + t, tables);
+        wantV.set(qkv.subarray(t * stride + qw + kvw, (t + 1) * stride), (pos0 + t) * kvw);
+      }
+      const q = h.put(tokens * qw * 4),
+        k = h.put(new Float32Array(ctx * kvw).fill(7)),
+        v = h.put(new Float32Array(ctx * kvw).fill(7));
+      const cs = cosSinTable({ rope } as unknown as ModelConfig, ctx);
+      ropeQkv(h.rec, {
+        qkv: h.put(qkv),
+        q,
+        kCache: k,
+        vCache: v,
+        cosSin: h.put(cs),
+        tokens,
+        heads,
+        kvHeads,
+        headDim: dim,
+        pos0,
+      });
+      const what = `${tokens}x(${heads}+${kvHeads})x${dim}@${pos0}`;
+      assert(maxRelDiff(await h.f32(q, tokens * qw), wantQ) < 1e-5, `${what}: q`);
+      assert(maxRelDiff(await h.f32(k, ctx * kvw), wantK) < 1e-5, `${what}: k cache`);
+      assertEquals(Array.from(await h.f32(v, ctx * kvw)), Array.from(wantV), `${what}: v cache`);
+    }
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("stackRows() keeps raw words for one dtype and widens mixed dtypes exactly", () => {
+  const r = rng(13);
+  const a = randomMat(r, 3, 4, "BF16"), b = randomMat(r, 2, 4, "BF16"), c = randomMat(r, 2, 4, "F16");
+  const same = stackRows([a, b]);
+  assertEquals([same.dtype, same.rows, Array.from(same.data)], ["BF16", 5, [...a.data, ...b.data]]);
+  const mixed = stackRows([a, c]);
+  const row = new Float32Array(4), bits = new Uint32Array(row.buffer);
+  assertEquals(mixed.dtype, "F32");
+  for (let i = 0; i < 5; i++) {
+    loadRow(i < 3 ? a : c, i < 3 ? i : i - 3, row, bits);
+    assertEquals(Array.from(mixed.data.subarray(i * 4, i * 4 + 4)), Array.from(row));
   }
 });
 
