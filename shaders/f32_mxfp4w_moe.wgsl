@@ -29,7 +29,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> blocks: array<u32>;
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
-@group(0) @binding(7) var<storage, read> x: array<f32>; // gate_up: normed x [tokens, cols]; down: act
+// gate_up: normed x [tokens, cols]; down: act [tokens*k, cols]; as vec4s (cols is a multiple of 32)
+@group(0) @binding(7) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> act: array<f32>; // [tokens, k, rows/2]
 @group(0) @binding(9) var<storage, read_write> moe: array<f32>; // [tokens, rows]
 
@@ -92,14 +93,16 @@ fn e2m1(code: u32) -> f32 {
   return bitcast<f32>(bits | ((code & 8u) << 28u));
 }
 
-/** Dot product of word q (8 codes, input columns 8q..8q+7) of row r of part-local expert el with x. */
-fn dot8(el: u32, r: u32, q: u32, xo: u32) -> f32 {
-  let word = blocks[(el * p.rows + r) * (p.cols / 8u) + q];
-  var s = 0.0;
-  for (var b = 0u; b < 8u; b++) {
-    s += e2m1((word >> (4u * b)) & 15u) * x[xo + 8u * q + b];
-  }
-  return s;
+/** Word q (8 codes, input columns 8q..8q+7) of row r of part-local expert el. */
+fn word(el: u32, r: u32, q: u32) -> u32 {
+  return blocks[(el * p.rows + r) * (p.cols / 8u) + q];
+}
+
+/** The 8 codes of `w` (low nibble first) dotted with the 8 inputs xa, xb. */
+fn dot8(w: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+  let wa = vec4<f32>(e2m1(w & 15u), e2m1((w >> 4u) & 15u), e2m1((w >> 8u) & 15u), e2m1((w >> 12u) & 15u));
+  let wb = vec4<f32>(e2m1((w >> 16u) & 15u), e2m1((w >> 20u) & 15u), e2m1((w >> 24u) & 15u), e2m1(w >> 28u));
+  return dot(wa, xa) + dot(wb, xb);
 }
 
 // One workgroup per (output i of ffn, slot t*k + j).
@@ -116,8 +119,10 @@ fn gate_up_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     let el = e - p.e0;
     for (var q = lid; q < p.cols / 8u; q += WG) {
       let g = q / 4u;
-      acc.x += dot8(el, 2u * i, q, t * p.cols) * e8m0(e, 2u * i, g);
-      acc.y += dot8(el, 2u * i + 1u, q, t * p.cols) * e8m0(e, 2u * i + 1u, g);
+      let xa = x[(t * p.cols) / 4u + 2u * q];
+      let xb = x[(t * p.cols) / 4u + 2u * q + 1u];
+      acc.x += dot8(word(el, 2u * i, q), xa, xb) * e8m0(e, 2u * i, g);
+      acc.y += dot8(word(el, 2u * i + 1u, q), xa, xb) * e8m0(e, 2u * i + 1u, g);
     }
   }
   partial[lid] = acc;
@@ -151,7 +156,8 @@ fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       var d = 0.0;
       for (var q = lid; q < p.cols / 8u; q += WG) {
-        d += dot8(e - p.e0, r, q, slot * p.cols) * e8m0(e, r, q / 4u);
+        let xo = (slot * p.cols) / 4u + 2u * q;
+        d += dot8(word(e - p.e0, r, q), x[xo], x[xo + 1u]) * e8m0(e, r, q / 4u);
       }
       acc += sel_w[slot] * d;
       b += sel_w[slot] * bias[e * p.rows + r];
