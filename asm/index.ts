@@ -9,3 +9,4 @@ export { add_inplace, rmsnorm } from "./rmsnorm";
 export { rope } from "./rope";
 export { sdpa_sink_window } from "./sdpa_sink_window";
 export { topk_softmax } from "./topk_softmax";
+export { stream_read } from "./stream_read";

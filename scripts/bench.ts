@@ -1,6 +1,7 @@
 // Prefill and decode speed of each backend on the tiny fixture and on synthetic gpt-oss-20b-shaped
 // checkpoints (cached under ~/.cache/ossi/synth). One JSON line per (backend, model, phase) with --json,
-// a table otherwise. Weight bandwidth counts the bytes one decoded token must read.
+// a table otherwise. Weight bandwidth counts the bytes one decoded token must read; memread_gb_s is the
+// machine's streaming-read bandwidth on as many threads (scripts/mem_bandwidth.ts), measured in the same run.
 // usage: deno task bench [--json] [--backends ref,wasm,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
 
@@ -8,6 +9,8 @@ import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { loadModel } from "../src/model/load.ts";
+import { readKernelsWasm } from "../src/backends/wasm/kernels.ts";
+import { memReadGbS } from "./mem_bandwidth.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
 
 export interface BenchRow {
@@ -22,6 +25,10 @@ export interface BenchRow {
   load_s: number;
   rss_gb: number;
   peak_rss_gb: number;
+  /** The machine's streaming-read bandwidth with the same thread count, measured right after this run. */
+  memread_gb_s: number;
+  /** effective_gb_s / memread_gb_s. */
+  bandwidth_share: number;
 }
 
 /** Bytes of weights one token reads: attention and router (bf16), k active experts (MXFP4), unembedding, one embedding row. */
@@ -80,6 +87,7 @@ export async function benchOne(
     }
     const decodeS = (performance.now() - t) / 1000;
     const mem = memoryGb();
+    const memread = await memReadGbS(readKernelsWasm(), threads);
     const row = (phase: "prefill" | "decode", tokens: number, s: number): BenchRow => ({
       backend: backend.name,
       model: modelName,
@@ -92,6 +100,8 @@ export async function benchOne(
       load_s: loadS,
       rss_gb: mem.rss,
       peak_rss_gb: mem.peak,
+      memread_gb_s: memread,
+      bandwidth_share: (gb * tokens) / s / memread,
     });
     return [row("prefill", opts.prefill, prefillS), row("decode", opts.decode, decodeS)];
   } finally {
@@ -108,6 +118,7 @@ function table(rows: BenchRow[]): string {
     "tok/s",
     "GB/token",
     "GB/s",
+    "of memread",
     "threads",
     "load s",
     "peak RSS GB",
@@ -120,6 +131,7 @@ function table(rows: BenchRow[]): string {
     r.tokens_per_s.toFixed(2),
     r.weights_gb_per_token.toFixed(3),
     r.effective_gb_s.toFixed(2),
+    `${(100 * r.bandwidth_share).toFixed(0)}% of ${r.memread_gb_s.toFixed(1)}`,
     String(r.threads),
     r.load_s.toFixed(1),
     r.peak_rss_gb.toFixed(2),

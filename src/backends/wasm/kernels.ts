@@ -94,6 +94,7 @@ export interface Kernels {
     scores: number,
   ): void;
   topk_softmax(logits: number, tokens: number, n: number, k: number, sel: number, weights: number): void;
+  stream_read(p: number, bytes: number): number;
 }
 
 /** Bytes below this offset are left to the module (it has no data segments today; kept as a margin). */
