@@ -60,15 +60,18 @@ export function paramsSize(kernel: KernelName): number {
 }
 
 /** Writes `values` in declaration order at byte `offset` of `view`; every field must be given. */
+const FIELDS = new Map<string, [string, ParamType][]>();
+
 export function packParams<K extends KernelName>(
   kernel: K,
   values: ParamValues<K>,
   view: DataView,
   offset: number,
 ): void {
-  const fields = PARAMS[kernel] as Record<string, ParamType>;
+  let fields = FIELDS.get(kernel);
+  if (!fields) FIELDS.set(kernel, fields = Object.entries(PARAMS[kernel] as Record<string, ParamType>));
   let at = offset;
-  for (const [name, type] of Object.entries(fields)) {
+  for (const [name, type] of fields) {
     const v = (values as Record<string, number>)[name];
     if (v === undefined || !Number.isFinite(v)) throw new RangeError(`${kernel}: param '${name}' is ${v}`);
     if (type === "u32") {

@@ -12,17 +12,35 @@ const SLOTS_PER_ARENA = 256;
 /** Storage buffers by binding number (binding 0 is always the Params uniform). */
 export type Bindings = Readonly<Record<number, GPUBuffer>>;
 
-let nextBufferId = 1;
-const bufferIds = new WeakMap<GPUBuffer, number>();
-function bufferId(b: GPUBuffer): number {
-  let id = bufferIds.get(b);
-  if (id === undefined) bufferIds.set(b, id = nextBufferId++);
-  return id;
+/** What one dispatch slot was last recorded with; reused while kernel, constants and buffers match. */
+interface SlotCache {
+  kernel: KernelName;
+  entry: string;
+  constants: Constants;
+  pipeline: GPUComputePipeline;
+  buffers: GPUBuffer[]; // in the bindings' key order
+  group: GPUBindGroup;
+}
+
+function sameConstants(a: Constants, b: Constants): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}
+
+function sameBindings(a: Bindings, b: GPUBuffer[]): boolean {
+  let i = 0;
+  for (const k in a) if (a[k] !== b[i++]) return false;
+  return i === b.length;
 }
 
 export class Recorder {
   private readonly arenas: { buffer: GPUBuffer; cpu: ArrayBuffer; view: DataView }[] = [];
-  private readonly groups: { key: string; group: GPUBindGroup }[] = [];
+  private readonly slots: SlotCache[] = [];
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private slot = 0;
@@ -47,25 +65,31 @@ export class Recorder {
     params: ParamValues<K>,
     groups: readonly [number, number?, number?],
   ): void {
-    const { key, pipeline } = this.pipelines.get(kernel, entry, constants);
     const slot = this.slot++;
     const arena = this.arena(Math.floor(slot / SLOTS_PER_ARENA));
     const offset = (slot % SLOTS_PER_ARENA) * SLOT;
     packParams(kernel, params, arena.view, offset);
-    let gkey = `${key}|${bufferId(arena.buffer)}@${offset}`;
-    for (const b in bindings) gkey += `|${b}:${bufferId(bindings[b])}`;
-    let cached = this.groups[slot];
-    if (!cached || cached.key !== gkey) {
+    // Steady state: the same kernel with the same buffers in this slot as last step; no strings, no objects.
+    let cached = this.slots[slot];
+    if (
+      !cached || cached.kernel !== kernel || cached.entry !== entry ||
+      !sameConstants(constants, cached.constants) ||
+      !sameBindings(bindings, cached.buffers)
+    ) {
+      const { pipeline } = this.pipelines.get(kernel, entry, constants);
       const entries: GPUBindGroupEntry[] = [{
         binding: 0,
         resource: { buffer: arena.buffer, offset, size: paramsSize(kernel) },
       }];
-      for (const b in bindings) entries.push({ binding: Number(b), resource: { buffer: bindings[b] } });
-      cached = this.groups[slot] = {
-        key: gkey,
-        group: this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
-      };
+      const buffers: GPUBuffer[] = [];
+      for (const b in bindings) {
+        entries.push({ binding: Number(b), resource: { buffer: bindings[b] } });
+        buffers.push(bindings[b]);
+      }
+      const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      cached = this.slots[slot] = { kernel, entry, constants, pipeline, buffers, group };
     }
+    const { pipeline } = cached;
     if (this.profiler) {
       this.endPass();
       this.pass = this.commandEncoder().beginComputePass(this.profiler.pass(`${kernel}:${entry}`));
