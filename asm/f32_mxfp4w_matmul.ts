@@ -3,7 +3,10 @@
 // exponent. Exact in f32: the activations stay float.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
-/** 2 x e2m1 value for each code: bit 3 sign, bits 0-2 index [0, .5, 1, 1.5, 2, 3, 4, 6] (doubled). */
+/**
+ * 2 x e2m1 value for each code: bit 3 sign, bits 0-2 index [0, .5, 1, 1.5, 2, 3, 4, 6] (doubled). Lookups
+ * index it with nibbles (0..15), so relaxed_swizzle (one pshufb, no out-of-range fixup) is exact.
+ */
 const E2M1_X2: v128 = i8x16(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
 const LOW_NIBBLE: v128 = i8x16(15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15);
 
@@ -90,8 +93,8 @@ export function f32_mxfp4w_matmul(
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
       for (let g = 0; g < nb; g++) {
         const bv = v128.load(br + (<usize>g << 4));
-        const ev = i8x16.swizzle(E2M1_X2, v128.and(bv, LOW_NIBBLE));
-        const od = i8x16.swizzle(E2M1_X2, i8x16.shr_u(bv, 4));
+        const ev = i8x16.relaxed_swizzle(E2M1_X2, v128.and(bv, LOW_NIBBLE));
+        const od = i8x16.relaxed_swizzle(E2M1_X2, i8x16.shr_u(bv, 4));
         const w0 = byte0(ev), w1 = byte1(ev), w2 = byte2(ev), w3 = byte3(ev);
         const w4 = byte0(od), w5 = byte1(od), w6 = byte2(od), w7 = byte3(od);
         const s = f32x4.splat(blockScale(load<u8>(sr + g))), off = <usize>g << 7;
@@ -110,8 +113,8 @@ export function f32_mxfp4w_matmul(
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
       for (let g = 0; g < nb; g++) {
         const bv = v128.load(br + (<usize>g << 4));
-        const ev = i8x16.swizzle(E2M1_X2, v128.and(bv, LOW_NIBBLE));
-        const od = i8x16.swizzle(E2M1_X2, i8x16.shr_u(bv, 4));
+        const ev = i8x16.relaxed_swizzle(E2M1_X2, v128.and(bv, LOW_NIBBLE));
+        const od = i8x16.relaxed_swizzle(E2M1_X2, i8x16.shr_u(bv, 4));
         const w0 = byte0(ev), w1 = byte1(ev), w2 = byte2(ev), w3 = byte3(ev);
         const w4 = byte0(od), w5 = byte1(od), w6 = byte2(od), w7 = byte3(od);
         const s = f32x4.splat(blockScale(load<u8>(sr + g))), off = <usize>g << 7;
@@ -126,8 +129,8 @@ export function f32_mxfp4w_matmul(
       let a0 = f32x4.splat(0);
       for (let g = 0; g < nb; g++) {
         const bv = v128.load(br + (<usize>g << 4));
-        const ev = i8x16.swizzle(E2M1_X2, v128.and(bv, LOW_NIBBLE));
-        const od = i8x16.swizzle(E2M1_X2, i8x16.shr_u(bv, 4));
+        const ev = i8x16.relaxed_swizzle(E2M1_X2, v128.and(bv, LOW_NIBBLE));
+        const od = i8x16.relaxed_swizzle(E2M1_X2, i8x16.shr_u(bv, 4));
         const s = f32x4.splat(blockScale(load<u8>(sr + g)));
         const d = dot8(byte0(ev), byte1(ev), byte2(ev), byte3(ev), byte0(od), byte1(od), byte2(od), byte3(od), x0 + (<usize>g << 7));
         a0 = f32x4.relaxed_madd(d, s, a0);
