@@ -50,12 +50,17 @@ for (const [i, shape] of SHAPES.entries()) {
       await writeSynthCheckpoint(dir, shape, 7 + i);
       const model = loadModel(dir);
       const ref = new RefBackend(model.config, model.weights, 32);
+      const progress: number[] = [];
       const wasm = await WasmBackend.create(model.config, model.weights, {
         maxContext: 32,
         threads: 2,
         shards: 3,
         maxTokens: 6,
+        onProgress: (done, total) => progress.push(done / total),
       });
+      // the progress callback climbs monotonically to exactly 1
+      assert(progress.length > 3 && progress.every((p, k) => k === 0 || p >= progress[k - 1]));
+      assertEquals(progress.at(-1), 1);
       try {
         const prompt = Array.from({ length: 11 }, (_, t) => (t * 37 + 5) % shape.vocab);
         const a = await ref.forward(prompt, 0, { logits: "all" }),
