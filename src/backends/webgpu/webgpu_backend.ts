@@ -140,7 +140,7 @@ export class WebGpuBackend implements Backend {
   static async create(config: ModelConfig, w: GptOssWeights, opts: WebGpuOptions): Promise<WebGpuBackend> {
     const gpu = opts.gpu ?? await openGpuDevice();
     const dev = gpu.device;
-    const limit = gpu.device.limits.maxStorageBufferBindingSize;
+    const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
     const up = new WeightUploader(dev, Math.min(limit, opts.maxBindingBytes ?? limit));
     const c = config, kvw = c.numKvHeads * c.headDim;
     const maxTokens = Math.max(1, Math.min(opts.maxTokens ?? 128, opts.maxContext));
