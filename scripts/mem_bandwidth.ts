@@ -40,3 +40,10 @@ export async function memReadGbS(wasm: Uint8Array, threads: number): Promise<num
     for (const w of workers) w.terminate();
   }
 }
+
+if (import.meta.main) {
+  const { readKernelsWasm } = await import("../src/backends/wasm/kernels.ts");
+  const i = Deno.args.indexOf("--threads");
+  const threads = i >= 0 ? Number(Deno.args[i + 1]) : navigator.hardwareConcurrency;
+  console.log(JSON.stringify({ threads, memread_gb_s: await memReadGbS(readKernelsWasm(), threads) }));
+}
