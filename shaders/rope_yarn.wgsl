@@ -4,6 +4,9 @@
 // Entry `qkv_main` splits a fused projection row [q | k | v] of each token: rotated q to `q_out`, rotated k
 // and plain v to row pos0 + t of the KV caches (the cache append of attention).
 
+// The KV cache element type; the host's "f16kv" variant makes it f16 (see pipelines.ts).
+alias kv_t = f32;
+
 override WG: u32 = 64;
 
 struct Params {
@@ -21,8 +24,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
 @group(0) @binding(3) var<storage, read> qkv: array<f32>; // [tokens, stride], stride = (heads + 2 kv_heads) hd
 @group(0) @binding(4) var<storage, read_write> q_out: array<f32>; // [tokens, heads*head_dim]
-@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>; // [ctx, kv_heads*head_dim]
-@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> k_cache: array<kv_t>; // [ctx, kv_heads*head_dim]
+@group(0) @binding(6) var<storage, read_write> v_cache: array<kv_t>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -59,7 +62,7 @@ fn qkv_main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let cache_row = (p.pos0 + t) * kvw;
   if (j >= nq + nk) {
     let e = j - nq - nk;
-    v_cache[cache_row + e] = qkv[row + p.heads * p.head_dim + kvw + e];
+    v_cache[cache_row + e] = kv_t(qkv[row + p.heads * p.head_dim + kvw + e]);
     return;
   }
   let i = j % half;
@@ -74,7 +77,7 @@ fn qkv_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let b = ((j - nq) / half) * p.head_dim;
     let x1 = qkv[row + p.heads * p.head_dim + b + i];
     let x2 = qkv[row + p.heads * p.head_dim + b + half + i];
-    k_cache[cache_row + b + i] = x1 * cs.x - x2 * cs.y;
-    k_cache[cache_row + b + half + i] = x2 * cs.x + x1 * cs.y;
+    k_cache[cache_row + b + i] = kv_t(x1 * cs.x - x2 * cs.y);
+    k_cache[cache_row + b + half + i] = kv_t(x2 * cs.x + x1 * cs.y);
   }
 }

@@ -4,6 +4,9 @@
 // softmax: per chunk, thread l scores key l, then thread d (d < head_dim <= 2*WG) rescales and
 // accumulates output dims d and d + WG. Serves decode (tokens = 1) and prefill alike.
 
+// The KV cache element type; the host's "f16kv" variant makes it f16 (see pipelines.ts).
+alias kv_t = f32;
+
 override WG: u32 = 64;
 
 struct Params {
@@ -18,8 +21,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>; // [tokens, heads*head_dim]
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(3) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(2) var<storage, read> k_cache: array<kv_t>;
+@group(0) @binding(3) var<storage, read> v_cache: array<kv_t>;
 @group(0) @binding(4) var<storage, read> sinks: array<f32>; // [heads]
 @group(0) @binding(5) var<storage, read_write> out: array<f32>; // [tokens, heads*head_dim]
 
@@ -49,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let ko = (c + lid) * kvw + kvo;
       var d = 0.0;
       for (var i = 0u; i < p.head_dim; i++) {
-        d += q[qo + i] * k_cache[ko + i];
+        d += q[qo + i] * f32(k_cache[ko + i]);
       }
       s = d * p.scale;
     }
@@ -70,10 +73,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       l += pj;
       let vo = (c + j) * kvw + kvo;
       if (lid < p.head_dim) {
-        acc0 += pj * v_cache[vo + lid];
+        acc0 += pj * f32(v_cache[vo + lid]);
       }
       if (lid + WG < p.head_dim) {
-        acc1 += pj * v_cache[vo + lid + WG];
+        acc1 += pj * f32(v_cache[vo + lid + WG]);
       }
     }
     m = cm;

@@ -121,6 +121,8 @@ export interface RopeQkvArgs {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly pos0: number;
+  /** The caches hold f16 (the "f16kv" shader variant). */
+  readonly kvF16?: boolean;
 }
 
 /** Splits fused q|k|v rows: rope on q and k, k and v appended to the KV caches at positions pos0.. */
@@ -141,6 +143,7 @@ export function ropeQkv(rec: Recorder, a: RopeQkvArgs): void {
       stride: (a.heads + 2 * a.kvHeads) * a.headDim,
     },
     elemGrid(a.tokens * ((a.heads + a.kvHeads) * half + kvw)),
+    a.kvF16 ? "f16kv" : "f32",
   );
 }
 
@@ -156,6 +159,8 @@ export interface AttentionArgs {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly window: number;
+  /** The caches hold f16 (the "f16kv" shader variant). */
+  readonly kvF16?: boolean;
 }
 
 export function attention(rec: Recorder, a: AttentionArgs): void {
@@ -178,6 +183,7 @@ export function attention(rec: Recorder, a: AttentionArgs): void {
       scale: 1 / Math.sqrt(a.headDim),
     },
     [a.heads, a.tokens],
+    a.kvF16 ? "f16kv" : "f32",
   );
 }
 

@@ -1,5 +1,5 @@
-// Compute pipelines built once per {kernel, entry point, override constants} and cached under that
-// explicit key; WGSL comes from shaders/<kernel>.wgsl. Shader errors surface as one-line OssiErrors.
+// Compute pipelines built once per {kernel, variant, entry point, override constants} and cached under
+// that explicit key; WGSL comes from shaders/<kernel>.wgsl. Shader errors surface as one-line OssiErrors.
 
 import { OssiError } from "../../io/errors.ts";
 import type { KernelName } from "./params.ts";
@@ -8,18 +8,36 @@ export type Constants = Readonly<Record<string, number | boolean>>;
 
 const SHADER_DIR = new URL("../../../shaders/", import.meta.url);
 
-/** The WGSL source of a kernel. */
-export function shaderSource(kernel: KernelName): string {
-  return Deno.readTextFileSync(new URL(`${kernel}.wgsl`, SHADER_DIR));
+/**
+ * Source variants: "f32" is the file as written; "f16kv" (adapters with shader-f16) turns the file's
+ * `alias kv_t = f32;` line into `enable f16; alias kv_t = f16;`, storing the KV cache in half precision.
+ */
+export type Variant = "f32" | "f16kv";
+
+const KV_ALIAS = "alias kv_t = f32;";
+
+/** The WGSL source of a kernel variant. */
+export function shaderSource(kernel: KernelName, variant: Variant = "f32"): string {
+  const src = Deno.readTextFileSync(new URL(`${kernel}.wgsl`, SHADER_DIR));
+  if (variant === "f32") return src;
+  if (!src.includes(KV_ALIAS)) {
+    throw new OssiError(`shaders/${kernel}.wgsl has no '${KV_ALIAS}' for variant ${variant}`);
+  }
+  return src.replace(KV_ALIAS, "enable f16;\nalias kv_t = f16;");
 }
 
-export function pipelineKey(kernel: KernelName, entry: string, constants: Constants): string {
+export function pipelineKey(
+  kernel: KernelName,
+  variant: Variant,
+  entry: string,
+  constants: Constants,
+): string {
   const c = Object.keys(constants).sort().map((k) => `${k}=${Number(constants[k])}`).join(",");
-  return `${kernel}:${entry}:{${c}}`;
+  return `${kernel}/${variant}:${entry}:{${c}}`;
 }
 
 export class PipelineCache {
-  private readonly modules = new Map<KernelName, GPUShaderModule>();
+  private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   constructor(private readonly device: GPUDevice) {}
 
@@ -31,14 +49,15 @@ export class PipelineCache {
     kernel: KernelName,
     entry: string,
     constants: Constants,
+    variant: Variant = "f32",
   ): { key: string; pipeline: GPUComputePipeline } {
-    const key = pipelineKey(kernel, entry, constants);
+    const key = pipelineKey(kernel, variant, entry, constants);
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
-      let module = this.modules.get(kernel);
+      let module = this.modules.get(`${kernel}/${variant}`);
       if (!module) {
-        module = this.device.createShaderModule({ label: kernel, code: shaderSource(kernel) });
-        this.modules.set(kernel, module);
+        module = this.device.createShaderModule({ label: kernel, code: shaderSource(kernel, variant) });
+        this.modules.set(`${kernel}/${variant}`, module);
         this.pending.push(
           module.getCompilationInfo().then((info) => {
             const e = info.messages.find((m) => m.type === "error");

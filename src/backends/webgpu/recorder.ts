@@ -3,7 +3,7 @@
 // and bind groups cached per dispatch slot, so steady-state decoding creates no GPU objects.
 
 import { type KernelName, packParams, paramsSize, type ParamValues } from "./params.ts";
-import type { Constants, PipelineCache } from "./pipelines.ts";
+import type { Constants, PipelineCache, Variant } from "./pipelines.ts";
 import type { GpuProfiler } from "./profiler.ts";
 
 const SLOT = 256; // >= minUniformBufferOffsetAlignment on every adapter
@@ -15,6 +15,7 @@ export type Bindings = Readonly<Record<number, GPUBuffer>>;
 /** What one dispatch slot was last recorded with; reused while kernel, constants and buffers match. */
 interface SlotCache {
   kernel: KernelName;
+  variant: Variant;
   entry: string;
   constants: Constants;
   pipeline: GPUComputePipeline;
@@ -56,7 +57,7 @@ export class Recorder {
     public profiler: GpuProfiler | null = null,
   ) {}
 
-  /** Adds a dispatch of `kernel`'s `entry` over `groups` workgroups. */
+  /** Adds a dispatch of `kernel`'s `entry` (source `variant`) over `groups` workgroups. */
   dispatch<K extends KernelName>(
     kernel: K,
     entry: string,
@@ -64,6 +65,7 @@ export class Recorder {
     bindings: Bindings,
     params: ParamValues<K>,
     groups: readonly [number, number?, number?],
+    variant: Variant = "f32",
   ): void {
     const slot = this.slot++;
     const arena = this.arena(Math.floor(slot / SLOTS_PER_ARENA));
@@ -72,11 +74,11 @@ export class Recorder {
     // Steady state: the same kernel with the same buffers in this slot as last step; no strings, no objects.
     let cached = this.slots[slot];
     if (
-      !cached || cached.kernel !== kernel || cached.entry !== entry ||
+      !cached || cached.kernel !== kernel || cached.variant !== variant || cached.entry !== entry ||
       !sameConstants(constants, cached.constants) ||
       !sameBindings(bindings, cached.buffers)
     ) {
-      const { pipeline } = this.pipelines.get(kernel, entry, constants);
+      const { pipeline } = this.pipelines.get(kernel, entry, constants, variant);
       const entries: GPUBindGroupEntry[] = [{
         binding: 0,
         resource: { buffer: arena.buffer, offset, size: paramsSize(kernel) },
@@ -87,7 +89,7 @@ export class Recorder {
         buffers.push(bindings[b]);
       }
       const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-      cached = this.slots[slot] = { kernel, entry, constants, pipeline, buffers, group };
+      cached = this.slots[slot] = { kernel, variant, entry, constants, pipeline, buffers, group };
     }
     const { pipeline } = cached;
     if (this.profiler) {

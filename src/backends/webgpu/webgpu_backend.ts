@@ -21,6 +21,11 @@ export interface WebGpuOptions {
   /** Split weights into parts of at most this many bytes (default: the adapter's binding limit). */
   readonly maxBindingBytes?: number;
   readonly gpu?: GpuDevice;
+  /**
+   * KV cache element type: "f16" (adapters with shader-f16: half the cache memory and attention reads;
+   * logits within about 1e-2 instead of 2e-3) or "f32". Default: "f32".
+   */
+  readonly kvCache?: "f32" | "f16";
   /** Time every dispatch with timestamp queries (see kernelTimes()); ignored without `timestamp-query`. */
   readonly profile?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
@@ -81,6 +86,8 @@ export class WebGpuBackend implements Backend {
     private readonly unembed: GpuMat,
     private readonly cosSin: GPUBuffer,
     profile: boolean,
+    /** The KV cache holds f16 (shader variant "f16kv"). */
+    readonly kvF16: boolean,
   ) {
     const c = config, T = maxTokens, dev = gpu.device;
     const buf = (label: string, floats: number) =>
@@ -144,14 +151,16 @@ export class WebGpuBackend implements Backend {
     const up = new WeightUploader(dev, Math.min(limit, opts.maxBindingBytes ?? limit));
     const c = config, kvw = c.numKvHeads * c.headDim;
     const maxTokens = Math.max(1, Math.min(opts.maxTokens ?? 128, opts.maxContext));
-    if (opts.maxContext * kvw * 4 > limit) {
+    const kvF16 = opts.kvCache === "f16";
+    if (kvF16 && !gpu.hasF16) throw new OssiError("an f16 KV cache needs a GPU with shader-f16");
+    const kvBytes = Math.ceil((opts.maxContext * kvw * (kvF16 ? 2 : 4)) / 4) * 4;
+    if (kvBytes > limit) {
       throw new OssiError(
         `KV cache of ${opts.maxContext} tokens exceeds the GPU's storage binding limit; use a smaller context`,
       );
     }
     dev.pushErrorScope("out-of-memory");
-    const cache = (label: string) =>
-      dev.createBuffer({ label, size: opts.maxContext * kvw * 4, usage: STORAGE });
+    const cache = (label: string) => dev.createBuffer({ label, size: kvBytes, usage: STORAGE });
     const layers: LayerBuffers[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const L = w.layers[l], p = `layer ${l} `;
@@ -196,6 +205,7 @@ export class WebGpuBackend implements Backend {
       unembed,
       cosSin,
       opts.profile ?? false,
+      kvF16,
     );
   }
 
@@ -307,6 +317,7 @@ export class WebGpuBackend implements Backend {
         kvHeads: c.numKvHeads,
         headDim: c.headDim,
         pos0: pos,
+        kvF16: this.kvF16,
       });
       // attention with sinks (sliding window on the layers that have one)
       op.attention(rec, {
@@ -321,6 +332,7 @@ export class WebGpuBackend implements Backend {
         kvHeads: c.numKvHeads,
         headDim: c.headDim,
         window: c.layerWindows[l],
+        kvF16: this.kvF16,
       });
       await dump?.("attn_core", l, a.att, qw);
       // output projection, residual

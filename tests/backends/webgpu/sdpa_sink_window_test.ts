@@ -15,19 +15,23 @@ interface Case {
   window: number;
 }
 
-async function check(h: KernelHarness, c: Case, seed: number): Promise<void> {
+async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false): Promise<void> {
   const r = rng(seed);
   const ctx = c.pos0 + c.tokens, kvw = c.kvHeads * c.headDim, qw = c.heads * c.headDim;
-  const q = randomF32(c.tokens * qw, r, 2), k = randomF32(ctx * kvw, r), v = randomF32(ctx * kvw, r);
+  const q = randomF32(c.tokens * qw, r, 2);
+  // An f16 cache stores f16-rounded values; the reference sees exactly those.
+  const round = (a: Float32Array) => kvF16 ? a.map(Math.f16round) : a;
+  const k = round(randomF32(ctx * kvw, r)), v = round(randomF32(ctx * kvw, r));
   const sinks = randomF32(c.heads, r, 3);
   const want = new Float32Array(c.tokens * qw);
   for (let t = 0; t < c.tokens; t++) {
     attentionSink(want, t * qw, q, t * qw, k, v, c.pos0 + t, c.window, sinks, c.heads, c.kvHeads, c.headDim);
   }
   const out = h.put(c.tokens * qw * 4);
-  attention(h.rec, { q: h.put(q), k: h.put(k), v: h.put(v), sinks: h.put(sinks), out, ...c });
+  const cache = (a: Float32Array) => h.put(kvF16 ? Float16Array.from(a) : a);
+  attention(h.rec, { q: h.put(q), k: cache(k), v: cache(v), sinks: h.put(sinks), out, ...c, kvF16 });
   const d = maxRelDiff(await h.f32(out, c.tokens * qw), want);
-  assert(d < 1e-5, `${JSON.stringify(c)}: differs by ${d}`);
+  assert(d < 1e-5, `${JSON.stringify(c)}${kvF16 ? " f16 cache" : ""}: differs by ${d}`);
 }
 
 Deno.test("sdpa_sink_window matches attentionSink() for decode and prefill, full and sliding", async () => {
@@ -60,6 +64,18 @@ Deno.test("sdpa_sink_window matches attentionSink() on random shapes", async () 
         window: r() < 0.5 ? 0 : 1 + Math.floor(r() * 20),
       }, 40 + i);
     }
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("sdpa_sink_window f16kv variant reads an f16 cache like attentionSink() over the rounded values", async () => {
+  const h = await KernelHarness.open();
+  try {
+    assert(h.gpu.hasF16, "this adapter has no shader-f16 (lavapipe and real GPUs have it)");
+    await check(h, { tokens: 1, pos0: 150, heads: 6, kvHeads: 2, headDim: 64, window: 0 }, 60, true);
+    await check(h, { tokens: 7, pos0: 70, heads: 3, kvHeads: 3, headDim: 96, window: 5 }, 61, true);
+    await check(h, { tokens: 4, pos0: 3, heads: 2, kvHeads: 1, headDim: 10, window: 0 }, 62, true);
   } finally {
     h.dispose();
   }

@@ -152,3 +152,29 @@ Deno.test("WebGpuBackend with profile times every kernel (where the adapter has 
     b.dispose();
   }
 });
+
+Deno.test("WebGpuBackend with an f16 KV cache stays within 3e-2 of gpt-oss-tiny's reference, same greedy tokens", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const gpu = await sharedGpu();
+  assert(gpu.hasF16, "this adapter has no shader-f16 (lavapipe and real GPUs have it)");
+  const b = await WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, kvCache: "f16" });
+  try {
+    const logits = await b.forward(ref.prompt_token_ids, 0, { logits: "all" });
+    let d = maxAbsDiff(logits, ref.prompt_logits);
+    const n = ref.prompt_token_ids.length, V = model.config.vocabSize;
+    let next = argmax(logits, n - 1, V);
+    for (let i = 0; i < ref.greedy.token_ids.length; i++) {
+      assertEquals(next, ref.greedy.token_ids[i], `greedy token ${i}`);
+      const step = await b.forward([next], n + i, { logits: "last" });
+      if (i + 1 < ref.greedy.token_ids.length) {
+        d = Math.max(d, maxAbsDiff(step, ref.greedy.step_logits[i + 1]));
+      }
+      next = argmax(step);
+    }
+    // measured 1.6e-2 on lavapipe (the f32 cache: 2e-5)
+    assert(d <= 3e-2, `f16 KV cache: logits differ by ${d}`);
+    assert(d > 1e-4, `f16 KV cache: logits differ by only ${d}, as if the cache were f32`);
+  } finally {
+    b.dispose();
+  }
+});
