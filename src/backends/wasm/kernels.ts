@@ -114,7 +114,12 @@ export function readKernelsWasm(): Uint8Array {
 /** A shared memory of exactly `pages` pages (no growth: layouts are fixed at load). */
 export function sharedMemory(pages: number): WebAssembly.Memory {
   if (pages > MAX_PAGES) throw new OssiError(`wasm memory of ${pages} pages exceeds the 4 GiB wasm32 limit`);
-  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  } catch (e) {
+    const gib = ((pages * PAGE_BYTES) / 2 ** 30).toFixed(2);
+    throw new OssiError(`wasm backend: cannot allocate ${gib} GiB of wasm memory (${(e as Error).message})`);
+  }
 }
 
 export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Kernels {
