@@ -53,9 +53,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let nt = min(TT, p.tokens - t0);
     for (var i = lid; i < p.cols / 2u; i += WG) {
       let wv = pair(r, i);
-      for (var t = 0u; t < nt; t++) {
-        let xo = (t0 + t) * p.x_stride + p.x_offset + 2u * i;
-        acc[t] += wv.x * x[xo] + wv.y * x[xo + 1u];
+      // constant trip count TT (unrollable, so acc stays in registers); tokens past the end are skipped
+      for (var t = 0u; t < TT; t++) {
+        if (t < nt) {
+          let xo = (t0 + t) * p.x_stride + p.x_offset + 2u * i;
+          acc[t] += wv.x * x[xo] + wv.y * x[xo + 1u];
+        }
       }
     }
   }
