@@ -94,7 +94,7 @@ export class WasmBackend implements Backend {
     const c = config, H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim;
     if (H % 32 !== 0 || qw % 8 !== 0 || c.headDim % 4 !== 0) {
       throw new OssiError(
-        `wasm backend: needs hidden % 32, heads*head_dim % 8 and head_dim % 4 == 0 (got ${H}, ${qw}, ${c.headDim})`,
+        `wasm backend: needs hidden % 32, heads*head_dim % 8 and head_dim % 4 == 0 (got ${H}, ${qw}, ${c.headDim}); try --backend ref`,
       );
     }
     if (w.embed.dtype !== "BF16") {

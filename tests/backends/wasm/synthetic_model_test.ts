@@ -1,7 +1,8 @@
 // The WASM backend against the reference backend on synthetic checkpoints of shapes unlike the fixture's
 // (heads*head_dim != hidden, odd expert counts, several shards), and the shard plan for gpt-oss-20b.
 
-import { assert, assertEquals } from "../../assert.ts";
+import { assert, assertEquals, assertMatch } from "../../assert.ts";
+import { OssiError } from "../../../src/io/errors.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { parseGptOssConfig } from "../../../src/model/gpt_oss.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
@@ -106,4 +107,12 @@ Deno.test("planShards() splits gpt-oss-20b into memories under 4 GiB that cover 
   covered((s) => s.layers[5].gateUp, 2 * cfg.intermediateSize);
   covered((s) => s.layers[5].down, cfg.hiddenSize);
   for (const s of plan) assertEquals(s.layers[0].gateUp.r0 % 2, 0);
+});
+
+Deno.test("WasmBackend.create() rejects shapes its kernels cannot tile with a one-line OssiError", async () => {
+  const cfg = parseGptOssConfig("synthetic", synthConfig({ ...SHAPES[0], headDim: 6, heads: 4 }));
+  let err: unknown;
+  await WasmBackend.create(cfg, {} as never, { maxContext: 8 }).catch((e) => (err = e));
+  assert(err instanceof OssiError, String(err));
+  assertMatch((err as Error).message, /head_dim % 4 .*try --backend ref$/);
 });
