@@ -3,10 +3,13 @@
 # webgpu kernel and fixture tests, then benchmarks a full 24-layer synthetic gpt-oss-20b generated there
 # (prefill 512 tokens, decode) and prints per-kernel GPU times when the adapter has timestamp-query.
 #
-# Prepare once on the workstation (both folders are git-ignored and must be carried):
+# Prepare once on the workstation (these folders are git-ignored and must be carried):
+#   deno task build:asm                    # build/ossi_kernels.wasm (the bench's memory-bandwidth probe)
 #   scripts/device_check.sh --prepare      # .devcheck/deno.xz (this machine's deno), .gl/*.deb (loaders)
-# Then, with the device tool:  run(command="bash scripts/device_check.sh", carry=[".gl", ".devcheck"],
-#                                   timeout_s=540)
+# Then, with the device tool:  run(command="bash scripts/device_check.sh", carry=[".gl", ".devcheck",
+#                                   "build"], timeout_s=540)
+# Nothing can be downloaded there, so everything runs in a copy of the tree whose deno.json names no npm
+# packages (deno.json's npm imports would otherwise be fetched at startup).
 # A dry run on a CPU adapter: DEVCHECK_FALLBACK=1 DEVCHECK_LAYERS=1 DEVCHECK_PREFILL=4 DEVCHECK_DECODE=2.
 # Output lines are also written under $OUT (device_check.log, bench.jsonl, profile.txt) when OUT is set.
 set -uo pipefail
@@ -44,6 +47,10 @@ fi
 mkdir -p /tmp/devbin && xz -dc .devcheck/deno.xz >/tmp/devbin/deno && chmod +x /tmp/devbin/deno
 export PATH=/tmp/devbin:$PATH DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
 export XDG_RUNTIME_DIR=/tmp/xdg-devcheck OSSI_CACHE=/tmp/ossi-cache
+tree=/tmp/ossi-devtree
+rm -rf "$tree" && mkdir -p "$tree" && cp -r src scripts shaders tests build "$tree"/ || exit 1
+echo '{ "nodeModulesDir": "none" }' >"$tree/deno.json"
+cd "$tree" || exit 1
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 deno eval 'const a = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
