@@ -3,6 +3,7 @@
 
 import { OssiError } from "../io/errors.ts";
 import type { Backend } from "../backends/backend.ts";
+import { ensureXdgRuntimeDir } from "../backends/webgpu/gpu_env.ts";
 import type { LoadedModel } from "../model/load.ts";
 
 export type BackendName = "ref" | "wasm" | "webgpu" | "auto";
@@ -49,6 +50,7 @@ export async function createBackend(model: LoadedModel, name: BackendName, opts:
 
 /** WebGPU on a hardware adapter; otherwise (no adapter, or a software fallback one) the WASM CPU backend. */
 export async function chooseBackend(): Promise<BackendName> {
+  ensureXdgRuntimeDir();
   const gpu = (navigator as { gpu?: GPU }).gpu;
   const adapter = await gpu?.requestAdapter().catch(() => null);
   return !adapter || adapter.info.isFallbackAdapter ? "wasm" : "webgpu";
