@@ -1,15 +1,19 @@
 // Greedy token choice on the GPU: out[t] = index of the largest of row t of [rows, n] logits (ties: lowest
-// index), so decoding reads back 4 bytes per token instead of the whole vocabulary.
+// index), so decoding reads back 4 bytes per token instead of the whole vocabulary. Entry `topk_main`
+// writes the k largest (value desc, index asc) to out / out_v for a sampler: k rounds, each taking the
+// best element ordered after the previous pick, so no chosen-set is kept.
 
 override WG: u32 = 64;
 
 struct Params {
   n: u32,
+  k: u32, // topk_main only
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out_v: array<f32>;
 
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
@@ -42,5 +46,52 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   if (lid == 0u) {
     out[wid.x] = best_i[0];
+  }
+}
+
+/** Whether (v, i) comes after (pv, pi) in the order value desc, index asc. */
+fn after(v: f32, i: u32, pv: f32, pi: u32) -> bool {
+  return v < pv || (v == pv && i > pi);
+}
+
+@compute @workgroup_size(WG)
+fn topk_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let base = wid.x * p.n;
+  var pv = 3.4e38; // the previous pick; the first round takes anything
+  var pi = 0xffffffffu;
+  var first = true;
+  for (var j = 0u; j < p.k; j++) {
+    var bv = -3.4e38;
+    var bi = 0xffffffffu;
+    for (var i = lid; i < p.n; i += WG) {
+      let v = logits[base + i];
+      if ((first || after(v, i, pv, pi)) && (bi == 0xffffffffu || v > bv)) {
+        bv = v;
+        bi = i;
+      }
+    }
+    best_v[lid] = bv;
+    best_i[lid] = bi;
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+      workgroupBarrier();
+      if (lid < s) {
+        let ov = best_v[lid + s];
+        let oi = best_i[lid + s];
+        let mine = best_i[lid];
+        if (oi != 0xffffffffu && (mine == 0xffffffffu || ov > best_v[lid] || (ov == best_v[lid] && oi < mine))) {
+          best_v[lid] = ov;
+          best_i[lid] = oi;
+        }
+      }
+    }
+    workgroupBarrier();
+    pv = best_v[0];
+    pi = best_i[0];
+    first = false;
+    if (lid == 0u) {
+      out[wid.x * p.k + j] = pi;
+      out_v[wid.x * p.k + j] = pv;
+    }
+    workgroupBarrier();
   }
 }

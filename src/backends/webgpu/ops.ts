@@ -256,5 +256,19 @@ export function addInplace(rec: Recorder, x: GPUBuffer, y: GPUBuffer, n: number)
 
 /** out[t] = argmax of row t of [rows, n] logits. */
 export function argmax(rec: Recorder, logits: GPUBuffer, out: GPUBuffer, rows: number, n: number): void {
-  rec.dispatch("argmax", "main", { WG }, { 1: logits, 2: out }, { n }, [rows]);
+  rec.dispatch("argmax", "main", { WG }, { 1: logits, 2: out }, { n, k: 1 }, [rows]);
+}
+
+/** ids[t, :k] and vals[t, :k]: the k largest of row t (value desc, index asc), k <= n. */
+export function topk(
+  rec: Recorder,
+  logits: GPUBuffer,
+  ids: GPUBuffer,
+  vals: GPUBuffer,
+  rows: number,
+  n: number,
+  k: number,
+): void {
+  check(k >= 1 && k <= n, `topk k ${k} of ${n}`);
+  rec.dispatch("argmax", "topk_main", { WG: 256 }, { 1: logits, 2: ids, 3: vals }, { n, k }, [rows]);
 }

@@ -27,7 +27,7 @@ export const PARAMS = {
   },
   embedding_gather: { tokens: "u32", n: "u32", row0: "u32", rows: "u32" },
   add_inplace: { n: "u32" },
-  argmax: { n: "u32" },
+  argmax: { n: "u32", k: "u32" },
   f32_mxfp4w_moe: {
     tokens: "u32",
     k: "u32",

@@ -1,6 +1,7 @@
 // The WebGPU backend: gpt-oss on WGSL kernels. Weights live in GPU buffers (split where a tensor exceeds
 // the binding limit), activations and the per-layer KV cache are allocated once, and each forward chunk is
-// one command encoder and one submit; decode reads back one row of logits, or 4 bytes with greedy().
+// one command encoder and one submit; decode reads back one row of logits, 4 bytes with greedy(), or k
+// (id, logit) pairs with topk().
 
 import { OssiError } from "../../io/errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
@@ -47,6 +48,9 @@ interface LayerBuffers {
   vCache: GPUBuffer;
 }
 
+/** Largest k of topk(). */
+const TOPK_MAX = 1024;
+
 const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 export class WebGpuBackend implements Backend {
@@ -66,6 +70,7 @@ export class WebGpuBackend implements Backend {
     | "moe"
     | "logits"
     | "best"
+    | "topkVals"
     | "dummy",
     GPUBuffer
   >;
@@ -109,7 +114,8 @@ export class WebGpuBackend implements Backend {
       moeAct: buf("moe_act", T * c.expertsPerToken * c.intermediateSize),
       moe: buf("moe", T * c.hiddenSize),
       logits: buf("logits", this.logitRows * c.vocabSize),
-      best: buf("argmax", T),
+      best: buf("argmax", Math.max(T, TOPK_MAX)),
+      topkVals: buf("topk_vals", TOPK_MAX),
       dummy: buf("dummy", 4),
     };
     this.staging = dev.createBuffer({
@@ -234,19 +240,36 @@ export class WebGpuBackend implements Backend {
 
   /** Greedy fast path: runs `tokens` and returns the argmax token of the last one, reading back 4 bytes. */
   async greedy(tokens: ArrayLike<number>, pos: number): Promise<number> {
+    await this.runPicking(tokens, pos, 0);
+    return (await this.readU32(this.act.best, 1))[0];
+  }
+
+  /**
+   * Sampling fast path: runs `tokens` and returns the k largest logits of the last one (value desc, index
+   * asc) with their token ids, reading back 8k bytes. k <= min(vocab, 1024).
+   */
+  async topk(
+    tokens: ArrayLike<number>,
+    pos: number,
+    k: number,
+  ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
+    if (!Number.isInteger(k) || k < 1 || k > Math.min(TOPK_MAX, this.config.vocabSize)) {
+      throw new RangeError(`topk: k ${k} out of range`);
+    }
+    await this.runPicking(tokens, pos, k);
+    return { ids: await this.readU32(this.act.best, k), logits: await this.read(this.act.topkVals, k) };
+  }
+
+  /** Runs tokens in chunks; after the last, the argmax (k = 0) or top-k of the last token on the GPU. */
+  private async runPicking(tokens: ArrayLike<number>, pos: number, k: number): Promise<void> {
     const T = tokens.length;
     this.validate(tokens, pos);
-    if (T === 0) throw new RangeError("greedy() needs at least one token");
+    if (T === 0) throw new RangeError("greedy()/topk() need at least one token");
     for (let t0 = 0; t0 < T; t0 += this.maxTokens) {
       const n = Math.min(this.maxTokens, T - t0);
-      await this.runChunk(
-        Array.from({ length: n }, (_, i) => tokens[t0 + i]),
-        pos + t0,
-        undefined,
-        t0 + n === T,
-      );
+      const chunk = Array.from({ length: n }, (_, i) => tokens[t0 + i]);
+      await this.runChunk(chunk, pos + t0, undefined, t0 + n === T ? k : -1);
     }
-    return (await this.readU32(this.act.best, 1))[0];
   }
 
   dispose(): void {
@@ -275,8 +298,11 @@ export class WebGpuBackend implements Backend {
     }
   }
 
-  /** The whole layer stack for tokens at pos.. (one submit unless debugging); `argmaxLast` adds the greedy pick. */
-  private async runChunk(tokens: number[], pos: number, dbg?: DebugSink, argmaxLast = false): Promise<void> {
+  /**
+   * The whole layer stack for tokens at pos.. (one submit unless debugging). `pick` >= 0 adds the last
+   * token's unembedding and its argmax (0) or top-`pick` on the GPU.
+   */
+  private async runChunk(tokens: number[], pos: number, dbg?: DebugSink, pick = -1): Promise<void> {
     const c = this.config, a = this.act, rec = this.rec, T = tokens.length, H = c.hiddenSize;
     const qw = c.numHeads * c.headDim, K = c.expertsPerToken;
     const dump = dbg
@@ -371,9 +397,10 @@ export class WebGpuBackend implements Backend {
         await dump?.("residual_after_moe", l, a.x, H);
       }
     }
-    if (argmaxLast) {
+    if (pick >= 0) {
       this.unembedRows(T - 1, 1);
-      op.argmax(rec, a.logits, a.best, 1, c.vocabSize);
+      if (pick === 0) op.argmax(rec, a.logits, a.best, 1, c.vocabSize);
+      else op.topk(rec, a.logits, a.best, a.topkVals, 1, c.vocabSize, pick);
     }
     await rec.submit();
   }

@@ -18,6 +18,7 @@ import {
   rmsnorm,
   rope,
   ropeQkv,
+  topk,
 } from "../../../src/backends/webgpu/ops.ts";
 import { cosSinTable } from "../../../src/backends/webgpu/webgpu_backend.ts";
 import type { ModelConfig } from "../../../src/model/config.ts";
@@ -221,6 +222,29 @@ Deno.test("argmax picks the largest (lowest index on ties) per row, for rows sho
       argmax(h.rec, h.put(l), out, rows, n);
       const want = [0, 1, 2].map((t) => refArgmax(l, t, n));
       assertEquals(Array.from(await h.u32(out, rows)), want, `n ${n}`);
+    }
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("argmax topk_main returns the k largest (value desc, index asc), ties and -inf included", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(6);
+    for (const [n, k] of [[5, 5], [5, 1], [300, 17], [1000, 64], [3000, 3]]) {
+      const rows = 2;
+      const l = randomF32(rows * n, r).map((v) => Math.round(v * 8) / 8); // many ties
+      l[n + 1] = -Infinity;
+      const ids = h.put(rows * k * 4), vals = h.put(rows * k * 4);
+      topk(h.rec, h.put(l), ids, vals, rows, n, k);
+      const gotIds = await h.u32(ids, rows * k), gotVals = await h.f32(vals, rows * k);
+      for (let t = 0; t < rows; t++) {
+        const row = l.subarray(t * n, (t + 1) * n);
+        const want = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
+        assertEquals(Array.from(gotIds.subarray(t * k, (t + 1) * k)), want, `n ${n} k ${k} row ${t}`);
+        assertEquals(Array.from(gotVals.subarray(t * k, (t + 1) * k)), want.map((i) => row[i]));
+      }
     }
   } finally {
     h.dispose();

@@ -81,6 +81,27 @@ Deno.test("WebGpuBackend greedy() picks the reference's greedy tokens reading ba
   }
 });
 
+Deno.test("WebGpuBackend topk() returns the reference's largest logits of the last token, in order", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const backend = await WebGpuBackend.create(model.config, model.weights, {
+    maxContext: 64,
+    gpu: await sharedGpu(),
+  });
+  try {
+    const n = ref.prompt_token_ids.length, V = model.config.vocabSize;
+    const last = ref.prompt_logits[n - 1];
+    const want = Array.from(last.keys()).sort((a, b) => last[b] - last[a] || a - b).slice(0, 20);
+    const got = await backend.topk(ref.prompt_token_ids, 0, 20);
+    assertEquals(Array.from(got.ids), want);
+    assert(maxAbsDiff(got.logits, want.map((i) => last[i])) <= tol, "top-k logits differ");
+    const step = await backend.topk([ref.greedy.token_ids[0]], n, V); // the whole vocabulary, sorted
+    assertEquals(step.ids[0], ref.greedy.token_ids[1]);
+    assertEquals(new Set(step.ids).size, V);
+  } finally {
+    backend.dispose();
+  }
+});
+
 Deno.test("WebGpuBackend chunked prefill equals one call, and rolling back overwrites the cache", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   const gpu = await sharedGpu();
