@@ -2,6 +2,7 @@
 // large workgroup memory) and `shader-f16` when it has it; errors become one-line OssiErrors.
 
 import { OssiError } from "../../io/errors.ts";
+import { ensureXdgRuntimeDir } from "./gpu_env.ts";
 
 export interface GpuDevice {
   readonly adapter: GPUAdapter;
@@ -25,6 +26,7 @@ const LIMITS = [
 ] as const;
 
 export async function requestAdapter(): Promise<GPUAdapter | null> {
+  ensureXdgRuntimeDir();
   const gpu = (navigator as { gpu?: GPU }).gpu;
   if (!gpu) return null;
   return await gpu.requestAdapter({ powerPreference: "high-performance" }).catch(() => null);
