@@ -29,7 +29,7 @@ async function sh(
 }
 
 /** Reads the server's stderr until it names its URL; keeps draining it afterwards. */
-async function serverUrl(stderr: ReadableStream<Uint8Array>): Promise<string> {
+async function serverUrl(stderr: ReadableStream<Uint8Array<ArrayBuffer>>): Promise<string> {
   const reader = stderr.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   const deadline = Date.now() + 20_000;
