@@ -1,14 +1,17 @@
 // ChatEngine: one assistant turn end to end (render, encode, generate on the KV-reusing Session, parse
-// harmony). What the REPL, `ossi run` and the server all stand on.
+// the output in the model's chat format: harmony, ChatML or plain completion, chatml_formats.ts).
+// What the REPL, `ossi run` and the server all stand on.
 
-import { createBackend, parseBackendName } from "../engine/create_backend.ts";
+import { createBackend, DEFAULT_MAX_CONTEXT, parseBackendName } from "../engine/create_backend.ts";
 import { Session, type TokenGenerator } from "../engine/session.ts";
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../io/errors.ts";
-import { loadModel } from "../model/load.ts";
-import { type ChatEvent, HarmonyParser } from "./harmony_parser.ts";
+import { loadAnyModel } from "../model/load_any.ts";
+import { createArchRefBackend } from "../backends/ref/arch_backend.ts";
+import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
+import type { ChatEvent } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
-import { loadPromptRenderer, type PromptRenderer } from "./prompt.ts";
+import type { PromptRenderer } from "./prompt.ts";
 import { makeSampler, type SamplerParams } from "./sampler.ts";
 import { type BpeTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 
@@ -33,7 +36,7 @@ export interface ChatUsage {
 
 export class ChatEngine {
   private readonly stopSet: ReadonlySet<number>;
-  /** Harmony markup ids, never penalised by the sampler (the format must stay possible). */
+  /** Format markup ids, never penalised by the sampler (the format must stay possible). */
   private readonly markup: ReadonlySet<number>;
   /** Ids of the last turn's completion, stop token included (for tests and debugging). */
   lastCompletion: number[] = [];
@@ -43,19 +46,12 @@ export class ChatEngine {
     readonly tokenizer: Tokenizer,
     readonly renderer: PromptRenderer,
     readonly stopTokens: number[],
+    /** How output is parsed (harmony unless the model family says otherwise). */
+    readonly format: ChatFormat = CHAT_FORMATS.gpt_oss,
   ) {
     this.stopSet = new Set(stopTokens);
-    const specials = [
-      "<|start|>",
-      "<|end|>",
-      "<|message|>",
-      "<|channel|>",
-      "<|constrain|>",
-      "<|return|>",
-      "<|call|>",
-    ];
     this.markup = new Set(
-      specials.map((s) => tokenizer.tokenId(s)).filter((x): x is number => x !== undefined),
+      format.markupStrings.map((s) => tokenizer.tokenId(s)).filter((x): x is number => x !== undefined),
     );
   }
 
@@ -64,9 +60,18 @@ export class ChatEngine {
    * the rendered prompt, in order) is encoded as plain text, so a message cannot forge harmony markup.
    */
   encodePrompt(messages: ChatMessage[], prompt: PromptOptions): number[] {
+    return this.renderPrompt(messages, prompt).ids;
+  }
+
+  private renderPrompt(messages: ChatMessage[], prompt: PromptOptions): { text: string; ids: number[] } {
     const text = this.renderer.render(messages, prompt);
+    return { text, ids: this.encodeRendered(text, messages, prompt) };
+  }
+
+  private encodeRendered(text: string, messages: ChatMessage[], prompt: PromptOptions): number[] {
     const tok = this.tokenizer as Tokenizer & Partial<Pick<BpeTokenizer, "encodeWithLiterals">>;
-    const literals = messageTexts(messages, prompt).filter((t) => t.includes("<|"));
+    // "<" covers harmony's <|...|>, ChatML's <|im_start|> and <think>.
+    const literals = messageTexts(messages, prompt).filter((t) => t.includes("<"));
     if (literals.length === 0 || !tok.encodeWithLiterals) return tok.encode(text);
     const spans: [number, number][] = [];
     let pos = 0;
@@ -88,8 +93,8 @@ export class ChatEngine {
     if (!(Number.isInteger(req.maxTokens) && req.maxTokens > 0)) {
       throw new OssiError(`max tokens must be a whole number > 0 (got ${req.maxTokens})`);
     }
-    const prompt = this.encodePrompt(req.messages, req.prompt);
-    const parser = new HarmonyParser(this.tokenizer);
+    const { text, ids: prompt } = this.renderPrompt(req.messages, req.prompt);
+    const parser = this.format.parser(this.tokenizer, this.stopSet, text);
     const completion: number[] = [];
     this.lastCompletion = completion;
     const penalised = () => completion.filter((id) => !this.markup.has(id));
@@ -140,10 +145,14 @@ function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] 
   return out;
 }
 
-/** Stop ids: generation_config.json's eos_token_id plus <|return|> and <|call|>. */
-export function readStopTokens(modelDir: string, tok: Tokenizer): number[] {
+/**
+ * Stop ids: generation_config.json's eos_token_id plus the format's stop strings (harmony: <|return|> and
+ * <|call|>). Formats other than harmony fall back to config.json's eos_token_id without a generation config.
+ */
+export function readStopTokens(modelDir: string, tok: Tokenizer, format: ChatFormat = CHAT_FORMATS.gpt_oss): number[] {
   const stops = new Set<number>();
-  const file = joinPath(modelDir, "generation_config.json");
+  let file = joinPath(modelDir, "generation_config.json");
+  if (!isFile(file) && format.name !== "harmony") file = joinPath(modelDir, "config.json");
   if (isFile(file)) {
     const eos = readJson(file).eos_token_id;
     const list = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos];
@@ -152,12 +161,12 @@ export function readStopTokens(modelDir: string, tok: Tokenizer): number[] {
       stops.add(id);
     }
   }
-  for (const t of ["<|return|>", "<|call|>"]) {
+  for (const t of format.stopStrings) {
     const id = tok.tokenId(t);
     if (id !== undefined) stops.add(id);
   }
   if (stops.size === 0) {
-    throw new FormatError(`${modelDir}: no stop tokens (no eos_token_id and no <|return|>)`);
+    throw new FormatError(`${modelDir}: no stop tokens (no eos_token_id and no ${format.stopStrings[0]})`);
   }
   return [...stops];
 }
@@ -169,21 +178,35 @@ export interface OpenChatOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). */
+/**
+ * Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). The model family
+ * (gpt-oss, Qwen3, GPT-2) picks the chat format from CHAT_FORMATS; GPT-2 and Qwen3 run on `ref`.
+ */
 export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
   const tok = await loadTokenizer(modelDir);
-  const renderer = await loadPromptRenderer(modelDir);
-  const stops = readStopTokens(modelDir, tok);
-  const model = loadModel(modelDir);
-  if (tok.vocabSize > model.config.vocabSize) {
+  const model = loadAnyModel(modelDir);
+  const format = CHAT_FORMATS[model.arch];
+  const renderer = format.renderer(modelDir);
+  const stops = readStopTokens(modelDir, tok, format);
+  const config = model.arch === "gpt_oss" ? model.model.config : model.config;
+  if (tok.vocabSize > config.vocabSize) {
     throw new FormatError(
-      `${modelDir}: tokenizer has ${tok.vocabSize} ids but the model only ${model.config.vocabSize}`,
+      `${modelDir}: tokenizer has ${tok.vocabSize} ids but the model only ${config.vocabSize}`,
     );
   }
-  const backend = await createBackend(model, parseBackendName(opts.backend ?? "auto"), {
-    maxContext: opts.maxContext,
-    threads: opts.threads,
-    onProgress: opts.onProgress,
-  });
-  return new ChatEngine(new Session(backend), tok, renderer, stops);
+  const backendName = parseBackendName(opts.backend ?? "auto");
+  let backend;
+  if (model.arch === "gpt_oss") {
+    backend = await createBackend(model.model, backendName, {
+      maxContext: opts.maxContext,
+      threads: opts.threads,
+      onProgress: opts.onProgress,
+    });
+  } else {
+    if (backendName !== "auto" && backendName !== "ref") {
+      throw new OssiError(`backend '${backendName}' does not run ${model.arch} models yet (use --backend ref)`);
+    }
+    backend = createArchRefBackend(model, opts.maxContext ?? DEFAULT_MAX_CONTEXT);
+  }
+  return new ChatEngine(new Session(backend), tok, renderer, stops, format);
 }

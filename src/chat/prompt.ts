@@ -17,7 +17,8 @@ export const harmonyRenderer: PromptRenderer = { render: renderHarmony };
 /** A message as Hugging Face chat templates expect it (OpenAI-style tool calls, `thinking`). */
 function templateMessage(m: ChatMessage): Record<string, unknown> {
   const out: Record<string, unknown> = { role: m.role, content: m.content };
-  if (m.reasoning !== undefined) out.thinking = m.reasoning;
+  // gpt-oss templates read `thinking`, Qwen3's `reasoning_content`.
+  if (m.reasoning !== undefined) out.thinking = out.reasoning_content = m.reasoning;
   if (m.toolCalls?.length) {
     out.tool_calls = m.toolCalls.map((c) => ({
       id: c.id,

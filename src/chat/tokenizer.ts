@@ -106,6 +106,8 @@ export class BpeTokenizer implements Tokenizer {
     private readonly splitters: RegExp[],
     /** Emit a whole piece as one id when it is in the vocabulary, before any merge (o200k-style). */
     private readonly ignoreMerges: boolean,
+    /** Applied to ordinary text (never to added tokens) before pre-tokenization; null: none. */
+    private readonly normalize: ((text: string) => string) | null = null,
   ) {
     let maxId = -1;
     for (const id of vocab.values()) maxId = Math.max(maxId, id);
@@ -207,7 +209,7 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   private encodeOrdinary(text: string, out: number[]): void {
-    let pieces = [text];
+    let pieces = [this.normalize ? this.normalize(text) : text];
     for (const re of this.splitters) pieces = pieces.flatMap((p) => splitIsolated(p, re));
     for (const piece of pieces) {
       let ids = this.cache.get(piece);
@@ -307,7 +309,7 @@ function preTokenizerSplitters(file: string, pre: Json | null | undefined, out: 
 export function tokenizerFromJson(file: string, json: Json): BpeTokenizer {
   const model = json.model as Json | undefined;
   if (!model || model.type !== "BPE") throw new FormatError(`${file}: model.type must be 'BPE'`);
-  if (json.normalizer) throw new FormatError(`${file}: normalizers are not supported`);
+  const normalize = normalizerOf(file, json.normalizer as Json | null | undefined);
   const vocabJson = model.vocab as Record<string, number> | undefined;
   if (!vocabJson || typeof vocabJson !== "object") throw new FormatError(`${file}: model.vocab missing`);
   const vocab = new Map<string, number>();
@@ -338,7 +340,18 @@ export function tokenizerFromJson(file: string, json: Json): BpeTokenizer {
   }));
   const splitters: RegExp[] = [];
   preTokenizerSplitters(file, json.pre_tokenizer as Json | null, splitters);
-  return new BpeTokenizer(vocab, merges, added, splitters, model.ignore_merges === true);
+  return new BpeTokenizer(vocab, merges, added, splitters, model.ignore_merges === true, normalize);
+}
+
+/** The supported normalizers: none, NFC (Qwen3), or a Sequence of those. Returns null for none. */
+function normalizerOf(file: string, n: Json | null | undefined): ((text: string) => string) | null {
+  if (!n) return null;
+  if (n.type === "NFC") return (text) => text.normalize("NFC");
+  if (n.type === "Sequence") {
+    const parts = ((n.normalizers as Json[]) ?? []).map((x) => normalizerOf(file, x)).filter((f) => f !== null);
+    return parts.length === 0 ? null : (text) => parts.reduce((t, f) => f(t), text);
+  }
+  throw new FormatError(`${file}: normalizer '${n.type}' is not supported (NFC only)`);
 }
 
 function splitMergeString(m: string): [string, string] {

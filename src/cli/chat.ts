@@ -26,6 +26,7 @@ Chats with a model. On a terminal: type a question and press Enter; end a line w
 block to write several lines; Ctrl-C stops an answer (twice at an empty prompt exits); /help lists the
 commands. With stdin not a terminal it answers each question read from stdin (one per line) and exits:
   echo "What is 23+45?" | ossi chat
+A model without a chat format (GPT-2) says so on stderr and continues each input as plain text.
 
 ${CHAT_FLAGS_HELP}
   --no-reasoning        start with the reasoning hidden (toggle with /reasoning)
@@ -134,6 +135,11 @@ export async function main(argv: string[]): Promise<number> {
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
   const engine = await openEngine(settings);
+  if (engine.format.name === "completion") {
+    await writeErr(
+      `ossi: ${settings.model.name} has no chat format; each input is continued as plain text (no conversation memory)\n`,
+    );
+  }
   const state = new ChatState(settings, engine, delayMs);
   state.showReasoning = !args.flags.has("no-reasoning");
   try {

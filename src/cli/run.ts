@@ -20,7 +20,8 @@ const HELP = `usage: ossi run [PROMPT] [-f FILE] [--json] [--show-reasoning] [op
 Answers one prompt and exits. The prompt is stdin (when piped), then FILE's text (-f), then PROMPT,
 joined by blank lines (cat notes.txt | ossi run "Summarise this"). Only the final answer
 goes to stdout; --show-reasoning writes the model's analysis to stderr; --json prints one JSON object
-{answer, reasoning, finish_reason, model, usage, timings} instead.
+{answer, reasoning, finish_reason, model, usage, timings} instead. A model without a chat format
+(GPT-2) continues the prompt text: stdout is the continuation.
 
 ${CHAT_FLAGS_HELP}
   --delay-ms N          wait N ms after each token (to watch streaming; used by tests)
@@ -47,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
   const engine = await openEngine(settings);
+  // Models without a chat format (GPT-2) continue the prompt text as it is.
+  const completion = engine.format.name === "completion";
 
   const controller = new AbortController();
   const onSigint = () => controller.abort();
@@ -84,8 +87,8 @@ export async function main(argv: string[]): Promise<number> {
           await writeErr("\n");
           reasoningOpen = false;
         }
-        // Leading whitespace of an answer is layout, not content.
-        const text = answer === "" ? ev.text.trimStart() : ev.text;
+        // Leading whitespace of an answer is layout, not content; a completion's is part of the text.
+        const text = answer === "" && !completion ? ev.text.trimStart() : ev.text;
         answer += text;
         if (!json) await writeOut(text);
       } else if (ev.type === "done") finish = ev.reason;

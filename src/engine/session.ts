@@ -49,7 +49,8 @@ export class Session implements TokenGenerator {
   private cached: number[] = [];
   lastStats: GenerationStats | null = null;
 
-  constructor(readonly backend: Backend) {}
+  /** Any architecture's backend: only the vocabulary size, the context and forward() are used. */
+  constructor(readonly backend: Backend<{ readonly vocabSize: number }>) {}
 
   get vocabSize(): number {
     return this.backend.config.vocabSize;

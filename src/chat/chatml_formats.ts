@@ -1,0 +1,94 @@
+// The chat format of each model family, in one table: how a conversation becomes a prompt, which parser
+// reads the output, which token strings stop a turn and which ids the sampler never penalises.
+// gpt-oss speaks harmony, Qwen3 ChatML with <think> reasoning, GPT-2 has no chat format (plain completion).
+
+import { FormatError } from "../io/errors.ts";
+import { CHATML_STOPS, ChatmlParser, CompletionParser, type OutputParser } from "./chatml_parser.ts";
+import { HarmonyParser } from "./harmony_parser.ts";
+import type { ChatMessage } from "./messages.ts";
+import { harmonyRenderer, loadPromptRendererSync, type PromptRenderer } from "./prompt.ts";
+import type { Tokenizer } from "./tokenizer.ts";
+
+export type ChatFormatName = "harmony" | "chatml" | "completion";
+
+export interface ChatFormat {
+  readonly name: ChatFormatName;
+  /** Token strings that end a turn (those the tokenizer lacks are ignored). */
+  readonly stopStrings: readonly string[];
+  /** Markup token strings the repetition penalties leave alone. */
+  readonly markupStrings: readonly string[];
+  /** The renderer for a model folder. */
+  renderer(modelDir: string): PromptRenderer;
+  /** A parser for one turn; `prompt` is the rendered prompt text the output continues. */
+  parser(tok: Tokenizer, stops: ReadonlySet<number>, prompt: string): OutputParser;
+}
+
+/**
+ * Completion "renders" only the last user message, verbatim: each input is continued on its own (a base
+ * model has no turns, and its context is usually short).
+ */
+export const completionRenderer: PromptRenderer = {
+  render(messages: ChatMessage[]): string {
+    for (let i = messages.length - 1; i >= 0; i--) {
+      if (messages[i].role === "user") return messages[i].content;
+    }
+    return "";
+  },
+};
+
+const HARMONY: ChatFormat = {
+  name: "harmony",
+  stopStrings: ["<|return|>", "<|call|>"],
+  markupStrings: [
+    "<|start|>",
+    "<|end|>",
+    "<|message|>",
+    "<|channel|>",
+    "<|constrain|>",
+    "<|return|>",
+    "<|call|>",
+  ],
+  renderer: (dir) => loadPromptRendererSync(dir),
+  parser: (tok) => new HarmonyParser(tok),
+};
+
+const CHATML: ChatFormat = {
+  name: "chatml",
+  stopStrings: ["<|im_end|>", "<|endoftext|>"],
+  markupStrings: [...CHATML_STOPS, "<think>", "</think>"],
+  renderer(dir) {
+    const r = loadPromptRendererSync(dir);
+    if (r === harmonyRenderer) {
+      throw new FormatError(
+        `${dir}: no chat template (chat_template.jinja or tokenizer_config.json chat_template) for this ChatML model`,
+      );
+    }
+    // ChatML templates have no model-identity slot: --system becomes a leading system message.
+    return {
+      render: (messages, opts) =>
+        r.render(
+          opts.system !== undefined && messages[0]?.role !== "system"
+            ? [{ role: "system", content: opts.system }, ...messages]
+            : messages,
+          opts,
+        ),
+    };
+  },
+  // Some templates open the think block themselves; then the output starts inside it.
+  parser: (tok, _stops, prompt) => new ChatmlParser(tok, /<think>\s*$/.test(prompt)),
+};
+
+const COMPLETION: ChatFormat = {
+  name: "completion",
+  stopStrings: ["<|endoftext|>"],
+  markupStrings: [],
+  renderer: () => completionRenderer,
+  parser: (tok, stops) => new CompletionParser(tok, stops),
+};
+
+/** Model family (load_any.ts `arch`) to chat format. */
+export const CHAT_FORMATS: Readonly<Record<"gpt_oss" | "gpt2" | "qwen3", ChatFormat>> = {
+  gpt_oss: HARMONY,
+  qwen3: CHATML,
+  gpt2: COMPLETION,
+};
