@@ -1,0 +1,124 @@
+// `ossi run` and `ossi chat` on GPT-2 (plain completion) and Qwen3 / Qwen3-MoE (ChatML), on the tiny
+// fixtures with a synthetic tokenizer. Greedy `ossi run` must print exactly what decoding the greedy ids
+// of `ossi logits --generate N` gives (the same engine, checked end to end).
+
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { ChatmlParser } from "../../src/chat/chatml_parser.ts";
+import { loadTokenizerSync } from "../../src/chat/tokenizer.ts";
+import { runCli } from "../fixture_util.ts";
+import { tokenizedFixture } from "./other_arch_fixture.ts";
+
+const N = 10;
+
+/** Greedy ids after `prompt` from `ossi logits`. */
+async function greedyIds(dir: string, prompt: number[], n: number): Promise<number[]> {
+  const r = await runCli(["logits", "--model", dir, "--tokens", prompt.join(","), "--generate", String(n)]);
+  assertEquals(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).generated;
+}
+
+async function withFixture(name: string, fn: (dir: string) => Promise<void>, withTemplate = true) {
+  const dir = tokenizedFixture(name, { withTemplate });
+  try {
+    await fn(dir);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("ossi run on GPT-2 continues the prompt text: the decoded greedy ids of ossi logits", async () => {
+  await withFixture("gpt2-tiny", async (dir) => {
+    const prompt = "Once upon a time";
+    const r = await runCli(["run", "--model", dir, "--temperature", "0", "--max-tokens", String(N), prompt]);
+    assertEquals(r.code, 0, r.stderr);
+    const tok = loadTokenizerSync(dir);
+    const eos = tok.tokenId("<|endoftext|>")!;
+    const ids = await greedyIds(dir, tok.encode(prompt), N);
+    const cut = ids.includes(eos) ? ids.slice(0, ids.indexOf(eos)) : ids;
+    const expected = tok.decode(cut);
+    assert(expected.length > 0, "the fixture's greedy continuation is not empty");
+    assertEquals(r.stdout, expected.endsWith("\n") ? expected : expected + "\n");
+  });
+});
+
+Deno.test("ossi chat on GPT-2 says it has no chat format and completes each piped input", async () => {
+  await withFixture("gpt2-tiny", async (dir) => {
+    const args = ["--model", dir, "--temperature", "0", "--max-tokens", "6"];
+    const chat = await runCli(["chat", ...args], { stdin: "Hello world\nThe quick\n" });
+    assertEquals(chat.code, 0, chat.stderr);
+    assertMatch(chat.stderr, /has no chat format; each input is continued as plain text/);
+    // No conversation memory: each answer equals `ossi run` on that input alone (less leading space).
+    const first = await runCli(["run", ...args, "Hello world"]);
+    const second = await runCli(["run", ...args, "The quick"]);
+    assertEquals(chat.stdout, first.stdout.trimStart() + second.stdout.trimStart());
+  });
+});
+
+for (const fixture of ["qwen3-tiny", "qwen3-moe-tiny"]) {
+  Deno.test(`ossi run --json on ${fixture} equals the ChatML parse of ossi logits' greedy ids`, async () => {
+    await withFixture(fixture, async (dir) => {
+      const r = await runCli([
+        "run",
+        "--model",
+        dir,
+        "--temperature",
+        "0",
+        "--max-tokens",
+        String(N),
+        "--json",
+        "What is two and two?",
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      const tok = loadTokenizerSync(dir);
+      // The template's rendering of one user message (chatml_format_test.ts checks the renderer).
+      const prompt = tok.encode("<|im_start|>user\nWhat is two and two?<|im_end|>\n<|im_start|>assistant\n");
+      assertEquals(out.usage.prompt_tokens, prompt.length);
+      const parser = new ChatmlParser(tok);
+      let answer = "", reasoning = "", finish = "";
+      for (const id of await greedyIds(dir, prompt, N)) {
+        for (const ev of parser.push(id)) {
+          if (ev.type === "content") answer += ev.text;
+          else if (ev.type === "reasoning") reasoning += ev.text;
+          else if (ev.type === "done") finish = ev.reason;
+        }
+        if (parser.done) break;
+      }
+      for (const ev of parser.end("length")) if (ev.type === "done") finish = ev.reason;
+      assertEquals({ answer: out.answer, reasoning: out.reasoning, finish: out.finish_reason }, {
+        answer,
+        reasoning,
+        finish,
+      });
+      assert(answer.length + reasoning.length > 0, "the fixture produces some text");
+    });
+  });
+}
+
+Deno.test("ossi chat on qwen3-tiny answers piped questions; the first equals ossi run's answer", async () => {
+  await withFixture("qwen3-tiny", async (dir) => {
+    const args = ["--model", dir, "--temperature", "0", "--max-tokens", "6"];
+    const chat = await runCli(["chat", ...args], { stdin: "Hi\nWhat is two and two?\n" });
+    assertEquals(chat.code, 0, chat.stderr);
+    const run = await runCli(["run", ...args, "Hi"]);
+    assertEquals(run.code, 0, run.stderr);
+    assert(
+      chat.stdout.startsWith(run.stdout),
+      `${JSON.stringify(chat.stdout)} vs ${JSON.stringify(run.stdout)}`,
+    );
+    assert(chat.stdout.length > run.stdout.length, "the second question is answered too");
+  });
+});
+
+Deno.test("GPT-2 / Qwen3 chat errors: other backends, and a Qwen3 folder without a template, exit 1 in one line", async () => {
+  await withFixture("qwen3-tiny", async (dir) => {
+    const r = await runCli(["run", "--model", dir, "--backend", "wasm", "hi"]);
+    assertEquals(r.code, 1);
+    assertEquals(r.stderr.trim(), "ossi: backend 'wasm' does not run qwen3 models yet (use --backend ref)");
+  });
+  await withFixture("qwen3-tiny", async (dir) => {
+    const r = await runCli(["run", "--model", dir, "hi"]);
+    assertEquals(r.code, 1);
+    assertMatch(r.stderr, /^ossi: .*no chat template .* for this ChatML model\n$/);
+  }, false);
+});
