@@ -149,7 +149,11 @@ function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] 
  * Stop ids: generation_config.json's eos_token_id plus the format's stop strings (harmony: <|return|> and
  * <|call|>). Formats other than harmony fall back to config.json's eos_token_id without a generation config.
  */
-export function readStopTokens(modelDir: string, tok: Tokenizer, format: ChatFormat = CHAT_FORMATS.gpt_oss): number[] {
+export function readStopTokens(
+  modelDir: string,
+  tok: Tokenizer,
+  format: ChatFormat = CHAT_FORMATS.gpt_oss,
+): number[] {
   const stops = new Set<number>();
   let file = joinPath(modelDir, "generation_config.json");
   if (!isFile(file) && format.name !== "harmony") file = joinPath(modelDir, "config.json");
@@ -204,7 +208,9 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
     });
   } else {
     if (backendName !== "auto" && backendName !== "ref") {
-      throw new OssiError(`backend '${backendName}' does not run ${model.arch} models yet (use --backend ref)`);
+      throw new OssiError(
+        `backend '${backendName}' does not run ${model.arch} models yet (use --backend ref)`,
+      );
     }
     backend = createArchRefBackend(model, opts.maxContext ?? DEFAULT_MAX_CONTEXT);
   }

@@ -348,7 +348,9 @@ function normalizerOf(file: string, n: Json | null | undefined): ((text: string)
   if (!n) return null;
   if (n.type === "NFC") return (text) => text.normalize("NFC");
   if (n.type === "Sequence") {
-    const parts = ((n.normalizers as Json[]) ?? []).map((x) => normalizerOf(file, x)).filter((f) => f !== null);
+    const parts = ((n.normalizers as Json[]) ?? []).map((x) => normalizerOf(file, x)).filter((f) =>
+      f !== null
+    );
     return parts.length === 0 ? null : (text) => parts.reduce((t, f) => f(t), text);
   }
   throw new FormatError(`${file}: normalizer '${n.type}' is not supported (NFC only)`);
