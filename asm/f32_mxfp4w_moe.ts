@@ -2,7 +2,7 @@
 // Tokens are grouped by expert so each expert's weights stream once per call (prefill reuses them).
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
-import { f32_mxfp4w_matmul, permute_mxfp4_x } from "./f32_mxfp4w_matmul";
+import { f32_mxfp4w_matmul, quantize_mxfp4_x } from "./f32_mxfp4w_matmul";
 
 /**
  * Writes into lists the (input row, output row) pairs of the selections that chose expert e:
@@ -23,7 +23,7 @@ function gather(sel: usize, count: i32, k: i32, e: i32, perSelection: bool, xLis
  * act[i, p] for selection i = t*k + j (expert sel[i]) and pair p < rows/2 of this slice:
  * g = min(gate, limit), u = clamp(up, ±limit), act = (u + 1) * g * sigmoid(alpha * g), where gate and up
  * are rows 2p and 2p+1 of W_e x[t] + b_e. Weights: [experts, rows, cols/32, 16] blocks, [experts, rows,
- * cols/32] scales, [experts, rows] bias. tmp: [tokens*k, rows] f32; lists: 2*tokens*k i32; xp: tokens*cols.
+ * cols/32] scales, [experts, rows] bias. tmp: [tokens*k, rows] f32; lists: 2*tokens*k i32; xp: tokens*cols f32 (holds the quantized x).
  */
 export function f32_mxfp4w_moe_gate_up_swiglu(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
@@ -31,7 +31,7 @@ export function f32_mxfp4w_moe_gate_up_swiglu(
   tmp: usize, lists: usize,
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
-  permute_mxfp4_x(x, xp, tokens * cols);
+  quantize_mxfp4_x(x, xp, tokens, cols);
   const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
   for (let e = 0; e < experts; e++) {
     const n = gather(sel, count, k, e, false, xList, yList);
@@ -51,7 +51,7 @@ export function f32_mxfp4w_moe_gate_up_swiglu(
 
 /**
  * out[t, r] = sum_j weights[t*k + j] * (W_e act[t*k + j] + b_e)[r] with e = sel[t*k + j], for the rows of
- * this slice. act: [tokens*k, cols]; tmp: [tokens*k, rows]; xp: tokens*k*cols; lists: 2*tokens*k i32.
+ * this slice. act: [tokens*k, cols]; tmp: [tokens*k, rows]; xp: tokens*k*cols f32 (holds the quantized act); lists: 2*tokens*k i32.
  */
 export function f32_mxfp4w_moe_down_sum(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
@@ -59,7 +59,7 @@ export function f32_mxfp4w_moe_down_sum(
   tmp: usize, lists: usize,
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
-  permute_mxfp4_x(act, xp, count * cols);
+  quantize_mxfp4_x(act, xp, count, cols);
   const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
   for (let e = 0; e < experts; e++) {
     const n = gather(sel, count, k, e, true, xList, yList);

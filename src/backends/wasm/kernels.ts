@@ -18,14 +18,15 @@ export interface Kernels {
     y: number,
     yStride: number,
   ): void;
-  permute_mxfp4_x(x: number, xp: number, n: number): void;
+  mxfp4_xq_row_bytes(cols: number): number;
+  quantize_mxfp4_x(x: number, xq: number, rows: number, cols: number): void;
   f32_mxfp4w_matmul(
     blocks: number,
     scales: number,
     bias: number,
     rows: number,
     cols: number,
-    xp: number,
+    xq: number,
     xRows: number,
     n: number,
     y: number,
@@ -97,7 +98,7 @@ export interface Kernels {
   stream_read(p: number, bytes: number): number;
 }
 
-/** Bytes below this offset are left to the module (it has no data segments today; kept as a margin). */
+/** Bytes below this offset are left to the module's static data (constant tables from 1024 up). */
 export const RESERVED_BYTES = 65536;
 export const PAGE_BYTES = 65536;
 /** wasm32 addresses at most 65536 pages (4 GiB). */

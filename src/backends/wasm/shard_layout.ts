@@ -96,6 +96,11 @@ function split(rows: number, s: number, n: number, unit = 1): [number, number] {
   return [Math.floor((units * s) / n) * unit, Math.floor((units * (s + 1)) / n) * unit];
 }
 
+/** Bytes of one row of quantize_mxfp4_x output (asm mxfp4_xq_row_bytes): per 32 values, 144 bytes. */
+export function mxfp4XqRowBytes(cols: number): number {
+  return (cols / 32) * 144;
+}
+
 /** Bytes of weights a model places in shards (everything but the embedding, which is read per token). */
 export function placedWeightBytes(c: ModelConfig): number {
   const H = c.hiddenSize,
@@ -170,7 +175,7 @@ export function planShards(c: ModelConfig, shards: number, maxTokens: number): S
     );
     const io: ShardIo = {
       x: a.alloc(T * K * maxIn * 4),
-      xp: a.alloc(T * K * maxIn * 4),
+      xp: a.alloc(T * K * Math.max(maxIn * 4, mxfp4XqRowBytes(maxIn))),
       y: a.alloc(T * maxOut * 4),
       yk: a.alloc(T * L.k.rows * 4),
       yv: a.alloc(T * L.v.rows * 4),
