@@ -1,9 +1,9 @@
 // Scalar float32 reference kernels: the definition every WASM and WGSL kernel is tested against.
 // Plain loops, no tricks; activations are row-major [tokens, width] Float32Arrays.
 
-import type { RopeConfig } from "../../model/config.ts";
 import type { Mat } from "../../model/dtypes.ts";
 import { expertRow, type Mxfp4Experts } from "../../model/mxfp4.ts";
+import type { RopeTables } from "../../model/rope.ts";
 
 /** Widens row r of a weight matrix into `out` (bf16 is the top half of an f32 word). */
 export function loadRow(m: Mat, r: number, out: Float32Array, outBits: Uint32Array): void {
@@ -60,41 +60,8 @@ export function rmsnorm(y: Float32Array, x: Float32Array, w: Float32Array, eps: 
   }
 }
 
-/** RoPE frequencies (with YaRN's blend of interpolated and extrapolated ones) and the cos/sin scale. */
-export interface RopeTables {
-  readonly invFreq: Float32Array; // [dim/2]
-  /** YaRN attention scaling 0.1 ln(factor) + 1, applied to cos and sin; 1 without YaRN. */
-  readonly concentration: number;
-}
-
-export function ropeTables(rope: RopeConfig): RopeTables {
-  const half = rope.dim / 2;
-  const invFreq = new Float32Array(half);
-  const y = rope.yarn;
-  if (!y || y.factor <= 1) {
-    for (let i = 0; i < half; i++) invFreq[i] = 1 / rope.theta ** ((2 * i) / rope.dim);
-    return { invFreq, concentration: 1 };
-  }
-  // Dimension index at which a frequency completes `turns` rotations over the original context.
-  const correctionDim = (turns: number) =>
-    (rope.dim * Math.log(y.originalContext / (turns * 2 * Math.PI))) / (2 * Math.log(rope.theta));
-  let low = correctionDim(y.betaFast), high = correctionDim(y.betaSlow);
-  if (y.truncate) {
-    low = Math.floor(low);
-    high = Math.ceil(high);
-  }
-  low = Math.max(low, 0);
-  high = Math.min(high, rope.dim - 1);
-  if (low === high) high += 0.001;
-  for (let i = 0; i < half; i++) {
-    const freq = rope.theta ** ((2 * i) / rope.dim);
-    const extrapolation = 1 / freq, interpolation = 1 / (y.factor * freq);
-    const ramp = Math.min(1, Math.max(0, (i - low) / (high - low)));
-    const keep = 1 - ramp; // share of the unscaled (extrapolated) frequency
-    invFreq[i] = interpolation * (1 - keep) + extrapolation * keep;
-  }
-  return { invFreq, concentration: 0.1 * Math.log(y.factor) + 1 };
-}
+// ropeTables lives in src/model/rope.ts (shared by the backends); re-exported for existing importers.
+export { type RopeTables, ropeTables } from "../../model/rope.ts";
 
 /** Rotates `heads` vectors of width dim at offset `off` of x for position pos; pairs are (i, i + dim/2). */
 export function rope(x: Float32Array, off: number, heads: number, dim: number, pos: number, tables: RopeTables): void {

@@ -1,7 +1,7 @@
 // cos/sin tables for the rope kernel: [positions, dim/2] f32, the same values the reference computes per
 // call (fround(cos(pos * invFreq)) times YaRN's concentration).
 
-import type { RopeTables } from "../ref/kernels.ts";
+import type { RopeTables } from "../../model/rope.ts";
 
 export function ropeCosSin(
   tables: RopeTables,

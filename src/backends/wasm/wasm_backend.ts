@@ -7,7 +7,7 @@ import { OssiError } from "../../io/errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { GptOssWeights } from "../../model/gpt_oss.ts";
 import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
-import { ropeTables } from "../ref/kernels.ts";
+import { ropeTables } from "../../model/rope.ts";
 import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 import { releaseMappedPages } from "./page_release.ts";
 import { ropeCosSin } from "./rope_tables.ts";
