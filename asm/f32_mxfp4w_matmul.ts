@@ -105,7 +105,8 @@ export function quantize_mxfp4_x(x: usize, xq: usize, rows: i32, cols: i32): voi
  * For i < n and r < rows: y[yRows[i]*yStride + r] = W[r] . xq[xRows[i]] + bias[r] (bias 0: none).
  * W: blocks [rows, cols/32, 16] u8 and scales [rows, cols/32] u8; xq rows from quantize_mxfp4_x (stride
  * mxfp4_xq_row_bytes(cols)); xRows, yRows: i32 lists. cols % 32 == 0. Tokens go 4, then 2, then 1 at a
- * time, sharing each decoded block; every token sums its blocks in the same order whatever its tile.
+ * time, sharing each decoded block; a lone token (decode) takes two rows at a time instead, for two
+ * independent chains. Every (row, token) sums its blocks in the same order whatever its tile.
  * Reads up to 3 bytes past the last scale (a 4-byte splat load).
  */
 export function f32_mxfp4w_matmul(
@@ -116,6 +117,35 @@ export function f32_mxfp4w_matmul(
   for (let r = 0; r < rows; r++) {
     const br = blocks + <usize>r * (<usize>nb << 4), sr = scales + <usize>r * <usize>nb;
     const b: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+    if (n == 1 && r + 1 < rows) {
+      // decode: two rows at a time share each activation block and run two independent chains
+      const br2 = br + (<usize>nb << 4), sr2 = sr + <usize>nb;
+      const b2: f32 = bias ? load<f32>(bias + (<usize>(r + 1) << 2)) : 0;
+      const x0 = xAt(xq, xRows, 0, xBytes);
+      let a0 = f32x4.splat(0), c0 = f32x4.splat(0);
+      for (let g = 0; g < nb; g++) {
+        const bv = v128.load(br + (<usize>g << 4)), table = v128.load(CONSTS), nibble = v128.load(CONSTS, 16);
+        const ev = i8x16.relaxed_swizzle(table, v128.and(bv, nibble));
+        const od = i8x16.relaxed_swizzle(table, v128.and(i16x8.shr_u(bv, 4), nibble));
+        const w0 = i16x8.shr_s(i16x8.shl(ev, 8), 8), w1 = i16x8.shr_s(ev, 8);
+        const w2 = i16x8.shr_s(i16x8.shl(od, 8), 8), w3 = i16x8.shr_s(od, 8);
+        // 2^(e-127) from the e8m0 byte (e = 0 gives 0 instead of 2^-127)
+        const ws = i32x4.shl(v128.and(v128.load32_splat(sr + g), v128.load(CONSTS, 32)), 23);
+        const bvb = v128.load(br2 + (<usize>g << 4));
+        const evb = i8x16.relaxed_swizzle(table, v128.and(bvb, nibble));
+        const odb = i8x16.relaxed_swizzle(table, v128.and(i16x8.shr_u(bvb, 4), nibble));
+        const w0b = i16x8.shr_s(i16x8.shl(evb, 8), 8), w1b = i16x8.shr_s(evb, 8);
+        const w2b = i16x8.shr_s(i16x8.shl(odb, 8), 8), w3b = i16x8.shr_s(odb, 8);
+        const wsb = i32x4.shl(v128.and(v128.load32_splat(sr2 + g), v128.load(CONSTS, 32)), 23);
+        const q = x0 + <usize>g * XQ_BLOCK;
+        a0 = blockDot(w0, w1, w2, w3, ws, q, a0);
+        c0 = blockDot(w0b, w1b, w2b, w3b, wsb, q, c0);
+      }
+      store<f32>(yAt(y, yRows, 0, yBytes, r), hsum(a0) + b);
+      store<f32>(yAt(y, yRows, 0, yBytes, r + 1), hsum(c0) + b2);
+      r++;
+      continue;
+    }
     let i = 0;
     for (; i + 4 <= n; i += 4) {
       const x0 = xAt(xq, xRows, i, xBytes), x1 = xAt(xq, xRows, i + 1, xBytes);
