@@ -8,6 +8,8 @@
 alias kv_t = f32;
 
 override WG: u32 = 64;
+// qkv_main without rotation (GPT-2: learned positions): q copied, k and v appended to the caches as they are.
+override ROPE: bool = true;
 
 struct Params {
   tokens: u32,
@@ -66,7 +68,10 @@ fn qkv_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let i = j % half;
-  let cs = cos_sin[(p.pos0 + t) * half + i];
+  var cs = vec2<f32>(1.0, 0.0);
+  if (ROPE) {
+    cs = cos_sin[(p.pos0 + t) * half + i];
+  }
   if (j < nq) {
     let b = (j / half) * p.head_dim;
     let x1 = qkv[row + b + i];

@@ -123,6 +123,8 @@ export interface RopeQkvArgs {
   readonly pos0: number;
   /** The caches hold f16 (the "f16kv" shader variant). */
   readonly kvF16?: boolean;
+  /** false: no rotation (learned positions); q, k, v are only split and appended. Default true. */
+  readonly rope?: boolean;
 }
 
 /** Splits fused q|k|v rows: rope on q and k, k and v appended to the KV caches at positions pos0.. */
@@ -131,7 +133,7 @@ export function ropeQkv(rec: Recorder, a: RopeQkvArgs): void {
   rec.dispatch(
     "rope_yarn",
     "qkv_main",
-    { WG },
+    a.rope === false ? { WG, ROPE: false } : { WG },
     { 1: a.cosSin, 3: a.qkv, 4: a.q, 5: a.kCache, 6: a.vCache },
     {
       tokens: a.tokens,

@@ -49,6 +49,20 @@ export const PARAMS = {
     window: "u32",
     scale: "f32",
   },
+  layernorm: { tokens: "u32", n: "u32", x_offset: "u32", eps: "f32" },
+  gelu_tanh: { n: "u32" },
+  qk_rmsnorm: { tokens: "u32", heads: "u32", kv_heads: "u32", head_dim: "u32", stride: "u32", eps: "f32" },
+  swiglu: { tokens: "u32", n: "u32" },
+  softmax_topk: { tokens: "u32", k: "u32", num_experts: "u32", norm_topk: "u32" },
+  f32_bf16w_moe: {
+    tokens: "u32",
+    k: "u32",
+    rows: "u32",
+    cols: "u32",
+    e0: "u32",
+    e1: "u32",
+    first: "u32",
+  },
 } as const satisfies Record<string, Record<string, ParamType>>;
 
 export type KernelName = keyof typeof PARAMS;

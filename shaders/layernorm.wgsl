@@ -1,0 +1,55 @@
+// LayerNorm of each row: y[t, :] = (x - mean) / sqrt(var + eps) * w + b with the population (biased)
+// variance, x read at x[x_offset + t*n ..]. One workgroup per row; mean first, then the centred squares
+// (two passes, so large means cost no precision).
+
+override WG: u32 = 64;
+
+struct Params {
+  tokens: u32,
+  n: u32,
+  x_offset: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+
+/** Sum of every thread's `v` (all threads must call it). */
+fn workgroup_sum(lid: u32, v: f32) -> f32 {
+  partial[lid] = v;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      partial[lid] += partial[lid + s];
+    }
+  }
+  workgroupBarrier();
+  let total = partial[0];
+  workgroupBarrier(); // partial is reused by the next call
+  return total;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  let xo = p.x_offset + t * p.n;
+  var s = 0.0;
+  for (var i = lid; i < p.n; i += WG) {
+    s += x[xo + i];
+  }
+  let mean = workgroup_sum(lid, s) / f32(p.n);
+  var ss = 0.0;
+  for (var i = lid; i < p.n; i += WG) {
+    let d = x[xo + i] - mean;
+    ss += d * d;
+  }
+  let inv = 1.0 / sqrt(workgroup_sum(lid, ss) / f32(p.n) + p.eps);
+  for (var i = lid; i < p.n; i += WG) {
+    y[t * p.n + i] = (x[xo + i] - mean) * inv * w[i] + b[i];
+  }
+}

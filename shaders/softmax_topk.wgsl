@@ -1,0 +1,62 @@
+// Qwen3-MoE routing, one thread per token: p = softmax over all num_experts router logits, the k largest
+// (highest first, ties: lower expert first; softmax keeps the logits' order), weights p, divided by their
+// sum when norm_topk is 1.
+
+override WG: u32 = 64;
+
+struct Params {
+  tokens: u32,
+  k: u32,
+  num_experts: u32,
+  norm_topk: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> router_logits: array<f32>; // [tokens, num_experts]
+@group(0) @binding(2) var<storage, read_write> sel: array<u32>; // [tokens, k]
+@group(0) @binding(3) var<storage, read_write> sel_w: array<f32>; // [tokens, k]
+
+const MAX_EXPERTS: u32 = 512u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  if (t >= p.tokens) {
+    return;
+  }
+  let base = t * p.num_experts;
+  var m = router_logits[base];
+  for (var e = 1u; e < p.num_experts; e++) {
+    m = max(m, router_logits[base + e]);
+  }
+  var total = 0.0;
+  for (var e = 0u; e < p.num_experts; e++) {
+    total += exp(router_logits[base + e] - m);
+  }
+  var taken: array<u32, MAX_EXPERTS / 32u>;
+  var kept = 0.0;
+  for (var j = 0u; j < p.k; j++) {
+    var best = 0xffffffffu;
+    var bv = 0.0;
+    for (var e = 0u; e < p.num_experts; e++) {
+      if ((taken[e / 32u] & (1u << (e % 32u))) != 0u) {
+        continue;
+      }
+      let v = router_logits[base + e];
+      if (best == 0xffffffffu || v > bv) {
+        best = e;
+        bv = v;
+      }
+    }
+    taken[best / 32u] |= 1u << (best % 32u);
+    let pj = exp(bv - m) / total;
+    sel[t * p.k + j] = best;
+    sel_w[t * p.k + j] = pj;
+    kept += pj;
+  }
+  if (p.norm_topk == 1u) {
+    for (var j = 0u; j < p.k; j++) {
+      sel_w[t * p.k + j] /= kept;
+    }
+  }
+}
