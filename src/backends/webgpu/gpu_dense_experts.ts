@@ -20,7 +20,11 @@ export interface GpuDenseExperts {
 }
 
 /** Uploads `experts` (all [rows, cols]); a part mixing dtypes is widened to f32 (exact). */
-export function uploadDenseExperts(up: WeightUploader, experts: readonly Mat[], label: string): GpuDenseExperts {
+export function uploadDenseExperts(
+  up: WeightUploader,
+  experts: readonly Mat[],
+  label: string,
+): GpuDenseExperts {
   const { rows, cols } = experts[0];
   if (experts.some((m) => m.rows !== rows || m.cols !== cols)) {
     throw new OssiError(`${label}: experts differ in shape`);

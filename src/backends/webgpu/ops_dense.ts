@@ -28,9 +28,16 @@ export function layernorm(
   eps: number,
 ): void {
   check(tokens > 0 && n > 0, `layernorm ${tokens}x${n}`);
-  rec.dispatch("layernorm", "main", { WG }, { 1: x, 2: w, 3: b, 4: y }, { tokens, n, x_offset: xOffset, eps }, [
-    tokens,
-  ]);
+  rec.dispatch(
+    "layernorm",
+    "main",
+    { WG },
+    { 1: x, 2: w, 3: b, 4: y },
+    { tokens, n, x_offset: xOffset, eps },
+    [
+      tokens,
+    ],
+  );
 }
 
 /** x[i] = gelu_tanh(x[i]) in place, i < n. */

@@ -444,7 +444,7 @@ export class WebGpuBackend implements Backend {
 }
 
 /** cos and sin (times the YaRN concentration) of every position and frequency: [maxContext, dim/2] pairs. */
-export function cosSinTable(config: ModelConfig, maxContext: number): Float32Array {
+export function cosSinTable(config: Pick<ModelConfig, "rope">, maxContext: number): Float32Array {
   const t = ropeTables(config.rope), half = config.rope.dim / 2;
   const out = new Float32Array(maxContext * half * 2);
   for (let p = 0; p < maxContext; p++) {

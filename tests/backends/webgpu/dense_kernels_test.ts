@@ -14,7 +14,14 @@ import {
 import { uploadDenseExperts } from "../../../src/backends/webgpu/gpu_dense_experts.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { ropeQkv } from "../../../src/backends/webgpu/ops.ts";
-import { denseMoe, geluTanh, layernorm, qkRmsnorm, softmaxTopk, swiglu } from "../../../src/backends/webgpu/ops_dense.ts";
+import {
+  denseMoe,
+  geluTanh,
+  layernorm,
+  qkRmsnorm,
+  softmaxTopk,
+  swiglu,
+} from "../../../src/backends/webgpu/ops_dense.ts";
 import type { FloatDType, Mat } from "../../../src/model/dtypes.ts";
 import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
 import { randomMat } from "./random_model.ts";
@@ -62,7 +69,9 @@ Deno.test("qk_rmsnorm normalises q and k heads of fused rows like qkNorm() and l
   const h = await KernelHarness.open();
   try {
     const r = rng(23);
-    for (const [tokens, heads, kvHeads, dim] of [[1, 4, 2, 16], [3, 2, 1, 128], [5, 6, 3, 10], [2, 1, 1, 200]]) {
+    for (
+      const [tokens, heads, kvHeads, dim] of [[1, 4, 2, 16], [3, 2, 1, 128], [5, 6, 3, 10], [2, 1, 1, 200]]
+    ) {
       const qw = heads * dim, kvw = kvHeads * dim, stride = qw + 2 * kvw;
       const qkv = randomF32(tokens * stride, r, 4);
       const qn = randomF32(dim, r), kn = randomF32(dim, r);
@@ -85,7 +94,11 @@ Deno.test("qk_rmsnorm normalises q and k heads of fused rows like qkNorm() and l
       assert(maxRelDiff(got, want) < 1e-5, `${what}: differs by ${maxRelDiff(got, want)}`);
       for (let t = 0; t < tokens; t++) {
         const v0 = t * stride + qw + kvw;
-        assertEquals(Array.from(got.subarray(v0, v0 + kvw)), Array.from(qkv.subarray(v0, v0 + kvw)), `${what}: v`);
+        assertEquals(
+          Array.from(got.subarray(v0, v0 + kvw)),
+          Array.from(qkv.subarray(v0, v0 + kvw)),
+          `${what}: v`,
+        );
       }
     }
   } finally {
@@ -211,7 +224,8 @@ Deno.test("f32_bf16w_moe matches gate/up SwiGLU + down over the chosen experts, 
         });
         const want = refDenseMoe(x, gate, up, down, sel, selW, tokens, k);
         const d = maxRelDiff(await h.f32(out, tokens * H), want);
-        const what = `${tokens} tokens, ${E} experts top-${k}, ${H}->${F} ${dtype}, ${gateUp.parts.length} parts`;
+        const what =
+          `${tokens} tokens, ${E} experts top-${k}, ${H}->${F} ${dtype}, ${gateUp.parts.length} parts`;
         assert(d < 1e-4, `${what}: differs by ${d}`);
       } finally {
         uploader.destroy();
@@ -250,7 +264,9 @@ Deno.test("rope_yarn qkv_main without rotation copies q and appends k, v to the 
         pos0,
         rope: false,
       });
-      const wantQ = new Float32Array(tokens * w), wantK = new Float32Array(ctx * w), wantV = new Float32Array(ctx * w);
+      const wantQ = new Float32Array(tokens * w),
+        wantK = new Float32Array(ctx * w),
+        wantV = new Float32Array(ctx * w);
       for (let t = 0; t < tokens; t++) {
         wantQ.set(qkv.subarray(t * 3 * w, t * 3 * w + w), t * w);
         wantK.set(qkv.subarray(t * 3 * w + w, t * 3 * w + 2 * w), (pos0 + t) * w);
