@@ -41,14 +41,17 @@ export async function main(argv: string[]): Promise<number> {
   if (any.arch === "gpt_oss") {
     backend = await createBackend(any.model, backendName, { maxContext, threads: numberFlag(args, "threads") });
   } else {
-    // GPT-2 and Qwen3 run on the reference backend only until wasm/webgpu gain their kernels.
-    if (backendName !== "auto" && backendName !== "ref") {
+    // GPT-2 and Qwen3 run on the reference and webgpu backends (auto: reference) until wasm gains its kernels.
+    if (backendName === "wasm") {
       throw new OssiError(`logits: backend '${backendName}' does not run ${any.arch} models yet (use --backend ref)`);
     }
     if (maxContext > any.config.maxContext) {
       throw new OssiError(`logits: ${maxContext} tokens exceed the model's context of ${any.config.maxContext}`);
     }
-    backend = createArchRefBackend(any, maxContext);
+    if (backendName === "webgpu") {
+      const { createArchWebGpuBackend } = await import("../backends/webgpu/arch_backend.ts");
+      backend = await createArchWebGpuBackend(any, { maxContext });
+    } else backend = createArchRefBackend(any, maxContext);
   }
   const dumpPath = stringFlag(args, "dump");
   const dumpLines: string[] = [];
