@@ -43,7 +43,7 @@ export interface LayerSlices {
 export interface ShardIo {
   /** Input rows: [tokens, width] (or [tokens*k, ffn] for the down projection). */
   readonly x: number;
-  /** x reordered for the kernel in use. */
+  /** x reordered (bf16 kernels) or quantized (MXFP4 kernels: mxfp4XqRowBytes per row) for the kernel in use. */
   readonly xp: number;
   /** Output rows of this shard's slice; q for the QKV step. */
   readonly y: number;
