@@ -51,6 +51,15 @@ export async function checkUploaded(dev: GPUDevice): Promise<void> {
   if (oom) throw new OssiError(`the GPU ran out of memory loading the model (${oom.message.split("\n")[0]})`);
 }
 
+/** Compiled pipelines are shared by every backend on a device (backends built again compile nothing). */
+const PIPELINES = new WeakMap<GPUDevice, PipelineCache>();
+
+function pipelinesOf(device: GPUDevice): PipelineCache {
+  let cache = PIPELINES.get(device);
+  if (!cache) PIPELINES.set(device, cache = new PipelineCache(device));
+  return cache;
+}
+
 export abstract class DenseGpuBackend<C extends { readonly vocabSize: number }> implements Backend<C> {
   readonly name = "webgpu" as const;
   protected readonly rec: Recorder;
@@ -85,7 +94,7 @@ export abstract class DenseGpuBackend<C extends { readonly vocabSize: number }> 
       size: Math.max(this.io.logits.size, maxReadFloats * 4),
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    this.rec = new Recorder(gpu.device, new PipelineCache(gpu.device));
+    this.rec = new Recorder(gpu.device, pipelinesOf(gpu.device));
   }
 
   /** An f32 storage buffer of `floats` elements, destroyed with the backend. */

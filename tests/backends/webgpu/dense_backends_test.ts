@@ -42,23 +42,20 @@ async function backends(model: LoadedGpt2 | LoadedQwen3, n: number, opts: Partia
 for (const [fixture, [debug, exact]] of Object.entries(FIXTURE_DEBUG)) {
   const model = loadAnyModel(`${FIXTURES}/${fixture}`) as LoadedGpt2 | LoadedQwen3;
 
-  // whole weights; then every weight matrix and the experts split into parts of at most 16 KiB
-  for (const opts of [{}, { maxBindingBytes: 16384 }]) {
-    const what = opts.maxBindingBytes ? " (weights split in parts)" : "";
-    Deno.test(`WebGPU ${fixture}${what}: prompt logits, debug values, greedy and step logits, chunked prefill`, async () => {
-      const made = await backends(model, 3, opts);
-      let i = 0;
-      try {
-        const worst = await checkAgainstReference(fixture, () => made[i++], debug, exact);
-        assert(worst <= readReference(fixture).recommended_tolerance.logits_max_abs_diff);
-      } finally {
-        for (const b of made) b.dispose();
-      }
-    });
-  }
+  Deno.test(`WebGPU ${fixture}: prompt logits, debug values, greedy and step logits, chunked prefill`, async () => {
+    const made = await backends(model, 3);
+    let i = 0;
+    try {
+      const worst = await checkAgainstReference(fixture, () => made[i++], debug, exact);
+      assert(worst <= readReference(fixture).recommended_tolerance.logits_max_abs_diff);
+    } finally {
+      for (const b of made) b.dispose();
+    }
+  });
 
-  Deno.test(`WebGPU ${fixture} in 5-token chunks: reference logits; greedy() and topk() agree with forward(); rollback`, async () => {
-    const [b] = await backends(model, 1, { maxTokens: 5 });
+  // every weight matrix and the experts split into parts of at most 16 KiB; prompts in 5-token chunks
+  Deno.test(`WebGPU ${fixture}, weights split in parts, 5-token chunks: reference logits; greedy(), topk(); rollback`, async () => {
+    const [b] = await backends(model, 1, { maxTokens: 5, maxBindingBytes: 16384 });
     try {
       const ref = readReference(fixture), toks = ref.prompt_token_ids, V = model.config.vocabSize;
       const all = await b.forward(toks, 0, { logits: "all" });
