@@ -7,7 +7,7 @@ import { OssiError } from "../../io/errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { GptOssWeights } from "../../model/gpt_oss.ts";
 import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
-import { ropeTables } from "../ref/kernels.ts";
+import { ropeTables } from "../../model/rope.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
 import { type GpuExperts, type GpuMat, stackRows, WeightUploader } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
