@@ -1,6 +1,7 @@
 // LayerNorm of each row: y[t, :] = (x - mean) / sqrt(var + eps) * w + b with the population (biased)
 // variance, x read at x[x_offset + t*n ..]. One workgroup per row; mean first, then the centred squares
-// (two passes, so large means cost no precision).
+// (two passes, so large means cost no precision). Entry `add_main` first adds a residual in place
+// (xa += r, row t at t*n), then normalises xa: the residual add fused with the next norm.
 
 override WG: u32 = 64;
 
@@ -16,6 +17,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> xa: array<f32>; // add_main: the residual stream, updated
+@group(0) @binding(6) var<storage, read> r: array<f32>; // add_main: what is added to it
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -51,5 +54,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let inv = 1.0 / sqrt(workgroup_sum(lid, ss) / f32(p.n) + p.eps);
   for (var i = lid; i < p.n; i += WG) {
     y[t * p.n + i] = (x[xo + i] - mean) * inv * w[i] + b[i];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn add_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let xo = wid.x * p.n;
+  var s = 0.0;
+  for (var i = lid; i < p.n; i += WG) {
+    let v = xa[xo + i] + r[xo + i];
+    xa[xo + i] = v;
+    s += v;
+  }
+  let mean = workgroup_sum(lid, s) / f32(p.n);
+  var ss = 0.0;
+  for (var i = lid; i < p.n; i += WG) {
+    let d = xa[xo + i] - mean;
+    ss += d * d;
+  }
+  let inv = 1.0 / sqrt(workgroup_sum(lid, ss) / f32(p.n) + p.eps);
+  for (var i = lid; i < p.n; i += WG) {
+    y[xo + i] = (xa[xo + i] - mean) * inv * w[i] + b[i];
   }
 }

@@ -135,8 +135,10 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
     await dump?.("embedding", -1, a.x, H);
     for (let l = 0; l < c.numLayers; l++) {
       const L = this.layers[l];
-      // attention layernorm
-      dense.layernorm(rec, a.x, 0, L.ln1W, L.ln1B, a.xn, T, H, eps);
+      // attention layernorm; after the first layer fused with the previous layer's MLP residual add
+      if (l === 0) dense.layernorm(rec, a.x, 0, L.ln1W, L.ln1B, a.xn, T, H, eps);
+      else dense.addLayernorm(rec, a.x, a.proj, L.ln1W, L.ln1B, a.xn, T, H, eps);
+      if (l > 0) await dump?.("residual_after_mlp", l - 1, a.x, H);
       await dump?.("attn_norm", l, a.xn, H);
       // q, k, v (fused, with biases); k and v appended to the cache rows pos..pos+T-1 without rotation
       mm(L.qkv, L.qkvBias, a.xn, a.qkv);
@@ -167,20 +169,23 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
         headDim: c.headDim,
         window: 0,
       });
-      // output projection, residual
+      // output projection
       mm(L.o, L.oBias, a.att, a.proj);
       await dump?.("attn_out", l, a.proj, H);
-      op.addInplace(rec, a.proj, a.x, T * H);
+      // residual add fused with the mlp layernorm
+      dense.addLayernorm(rec, a.x, a.proj, L.ln2W, L.ln2B, a.xn, T, H, eps);
       await dump?.("residual_after_attention", l, a.x, H);
-      // mlp layernorm, c_fc, gelu, c_proj, residual
-      dense.layernorm(rec, a.x, 0, L.ln2W, L.ln2B, a.xn, T, H, eps);
       await dump?.("mlp_norm", l, a.xn, H);
+      // c_fc, gelu, c_proj
       mm(L.fc, L.fcBias, a.xn, a.hidden);
       dense.geluTanh(rec, a.hidden, T * c.ffnSize);
       mm(L.proj, L.projBias, a.hidden, a.proj);
       await dump?.("mlp_out", l, a.proj, H);
-      op.addInplace(rec, a.proj, a.x, T * H);
-      await dump?.("residual_after_mlp", l, a.x, H);
+      // residual (for all but the last layer, done by the next layer's fused norm)
+      if (l === c.numLayers - 1) {
+        op.addInplace(rec, a.proj, a.x, T * H);
+        await dump?.("residual_after_mlp", l, a.x, H);
+      }
     }
   }
 

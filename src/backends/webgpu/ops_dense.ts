@@ -40,6 +40,27 @@ export function layernorm(
   );
 }
 
+/** x += r (in place), then y = layerNorm(x) * w + b, row by row: the residual add fused with the next norm. */
+export function addLayernorm(
+  rec: Recorder,
+  x: GPUBuffer,
+  r: GPUBuffer,
+  w: GPUBuffer,
+  b: GPUBuffer,
+  y: GPUBuffer,
+  tokens: number,
+  n: number,
+  eps: number,
+): void {
+  check(tokens > 0 && n > 0, `layernorm ${tokens}x${n}`);
+  rec.dispatch("layernorm", "add_main", { WG }, { 2: w, 3: b, 4: y, 5: x, 6: r }, {
+    tokens,
+    n,
+    x_offset: 0,
+    eps,
+  }, [tokens]);
+}
+
 /** x[i] = gelu_tanh(x[i]) in place, i < n. */
 export function geluTanh(rec: Recorder, x: GPUBuffer, n: number): void {
   rec.dispatch("gelu_tanh", "main", { WG }, { 1: x }, { n }, elemGrid(n));

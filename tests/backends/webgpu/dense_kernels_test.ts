@@ -15,6 +15,7 @@ import { uploadDenseExperts } from "../../../src/backends/webgpu/gpu_dense_exper
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { ropeQkv } from "../../../src/backends/webgpu/ops.ts";
 import {
+  addLayernorm,
   denseMoe,
   geluTanh,
   layernorm,
@@ -40,6 +41,30 @@ Deno.test("layernorm matches layerNorm() (bias, population variance) around the 
       layernorm(h.rec, h.put(x), n, h.put(w), h.put(b), y, tokens, n, 1e-5);
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 2e-5, `layernorm ${tokens}x${n}: differs by ${d}`);
+    }
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("layernorm add_main adds the residual in place, then normalises like layerNorm()", async () => {
+  const h = await KernelHarness.open();
+  try {
+    const r = rng(28);
+    for (const [tokens, n] of [[1, 64], [5, 96], [2, 200]]) {
+      const x = randomF32(tokens * n, r, 3), res = randomF32(tokens * n, r), w = randomF32(n, r);
+      const b = randomF32(n, r), sum = x.map((v, i) => v + res[i]);
+      const want = new Float32Array(tokens * n);
+      refLayerNorm(want, sum, w, b, 1e-5, tokens, n);
+      const xb = h.put(x), y = h.put(tokens * n * 4);
+      addLayernorm(h.rec, xb, h.put(res), h.put(w), h.put(b), y, tokens, n, 1e-5);
+      const d = maxRelDiff(await h.f32(y, tokens * n), want);
+      assert(d < 2e-5, `add_main ${tokens}x${n}: norm differs by ${d}`);
+      assertEquals(
+        Array.from(await h.f32(xb, tokens * n)),
+        Array.from(sum),
+        `add_main ${tokens}x${n}: residual`,
+      );
     }
   } finally {
     h.dispose();
