@@ -4,7 +4,7 @@ import { assert, assertThrows } from "../../assert.ts";
 import { Gpt2RefBackend } from "../../../src/backends/ref/gpt2_backend.ts";
 import { loadAnyModel, type LoadedGpt2 } from "../../../src/model/load_any.ts";
 import { FIXTURES } from "../../fixture_util.ts";
-import { checkAgainstReference } from "./fixture_check.ts";
+import { checkAgainstReference } from "../fixture_check.ts";
 
 const model = loadAnyModel(`${FIXTURES}/gpt2-tiny`) as LoadedGpt2;
 

@@ -6,7 +6,7 @@ import { Qwen3RefBackend } from "../../../src/backends/ref/qwen3_backend.ts";
 import { ropeTables } from "../../../src/backends/ref/kernels.ts";
 import { loadAnyModel, type LoadedQwen3 } from "../../../src/model/load_any.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
-import { checkAgainstReference } from "./fixture_check.ts";
+import { checkAgainstReference } from "../fixture_check.ts";
 
 const ATTENTION = {
   q_after_qk_norm_and_rope: "q_after_qk_norm_and_rope",

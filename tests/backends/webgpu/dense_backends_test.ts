@@ -8,7 +8,7 @@ import { createArchWebGpuBackend } from "../../../src/backends/webgpu/arch_backe
 import type { DenseGpuOptions } from "../../../src/backends/webgpu/dense_gpu_backend.ts";
 import { loadAnyModel, type LoadedGpt2, type LoadedQwen3 } from "../../../src/model/load_any.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
-import { checkAgainstReference } from "../ref/fixture_check.ts";
+import { checkAgainstReference } from "../fixture_check.ts";
 import { sharedGpu } from "./gpu_harness.ts";
 
 const QWEN3_DEBUG = {

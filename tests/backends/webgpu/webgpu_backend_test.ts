@@ -1,6 +1,7 @@
 // The WebGPU backend against the gpt-oss-tiny fixture's float64 reference (both layouts, weights whole and
 // split into parts), against the ref backend on a random-shape model, and its KV-cache semantics.
 
+import { checkAgainstReference, GPT_OSS_DEBUG, GPT_OSS_EXACT } from "../fixture_check.ts";
 import { assert, assertEquals } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WebGpuBackend } from "../../../src/backends/webgpu/webgpu_backend.ts";
@@ -19,47 +20,12 @@ for (const [layout, maxBindingBytes] of [["", undefined], ["/original", 4096]] a
   Deno.test(`WebGpuBackend matches gpt-oss-tiny${what}: prompt logits, debug values, greedy tokens`, async () => {
     const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout);
     const gpu = await sharedGpu();
-    const backend = await WebGpuBackend.create(model.config, model.weights, {
-      maxContext: 64,
-      gpu,
-      maxBindingBytes,
-    });
-    try {
-      const dumps = new Map<string, Float32Array>();
-      const logits = await backend.forward(ref.prompt_token_ids, 0, {
-        logits: "all",
-        debug: (name, layer, _rows, v) => dumps.set(`${name}.${layer}`, v.slice()),
-      });
-      const d = maxAbsDiff(logits, ref.prompt_logits);
-      assert(d <= tol, `prompt logits differ by ${d}`);
-      const V = model.config.vocabSize;
-      assertEquals(ref.prompt_token_ids.map((_, t) => argmax(logits, t, V)), ref.prompt_argmax);
-
-      const dtol = ref.recommended_tolerance.debug_values_max_abs_diff;
-      assert(maxAbsDiff(dumps.get("embedding.-1")!, ref.debug.embedding_rows) <= dtol);
-      ref.debug.layers.forEach((L, l) => {
-        for (const name of ["residual_after_attention", "router_logits", "residual_after_moe"]) {
-          const diff = maxAbsDiff(dumps.get(`${name}.${l}`)!, L[name] as number[][]);
-          assert(diff <= dtol, `layer ${l} ${name} differs by ${diff}`);
-        }
-        assertEquals(Array.from(dumps.get(`router_topk.${l}`)!), (L.experts_selected as number[][]).flat());
-      });
-
-      // greedy decoding one token at a time over the KV cache
-      const n = ref.prompt_token_ids.length;
-      let next = argmax(logits, n - 1, V);
-      for (let i = 0; i < ref.greedy.token_ids.length; i++) {
-        assertEquals(next, ref.greedy.token_ids[i], `greedy token ${i}`);
-        const step = await backend.forward([next], n + i, { logits: "last" });
-        if (i + 1 < ref.greedy.token_ids.length) {
-          const sd = maxAbsDiff(step, ref.greedy.step_logits[i + 1]);
-          assert(sd <= tol, `step ${i + 1} logits differ by ${sd}`);
-        }
-        next = argmax(step);
-      }
-    } finally {
-      backend.dispose();
-    }
+    await checkAgainstReference(
+      "gpt-oss-tiny",
+      () => WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, maxBindingBytes }),
+      GPT_OSS_DEBUG,
+      GPT_OSS_EXACT,
+    );
   });
 }
 

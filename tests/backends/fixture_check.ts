@@ -1,12 +1,20 @@
 // Checks a backend against a fixture's reference.json: prompt logits and argmax, named debug values,
 // greedy decoding one token at a time over the KV cache with every step's logits, chunked prefill.
 
-import { assert, assertEquals } from "../../assert.ts";
-import type { Backend } from "../../../src/backends/backend.ts";
-import { argmax } from "../../../src/backends/ref/kernels.ts";
-import { maxAbsDiff, readReference } from "../../fixture_util.ts";
+import { assert, assertEquals } from "../assert.ts";
+import type { Backend } from "../../src/backends/backend.ts";
+import { argmax } from "../../src/backends/ref/kernels.ts";
+import { maxAbsDiff, readReference } from "../fixture_util.ts";
 
 export type AnyBackend = Backend<{ readonly vocabSize: number }>;
+
+/** The named intermediates a gpt-oss backend dumps, as the gpt-oss fixture's reference names them. */
+export const GPT_OSS_DEBUG = {
+  residual_after_attention: "residual_after_attention",
+  router_logits: "router_logits",
+  residual_after_moe: "residual_after_moe",
+};
+export const GPT_OSS_EXACT = { experts_selected: "router_topk" };
 
 /**
  * `debug` maps a reference layer key to our dump name (both per layer); `exact` keys compare as integers.
@@ -14,14 +22,14 @@ export type AnyBackend = Backend<{ readonly vocabSize: number }>;
  */
 export async function checkAgainstReference(
   fixture: string,
-  make: () => AnyBackend,
+  make: () => AnyBackend | Promise<AnyBackend>,
   debug: Record<string, string>,
   exact: Record<string, string> = {},
 ): Promise<number> {
   const ref = readReference(fixture);
   const tol = ref.recommended_tolerance.logits_max_abs_diff,
     dtol = ref.recommended_tolerance.debug_values_max_abs_diff;
-  const backend = make(), V = backend.config.vocabSize;
+  const backend = await make(), V = backend.config.vocabSize;
   const dumps = new Map<string, Float32Array>();
   const logits = await backend.forward(ref.prompt_token_ids, 0, {
     logits: "all",
@@ -61,11 +69,16 @@ export async function checkAgainstReference(
   backend.dispose();
 
   // prefill in chunks equals prefill in one call
-  const a = make(), b = make(), toks = ref.prompt_token_ids;
-  const whole = await a.forward(toks, 0, { logits: "last" });
-  await b.forward(toks.slice(0, 7), 0, { logits: "none" });
-  await b.forward(toks.slice(7, 12), 7, { logits: "none" });
-  const last = await b.forward(toks.slice(12), 12, { logits: "last" });
-  assert(maxAbsDiff(last, Array.from(whole)) < 1e-5, "chunked prefill");
+  const a = await make(), b = await make(), toks = ref.prompt_token_ids;
+  try {
+    const whole = await a.forward(toks, 0, { logits: "last" });
+    await b.forward(toks.slice(0, 7), 0, { logits: "none" });
+    await b.forward(toks.slice(7, 12), 7, { logits: "none" });
+    const last = await b.forward(toks.slice(12), 12, { logits: "last" });
+    assert(maxAbsDiff(last, Array.from(whole)) < 1e-5, "chunked prefill");
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
   return worst;
 }
