@@ -2,12 +2,11 @@
 // the output in the model's chat format: harmony, ChatML or plain completion, chatml_formats.ts).
 // What the REPL, `ossi run` and the server all stand on.
 
-import { createBackend, DEFAULT_MAX_CONTEXT, parseBackendName } from "../engine/create_backend.ts";
+import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
 import { Session, type TokenGenerator } from "../engine/session.ts";
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../io/errors.ts";
 import { loadAnyModel } from "../model/load_any.ts";
-import { createArchRefBackend } from "../backends/ref/arch_backend.ts";
 import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
 import type { ChatEvent } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
@@ -199,20 +198,10 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
     );
   }
   const backendName = parseBackendName(opts.backend ?? "auto");
-  let backend;
-  if (model.arch === "gpt_oss") {
-    backend = await createBackend(model.model, backendName, {
-      maxContext: opts.maxContext,
-      threads: opts.threads,
-      onProgress: opts.onProgress,
-    });
-  } else {
-    if (backendName !== "auto" && backendName !== "ref") {
-      throw new OssiError(
-        `backend '${backendName}' does not run ${model.arch} models yet (use --backend ref)`,
-      );
-    }
-    backend = createArchRefBackend(model, opts.maxContext ?? DEFAULT_MAX_CONTEXT);
-  }
+  const backend = await createAnyBackend(model, backendName, {
+    maxContext: opts.maxContext,
+    threads: opts.threads,
+    onProgress: opts.onProgress,
+  });
   return new ChatEngine(new Session(backend), tok, renderer, stops, format);
 }

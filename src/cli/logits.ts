@@ -3,8 +3,7 @@
 
 import { OssiError } from "../io/errors.ts";
 import { loadAnyModel } from "../model/load_any.ts";
-import { type AnyBackend, createArchRefBackend } from "../backends/ref/arch_backend.ts";
-import { createBackend, parseBackendName } from "../engine/create_backend.ts";
+import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
 import { argmax } from "../backends/ref/kernels.ts";
 import { numberFlag, parseArgs, stringFlag } from "./args.ts";
 
@@ -37,22 +36,10 @@ export async function main(argv: string[]): Promise<number> {
   for (const t of tokens) if (t >= vocab) throw new OssiError(`logits: token id ${t} is outside the vocabulary (${vocab})`);
   const backendName = parseBackendName(stringFlag(args, "backend") ?? "auto");
   const maxContext = tokens.length + generate;
-  let backend: AnyBackend;
-  if (any.arch === "gpt_oss") {
-    backend = await createBackend(any.model, backendName, { maxContext, threads: numberFlag(args, "threads") });
-  } else {
-    // GPT-2 and Qwen3 run on the reference and webgpu backends (auto: reference) until wasm gains its kernels.
-    if (backendName === "wasm") {
-      throw new OssiError(`logits: backend '${backendName}' does not run ${any.arch} models yet (use --backend ref)`);
-    }
-    if (maxContext > any.config.maxContext) {
-      throw new OssiError(`logits: ${maxContext} tokens exceed the model's context of ${any.config.maxContext}`);
-    }
-    if (backendName === "webgpu") {
-      const { createArchWebGpuBackend } = await import("../backends/webgpu/arch_backend.ts");
-      backend = await createArchWebGpuBackend(any, { maxContext });
-    } else backend = createArchRefBackend(any, maxContext);
+  if (any.arch !== "gpt_oss" && maxContext > any.config.maxContext) {
+    throw new OssiError(`logits: ${maxContext} tokens exceed the model's context of ${any.config.maxContext}`);
   }
+  const backend = await createAnyBackend(any, backendName, { maxContext, threads: numberFlag(args, "threads") });
   const dumpPath = stringFlag(args, "dump");
   const dumpLines: string[] = [];
   const debug = dumpPath

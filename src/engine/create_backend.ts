@@ -5,6 +5,7 @@ import { OssiError } from "../io/errors.ts";
 import type { Backend } from "../backends/backend.ts";
 import { ensureXdgRuntimeDir } from "../backends/webgpu/gpu_env.ts";
 import type { LoadedModel } from "../model/load.ts";
+import type { AnyLoadedModel } from "../model/load_any.ts";
 
 export type BackendName = "ref" | "wasm" | "webgpu" | "auto";
 export const BACKEND_NAMES: readonly BackendName[] = ["auto", "ref", "wasm", "webgpu"];
@@ -54,4 +55,26 @@ export async function chooseBackend(): Promise<BackendName> {
   const gpu = (navigator as { gpu?: GPU }).gpu;
   const adapter = await gpu?.requestAdapter().catch(() => null);
   return !adapter || adapter.info.isFallbackAdapter ? "wasm" : "webgpu";
+}
+
+/** A backend for any supported family: gpt-oss on every backend; GPT-2 and Qwen3 on ref and webgpu. */
+export type AnyBackend = Backend<{ readonly vocabSize: number; readonly maxContext: number }>;
+
+export async function createAnyBackend(
+  model: AnyLoadedModel,
+  name: BackendName,
+  opts: BackendOptions = {},
+): Promise<AnyBackend> {
+  if (model.arch === "gpt_oss") return await createBackend(model.model, name, opts);
+  // auto stays on the CPU reference for these families until the WASM backend gains their kernels.
+  if (name === "wasm") {
+    throw new OssiError(`backend 'wasm' does not run ${model.arch} models yet (use --backend ref or webgpu)`);
+  }
+  const maxContext = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, model.config.maxContext);
+  if (name === "webgpu") {
+    const { createArchWebGpuBackend } = await import("../backends/webgpu/arch_backend.ts");
+    return await createArchWebGpuBackend(model, { maxContext });
+  }
+  const { createArchRefBackend } = await import("../backends/ref/arch_backend.ts");
+  return createArchRefBackend(model, maxContext);
 }

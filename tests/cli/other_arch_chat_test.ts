@@ -114,11 +114,26 @@ Deno.test("GPT-2 / Qwen3 chat errors: other backends, and a Qwen3 folder without
   await withFixture("qwen3-tiny", async (dir) => {
     const r = await runCli(["run", "--model", dir, "--backend", "wasm", "hi"]);
     assertEquals(r.code, 1);
-    assertEquals(r.stderr.trim(), "ossi: backend 'wasm' does not run qwen3 models yet (use --backend ref)");
+    assertEquals(r.stderr.trim(), "ossi: backend 'wasm' does not run qwen3 models yet (use --backend ref or webgpu)");
   });
   await withFixture("qwen3-tiny", async (dir) => {
     const r = await runCli(["run", "--model", dir, "hi"]);
     assertEquals(r.code, 1);
     assertMatch(r.stderr, /^ossi: .*no chat template .* for this ChatML model\n$/);
   }, false);
+});
+
+Deno.test("ossi run on qwen3-tiny gives the same greedy answer on webgpu as on ref", async () => {
+  await withFixture("qwen3-tiny", async (dir) => {
+    const args = ["run", "--model", dir, "--temperature", "0", "--max-tokens", "12", "--json", "What is 2+2?"];
+    const ref = await runCli([...args, "--backend", "ref"]);
+    const gpu = await runCli([...args, "--backend", "webgpu"]);
+    assertEquals(ref.code, 0, ref.stderr);
+    assertEquals(gpu.code, 0, gpu.stderr);
+    const pick = (s: string) => {
+      const j = JSON.parse(s);
+      return [j.answer, j.reasoning];
+    };
+    assertEquals(pick(gpu.stdout), pick(ref.stdout));
+  });
 });

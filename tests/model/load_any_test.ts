@@ -56,7 +56,7 @@ Deno.test("ossi logits refuses wasm for GPT-2 and Qwen3 in one line, and tokens 
     assertMatch(
       r.stderr,
       new RegExp(
-        `^ossi: logits: backend '${backend}' does not run qwen3 models yet \\(use --backend ref\\)\\n$`,
+        `^ossi: backend '${backend}' does not run qwen3 models yet \\(use --backend ref or webgpu\\)\\n$`,
       ),
     );
   }
