@@ -10,3 +10,11 @@ export { rope } from "./rope";
 export { sdpa_sink_window } from "./sdpa_sink_window";
 export { topk_softmax } from "./topk_softmax";
 export { stream_read } from "./stream_read";
+// GPT-2 / Qwen3 / Qwen3-MoE (dense-family) kernels
+export { f32_f32w_matmul } from "./f32_f32w_matmul";
+export { add_position_rows, gather_rows_bf16, gather_rows_f32 } from "./embed_rows";
+export { gelu_tanh } from "./gelu_tanh";
+export { layernorm } from "./layernorm";
+export { qk_rmsnorm } from "./qk_norm";
+export { softmax_topk, weighted_row_sum } from "./softmax_topk";
+export { swiglu } from "./swiglu";
