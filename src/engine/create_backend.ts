@@ -57,7 +57,7 @@ export async function chooseBackend(): Promise<BackendName> {
   return !adapter || adapter.info.isFallbackAdapter ? "wasm" : "webgpu";
 }
 
-/** A backend for any supported family: gpt-oss on every backend; GPT-2 and Qwen3 on ref and webgpu. */
+/** A backend for any supported family: gpt-oss, GPT-2 and Qwen3 on every backend. */
 export type AnyBackend = Backend<{ readonly vocabSize: number; readonly maxContext: number }>;
 
 export async function createAnyBackend(
@@ -66,11 +66,12 @@ export async function createAnyBackend(
   opts: BackendOptions = {},
 ): Promise<AnyBackend> {
   if (model.arch === "gpt_oss") return await createBackend(model.model, name, opts);
-  // auto stays on the CPU reference for these families until the WASM backend gains their kernels.
-  if (name === "wasm") {
-    throw new OssiError(`backend 'wasm' does not run ${model.arch} models yet (use --backend ref or webgpu)`);
-  }
+  // auto stays on the CPU reference for these families (their WASM backend is single-threaded for now).
   const maxContext = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, model.config.maxContext);
+  if (name === "wasm") {
+    const { createArchWasmBackend } = await import("../backends/wasm/dense_arch_backend.ts");
+    return createArchWasmBackend(model, { maxContext });
+  }
   if (name === "webgpu") {
     const { createArchWebGpuBackend } = await import("../backends/webgpu/arch_backend.ts");
     return await createArchWebGpuBackend(model, { maxContext });

@@ -1,5 +1,5 @@
 // loadAnyModel() picks the architecture from config.json, and `ossi logits` runs GPT-2 and Qwen3 models
-// on the reference backend within each fixture's tolerance (a clear error for the other backends).
+// on the reference backend within each fixture's tolerance (a clear error for bad input).
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { loadAnyModel } from "../../src/model/load_any.ts";
@@ -41,25 +41,7 @@ for (const fixture of ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny"]) {
   });
 }
 
-Deno.test("ossi logits refuses wasm for GPT-2 and Qwen3 in one line, and tokens past the vocabulary", async () => {
-  for (const backend of ["wasm"]) {
-    const r = await runCli([
-      "logits",
-      "--model",
-      `${FIXTURES}/qwen3-tiny`,
-      "--tokens",
-      "1,2",
-      "--backend",
-      backend,
-    ]);
-    assertEquals(r.code, 1);
-    assertMatch(
-      r.stderr,
-      new RegExp(
-        `^ossi: backend '${backend}' does not run qwen3 models yet \\(use --backend ref or webgpu\\)\\n$`,
-      ),
-    );
-  }
+Deno.test("ossi logits refuses tokens past the vocabulary and past the context in one line", async () => {
   const big = await runCli(["logits", "--model", `${FIXTURES}/gpt2-tiny`, "--tokens", "389"]);
   assertEquals(big.code, 1);
   assertMatch(big.stderr, /^ossi: logits: token id 389 is outside the vocabulary \(389\)\n$/);
