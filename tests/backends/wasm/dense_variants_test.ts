@@ -9,14 +9,12 @@ import { createArchRefBackend } from "../../../src/backends/ref/arch_backend.ts"
 import { createArchWasmBackend } from "../../../src/backends/wasm/dense_arch_backend.ts";
 import { f32ToBf16, type FloatDType, type Mat } from "../../../src/model/dtypes.ts";
 import type { Gpt2Config, Gpt2Weights } from "../../../src/model/gpt2.ts";
-import { loadAnyModel, type LoadedGpt2, type LoadedQwen3 } from "../../../src/model/load_any.ts";
+import type { LoadedGpt2, LoadedQwen3 } from "../../../src/model/load_any.ts";
 import type { Qwen3Config, Qwen3LayerWeights, Qwen3Weights } from "../../../src/model/qwen3.ts";
-import { FIXTURES, maxAbsDiff } from "../../fixture_util.ts";
+import { maxAbsDiff } from "../../fixture_util.ts";
+import { fixtureVariants, gpt2, qwen3 } from "../dense_variants.ts";
 import { randomF32, rng } from "./kernel_harness.ts";
 
-const qwen3 = loadAnyModel(`${FIXTURES}/qwen3-tiny`) as LoadedQwen3;
-const qwen3Moe = loadAnyModel(`${FIXTURES}/qwen3-moe-tiny`) as LoadedQwen3;
-const gpt2 = loadAnyModel(`${FIXTURES}/gpt2-tiny`) as LoadedGpt2;
 
 /** f16 bits of x (round to nearest, normal range only: enough for random weights). */
 function f32ToF16(x: number): number {
@@ -148,57 +146,8 @@ function randomGpt2(seed: number): LoadedGpt2 {
 }
 
 function variants(): [string, LoadedGpt2 | LoadedQwen3][] {
-  const r = rng(77), moeCfg = qwen3Moe.config, c = qwen3.config, H = c.hiddenSize, D = c.headDim;
-  const F = moeCfg.intermediateSize;
-  const denseLayer: Qwen3LayerWeights = {
-    ...qwen3Moe.weights.layers[1],
-    ffn: {
-      kind: "dense",
-      gate: randomMat(r, F, H, "BF16", 0.2),
-      up: randomMat(r, F, H, "BF16", 0.2),
-      down: randomMat(r, H, F, "BF16", 0.2),
-    },
-  };
   return [
-    ["qwen3-moe norm_topk_prob false", {
-      ...qwen3Moe,
-      config: { ...moeCfg, moe: { ...moeCfg.moe!, normTopkProb: false } },
-    }],
-    ["qwen3-moe with a dense-only layer 1", {
-      ...qwen3Moe,
-      config: { ...moeCfg, layerIsMoe: moeCfg.layerIsMoe.map((m, l) => l === 1 ? false : m) },
-      weights: {
-        ...qwen3Moe.weights,
-        layers: qwen3Moe.weights.layers.map((L, l) => l === 1 ? denseLayer : L),
-      },
-    }],
-    ["qwen3 with a 3-token sliding window on layer 1, attention biases and an untied head", {
-      ...qwen3,
-      config: {
-        ...c,
-        attentionBias: true,
-        tieEmbeddings: false,
-        layerWindows: c.layerWindows.map((w, l) => l === 1 ? 3 : w),
-      },
-      weights: {
-        ...qwen3.weights,
-        unembed: randomMat(r, c.vocabSize, H, "BF16"),
-        layers: qwen3.weights.layers.map((L) => ({
-          ...L,
-          qBias: randomF32(c.numHeads * D, r, 0.5),
-          kBias: randomF32(c.numKvHeads * D, r, 0.5),
-          vBias: randomF32(c.numKvHeads * D, r, 0.5),
-          oBias: randomF32(H, r, 0.5),
-        })),
-      },
-    }],
-    ["gpt2 with its own lm_head", {
-      ...gpt2,
-      weights: {
-        ...gpt2.weights,
-        unembed: randomMat(r, gpt2.config.vocabSize, gpt2.config.hiddenSize, "F32"),
-      },
-    }],
+    ...fixtureVariants(rng(77), randomMat, randomF32),
     ...[1, 2, 3, 4, 5].map((s): [string, LoadedQwen3] => {
       const m = randomQwen3(s), k = m.config;
       return [
