@@ -1,54 +1,47 @@
-// MXFP4-weight matmul with integer block dots: a 16-entry i8x16.swizzle table turns e2m1 codes into exact
-// integers 2*value in [-12, 12]; activations are quantized once per matmul (quantize_mxfp4_x), per
-// 32-column block, to two int16 each: hi = round(x / scale) with scale = maxabs / 32767, and lo = the
-// remainder in 1/65536 steps. Each block is two exact i32 dots (i32x4.dot_i16x8_s), combined and scaled
-// by act_scale * 2^(e-127) / 2 in f32; f32 accumulation across blocks. The error is f32-like (below 2^-22
-// of the block's largest |x| per activation), where hi alone is 2^-16: too coarse for the clamped SwiGLU
-// outputs, whose blocks carry outliers (1.3e-3 logits error on gpt-oss-tiny against 1e-5 with hi + lo).
+// MXFP4-weight matmul with integer block dots: a 16-entry i8x16.swizzle table turns each e2m1 code into
+// 2*value + 12, an integer in [0, 24] (the i7 operand of relaxed_dot_i8x16_i7x16, one pmaddubsw on x86).
+// Activations are quantized once per matmul (quantize_mxfp4_x), per 32-column block, to q = round(x /
+// scale) with scale = maxabs / (2^22 - 1), stored as three signed base-256 digits (q = d2*65536 + d1*256 +
+// d0, each an i8). A block is three pairs of 8-bit dots summed exactly in i32, minus the +12 offset
+// (12 * the sum of q, precomputed per lane), then scaled by scale/2 * 2^(e-127) in f32; f32 accumulation
+// across blocks. The error is f32-like (2^-22 of the block's largest |x| per activation); one int16 level
+// (2^-16) is too coarse for the clamped SwiGLU outputs, whose blocks carry outliers (1.3e-3 logits error
+// on gpt-oss-tiny against 1e-5).
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
-
 /**
  * Constant vectors, read from static data: V8 rebuilds a v128.const from immediates at every use inside a
- * loop, which costs more than a load. At +0: 2 x e2m1 value for each code (bit 3 sign, bits 0-2 index
- * [0, .5, 1, 1.5, 2, 3, 4, 6], doubled), looked up with nibbles 0..15 so relaxed_swizzle (one pshufb) is
- * exact. At +16: the low-nibble mask. At +32: the low-byte mask of i32 lanes. At +48: 1/65536 in f32x4.
+ * loop, which costs more than a load. At +0: 2 x e2m1 value + 12 for each code (bit 3 sign, bits 0-2 index
+ * [0, .5, 1, 1.5, 2, 3, 4, 6]), looked up with nibbles 0..15 so relaxed_swizzle (one pshufb) is exact. At
+ * +16: the low-nibble mask. At +32: the low-byte mask of i32 lanes. At +48: i16 ones. At +64: i16 256s.
  */
 const CONSTS: usize = memory.data<u8>([
-  0, 1, 2, 3, 4, 6, 8, 12, 0, 0xff, 0xfe, 0xfd, 0xfc, 0xfa, 0xf8, 0xf4,
+  12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
   15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
   0xff, 0, 0, 0, 0xff, 0, 0, 0, 0xff, 0, 0, 0, 0xff, 0, 0, 0,
-  0, 0, 0x80, 0x37, 0, 0, 0x80, 0x37, 0, 0, 0x80, 0x37, 0, 0, 0x80, 0x37,
+  1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,
+  0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
 ], 16);
 
-/**
- * Largest int16 magnitude of hi. x / scale is formed in f32, so |x - hi * scale| <= (1/2 + 2^-8) scale, and
- * |x - (hi + lo / 65536) * scale| <= 2^-22 maxabs (f32 rounding of x / scale and of the scale dominate).
- */
-const Q_MAX: f32 = 32767;
+/** Largest |q|: 2^22 - 1, so d2 stays within [-64, 64] and every i16 and i32 sum below is exact. */
+const Q_MAX: f64 = 4194303;
 
-/** Bytes of one quantized block: 32 int16 hi, 32 int16 lo, then scale / 2 in all 4 f32 lanes. */
-const XQ_BLOCK: i32 = 144;
+/**
+ * Bytes of one quantized block: d2, d1, d0 (32 i8 each: the 16 even columns, then the 16 odd ones), scale/2
+ * in 4 f32 lanes, then 12 * (sum of q over columns 8l..8l+7) in i32 lane l.
+ */
+const XQ_BLOCK: i32 = 128;
 
 /** Bytes of one quantized row of `cols` activations (cols/32 blocks of XQ_BLOCK bytes). */
 export function mxfp4_xq_row_bytes(cols: i32): i32 {
   return (cols >> 5) * XQ_BLOCK;
 }
 
-/** Stores slot `slot` of a block at d: hi = round(t), lo = round((t - hi) * 65536) (|t - hi| <= 1/2). */
-@inline function put2(d: usize, slot: i32, t: f32): void {
-  const hi = nearest<f32>(t);
-  const lo = min<f32>(max<f32>(nearest<f32>((t - hi) * 65536), -32767), 32767);
-  store<i16>(d + (<usize>slot << 1), <i16><i32>hi);
-  store<i16>(d + 64 + (<usize>slot << 1), <i16><i32>lo);
-}
-
 /**
  * Quantizes `rows` rows of `cols` floats (x, contiguous) into xq rows of mxfp4_xq_row_bytes(cols): per
- * block of 32, scale = maxabs / 32767 (0 and all-zero codes for an all-zero block) and x = scale *
- * (hi + lo / 65536). hi and lo hold their 32 values in the order of the decoded weight lanes: slot 8m + k
- * holds column 4k + [0, 2, 1, 3][m] (the even bytes, then the odd bytes, of the low-nibble values, then
- * of the high-nibble values). The block ends with scale / 2 (undoing the doubled weight table) x 4.
- * cols % 32 == 0.
+ * block of 32, scale = maxabs / Q_MAX (0 and all-zero digits for an all-zero block), q = round(x / scale)
+ * formed in f64 (so |x - q * scale| <= scale/2 + f32 rounding of the scale), split into digits. Column c of
+ * the block sits at byte (c & 1) * 16 + (c >> 1) of each digit plane: a code byte's low nibble is the even
+ * column, its high nibble the odd one. cols % 32 == 0.
  */
 export function quantize_mxfp4_x(x: usize, xq: usize, rows: i32, cols: i32): void {
   const nb = cols >> 5;
@@ -59,14 +52,21 @@ export function quantize_mxfp4_x(x: usize, xq: usize, rows: i32, cols: i32): voi
       let m = f32x4.abs(v128.load(s));
       for (let j = 1; j < 8; j++) m = f32x4.max(m, f32x4.abs(v128.load(s + (<usize>j << 4))));
       const maxAbs = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-      const inv: f32 = maxAbs > 0 ? Q_MAX / maxAbs : 0;
-      v128.store(d, f32x4.splat(maxAbs > 0 ? (maxAbs / Q_MAX) * 0.5 : 0), 128);
-      for (let k = 0; k < 8; k++) {
-        const c = s + (<usize>k << 4);
-        put2(d, k, load<f32>(c) * inv);
-        put2(d, 8 + k, load<f32>(c, 8) * inv);
-        put2(d, 16 + k, load<f32>(c, 4) * inv);
-        put2(d, 24 + k, load<f32>(c, 12) * inv);
+      const inv: f64 = maxAbs > 0 ? Q_MAX / <f64>maxAbs : 0;
+      v128.store(d, f32x4.splat(maxAbs > 0 ? <f32>(<f64>maxAbs / Q_MAX * 0.5) : 0), 96);
+      for (let lane = 0; lane < 4; lane++) {
+        let sum = 0;
+        for (let c = lane << 3; c < (lane + 1) << 3; c++) {
+          const q = <i32>nearest<f64>(<f64>load<f32>(s + (<usize>c << 2)) * inv);
+          sum += q;
+          const d0 = ((q + 128) & 255) - 128, q1 = (q - d0) >> 8;
+          const d1 = ((q1 + 128) & 255) - 128, d2 = (q1 - d1) >> 8;
+          const at = d + <usize>((c & 1) << 4) + <usize>(c >> 1);
+          store<i8>(at, <i8>d2);
+          store<i8>(at, <i8>d1, 32);
+          store<i8>(at, <i8>d0, 64);
+        }
+        store<i32>(d + 112 + (<usize>lane << 2), sum * 12);
       }
     }
   }
@@ -76,21 +76,38 @@ export function quantize_mxfp4_x(x: usize, xq: usize, rows: i32, cols: i32): voi
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
 
-@inline function dot4(w0: v128, w1: v128, w2: v128, w3: v128, q: usize): v128 {
-  const a = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(q)), i32x4.dot_i16x8_s(w1, v128.load(q, 16)));
-  const c = i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(q, 32)), i32x4.dot_i16x8_s(w3, v128.load(q, 48)));
-  return f32x4.convert_i32x4_s(i32x4.add(a, c));
+/** 2 x value + 12 of the even columns (low nibbles) of a block's 16 code bytes. */
+@inline function evenCodes(bv: v128): v128 {
+  return i8x16.relaxed_swizzle(v128.load(CONSTS), v128.and(bv, v128.load(CONSTS, 16)));
+}
+
+/** 2 x value + 12 of the odd columns (high nibbles). */
+@inline function oddCodes(bv: v128): v128 {
+  return i8x16.relaxed_swizzle(v128.load(CONSTS), v128.and(i16x8.shr_u(bv, 4), v128.load(CONSTS, 16)));
+}
+
+/** 2^(e-127) in 4 f32 lanes from the e8m0 byte at sc (e = 0 gives 0 instead of 2^-127). */
+@inline function blockScale(sc: usize): v128 {
+  return i32x4.shl(v128.and(v128.load32_splat(sc), v128.load(CONSTS, 32)), 23);
+}
+
+/** i16 lane j: digit plane at p (even, odd halves) against the codes, columns 4j..4j+3; |lane| <= 12288. */
+@inline function digitDot(p: usize, ev: v128, od: v128): v128 {
+  return i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p), ev), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 16), od));
 }
 
 /**
- * One decoded block (w0..w3: int16 weights in quantize_mxfp4_x slot order, ws: its 2^(e-127) in 4 lanes)
- * against the quantized block at q, added to acc: acc + ((hi + lo / 65536) . w) * scale/2 * ws, as 4 f32
- * partial sums. Each integer dot is exact and below 2^24 in magnitude (32 * 12 * 32767), so its f32
- * conversion is exact too.
+ * One block (ev, od: offset codes; ws: its 2^(e-127)) against the quantized block at q, added to acc:
+ * acc + (q . w) * scale/2 * ws, as 4 f32 partial sums. i32 lane l is the exact dot over columns 8l..8l+7
+ * (|q . (2w+12)| <= 8 * 24 * 2^22 < 2^31 before the offset is taken off).
  */
-@inline function blockDot(w0: v128, w1: v128, w2: v128, w3: v128, ws: v128, q: usize, acc: v128): v128 {
-  const d = f32x4.relaxed_madd(dot4(w0, w1, w2, w3, q + 64), v128.load(CONSTS, 48), dot4(w0, w1, w2, w3, q));
-  return f32x4.relaxed_madd(d, f32x4.mul(v128.load(q, 128), ws), acc);
+@inline function blockDot(ev: v128, od: v128, ws: v128, q: usize, acc: v128): v128 {
+  const ones = v128.load(CONSTS, 48);
+  const hi = i32x4.shl(i32x4.dot_i16x8_s(digitDot(q, ev, od), ones), 16);
+  const mid = i32x4.dot_i16x8_s(digitDot(q + 32, ev, od), v128.load(CONSTS, 64));
+  const lo = i32x4.dot_i16x8_s(digitDot(q + 64, ev, od), ones);
+  const dot = i32x4.sub(i32x4.add(hi, i32x4.add(mid, lo)), v128.load(q, 112));
+  return f32x4.relaxed_madd(f32x4.convert_i32x4_s(dot), f32x4.mul(v128.load(q, 96), ws), acc);
 }
 
 @inline function yAt(y: usize, yRows: usize, i: i32, yBytes: usize, r: i32): usize {
@@ -124,22 +141,10 @@ export function f32_mxfp4w_matmul(
       const x0 = xAt(xq, xRows, 0, xBytes);
       let a0 = f32x4.splat(0), c0 = f32x4.splat(0);
       for (let g = 0; g < nb; g++) {
-        const bv = v128.load(br + (<usize>g << 4)), table = v128.load(CONSTS), nibble = v128.load(CONSTS, 16);
-        const ev = i8x16.relaxed_swizzle(table, v128.and(bv, nibble));
-        const od = i8x16.relaxed_swizzle(table, v128.and(i16x8.shr_u(bv, 4), nibble));
-        const w0 = i16x8.shr_s(i16x8.shl(ev, 8), 8), w1 = i16x8.shr_s(ev, 8);
-        const w2 = i16x8.shr_s(i16x8.shl(od, 8), 8), w3 = i16x8.shr_s(od, 8);
-        // 2^(e-127) from the e8m0 byte (e = 0 gives 0 instead of 2^-127)
-        const ws = i32x4.shl(v128.and(v128.load32_splat(sr + g), v128.load(CONSTS, 32)), 23);
-        const bvb = v128.load(br2 + (<usize>g << 4));
-        const evb = i8x16.relaxed_swizzle(table, v128.and(bvb, nibble));
-        const odb = i8x16.relaxed_swizzle(table, v128.and(i16x8.shr_u(bvb, 4), nibble));
-        const w0b = i16x8.shr_s(i16x8.shl(evb, 8), 8), w1b = i16x8.shr_s(evb, 8);
-        const w2b = i16x8.shr_s(i16x8.shl(odb, 8), 8), w3b = i16x8.shr_s(odb, 8);
-        const wsb = i32x4.shl(v128.and(v128.load32_splat(sr2 + g), v128.load(CONSTS, 32)), 23);
+        const bv = v128.load(br + (<usize>g << 4)), bvb = v128.load(br2 + (<usize>g << 4));
         const q = x0 + <usize>g * XQ_BLOCK;
-        a0 = blockDot(w0, w1, w2, w3, ws, q, a0);
-        c0 = blockDot(w0b, w1b, w2b, w3b, wsb, q, c0);
+        a0 = blockDot(evenCodes(bv), oddCodes(bv), blockScale(sr + g), q, a0);
+        c0 = blockDot(evenCodes(bvb), oddCodes(bvb), blockScale(sr2 + g), q, c0);
       }
       store<f32>(yAt(y, yRows, 0, yBytes, r), hsum(a0) + b);
       store<f32>(yAt(y, yRows, 0, yBytes, r + 1), hsum(c0) + b2);
@@ -152,18 +157,12 @@ export function f32_mxfp4w_matmul(
       const x2 = xAt(xq, xRows, i + 2, xBytes), x3 = xAt(xq, xRows, i + 3, xBytes);
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
       for (let g = 0; g < nb; g++) {
-        const bv = v128.load(br + (<usize>g << 4)), table = v128.load(CONSTS), nibble = v128.load(CONSTS, 16);
-        const ev = i8x16.relaxed_swizzle(table, v128.and(bv, nibble));
-        const od = i8x16.relaxed_swizzle(table, v128.and(i16x8.shr_u(bv, 4), nibble));
-        const w0 = i16x8.shr_s(i16x8.shl(ev, 8), 8), w1 = i16x8.shr_s(ev, 8);
-        const w2 = i16x8.shr_s(i16x8.shl(od, 8), 8), w3 = i16x8.shr_s(od, 8);
-        // 2^(e-127) from the e8m0 byte (e = 0 gives 0 instead of 2^-127)
-        const ws = i32x4.shl(v128.and(v128.load32_splat(sr + g), v128.load(CONSTS, 32)), 23);
-        const off = <usize>g * XQ_BLOCK;
-        a0 = blockDot(w0, w1, w2, w3, ws, x0 + off, a0);
-        a1 = blockDot(w0, w1, w2, w3, ws, x1 + off, a1);
-        a2 = blockDot(w0, w1, w2, w3, ws, x2 + off, a2);
-        a3 = blockDot(w0, w1, w2, w3, ws, x3 + off, a3);
+        const bv = v128.load(br + (<usize>g << 4));
+        const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * XQ_BLOCK;
+        a0 = blockDot(ev, od, ws, x0 + off, a0);
+        a1 = blockDot(ev, od, ws, x1 + off, a1);
+        a2 = blockDot(ev, od, ws, x2 + off, a2);
+        a3 = blockDot(ev, od, ws, x3 + off, a3);
       }
       store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
       store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b);
@@ -174,16 +173,10 @@ export function f32_mxfp4w_matmul(
       const x0 = xAt(xq, xRows, i, xBytes), x1 = xAt(xq, xRows, i + 1, xBytes);
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
       for (let g = 0; g < nb; g++) {
-        const bv = v128.load(br + (<usize>g << 4)), table = v128.load(CONSTS), nibble = v128.load(CONSTS, 16);
-        const ev = i8x16.relaxed_swizzle(table, v128.and(bv, nibble));
-        const od = i8x16.relaxed_swizzle(table, v128.and(i16x8.shr_u(bv, 4), nibble));
-        const w0 = i16x8.shr_s(i16x8.shl(ev, 8), 8), w1 = i16x8.shr_s(ev, 8);
-        const w2 = i16x8.shr_s(i16x8.shl(od, 8), 8), w3 = i16x8.shr_s(od, 8);
-        // 2^(e-127) from the e8m0 byte (e = 0 gives 0 instead of 2^-127)
-        const ws = i32x4.shl(v128.and(v128.load32_splat(sr + g), v128.load(CONSTS, 32)), 23);
-        const off = <usize>g * XQ_BLOCK;
-        a0 = blockDot(w0, w1, w2, w3, ws, x0 + off, a0);
-        a1 = blockDot(w0, w1, w2, w3, ws, x1 + off, a1);
+        const bv = v128.load(br + (<usize>g << 4));
+        const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * XQ_BLOCK;
+        a0 = blockDot(ev, od, ws, x0 + off, a0);
+        a1 = blockDot(ev, od, ws, x1 + off, a1);
       }
       store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
       store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b);
@@ -192,14 +185,8 @@ export function f32_mxfp4w_matmul(
       const x0 = xAt(xq, xRows, i, xBytes);
       let a0 = f32x4.splat(0);
       for (let g = 0; g < nb; g++) {
-        const bv = v128.load(br + (<usize>g << 4)), table = v128.load(CONSTS), nibble = v128.load(CONSTS, 16);
-        const ev = i8x16.relaxed_swizzle(table, v128.and(bv, nibble));
-        const od = i8x16.relaxed_swizzle(table, v128.and(i16x8.shr_u(bv, 4), nibble));
-        const w0 = i16x8.shr_s(i16x8.shl(ev, 8), 8), w1 = i16x8.shr_s(ev, 8);
-        const w2 = i16x8.shr_s(i16x8.shl(od, 8), 8), w3 = i16x8.shr_s(od, 8);
-        // 2^(e-127) from the e8m0 byte (e = 0 gives 0 instead of 2^-127)
-        const ws = i32x4.shl(v128.and(v128.load32_splat(sr + g), v128.load(CONSTS, 32)), 23);
-        a0 = blockDot(w0, w1, w2, w3, ws, x0 + <usize>g * XQ_BLOCK, a0);
+        const bv = v128.load(br + (<usize>g << 4));
+        a0 = blockDot(evenCodes(bv), oddCodes(bv), blockScale(sr + g), x0 + <usize>g * XQ_BLOCK, a0);
       }
       store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
     }

@@ -96,9 +96,9 @@ function split(rows: number, s: number, n: number, unit = 1): [number, number] {
   return [Math.floor((units * s) / n) * unit, Math.floor((units * (s + 1)) / n) * unit];
 }
 
-/** Bytes of one row of quantize_mxfp4_x output (asm mxfp4_xq_row_bytes): per 32 values, 144 bytes. */
+/** Bytes of one row of quantize_mxfp4_x output (asm mxfp4_xq_row_bytes): per 32 values, 128 bytes. */
 export function mxfp4XqRowBytes(cols: number): number {
-  return (cols / 32) * 144;
+  return (cols / 32) * 128;
 }
 
 /** Bytes of weights a model places in shards (everything but the embedding, which is read per token). */

@@ -1,4 +1,4 @@
-// f32_mxfp4w_matmul (int16-quantized activations) and the fused MoE kernels against expertLinear(),
+// f32_mxfp4w_matmul (activations quantized to 22-bit integers) and the fused MoE kernels against expertLinear(),
 // swigluClamped() and a weighted sum, within the quantization bound.
 
 import { assert, assertEquals } from "../../assert.ts";
@@ -18,8 +18,8 @@ function randomExperts(numExperts: number, rows: number, cols: number, r: () => 
 }
 
 /**
- * Largest move of a quantized activation, relative to its block's largest |x|: x / scale is formed in f32
- * (2^-23 of maxabs), the scale is an f32 (2^-24), lo rounds to 1/65536 of a step (2^-32): below 2^-22.
+ * Largest move of a quantized activation, relative to its block's largest |x|: q rounds to half a step of
+ * maxabs / (2^22 - 1) and the scale is an f32 (2^-24 of maxabs): below 2^-22.
  */
 const QUANT_STEP = 2 ** -22;
 
@@ -31,7 +31,7 @@ function blockMaxAbs(x: Float32Array, t: number, cols: number): Float32Array {
 }
 
 /**
- * The error the kernel may make on W[r] . x[t]: hi/lo int16 quantization moves each activation by at most
+ * The error the kernel may make on W[r] . x[t]: the 22-bit quantization moves each activation by at most
  * QUANT_STEP * maxabs(block), so the dot by at most sum(|w| * QUANT_STEP * maxabs) in all, plus f32
  * rounding of the block sums (2^-20 of sum|w*x|, generous for these sizes).
  */
@@ -92,28 +92,33 @@ function checkMatmul(rows: number, cols: number, n: number, seed: number): void 
 Deno.test("quantize_mxfp4_x() keeps every activation within 2^-22 of its block's largest, in weight-lane order", () => {
   const r = rng(11), cols = 96, n = 3;
   const x = randomF32(n * cols, r, 5);
-  x.fill(0, cols, cols + 32); // an all-zero block: scale 0, codes 0
+  x.fill(0, cols, cols + 32); // an all-zero block: scale 0, digits 0
   const h = new Harness();
   const rowBytes = h.k.mxfp4_xq_row_bytes(cols), xq = h.zeros(n * rowBytes);
-  assertEquals(rowBytes, (cols / 32) * 144);
+  assertEquals(rowBytes, (cols / 32) * 128);
   h.k.quantize_mxfp4_x(h.put(x), xq, n, cols);
-  const slotColumn = (s: number) => 4 * (s & 7) + [0, 2, 1, 3][s >> 3];
+  // column c of a block sits at byte (c & 1) * 16 + (c >> 1) of each digit plane
+  const slot = (c: number) => (c & 1) * 16 + (c >> 1);
   for (let t = 0; t < n; t++) {
-    // per block of 144 bytes: 32 int16 hi, 32 int16 lo, then scale / 2 in 4 f32 lanes
-    const q = new Int16Array(h.memory.buffer, xq + t * rowBytes, rowBytes / 2);
-    const scaleHalf = new Float32Array(h.memory.buffer, xq + t * rowBytes, rowBytes / 4);
+    // per block of 128 bytes: digit planes d2, d1, d0 (32 i8 each), scale / 2 in 4 f32 lanes, then
+    // 12 * (sum of q over columns 8l..8l+7) in i32 lane l
+    const digits = new Int8Array(h.memory.buffer, xq + t * rowBytes, rowBytes);
+    const f32 = new Float32Array(h.memory.buffer, xq + t * rowBytes, rowBytes / 4);
+    const i32 = new Int32Array(h.memory.buffer, xq + t * rowBytes, rowBytes / 4);
     const m = blockMaxAbs(x, t, cols);
     for (let g = 0; g < cols / 32; g++) {
-      const scale = 2 * scaleHalf[36 * g + 32];
-      for (let lane = 1; lane < 4; lane++) {
-        assertEquals(scaleHalf[36 * g + 32 + lane], scaleHalf[36 * g + 32]);
+      const scale = 2 * f32[32 * g + 24];
+      for (let lane = 1; lane < 4; lane++) assertEquals(f32[32 * g + 24 + lane], f32[32 * g + 24]);
+      assert(Math.abs(scale - m[g] / (2 ** 22 - 1)) <= m[g] * 2 ** -44, `token ${t} block ${g} scale ${scale}`);
+      const sums = [0, 0, 0, 0];
+      for (let c = 0; c < 32; c++) {
+        const at = 128 * g + slot(c);
+        const q = digits[at] * 65536 + digits[at + 32] * 256 + digits[at + 64];
+        sums[c >> 3] += q;
+        const v = x[t * cols + 32 * g + c], back = q * scale;
+        assert(Math.abs(back - v) <= m[g] * QUANT_STEP, `token ${t} block ${g} column ${c}: ${back} vs ${v}`);
       }
-      assert(Math.abs(scale - m[g] / 32767) <= m[g] * 2 ** -30, `token ${t} block ${g} scale ${scale}`);
-      for (let s = 0; s < 32; s++) {
-        const v = x[t * cols + 32 * g + slotColumn(s)],
-          back = (q[72 * g + s] + q[72 * g + 32 + s] / 65536) * scale;
-        assert(Math.abs(back - v) <= m[g] * QUANT_STEP, `token ${t} block ${g} slot ${s}: ${back} vs ${v}`);
-      }
+      for (let lane = 0; lane < 4; lane++) assertEquals(i32[32 * g + 28 + lane], 12 * sums[lane]);
     }
   }
 });
@@ -194,7 +199,7 @@ function checkMoe(experts: number, H: number, F: number, tokens: number, k: numb
     tmp,
     lists,
   );
-  // hi/lo int16 activations: an output moves by at most sum(|w| * maxabs) * QUANT_STEP (checked in
+  // 22-bit activations: an output moves by at most sum(|w| * maxabs) * QUANT_STEP (checked in
   // checkMatmul), f32-like, so the f32 kernels' tolerance holds
   const dAct = maxScaledDiff(h.f32(act, count * F), want.act);
   assert(dAct < MOE_TOLERANCE, `act differs by ${dAct}`);
