@@ -109,7 +109,10 @@ Deno.test("quantize_mxfp4_x() keeps every activation within 2^-22 of its block's
     for (let g = 0; g < cols / 32; g++) {
       const scale = 2 * f32[32 * g + 24];
       for (let lane = 1; lane < 4; lane++) assertEquals(f32[32 * g + 24 + lane], f32[32 * g + 24]);
-      assert(Math.abs(scale - m[g] / (2 ** 22 - 1)) <= m[g] * 2 ** -44, `token ${t} block ${g} scale ${scale}`);
+      assert(
+        Math.abs(scale - m[g] / (2 ** 22 - 1)) <= m[g] * 2 ** -44,
+        `token ${t} block ${g} scale ${scale}`,
+      );
       const sums = [0, 0, 0, 0];
       for (let c = 0; c < 32; c++) {
         const at = 128 * g + slot(c);
