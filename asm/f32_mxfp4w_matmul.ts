@@ -114,6 +114,10 @@ export function quantize_mxfp4_x(x: usize, xq: usize, rows: i32, cols: i32): voi
   return y + <usize>load<i32>(yRows + (<usize>i << 2)) * yBytes + (<usize>r << 2);
 }
 
+@inline function biasAt(bias: usize, r: i32): f32 {
+  return bias ? load<f32>(bias + (<usize>r << 2)) : 0;
+}
+
 @inline function xAt(xq: usize, xRows: usize, i: i32, xBytes: usize): usize {
   return xq + <usize>load<i32>(xRows + (<usize>i << 2)) * xBytes;
 }
@@ -122,8 +126,8 @@ export function quantize_mxfp4_x(x: usize, xq: usize, rows: i32, cols: i32): voi
  * For i < n and r < rows: y[yRows[i]*yStride + r] = W[r] . xq[xRows[i]] + bias[r] (bias 0: none).
  * W: blocks [rows, cols/32, 16] u8 and scales [rows, cols/32] u8; xq rows from quantize_mxfp4_x (stride
  * mxfp4_xq_row_bytes(cols)); xRows, yRows: i32 lists. cols % 32 == 0. Tokens go 4, then 2, then 1 at a
- * time, sharing each decoded block; a lone token (decode) takes two rows at a time instead, for two
- * independent chains. Every (row, token) sums its blocks in the same order whatever its tile.
+ * time, sharing each decoded block; a lone token (decode) takes four rows at a time instead, for four
+ * independent chains sharing each activation block. Every (row, token) sums its blocks in the same order whatever its tile.
  * Reads up to 3 bytes past the last scale (a 4-byte splat load).
  */
 export function f32_mxfp4w_matmul(
@@ -133,22 +137,24 @@ export function f32_mxfp4w_matmul(
   const nb = cols >> 5, xBytes = <usize>mxfp4_xq_row_bytes(cols), yBytes = <usize>yStride << 2;
   for (let r = 0; r < rows; r++) {
     const br = blocks + <usize>r * (<usize>nb << 4), sr = scales + <usize>r * <usize>nb;
-    const b: f32 = bias ? load<f32>(bias + (<usize>r << 2)) : 0;
-    if (n == 1 && r + 1 < rows) {
-      // decode: two rows at a time share each activation block and run two independent chains
-      const br2 = br + (<usize>nb << 4), sr2 = sr + <usize>nb;
-      const b2: f32 = bias ? load<f32>(bias + (<usize>(r + 1) << 2)) : 0;
-      const x0 = xAt(xq, xRows, 0, xBytes);
-      let a0 = f32x4.splat(0), c0 = f32x4.splat(0);
+    const b = biasAt(bias, r);
+    if (n == 1 && r + 3 < rows) {
+      // decode: four rows at a time share each activation block and run four independent chains
+      const rowBytes = <usize>nb << 4, x0 = xAt(xq, xRows, 0, xBytes);
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
       for (let g = 0; g < nb; g++) {
-        const bv = v128.load(br + (<usize>g << 4)), bvb = v128.load(br2 + (<usize>g << 4));
-        const q = x0 + <usize>g * XQ_BLOCK;
-        a0 = blockDot(evenCodes(bv), oddCodes(bv), blockScale(sr + g), q, a0);
-        c0 = blockDot(evenCodes(bvb), oddCodes(bvb), blockScale(sr2 + g), q, c0);
+        const p = br + (<usize>g << 4), sc = sr + g, q = x0 + <usize>g * XQ_BLOCK;
+        const v0 = v128.load(p), v1 = v128.load(p + rowBytes), v2 = v128.load(p + 2 * rowBytes), v3 = v128.load(p + 3 * rowBytes);
+        a0 = blockDot(evenCodes(v0), oddCodes(v0), blockScale(sc), q, a0);
+        a1 = blockDot(evenCodes(v1), oddCodes(v1), blockScale(sc + nb), q, a1);
+        a2 = blockDot(evenCodes(v2), oddCodes(v2), blockScale(sc + 2 * nb), q, a2);
+        a3 = blockDot(evenCodes(v3), oddCodes(v3), blockScale(sc + 3 * nb), q, a3);
       }
       store<f32>(yAt(y, yRows, 0, yBytes, r), hsum(a0) + b);
-      store<f32>(yAt(y, yRows, 0, yBytes, r + 1), hsum(c0) + b2);
-      r++;
+      store<f32>(yAt(y, yRows, 0, yBytes, r + 1), hsum(a1) + biasAt(bias, r + 1));
+      store<f32>(yAt(y, yRows, 0, yBytes, r + 2), hsum(a2) + biasAt(bias, r + 2));
+      store<f32>(yAt(y, yRows, 0, yBytes, r + 3), hsum(a3) + biasAt(bias, r + 3));
+      r += 3;
       continue;
     }
     let i = 0;

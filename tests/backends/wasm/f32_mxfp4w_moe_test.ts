@@ -132,7 +132,8 @@ Deno.test("f32_mxfp4w_matmul() matches expertLinear() on exact fits, tails and s
   checkMatmul(5, 96, 3, 3);
   checkMatmul(9, 160, 7, 4);
   checkMatmul(3, 2880, 5, 5); // gpt-oss-20b's hidden width
-  checkMatmul(7, 64, 1, 6); // one token: rows in pairs, then the odd one
+  checkMatmul(7, 64, 1, 6); // one token: rows in fours, then the other three one by one
+  checkMatmul(8, 96, 1, 7); // one token: an exact fit of fours
 });
 
 Deno.test("f32_mxfp4w_matmul() matches expertLinear() on random shapes", () => {
