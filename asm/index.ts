@@ -9,6 +9,7 @@ export { add_inplace, rmsnorm } from "./rmsnorm";
 export { rope } from "./rope";
 export { sdpa_sink_window } from "./sdpa_sink_window";
 export { topk_softmax } from "./topk_softmax";
+export { row_topk } from "./row_topk";
 export { stream_read } from "./stream_read";
 // GPT-2 / Qwen3 / Qwen3-MoE (dense-family) kernels
 export { f32_f32w_matmul } from "./f32_f32w_matmul";

@@ -95,6 +95,7 @@ export interface Kernels {
     scores: number,
   ): void;
   topk_softmax(logits: number, tokens: number, n: number, k: number, sel: number, weights: number): void;
+  row_topk(x: number, n: number, k: number, ids: number, vals: number): number;
   stream_read(p: number, bytes: number): number;
 }
 
