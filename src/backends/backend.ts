@@ -24,6 +24,16 @@ export interface Backend<C = ModelConfig> {
    * Returns [rows, vocab] logits, rows = tokens.length ("all"), 1 ("last") or 0 ("none").
    */
   forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array>;
+  /** Greedy fast path: like forward(), then the argmax of the last token's logits (ties: lowest id); no
+   * logits leave the backend. RangeError for zero tokens. */
+  greedy?(tokens: ArrayLike<number>, pos: number): Promise<number>;
+  /** Sampling fast path: like forward(), then the last token's k largest logits with their ids (value desc,
+   * id asc); RangeError for zero tokens or k outside [1, min(vocab, 1024)]. */
+  topk?(
+    tokens: ArrayLike<number>,
+    pos: number,
+    k: number,
+  ): Promise<{ ids: Uint32Array; logits: Float32Array }>;
   /** Frees device memory and workers. */
   dispose(): void;
 }

@@ -54,7 +54,14 @@ export interface ShardIo {
   /** [tokens*k] i32 chosen experts and f32 weights, written by the host before the MoE steps. */
   readonly sel: number;
   readonly selW: number;
+  /** UnembedTopK candidates, best first: [TOPK_MAX] i32 rows of the unembedding slice (token = r0 + row;
+   * -1: none) and their f32 logits. */
+  readonly topkIds: number;
+  readonly topkVals: number;
 }
+
+/** Largest k of the UnembedTopK step (and of WasmBackend.topk, as of the WebGPU backend's). */
+export const TOPK_MAX = 1024;
 
 export interface ShardLayout {
   readonly index: number;
@@ -183,6 +190,8 @@ export function planShards(c: ModelConfig, shards: number, maxTokens: number): S
       lists: a.alloc(T * K * 8),
       sel: a.alloc(T * K * 4),
       selW: a.alloc(T * K * 4),
+      topkIds: a.alloc(TOPK_MAX * 4),
+      topkVals: a.alloc(TOPK_MAX * 4),
     };
     if (a.pages > MAX_PAGES) {
       throw new OssiError(

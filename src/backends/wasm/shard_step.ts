@@ -18,6 +18,9 @@ export enum Step {
   /** Unembedding of io.x [tokens, hidden]: logits slice io.y [tokens, rows]. */
   Unembed = 6,
   Exit = 7,
+  /** Unembedding of the last row of io.x [tokens, hidden], then its k best logits (k in the layer slot)
+   * into io.topkIds / io.topkVals. */
+  UnembedTopK = 8,
 }
 
 /** Int32 slots of the control SharedArrayBuffer. */
@@ -47,6 +50,13 @@ export function runStep(
     const u = s.unembed;
     k.permute_bf16_x(io.x, io.xp, tokens * u.cols);
     k.f32_bf16w_matmul(u.w, 0, u.rows, u.cols, io.xp, tokens, io.y, u.rows);
+    return;
+  }
+  if (step === Step.UnembedTopK) {
+    const u = s.unembed, last = io.x + (tokens - 1) * u.cols * 4;
+    k.permute_bf16_x(last, io.xp, u.cols);
+    k.f32_bf16w_matmul(u.w, 0, u.rows, u.cols, io.xp, 1, io.y, u.rows);
+    k.row_topk(io.y, u.rows, layer, io.topkIds, io.topkVals);
     return;
   }
   const L = s.layers[layer];

@@ -18,6 +18,7 @@ import {
   shardCount,
   type ShardLayout,
   shardParams,
+  TOPK_MAX,
 } from "./shard_layout.ts";
 import { Step } from "./shard_step.ts";
 import { WorkerPool } from "./worker_pool.ts";
@@ -59,12 +60,19 @@ interface MainBuffers {
   vCache: number[];
 }
 
+/** The logits argument of a chunk that unembeds no row. */
+const NO_LOGITS = new Float32Array(0);
+
 export class WasmBackend implements Backend {
   readonly name = "wasm" as const;
   private readonly f32: Float32Array;
   private readonly u32: Uint32Array;
   private readonly shardF32: Float32Array[];
   private readonly shardI32: Int32Array[];
+  /** The merged candidates of the last greedy()/topk() call, best first, and each shard's merge cursor. */
+  private readonly bestIds = new Uint32Array(TOPK_MAX);
+  private readonly bestVals = new Float32Array(TOPK_MAX);
+  private readonly cursors: Int32Array;
 
   private constructor(
     readonly config: ModelConfig,
@@ -83,6 +91,7 @@ export class WasmBackend implements Backend {
     this.u32 = new Uint32Array(memory.buffer);
     this.shardF32 = shardMemories.map((m) => new Float32Array(m.buffer));
     this.shardI32 = shardMemories.map((m) => new Int32Array(m.buffer));
+    this.cursors = new Int32Array(layouts.length);
   }
 
   /** Number of weight shards (wasm memories) the model is spread over. */
@@ -196,13 +205,7 @@ export class WasmBackend implements Backend {
 
   forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
     const n = tokens.length, V = this.config.vocabSize;
-    if (pos < 0 || pos + n > this.maxContext) {
-      throw new RangeError(`context overflow: ${pos + n} > ${this.maxContext}`);
-    }
-    for (let i = 0; i < n; i++) {
-      const id = tokens[i];
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} out of range`);
-    }
+    this.validate(tokens, pos);
     const rows = opts.logits === "all" ? n : opts.logits === "last" && n > 0 ? 1 : 0;
     const logits = new Float32Array(rows * V);
     for (let t0 = 0; t0 < n; t0 += this.maxTokens) {
@@ -212,6 +215,86 @@ export class WasmBackend implements Backend {
       this.chunk(tokens, t0, T, pos + t0, first, logits, opts.logits === "all" ? t0 : 0, opts.debug);
     }
     return logits;
+  }
+
+  /** Greedy fast path: runs `tokens` and returns the argmax token of the last one (ties: lowest id; 0 when
+   * no logit is above -Infinity, as the sampler's argmax), from one candidate per shard. */
+  greedy(tokens: ArrayLike<number>, pos: number): Promise<number> {
+    try {
+      const found = this.pickSync(tokens, pos, 1);
+      return Promise.resolve(found > 0 && this.bestVals[0] > -Infinity ? this.bestIds[0] : 0);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Sampling fast path: runs `tokens` and returns the k largest logits of the last one (value desc, index
+   * asc) with their token ids, merged from k candidates per shard. k <= min(vocab, 1024). NaN logits are
+   * never chosen (fewer than k come back only when the row holds NaN).
+   */
+  topk(
+    tokens: ArrayLike<number>,
+    pos: number,
+    k: number,
+  ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
+    try {
+      if (!Number.isInteger(k) || k < 1 || k > Math.min(TOPK_MAX, this.config.vocabSize)) {
+        throw new RangeError(`topk: k ${k} out of range`);
+      }
+      const found = this.pickSync(tokens, pos, k);
+      return Promise.resolve({ ids: this.bestIds.slice(0, found), logits: this.bestVals.slice(0, found) });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Runs `tokens`; leaves the k best logits of the last one in bestIds/bestVals and returns their count. */
+  private pickSync(tokens: ArrayLike<number>, pos: number, k: number): number {
+    const n = tokens.length, H = this.config.hiddenSize, b = this.b;
+    this.validate(tokens, pos);
+    if (n === 0) throw new RangeError("greedy()/topk() need at least one token");
+    let T = 0;
+    for (let t0 = 0; t0 < n; t0 += T) {
+      T = Math.min(this.maxTokens, n - t0);
+      this.chunk(tokens, t0, T, pos + t0, T, NO_LOGITS, 0, undefined);
+    }
+    // final norm of the last token; each shard unembeds it and keeps its k best
+    this.k.rmsnorm(b.xn, b.x + (T - 1) * H * 4, b.finalNorm, this.config.rmsNormEps, 1, H);
+    this.broadcast(b.xn, H);
+    this.pool.run(Step.UnembedTopK, k, 1);
+    return this.mergeCandidates(k);
+  }
+
+  /** Merges the shards' best-first candidate lists into bestIds/bestVals (value desc, id asc). */
+  private mergeCandidates(k: number): number {
+    const cur = this.cursors.fill(0);
+    let found = 0;
+    for (; found < k; found++) {
+      let best = -1, bestId = 0, bestV = 0;
+      for (let i = 0; i < this.layouts.length; i++) {
+        const io = this.layouts[i].io, row = cur[i] < k ? this.shardI32[i][io.topkIds / 4 + cur[i]] : -1;
+        if (row < 0) continue; // this shard's list is used up
+        const v = this.shardF32[i][io.topkVals / 4 + cur[i]], id = this.layouts[i].unembed.r0 + row;
+        if (best < 0 || v > bestV || (v === bestV && id < bestId)) (best = i), (bestId = id), (bestV = v);
+      }
+      if (best < 0) break;
+      cur[best]++;
+      this.bestIds[found] = bestId;
+      this.bestVals[found] = bestV;
+    }
+    return found;
+  }
+
+  private validate(tokens: ArrayLike<number>, pos: number): void {
+    const n = tokens.length, V = this.config.vocabSize;
+    if (pos < 0 || pos + n > this.maxContext) {
+      throw new RangeError(`context overflow: ${pos + n} > ${this.maxContext}`);
+    }
+    for (let i = 0; i < n; i++) {
+      const id = tokens[i];
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} out of range`);
+    }
   }
 
   /** Runs tokens [t0, t0+T) at positions pos..; writes logits of chunk rows [first, T) from row outRow. */
