@@ -6,7 +6,9 @@ import { geluTanh, layerNorm, qkNorm, softmaxTopk, swiglu } from "../../../src/b
 import { linear, loadRow } from "../../../src/backends/ref/kernels.ts";
 import type { AllKernels } from "../../../src/backends/wasm/dense_kernels.ts";
 import { f32ToBf16, type Mat } from "../../../src/model/dtypes.ts";
-import { Harness, maxRelDiff, maxScaledDiff, randomF32, rng } from "./kernel_harness.ts";
+import { Harness } from "./kernel_harness.ts";
+import { maxRelDiff, maxScaledDiff } from "../../diff.ts";
+import { randomF32, rng } from "../../random.ts";
 
 const kernels = (h: Harness) => h.k as AllKernels;
 

@@ -13,8 +13,7 @@ import type { LoadedGpt2, LoadedQwen3 } from "../../../src/model/load_any.ts";
 import type { Qwen3Config, Qwen3LayerWeights, Qwen3Weights } from "../../../src/model/qwen3.ts";
 import { maxAbsDiff } from "../../fixture_util.ts";
 import { fixtureVariants, gpt2, qwen3 } from "../dense_variants.ts";
-import { randomF32, rng } from "./kernel_harness.ts";
-
+import { randomF32, rng } from "../../random.ts";
 
 /** f16 bits of x (round to nearest, normal range only: enough for random weights). */
 function f32ToF16(x: number): number {

@@ -3,7 +3,9 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { linear } from "../../../src/backends/ref/kernels.ts";
 import { f32ToBf16, type Mat } from "../../../src/model/dtypes.ts";
-import { Harness, maxRelDiff, randomF32, rng } from "./kernel_harness.ts";
+import { Harness } from "./kernel_harness.ts";
+import { maxRelDiff } from "../../diff.ts";
+import { randomF32, rng } from "../../random.ts";
 
 function check(rows: number, cols: number, tokens: number, withBias: boolean, seed: number): void {
   const r = rng(seed);

@@ -4,7 +4,9 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { expertLinear, swigluClamped } from "../../../src/backends/ref/kernels.ts";
 import { expertRow, type Mxfp4Experts } from "../../../src/model/mxfp4.ts";
-import { Harness, maxScaledDiff, randomF32, rng } from "./kernel_harness.ts";
+import { Harness } from "./kernel_harness.ts";
+import { maxScaledDiff } from "../../diff.ts";
+import { randomF32, rng } from "../../random.ts";
 
 function randomExperts(numExperts: number, rows: number, cols: number, r: () => number): Mxfp4Experts {
   return {

@@ -2,7 +2,8 @@
 // rows shorter than k, -Infinity and NaN values, partial SIMD tails.
 
 import { assertEquals } from "../../assert.ts";
-import { Harness, rng } from "./kernel_harness.ts";
+import { Harness } from "./kernel_harness.ts";
+import { rng } from "../../random.ts";
 
 /** The k best (value desc, index asc) of the non-NaN values of `x`. */
 function scalarTopK(x: Float32Array, k: number): { ids: number[]; vals: number[] } {

@@ -3,7 +3,9 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { attentionSink, rmsnorm, rope, ropeTables, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
 import { ropeCosSin } from "../../../src/backends/wasm/rope_tables.ts";
-import { Harness, maxRelDiff, randomF32, rng } from "./kernel_harness.ts";
+import { Harness } from "./kernel_harness.ts";
+import { maxRelDiff } from "../../diff.ts";
+import { randomF32, rng } from "../../random.ts";
 
 Deno.test("rmsnorm() matches the reference on one and several tokens", () => {
   for (const [tokens, n, seed] of [[1, 64, 1], [5, 2880, 2], [3, 4, 3]]) {

@@ -24,7 +24,9 @@ import {
   swiglu,
 } from "../../../src/backends/webgpu/ops_dense.ts";
 import type { FloatDType, Mat } from "../../../src/model/dtypes.ts";
-import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
+import { KernelHarness } from "./gpu_harness.ts";
+import { maxRelDiff } from "../../diff.ts";
+import { randomF32, rng } from "../../random.ts";
 import { randomMat } from "./random_model.ts";
 
 Deno.test("layernorm matches layerNorm() (bias, population variance) around the workgroup size, with a row offset", async () => {

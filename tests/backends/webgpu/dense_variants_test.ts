@@ -8,7 +8,8 @@ import { createArchRefBackend } from "../../../src/backends/ref/arch_backend.ts"
 import { createArchWebGpuBackend } from "../../../src/backends/webgpu/arch_backend.ts";
 import { maxAbsDiff } from "../../fixture_util.ts";
 import { fixtureVariants } from "../dense_variants.ts";
-import { randomF32, rng, sharedGpu } from "./gpu_harness.ts";
+import { sharedGpu } from "./gpu_harness.ts";
+import { randomF32, rng } from "../../random.ts";
 import { randomMat } from "./random_model.ts";
 
 const r = rng(41);

@@ -6,7 +6,9 @@ import { linear } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { matmul } from "../../../src/backends/webgpu/ops.ts";
 import type { FloatDType } from "../../../src/model/dtypes.ts";
-import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
+import { KernelHarness } from "./gpu_harness.ts";
+import { maxRelDiff } from "../../diff.ts";
+import { randomF32, rng } from "../../random.ts";
 import { randomMat } from "./random_model.ts";
 
 interface Case {

@@ -5,7 +5,9 @@ import { assert, assertEquals } from "../../assert.ts";
 import { expertLinear, swigluClamped, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { moe } from "../../../src/backends/webgpu/ops.ts";
-import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
+import { KernelHarness } from "./gpu_harness.ts";
+import { maxRelDiff } from "../../diff.ts";
+import { randomF32, rng } from "../../random.ts";
 import { randomExperts } from "./random_model.ts";
 
 interface Case {

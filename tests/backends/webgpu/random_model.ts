@@ -5,7 +5,7 @@ import type { ModelConfig } from "../../../src/model/config.ts";
 import { f32ToBf16, type FloatDType, type Mat } from "../../../src/model/dtypes.ts";
 import type { GptOssLayerWeights, GptOssWeights } from "../../../src/model/gpt_oss.ts";
 import type { Mxfp4Experts } from "../../../src/model/mxfp4.ts";
-import { randomF32, rng } from "./gpu_harness.ts";
+import { randomF32, rng } from "../../random.ts";
 
 /** A random f16 bit pattern of magnitude in [2^-6, 2). */
 function randomHalf(r: () => number): number {

@@ -4,7 +4,9 @@
 import { assert } from "../../assert.ts";
 import { attentionSink } from "../../../src/backends/ref/kernels.ts";
 import { attention } from "../../../src/backends/webgpu/ops.ts";
-import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
+import { KernelHarness } from "./gpu_harness.ts";
+import { maxRelDiff } from "../../diff.ts";
+import { randomF32, rng } from "../../random.ts";
 
 interface Case {
   tokens: number;

@@ -22,7 +22,9 @@ import {
 } from "../../../src/backends/webgpu/ops.ts";
 import { cosSinTable } from "../../../src/backends/webgpu/webgpu_backend.ts";
 import type { ModelConfig } from "../../../src/model/config.ts";
-import { KernelHarness, maxRelDiff, randomF32, rng } from "./gpu_harness.ts";
+import { KernelHarness } from "./gpu_harness.ts";
+import { maxRelDiff } from "../../diff.ts";
+import { randomF32, rng } from "../../random.ts";
 import { randomMat } from "./random_model.ts";
 
 Deno.test("rmsnorm matches the reference for widths around the workgroup size, with a row offset", async () => {
