@@ -11,7 +11,7 @@ import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
 import type { ChatEvent } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
-import { makeSampler, type SamplerParams } from "./sampler.ts";
+import { makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
 import { type BpeTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 
 export interface ChatRequest {
@@ -103,6 +103,7 @@ export class ChatEngine {
       const id of this.gen.generate({
         prompt,
         sample,
+        greedy: samplesArgmax(req.sampler),
         stopTokens: this.stopSet,
         maxTokens: req.maxTokens,
         signal: req.signal,

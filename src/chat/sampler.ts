@@ -209,6 +209,15 @@ export function makeSampler(
   };
 }
 
+/**
+ * Whether makeSampler(p) is the plain argmax of the logits (temperature 0, no penalties), so a backend's
+ * greedy() can pick the token without handing over the logits. Top-k sampling has no such shortcut: the
+ * token drawn depends on the order the full row leaves in the k-heap.
+ */
+export function samplesArgmax(p: SamplerParams): boolean {
+  return p.temperature === 0 && p.repetitionPenalty === 1 && p.presencePenalty === 0;
+}
+
 /** The distribution makeSampler draws from, id -> probability (for tests and debugging). */
 export function samplingDistribution(
   logits: Float32Array,

@@ -10,6 +10,8 @@ export interface GenerateRequest {
   readonly prompt: readonly number[];
   /** Picks the next token from [vocab] logits. */
   readonly sample: (logits: Float32Array) => number;
+  /** `sample` is the plain argmax of the logits: the session may ask a backend with greedy() for the token. */
+  readonly greedy?: boolean;
   /** Generation ends after emitting one of these (the stop token is yielded). */
   readonly stopTokens: ReadonlySet<number>;
   readonly maxTokens: number;
@@ -49,7 +51,7 @@ export class Session implements TokenGenerator {
   private cached: number[] = [];
   lastStats: GenerationStats | null = null;
 
-  /** Any architecture's backend: only the vocabulary size, the context and forward() are used. */
+  /** Any architecture's backend: the vocabulary size, the context, forward() and greedy() if it has one. */
   constructor(readonly backend: Backend<{ readonly vocabSize: number }>) {}
 
   get vocabSize(): number {
@@ -86,8 +88,9 @@ export class Session implements TokenGenerator {
     };
     this.lastStats = stats;
     this.cached.length = p;
+    const next = this.nextToken(req);
     const t0 = performance.now();
-    let logits = await this.backend.forward(prompt.slice(p), p, { logits: "last" });
+    let token = await next(prompt.slice(p), p);
     this.cached.push(...prompt.slice(p));
     stats.prefillMs = performance.now() - t0;
     stats.contextUsed = this.cached.length;
@@ -95,17 +98,24 @@ export class Session implements TokenGenerator {
     const t1 = performance.now();
     for (let i = 0; i < req.maxTokens; i++) {
       if (req.signal?.aborted) break;
-      const token = req.sample(logits);
       stats.decodeTokens++;
       yield token;
       if (req.stopTokens.has(token) || i + 1 === req.maxTokens) break;
       if (this.cached.length + 1 >= this.contextSize) break;
       if (req.signal?.aborted) break;
-      logits = await this.backend.forward([token], this.cached.length, { logits: "last" });
-      this.cached.push(token);
+      const fed = token;
+      token = await next([fed], this.cached.length);
+      this.cached.push(fed);
       stats.contextUsed = this.cached.length;
       stats.decodeMs = performance.now() - t1;
     }
     stats.decodeMs = performance.now() - t1;
+  }
+
+  /** How the next token is chosen after running tokens at pos: the backend's argmax, or sample(logits). */
+  private nextToken(req: GenerateRequest): (tokens: number[], pos: number) => Promise<number> {
+    const b = this.backend;
+    if (req.greedy && b.greedy) return (tokens, pos) => b.greedy!(tokens, pos);
+    return async (tokens, pos) => req.sample(await b.forward(tokens, pos, { logits: "last" }));
   }
 }

@@ -8,6 +8,7 @@ import {
   makeRng,
   makeSampler,
   type SamplerParams,
+  samplesArgmax,
   samplingDistribution,
 } from "../../src/chat/sampler.ts";
 import { OssiError } from "../../src/io/errors.ts";
@@ -153,4 +154,24 @@ Deno.test("defaultSamplerParams() reads generation_config.json; bad values are o
   assertThrows(() => makeSampler(params({ topP: 0 })), OssiError, /top-p/);
   assertThrows(() => makeSampler(params({ temperature: -1 })), OssiError, /temperature/);
   assertThrows(() => makeSampler(params({ topK: 1.5 })), OssiError, /top-k/);
+});
+
+Deno.test("samplesArgmax() holds exactly when makeSampler() is the argmax of the raw logits", () => {
+  const x = Float32Array.from({ length: 300 }, (_, i) => Math.sin(i * 0.7) * 4);
+  const top = [...x.keys()].reduce((a, i) => (x[i] > x[a] ? i : a), 0);
+  const history = () => [top, 3, 4];
+  const cases: [Partial<SamplerParams>, boolean][] = [
+    [{ temperature: 0 }, true],
+    [{ temperature: 0, topK: 5, topP: 0.5, minP: 0.1, seed: 3 }, true],
+    [{ temperature: 0, repetitionPenalty: 1.5 }, false],
+    [{ temperature: 0, presencePenalty: 9 }, false],
+    [{ temperature: 0.5, topK: 1 }, false],
+  ];
+  for (const [o, plain] of cases) {
+    assertEquals(samplesArgmax(params(o)), plain, JSON.stringify(o));
+    // where it holds, the sampler (with a history) picks the argmax; the penalised cases pick another token
+    if (o.temperature === 0) {
+      assertEquals(makeSampler(params(o), history)(x) === top, plain, JSON.stringify(o));
+    }
+  }
 });
