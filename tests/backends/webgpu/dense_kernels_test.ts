@@ -24,14 +24,14 @@ import {
   swiglu,
 } from "../../../src/backends/webgpu/ops_dense.ts";
 import type { FloatDType, Mat } from "../../../src/model/dtypes.ts";
-import { KernelHarness } from "./gpu_harness.ts";
+import { withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
 import { randomMat } from "./random_model.ts";
 
-Deno.test("layernorm matches layerNorm() (bias, population variance) around the workgroup size, with a row offset", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "layernorm matches layerNorm() (bias, population variance) around the workgroup size, with a row offset",
+  withHarness(async (h) => {
     const r = rng(21);
     for (const [tokens, n] of [[1, 64], [3, 30], [5, 130], [2, 768]]) {
       // a large common offset: a one-pass variance would lose it
@@ -44,14 +44,12 @@ Deno.test("layernorm matches layerNorm() (bias, population variance) around the 
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 2e-5, `layernorm ${tokens}x${n}: differs by ${d}`);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("layernorm add_main adds the residual in place, then normalises like layerNorm()", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "layernorm add_main adds the residual in place, then normalises like layerNorm()",
+  withHarness(async (h) => {
     const r = rng(28);
     for (const [tokens, n] of [[1, 64], [5, 96], [2, 200]]) {
       const x = randomF32(tokens * n, r, 3), res = randomF32(tokens * n, r), w = randomF32(n, r);
@@ -68,14 +66,12 @@ Deno.test("layernorm add_main adds the residual in place, then normalises like l
         `add_main ${tokens}x${n}: residual`,
       );
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("gelu_tanh matches geluTanh() including large and tiny inputs and a partial workgroup", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "gelu_tanh matches geluTanh() including large and tiny inputs and a partial workgroup",
+  withHarness(async (h) => {
     const r = rng(22);
     for (const n of [64, 1, 1000]) {
       const x = randomF32(n, r, 6);
@@ -87,14 +83,12 @@ Deno.test("gelu_tanh matches geluTanh() including large and tiny inputs and a pa
       const d = maxRelDiff(await h.f32(b, n), want);
       assert(d < 1e-6, `gelu_tanh n=${n}: differs by ${d}`);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("qk_rmsnorm normalises q and k heads of fused rows like qkNorm() and leaves v alone", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "qk_rmsnorm normalises q and k heads of fused rows like qkNorm() and leaves v alone",
+  withHarness(async (h) => {
     const r = rng(23);
     for (
       const [tokens, heads, kvHeads, dim] of [[1, 4, 2, 16], [3, 2, 1, 128], [5, 6, 3, 10], [2, 1, 1, 200]]
@@ -128,14 +122,12 @@ Deno.test("qk_rmsnorm normalises q and k heads of fused rows like qkNorm() and l
         );
       }
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("swiglu matches swiglu() on fused [gate | up] rows, with large negative gates", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "swiglu matches swiglu() on fused [gate | up] rows, with large negative gates",
+  withHarness(async (h) => {
     const r = rng(24);
     for (const [tokens, n] of [[1, 64], [3, 100], [7, 33]]) {
       const x = randomF32(tokens * 2 * n, r, 8);
@@ -152,14 +144,12 @@ Deno.test("swiglu matches swiglu() on fused [gate | up] rows, with large negativ
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 1e-5, `swiglu ${tokens}x${n}: differs by ${d}`);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("softmax_topk picks the experts of softmaxTopk() (ties: lower index) with its weights, normalised or not", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "softmax_topk picks the experts of softmaxTopk() (ties: lower index) with its weights, normalised or not",
+  withHarness(async (h) => {
     const r = rng(25);
     for (const [tokens, experts, k] of [[1, 8, 2], [5, 128, 8], [70, 60, 4], [3, 4, 4]]) {
       for (const norm of [true, false]) {
@@ -179,10 +169,8 @@ Deno.test("softmax_topk picks the experts of softmaxTopk() (ties: lower index) w
         assert(maxRelDiff(gotW, wantW) < 1e-5, `${what}: weights differ by ${maxRelDiff(gotW, wantW)}`);
       }
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
 /** The reference of f32_bf16w_moe: sum_j w_j * down_e(silu(gate_e x) * up_e x). */
 function refDenseMoe(
@@ -211,9 +199,9 @@ function refDenseMoe(
   return out;
 }
 
-Deno.test("f32_bf16w_moe matches gate/up SwiGLU + down over the chosen experts, whole and split into parts", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "f32_bf16w_moe matches gate/up SwiGLU + down over the chosen experts, whole and split into parts",
+  withHarness(async (h) => {
     const r = rng(26);
     const cases: [number, number, number, number, number, FloatDType, number][] = [
       // tokens, experts, k, hidden, ffn, dtype, max binding bytes
@@ -258,10 +246,8 @@ Deno.test("f32_bf16w_moe matches gate/up SwiGLU + down over the chosen experts, 
         uploader.destroy();
       }
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
 function stack(a: Mat, b: Mat): Mat {
   const data = a.dtype === "F32" ? new Float32Array(a.data.length * 2) : new Uint16Array(a.data.length * 2);
@@ -270,9 +256,9 @@ function stack(a: Mat, b: Mat): Mat {
   return { dtype: a.dtype, rows: a.rows * 2, cols: a.cols, data };
 }
 
-Deno.test("rope_yarn qkv_main without rotation copies q and appends k, v to the caches unchanged", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "rope_yarn qkv_main without rotation copies q and appends k, v to the caches unchanged",
+  withHarness(async (h) => {
     const r = rng(27);
     for (const [tokens, heads, dim, pos0] of [[1, 4, 16, 9], [6, 2, 64, 0]]) {
       const w = heads * dim, ctx = pos0 + tokens + 2;
@@ -303,7 +289,5 @@ Deno.test("rope_yarn qkv_main without rotation copies q and appends k, v to the 
       assertEquals(Array.from(await h.f32(k, ctx * w)), Array.from(wantK), "k cache");
       assertEquals(Array.from(await h.f32(v, ctx * w)), Array.from(wantV), "v cache");
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);

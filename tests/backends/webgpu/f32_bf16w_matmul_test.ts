@@ -6,7 +6,7 @@ import { linear } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { matmul } from "../../../src/backends/webgpu/ops.ts";
 import type { FloatDType } from "../../../src/model/dtypes.ts";
-import { KernelHarness } from "./gpu_harness.ts";
+import { type KernelHarness, withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
 import { randomMat } from "./random_model.ts";
@@ -62,9 +62,9 @@ async function check(h: KernelHarness, c: Case, seed: number): Promise<void> {
   );
 }
 
-Deno.test("f32_bf16w_matmul matches linear() for bf16/f16/f32 weights, exact fits and tails", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "f32_bf16w_matmul matches linear() for bf16/f16/f32 weights, exact fits and tails",
+  withHarness(async (h) => {
     let seed = 1;
     for (const dtype of ["BF16", "F16", "F32"] as const) {
       await check(h, { rows: 64, cols: 128, tokens: 1, dtype, bias: true }, seed++); // exact fit, decode variant
@@ -72,24 +72,20 @@ Deno.test("f32_bf16w_matmul matches linear() for bf16/f16/f32 weights, exact fit
       await check(h, { rows: 37, cols: 70, tokens: 6, dtype, bias: true }, seed++); // partial tails everywhere
       await check(h, { rows: 5, cols: 2, tokens: 3, dtype, bias: true }, seed++); // narrower than a workgroup
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("f32_bf16w_matmul over weights split into row parts equals the whole", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "f32_bf16w_matmul over weights split into row parts equals the whole",
+  withHarness(async (h) => {
     await check(h, { rows: 41, cols: 48, tokens: 3, dtype: "BF16", bias: true, maxBinding: 48 * 2 * 8 }, 50);
     await check(h, { rows: 41, cols: 48, tokens: 2, dtype: "F32", bias: true, maxBinding: 48 * 4 * 5 }, 51);
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("f32_bf16w_matmul matches linear() on random shapes", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "f32_bf16w_matmul matches linear() on random shapes",
+  withHarness(async (h) => {
     const r = rng(99);
     for (let i = 0; i < 6; i++) {
       const c: Case = {
@@ -101,7 +97,5 @@ Deno.test("f32_bf16w_matmul matches linear() on random shapes", async () => {
       };
       await check(h, c, 200 + i);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);

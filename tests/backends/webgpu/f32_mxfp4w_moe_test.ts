@@ -5,7 +5,7 @@ import { assert, assertEquals } from "../../assert.ts";
 import { expertLinear, swigluClamped, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { moe } from "../../../src/backends/webgpu/ops.ts";
-import { KernelHarness } from "./gpu_harness.ts";
+import { type KernelHarness, withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
 import { randomExperts } from "./random_model.ts";
@@ -67,41 +67,35 @@ async function check(h: KernelHarness, c: Case, seed: number, logits?: Float32Ar
   assert(diff < 1e-5, `${JSON.stringify(c)}: differs by ${diff} (parts ${g.parts.length}/${d.parts.length})`);
 }
 
-Deno.test("f32_mxfp4w_moe matches the reference MoE for one and several tokens", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "f32_mxfp4w_moe matches the reference MoE for one and several tokens",
+  withHarness(async (h) => {
     await check(h, { tokens: 1, experts: 8, k: 2, hidden: 64, ffn: 64 }, 1);
     await check(h, { tokens: 5, experts: 8, k: 4, hidden: 96, ffn: 32 }, 2);
     await check(h, { tokens: 3, experts: 40, k: 3, hidden: 32, ffn: 64 }, 3); // more experts than 32 bits
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("f32_mxfp4w_moe router breaks ties toward the lower expert", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "f32_mxfp4w_moe router breaks ties toward the lower expert",
+  withHarness(async (h) => {
     const logits = Float32Array.from([1, 3, 3, 0, 3, -1, 2, 2, 2, 2, 2, 2]);
     await check(h, { tokens: 2, experts: 6, k: 3, hidden: 32, ffn: 32 }, 4, logits);
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("f32_mxfp4w_moe over experts split into parts equals the whole", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "f32_mxfp4w_moe over experts split into parts equals the whole",
+  withHarness(async (h) => {
     // gate_up expert: 64*32/2 = 1024 bytes; down: 32*32/2 = 512 bytes
     await check(h, { tokens: 4, experts: 7, k: 3, hidden: 32, ffn: 32, maxBinding: 2048 }, 5);
     await check(h, { tokens: 2, experts: 5, k: 2, hidden: 32, ffn: 32, maxBinding: 1536 }, 6);
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("f32_mxfp4w_moe matches the reference on random shapes", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "f32_mxfp4w_moe matches the reference on random shapes",
+  withHarness(async (h) => {
     const r = rng(77);
     for (let i = 0; i < 4; i++) {
       const experts = 1 + Math.floor(r() * 12);
@@ -113,7 +107,5 @@ Deno.test("f32_mxfp4w_moe matches the reference on random shapes", async () => {
         ffn: 32 * (1 + Math.floor(r() * 3)),
       }, 100 + i);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);

@@ -61,3 +61,15 @@ export class KernelHarness {
     this.rec.destroy();
   }
 }
+
+/** A Deno.test body that runs `body` on a fresh harness and frees its buffers afterwards, pass or fail. */
+export function withHarness(body: (h: KernelHarness) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const h = await KernelHarness.open();
+    try {
+      await body(h);
+    } finally {
+      h.dispose();
+    }
+  };
+}

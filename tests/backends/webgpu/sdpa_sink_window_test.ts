@@ -4,7 +4,7 @@
 import { assert } from "../../assert.ts";
 import { attentionSink } from "../../../src/backends/ref/kernels.ts";
 import { attention } from "../../../src/backends/webgpu/ops.ts";
-import { KernelHarness } from "./gpu_harness.ts";
+import { type KernelHarness, withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
 
@@ -36,9 +36,9 @@ async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false): Pr
   assert(d < 1e-5, `${JSON.stringify(c)}${kvF16 ? " f16 cache" : ""}: differs by ${d}`);
 }
 
-Deno.test("sdpa_sink_window matches attentionSink() for decode and prefill, full and sliding", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "sdpa_sink_window matches attentionSink() for decode and prefill, full and sliding",
+  withHarness(async (h) => {
     await check(h, { tokens: 1, pos0: 0, heads: 4, kvHeads: 2, headDim: 16, window: 0 }, 1); // one key
     await check(h, { tokens: 1, pos0: 63, heads: 4, kvHeads: 4, headDim: 64, window: 0 }, 2); // exactly one chunk
     await check(h, { tokens: 1, pos0: 150, heads: 6, kvHeads: 2, headDim: 64, window: 0 }, 3); // 3 chunks, tail
@@ -46,14 +46,12 @@ Deno.test("sdpa_sink_window matches attentionSink() for decode and prefill, full
     await check(h, { tokens: 9, pos0: 0, heads: 4, kvHeads: 2, headDim: 16, window: 0 }, 5); // prefill
     await check(h, { tokens: 7, pos0: 70, heads: 3, kvHeads: 3, headDim: 96, window: 5 }, 6); // dims past WG
     await check(h, { tokens: 5, pos0: 2, heads: 8, kvHeads: 1, headDim: 128, window: 3 }, 7);
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("sdpa_sink_window matches attentionSink() on random shapes", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "sdpa_sink_window matches attentionSink() on random shapes",
+  withHarness(async (h) => {
     const r = rng(31);
     for (let i = 0; i < 5; i++) {
       const kvHeads = 1 + Math.floor(r() * 3);
@@ -66,19 +64,15 @@ Deno.test("sdpa_sink_window matches attentionSink() on random shapes", async () 
         window: r() < 0.5 ? 0 : 1 + Math.floor(r() * 20),
       }, 40 + i);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("sdpa_sink_window f16kv variant reads an f16 cache like attentionSink() over the rounded values", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "sdpa_sink_window f16kv variant reads an f16 cache like attentionSink() over the rounded values",
+  withHarness(async (h) => {
     assert(h.gpu.hasF16, "this adapter has no shader-f16 (lavapipe and real GPUs have it)");
     await check(h, { tokens: 1, pos0: 150, heads: 6, kvHeads: 2, headDim: 64, window: 0 }, 60, true);
     await check(h, { tokens: 7, pos0: 70, heads: 3, kvHeads: 3, headDim: 96, window: 5 }, 61, true);
     await check(h, { tokens: 4, pos0: 3, heads: 2, kvHeads: 1, headDim: 10, window: 0 }, 62, true);
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);

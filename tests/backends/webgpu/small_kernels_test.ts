@@ -22,14 +22,14 @@ import {
 } from "../../../src/backends/webgpu/ops.ts";
 import { cosSinTable } from "../../../src/backends/webgpu/webgpu_backend.ts";
 import type { ModelConfig } from "../../../src/model/config.ts";
-import { KernelHarness } from "./gpu_harness.ts";
+import { withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
 import { randomMat } from "./random_model.ts";
 
-Deno.test("rmsnorm matches the reference for widths around the workgroup size, with a row offset", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "rmsnorm matches the reference for widths around the workgroup size, with a row offset",
+  withHarness(async (h) => {
     const r = rng(1);
     for (const [tokens, n] of [[1, 64], [3, 2880 / 10], [4, 30], [2, 130]]) {
       const x = randomF32((tokens + 1) * n, r, 3), w = randomF32(n, r);
@@ -40,14 +40,12 @@ Deno.test("rmsnorm matches the reference for widths around the workgroup size, w
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 1e-5, `rmsnorm ${tokens}x${n}: differs by ${d}`);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("rmsnorm add_main adds the residual in place, then normalises like the reference", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "rmsnorm add_main adds the residual in place, then normalises like the reference",
+  withHarness(async (h) => {
     const r = rng(11);
     for (const [tokens, n] of [[1, 64], [5, 96], [2, 200]]) {
       const x = randomF32(tokens * n, r, 3), res = randomF32(tokens * n, r), w = randomF32(n, r);
@@ -63,14 +61,12 @@ Deno.test("rmsnorm add_main adds the residual in place, then normalises like the
         `add_main ${tokens}x${n}: residual`,
       );
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("rope_yarn matches rope() with YaRN tables, in place at an offset and stride", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "rope_yarn matches rope() with YaRN tables, in place at an offset and stride",
+  withHarness(async (h) => {
     const r = rng(2);
     for (
       const [tokens, heads, dim, pos0, truncate] of [[1, 4, 64, 4000, false], [5, 3, 16, 0, true], [
@@ -99,14 +95,12 @@ Deno.test("rope_yarn matches rope() with YaRN tables, in place at an offset and 
       const d = maxRelDiff(await h.f32(b, x.length), want);
       assert(d < 1e-5, `rope ${tokens}x${heads}x${dim}@${pos0}: differs by ${d}`);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("rope_yarn qkv_main rotates q and k of fused rows and appends k, v to the caches at pos0", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "rope_yarn qkv_main rotates q and k of fused rows and appends k, v to the caches at pos0",
+  withHarness(async (h) => {
     const r = rng(12);
     for (
       const [tokens, heads, kvHeads, dim, pos0] of [[1, 4, 2, 16, 9], [6, 3, 1, 8, 0], [3, 8, 8, 64, 100]]
@@ -149,10 +143,8 @@ Deno.test("rope_yarn qkv_main rotates q and k of fused rows and appends k, v to 
       assert(maxRelDiff(await h.f32(k, ctx * kvw), wantK) < 1e-5, `${what}: k cache`);
       assertEquals(Array.from(await h.f32(v, ctx * kvw)), Array.from(wantV), `${what}: v cache`);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
 Deno.test("stackRows() keeps raw words for one dtype and widens mixed dtypes exactly", () => {
   const r = rng(13);
@@ -168,9 +160,9 @@ Deno.test("stackRows() keeps raw words for one dtype and widens mixed dtypes exa
   }
 });
 
-Deno.test("embedding_gather matches loadRow() for bf16, f16 and f32 tables, whole and split", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "embedding_gather matches loadRow() for bf16, f16 and f32 tables, whole and split",
+  withHarness(async (h) => {
     const r = rng(3);
     for (const dtype of ["BF16", "F16", "F32"] as const) {
       for (const maxBinding of [1 << 20, 40 * 4 * 3]) {
@@ -191,14 +183,12 @@ Deno.test("embedding_gather matches loadRow() for bf16, f16 and f32 tables, whol
         up.destroy();
       }
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("add_inplace adds exactly, including past one workgroup", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "add_inplace adds exactly, including past one workgroup",
+  withHarness(async (h) => {
     const r = rng(4);
     const x = randomF32(1000, r), y = randomF32(1000, r);
     const b = h.put(y);
@@ -206,14 +196,12 @@ Deno.test("add_inplace adds exactly, including past one workgroup", async () => 
     const got = await h.f32(b, 1000);
     assertEquals(Array.from(got.subarray(0, 999)), Array.from(y.subarray(0, 999).map((v, i) => v + x[i])));
     assertEquals(got[999], y[999]);
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("argmax picks the largest (lowest index on ties) per row, for rows shorter and longer than a workgroup", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "argmax picks the largest (lowest index on ties) per row, for rows shorter and longer than a workgroup",
+  withHarness(async (h) => {
     const r = rng(5);
     for (const n of [5, 64, 1000]) {
       const rows = 3;
@@ -225,14 +213,12 @@ Deno.test("argmax picks the largest (lowest index on ties) per row, for rows sho
       const want = [0, 1, 2].map((t) => refArgmax(l, t, n));
       assertEquals(Array.from(await h.u32(out, rows)), want, `n ${n}`);
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
 
-Deno.test("argmax topk_main returns the k largest (value desc, index asc), ties and -inf included", async () => {
-  const h = await KernelHarness.open();
-  try {
+Deno.test(
+  "argmax topk_main returns the k largest (value desc, index asc), ties and -inf included",
+  withHarness(async (h) => {
     const r = rng(6);
     for (const [n, k] of [[5, 5], [5, 1], [300, 17], [1000, 64], [3000, 3]]) {
       const rows = 2;
@@ -248,7 +234,5 @@ Deno.test("argmax topk_main returns the k largest (value desc, index asc), ties 
         assertEquals(Array.from(gotVals.subarray(t * k, (t + 1) * k)), want.map((i) => row[i]));
       }
     }
-  } finally {
-    h.dispose();
-  }
-});
+  }),
+);
