@@ -3,7 +3,8 @@
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { loadAnyModel } from "../../src/model/load_any.ts";
-import { FIXTURES, maxAbsDiff, readReference, runCli } from "../fixture_util.ts";
+import { FIXTURES, runCli } from "../fixture_util.ts";
+import { checkLogitsCli } from "../logits_cli.ts";
 
 Deno.test("loadAnyModel() tags each fixture with its family and leaves gpt-oss to loadModel()", () => {
   const oss = loadAnyModel(`${FIXTURES}/gpt-oss-tiny`);
@@ -22,23 +23,8 @@ Deno.test("loadAnyModel() tags each fixture with its family and leaves gpt-oss t
 });
 
 for (const fixture of ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny"]) {
-  Deno.test(`ossi logits on ${fixture} matches the reference logits and greedy tokens`, async () => {
-    const ref = readReference(fixture);
-    const r = await runCli([
-      "logits",
-      "--model",
-      `${FIXTURES}/${fixture}`,
-      "--tokens",
-      ref.prompt_token_ids.join(","),
-      "--generate",
-      "16",
-    ]);
-    assertEquals(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout);
-    const d = maxAbsDiff(out.logits.flat(), ref.prompt_logits);
-    assert(d <= ref.recommended_tolerance.logits_max_abs_diff, `logits differ by ${d}`);
-    assertEquals(out.generated, ref.greedy.token_ids);
-  });
+  Deno.test(`ossi logits on ${fixture} matches the reference logits and greedy tokens`, () =>
+    checkLogitsCli(fixture));
 }
 
 Deno.test("ossi logits refuses tokens past the vocabulary and past the context in one line", async () => {
