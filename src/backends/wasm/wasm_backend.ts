@@ -1,7 +1,8 @@
 // The WASM CPU backend: the gpt-oss forward pass over AssemblyScript SIMD kernels. The main thread owns one
 // memory with activations, norms and the KV cache and runs the cheap steps (norms, rope, attention, top-k);
 // the matmuls run in worker threads over weight shards (see shard_layout.ts), each a row-slice of every
-// matrix in its own memory, so a model larger than wasm32's 4 GiB fits.
+// matrix in its own memory, so a model larger than wasm32's 4 GiB fits. greedy()/topk() unembed on the
+// shards and bring back only each shard's best k logits, not the whole row.
 
 import { OssiError } from "../../io/errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
