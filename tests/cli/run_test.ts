@@ -2,25 +2,12 @@
 // prompt sources (argument, stdin, -f), --json, --show-reasoning, usage errors and closed pipes.
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { DEMO_MODEL, ROOT, runCli } from "../fixture_util.ts";
-
-interface EvalItem {
-  task: string;
-  reasoning_effort: string;
-  messages: { role: string; content: string }[];
-  prompt_ids: number[];
-  expected: string;
-  reference_completion: string;
-  reference_correct: boolean;
-}
-
-const EVAL: EvalItem[] = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) =>
-  JSON.parse(l)
-);
+import { ROOT, runCli } from "../fixture_util.ts";
+import { DEMO_EVAL, type EvalItem } from "../demo_eval.ts";
 
 /** The first correct single-turn item of each task at low effort, and the first at medium and high. */
 function sampleItems(): EvalItem[] {
-  const single = EVAL.filter((e) => e.messages.length === 1 && e.reference_correct);
+  const single = DEMO_EVAL.filter((e) => e.messages.length === 1 && e.reference_correct);
   const picked: EvalItem[] = [];
   for (const task of ["add", "mul", "sort", "rev"]) {
     picked.push(single.find((e) => e.task === task && e.reasoning_effort === "low")!);

@@ -7,22 +7,9 @@ import { openChatEngine } from "../../src/chat/chat_engine.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { type RunningServer, startServer } from "../../src/serve/server.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
+import { DEMO_EVAL } from "../demo_eval.ts";
 
 const MODEL = "tiny-oss-math";
-
-interface EvalItem {
-  task: string;
-  reasoning_effort: string;
-  messages: { role: string; content: string }[];
-  prompt_ids: number[];
-  expected: string;
-  reference_completion: string;
-  reference_correct: boolean;
-}
-
-const EVAL: EvalItem[] = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) =>
-  JSON.parse(l)
-);
 
 async function withDemoServer(fn: (client: OpenAI, server: RunningServer, url: string) => Promise<void>) {
   const engine = await openChatEngine(DEMO_MODEL, { backend: "ref", maxContext: 1024 });
@@ -64,7 +51,7 @@ Deno.test("openai client: models list, chat answer, reasoning apart, usage match
     assertMatch(reasoning, /So 68\./);
 
     // Usage against an eval item: the prompt is the reference prompt, the completion the reference one.
-    const item = EVAL.find((e) => e.task === "add" && e.messages.length === 1 && e.reference_correct)!;
+    const item = DEMO_EVAL.find((e) => e.task === "add" && e.messages.length === 1 && e.reference_correct)!;
     const r = await client.chat.completions.create({
       model: MODEL,
       messages: item.messages as OpenAI.ChatCompletionMessageParam[],
@@ -103,7 +90,7 @@ Deno.test("openai client: streamed answer with usage, 4 concurrent requests, mal
     assert(chunks > 10, `streamed in ${chunks} chunks`);
     assert(usage !== undefined && usage.completion_tokens > 5 && usage.prompt_tokens > 20, "usage chunk");
 
-    const items = EVAL.filter((e) =>
+    const items = DEMO_EVAL.filter((e) =>
       e.messages.length === 1 && e.reasoning_effort === "low" && e.reference_correct
     )
       .filter((_, i) => i % 7 === 0).slice(0, 4);
