@@ -110,6 +110,12 @@ export class DenseRuntime {
     }
   }
 
+  /** y[t] = row ids[t] of m as floats, for T i32 ids at byte offset `ids`; y is [T, m.cols]. */
+  gather(m: PlacedMat, ids: number, T: number, y: number): void {
+    if (m.dtype === "BF16") this.k.gather_rows_bf16(m.at, ids, T, m.cols, y);
+    else this.k.gather_rows_f32(m.at, ids, T, m.cols, y);
+  }
+
   /** Copies `floats` floats from byte offset `from` to byte offset `to`. */
   copy(to: number, from: number, floats: number): void {
     this.f32.copyWithin(to / 4, from / 4, from / 4 + floats);

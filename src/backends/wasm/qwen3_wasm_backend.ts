@@ -3,54 +3,47 @@
 // the layer has one), and per layer a dense SwiGLU MLP or softmax-then-top-k routed experts. Mirrors
 // ref/qwen3_backend.ts step by step.
 
-import { OssiError } from "../../io/errors.ts";
 import type { Qwen3Config, Qwen3Weights } from "../../model/qwen3.ts";
 import { ropeTables } from "../../model/rope.ts";
 import type { DebugSink } from "../backend.ts";
-import { DensePlacer, type DenseRuntime, type PlacedMat } from "./dense_runtime.ts";
-import { DEFAULT_MAX_TOKENS, DenseWasmBackend, type DenseWasmOptions } from "./dense_wasm_backend.ts";
+import { DensePlacer, type PlacedMat } from "./dense_runtime.ts";
+import {
+  type DenseActivations,
+  type DenseAttention,
+  denseSizes,
+  DenseWasmBackend,
+  type DenseWasmOptions,
+  type HeadShape,
+  placeActivations,
+} from "./dense_wasm_backend.ts";
 import { ropeCosSin } from "./rope_tables.ts";
 
 type Ffn =
   | { kind: "dense"; gate: PlacedMat; up: PlacedMat; down: PlacedMat }
   | { kind: "moe"; router: PlacedMat; gate: PlacedMat[]; up: PlacedMat[]; down: PlacedMat[] };
 
-interface Qwen3Layer {
+interface Qwen3Layer extends DenseAttention {
   attnNorm: number;
   q: PlacedMat;
   k: PlacedMat;
   v: PlacedMat;
-  o: PlacedMat;
   qBias: number; // 0: none
   kBias: number;
   vBias: number;
-  oBias: number;
   qNorm: number;
   kNorm: number;
   mlpNorm: number;
   ffn: Ffn;
-  kCache: number; // [maxContext, kvHeads*headDim]
-  vCache: number;
 }
 
 /** Byte offsets of the weights and buffers; activations hold maxTokens rows. */
-interface Qwen3Layout {
+interface Qwen3Layout extends DenseActivations {
   embed: PlacedMat;
   finalNorm: number;
   unembed: PlacedMat;
   layers: Qwen3Layer[];
-  x: number; // [T, hidden] residual stream
-  xn: number;
-  q: number; // [T, heads*headDim]
-  k: number; // [T, kvHeads*headDim]
-  v: number;
-  att: number;
-  proj: number; // [T, hidden]
   gate: number; // [T, widest FFN]
   up: number;
-  logits: number; // [T, vocab]
-  scores: number; // [maxContext]
-  sinks: number; // [heads], all -inf
   cos: number; // [maxContext, headDim/2]
   sin: number;
   // MoE only (0 otherwise)
@@ -62,25 +55,11 @@ interface Qwen3Layout {
   slots: number; // [T*k, hidden]: each (token, choice)'s expert output
 }
 
-export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config> {
-  private constructor(
-    config: Qwen3Config,
-    maxContext: number,
-    maxTokens: number,
-    rt: DenseRuntime,
-    ids: number,
-    private readonly b: Qwen3Layout,
-  ) {
-    super(config, maxContext, maxTokens, rt, ids);
-  }
-
+export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config, Qwen3Layout> {
   static create(config: Qwen3Config, w: Qwen3Weights, opts: DenseWasmOptions): Qwen3WasmBackend {
-    const c = config, H = c.hiddenSize, D = c.headDim, V = c.vocabSize;
-    const qw = c.numHeads * D, kvw = c.numKvHeads * D;
-    const ctx = Math.min(opts.maxContext, c.maxContext), T = opts.maxTokens ?? DEFAULT_MAX_TOKENS;
-    if (D % 4 !== 0) {
-      throw new OssiError(`wasm backend: needs head_dim % 4 == 0 (got ${D}); try --backend ref`);
-    }
+    const c = config, H = c.hiddenSize, D = c.headDim, kvw = c.numKvHeads * D;
+    const { ctx, T } = denseSizes(c.maxContext, D, opts);
+    const heads: HeadShape = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: D };
     const p = new DensePlacer();
     let ffnWidth = 0;
     const layers = w.layers.map((L): Qwen3Layer => {
@@ -123,18 +102,9 @@ export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config> {
       finalNorm: p.vec(w.finalNorm),
       unembed: p.mat(w.unembed),
       layers,
-      x: p.floats(T * H),
-      xn: p.floats(T * H),
-      q: p.floats(T * qw),
-      k: p.floats(T * kvw),
-      v: p.floats(T * kvw),
-      att: p.floats(T * qw),
-      proj: p.floats(T * H),
+      ...placeActivations(p, T, ctx, H, c.vocabSize, heads),
       gate: p.floats(T * ffnWidth),
       up: p.floats(T * ffnWidth),
-      logits: p.floats(T * V),
-      scores: p.floats(ctx),
-      sinks: p.vec(new Float32Array(c.numHeads).fill(-Infinity)),
       cos: p.vec(tables.cos),
       sin: p.vec(tables.sin),
       router: moe ? p.floats(T * moe.numExperts) : 0,
@@ -144,19 +114,16 @@ export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config> {
       down: moe ? p.floats(T * H) : 0,
       slots: moe ? p.floats(T * K * H) : 0,
     };
-    const ids = p.floats(T);
-    return new Qwen3WasmBackend(config, ctx, T, p.finish(T), ids, b);
+    return new Qwen3WasmBackend(config, ctx, T, p.finish(T), b, heads);
   }
 
   protected chunk(T: number, pos: number, first: number, dbg: DebugSink | undefined): number {
     const c = this.config, rt = this.rt, k = rt.k, b = this.b, H = c.hiddenSize, D = c.headDim;
     const qw = c.numHeads * D, kvw = c.numKvHeads * D, eps = c.rmsNormEps;
-    const emit = (name: string, layer: number, rows: number, at: number, width: number) =>
-      dbg?.(name, layer, rows, rt.read(at, rows * width));
+    const emit = this.emitter(dbg);
 
     // token embedding
-    if (b.embed.dtype === "BF16") k.gather_rows_bf16(b.embed.at, this.ids, T, H, b.x);
-    else k.gather_rows_f32(b.embed.at, this.ids, T, H, b.x);
+    rt.gather(b.embed, b.ids, T, b.x);
     emit("embedding", -1, T, b.x, H);
 
     for (let l = 0; l < c.numLayers; l++) {
@@ -167,35 +134,15 @@ export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config> {
       rt.linear(L.q, L.qBias, b.xn, T, b.q);
       rt.linear(L.k, L.kBias, b.xn, T, b.k);
       rt.linear(L.v, L.vBias, b.xn, T, b.v);
-      // per-head RMSNorm of q and k, then rope, then append k, v to the cache (positions >= pos overwritten)
+      // per-head RMSNorm of q and k, then rope
       k.qk_rmsnorm(b.q, L.qNorm, eps, T, c.numHeads, D);
       k.qk_rmsnorm(b.k, L.kNorm, eps, T, c.numKvHeads, D);
       k.rope(b.q, T, qw, c.numHeads, D, b.cos, b.sin, pos);
       k.rope(b.k, T, kvw, c.numKvHeads, D, b.cos, b.sin, pos);
       emit("q_after_qk_norm_and_rope", l, T, b.q, qw);
       emit("k_after_qk_norm_and_rope", l, T, b.k, kvw);
-      rt.copy(L.kCache + pos * kvw * 4, b.k, T * kvw);
-      rt.copy(L.vCache + pos * kvw * 4, b.v, T * kvw);
-      // causal grouped-query attention, no sinks
-      k.sdpa_sink_window(
-        b.att,
-        b.q,
-        L.kCache,
-        L.vCache,
-        pos,
-        T,
-        c.layerWindows[l],
-        b.sinks,
-        c.numHeads,
-        c.numKvHeads,
-        D,
-        b.scores,
-      );
-      // output projection, residual
-      rt.linear(L.o, L.oBias, b.att, T, b.proj);
-      emit("attn_out", l, T, b.proj, H);
-      k.add_inplace(b.x, b.proj, T * H);
-      emit("residual_after_attention", l, T, b.x, H);
+      // causal grouped-query attention (no sinks; the layer's window), residual
+      this.attend(L, l, T, pos, c.layerWindows[l], emit);
 
       // mlp rmsnorm, the layer's FFN (dense SwiGLU or routed experts) into proj, residual
       k.rmsnorm(b.xn, b.x, L.mlpNorm, eps, T, H);
@@ -208,9 +155,7 @@ export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config> {
         k.swiglu(b.gate, b.gate, b.up, T * F);
         rt.linear(L.ffn.down, 0, b.gate, T, b.proj);
       }
-      emit("mlp_out", l, T, b.proj, H);
-      k.add_inplace(b.x, b.proj, T * H);
-      emit("residual_after_mlp", l, T, b.x, H);
+      this.addMlp(l, T, H, emit);
     }
 
     const rows = T - first;
