@@ -3,12 +3,13 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { type Json, postJson, startStubServer, STUB_MODEL } from "./serve_util.ts";
 
-async function expectError(res: Response, status: number, code: string | null): Promise<Json> {
+/** Asserts an OpenAI-shaped error with this status and code; `what` names the request in failures. */
+async function expectError(res: Response, status: number, code: string | null, what = ""): Promise<Json> {
   const body: Json = await res.json();
-  assertEquals(res.status, status, JSON.stringify(body));
-  assert(typeof body.error?.message === "string" && body.error.message.length > 0, "error.message");
-  assert(typeof body.error.type === "string", "error.type");
-  assertEquals(body.error.code, code);
+  assertEquals(res.status, status, `${what} ${JSON.stringify(body)}`);
+  assert(typeof body.error?.message === "string" && body.error.message.length > 0, `${what} error.message`);
+  assert(typeof body.error.type === "string", `${what} error.type`);
+  assertEquals(body.error.code, code, `${what} error.code`);
   return body.error;
 }
 
@@ -41,51 +42,26 @@ Deno.test("errors: malformed JSON, missing and ill-typed fields are 400 with an 
       400,
       "invalid_value",
     );
-    await expectError(
-      await postJson(chat, { model: STUB_MODEL, messages: msgs, temperature: "hot" }),
-      400,
-      "invalid_type",
-    );
-    await expectError(
-      await postJson(chat, { model: STUB_MODEL, messages: msgs, temperature: 9 }),
-      400,
-      "invalid_value",
-    );
-    await expectError(
-      await postJson(chat, { model: STUB_MODEL, messages: msgs, top_p: 0 }),
-      400,
-      "invalid_value",
-    );
-    await expectError(
-      await postJson(chat, { model: STUB_MODEL, messages: msgs, n: 3 }),
-      400,
-      "invalid_value",
-    );
-    await expectError(
-      await postJson(chat, { model: STUB_MODEL, messages: msgs, max_tokens: 0 }),
-      400,
-      "invalid_value",
-    );
-    await expectError(
-      await postJson(chat, { model: STUB_MODEL, messages: msgs, reasoning_effort: "max" }),
-      400,
-      "invalid_value",
-    );
-    await expectError(
-      await postJson(chat, { model: STUB_MODEL, messages: msgs, stop: [1] }),
-      400,
-      "invalid_value",
-    );
+    // one bad field on an otherwise valid request
+    const badFields: [Json, string][] = [
+      [{ temperature: "hot" }, "invalid_type"],
+      [{ temperature: 9 }, "invalid_value"],
+      [{ top_p: 0 }, "invalid_value"],
+      [{ n: 3 }, "invalid_value"],
+      [{ max_tokens: 0 }, "invalid_value"],
+      [{ reasoning_effort: "max" }, "invalid_value"],
+      [{ stop: [1] }, "invalid_value"],
+      [{ tools: [{ type: "web_search" }] }, "invalid_value"],
+    ];
+    for (const [field, code] of badFields) {
+      const res = await postJson(chat, { model: STUB_MODEL, messages: msgs, ...field });
+      await expectError(res, 400, code, JSON.stringify(field));
+    }
     await expectError(
       await postJson(chat, {
         model: STUB_MODEL,
         messages: [{ role: "tool", tool_call_id: "nope", content: "x" }],
       }),
-      400,
-      "invalid_value",
-    );
-    await expectError(
-      await postJson(chat, { model: STUB_MODEL, messages: msgs, tools: [{ type: "web_search" }] }),
       400,
       "invalid_value",
     );
