@@ -18,20 +18,14 @@ struct Params {
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let base = wid.x * p.n;
-  var bv = -3.4e38;
-  var bi = 0xffffffffu;
-  for (var i = lid; i < p.n; i += WG) {
-    let v = logits[base + i];
-    if (v > bv || bi == 0xffffffffu) {
-      bv = v;
-      bi = i;
-    }
-  }
-  best_v[lid] = bv;
-  best_i[lid] = bi;
+/**
+ * Leaves in best_v[0], best_i[0] the largest of every thread's (v, i), ties to the lower index; index
+ * 0xffffffff is "none" and loses to anything. All threads must call it; slot 0 is read by thread 0 as is,
+ * by the others after a barrier.
+ */
+fn reduce_best(lid: u32, v: f32, i: u32) {
+  best_v[lid] = v;
+  best_i[lid] = i;
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
     workgroupBarrier();
     if (lid < s) {
@@ -44,6 +38,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let base = wid.x * p.n;
+  var bv = -3.4e38;
+  var bi = 0xffffffffu;
+  for (var i = lid; i < p.n; i += WG) {
+    let v = logits[base + i];
+    if (v > bv || bi == 0xffffffffu) {
+      bv = v;
+      bi = i;
+    }
+  }
+  reduce_best(lid, bv, bi);
   if (lid == 0u) {
     out[wid.x] = best_i[0];
   }
@@ -70,20 +79,7 @@ fn topk_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         bi = i;
       }
     }
-    best_v[lid] = bv;
-    best_i[lid] = bi;
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-      workgroupBarrier();
-      if (lid < s) {
-        let ov = best_v[lid + s];
-        let oi = best_i[lid + s];
-        let mine = best_i[lid];
-        if (oi != 0xffffffffu && (mine == 0xffffffffu || ov > best_v[lid] || (ov == best_v[lid] && oi < mine))) {
-          best_v[lid] = ov;
-          best_i[lid] = oi;
-        }
-      }
-    }
+    reduce_best(lid, bv, bi);
     workgroupBarrier();
     pv = best_v[0];
     pi = best_i[0];

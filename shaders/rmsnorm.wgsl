@@ -19,6 +19,19 @@ struct Params {
 
 var<workgroup> partial: array<f32, WG>;
 
+/** Sum of every thread's `v` (all threads must call it; once per dispatch, as partial is not released). */
+fn workgroup_sum(lid: u32, v: f32) -> f32 {
+  partial[lid] = v;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      partial[lid] += partial[lid + s];
+    }
+  }
+  workgroupBarrier();
+  return partial[0];
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x;
@@ -27,15 +40,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var i = lid; i < p.n; i += WG) {
     ss += x[xo + i] * x[xo + i];
   }
-  partial[lid] = ss;
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lid < s) {
-      partial[lid] += partial[lid + s];
-    }
-  }
-  workgroupBarrier();
-  let inv = 1.0 / sqrt(partial[0] / f32(p.n) + p.eps);
+  let inv = 1.0 / sqrt(workgroup_sum(lid, ss) / f32(p.n) + p.eps);
   for (var i = lid; i < p.n; i += WG) {
     y[t * p.n + i] = x[xo + i] * inv * w[i];
   }
@@ -50,15 +55,7 @@ fn add_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     xa[xo + i] = v;
     ss += v * v;
   }
-  partial[lid] = ss;
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lid < s) {
-      partial[lid] += partial[lid + s];
-    }
-  }
-  workgroupBarrier();
-  let inv = 1.0 / sqrt(partial[0] / f32(p.n) + p.eps);
+  let inv = 1.0 / sqrt(workgroup_sum(lid, ss) / f32(p.n) + p.eps);
   for (var i = lid; i < p.n; i += WG) {
     y[xo + i] = xa[xo + i] * inv * w[i];
   }
