@@ -2,7 +2,7 @@
 // usage, stop strings, max_tokens, effort, tool calls and tool results.
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { type Json, postJson, sseJson, startStubServer, STUB_MODEL } from "./serve_util.ts";
+import { type Json, postJson, sseJson, STUB_MODEL, withStubServer } from "./serve_util.ts";
 
 const ask = (content: string, extra: Json = {}) => ({
   model: STUB_MODEL,
@@ -10,9 +10,9 @@ const ask = (content: string, extra: Json = {}) => ({
   ...extra,
 });
 
-Deno.test("chat completions: answer in content, analysis in reasoning_content, usage counted", async () => {
-  const s = await startStubServer();
-  try {
+Deno.test(
+  "chat completions: answer in content, analysis in reasoning_content, usage counted",
+  withStubServer({}, async (s) => {
     const res = await postJson(
       `${s.url}/v1/chat/completions`,
       ask("What is 23+45?", { reasoning_effort: "high" }),
@@ -33,14 +33,12 @@ Deno.test("chat completions: answer in content, analysis in reasoning_content, u
     assertEquals(u.completion_tokens, s.gen.lastStats!.decodeTokens);
     assertEquals(u.total_tokens, u.prompt_tokens + u.completion_tokens);
     assert(u.completion_tokens_details.reasoning_tokens > 0, "reasoning tokens counted");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("chat completions: streaming sends role, reasoning and content deltas, finish, usage, [DONE]", async () => {
-  const s = await startStubServer();
-  try {
+Deno.test(
+  "chat completions: streaming sends role, reasoning and content deltas, finish, usage, [DONE]",
+  withStubServer({}, async (s) => {
     const res = await postJson(
       `${s.url}/v1/chat/completions`,
       ask("What is 7+8?", { stream: true, stream_options: { include_usage: true } }),
@@ -65,14 +63,12 @@ Deno.test("chat completions: streaming sends role, reasoning and content deltas,
     assertEquals(last.usage.completion_tokens, s.gen.lastStats!.decodeTokens);
     assertEquals(chunks.at(-2)!.choices[0].finish_reason, "stop");
     assert(chunks.length > 6, "streamed in several chunks");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("chat completions: stop strings cut the answer; max_tokens ends with finish_reason length", async () => {
-  const s = await startStubServer();
-  try {
+Deno.test(
+  "chat completions: stop strings cut the answer; max_tokens ends with finish_reason length",
+  withStubServer({}, async (s) => {
     const stopped: Json =
       await (await postJson(`${s.url}/v1/chat/completions`, ask("hello there", { stop: ["there"] })))
         .json();
@@ -92,22 +88,20 @@ Deno.test("chat completions: stop strings cut the answer; max_tokens ends with f
       ask("What is 1+2?", { max_completion_tokens: 5 }),
     )).json();
     assertEquals(short2.usage.completion_tokens, 5);
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("chat completions: a tool call finishes with tool_calls, and its result is rendered back", async () => {
-  const s = await startStubServer();
-  const tools = [{
-    type: "function",
-    function: {
-      name: "get_weather",
-      description: "Weather now",
-      parameters: { type: "object", properties: { city: { type: "string" } } },
-    },
-  }];
-  try {
+Deno.test(
+  "chat completions: a tool call finishes with tool_calls, and its result is rendered back",
+  withStubServer({}, async (s) => {
+    const tools = [{
+      type: "function",
+      function: {
+        name: "get_weather",
+        description: "Weather now",
+        parameters: { type: "object", properties: { city: { type: "string" } } },
+      },
+    }];
     const first: Json =
       await (await postJson(`${s.url}/v1/chat/completions`, ask("weather in Paris?", { tools }))).json();
     const choice = first.choices[0];
@@ -152,14 +146,12 @@ Deno.test("chat completions: a tool call finishes with tool_calls, and its resul
     )).json();
     assertEquals(none.choices[0].finish_reason, "stop");
     assertEquals(none.choices[0].message.content, "You said: weather in Rome");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("chat completions: system messages and multi-part content reach the prompt", async () => {
-  const s = await startStubServer();
-  try {
+Deno.test(
+  "chat completions: system messages and multi-part content reach the prompt",
+  withStubServer({}, async (s) => {
     const body: Json = await (await postJson(`${s.url}/v1/chat/completions`, {
       model: STUB_MODEL,
       messages: [
@@ -169,19 +161,17 @@ Deno.test("chat completions: system messages and multi-part content reach the pr
     })).json();
     assertEquals(body.choices[0].message.content, "5");
     assertMatch(s.gen.prompts.at(-1)!, /Answer tersely\./);
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("chat completions: temperature, top_p and seed reach the sampler", async () => {
-  const s = await startStubServer();
-  const picks = async (extra: Json) => {
-    const res = await postJson(`${s.url}/v1/chat/completions`, ask("What is 9+9?", extra));
-    assertEquals((await res.json()).choices[0].message.content, "18");
-    return s.gen.lastSamples;
-  };
-  try {
+Deno.test(
+  "chat completions: temperature, top_p and seed reach the sampler",
+  withStubServer({}, async (s) => {
+    const picks = async (extra: Json) => {
+      const res = await postJson(`${s.url}/v1/chat/completions`, ask("What is 9+9?", extra));
+      assertEquals((await res.json()).choices[0].message.content, "18");
+      return s.gen.lastSamples;
+    };
     const a = await picks({ temperature: 1, seed: 5 });
     const b = await picks({ temperature: 1, seed: 5 });
     const c = await picks({ temperature: 1, seed: 6 });
@@ -191,7 +181,5 @@ Deno.test("chat completions: temperature, top_p and seed reach the sampler", asy
     assertEquals(new Set(await picks({ temperature: 0 })).size, 1, "temperature 0 is greedy");
     const narrow = await picks({ temperature: 1, top_p: 0.01, seed: 5 });
     assert(new Set(narrow).size <= 6, "top_p 0.01 keeps few of 512 flat candidates");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);

@@ -2,7 +2,7 @@
 // a client that disconnects mid-stream stops its generation and frees the engine, a full queue is 429.
 
 import { assert, assertEquals } from "../assert.ts";
-import { type Json, postJson, sseJson, startStubServer, STUB_MODEL } from "./serve_util.ts";
+import { type Json, postJson, sseJson, startStubServer, STUB_MODEL, withStubServer } from "./serve_util.ts";
 
 const ask = (q: string, extra: Json = {}) => ({
   model: STUB_MODEL,
@@ -18,9 +18,9 @@ async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<vo
   }
 }
 
-Deno.test("concurrency: simultaneous requests queue for the engine and each gets its own answer", async () => {
-  const s = await startStubServer({ delayMs: 1 });
-  try {
+Deno.test(
+  "concurrency: simultaneous requests queue for the engine and each gets its own answer",
+  withStubServer({ delayMs: 1 }, async (s) => {
     const pairs = [[12, 30], [5, 9], [40, 2], [77, 11], [3, 3], [60, 25]];
     const answers = await Promise.all(pairs.map(async ([a, b], i) => {
       const req = ask(`What is ${a}+${b}?`, { stream: i % 2 === 0 });
@@ -30,14 +30,12 @@ Deno.test("concurrency: simultaneous requests queue for the engine and each gets
     }));
     assertEquals(answers, pairs.map(([a, b]) => String(a + b)));
     assertEquals(s.gen.completed, pairs.length);
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("concurrency: a client that disconnects mid-stream stops its generation and frees the engine", async () => {
-  const s = await startStubServer({ delayMs: 15 });
-  try {
+Deno.test(
+  "concurrency: a client that disconnects mid-stream stops its generation and frees the engine",
+  withStubServer({ delayMs: 15 }, async (s) => {
     const ac = new AbortController();
     const res = await postJson(
       `${s.url}/v1/chat/completions`,
@@ -57,14 +55,12 @@ Deno.test("concurrency: a client that disconnects mid-stream stops its generatio
     assertEquals(s.gen.aborted, 1);
     assert(Date.now() - t0 < 2000, "the engine was freed early");
     await waitFor(() => !s.server.context.queue.busy, "the engine to be idle");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("concurrency: a full queue answers 429; a queued client that leaves frees its place", async () => {
-  const s = await startStubServer({ delayMs: 5, maxWaiting: 1 });
-  try {
+Deno.test(
+  "concurrency: a full queue answers 429; a queued client that leaves frees its place",
+  withStubServer({ delayMs: 5, maxWaiting: 1 }, async (s) => {
     const running = postJson(`${s.url}/v1/chat/completions`, ask("What is 1+1?"));
     await waitFor(() => s.server.context.queue.busy, "the first request to own the engine");
     const leaver = new AbortController();
@@ -93,10 +89,8 @@ Deno.test("concurrency: a full queue answers 429; a queued client that leaves fr
     assertEquals((await (await running).json()).choices[0].message.content, "2");
     assertEquals((await (await next).json()).choices[0].message.content, "8");
     assertEquals(s.gen.prompts.filter((p) => p.includes("2+2")).length, 0, "the leaver never ran");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
 Deno.test("concurrency: a non-streaming client that hangs up stops its generation; one that leaves the queue is forgotten", async () => {
   const s = await startStubServer({ delayMs: 15 });

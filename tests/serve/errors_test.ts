@@ -1,7 +1,7 @@
 // Bad requests get OpenAI-shaped errors with the right status, and the server keeps answering after them.
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { type Json, postJson, startStubServer, STUB_MODEL } from "./serve_util.ts";
+import { type Json, postJson, STUB_MODEL, withStubServer } from "./serve_util.ts";
 
 /** Asserts an OpenAI-shaped error with this status and code; `what` names the request in failures. */
 async function expectError(res: Response, status: number, code: string | null, what = ""): Promise<Json> {
@@ -13,10 +13,10 @@ async function expectError(res: Response, status: number, code: string | null, w
   return body.error;
 }
 
-Deno.test("errors: malformed JSON, missing and ill-typed fields are 400 with an error object", async () => {
-  const s = await startStubServer();
-  const chat = `${s.url}/v1/chat/completions`;
-  try {
+Deno.test(
+  "errors: malformed JSON, missing and ill-typed fields are 400 with an error object",
+  withStubServer({}, async (s) => {
+    const chat = `${s.url}/v1/chat/completions`;
     await expectError(await postJson(chat, "{not json"), 400, "invalid_json");
     await expectError(await postJson(chat, "[1,2]"), 400, "invalid_body");
     await expectError(
@@ -83,14 +83,12 @@ Deno.test("errors: malformed JSON, missing and ill-typed fields are 400 with an 
       messages: [{ role: "user", content: "What is 1+1?" }],
     });
     assertEquals((await ok.json()).choices[0].message.content, "2");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("errors: unknown model is 404, on both APIs and on GET /v1/models/{id}", async () => {
-  const s = await startStubServer();
-  try {
+Deno.test(
+  "errors: unknown model is 404, on both APIs and on GET /v1/models/{id}",
+  withStubServer({}, async (s) => {
     const e = await expectError(
       await postJson(`${s.url}/v1/chat/completions`, {
         model: "gpt-5",
@@ -109,14 +107,12 @@ Deno.test("errors: unknown model is 404, on both APIs and on GET /v1/models/{id}
     const card: Json = await (await fetch(`${s.url}/v1/models/${STUB_MODEL}`)).json();
     assertEquals(card.id, STUB_MODEL);
     assertEquals(card.object, "model");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("errors: a prompt longer than the context is 400 context_length_exceeded (streaming too)", async () => {
-  const s = await startStubServer({ contextSize: 200 });
-  try {
+Deno.test(
+  "errors: a prompt longer than the context is 400 context_length_exceeded (streaming too)",
+  withStubServer({ contextSize: 200 }, async (s) => {
     const long = { model: STUB_MODEL, messages: [{ role: "user", content: "word ".repeat(400) }] };
     await expectError(await postJson(`${s.url}/v1/chat/completions`, long), 400, "context_length_exceeded");
     await expectError(
@@ -137,15 +133,13 @@ Deno.test("errors: a prompt longer than the context is 400 context_length_exceed
       max_tokens: 100000,
     })).json();
     assertEquals(body.choices[0].message.content, "7");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("errors: with an API key, /v1 needs 'Authorization: Bearer KEY' (401 otherwise); the page does not", async () => {
-  const s = await startStubServer({ apiKey: "sekret" });
-  const body = { model: STUB_MODEL, messages: [{ role: "user", content: "What is 4+4?" }] };
-  try {
+Deno.test(
+  "errors: with an API key, /v1 needs 'Authorization: Bearer KEY' (401 otherwise); the page does not",
+  withStubServer({ apiKey: "sekret" }, async (s) => {
+    const body = { model: STUB_MODEL, messages: [{ role: "user", content: "What is 4+4?" }] };
     await expectError(await fetch(`${s.url}/v1/models`), 401, "invalid_api_key");
     await expectError(
       await postJson(`${s.url}/v1/chat/completions`, body, { authorization: "Bearer wrong" }),
@@ -161,69 +155,67 @@ Deno.test("errors: with an API key, /v1 needs 'Authorization: Bearer KEY' (401 o
     const page = await fetch(`${s.url}/`);
     assertEquals(page.status, 200);
     assertMatch(await page.text(), /<title>ossi chat<\/title>/);
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("errors: random request bodies never give a 500 and never stop the server", async () => {
-  const s = await startStubServer();
-  let seed = 12345;
-  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
-  const leaves = [
-    null,
-    true,
-    0,
-    -1,
-    1.5,
-    1e308,
-    "",
-    "x",
-    "user",
-    "tool",
-    "function",
-    STUB_MODEL,
-    "What is 1+1?",
-  ];
-  const keys = [
-    "model",
-    "messages",
-    "input",
-    "role",
-    "content",
-    "tools",
-    "tool_choice",
-    "type",
-    "function",
-    "name",
-    "parameters",
-    "tool_calls",
-    "tool_call_id",
-    "stream",
-    "stop",
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "seed",
-    "reasoning",
-    "effort",
-    "reasoning_effort",
-    "text",
-    "call_id",
-    "arguments",
-    "output",
-    "instructions",
-    "n",
-  ];
-  const value = (depth: number): unknown => {
-    const k = rand(depth > 3 ? 1 : 4);
-    if (k === 0) return leaves[rand(leaves.length)];
-    if (k === 1) return Array.from({ length: rand(3) }, () => value(depth + 1));
-    return Object.fromEntries(
-      Array.from({ length: 1 + rand(5) }, () => [keys[rand(keys.length)], value(depth + 1)]),
-    );
-  };
-  try {
+Deno.test(
+  "errors: random request bodies never give a 500 and never stop the server",
+  withStubServer({}, async (s) => {
+    let seed = 12345;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    const leaves = [
+      null,
+      true,
+      0,
+      -1,
+      1.5,
+      1e308,
+      "",
+      "x",
+      "user",
+      "tool",
+      "function",
+      STUB_MODEL,
+      "What is 1+1?",
+    ];
+    const keys = [
+      "model",
+      "messages",
+      "input",
+      "role",
+      "content",
+      "tools",
+      "tool_choice",
+      "type",
+      "function",
+      "name",
+      "parameters",
+      "tool_calls",
+      "tool_call_id",
+      "stream",
+      "stop",
+      "max_tokens",
+      "temperature",
+      "top_p",
+      "seed",
+      "reasoning",
+      "effort",
+      "reasoning_effort",
+      "text",
+      "call_id",
+      "arguments",
+      "output",
+      "instructions",
+      "n",
+    ];
+    const value = (depth: number): unknown => {
+      const k = rand(depth > 3 ? 1 : 4);
+      if (k === 0) return leaves[rand(leaves.length)];
+      if (k === 1) return Array.from({ length: rand(3) }, () => value(depth + 1));
+      return Object.fromEntries(
+        Array.from({ length: 1 + rand(5) }, () => [keys[rand(keys.length)], value(depth + 1)]),
+      );
+    };
     const statuses = new Map<number, number>();
     for (let i = 0; i < 300; i++) {
       const path = i % 3 === 0 ? "/v1/responses" : "/v1/chat/completions";
@@ -266,7 +258,5 @@ Deno.test("errors: random request bodies never give a 500 and never stop the ser
       messages: [{ role: "user", content: "What is 2+5?" }],
     });
     assertEquals((await ok.json()).choices[0].message.content, "7");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);

@@ -2,11 +2,11 @@
 // events in order, function calls and their outputs.
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { type Json, postJson, readSse, startStubServer, STUB_MODEL } from "./serve_util.ts";
+import { type Json, postJson, readSse, STUB_MODEL, withStubServer } from "./serve_util.ts";
 
-Deno.test("responses: reasoning and message items, output_text, usage, effort from reasoning.effort", async () => {
-  const s = await startStubServer();
-  try {
+Deno.test(
+  "responses: reasoning and message items, output_text, usage, effort from reasoning.effort",
+  withStubServer({}, async (s) => {
     const res = await postJson(`${s.url}/v1/responses`, {
       model: STUB_MODEL,
       input: "What is 23+45?",
@@ -31,14 +31,12 @@ Deno.test("responses: reasoning and message items, output_text, usage, effort fr
     assertEquals(body.usage.output_tokens, s.gen.lastStats!.decodeTokens);
     assertEquals(body.usage.total_tokens, body.usage.input_tokens + body.usage.output_tokens);
     assertMatch(s.gen.prompts.at(-1)!, /Be exact\./);
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("responses: streaming events come in order with increasing sequence numbers", async () => {
-  const s = await startStubServer();
-  try {
+Deno.test(
+  "responses: streaming events come in order with increasing sequence numbers",
+  withStubServer({}, async (s) => {
     const events = await readSse(
       await postJson(`${s.url}/v1/responses`, {
         model: STUB_MODEL,
@@ -75,19 +73,17 @@ Deno.test("responses: streaming events come in order with increasing sequence nu
     const done = payloads.at(-1)!.response;
     assertEquals(done.output_text, "4");
     assertEquals(done.status, "completed");
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("responses: function_call items, and function_call_output fed back", async () => {
-  const s = await startStubServer();
-  const tools = [{
-    type: "function",
-    name: "get_weather",
-    parameters: { type: "object", properties: { city: { type: "string" } } },
-  }];
-  try {
+Deno.test(
+  "responses: function_call items, and function_call_output fed back",
+  withStubServer({}, async (s) => {
+    const tools = [{
+      type: "function",
+      name: "get_weather",
+      parameters: { type: "object", properties: { city: { type: "string" } } },
+    }];
     const first: Json =
       await (await postJson(`${s.url}/v1/responses`, { model: STUB_MODEL, input: "weather in Lima", tools }))
         .json();
@@ -119,14 +115,12 @@ Deno.test("responses: function_call items, and function_call_output fed back", a
     assert(types.includes("response.function_call_arguments.delta"), "arguments streamed");
     const argsDone = events.find((e) => e.event === "response.function_call_arguments.done")!;
     assertEquals(JSON.parse(argsDone.data).arguments, '{"city":"Kyiv"}');
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);
 
-Deno.test("responses: max_output_tokens gives status incomplete", async () => {
-  const s = await startStubServer();
-  try {
+Deno.test(
+  "responses: max_output_tokens gives status incomplete",
+  withStubServer({}, async (s) => {
     const body: Json = await (await postJson(`${s.url}/v1/responses`, {
       model: STUB_MODEL,
       input: "What is 5+5?",
@@ -135,7 +129,5 @@ Deno.test("responses: max_output_tokens gives status incomplete", async () => {
     assertEquals(body.status, "incomplete");
     assertEquals(body.incomplete_details, { reason: "max_output_tokens" });
     assertEquals(body.usage.output_tokens, 4);
-  } finally {
-    await s.close();
-  }
-});
+  }),
+);

@@ -22,9 +22,9 @@ export interface StubServer {
   close(): Promise<void>;
 }
 
-export async function startStubServer(
-  opts: ScriptOptions & { apiKey?: string; maxWaiting?: number } = {},
-): Promise<StubServer> {
+export type StubOptions = ScriptOptions & { apiKey?: string; maxWaiting?: number };
+
+export async function startStubServer(opts: StubOptions = {}): Promise<StubServer> {
   const tok = await loadTokenizer(DEMO_MODEL);
   const gen = new ScriptedGenerator(tok, opts);
   const stops = ["<|return|>", "<|call|>", "<|endoftext|>"].map((t) => tok.tokenId(t)!);
@@ -47,6 +47,21 @@ export async function startStubServer(
       await server.shutdown();
       if (logs.length) throw new Error(`server logged errors:\n${logs.join("\n")}`);
     },
+  };
+}
+
+/** A Deno.test body that runs `body` against a fresh stub server and closes it afterwards, pass or fail. */
+export function withStubServer(
+  opts: StubOptions,
+  body: (s: StubServer) => Promise<void>,
+): () => Promise<void> {
+  return async () => {
+    const s = await startStubServer(opts);
+    try {
+      await body(s);
+    } finally {
+      await s.close();
+    }
   };
 }
 
