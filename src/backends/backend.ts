@@ -37,3 +37,35 @@ export interface Backend<C = ModelConfig> {
   /** Frees device memory and workers. */
   dispose(): void;
 }
+
+/** Largest k of a backend's topk() (also capped by the vocabulary size). */
+export const TOPK_MAX = 1024;
+
+/**
+ * The argument checks of forward(), greedy() and topk(), made before the KV cache is touched: an integer
+ * pos >= 0, pos + tokens.length <= maxContext, integer token ids in [0, vocabSize). Throws RangeError.
+ */
+export function checkTokens(
+  tokens: ArrayLike<number>,
+  pos: number,
+  maxContext: number,
+  vocabSize: number,
+): void {
+  if (!Number.isInteger(pos) || pos < 0) throw new RangeError(`bad position ${pos}`);
+  if (pos + tokens.length > maxContext) {
+    throw new RangeError(`context overflow: ${pos + tokens.length} > ${maxContext}`);
+  }
+  for (let i = 0; i < tokens.length; i++) {
+    const id = tokens[i];
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new RangeError(`token id ${id} out of range`);
+    }
+  }
+}
+
+/** topk()'s check on k: an integer in [1, min(TOPK_MAX, vocabSize)]. Throws RangeError. */
+export function checkTopK(k: number, vocabSize: number): void {
+  if (!Number.isInteger(k) || k < 1 || k > Math.min(TOPK_MAX, vocabSize)) {
+    throw new RangeError(`topk: k ${k} out of range`);
+  }
+}

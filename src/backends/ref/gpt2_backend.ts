@@ -2,7 +2,7 @@
 // multi-head causal attention, GELU (tanh) MLP, tied LM head.
 
 import type { Gpt2Config, Gpt2Weights } from "../../model/gpt2.ts";
-import type { Backend, ForwardOptions } from "../backend.ts";
+import { type Backend, checkTokens, type ForwardOptions } from "../backend.ts";
 import { linear, loadRow } from "./kernels.ts";
 import { attentionCausal, geluTanh, layerNorm } from "./kernels_dense.ts";
 import { LayerKvCache } from "./layer_kv_cache.ts";
@@ -27,6 +27,7 @@ export class Gpt2RefBackend implements Backend<Gpt2Config> {
 
   forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
     const c = this.config, w = this.w, T = tokens.length, H = c.hiddenSize, F = c.ffnSize, dbg = opts.debug;
+    checkTokens(tokens, pos, this.maxContext, c.vocabSize);
     this.cache.ensure(pos + T);
 
     const x = new Float32Array(T * H); // residual stream
@@ -39,9 +40,6 @@ export class Gpt2RefBackend implements Backend<Gpt2Config> {
     // token embedding + learned position embedding
     for (let t = 0; t < T; t++) {
       const id = tokens[t];
-      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) {
-        throw new RangeError(`token id ${id} out of range`);
-      }
       loadRow(w.tokenEmbed, id, row, bits);
       x.set(row, t * H);
       loadRow(w.posEmbed, pos + t, row, bits);

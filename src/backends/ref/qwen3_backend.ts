@@ -2,7 +2,7 @@
 // QK-norm before RoPE, and per layer either a dense SwiGLU MLP or a softmax-then-top-k routed MoE.
 
 import type { Qwen3Config, Qwen3DenseMlp, Qwen3MoeMlp, Qwen3Weights } from "../../model/qwen3.ts";
-import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
+import { type Backend, checkTokens, type DebugSink, type ForwardOptions } from "../backend.ts";
 import { linear, loadRow, rmsnorm, rope, type RopeTables, ropeTables } from "./kernels.ts";
 import { attentionCausal, qkNorm, softmaxTopk, swiglu } from "./kernels_dense.ts";
 import { LayerKvCache } from "./layer_kv_cache.ts";
@@ -28,6 +28,7 @@ export class Qwen3RefBackend implements Backend<Qwen3Config> {
   forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
     const c = this.config, w = this.w, T = tokens.length, H = c.hiddenSize, D = c.headDim, dbg = opts.debug;
     const qw = c.numHeads * D, kvw = c.numKvHeads * D;
+    checkTokens(tokens, pos, this.maxContext, c.vocabSize);
     this.cache.ensure(pos + T);
 
     const x = new Float32Array(T * H); // residual stream
@@ -38,9 +39,6 @@ export class Qwen3RefBackend implements Backend<Qwen3Config> {
     // token embedding
     for (let t = 0; t < T; t++) {
       const id = tokens[t];
-      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) {
-        throw new RangeError(`token id ${id} out of range`);
-      }
       loadRow(w.embed, id, x.subarray(t * H, (t + 1) * H), new Uint32Array(x.buffer, t * H * 4, H));
     }
     dbg?.("embedding", -1, T, x);

@@ -3,7 +3,7 @@
 
 import type { ModelConfig } from "../../model/config.ts";
 import type { GptOssWeights } from "../../model/gpt_oss.ts";
-import type { Backend, ForwardOptions } from "../backend.ts";
+import { type Backend, checkTokens, type ForwardOptions } from "../backend.ts";
 import {
   attentionSink,
   expertLinear,
@@ -56,7 +56,7 @@ export class RefBackend implements Backend {
   forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
     const c = this.config, w = this.w, T = tokens.length, H = c.hiddenSize, dbg = opts.debug;
     const qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, F = c.intermediateSize;
-    if (pos + T > this.maxContext) throw new RangeError(`context overflow: ${pos + T} > ${this.maxContext}`);
+    checkTokens(tokens, pos, this.maxContext, c.vocabSize);
     this.cache.ensure(pos + T);
 
     const x = new Float32Array(T * H); // residual stream
@@ -70,7 +70,6 @@ export class RefBackend implements Backend {
     // token embedding
     for (let t = 0; t < T; t++) {
       const id = tokens[t];
-      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`token id ${id} out of range`);
       loadRow(w.embed, id, x.subarray(t * H, (t + 1) * H), new Uint32Array(x.buffer, t * H * 4, H));
     }
     dbg?.("embedding", -1, T, x);

@@ -4,7 +4,7 @@
 // and residual, and the MLP's residual.
 
 import { OssiError } from "../../io/errors.ts";
-import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
+import { type Backend, checkTokens, type DebugSink, type ForwardOptions } from "../backend.ts";
 import type { DensePlacer, DenseRuntime, PlacedMat } from "./dense_runtime.ts";
 
 export interface DenseWasmOptions {
@@ -116,13 +116,7 @@ export abstract class DenseWasmBackend<C extends { readonly vocabSize: number },
 
   forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
     const n = tokens.length, V = this.config.vocabSize;
-    if (!Number.isInteger(pos) || pos < 0 || pos + n > this.maxContext) {
-      throw new RangeError(`context overflow: ${pos + n} > ${this.maxContext}`);
-    }
-    for (let i = 0; i < n; i++) {
-      const id = tokens[i];
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} out of range`);
-    }
+    checkTokens(tokens, pos, this.maxContext, V);
     const rows = opts.logits === "all" ? n : opts.logits === "last" && n > 0 ? 1 : 0;
     const logits = new Float32Array(rows * V);
     for (let t0 = 0; t0 < n; t0 += this.maxTokens) {

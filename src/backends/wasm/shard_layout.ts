@@ -8,6 +8,7 @@ import type { Mat } from "../../model/dtypes.ts";
 import type { GptOssWeights } from "../../model/gpt_oss.ts";
 import type { Mxfp4Experts } from "../../model/mxfp4.ts";
 import { Arena, MAX_PAGES } from "./kernels.ts";
+import { TOPK_MAX } from "../backend.ts";
 
 /** Rows [r0, r0+rows) of a bf16 matrix [*, cols] and of its f32 bias (0: no bias). */
 export interface Bf16Slice {
@@ -59,9 +60,6 @@ export interface ShardIo {
   readonly topkIds: number;
   readonly topkVals: number;
 }
-
-/** Largest k of the UnembedTopK step (and of WasmBackend.topk, as of the WebGPU backend's). */
-export const TOPK_MAX = 1024;
 
 export interface ShardLayout {
   readonly index: number;

@@ -7,7 +7,14 @@
 import { OssiError } from "../../io/errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { GptOssWeights } from "../../model/gpt_oss.ts";
-import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
+import {
+  type Backend,
+  checkTokens,
+  checkTopK,
+  type DebugSink,
+  type ForwardOptions,
+  TOPK_MAX,
+} from "../backend.ts";
 import { ropeTables } from "../../model/rope.ts";
 import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 import { releaseMappedPages } from "./page_release.ts";
@@ -19,7 +26,6 @@ import {
   shardCount,
   type ShardLayout,
   shardParams,
-  TOPK_MAX,
 } from "./shard_layout.ts";
 import { Step } from "./shard_step.ts";
 import { WorkerPool } from "./worker_pool.ts";
@@ -206,7 +212,7 @@ export class WasmBackend implements Backend {
 
   forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
     const n = tokens.length, V = this.config.vocabSize;
-    this.validate(tokens, pos);
+    checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
     const rows = opts.logits === "all" ? n : opts.logits === "last" && n > 0 ? 1 : 0;
     const logits = new Float32Array(rows * V);
     for (let t0 = 0; t0 < n; t0 += this.maxTokens) {
@@ -240,9 +246,7 @@ export class WasmBackend implements Backend {
     k: number,
   ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
     try {
-      if (!Number.isInteger(k) || k < 1 || k > Math.min(TOPK_MAX, this.config.vocabSize)) {
-        throw new RangeError(`topk: k ${k} out of range`);
-      }
+      checkTopK(k, this.config.vocabSize);
       const found = this.pickSync(tokens, pos, k);
       return Promise.resolve({ ids: this.bestIds.slice(0, found), logits: this.bestVals.slice(0, found) });
     } catch (e) {
@@ -253,7 +257,7 @@ export class WasmBackend implements Backend {
   /** Runs `tokens`; leaves the k best logits of the last one in bestIds/bestVals and returns their count. */
   private pickSync(tokens: ArrayLike<number>, pos: number, k: number): number {
     const n = tokens.length, H = this.config.hiddenSize, b = this.b;
-    this.validate(tokens, pos);
+    checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
     if (n === 0) throw new RangeError("greedy()/topk() need at least one token");
     let T = 0;
     for (let t0 = 0; t0 < n; t0 += T) {
@@ -285,17 +289,6 @@ export class WasmBackend implements Backend {
       this.bestVals[found] = bestV;
     }
     return found;
-  }
-
-  private validate(tokens: ArrayLike<number>, pos: number): void {
-    const n = tokens.length, V = this.config.vocabSize;
-    if (pos < 0 || pos + n > this.maxContext) {
-      throw new RangeError(`context overflow: ${pos + n} > ${this.maxContext}`);
-    }
-    for (let i = 0; i < n; i++) {
-      const id = tokens[i];
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} out of range`);
-    }
   }
 
   /** Runs tokens [t0, t0+T) at positions pos..; writes logits of chunk rows [first, T) from row outRow. */

@@ -4,15 +4,19 @@
 // unembedding; the KV cache rows at positions >= pos are simply overwritten (rollback is free).
 
 import { OssiError } from "../../io/errors.ts";
-import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
+import {
+  type Backend,
+  checkTokens,
+  checkTopK,
+  type DebugSink,
+  type ForwardOptions,
+  TOPK_MAX,
+} from "../backend.ts";
 import type { GpuDevice } from "./gpu_device.ts";
 import type { WeightUploader } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
 import { PipelineCache } from "./pipelines.ts";
 import { Recorder } from "./recorder.ts";
-
-/** Largest k of topk(). */
-const TOPK_MAX = 1024;
 
 export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -151,9 +155,7 @@ export abstract class DenseGpuBackend<C extends { readonly vocabSize: number }> 
     pos: number,
     k: number,
   ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
-    if (!Number.isInteger(k) || k < 1 || k > Math.min(TOPK_MAX, this.config.vocabSize)) {
-      throw new RangeError(`topk: k ${k} out of range`);
-    }
+    checkTopK(k, this.config.vocabSize);
     await this.runPicking(tokens, pos, k);
     return { ids: await this.readU32(this.io.best, k), logits: await this.read(this.io.topkVals, k) };
   }
@@ -205,16 +207,7 @@ export abstract class DenseGpuBackend<C extends { readonly vocabSize: number }> 
 
   private validate(tokens: ArrayLike<number>, pos: number): void {
     if (this.disposed) throw new OssiError("webgpu backend used after dispose()");
-    if (!Number.isInteger(pos) || pos < 0) throw new RangeError(`bad position ${pos}`);
-    if (pos + tokens.length > this.maxContext) {
-      throw new RangeError(`context overflow: ${pos + tokens.length} > ${this.maxContext}`);
-    }
-    for (let i = 0; i < tokens.length; i++) {
-      const id = tokens[i];
-      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
-        throw new RangeError(`token id ${id} out of range`);
-      }
-    }
+    checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
   }
 
   /** Submits what is recorded, then copies `n` floats at element `off` of `b` back to the host. */

@@ -6,7 +6,14 @@
 import { OssiError } from "../../io/errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { GptOssWeights } from "../../model/gpt_oss.ts";
-import type { Backend, DebugSink, ForwardOptions } from "../backend.ts";
+import {
+  type Backend,
+  checkTokens,
+  checkTopK,
+  type DebugSink,
+  type ForwardOptions,
+  TOPK_MAX,
+} from "../backend.ts";
 import { ropeTables } from "../../model/rope.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
 import { type GpuExperts, type GpuMat, stackRows, WeightUploader } from "./gpu_weights.ts";
@@ -47,9 +54,6 @@ interface LayerBuffers {
   kCache: GPUBuffer; // [maxContext, kvHeads*headDim]
   vCache: GPUBuffer;
 }
-
-/** Largest k of topk(). */
-const TOPK_MAX = 1024;
 
 const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -253,9 +257,7 @@ export class WebGpuBackend implements Backend {
     pos: number,
     k: number,
   ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
-    if (!Number.isInteger(k) || k < 1 || k > Math.min(TOPK_MAX, this.config.vocabSize)) {
-      throw new RangeError(`topk: k ${k} out of range`);
-    }
+    checkTopK(k, this.config.vocabSize);
     await this.runPicking(tokens, pos, k);
     return { ids: await this.readU32(this.act.best, k), logits: await this.read(this.act.topkVals, k) };
   }
@@ -286,16 +288,7 @@ export class WebGpuBackend implements Backend {
 
   private validate(tokens: ArrayLike<number>, pos: number): void {
     if (this.disposed) throw new OssiError("webgpu backend used after dispose()");
-    if (!Number.isInteger(pos) || pos < 0) throw new RangeError(`bad position ${pos}`);
-    if (pos + tokens.length > this.maxContext) {
-      throw new RangeError(`context overflow: ${pos + tokens.length} > ${this.maxContext}`);
-    }
-    for (let i = 0; i < tokens.length; i++) {
-      const id = tokens[i];
-      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
-        throw new RangeError(`token id ${id} out of range`);
-      }
-    }
+    checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
   }
 
   /**
