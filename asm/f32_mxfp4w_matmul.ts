@@ -122,79 +122,138 @@ export function quantize_mxfp4_x(x: usize, xq: usize, rows: i32, cols: i32): voi
   return xq + <usize>load<i32>(xRows + (<usize>i << 2)) * xBytes;
 }
 
+/** Tokens [i, n) of one row r (blocks at br, scales at sr): four, then two, then one at a time. */
+function rowTokens(
+  br: usize, sr: usize, b: f32, nb: i32, xq: usize, xRows: usize, xBytes: usize, i: i32, n: i32,
+  y: usize, yRows: usize, yBytes: usize, r: i32,
+): void {
+  for (; i + 4 <= n; i += 4) {
+    const x0 = xAt(xq, xRows, i, xBytes), x1 = xAt(xq, xRows, i + 1, xBytes);
+    const x2 = xAt(xq, xRows, i + 2, xBytes), x3 = xAt(xq, xRows, i + 3, xBytes);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let g = 0; g < nb; g++) {
+      const bv = v128.load(br + (<usize>g << 4));
+      const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * XQ_BLOCK;
+      a0 = blockDot(ev, od, ws, x0 + off, a0);
+      a1 = blockDot(ev, od, ws, x1 + off, a1);
+      a2 = blockDot(ev, od, ws, x2 + off, a2);
+      a3 = blockDot(ev, od, ws, x3 + off, a3);
+    }
+    store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
+    store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b);
+    store<f32>(yAt(y, yRows, i + 2, yBytes, r), hsum(a2) + b);
+    store<f32>(yAt(y, yRows, i + 3, yBytes, r), hsum(a3) + b);
+  }
+  for (; i + 2 <= n; i += 2) {
+    const x0 = xAt(xq, xRows, i, xBytes), x1 = xAt(xq, xRows, i + 1, xBytes);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+    for (let g = 0; g < nb; g++) {
+      const bv = v128.load(br + (<usize>g << 4));
+      const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * XQ_BLOCK;
+      a0 = blockDot(ev, od, ws, x0 + off, a0);
+      a1 = blockDot(ev, od, ws, x1 + off, a1);
+    }
+    store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
+    store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b);
+  }
+  if (i < n) {
+    const x0 = xAt(xq, xRows, i, xBytes);
+    let a0 = f32x4.splat(0);
+    for (let g = 0; g < nb; g++) {
+      const bv = v128.load(br + (<usize>g << 4));
+      a0 = blockDot(evenCodes(bv), oddCodes(bv), blockScale(sr + g), x0 + <usize>g * XQ_BLOCK, a0);
+    }
+    store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
+  }
+}
+
+/**
+ * Rows r and r+1 against tokens in fours: each activation block is read once for both rows (four tokens'
+ * blocks are 512 bytes, and a row's sweep over all of them outgrows L1). Returns the first token left.
+ */
+function rowPairTokens4(
+  br: usize, sr: usize, bias: usize, nb: i32, xq: usize, xRows: usize, xBytes: usize, n: i32,
+  y: usize, yRows: usize, yBytes: usize, r: i32,
+): i32 {
+  const rowBytes = <usize>nb << 4, b0 = biasAt(bias, r), b1 = biasAt(bias, r + 1);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const x0 = xAt(xq, xRows, i, xBytes), x1 = xAt(xq, xRows, i + 1, xBytes);
+    const x2 = xAt(xq, xRows, i + 2, xBytes), x3 = xAt(xq, xRows, i + 3, xBytes);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+    for (let g = 0; g < nb; g++) {
+      const p = br + (<usize>g << 4), off = <usize>g * XQ_BLOCK;
+      const bv = v128.load(p), bw = v128.load(p + rowBytes);
+      const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g);
+      const ew = evenCodes(bw), ow = oddCodes(bw), wt = blockScale(sr + nb + g);
+      a0 = blockDot(ev, od, ws, x0 + off, a0);
+      c0 = blockDot(ew, ow, wt, x0 + off, c0);
+      a1 = blockDot(ev, od, ws, x1 + off, a1);
+      c1 = blockDot(ew, ow, wt, x1 + off, c1);
+      a2 = blockDot(ev, od, ws, x2 + off, a2);
+      c2 = blockDot(ew, ow, wt, x2 + off, c2);
+      a3 = blockDot(ev, od, ws, x3 + off, a3);
+      c3 = blockDot(ew, ow, wt, x3 + off, c3);
+    }
+    store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b0);
+    store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b0);
+    store<f32>(yAt(y, yRows, i + 2, yBytes, r), hsum(a2) + b0);
+    store<f32>(yAt(y, yRows, i + 3, yBytes, r), hsum(a3) + b0);
+    store<f32>(yAt(y, yRows, i, yBytes, r + 1), hsum(c0) + b1);
+    store<f32>(yAt(y, yRows, i + 1, yBytes, r + 1), hsum(c1) + b1);
+    store<f32>(yAt(y, yRows, i + 2, yBytes, r + 1), hsum(c2) + b1);
+    store<f32>(yAt(y, yRows, i + 3, yBytes, r + 1), hsum(c3) + b1);
+  }
+  return i;
+}
+
+/** A lone token (decode) against rows r..r+3: four independent chains share each activation block. */
+function fourRows1(br: usize, sr: usize, bias: usize, nb: i32, x0: usize, y: usize, r: i32): void {
+  const rowBytes = <usize>nb << 4;
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  for (let g = 0; g < nb; g++) {
+    const p = br + (<usize>g << 4), sc = sr + g, q = x0 + <usize>g * XQ_BLOCK;
+    const v0 = v128.load(p), v1 = v128.load(p + rowBytes), v2 = v128.load(p + 2 * rowBytes), v3 = v128.load(p + 3 * rowBytes);
+    a0 = blockDot(evenCodes(v0), oddCodes(v0), blockScale(sc), q, a0);
+    a1 = blockDot(evenCodes(v1), oddCodes(v1), blockScale(sc + nb), q, a1);
+    a2 = blockDot(evenCodes(v2), oddCodes(v2), blockScale(sc + 2 * nb), q, a2);
+    a3 = blockDot(evenCodes(v3), oddCodes(v3), blockScale(sc + 3 * nb), q, a3);
+  }
+  // y is the token's output row (yAt with r = 0)
+  store<f32>(y + (<usize>r << 2), hsum(a0) + biasAt(bias, r));
+  store<f32>(y + (<usize>(r + 1) << 2), hsum(a1) + biasAt(bias, r + 1));
+  store<f32>(y + (<usize>(r + 2) << 2), hsum(a2) + biasAt(bias, r + 2));
+  store<f32>(y + (<usize>(r + 3) << 2), hsum(a3) + biasAt(bias, r + 3));
+}
+
 /**
  * For i < n and r < rows: y[yRows[i]*yStride + r] = W[r] . xq[xRows[i]] + bias[r] (bias 0: none).
  * W: blocks [rows, cols/32, 16] u8 and scales [rows, cols/32] u8; xq rows from quantize_mxfp4_x (stride
- * mxfp4_xq_row_bytes(cols)); xRows, yRows: i32 lists. cols % 32 == 0. Tokens go 4, then 2, then 1 at a
- * time, sharing each decoded block; a lone token (decode) takes four rows at a time instead, for four
- * independent chains sharing each activation block. Every (row, token) sums its blocks in the same order whatever its tile.
- * Reads up to 3 bytes past the last scale (a 4-byte splat load).
+ * mxfp4_xq_row_bytes(cols)); xRows, yRows: i32 lists. cols % 32 == 0. A lone token (decode) takes four
+ * rows at a time; several tokens go two rows by four tokens, then four, two and one tokens of a row, each
+ * decoded block shared by its tile. Every (row, token) sums its blocks in the same order, in one f32x4
+ * chain, whatever its tile. Reads up to 3 bytes past the last scale (a 4-byte splat load).
  */
 export function f32_mxfp4w_matmul(
   blocks: usize, scales: usize, bias: usize, rows: i32, cols: i32,
   xq: usize, xRows: usize, n: i32, y: usize, yRows: usize, yStride: i32,
 ): void {
   const nb = cols >> 5, xBytes = <usize>mxfp4_xq_row_bytes(cols), yBytes = <usize>yStride << 2;
-  for (let r = 0; r < rows; r++) {
-    const br = blocks + <usize>r * (<usize>nb << 4), sr = scales + <usize>r * <usize>nb;
-    const b = biasAt(bias, r);
-    if (n == 1 && r + 3 < rows) {
-      // decode: four rows at a time share each activation block and run four independent chains
-      const rowBytes = <usize>nb << 4, x0 = xAt(xq, xRows, 0, xBytes);
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      for (let g = 0; g < nb; g++) {
-        const p = br + (<usize>g << 4), sc = sr + g, q = x0 + <usize>g * XQ_BLOCK;
-        const v0 = v128.load(p), v1 = v128.load(p + rowBytes), v2 = v128.load(p + 2 * rowBytes), v3 = v128.load(p + 3 * rowBytes);
-        a0 = blockDot(evenCodes(v0), oddCodes(v0), blockScale(sc), q, a0);
-        a1 = blockDot(evenCodes(v1), oddCodes(v1), blockScale(sc + nb), q, a1);
-        a2 = blockDot(evenCodes(v2), oddCodes(v2), blockScale(sc + 2 * nb), q, a2);
-        a3 = blockDot(evenCodes(v3), oddCodes(v3), blockScale(sc + 3 * nb), q, a3);
-      }
-      store<f32>(yAt(y, yRows, 0, yBytes, r), hsum(a0) + b);
-      store<f32>(yAt(y, yRows, 0, yBytes, r + 1), hsum(a1) + biasAt(bias, r + 1));
-      store<f32>(yAt(y, yRows, 0, yBytes, r + 2), hsum(a2) + biasAt(bias, r + 2));
-      store<f32>(yAt(y, yRows, 0, yBytes, r + 3), hsum(a3) + biasAt(bias, r + 3));
-      r += 3;
-      continue;
+  const rowBytes = <usize>nb << 4;
+  let r = 0;
+  if (n == 1) {
+    const x0 = xAt(xq, xRows, 0, xBytes), y0 = yAt(y, yRows, 0, yBytes, 0);
+    for (; r + 4 <= rows; r += 4) fourRows1(blocks + <usize>r * rowBytes, scales + <usize>r * <usize>nb, bias, nb, x0, y0, r);
+  } else if (n >= 4) {
+    for (; r + 2 <= rows; r += 2) {
+      const br = blocks + <usize>r * rowBytes, sr = scales + <usize>r * <usize>nb;
+      const i = rowPairTokens4(br, sr, bias, nb, xq, xRows, xBytes, n, y, yRows, yBytes, r);
+      rowTokens(br, sr, biasAt(bias, r), nb, xq, xRows, xBytes, i, n, y, yRows, yBytes, r);
+      rowTokens(br + rowBytes, sr + nb, biasAt(bias, r + 1), nb, xq, xRows, xBytes, i, n, y, yRows, yBytes, r + 1);
     }
-    let i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const x0 = xAt(xq, xRows, i, xBytes), x1 = xAt(xq, xRows, i + 1, xBytes);
-      const x2 = xAt(xq, xRows, i + 2, xBytes), x3 = xAt(xq, xRows, i + 3, xBytes);
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      for (let g = 0; g < nb; g++) {
-        const bv = v128.load(br + (<usize>g << 4));
-        const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * XQ_BLOCK;
-        a0 = blockDot(ev, od, ws, x0 + off, a0);
-        a1 = blockDot(ev, od, ws, x1 + off, a1);
-        a2 = blockDot(ev, od, ws, x2 + off, a2);
-        a3 = blockDot(ev, od, ws, x3 + off, a3);
-      }
-      store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
-      store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b);
-      store<f32>(yAt(y, yRows, i + 2, yBytes, r), hsum(a2) + b);
-      store<f32>(yAt(y, yRows, i + 3, yBytes, r), hsum(a3) + b);
-    }
-    for (; i + 2 <= n; i += 2) {
-      const x0 = xAt(xq, xRows, i, xBytes), x1 = xAt(xq, xRows, i + 1, xBytes);
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-      for (let g = 0; g < nb; g++) {
-        const bv = v128.load(br + (<usize>g << 4));
-        const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * XQ_BLOCK;
-        a0 = blockDot(ev, od, ws, x0 + off, a0);
-        a1 = blockDot(ev, od, ws, x1 + off, a1);
-      }
-      store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
-      store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b);
-    }
-    if (i < n) {
-      const x0 = xAt(xq, xRows, i, xBytes);
-      let a0 = f32x4.splat(0);
-      for (let g = 0; g < nb; g++) {
-        const bv = v128.load(br + (<usize>g << 4));
-        a0 = blockDot(evenCodes(bv), oddCodes(bv), blockScale(sr + g), x0 + <usize>g * XQ_BLOCK, a0);
-      }
-      store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
-    }
+  }
+  for (; r < rows; r++) {
+    rowTokens(blocks + <usize>r * rowBytes, scales + <usize>r * <usize>nb, biasAt(bias, r), nb, xq, xRows, xBytes, 0, n, y, yRows, yBytes, r);
   }
 }
