@@ -1,59 +1,15 @@
-// What the WebGPU backends of GPT-2 and Qwen3 share: token validation, forward in chunks of at most
-// maxTokens (one submit each), logits readback in row groups that fit one binding, the greedy/topk fast
-// paths on the GPU, debug dumps and disposal. A subclass records its layer stack and its final norm +
-// unembedding; the KV cache rows at positions >= pos are simply overwritten (rollback is free).
+// The base of the GPT-2 and Qwen3 WebGPU backends (gpu_backend_base.ts does the chunking, readback and
+// fast paths): compiled pipelines shared by every dense backend on a device, and attention without sinks.
 
-import { OssiError } from "../../io/errors.ts";
-import {
-  type Backend,
-  checkTokens,
-  checkTopK,
-  type DebugSink,
-  type ForwardOptions,
-  TOPK_MAX,
-} from "../backend.ts";
 import type { GpuDevice } from "./gpu_device.ts";
 import type { WeightUploader } from "./gpu_weights.ts";
-import * as op from "./ops.ts";
+import { GpuBackend, type GpuBackendOptions } from "./gpu_backend_base.ts";
 import { PipelineCache } from "./pipelines.ts";
-import { Recorder } from "./recorder.ts";
 
-export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+export type DenseGpuOptions = GpuBackendOptions;
 
-export interface DenseGpuOptions {
-  readonly maxContext: number;
-  /** Tokens per forward chunk (longer prompts run in chunks); activations are sized for this. */
-  readonly maxTokens?: number;
-  /** Split weights into parts of at most this many bytes (default: the adapter's binding limit). */
-  readonly maxBindingBytes?: number;
-  readonly gpu?: GpuDevice;
-}
-
-/** The binding limit to split weights at: the adapter's, or a smaller one asked for. */
-export function bindingLimit(gpu: GpuDevice, asked?: number): number {
-  const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
-  return Math.min(limit, asked ?? limit);
-}
-
-/** A zeroed f32 KV cache of `floats` elements, owned (and destroyed) with the weights. */
-export function kvCache(up: WeightUploader, floats: number, label: string): GPUBuffer {
-  const size = Math.max(16, floats * 4);
-  if (size > up.maxBinding) {
-    throw new OssiError(
-      `${label}: ${size} bytes exceed the GPU's storage binding limit; use a smaller context`,
-    );
-  }
-  const b = up.device.createBuffer({ label, size, usage: STORAGE });
-  up.buffers.push(b);
-  return b;
-}
-
-/** Throws a one-line OssiError when an error scope around the uploads caught an out-of-memory. */
-export async function checkUploaded(dev: GPUDevice): Promise<void> {
-  await dev.queue.onSubmittedWorkDone();
-  const oom = await dev.popErrorScope();
-  if (oom) throw new OssiError(`the GPU ran out of memory loading the model (${oom.message.split("\n")[0]})`);
-}
+/** A sink far below any score: exp(sink - max) is 0, so attention has no sink (finite on every platform). */
+const NO_SINK = -3e38;
 
 /** Compiled pipelines are shared by every backend on a device (backends built again compile nothing). */
 const PIPELINES = new WeakMap<GPUDevice, PipelineCache>();
@@ -64,180 +20,21 @@ function pipelinesOf(device: GPUDevice): PipelineCache {
   return cache;
 }
 
-export abstract class DenseGpuBackend<C extends { readonly vocabSize: number }> implements Backend<C> {
-  readonly name = "webgpu" as const;
-  protected readonly rec: Recorder;
-  /** Buffers every subclass uses: token ids, logits rows, argmax/top-k output, a bias placeholder. */
-  protected readonly io: Record<"ids" | "logits" | "best" | "topkVals" | "dummy", GPUBuffer>;
-  /** Rows of logits that fit one logits buffer (one binding). */
-  protected readonly logitRows: number;
-  private readonly staging: GPUBuffer;
-  private readonly owned: GPUBuffer[] = [];
-  private disposed = false;
+export abstract class DenseGpuBackend<C extends { readonly vocabSize: number; readonly numHeads: number }>
+  extends GpuBackend<C> {
+  /** The attention sinks of a model without sinks: NO_SINK for every head. */
+  protected readonly noSinks: GPUBuffer;
 
   protected constructor(
-    readonly config: C,
-    readonly maxContext: number,
-    readonly maxTokens: number,
-    readonly gpu: GpuDevice,
-    protected readonly weights: WeightUploader,
-    /** Floats of the largest activation a debug dump or readback copies out. */
+    config: C,
+    maxContext: number,
+    maxTokens: number,
+    gpu: GpuDevice,
+    weights: WeightUploader,
     maxReadFloats: number,
   ) {
-    const V = config.vocabSize;
-    this.logitRows = Math.max(1, Math.min(maxTokens, Math.floor(weights.maxBinding / (V * 4))));
-    this.io = {
-      ids: this.buffer("ids", maxTokens),
-      logits: this.buffer("logits", this.logitRows * V),
-      best: this.buffer("argmax", Math.max(maxTokens, TOPK_MAX)),
-      topkVals: this.buffer("topk_vals", TOPK_MAX),
-      dummy: this.buffer("dummy", 4),
-    };
-    this.staging = gpu.device.createBuffer({
-      label: "readback",
-      size: Math.max(this.io.logits.size, maxReadFloats * 4),
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    this.rec = new Recorder(gpu.device, pipelinesOf(gpu.device));
-  }
-
-  /** An f32 storage buffer of `floats` elements, destroyed with the backend. */
-  protected buffer(label: string, floats: number): GPUBuffer {
-    const b = this.gpu.device.createBuffer({
-      label,
-      size: Math.max(16, Math.ceil(floats) * 4),
-      usage: STORAGE,
-    });
-    this.owned.push(b);
-    return b;
-  }
-
-  /** Records the layer stack for `tokens` (ids already in io.ids) at positions pos.. (not submitted). */
-  protected abstract recordLayers(
-    tokens: number,
-    pos: number,
-    dump: Dump | null,
-    dbg?: DebugSink,
-  ): Promise<void>;
-
-  /** Records the final norm and unembedding of chunk rows [r, r + m) into io.logits. */
-  protected abstract recordLogits(r: number, m: number): void;
-
-  async forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array> {
-    const T = tokens.length, V = this.config.vocabSize;
-    this.validate(tokens, pos);
-    const rows = opts.logits === "all" ? T : opts.logits === "last" ? Math.min(T, 1) : 0;
-    const out = new Float32Array(rows * V);
-    for (let t0 = 0; t0 < T; t0 += this.maxTokens) {
-      const n = Math.min(this.maxTokens, T - t0);
-      const last = t0 + n === T;
-      const mode = opts.logits === "all" ? "all" : opts.logits === "last" && last ? "last" : "none";
-      await this.runChunk(tokens, t0, n, pos + t0, opts.debug);
-      if (mode === "none") continue;
-      for (let r = mode === "last" ? n - 1 : 0; r < n; r += this.logitRows) {
-        const m = Math.min(this.logitRows, n - r);
-        this.recordLogits(r, m);
-        out.set(await this.read(this.io.logits, m * V), (mode === "all" ? t0 + r : 0) * V);
-      }
-    }
-    return out;
-  }
-
-  /** Greedy fast path: runs `tokens` and returns the argmax token of the last one, reading back 4 bytes. */
-  async greedy(tokens: ArrayLike<number>, pos: number): Promise<number> {
-    await this.runPicking(tokens, pos, 0);
-    return (await this.readU32(this.io.best, 1))[0];
-  }
-
-  /** Sampling fast path: the k largest logits of the last token (value desc, index asc) with their ids. */
-  async topk(
-    tokens: ArrayLike<number>,
-    pos: number,
-    k: number,
-  ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
-    checkTopK(k, this.config.vocabSize);
-    await this.runPicking(tokens, pos, k);
-    return { ids: await this.readU32(this.io.best, k), logits: await this.read(this.io.topkVals, k) };
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.weights.destroy();
-    for (const b of this.owned) b.destroy();
-    this.staging.destroy();
-    this.rec.destroy();
-  }
-
-  private async runPicking(tokens: ArrayLike<number>, pos: number, k: number): Promise<void> {
-    const T = tokens.length;
-    this.validate(tokens, pos);
-    if (T === 0) throw new RangeError("greedy()/topk() need at least one token");
-    for (let t0 = 0; t0 < T; t0 += this.maxTokens) {
-      const n = Math.min(this.maxTokens, T - t0);
-      await this.runChunk(tokens, t0, n, pos + t0, undefined, t0 + n === T ? k : -1);
-    }
-  }
-
-  /** Tokens [t0, t0 + n) at positions pos..: one submit; `pick` >= 0 adds the last token's argmax/top-k. */
-  private async runChunk(
-    tokens: ArrayLike<number>,
-    t0: number,
-    n: number,
-    pos: number,
-    dbg?: DebugSink,
-    pick = -1,
-  ): Promise<void> {
-    const ids = new Uint32Array(n), V = this.config.vocabSize;
-    for (let i = 0; i < n; i++) ids[i] = tokens[t0 + i];
-    this.rec.reset();
-    this.gpu.device.queue.writeBuffer(this.io.ids, 0, ids);
-    const dump: Dump | null = dbg
-      ? async (name, layer, b, width, rows = n, off = 0) =>
-        dbg(name, layer, rows, await this.read(b, rows * width, off))
-      : null;
-    await this.recordLayers(n, pos, dump, dbg);
-    if (pick >= 0) {
-      this.recordLogits(n - 1, 1);
-      if (pick === 0) op.argmax(this.rec, this.io.logits, this.io.best, 1, V);
-      else op.topk(this.rec, this.io.logits, this.io.best, this.io.topkVals, 1, V, pick);
-    }
-    await this.rec.submit();
-  }
-
-  private validate(tokens: ArrayLike<number>, pos: number): void {
-    if (this.disposed) throw new OssiError("webgpu backend used after dispose()");
-    checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
-  }
-
-  /** Submits what is recorded, then copies `n` floats at element `off` of `b` back to the host. */
-  protected async read(b: GPUBuffer, n: number, off = 0): Promise<Float32Array> {
-    return new Float32Array((await this.readBytes(b, n * 4, off * 4)).buffer);
-  }
-
-  protected async readU32(b: GPUBuffer, n: number): Promise<Uint32Array> {
-    return new Uint32Array((await this.readBytes(b, n * 4, 0)).buffer);
-  }
-
-  private async readBytes(b: GPUBuffer, bytes: number, off: number): Promise<Uint8Array> {
-    this.rec.copy(b, off, this.staging, 0, bytes);
-    await this.rec.submit();
-    await this.staging.mapAsync(GPUMapMode.READ, 0, bytes);
-    const out = new Uint8Array(this.staging.getMappedRange(0, bytes)).slice();
-    this.staging.unmap();
-    return out;
+    super(config, maxContext, maxTokens, gpu, weights, maxReadFloats, pipelinesOf(gpu.device));
+    this.noSinks = this.buffer("no sinks", config.numHeads);
+    gpu.device.queue.writeBuffer(this.noSinks, 0, new Float32Array(config.numHeads).fill(NO_SINK));
   }
 }
-
-/**
- * Debug dump of `rows` (default: the chunk's tokens) rows of `width` floats at element `off` of a buffer;
- * submits what is recorded so far (debug runs take several submits).
- */
-export type Dump = (
-  name: string,
-  layer: number,
-  b: GPUBuffer,
-  width: number,
-  rows?: number,
-  off?: number,
-) => Promise<void>;

@@ -5,20 +5,18 @@
 import type { Gpt2Config, Gpt2Weights } from "../../model/gpt2.ts";
 import type { DebugSink } from "../backend.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
-import { type GpuMat, stackRows, WeightUploader } from "./gpu_weights.ts";
-import * as op from "./ops.ts";
-import * as dense from "./ops_dense.ts";
 import {
   bindingLimit,
   checkUploaded,
-  DenseGpuBackend,
-  type DenseGpuOptions,
-  type Dump,
+  type GpuMat,
   kvCache,
-} from "./dense_gpu_backend.ts";
-
-/** A sink far below any score: exp(sink - max) is 0, so attention has no sink (finite on every platform). */
-const NO_SINK = -3e38;
+  stackRows,
+  WeightUploader,
+} from "./gpu_weights.ts";
+import * as op from "./ops.ts";
+import * as dense from "./ops_dense.ts";
+import { chunkTokens, type Dump } from "./gpu_backend_base.ts";
+import { DenseGpuBackend, type DenseGpuOptions } from "./dense_gpu_backend.ts";
 
 interface LayerBuffers {
   ln1W: GPUBuffer;
@@ -52,7 +50,6 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
     private readonly finalNormW: GPUBuffer,
     private readonly finalNormB: GPUBuffer,
     private readonly unembed: GpuMat,
-    private readonly sinks: GPUBuffer,
   ) {
     const c = config, T = maxTokens, H = c.hiddenSize;
     super(config, maxContext, maxTokens, gpu, weights, T * Math.max(H, c.ffnSize));
@@ -74,7 +71,7 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
     const dev = gpu.device, c = config, H = c.hiddenSize;
     const maxContext = Math.min(opts.maxContext, c.maxContext);
     const up = new WeightUploader(dev, bindingLimit(gpu, opts.maxBindingBytes));
-    const maxTokens = Math.max(1, Math.min(opts.maxTokens ?? 128, maxContext));
+    const maxTokens = chunkTokens(opts.maxTokens, maxContext);
     dev.pushErrorScope("out-of-memory");
     const layers: LayerBuffers[] = [];
     for (let l = 0; l < c.numLayers; l++) {
@@ -103,7 +100,6 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
     const posEmbed = up.mat(w.posEmbed, "wpe");
     const finalNormW = up.upload(w.finalNormW, "ln_f.weight");
     const finalNormB = up.upload(w.finalNormB, "ln_f.bias");
-    const sinks = up.upload(new Float32Array(c.numHeads).fill(NO_SINK), "no sinks");
     await checkUploaded(dev);
     return new Gpt2WebGpuBackend(
       c,
@@ -117,7 +113,6 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
       finalNormW,
       finalNormB,
       unembed,
-      sinks,
     );
   }
 
@@ -160,7 +155,7 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
         q: a.q,
         k: L.kCache,
         v: L.vCache,
-        sinks: this.sinks,
+        sinks: this.noSinks,
         out: a.att,
         tokens: T,
         pos0: pos,
@@ -193,13 +188,6 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
     const c = this.config, a = this.act, H = c.hiddenSize;
     // final layernorm, tied unembedding
     dense.layernorm(this.rec, a.x, r * H, this.finalNormW, this.finalNormB, a.xn, m, H, c.layerNormEps);
-    op.matmul(this.rec, {
-      w: this.unembed,
-      bias: null,
-      dummy: this.io.dummy,
-      x: a.xn,
-      y: this.io.logits,
-      tokens: m,
-    });
+    this.recordUnembedding(this.unembed, a.xn, m);
   }
 }

@@ -5,6 +5,7 @@
 import { OssiError } from "../../io/errors.ts";
 import { type Mat, matRow } from "../../model/dtypes.ts";
 import type { Mxfp4Experts } from "../../model/mxfp4.ts";
+import type { GpuDevice } from "./gpu_device.ts";
 
 /** Weight dtype code of the WGSL `WDT` override: 0 bf16, 1 f16, 2 f32. */
 export const WDT = { BF16: 0, F16: 1, F32: 2 } as const;
@@ -155,4 +156,33 @@ export class WeightUploader {
     for (const b of this.buffers) b.destroy();
     this.buffers.length = 0;
   }
+}
+
+/** Usage of activations and KV caches: kernels read and write them, readback and dumps copy them out. */
+export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** The binding limit to split weights at: the adapter's, or a smaller one asked for. */
+export function bindingLimit(gpu: GpuDevice, asked?: number): number {
+  const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
+  return Math.min(limit, asked ?? limit);
+}
+
+/** A zeroed f32 KV cache of `floats` elements, owned (and destroyed) with the weights. */
+export function kvCache(up: WeightUploader, floats: number, label: string): GPUBuffer {
+  const size = Math.max(16, floats * 4);
+  if (size > up.maxBinding) {
+    throw new OssiError(
+      `${label}: ${size} bytes exceed the GPU's storage binding limit; use a smaller context`,
+    );
+  }
+  const b = up.device.createBuffer({ label, size, usage: STORAGE });
+  up.buffers.push(b);
+  return b;
+}
+
+/** Throws a one-line OssiError when an error scope around the uploads caught an out-of-memory. */
+export async function checkUploaded(dev: GPUDevice): Promise<void> {
+  await dev.queue.onSubmittedWorkDone();
+  const oom = await dev.popErrorScope();
+  if (oom) throw new OssiError(`the GPU ran out of memory loading the model (${oom.message.split("\n")[0]})`);
 }

@@ -7,21 +7,19 @@ import type { Mat } from "../../model/dtypes.ts";
 import type { DebugSink } from "../backend.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
 import { type GpuDenseExperts, uploadDenseExperts } from "./gpu_dense_experts.ts";
-import { type GpuMat, stackRows, WeightUploader } from "./gpu_weights.ts";
-import * as op from "./ops.ts";
-import * as dense from "./ops_dense.ts";
 import {
   bindingLimit,
   checkUploaded,
-  DenseGpuBackend,
-  type DenseGpuOptions,
-  type Dump,
+  type GpuMat,
   kvCache,
-} from "./dense_gpu_backend.ts";
+  stackRows,
+  WeightUploader,
+} from "./gpu_weights.ts";
+import * as op from "./ops.ts";
+import * as dense from "./ops_dense.ts";
+import { chunkTokens, type Dump } from "./gpu_backend_base.ts";
+import { DenseGpuBackend, type DenseGpuOptions } from "./dense_gpu_backend.ts";
 import { cosSinTable } from "./webgpu_backend.ts";
-
-/** A sink far below any score: exp(sink - max) is 0, so attention has no sink (finite on every platform). */
-const NO_SINK = -3e38;
 
 type Ffn =
   | { kind: "dense"; gateUp: GpuMat; down: GpuMat } // gateUp [2*ffn, hidden]: gate rows then up rows
@@ -58,7 +56,6 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
     private readonly finalNorm: GPUBuffer,
     private readonly unembed: GpuMat,
     private readonly cosSin: GPUBuffer,
-    private readonly sinks: GPUBuffer,
   ) {
     const c = config, T = maxTokens, D = c.headDim, qw = c.numHeads * D, kvw = c.numKvHeads * D;
     const m = c.moe, E = m?.numExperts ?? 1, K = m?.expertsPerToken ?? 1;
@@ -89,7 +86,7 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
     const gpu = opts.gpu ?? await openGpuDevice();
     const dev = gpu.device, c = config, D = c.headDim;
     const up = new WeightUploader(dev, bindingLimit(gpu, opts.maxBindingBytes));
-    const maxTokens = Math.max(1, Math.min(opts.maxTokens ?? 128, opts.maxContext));
+    const maxTokens = chunkTokens(opts.maxTokens, opts.maxContext);
     const kvw = c.numKvHeads * D;
     dev.pushErrorScope("out-of-memory");
     const cache = (label: string) => kvCache(up, opts.maxContext * kvw, label);
@@ -141,7 +138,6 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
     const finalNorm = up.upload(w.finalNorm, "final_norm");
     const unembed = w.unembed === w.embed ? embedding : up.mat(w.unembed, "unembedding");
     const cosSin = up.upload(cosSinTable(c, opts.maxContext), "rope cos/sin");
-    const sinks = up.upload(new Float32Array(c.numHeads).fill(NO_SINK), "no sinks");
     await checkUploaded(dev);
     return new Qwen3WebGpuBackend(
       c,
@@ -154,7 +150,6 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
       finalNorm,
       unembed,
       cosSin,
-      sinks,
     );
   }
 
@@ -208,7 +203,7 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
         q: a.q,
         k: L.kCache,
         v: L.vCache,
-        sinks: this.sinks,
+        sinks: this.noSinks,
         out: a.att,
         tokens: T,
         pos0: pos,
@@ -266,13 +261,6 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
     const c = this.config, a = this.act;
     // final rmsnorm, unembedding
     op.rmsnorm(this.rec, a.x, r * c.hiddenSize, this.finalNorm, a.xn, m, c.hiddenSize, c.rmsNormEps);
-    op.matmul(this.rec, {
-      w: this.unembed,
-      bias: null,
-      dummy: this.io.dummy,
-      x: a.xn,
-      y: this.io.logits,
-      tokens: m,
-    });
+    this.recordUnembedding(this.unembed, a.xn, m);
   }
 }

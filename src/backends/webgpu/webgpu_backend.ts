@@ -6,29 +6,24 @@
 import { OssiError } from "../../io/errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { GptOssWeights } from "../../model/gpt_oss.ts";
-import {
-  type Backend,
-  checkTokens,
-  checkTopK,
-  type DebugSink,
-  type ForwardOptions,
-  TOPK_MAX,
-} from "../backend.ts";
+import type { DebugSink } from "../backend.ts";
 import { ropeTables } from "../../model/rope.ts";
+import { chunkTokens, type Dump, GpuBackend, type GpuBackendOptions } from "./gpu_backend_base.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
-import { type GpuExperts, type GpuMat, stackRows, WeightUploader } from "./gpu_weights.ts";
+import {
+  bindingLimit,
+  checkUploaded,
+  type GpuExperts,
+  type GpuMat,
+  stackRows,
+  STORAGE,
+  WeightUploader,
+} from "./gpu_weights.ts";
 import * as op from "./ops.ts";
 import { PipelineCache } from "./pipelines.ts";
 import { GpuProfiler, type KernelTime } from "./profiler.ts";
-import { Recorder } from "./recorder.ts";
 
-export interface WebGpuOptions {
-  readonly maxContext: number;
-  /** Tokens per forward chunk (longer prompts run in chunks); activations are sized for this. */
-  readonly maxTokens?: number;
-  /** Split weights into parts of at most this many bytes (default: the adapter's binding limit). */
-  readonly maxBindingBytes?: number;
-  readonly gpu?: GpuDevice;
+export interface WebGpuOptions extends GpuBackendOptions {
   /**
    * KV cache element type: "f16" (adapters with shader-f16: half the cache memory and attention reads;
    * logits within about 1e-2 instead of 2e-3) or "f32". Default: "f32".
@@ -55,12 +50,8 @@ interface LayerBuffers {
   vCache: GPUBuffer;
 }
 
-const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
-export class WebGpuBackend implements Backend {
-  readonly name = "webgpu" as const;
+export class WebGpuBackend extends GpuBackend<ModelConfig> {
   private readonly act: Record<
-    | "ids"
     | "x"
     | "xn"
     | "qkv"
@@ -71,24 +62,16 @@ export class WebGpuBackend implements Backend {
     | "sel"
     | "selW"
     | "moeAct"
-    | "moe"
-    | "logits"
-    | "best"
-    | "topkVals"
-    | "dummy",
+    | "moe",
     GPUBuffer
   >;
-  private readonly rec: Recorder;
-  private readonly logitRows: number;
-  private readonly staging: GPUBuffer;
-  private disposed = false;
 
   private constructor(
-    readonly config: ModelConfig,
-    readonly maxContext: number,
-    readonly maxTokens: number,
-    readonly gpu: GpuDevice,
-    private readonly weights: WeightUploader,
+    config: ModelConfig,
+    maxContext: number,
+    maxTokens: number,
+    gpu: GpuDevice,
+    weights: WeightUploader,
     private readonly embedding: GpuMat,
     private readonly layers: LayerBuffers[],
     private readonly finalNorm: GPUBuffer,
@@ -98,39 +81,23 @@ export class WebGpuBackend implements Backend {
     /** The KV cache holds f16 (shader variant "f16kv"). */
     readonly kvF16: boolean,
   ) {
-    const c = config, T = maxTokens, dev = gpu.device;
-    const buf = (label: string, floats: number) =>
-      dev.createBuffer({ label, size: Math.max(16, floats * 4), usage: STORAGE });
-    const maxBinding = weights.maxBinding;
-    this.logitRows = Math.max(1, Math.min(T, Math.floor(maxBinding / (c.vocabSize * 4))));
-    const qw = c.numHeads * c.headDim;
+    const c = config, T = maxTokens, qw = c.numHeads * c.headDim;
+    const widest = Math.max(c.hiddenSize, qw, c.numExperts, c.expertsPerToken * c.intermediateSize);
+    // a pipeline cache of its own (the dense backends share one per device)
+    super(config, maxContext, maxTokens, gpu, weights, T * widest, new PipelineCache(gpu.device));
     this.act = {
-      ids: buf("ids", T),
-      x: buf("x", T * c.hiddenSize),
-      xn: buf("xn", T * c.hiddenSize),
-      qkv: buf("qkv", T * (qw + 2 * c.numKvHeads * c.headDim)),
-      q: buf("q", T * qw),
-      att: buf("att", T * qw),
-      proj: buf("proj", T * c.hiddenSize),
-      router: buf("router_logits", T * c.numExperts),
-      sel: buf("sel", T * c.expertsPerToken),
-      selW: buf("sel_w", T * c.expertsPerToken),
-      moeAct: buf("moe_act", T * c.expertsPerToken * c.intermediateSize),
-      moe: buf("moe", T * c.hiddenSize),
-      logits: buf("logits", this.logitRows * c.vocabSize),
-      best: buf("argmax", Math.max(T, TOPK_MAX)),
-      topkVals: buf("topk_vals", TOPK_MAX),
-      dummy: buf("dummy", 4),
+      x: this.buffer("x", T * c.hiddenSize),
+      xn: this.buffer("xn", T * c.hiddenSize),
+      qkv: this.buffer("qkv", T * (qw + 2 * c.numKvHeads * c.headDim)),
+      q: this.buffer("q", T * qw),
+      att: this.buffer("att", T * qw),
+      proj: this.buffer("proj", T * c.hiddenSize),
+      router: this.buffer("router_logits", T * c.numExperts),
+      sel: this.buffer("sel", T * c.expertsPerToken),
+      selW: this.buffer("sel_w", T * c.expertsPerToken),
+      moeAct: this.buffer("moe_act", T * c.expertsPerToken * c.intermediateSize),
+      moe: this.buffer("moe", T * c.hiddenSize),
     };
-    this.staging = dev.createBuffer({
-      label: "readback",
-      size: Math.max(
-        this.act.logits.size,
-        T * Math.max(c.hiddenSize, qw, c.numExperts, c.expertsPerToken * c.intermediateSize) * 4,
-      ),
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    this.rec = new Recorder(dev, new PipelineCache(dev));
     this.setProfiling(profile);
   }
 
@@ -157,10 +124,10 @@ export class WebGpuBackend implements Backend {
   static async create(config: ModelConfig, w: GptOssWeights, opts: WebGpuOptions): Promise<WebGpuBackend> {
     const gpu = opts.gpu ?? await openGpuDevice();
     const dev = gpu.device;
-    const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
-    const up = new WeightUploader(dev, Math.min(limit, opts.maxBindingBytes ?? limit));
+    const limit = bindingLimit(gpu);
+    const up = new WeightUploader(dev, bindingLimit(gpu, opts.maxBindingBytes));
     const c = config, kvw = c.numKvHeads * c.headDim;
-    const maxTokens = Math.max(1, Math.min(opts.maxTokens ?? 128, opts.maxContext));
+    const maxTokens = chunkTokens(opts.maxTokens, opts.maxContext);
     const kvF16 = opts.kvCache === "f16";
     if (kvF16 && !gpu.hasF16) throw new OssiError("an f16 KV cache needs a GPU with shader-f16");
     const kvBytes = Math.ceil((opts.maxContext * kvw * (kvF16 ? 2 : 4)) / 4) * 4;
@@ -170,7 +137,11 @@ export class WebGpuBackend implements Backend {
       );
     }
     dev.pushErrorScope("out-of-memory");
-    const cache = (label: string) => dev.createBuffer({ label, size: kvBytes, usage: STORAGE });
+    const cache = (label: string) => {
+      const b = dev.createBuffer({ label, size: kvBytes, usage: STORAGE });
+      up.buffers.push(b); // destroyed with the weights
+      return b;
+    };
     const layers: LayerBuffers[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const L = w.layers[l], p = `layer ${l} `;
@@ -197,11 +168,7 @@ export class WebGpuBackend implements Backend {
     const finalNorm = up.upload(w.finalNorm, "final_norm");
     const unembed = up.mat(w.unembed, "unembedding");
     const cosSin = up.upload(cosSinTable(config, opts.maxContext), "rope cos/sin");
-    await dev.queue.onSubmittedWorkDone();
-    const oom = await dev.popErrorScope();
-    if (oom) {
-      throw new OssiError(`the GPU ran out of memory loading the model (${oom.message.split("\n")[0]})`);
-    }
+    await checkUploaded(dev);
     opts.onProgress?.(c.numLayers + 1, c.numLayers + 1);
     return new WebGpuBackend(
       config,
@@ -219,101 +186,19 @@ export class WebGpuBackend implements Backend {
     );
   }
 
-  async forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array> {
-    const T = tokens.length, V = this.config.vocabSize;
-    this.validate(tokens, pos);
-    const rows = opts.logits === "all" ? T : opts.logits === "last" ? Math.min(T, 1) : 0;
-    const out = new Float32Array(rows * V);
-    for (let t0 = 0; t0 < T; t0 += this.maxTokens) {
-      const n = Math.min(this.maxTokens, T - t0);
-      const chunk = Array.from({ length: n }, (_, i) => tokens[t0 + i]);
-      const last = t0 + n === T;
-      const mode = opts.logits === "all" ? "all" : opts.logits === "last" && last ? "last" : "none";
-      await this.runChunk(chunk, pos + t0, opts.debug);
-      if (mode === "none") continue;
-      const first = mode === "last" ? n - 1 : 0;
-      for (let r = first; r < n; r += this.logitRows) {
-        const m = Math.min(this.logitRows, n - r);
-        this.unembedRows(r, m);
-        const got = await this.read(this.act.logits, m * V);
-        out.set(got, (opts.logits === "all" ? t0 + r : 0) * V);
-      }
-    }
-    return out;
-  }
-
-  /** Greedy fast path: runs `tokens` and returns the argmax token of the last one, reading back 4 bytes. */
-  async greedy(tokens: ArrayLike<number>, pos: number): Promise<number> {
-    await this.runPicking(tokens, pos, 0);
-    return (await this.readU32(this.act.best, 1))[0];
-  }
-
-  /**
-   * Sampling fast path: runs `tokens` and returns the k largest logits of the last one (value desc, index
-   * asc) with their token ids, reading back 8k bytes. k <= min(vocab, 1024).
-   */
-  async topk(
-    tokens: ArrayLike<number>,
-    pos: number,
-    k: number,
-  ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
-    checkTopK(k, this.config.vocabSize);
-    await this.runPicking(tokens, pos, k);
-    return { ids: await this.readU32(this.act.best, k), logits: await this.read(this.act.topkVals, k) };
-  }
-
-  /** Runs tokens in chunks; after the last, the argmax (k = 0) or top-k of the last token on the GPU. */
-  private async runPicking(tokens: ArrayLike<number>, pos: number, k: number): Promise<void> {
-    const T = tokens.length;
-    this.validate(tokens, pos);
-    if (T === 0) throw new RangeError("greedy()/topk() need at least one token");
-    for (let t0 = 0; t0 < T; t0 += this.maxTokens) {
-      const n = Math.min(this.maxTokens, T - t0);
-      const chunk = Array.from({ length: n }, (_, i) => tokens[t0 + i]);
-      await this.runChunk(chunk, pos + t0, undefined, t0 + n === T ? k : -1);
-    }
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.weights.destroy();
-    for (const L of this.layers) (L.kCache.destroy(), L.vCache.destroy());
-    for (const b of Object.values(this.act)) b.destroy();
-    this.staging.destroy();
-    this.cosSin.destroy();
-    this.rec.destroy();
-    this.rec.profiler?.destroy();
-  }
-
-  private validate(tokens: ArrayLike<number>, pos: number): void {
-    if (this.disposed) throw new OssiError("webgpu backend used after dispose()");
-    checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
-  }
-
-  /**
-   * The whole layer stack for tokens at pos.. (one submit unless debugging). `pick` >= 0 adds the last
-   * token's unembedding and its argmax (0) or top-`pick` on the GPU.
-   */
-  private async runChunk(tokens: number[], pos: number, dbg?: DebugSink, pick = -1): Promise<void> {
-    const c = this.config, a = this.act, rec = this.rec, T = tokens.length, H = c.hiddenSize;
+  protected async recordLayers(T: number, pos: number, dump: Dump | null, dbg?: DebugSink): Promise<void> {
+    const c = this.config, a = this.act, rec = this.rec, H = c.hiddenSize;
     const qw = c.numHeads * c.headDim, K = c.expertsPerToken;
-    const dump = dbg
-      ? (name: string, l: number, b: GPUBuffer, width: number, off = 0) =>
-        this.dump(dbg, name, l, b, T, width, off)
-      : null;
-    rec.reset();
-    this.gpu.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
     const mm = (
       w: GpuMat,
       bias: GPUBuffer | null,
       x: GPUBuffer,
       y: GPUBuffer,
       extra: Partial<op.MatmulArgs> = {},
-    ) => op.matmul(rec, { w, bias, dummy: a.dummy, x, y, tokens: T, ...extra });
+    ) => op.matmul(rec, { w, bias, dummy: this.io.dummy, x, y, tokens: T, ...extra });
 
     // token embedding
-    op.embed(rec, a.ids, this.embedding, a.x, T);
+    op.embed(rec, this.io.ids, this.embedding, a.x, T);
     await dump?.("embedding", -1, a.x, H);
     for (let l = 0; l < c.numLayers; l++) {
       const L = this.layers[l];
@@ -390,49 +275,13 @@ export class WebGpuBackend implements Backend {
         await dump?.("residual_after_moe", l, a.x, H);
       }
     }
-    if (pick >= 0) {
-      this.unembedRows(T - 1, 1);
-      if (pick === 0) op.argmax(rec, a.logits, a.best, 1, c.vocabSize);
-      else op.topk(rec, a.logits, a.best, a.topkVals, 1, c.vocabSize, pick);
-    }
-    await rec.submit();
   }
 
   /** Final norm and unembedding of chunk rows [r, r + m) into the logits buffer (recorded, not submitted). */
-  private unembedRows(r: number, m: number): void {
+  protected recordLogits(r: number, m: number): void {
     const c = this.config, a = this.act;
     op.rmsnorm(this.rec, a.x, r * c.hiddenSize, this.finalNorm, a.xn, m, c.hiddenSize, c.rmsNormEps);
-    op.matmul(this.rec, { w: this.unembed, bias: null, dummy: a.dummy, x: a.xn, y: a.logits, tokens: m });
-  }
-
-  private async dump(
-    dbg: DebugSink,
-    name: string,
-    layer: number,
-    b: GPUBuffer,
-    rows: number,
-    width: number,
-    off: number,
-  ) {
-    dbg(name, layer, rows, await this.read(b, rows * width, off));
-  }
-
-  /** Submits what is recorded, then copies `n` floats at element `off` of `b` back to the host. */
-  private async read(b: GPUBuffer, n: number, off = 0): Promise<Float32Array> {
-    return new Float32Array((await this.readBytes(b, n * 4, off * 4)).buffer);
-  }
-
-  private async readU32(b: GPUBuffer, n: number): Promise<Uint32Array> {
-    return new Uint32Array((await this.readBytes(b, n * 4, 0)).buffer);
-  }
-
-  private async readBytes(b: GPUBuffer, bytes: number, off: number): Promise<Uint8Array> {
-    this.rec.copy(b, off, this.staging, 0, bytes);
-    await this.rec.submit();
-    await this.staging.mapAsync(GPUMapMode.READ, 0, bytes);
-    const out = new Uint8Array(this.staging.getMappedRange(0, bytes)).slice();
-    this.staging.unmap();
-    return out;
+    this.recordUnembedding(this.unembed, a.xn, m);
   }
 }
 
