@@ -2,12 +2,32 @@
 // Tokens are grouped by expert so each expert's weights stream once per call (prefill reuses them).
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
-import { f32_mxfp4w_matmul, quantize_mxfp4_x } from "./f32_mxfp4w_matmul";
+import {
+  f32_mxfp4w_matmul,
+  f32_mxfp4w_matmul_int8,
+  quantize_mxfp4_x,
+  quantize_mxfp4_x_int8,
+} from "./f32_mxfp4w_matmul";
 
 /**
  * Writes into lists the (input row, output row) pairs of the selections that chose expert e:
  * selection i = t*k + j reads input row (perSelection ? i : t) and writes row i. Returns their count.
  */
+/** The MXFP4 matmul on activations quantized by quantizeX (see f32_mxfp4w_matmul.ts). */
+function expertMatmul(
+  int8: bool, blocks: usize, scales: usize, bias: usize, rows: i32, cols: i32,
+  xq: usize, xRows: usize, n: i32, y: usize, yRows: usize, yStride: i32,
+): void {
+  if (int8) f32_mxfp4w_matmul_int8(blocks, scales, bias, rows, cols, xq, xRows, n, y, yRows, yStride);
+  else f32_mxfp4w_matmul(blocks, scales, bias, rows, cols, xq, xRows, n, y, yRows, yStride);
+}
+
+/** Quantizes activations for expertMatmul: 22 bits (f32-like), or int8 when asked (faster, 2^-8). */
+function quantizeX(int8: bool, x: usize, xq: usize, rows: i32, cols: i32): void {
+  if (int8) quantize_mxfp4_x_int8(x, xq, rows, cols);
+  else quantize_mxfp4_x(x, xq, rows, cols);
+}
+
 function gather(sel: usize, count: i32, k: i32, e: i32, perSelection: bool, xList: usize, yList: usize): i32 {
   let n = 0;
   for (let i = 0; i < count; i++) {
@@ -24,19 +44,20 @@ function gather(sel: usize, count: i32, k: i32, e: i32, perSelection: bool, xLis
  * g = min(gate, limit), u = clamp(up, ±limit), act = (u + 1) * g * sigmoid(alpha * g), where gate and up
  * are rows 2p and 2p+1 of W_e x[t] + b_e. Weights: [experts, rows, cols/32, 16] blocks, [experts, rows,
  * cols/32] scales, [experts, rows] bias. tmp: [tokens*k, rows] f32; lists: 2*tokens*k i32; xp: tokens*cols f32 (holds the quantized x).
+ * int8: quantize the activations to int8 instead of 22 bits.
  */
 export function f32_mxfp4w_moe_gate_up_swiglu(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
   x: usize, xp: usize, tokens: i32, sel: usize, k: i32, act: usize, limit: f32, alpha: f32,
-  tmp: usize, lists: usize,
+  tmp: usize, lists: usize, int8: bool,
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
-  quantize_mxfp4_x(x, xp, tokens, cols);
+  quantizeX(int8, x, xp, tokens, cols);
   const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
   for (let e = 0; e < experts; e++) {
     const n = gather(sel, count, k, e, false, xList, yList);
     if (n == 0) continue;
-    f32_mxfp4w_matmul(blocks + <usize>e * eBlocks, scales + <usize>e * eScales, bias + (<usize>e * <usize>rows << 2), rows, cols, xp, xList, n, tmp, yList, rows);
+    expertMatmul(int8, blocks + <usize>e * eBlocks, scales + <usize>e * eScales, bias + (<usize>e * <usize>rows << 2), rows, cols, xp, xList, n, tmp, yList, rows);
   }
   const pairs = rows >> 1;
   for (let i = 0; i < count; i++) {
@@ -52,19 +73,20 @@ export function f32_mxfp4w_moe_gate_up_swiglu(
 /**
  * out[t, r] = sum_j weights[t*k + j] * (W_e act[t*k + j] + b_e)[r] with e = sel[t*k + j], for the rows of
  * this slice. act: [tokens*k, cols]; tmp: [tokens*k, rows]; xp: tokens*k*cols f32 (holds the quantized act); lists: 2*tokens*k i32.
+ * int8: quantize the activations to int8 instead of 22 bits.
  */
 export function f32_mxfp4w_moe_down_sum(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
   act: usize, xp: usize, tokens: i32, sel: usize, weights: usize, k: i32, out: usize,
-  tmp: usize, lists: usize,
+  tmp: usize, lists: usize, int8: bool,
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
-  quantize_mxfp4_x(act, xp, count, cols);
+  quantizeX(int8, act, xp, count, cols);
   const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
   for (let e = 0; e < experts; e++) {
     const n = gather(sel, count, k, e, true, xList, yList);
     if (n == 0) continue;
-    f32_mxfp4w_matmul(blocks + <usize>e * eBlocks, scales + <usize>e * eScales, bias + (<usize>e * <usize>rows << 2), rows, cols, xp, xList, n, tmp, yList, rows);
+    expertMatmul(int8, blocks + <usize>e * eBlocks, scales + <usize>e * eScales, bias + (<usize>e * <usize>rows << 2), rows, cols, xp, xList, n, tmp, yList, rows);
   }
   for (let t = 0; t < tokens; t++) {
     const o = out + (<usize>t * <usize>rows << 2);

@@ -3,7 +3,13 @@
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 export { f32_bf16w_matmul, permute_bf16_x } from "./f32_bf16w_matmul";
-export { f32_mxfp4w_matmul, mxfp4_xq_row_bytes, quantize_mxfp4_x } from "./f32_mxfp4w_matmul";
+export {
+  f32_mxfp4w_matmul,
+  f32_mxfp4w_matmul_int8,
+  mxfp4_xq_row_bytes,
+  quantize_mxfp4_x,
+  quantize_mxfp4_x_int8,
+} from "./f32_mxfp4w_matmul";
 export { f32_mxfp4w_moe_down_sum, f32_mxfp4w_moe_gate_up_swiglu } from "./f32_mxfp4w_moe";
 export { add_inplace, rmsnorm } from "./rmsnorm";
 export { rope } from "./rope";

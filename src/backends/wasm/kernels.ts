@@ -20,6 +20,20 @@ export interface Kernels {
   ): void;
   mxfp4_xq_row_bytes(cols: number): number;
   quantize_mxfp4_x(x: number, xq: number, rows: number, cols: number): void;
+  quantize_mxfp4_x_int8(x: number, xq: number, rows: number, cols: number): void;
+  f32_mxfp4w_matmul_int8(
+    blocks: number,
+    scales: number,
+    bias: number,
+    rows: number,
+    cols: number,
+    xq: number,
+    xRows: number,
+    n: number,
+    y: number,
+    yRows: number,
+    yStride: number,
+  ): void;
   f32_mxfp4w_matmul(
     blocks: number,
     scales: number,
@@ -50,6 +64,8 @@ export interface Kernels {
     alpha: number,
     tmp: number,
     lists: number,
+    /** 1: int8 activations (faster, 2^-8 of a block's largest); 0: 22 bits. */
+    int8: number,
   ): void;
   f32_mxfp4w_moe_down_sum(
     blocks: number,
@@ -67,6 +83,8 @@ export interface Kernels {
     out: number,
     tmp: number,
     lists: number,
+    /** 1: int8 activations (faster, 2^-8 of a block's largest); 0: 22 bits. */
+    int8: number,
   ): void;
   rmsnorm(y: number, x: number, w: number, eps: number, tokens: number, n: number): void;
   add_inplace(y: number, x: number, n: number): void;

@@ -1,5 +1,5 @@
-// f32_mxfp4w_matmul (activations quantized to 22-bit integers) and the fused MoE kernels against expertLinear(),
-// swigluClamped() and a weighted sum, within the quantization bound.
+// f32_mxfp4w_matmul (activations quantized to 22-bit integers), its int8 variant, and the fused MoE kernels
+// against expertLinear(), swigluClamped() and a weighted sum, within each quantization's bound.
 
 import { assert, assertEquals } from "../../assert.ts";
 import { expertLinear, swigluClamped } from "../../../src/backends/ref/kernels.ts";
@@ -25,6 +25,9 @@ function randomExperts(numExperts: number, rows: number, cols: number, r: () => 
  */
 const QUANT_STEP = 2 ** -22;
 
+/** The same for the int8 variant: half a step of maxabs / 127, plus the f32 scale's rounding. */
+const QUANT_STEP_INT8 = 1 / 254 + 2 ** -23;
+
 /** Largest |x| of each 32-column block of row t of x [*, cols]. */
 function blockMaxAbs(x: Float32Array, t: number, cols: number): Float32Array {
   const m = new Float32Array(cols / 32);
@@ -37,17 +40,24 @@ function blockMaxAbs(x: Float32Array, t: number, cols: number): Float32Array {
  * QUANT_STEP * maxabs(block), so the dot by at most sum(|w| * QUANT_STEP * maxabs) in all, plus f32
  * rounding of the block sums (2^-20 of sum|w*x|, generous for these sizes).
  */
-function quantBound(w: Float32Array, x: Float32Array, t: number, cols: number): number {
+function quantBound(w: Float32Array, x: Float32Array, t: number, cols: number, step: number): number {
   const m = blockMaxAbs(x, t, cols);
   let q = 0, abs = 0;
   for (let c = 0; c < cols; c++) {
-    q += Math.abs(w[c]) * m[c >> 5] * QUANT_STEP;
+    q += Math.abs(w[c]) * m[c >> 5] * step;
     abs += Math.abs(w[c] * x[t * cols + c]);
   }
   return q + abs * 2 ** -20;
 }
 
-function checkMatmul(rows: number, cols: number, n: number, seed: number): void {
+/** The kernel pair under test: 22-bit activations, or the int8 variant. */
+function kernelPair(h: Harness, int8: boolean) {
+  return int8
+    ? { quantize: h.k.quantize_mxfp4_x_int8, matmul: h.k.f32_mxfp4w_matmul_int8, step: QUANT_STEP_INT8 }
+    : { quantize: h.k.quantize_mxfp4_x, matmul: h.k.f32_mxfp4w_matmul, step: QUANT_STEP };
+}
+
+function checkMatmul(rows: number, cols: number, n: number, seed: number, int8 = false): void {
   const r = rng(seed);
   const m = randomExperts(1, rows, cols, r);
   const x = randomF32(n * cols, r);
@@ -57,11 +67,12 @@ function checkMatmul(rows: number, cols: number, n: number, seed: number): void 
     expertLinear(want.subarray((n - 1 - i) * rows, (n - i) * rows), x, i * cols, m, 0);
   }
   const h = new Harness();
+  const { quantize, matmul, step } = kernelPair(h, int8);
   const xq = h.zeros(n * h.k.mxfp4_xq_row_bytes(cols)), y = h.zeros(want.byteLength);
-  h.k.quantize_mxfp4_x(h.put(x), xq, n, cols);
+  quantize(h.put(x), xq, n, cols);
   const xRows = h.put(Int32Array.from({ length: n }, (_, i) => i));
   const yRows = h.put(Int32Array.from({ length: n }, (_, i) => n - 1 - i));
-  h.k.f32_mxfp4w_matmul(
+  matmul(
     h.put(m.blocks),
     h.put(m.scales),
     h.put(m.bias),
@@ -80,7 +91,7 @@ function checkMatmul(rows: number, cols: number, n: number, seed: number): void 
     expertRow(m, 0, row, w);
     for (let i = 0; i < n; i++) {
       const at = (n - 1 - i) * rows + row, err = Math.abs(got[at] - want[at]);
-      const bound = quantBound(w, x, i, cols) + Math.abs(want[at]) * 2 ** -22;
+      const bound = quantBound(w, x, i, cols, step) + Math.abs(want[at]) * 2 ** -22;
       assert(
         err <= bound,
         `rows ${rows} cols ${cols} n ${n}: row ${row} token ${i} off by ${err} > ${bound}`,
@@ -89,6 +100,8 @@ function checkMatmul(rows: number, cols: number, n: number, seed: number): void 
     }
   }
   assert(worst <= 1, `rows ${rows} cols ${cols} n ${n}: ${worst} of the bound`);
+  // the int8 bound is 2^14 times wider: it must still be used, not merely met by 22-bit-like results
+  if (int8) assert(worst > 2 ** -12, `int8: ${worst} of the bound looks like 22-bit quantization`);
 }
 
 Deno.test("quantize_mxfp4_x() keeps every activation within 2^-22 of its block's largest, in weight-lane order", () => {
@@ -145,6 +158,54 @@ Deno.test("f32_mxfp4w_matmul() matches expertLinear() on random shapes", () => {
   }
 });
 
+Deno.test("quantize_mxfp4_x_int8() keeps every activation within 1/254 of its block's largest, in weight-lane order", () => {
+  const r = rng(12), cols = 96, n = 3;
+  const x = randomF32(n * cols, r, 5);
+  x.fill(0, cols, cols + 32); // an all-zero block: scale 0, q 0
+  const h = new Harness();
+  const xq = h.zeros(n * h.k.mxfp4_xq_row_bytes(cols));
+  h.k.quantize_mxfp4_x_int8(h.put(x), xq, n, cols);
+  const rowBytes = (cols / 32) * 64; // int8 rows: 64-byte blocks
+  const slot = (c: number) => (c & 1) * 16 + (c >> 1);
+  for (let t = 0; t < n; t++) {
+    // per block of 64 bytes: 32 i8 q, scale / 2 in 4 f32 lanes, 12 * (sum of q over columns 8l..8l+7)
+    const q8 = new Int8Array(h.memory.buffer, xq + t * rowBytes, rowBytes);
+    const f32 = new Float32Array(h.memory.buffer, xq + t * rowBytes, rowBytes / 4);
+    const i32 = new Int32Array(h.memory.buffer, xq + t * rowBytes, rowBytes / 4);
+    const m = blockMaxAbs(x, t, cols);
+    for (let g = 0; g < cols / 32; g++) {
+      const scale = 2 * f32[16 * g + 8];
+      assert(Math.abs(scale - m[g] / 127) <= m[g] * 2 ** -30, `token ${t} block ${g} scale ${scale}`);
+      const sums = [0, 0, 0, 0];
+      for (let c = 0; c < 32; c++) {
+        const q = q8[64 * g + slot(c)];
+        sums[c >> 3] += q;
+        const v = x[t * cols + 32 * g + c];
+        assert(Math.abs(q * scale - v) <= m[g] * QUANT_STEP_INT8, `token ${t} block ${g} column ${c}`);
+      }
+      for (let lane = 0; lane < 4; lane++) assertEquals(i32[16 * g + 12 + lane], 12 * sums[lane]);
+    }
+  }
+});
+
+Deno.test("f32_mxfp4w_matmul_int8() matches expertLinear() within the int8 bound on fits, tails and random shapes", () => {
+  checkMatmul(4, 32, 1, 1, true);
+  checkMatmul(9, 160, 7, 4, true);
+  checkMatmul(3, 2880, 5, 5, true);
+  checkMatmul(7, 64, 1, 6, true);
+  checkMatmul(8, 96, 8, 8, true);
+  const r = rng(8);
+  for (let i = 0; i < 5; i++) {
+    checkMatmul(
+      1 + Math.floor(r() * 30),
+      32 * (1 + Math.floor(r() * 8)),
+      1 + Math.floor(r() * 6),
+      30 + i,
+      true,
+    );
+  }
+});
+
 /** The reference MoE step for `tokens` rows of x with given selections and weights. */
 function refMoe(
   gu: Mxfp4Experts,
@@ -170,16 +231,62 @@ function refMoe(
   return { act, out };
 }
 
+/** The reference down projection and weighted sum of act [tokens*k, F]. */
+function refDownSum(
+  dn: Mxfp4Experts,
+  act: Float32Array,
+  sel: Int32Array,
+  wts: Float32Array,
+  tokens: number,
+  k: number,
+): Float32Array {
+  const F = dn.cols, H = dn.rows, out = new Float32Array(tokens * H), down = new Float32Array(H);
+  for (let i = 0; i < tokens * k; i++) {
+    expertLinear(down, act, i * F, dn, sel[i]);
+    for (let c = 0; c < H; c++) out[Math.floor(i / k) * H + c] += wts[i] * down[c];
+  }
+  return out;
+}
+
 /** Scaled error allowed on the MoE outputs (see checkMoe). */
 const MOE_TOLERANCE = 1e-5;
 
-function checkMoe(experts: number, H: number, F: number, tokens: number, k: number, seed: number): void {
+/**
+ * x [rows, cols] as the int8 kernels see it: per 32-value block, q = round(x * 127 / maxabs) (ties to even,
+ * as the kernel's f64 `nearest`) times the f32 scale. The int8 MoE must match the reference run on these.
+ */
+function int8Rounded(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let t = 0; t < rows; t++) {
+    const m = blockMaxAbs(x, t, cols);
+    for (let c = 0; c < cols; c++) {
+      const maxAbs = m[c >> 5];
+      if (maxAbs === 0) continue;
+      const scale = 2 * Math.fround((maxAbs / 127) * 0.5), v = x[t * cols + c] * (127 / maxAbs);
+      const q = Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v);
+      out[t * cols + c] = q * scale;
+    }
+  }
+  return out;
+}
+
+function checkMoe(
+  experts: number,
+  H: number,
+  F: number,
+  tokens: number,
+  k: number,
+  seed: number,
+  int8 = false,
+): void {
   const r = rng(seed);
   const gu = randomExperts(experts, 2 * F, H, r), dn = randomExperts(experts, H, F, r);
   const x = randomF32(tokens * H, r, 2);
   const sel = Int32Array.from({ length: tokens * k }, () => Math.floor(r() * experts));
   const wts = Float32Array.from({ length: tokens * k }, () => r());
-  const want = refMoe(gu, dn, x, sel, wts, tokens, k);
+  // int8: gate_up is checked on int8-rounded x, down on the int8-rounding of the kernel's own act, each
+  // against the reference with the f32 kernels' tolerance (what is left is f32 rounding)
+  const want = refMoe(gu, dn, int8 ? int8Rounded(x, tokens, H) : x, sel, wts, tokens, k);
 
   const h = new Harness(1024);
   const count = tokens * k;
@@ -204,11 +311,14 @@ function checkMoe(experts: number, H: number, F: number, tokens: number, k: numb
     1.702,
     tmp,
     lists,
+    int8 ? 1 : 0,
   );
   // 22-bit activations: an output moves by at most sum(|w| * maxabs) * QUANT_STEP (checked in
   // checkMatmul), f32-like, so the f32 kernels' tolerance holds
-  const dAct = maxScaledDiff(h.f32(act, count * F), want.act);
+  const gotAct = h.f32(act, count * F);
+  const dAct = maxScaledDiff(gotAct, want.act);
   assert(dAct < MOE_TOLERANCE, `act differs by ${dAct}`);
+  const wantOut = int8 ? refDownSum(dn, int8Rounded(gotAct, count, F), sel, wts, tokens, k) : want.out;
   h.k.f32_mxfp4w_moe_down_sum(
     h.put(dn.blocks),
     h.put(dn.scales),
@@ -225,8 +335,9 @@ function checkMoe(experts: number, H: number, F: number, tokens: number, k: numb
     out,
     tmp,
     lists,
+    int8 ? 1 : 0,
   );
-  const dOut = maxScaledDiff(h.f32(out, tokens * H), want.out);
+  const dOut = maxScaledDiff(h.f32(out, tokens * H), wantOut);
   assert(dOut < MOE_TOLERANCE, `moe out differs by ${dOut}`);
 }
 
@@ -234,6 +345,12 @@ Deno.test("f32_mxfp4w_moe kernels match the reference expert step (one token, se
   checkMoe(4, 64, 64, 1, 2, 1);
   checkMoe(8, 64, 32, 5, 2, 2);
   checkMoe(6, 96, 64, 9, 4, 3);
+});
+
+Deno.test("f32_mxfp4w_moe kernels with int8 activations match the reference on int8-rounded inputs", () => {
+  checkMoe(4, 64, 64, 1, 2, 1, true);
+  checkMoe(6, 96, 64, 9, 4, 3, true);
+  checkMoe(8, 2880 / 10, 2880 / 10, 5, 4, 4, true);
 });
 
 Deno.test("f32_mxfp4w_moe kernels match the reference expert step on random shapes", () => {
@@ -251,23 +368,30 @@ Deno.test("f32_mxfp4w_moe kernels match the reference expert step on random shap
   }
 });
 
-Deno.test("f32_mxfp4w_matmul() gives each token the same bits alone or in tiles of 2 and 4", () => {
+for (const int8 of [false, true]) {
+  Deno.test(`f32_mxfp4w_matmul${int8 ? "_int8" : ""}() gives each token the same bits alone or in tiles`, () => {
+    checkTileBits(int8);
+  });
+}
+
+function checkTileBits(int8: boolean): void {
   const r = rng(43), rows = 6, cols = 96, n = 7;
   const m = randomExperts(1, rows, cols, r);
   const x = randomF32(n * cols, r);
   const h = new Harness();
   const xp = h.zeros(n * h.k.mxfp4_xq_row_bytes(cols)), y = h.zeros(n * rows * 4);
   const bl = h.put(m.blocks), sc = h.put(m.scales), bi = h.put(m.bias);
-  h.k.quantize_mxfp4_x(h.put(x), xp, n, cols);
+  const { quantize, matmul } = kernelPair(h, int8);
+  quantize(h.put(x), xp, n, cols);
   const ids = h.put(Int32Array.from({ length: n }, (_, i) => i));
-  h.k.f32_mxfp4w_matmul(bl, sc, bi, rows, cols, xp, ids, n, y, ids, rows);
+  matmul(bl, sc, bi, rows, cols, xp, ids, n, y, ids, rows);
   const batch = h.f32(y, n * rows);
   for (let i = 0; i < n; i++) {
-    h.k.f32_mxfp4w_matmul(bl, sc, bi, rows, cols, xp, ids + i * 4, 1, y, ids + i * 4, rows);
+    matmul(bl, sc, bi, rows, cols, xp, ids + i * 4, 1, y, ids + i * 4, rows);
     assertEquals(
       Array.from(h.f32(y + i * rows * 4, rows)),
       Array.from(batch.subarray(i * rows, (i + 1) * rows)),
       `token ${i}`,
     );
   }
-});
+}
