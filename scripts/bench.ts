@@ -2,7 +2,7 @@
 // checkpoints (cached under ~/.cache/ossi/synth). One JSON line per (backend, model, phase) with --json,
 // a table otherwise. Weight bandwidth counts the bytes one decoded token must read; memread_gb_s is the
 // machine's streaming-read bandwidth on as many threads (scripts/mem_bandwidth.ts), measured in the same run.
-// usage: deno task bench [--json] [--backends ref,wasm,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
+// usage: deno task bench [--json] [--backends ref,wasm,wasm-int8,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
@@ -82,9 +82,12 @@ export async function benchOne(
 ): Promise<BenchRow[]> {
   const t0 = performance.now();
   const model = loadModel(dir);
-  const backend = await createBackend(model, parseBackendName(backendName), {
+  // "wasm-int8": the wasm backend with int8 MoE activations (--moe-int8)
+  const moeInt8 = backendName === "wasm-int8";
+  const backend = await createBackend(model, parseBackendName(moeInt8 ? "wasm" : backendName), {
     threads: opts.threads,
     maxContext: opts.prefill + opts.decode + 1,
+    moeInt8,
   });
   const loadS = (performance.now() - t0) / 1000;
   try {
@@ -104,7 +107,7 @@ export async function benchOne(
     const mem = memoryGb();
     const memread = await memReadGbS(threads);
     const row = (phase: "prefill" | "decode", tokens: number, s: number): BenchRow => ({
-      backend: backend.name,
+      backend: moeInt8 ? backendName : backend.name,
       model: modelName,
       phase,
       tokens,

@@ -178,6 +178,8 @@ export function readStopTokens(
 export interface OpenChatOptions {
   backend?: string;
   threads?: number;
+  /** gpt-oss on wasm: int8 MoE activations (faster, less exact). */
+  moeInt8?: boolean;
   maxContext?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -202,6 +204,7 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
   const backend = await createAnyBackend(model, backendName, {
     maxContext: opts.maxContext,
     threads: opts.threads,
+    moeInt8: opts.moeInt8,
     onProgress: opts.onProgress,
   });
   return new ChatEngine(new Session(backend), tok, renderer, stops, format);

@@ -9,6 +9,7 @@ import { numberFlag, parseArgs } from "./args.ts";
 import {
   answerBudget,
   CHAT_FLAGS_HELP,
+  CHAT_SWITCH_FLAGS,
   CHAT_VALUE_FLAGS,
   type ChatSettings,
   modelNotice,
@@ -116,7 +117,7 @@ async function runTurn(
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     values: [...CHAT_VALUE_FLAGS, "delay-ms"],
-    switches: ["help", "no-reasoning"],
+    switches: ["help", "no-reasoning", ...CHAT_SWITCH_FLAGS],
     aliases: { m: "model" },
   });
   if (args.flags.has("help")) {

@@ -8,6 +8,7 @@ import { numberFlag, parseArgs, stringFlag } from "./args.ts";
 import {
   answerBudget,
   CHAT_FLAGS_HELP,
+  CHAT_SWITCH_FLAGS,
   CHAT_VALUE_FLAGS,
   modelNotice,
   openEngine,
@@ -31,7 +32,7 @@ exit codes: 0 answered, 1 error (model, input), 2 usage error, 130 interrupted (
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     values: [...CHAT_VALUE_FLAGS, "file", "delay-ms"],
-    switches: ["help", "json", "show-reasoning"],
+    switches: ["help", "json", "show-reasoning", ...CHAT_SWITCH_FLAGS],
     aliases: { f: "file", m: "model" },
   });
   if (args.flags.has("help")) {

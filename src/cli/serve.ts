@@ -10,7 +10,7 @@ import { startServer } from "../serve/server.ts";
 import { numberFlag, parseArgs, stringFlag } from "./args.ts";
 
 const HELP = `usage: ossi serve [--model DIR|ORG/NAME] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
-                  [--backend auto|ref|wasm|webgpu] [--threads N] [--max-context N] [--queue N]
+                  [--backend auto|ref|wasm|webgpu] [--threads N] [--moe-int8] [--max-context N] [--queue N]
 
 Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses) and a chat page
 at http://HOST:PORT/. Requests queue for the one engine; past --queue waiting requests (default 32) the
@@ -20,7 +20,7 @@ It binds to loopback unless --host says otherwise. --port 0 picks a free port.`;
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     values: ["model", "host", "port", "api-key", "backend", "threads", "max-context", "queue"],
-    switches: ["help"],
+    switches: ["help", "moe-int8"],
   });
   if (args.flags.has("help")) {
     console.log(HELP);
@@ -49,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   const engine = await openChatEngine(model.dir, {
     backend,
     threads: numberFlag(args, "threads"),
+    moeInt8: args.flags.has("moe-int8"),
     maxContext: numberFlag(args, "max-context"),
   });
   const modelId = model.name;

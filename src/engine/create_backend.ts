@@ -15,6 +15,8 @@ export interface BackendOptions {
   readonly maxContext?: number;
   /** CPU threads for the WASM backend (default: all cores). */
   readonly threads?: number;
+  /** WASM backend, gpt-oss: int8 MoE activations (faster, less exact; see WasmBackendOptions.moeInt8). */
+  readonly moeInt8?: boolean;
   /** Progress of weight placement, 0..1, for a progress bar. */
   readonly onProgress?: (done: number, total: number) => void;
 }
@@ -39,6 +41,7 @@ export async function createBackend(model: LoadedModel, name: BackendName, opts:
       const { WasmBackend } = await import("../backends/wasm/wasm_backend.ts");
       return await WasmBackend.create(model.config, model.weights, {
         maxContext, threads: opts.threads, onProgress: opts.onProgress, files: model.store.files,
+        moeInt8: opts.moeInt8,
       });
     }
     case "webgpu": {

@@ -80,9 +80,11 @@ export interface ShardParams {
   readonly swigluLimit: number;
   readonly swigluAlpha: number;
   readonly maxTokens: number;
+  /** MoE activations quantized to int8 (1) instead of 22 bits (0). */
+  readonly moeInt8: number;
 }
 
-export function shardParams(c: ModelConfig, maxTokens: number): ShardParams {
+export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false): ShardParams {
   return {
     hidden: c.hiddenSize,
     qWidth: c.numHeads * c.headDim,
@@ -92,6 +94,7 @@ export function shardParams(c: ModelConfig, maxTokens: number): ShardParams {
     swigluLimit: c.swigluLimit,
     swigluAlpha: c.swigluAlpha,
     maxTokens,
+    moeInt8: moeInt8 ? 1 : 0,
   };
 }
 

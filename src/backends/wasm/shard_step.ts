@@ -103,6 +103,7 @@ export function runStep(
         p.swigluAlpha,
         io.tmp,
         io.lists,
+        p.moeInt8,
       );
       return;
     }
@@ -124,6 +125,7 @@ export function runStep(
         io.y,
         io.tmp,
         io.lists,
+        p.moeInt8,
       );
       return;
     }

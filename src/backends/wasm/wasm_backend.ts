@@ -38,6 +38,11 @@ export interface WasmBackendOptions {
   readonly shards?: number;
   /** Tokens per prefill step (default 64). */
   readonly maxTokens?: number;
+  /**
+   * Quantize the MoE experts' activations to int8 per 32 values (faster: about 1.5x decode and 1.9x prefill
+   * on the experts) instead of 22 bits, which keeps the f32 reference's accuracy. Default false.
+   */
+  readonly moeInt8?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
   /** The model's files; mapped ones have their resident pages dropped after each shard is copied. */
   readonly files?: readonly { bytes: Uint8Array; mapped: boolean }[];
@@ -184,7 +189,7 @@ export class WasmBackend implements Backend {
       wasm,
       layouts,
       memories,
-      shardParams(c, maxTokens),
+      shardParams(c, maxTokens, opts.moeInt8),
       Math.min(threads, layouts.length),
     );
     return new WasmBackend(
