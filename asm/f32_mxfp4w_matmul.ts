@@ -10,6 +10,7 @@
 // keeps one digit, q = round(x / scale) with scale = maxabs / 127, as the usual q8 CPU kernels do: a third
 // of the dots, an error of 2^-8 of the block's largest |x| per activation.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
+
 /**
  * Constant vectors, read from static data: V8 rebuilds a v128.const from immediates at every use inside a
  * loop, which costs more than a load. At +0: 2 x e2m1 value + 12 for each code (bit 3 sign, bits 0-2 index
