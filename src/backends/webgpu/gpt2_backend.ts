@@ -11,6 +11,7 @@ import {
   type GpuMat,
   kvCache,
   stackRows,
+  uploadLayers,
   WeightUploader,
 } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
@@ -73,10 +74,9 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
     const up = new WeightUploader(dev, bindingLimit(gpu, opts.maxBindingBytes));
     const maxTokens = chunkTokens(opts.maxTokens, maxContext);
     dev.pushErrorScope("out-of-memory");
-    const layers: LayerBuffers[] = [];
-    for (let l = 0; l < c.numLayers; l++) {
+    const uploadLayer = (l: number): LayerBuffers => {
       const L = w.layers[l], p = `layer ${l} `;
-      layers.push({
+      return {
         ln1W: up.upload(L.ln1W, p + "ln_1.weight"),
         ln1B: up.upload(L.ln1B, p + "ln_1.bias"),
         qkv: up.mat(stackRows([L.q, L.k, L.v]), p + "qkv"),
@@ -91,10 +91,9 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
         projBias: up.upload(L.projBias, p + "c_proj.bias"),
         kCache: kvCache(up, maxContext * H, p + "k_cache"),
         vCache: kvCache(up, maxContext * H, p + "v_cache"),
-      });
-      // let the queue drain the staged uploads layer by layer instead of holding the whole model twice
-      await dev.queue.onSubmittedWorkDone();
-    }
+      };
+    };
+    const layers = await uploadLayers(dev, c.numLayers, uploadLayer);
     const tokenEmbed = up.mat(w.tokenEmbed, "wte");
     const unembed = w.unembed === w.tokenEmbed ? tokenEmbed : up.mat(w.unembed, "lm_head");
     const posEmbed = up.mat(w.posEmbed, "wpe");

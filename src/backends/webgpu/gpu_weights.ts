@@ -186,3 +186,23 @@ export async function checkUploaded(dev: GPUDevice): Promise<void> {
   const oom = await dev.popErrorScope();
   if (oom) throw new OssiError(`the GPU ran out of memory loading the model (${oom.message.split("\n")[0]})`);
 }
+
+/**
+ * Uploads `count` layers in order (`upload(l)` returns layer l's buffers), letting the queue drain the
+ * staged uploads after each layer instead of holding the whole model twice; `uploaded(l)` runs before
+ * each drain.
+ */
+export async function uploadLayers<L>(
+  dev: GPUDevice,
+  count: number,
+  upload: (l: number) => L,
+  uploaded?: (l: number) => void,
+): Promise<L[]> {
+  const layers: L[] = [];
+  for (let l = 0; l < count; l++) {
+    layers.push(upload(l));
+    uploaded?.(l);
+    await dev.queue.onSubmittedWorkDone();
+  }
+  return layers;
+}

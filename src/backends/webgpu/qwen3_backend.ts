@@ -13,6 +13,7 @@ import {
   type GpuMat,
   kvCache,
   stackRows,
+  uploadLayers,
   WeightUploader,
 } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
@@ -90,8 +91,7 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
     const kvw = c.numKvHeads * D;
     dev.pushErrorScope("out-of-memory");
     const cache = (label: string) => kvCache(up, opts.maxContext * kvw, label);
-    const layers: LayerBuffers[] = [];
-    for (let l = 0; l < c.numLayers; l++) {
+    const uploadLayer = (l: number): LayerBuffers => {
       const L = w.layers[l], p = `layer ${l} `;
       let qkvBias: GPUBuffer | null = null;
       if (L.qBias || L.kBias || L.vBias) {
@@ -118,7 +118,7 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
           ),
           down: uploadDenseExperts(up, f.down, p + "down"),
         };
-      layers.push({
+      return {
         attnNorm: up.upload(L.attnNorm, p + "attn_norm"),
         qkv: up.mat(stackRows([L.q, L.k, L.v]), p + "qkv"),
         qkvBias,
@@ -130,10 +130,9 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
         ffn,
         kCache: cache(p + "k_cache"),
         vCache: cache(p + "v_cache"),
-      });
-      // let the queue drain the staged uploads layer by layer instead of holding the whole model twice
-      await dev.queue.onSubmittedWorkDone();
-    }
+      };
+    };
+    const layers = await uploadLayers(dev, c.numLayers, uploadLayer);
     const embedding = up.mat(w.embed, "embedding");
     const finalNorm = up.upload(w.finalNorm, "final_norm");
     const unembed = w.unembed === w.embed ? embedding : up.mat(w.unembed, "unembedding");

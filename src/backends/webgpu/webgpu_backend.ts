@@ -17,6 +17,7 @@ import {
   type GpuMat,
   stackRows,
   STORAGE,
+  uploadLayers,
   WeightUploader,
 } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
@@ -142,10 +143,9 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
       up.buffers.push(b); // destroyed with the weights
       return b;
     };
-    const layers: LayerBuffers[] = [];
-    for (let l = 0; l < c.numLayers; l++) {
+    const uploadLayer = (l: number): LayerBuffers => {
       const L = w.layers[l], p = `layer ${l} `;
-      layers.push({
+      return {
         attnNorm: up.upload(L.attnNorm, p + "attn_norm"),
         qkv: up.mat(stackRows([L.q, L.k, L.v]), p + "qkv"),
         qkvBias: up.upload(Float32Array.from([...L.qBias, ...L.kBias, ...L.vBias]), p + "qkv_bias"),
@@ -159,11 +159,14 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
         down: up.experts(L.down, p + "down"),
         kCache: cache(p + "k_cache"),
         vCache: cache(p + "v_cache"),
-      });
-      opts.onProgress?.(l + 1, c.numLayers + 1);
-      // Let the queue drain the staged uploads layer by layer instead of holding the whole model twice.
-      await dev.queue.onSubmittedWorkDone();
-    }
+      };
+    };
+    const layers = await uploadLayers(
+      dev,
+      c.numLayers,
+      uploadLayer,
+      (l) => opts.onProgress?.(l + 1, c.numLayers + 1),
+    );
     const embedding = up.mat(w.embed, "embedding");
     const finalNorm = up.upload(w.finalNorm, "final_norm");
     const unembed = up.mat(w.unembed, "unembedding");
