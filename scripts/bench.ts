@@ -127,6 +127,15 @@ export async function benchOne(
   }
 }
 
+/**
+ * Frees the disposed backend's memories before the next one loads: two 24-layer 20b models do not fit in
+ * 24 GiB together, and V8 collects shared wasm memories only at a GC (the bench task passes --expose-gc).
+ */
+async function collectGarbage(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 100)); // let the terminated workers release their instances
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 function table(rows: BenchRow[]): string {
   const head = [
     "backend",
@@ -179,6 +188,7 @@ if (import.meta.main) {
       const prefill = numberFlag(args, "prefill", slow ? 2 : m === "tiny" ? 24 : 32);
       const decode = numberFlag(args, "decode", slow ? 1 : 8);
       const out = await benchOne(b, name, dir, { threads, prefill, decode });
+      await collectGarbage();
       rows.push(...out);
       if (json) { for (const r of out) console.log(JSON.stringify(r)); }
     }
