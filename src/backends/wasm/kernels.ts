@@ -5,6 +5,21 @@ import { OssiError } from "../../io/errors.ts";
 
 export const KERNELS_WASM_URL = new URL("../../../build/ossi_kernels.wasm", import.meta.url);
 
+/** f32_mxfp4w_matmul's signature, shared by its int8 variant (asm/f32_mxfp4w_matmul.ts). */
+type Mxfp4Matmul = (
+  blocks: number,
+  scales: number,
+  bias: number,
+  rows: number,
+  cols: number,
+  xq: number,
+  xRows: number,
+  n: number,
+  y: number,
+  yRows: number,
+  yStride: number,
+) => void;
+
 /** The exports of asm/index.ts; see each asm/ file for the contract of its kernel. */
 export interface Kernels {
   permute_bf16_x(x: number, xp: number, n: number): void;
@@ -21,32 +36,8 @@ export interface Kernels {
   mxfp4_xq_row_bytes(cols: number): number;
   quantize_mxfp4_x(x: number, xq: number, rows: number, cols: number): void;
   quantize_mxfp4_x_int8(x: number, xq: number, rows: number, cols: number): void;
-  f32_mxfp4w_matmul_int8(
-    blocks: number,
-    scales: number,
-    bias: number,
-    rows: number,
-    cols: number,
-    xq: number,
-    xRows: number,
-    n: number,
-    y: number,
-    yRows: number,
-    yStride: number,
-  ): void;
-  f32_mxfp4w_matmul(
-    blocks: number,
-    scales: number,
-    bias: number,
-    rows: number,
-    cols: number,
-    xq: number,
-    xRows: number,
-    n: number,
-    y: number,
-    yRows: number,
-    yStride: number,
-  ): void;
+  f32_mxfp4w_matmul: Mxfp4Matmul;
+  f32_mxfp4w_matmul_int8: Mxfp4Matmul;
   f32_mxfp4w_moe_gate_up_swiglu(
     blocks: number,
     scales: number,
