@@ -33,8 +33,8 @@ export const CHAT_FLAGS_HELP = `model and sampling:
                         or -120b, else the demo model models/tiny-oss-math)
   --backend NAME        auto, ref, wasm or webgpu (default auto)
   --threads N           CPU threads for the wasm backend
-  --moe-int8            wasm: int8 activations for the experts (faster; about 1% off in logits, where
-                        the default keeps the f32 reference's accuracy)
+  --moe-int8            wasm: int8 activations for the experts (faster, less exact; the default keeps
+                        the f32 reference's accuracy)
   --ctx N               context size in tokens (KV cache capacity)
   --effort LEVEL        reasoning effort: low, medium or high (default medium; low for the demo model)
   --system TEXT         replaces the model-identity line of the system message
