@@ -15,11 +15,18 @@ export function assertMatch(actual: string, re: RegExp, msg?: string): void {
 }
 
 /** Asserts `fn` throws an instance of `Cls` whose message matches `re`; returns the error. */
-export function assertThrows<E extends Error>(fn: () => unknown, Cls: new (...a: never[]) => E, re?: RegExp): E {
+export function assertThrows<E extends Error>(
+  fn: () => unknown,
+  Cls: new (...a: never[]) => E,
+  re?: RegExp,
+): E {
   try {
     fn();
   } catch (e) {
-    nodeAssert.ok(e instanceof Cls, `expected ${Cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    nodeAssert.ok(
+      e instanceof Cls,
+      `expected ${Cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`,
+    );
     if (re) nodeAssert.match((e as Error).message, re);
     return e as E;
   }
@@ -34,7 +41,10 @@ export async function assertRejects<E extends Error>(
   try {
     await fn();
   } catch (e) {
-    nodeAssert.ok(e instanceof Cls, `expected ${Cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    nodeAssert.ok(
+      e instanceof Cls,
+      `expected ${Cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`,
+    );
     if (re) nodeAssert.match((e as Error).message, re);
     return e as E;
   }

@@ -23,7 +23,10 @@ export function readReference(fixture: string): Reference {
 }
 
 /** Largest |a[i] - b[i]| over a flat Float32Array and nested reference rows. */
-export function maxAbsDiff(actual: ArrayLike<number>, expected: readonly (readonly number[])[] | readonly number[]): number {
+export function maxAbsDiff(
+  actual: ArrayLike<number>,
+  expected: readonly (readonly number[])[] | readonly number[],
+): number {
   const flat = (expected as unknown[]).flat(Infinity as 1) as number[];
   if (flat.length !== actual.length) throw new Error(`length ${actual.length} != expected ${flat.length}`);
   let m = 0;

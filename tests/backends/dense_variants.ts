@@ -7,7 +7,13 @@ import { loadAnyModel, type LoadedGpt2, type LoadedQwen3 } from "../../src/model
 import type { Qwen3LayerWeights } from "../../src/model/qwen3.ts";
 import { FIXTURES } from "../fixture_util.ts";
 
-export type RandomMat = (r: () => number, rows: number, cols: number, dtype: FloatDType, scale?: number) => Mat;
+export type RandomMat = (
+  r: () => number,
+  rows: number,
+  cols: number,
+  dtype: FloatDType,
+  scale?: number,
+) => Mat;
 
 export const qwen3 = loadAnyModel(`${FIXTURES}/qwen3-tiny`) as LoadedQwen3;
 export const qwen3Moe = loadAnyModel(`${FIXTURES}/qwen3-moe-tiny`) as LoadedQwen3;

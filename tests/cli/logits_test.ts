@@ -13,10 +13,20 @@ Deno.test("ossi logits prints reference logits and greedy tokens as one JSON obj
 Deno.test("ossi logits --dump writes named per-layer intermediates", async () => {
   const dir = await Deno.makeTempDir();
   const r = await runCli([
-    "logits", "--model", `${FIXTURES}/gpt-oss-tiny`, "--tokens", "1,2,3", "--backend", "ref", "--dump", `${dir}/d.jsonl`,
+    "logits",
+    "--model",
+    `${FIXTURES}/gpt-oss-tiny`,
+    "--tokens",
+    "1,2,3",
+    "--backend",
+    "ref",
+    "--dump",
+    `${dir}/d.jsonl`,
   ]);
   assertEquals(r.code, 0, r.stderr);
-  const names = new Set(Deno.readTextFileSync(`${dir}/d.jsonl`).trim().split("\n").map((l) => JSON.parse(l).name));
+  const names = new Set(
+    Deno.readTextFileSync(`${dir}/d.jsonl`).trim().split("\n").map((l) => JSON.parse(l).name),
+  );
   for (const n of ["attn_norm", "attn_out", "router_topk", "moe_out"]) assert(names.has(n), n);
   await Deno.remove(dir, { recursive: true });
 });
@@ -24,12 +34,18 @@ Deno.test("ossi logits --dump writes named per-layer intermediates", async () =>
 /** Copies the tiny fixture into a temp folder and lets `mutate` break it. */
 async function brokenCopy(mutate: (dir: string) => void | Promise<void>): Promise<string> {
   const dir = await Deno.makeTempDir();
-  for (const f of ["config.json", "model.safetensors"]) await Deno.copyFile(`${FIXTURES}/gpt-oss-tiny/${f}`, `${dir}/${f}`);
+  for (const f of ["config.json", "model.safetensors"]) {
+    await Deno.copyFile(`${FIXTURES}/gpt-oss-tiny/${f}`, `${dir}/${f}`);
+  }
   await mutate(dir);
   return dir;
 }
 
-function rewriteTensor(dir: string, name: string, change: (t: { dtype: string; shape: number[] }) => void): void {
+function rewriteTensor(
+  dir: string,
+  name: string,
+  change: (t: { dtype: string; shape: number[] }) => void,
+): void {
   const bytes = Deno.readFileSync(`${dir}/model.safetensors`);
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
@@ -47,7 +63,11 @@ function rewriteTensor(dir: string, name: string, change: (t: { dtype: string; s
 }
 
 const cases: [string, (dir: string) => void, RegExp][] = [
-  ["a truncated file", (d) => Deno.truncateSync(`${d}/model.safetensors`, 1000), /model\.safetensors.*past the end/],
+  [
+    "a truncated file",
+    (d) => Deno.truncateSync(`${d}/model.safetensors`, 1000),
+    /model\.safetensors.*past the end/,
+  ],
   ["a header length past the file", (d) => {
     const b = Deno.readFileSync(`${d}/model.safetensors`);
     new DataView(b.buffer).setBigUint64(0, BigInt(b.length), true);
@@ -58,14 +78,16 @@ const cases: [string, (dir: string) => void, RegExp][] = [
     b[8] = 0x7a;
     Deno.writeFileSync(`${d}/model.safetensors`, b);
   }, /model\.safetensors: header is not valid/],
-  ["a tensor of the wrong dtype", (d) => rewriteTensor(d, "model.layers.1.self_attn.sinks", (t) => {
-    t.dtype = "U8";
-    t.shape = [8];
-  }), /model\.safetensors: tensor 'model\.layers\.1\.self_attn\.sinks' has dtype U8/],
-  ["a tensor of the wrong shape", (d) => rewriteTensor(d, "model.layers.0.self_attn.q_proj.weight", (t) => {
-    t.shape = [32, 128];
-  }), /tensor 'model\.layers\.0\.self_attn\.q_proj\.weight' has shape \[32,128\], expected \[64,64\]/],
-  ["a missing tensor", (d) => rewriteTensor(d, "lm_head.weight", () => {}) /* replaced below */, /./],
+  ["a tensor of the wrong dtype", (d) =>
+    rewriteTensor(d, "model.layers.1.self_attn.sinks", (t) => {
+      t.dtype = "U8";
+      t.shape = [8];
+    }), /model\.safetensors: tensor 'model\.layers\.1\.self_attn\.sinks' has dtype U8/],
+  ["a tensor of the wrong shape", (d) =>
+    rewriteTensor(d, "model.layers.0.self_attn.q_proj.weight", (t) => {
+      t.shape = [32, 128];
+    }), /tensor 'model\.layers\.0\.self_attn\.q_proj\.weight' has shape \[32,128\], expected \[64,64\]/],
+  ["a missing tensor", (d) => rewriteTensor(d, "lm_head.weight", () => {}), /* replaced below */ /./],
   ["a missing config key", (d) => {
     const c = JSON.parse(Deno.readTextFileSync(`${d}/config.json`));
     delete c.num_hidden_layers;
@@ -85,7 +107,10 @@ const cases: [string, (dir: string) => void, RegExp][] = [
 cases[5] = ["a missing tensor", (d) => {
   const bytes = Deno.readFileSync(`${d}/model.safetensors`);
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-  const header = new TextDecoder().decode(bytes.subarray(8, 8 + n)).replace('"lm_head.weight"', '"lm_head.weighz"');
+  const header = new TextDecoder().decode(bytes.subarray(8, 8 + n)).replace(
+    '"lm_head.weight"',
+    '"lm_head.weighz"',
+  );
   bytes.set(new TextEncoder().encode(header), 8);
   Deno.writeFileSync(`${d}/model.safetensors`, bytes);
 }, /missing tensor 'lm_head\.weight'/];
@@ -105,7 +130,15 @@ for (const [what, mutate, re] of cases) {
 }
 
 Deno.test("ossi logits rejects token ids outside the vocabulary and bad usage", async () => {
-  const r = await runCli(["logits", "--model", `${FIXTURES}/gpt-oss-tiny`, "--tokens", "1,99999", "--backend", "ref"]);
+  const r = await runCli([
+    "logits",
+    "--model",
+    `${FIXTURES}/gpt-oss-tiny`,
+    "--tokens",
+    "1,99999",
+    "--backend",
+    "ref",
+  ]);
   assertEquals(r.code, 1);
   assertMatch(r.stderr, /token id 99999 is outside the vocabulary \(512\)/);
   const u = await runCli(["logits", "--tokens", "1"]);
@@ -116,8 +149,17 @@ Deno.test("ossi logits rejects token ids outside the vocabulary and bad usage", 
 Deno.test("without --allow-ffi the model is read into memory, with a one-line notice", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
-      "run", "--allow-read", "--allow-env", new URL("../../src/main.ts", import.meta.url).pathname,
-      "logits", "--model", `${FIXTURES}/gpt-oss-tiny`, "--tokens", ref.prompt_token_ids.join(","), "--backend", "ref",
+      "run",
+      "--allow-read",
+      "--allow-env",
+      new URL("../../src/main.ts", import.meta.url).pathname,
+      "logits",
+      "--model",
+      `${FIXTURES}/gpt-oss-tiny`,
+      "--tokens",
+      ref.prompt_token_ids.join(","),
+      "--backend",
+      "ref",
     ],
     stdout: "piped",
     stderr: "piped",

@@ -120,7 +120,17 @@ Deno.test("GPT-2 / Qwen3 chat errors: a Qwen3 folder without a template exits 1 
 
 Deno.test("ossi run on qwen3-tiny gives the same greedy answer on webgpu and wasm as on ref", async () => {
   await withFixture("qwen3-tiny", async (dir) => {
-    const args = ["run", "--model", dir, "--temperature", "0", "--max-tokens", "12", "--json", "What is 2+2?"];
+    const args = [
+      "run",
+      "--model",
+      dir,
+      "--temperature",
+      "0",
+      "--max-tokens",
+      "12",
+      "--json",
+      "What is 2+2?",
+    ];
     const ref = await runCli([...args, "--backend", "ref"]);
     const gpu = await runCli([...args, "--backend", "webgpu"]);
     const wasm = await runCli([...args, "--backend", "wasm"]);

@@ -34,23 +34,51 @@ Deno.test("parseHeader() reads tensors, dtypes, shapes and absolute offsets", ()
 const bad: [string, Uint8Array, RegExp][] = [
   ["empty file", new Uint8Array(0), /truncated/],
   ["short length prefix", new Uint8Array(5), /truncated/],
-  ["header length past the end", (() => {
-    const b = new Uint8Array(16);
-    new DataView(b.buffer).setBigUint64(0, 1000n, true);
-    return b;
-  })(), /past the end/],
-  ["huge header length", (() => {
-    const b = new Uint8Array(16);
-    new DataView(b.buffer).setBigUint64(0, 0xffffffffffffn, true);
-    return b;
-  })(), /implausibly large/],
+  [
+    "header length past the end",
+    (() => {
+      const b = new Uint8Array(16);
+      new DataView(b.buffer).setBigUint64(0, 1000n, true);
+      return b;
+    })(),
+    /past the end/,
+  ],
+  [
+    "huge header length",
+    (() => {
+      const b = new Uint8Array(16);
+      new DataView(b.buffer).setBigUint64(0, 0xffffffffffffn, true);
+      return b;
+    })(),
+    /implausibly large/,
+  ],
   ["header not JSON", withHeader("{not json"), /not valid UTF-8 JSON/],
   ["header not an object", withHeader("[1,2]"), /not a JSON object/],
-  ["unknown dtype", withHeader('{"x":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}', new Uint8Array(1)), /tensor 'x'.*dtype/],
-  ["negative shape", withHeader('{"x":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}}', new Uint8Array(1)), /bad shape/],
-  ["offsets past the end", withHeader('{"x":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}', new Uint8Array(4)), /past the end/],
-  ["reversed offsets", withHeader('{"x":{"dtype":"U8","shape":[0],"data_offsets":[2,1]}}', new Uint8Array(4)), /bad data_offsets/],
-  ["size disagrees with shape", withHeader('{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', new Uint8Array(4)), /needs 8/],
+  [
+    "unknown dtype",
+    withHeader('{"x":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}', new Uint8Array(1)),
+    /tensor 'x'.*dtype/,
+  ],
+  [
+    "negative shape",
+    withHeader('{"x":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}}', new Uint8Array(1)),
+    /bad shape/,
+  ],
+  [
+    "offsets past the end",
+    withHeader('{"x":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}', new Uint8Array(4)),
+    /past the end/,
+  ],
+  [
+    "reversed offsets",
+    withHeader('{"x":{"dtype":"U8","shape":[0],"data_offsets":[2,1]}}', new Uint8Array(4)),
+    /bad data_offsets/,
+  ],
+  [
+    "size disagrees with shape",
+    withHeader('{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', new Uint8Array(4)),
+    /needs 8/,
+  ],
   [
     "overlapping tensors",
     withHeader(
@@ -99,7 +127,10 @@ Deno.test("parseHeader() survives random bytes and random mutations (fuzz)", () 
 Deno.test("SafetensorsFile.open() maps a file and hands out exact tensor bytes; missing names are MissingError", async () => {
   const dir = await Deno.makeTempDir();
   const data = Uint8Array.from({ length: 12 }, (_, i) => i + 1);
-  await Deno.writeFile(`${dir}/m.safetensors`, encodeSafetensors([{ name: "t", dtype: "U8", shape: [3, 4], bytes: data }]));
+  await Deno.writeFile(
+    `${dir}/m.safetensors`,
+    encodeSafetensors([{ name: "t", dtype: "U8", shape: [3, 4], bytes: data }]),
+  );
   const f = SafetensorsFile.open(`${dir}/m.safetensors`);
   assertEquals(Array.from(f.tensor("t").bytes), Array.from(data));
   assertThrows(() => f.tensor("nope"), MissingError, /missing tensor 'nope'/);

@@ -22,7 +22,10 @@ async function shard(n: number): Promise<string> {
     for (const name of mine) weightMap[name] = file;
     await Deno.writeFile(`${dir}/${file}`, encodeSafetensors(mine.map((name) => src.tensor(name))));
   }
-  await Deno.writeTextFile(`${dir}/model.safetensors.index.json`, JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  await Deno.writeTextFile(
+    `${dir}/model.safetensors.index.json`,
+    JSON.stringify({ metadata: {}, weight_map: weightMap }),
+  );
   await Deno.copyFile(`${TINY}/config.json`, `${dir}/config.json`);
   return dir;
 }
@@ -32,8 +35,12 @@ Deno.test("loadModel() reads a sharded checkpoint through its index and computes
   const ref = readReference("gpt-oss-tiny");
   const a = loadModel(TINY), b = loadModel(dir);
   assertEquals(b.store.files.length, 3);
-  const la = await new RefBackend(a.config, a.weights, 32).forward(ref.prompt_token_ids, 0, { logits: "all" });
-  const lb = await new RefBackend(b.config, b.weights, 32).forward(ref.prompt_token_ids, 0, { logits: "all" });
+  const la = await new RefBackend(a.config, a.weights, 32).forward(ref.prompt_token_ids, 0, {
+    logits: "all",
+  });
+  const lb = await new RefBackend(b.config, b.weights, 32).forward(ref.prompt_token_ids, 0, {
+    logits: "all",
+  });
   assertEquals(Array.from(lb), Array.from(la));
   await Deno.remove(dir, { recursive: true });
 });
@@ -54,13 +61,21 @@ Deno.test("readModelConfig() gives the same ModelConfig for the Hub and original
   const strip = (c: object) => ({ ...c, source: "", eosTokenIds: [], maxContext: 0 });
   assertEquals(strip(orig), strip(hub));
   assertEquals(hub.layerWindows, [8, 0, 8, 0]);
-  assertEquals(hub.rope.yarn, { factor: 32, betaFast: 32, betaSlow: 1, originalContext: 4096, truncate: false });
+  assertEquals(hub.rope.yarn, {
+    factor: 32,
+    betaFast: 32,
+    betaSlow: 1,
+    originalContext: 4096,
+    truncate: false,
+  });
 });
 
 Deno.test("loadModel() finds original/ when the folder root has no weights, and names missing folders", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.mkdir(`${dir}/original`);
-  for (const f of ["config.json", "model.safetensors"]) await Deno.copyFile(`${TINY}/original/${f}`, `${dir}/original/${f}`);
+  for (const f of ["config.json", "model.safetensors"]) {
+    await Deno.copyFile(`${TINY}/original/${f}`, `${dir}/original/${f}`);
+  }
   await Deno.copyFile(`${TINY}/config.json`, `${dir}/config.json`);
   const m = loadModel(dir);
   assertEquals(m.layout, "original");

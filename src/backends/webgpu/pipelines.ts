@@ -54,6 +54,11 @@ export class PipelineCache {
     const key = pipelineKey(kernel, variant, entry, constants);
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
+      if (variant === "f16kv" && !this.device.features.has("shader-f16")) {
+        throw new OssiError(
+          `${kernel}: the f16 KV-cache variant needs a GPU with shader-f16; use the f32 cache`,
+        );
+      }
       let module = this.modules.get(`${kernel}/${variant}`);
       if (!module) {
         module = this.device.createShaderModule({ label: kernel, code: shaderSource(kernel, variant) });

@@ -25,6 +25,8 @@ for (const layout of ["", "/original"]) {
 Deno.test("ropeTables() reproduces the fixture's YaRN inverse frequencies and concentration", () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   const t = ropeTables(model.config.rope);
-  assert(maxAbsDiff(t.invFreq, ref.debug.rope_inv_freq!) < 1e-9 + 1e-6 * Math.max(...ref.debug.rope_inv_freq!));
+  assert(
+    maxAbsDiff(t.invFreq, ref.debug.rope_inv_freq!) < 1e-9 + 1e-6 * Math.max(...ref.debug.rope_inv_freq!),
+  );
   assert(Math.abs(t.concentration - ref.debug.rope_concentration!) < 1e-6);
 });
