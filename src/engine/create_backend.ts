@@ -46,7 +46,9 @@ export async function createBackend(model: LoadedModel, name: BackendName, opts:
     }
     case "webgpu": {
       const { WebGpuBackend } = await import("../backends/webgpu/webgpu_backend.ts");
-      return await WebGpuBackend.create(model.config, model.weights, { maxContext, onProgress: opts.onProgress });
+      return await WebGpuBackend.create(model.config, model.weights, {
+        maxContext, onProgress: opts.onProgress, files: model.store.files,
+      });
     }
   }
   throw new OssiError(`unknown backend '${name}'`, 2);

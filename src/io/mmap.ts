@@ -13,6 +13,7 @@ export interface MappedFile {
 const PROT_READ = 1;
 const MAP_PRIVATE = 2;
 const MADV_WILLNEED = 3;
+const MADV_DONTNEED = 4;
 const O_RDONLY = 0;
 
 type Libc = Deno.DynamicLibrary<{
@@ -83,4 +84,20 @@ export function mapFile(path: string): MappedFile {
     onNotice("ossi: memory mapping unavailable (run with --allow-ffi); reading model files into memory");
   }
   return { path, bytes: Deno.readFileSync(path), mapped: false };
+}
+
+/**
+ * Drops this process's resident pages of memory-mapped files once their bytes were copied elsewhere
+ * (wasm memory, GPU buffers), so loading does not hold two resident copies; the pages stay in the page
+ * cache and fault back in on a later read. Only `mapped` files: on a private *file* mapping
+ * madvise(DONTNEED) just unmaps pages, on heap memory it would zero them. No-op without FFI.
+ */
+export function releaseMappedPages(files: readonly Pick<MappedFile, "bytes" | "mapped">[]): void {
+  const lib = Deno.build.os === "linux" ? openLibc() : null;
+  if (!lib) return;
+  for (const f of files) {
+    if (!f.mapped || f.bytes.byteLength === 0) continue;
+    const ptr = Deno.UnsafePointer.of(f.bytes as Uint8Array<ArrayBuffer>);
+    if (ptr) lib.symbols.madvise(ptr, BigInt(f.bytes.byteLength), MADV_DONTNEED);
+  }
 }

@@ -11,6 +11,7 @@ import { argmax } from "../../../src/backends/ref/kernels.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
 import { sharedGpu } from "./gpu_harness.ts";
 import { randomModel } from "./random_model.ts";
+import { rng } from "../../random.ts";
 
 const ref = readReference("gpt-oss-tiny");
 const tol = ref.recommended_tolerance.logits_max_abs_diff;
@@ -127,14 +128,27 @@ Deno.test("WebGpuBackend with profile times every kernel (where the adapter has 
   const gpu = await sharedGpu();
   const b = await WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, profile: true });
   try {
+    // the prompt (tiled GEMM, experts grouped) and one decode step (matrix-vector, slot by slot)
     const got = await b.forward(ref.prompt_token_ids, 0, { logits: "all" });
     assert(maxAbsDiff(got, ref.prompt_logits) <= tol, "profiled forward differs");
+    const n = ref.prompt_token_ids.length;
+    const step = await b.forward([ref.greedy.token_ids[0]], n, { logits: "last" });
+    assert(maxAbsDiff(step, ref.greedy.step_logits[1]) <= tol, "profiled decode step differs");
     const times = b.kernelTimes();
     if (gpu.hasTimestamps) {
-      for (const k of ["f32_bf16w_matmul:main", "f32_mxfp4w_moe:gate_up_swiglu", "sdpa_sink_window:main"]) {
+      for (
+        const k of [
+          "f32_bf16w_matmul:main",
+          "f32_bf16w_matmul:gemm",
+          "f32_mxfp4w_moe:gate_up_swiglu",
+          "f32_mxfp4w_moe_gemm:gate_up_swiglu",
+          "f32_mxfp4w_moe_gemm:group",
+          "sdpa_sink_window:main",
+        ]
+      ) {
         assert((times.get(k)?.count ?? 0) > 0, `no timestamps for ${k}`);
       }
-      assertEquals(times.get("sdpa_sink_window:main")!.count, model.config.numLayers);
+      assertEquals(times.get("sdpa_sink_window:main")!.count, 2 * model.config.numLayers);
     } else assertEquals(times.size, 0);
   } finally {
     b.dispose();
@@ -171,6 +185,32 @@ Deno.test("WebGpuBackend with an f16 KV cache stays within 3e-2 of gpt-oss-tiny'
     // measured 1.6e-2 on lavapipe (the f32 cache: 2e-5)
     assert(d <= 3e-2, `f16 KV cache: logits differ by ${d}`);
     assert(d > 1e-4, `f16 KV cache: logits differ by only ${d}, as if the cache were f32`);
+  } finally {
+    b.dispose();
+  }
+});
+
+Deno.test("WebGpuBackend over a long context (128-token chunks, split decode attention) agrees with RefBackend", async () => {
+  const { config, weights } = randomModel(3);
+  const r = rng(5);
+  const tokens = Array.from({ length: 300 }, () => Math.floor(r() * config.vocabSize));
+  const gpu = await sharedGpu();
+  const b = await WebGpuBackend.create(config, weights, { maxContext: 320, gpu, profile: true });
+  const ref = new RefBackend(config, weights, 320);
+  try {
+    // prefill: chunks of 128, 128 and 44 tokens (tiled GEMM, experts grouped by expert)
+    const got = await b.forward(tokens, 0, { logits: "last" });
+    const want = await ref.forward(tokens, 0, { logits: "last" });
+    assert(maxAbsDiff(got, Array.from(want)) < 2e-3, "long prefill differs");
+    // decode over 300+ keys: the full-attention layers split the keys across workgroups
+    for (let i = 0; i < 3; i++) {
+      const step = await b.forward([i + 1], tokens.length + i, { logits: "last" });
+      const refStep = await ref.forward([i + 1], tokens.length + i, { logits: "last" });
+      assert(maxAbsDiff(step, Array.from(refStep)) < 2e-3, `decode step ${i} differs`);
+    }
+    if (gpu.hasTimestamps) {
+      assert((b.kernelTimes().get("sdpa_sink_window:split")?.count ?? 0) > 0, "no split");
+    }
   } finally {
     b.dispose();
   }
