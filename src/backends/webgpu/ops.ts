@@ -93,6 +93,7 @@ export function rmsnorm(
   rec.dispatch("rmsnorm", "main", { WG }, { 1: x, 2: w, 3: y }, { tokens, n, x_offset: xOffset, eps }, [
     tokens,
   ]);
+  rec.countWeights(tokens * n * 4);
 }
 
 /** x += r (in place), then y = rmsnorm(x) * w, row by row: the residual add fused with the next norm. */
@@ -109,6 +110,7 @@ export function addRmsnorm(
   rec.dispatch("rmsnorm", "add_main", { WG }, { 2: w, 3: y, 4: x, 5: r }, { tokens, n, x_offset: 0, eps }, [
     tokens,
   ]);
+  rec.countWeights(tokens * n * 4);
 }
 
 /** Rotates `tokens` rows (at `offset`, `stride` apart) of `heads` vectors for positions pos0, pos0+1, ... */
@@ -230,6 +232,7 @@ export function attention(rec: Recorder, a: AttentionArgs): void {
     splits: split ? splits : 1,
     split_keys: splitKeys,
   };
+  rec.countWeights(a.tokens * a.heads * 4); // the sinks; the KV cache is not a weight
   const variant = a.kvF16 ? "f16kv" : "f32";
   const qkv = { 1: a.q, 2: a.k, 3: a.v };
   if (!split) {
@@ -265,6 +268,7 @@ export function embed(rec: Recorder, ids: GPUBuffer, w: GpuMat, y: GPUBuffer, to
       rows: part.rows,
     }, [tokens]);
   }
+  rec.countWeights(tokens * w.cols * elemBytes(w.wdt)); // one row per token, from whichever part holds it
 }
 
 /** y[i] += x[i], i < n. */

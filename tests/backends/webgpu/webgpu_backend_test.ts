@@ -215,3 +215,33 @@ Deno.test("WebGpuBackend over a long context (128-token chunks, split decode att
     b.dispose();
   }
 });
+
+Deno.test("WebGpuBackend counts one submit per decode step and exactly the weight bytes a step reads", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const c = model.config,
+    b = await WebGpuBackend.create(c, model.weights, { maxContext: 64, gpu: await sharedGpu() });
+  try {
+    await b.forward(ref.prompt_token_ids, 0, { logits: "none" });
+    const n = ref.prompt_token_ids.length, H = c.hiddenSize, E = c.numExperts, F = c.intermediateSize;
+    const qkv = (c.numHeads + 2 * c.numKvHeads) * c.headDim, qw = c.numHeads * c.headDim;
+    // bf16 matrices and f32 biases/norms as uploaded; MXFP4 experts: blocks, scales and f32 bias rows
+    const expert = (rows: number, cols: number) => rows * cols / 2 + rows * cols / 32 + rows * 4;
+    const layer = 2 * H * 4 + qkv * (H * 2 + 4) + c.numHeads * 4 + H * (qw * 2 + 4) + E * (H * 2 + 4) +
+      c.expertsPerToken * (expert(2 * F, H) + expert(H, F));
+    const step = c.numLayers * layer + H * 2 + H * 4 + c.vocabSize * H * 2;
+    for (
+      const [what, run] of [
+        ["forward", (p: number) => b.forward([3], p, { logits: "last" })],
+        ["greedy", (p: number) => b.greedy([3], p)],
+      ] as const
+    ) {
+      const before = b.counters();
+      await run(n);
+      const after = b.counters();
+      assertEquals(after.submits - before.submits, 1, `${what}: submits per decode step`);
+      assertEquals(after.weightBytes - before.weightBytes, step, `${what}: weight bytes per decode step`);
+    }
+  } finally {
+    b.dispose();
+  }
+});
