@@ -4,9 +4,11 @@
 // backend runs in its own process, one after the other, so each one's load time and peak RSS are its own.
 // Slow and big (the 24-layer 20b is 13 GB of weights): run it alone, under the big-memory lock:
 //   flock /tmp/ossi-bigmem.lock deno run -A scripts/webgpu_full_size.ts [--shape 20b|120b] [--layers 24]
-//     [--tokens 4] [--generate 2] [--tol 2e-3] [--json]
-// Exit status 1 when the logits differ by more than the tolerance (default: gpt-oss-tiny's fixture
-// tolerance) or a greedy token differs.
+//     [--tokens 4] [--generate 2] [--tol 2e-3] [--no-ref] [--json]
+// Passes (exit 0) when every backend picks the same greedy tokens and the WebGPU logits are within the
+// tolerance (default: gpt-oss-tiny's fixture tolerance) of the wasm backend's, or, where the model itself
+// amplifies f32 rounding past it (random weights over 24 layers do: the wasm backend is then as far from
+// the scalar reference), no farther from the scalar reference (ref backend, also run) than wasm is.
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
@@ -111,7 +113,7 @@ function fixtureTolerance(): number {
 if (import.meta.main) {
   const args = parseArgs(Deno.args, {
     values: ["shape", "layers", "tokens", "generate", "tol", "run", "dir", "out"],
-    switches: ["json"],
+    switches: ["json", "no-ref"],
   });
   const tokens = numberFlag(args, "tokens", 4), generate = numberFlag(args, "generate", 2);
   const run = stringFlag(args, "run");
@@ -127,26 +129,32 @@ if (import.meta.main) {
   const layers = numberFlag(args, "layers", shape === "20b" ? 24 : 2);
   const tol = numberFlag(args, "tol", fixtureTolerance());
   const dir = await cachedSynth(shape, layers, (f) => console.error(`synthetic checkpoint: wrote ${f}`));
-  console.error(`${dir}: ${tokens}-token prompt, ${generate} greedy tokens; wasm first, then webgpu`);
-  const wasm = await spawn("wasm", dir, tokens, generate);
-  const gpu = await spawn("webgpu", dir, tokens, generate);
-  const a = readLogits(wasm.logits_file), b = readLogits(gpu.logits_file);
-  let diff = 0, top = 0;
-  for (let i = 0; i < a.length; i++) {
-    (diff = Math.max(diff, Math.abs(a[i] - b[i]))), (top = Math.max(top, Math.abs(a[i])));
-  }
-  const sameTokens = JSON.stringify(wasm.generated) === JSON.stringify(gpu.generated);
-  const ok = a.length === b.length && diff <= tol && sameTokens;
+  const withRef = !args.flags.has("no-ref");
+  console.error(`${dir}: ${tokens}-token prompt, ${generate} greedy tokens; wasm, then webgpu, then ref`);
+  const runs = [await spawn("wasm", dir, tokens, generate), await spawn("webgpu", dir, tokens, generate)];
+  if (withRef) runs.push(await spawn("ref", dir, tokens, generate));
+  const [wasm, gpu, ref] = runs.map((r) => readLogits(r.logits_file));
+  const maxDiff = (a: Float32Array, b: Float32Array) => {
+    let d = a.length === b.length ? 0 : Infinity;
+    for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+    return d;
+  };
+  const top = wasm.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const gpuWasm = maxDiff(gpu, wasm);
+  const gpuRef = ref ? maxDiff(gpu, ref) : NaN, wasmRef = ref ? maxDiff(wasm, ref) : NaN;
+  const sameTokens = runs.every((r) => JSON.stringify(r.generated) === JSON.stringify(runs[0].generated));
+  const ok = sameTokens && (gpuWasm <= tol || gpuRef <= Math.max(tol, wasmRef));
   const summary = {
     model: `gpt-oss-${shape}-synth-${layers}l`,
     tokens,
-    logits_max_abs_diff: diff,
+    webgpu_vs_wasm: gpuWasm,
+    webgpu_vs_ref: gpuRef,
+    wasm_vs_ref: wasmRef,
     logits_max_abs: top,
     tolerance: tol,
-    greedy_wasm: wasm.generated,
-    greedy_webgpu: gpu.generated,
+    greedy: Object.fromEntries(runs.map((r) => [r.backend, r.generated])),
     ok,
-    runs: [wasm, gpu].map(({ logits_file: _, ...r }) => r),
+    runs: runs.map(({ logits_file: _, ...r }) => r),
   };
   if (args.flags.has("json")) console.log(JSON.stringify(summary));
   else {
@@ -157,11 +165,11 @@ if (import.meta.main) {
           (r.adapter ? ` (${r.adapter})` : ""),
       );
     }
+    const e = (x: number) => x.toExponential(2);
     console.log(
-      `${summary.model}: logits max |webgpu - wasm| ${diff.toExponential(2)} (max |logit| ${
-        top.toFixed(2)
-      }, ` +
-        `tolerance ${tol}); greedy ${JSON.stringify(wasm.generated)} vs ${JSON.stringify(gpu.generated)}: ` +
+      `${summary.model}: max |logit diff| webgpu-wasm ${e(gpuWasm)}` +
+        (ref ? `, webgpu-ref ${e(gpuRef)}, wasm-ref ${e(wasmRef)}` : "") +
+        ` (logits up to ${top.toFixed(2)}, tolerance ${tol}); greedy ${JSON.stringify(summary.greedy)}: ` +
         (ok ? "OK" : "MISMATCH"),
     );
   }

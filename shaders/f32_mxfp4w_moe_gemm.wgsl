@@ -12,7 +12,7 @@
 // outside the part return at once). Blocks: [experts, rows, cols/32, 16] u8 as u32 words; scales
 // [experts, rows, cols/32] e8m0 bytes.
 
-override BT: u32 = 64; // tokens per tile: 16 or 64, a multiple of 4
+override BT: u32 = 64; // tokens per tile: 16, 32 or 64 (4 <= BT <= 64, a multiple of 4)
 override TM: u32 = 4; // rows per thread: 2 or 4 (even: a thread owns whole gate/up pairs)
 override WG: u32 = (64u / TM) * (BT / 4u);
 const GM: u32 = 64u; // rows per tile

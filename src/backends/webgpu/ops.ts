@@ -29,6 +29,8 @@ export interface MatmulArgs {
   readonly yOffset?: number;
   readonly yStride?: number;
   readonly tokens: number;
+  /** Force the row kernel or the tiled GEMM (benchmarks); default by token count (GEMM_MIN_TOKENS). */
+  readonly kernel?: "rows" | "gemm";
 }
 
 /** Tokens from which the matmul runs as tiled GEMM (64 rows x 64 tokens per workgroup): below, the
@@ -46,7 +48,7 @@ const elemBytes = (wdt: number) => (wdt === 2 ? 4 : 2);
 export function matmul(rec: Recorder, a: MatmulArgs): void {
   const { w } = a;
   check(a.tokens > 0 && w.cols % 2 === 0, `matmul tokens ${a.tokens}, cols ${w.cols}`);
-  const gemm = a.tokens >= GEMM_MIN_TOKENS;
+  const gemm = a.kernel ? a.kernel === "gemm" : a.tokens >= GEMM_MIN_TOKENS;
   const TT = a.tokens === 1 ? 1 : 8;
   const tiles = Math.ceil(a.tokens / (gemm ? GEMM_TOKENS : TT));
   for (const part of w.parts) {

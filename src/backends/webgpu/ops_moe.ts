@@ -1,7 +1,7 @@
-// Host wrappers of the MXFP4 mixture-of-experts kernels: one token (decode) runs per slot as matrix-vector
-// products (shaders/f32_mxfp4w_moe.wgsl); several tokens (a prefill chunk, a batch of decode tokens) are
-// grouped by expert on the GPU and run as tiles of tokens (shaders/f32_mxfp4w_moe_gemm.wgsl), so each
-// active expert's weights are read once per tile of its tokens.
+// Host wrappers of the MXFP4 mixture-of-experts kernels: a token or a few (decode) run slot by slot as
+// matrix-vector products (shaders/f32_mxfp4w_moe.wgsl); enough tokens that experts average MOE_GROUP_MIN
+// slots (a prefill chunk, a batch of decode tokens) are grouped by expert on the GPU and run as tiles of
+// tokens (shaders/f32_mxfp4w_moe_gemm.wgsl), so each active expert's weights are read once per tile.
 
 import type { GpuExperts } from "./gpu_weights.ts";
 import { check, elemGrid, rowGrid, WG } from "./ops.ts";
@@ -29,12 +29,29 @@ export interface MoeArgs {
   readonly alpha: number;
   /** Without it (or for one token) every slot runs as matrix-vector products. */
   readonly grouped?: MoeGroupedScratch;
+  /** Mean slots per active expert from which to group (default MOE_GROUP_MIN; tests use 0: always). */
+  readonly groupMin?: number;
 }
 
-/** Token tile of the grouped path: 64 when experts average 16+ tokens (prefill), else 16. */
+/** Slots per active expert, on average, from which the experts run grouped (below: slot by slot). */
+export const MOE_GROUP_MIN = 4;
+
+/** Average slots per active expert: each expert's share when the slots spread over as many as they can. */
+const meanGroup = (tokens: number, k: number, experts: number) => tokens * k / Math.min(experts, tokens * k);
+
+/** Whether `tokens` tokens run grouped by expert: groups of a few tokens would mostly compute padding. */
+export function moeGroups(tokens: number, k: number, experts: number, groupMin = MOE_GROUP_MIN): boolean {
+  return tokens > 1 && meanGroup(tokens, k, experts) >= groupMin;
+}
+
+/**
+ * Token tile of the grouped path, sized to the mean group: a tile's unused token rows are computed anyway
+ * (the MoE of a prefill chunk is compute-bound on GPUs too), a group past its tile reads the weights again.
+ * A 20b prefill chunk of 128 tokens averages 16 slots per expert.
+ */
 export function moeTile(tokens: number, k: number, experts: number): { BT: number; TM: number } {
-  const slots = tokens * k;
-  return slots / Math.min(experts, slots) >= 16 ? { BT: 64, TM: 4 } : { BT: 16, TM: 2 };
+  const mean = meanGroup(tokens, k, experts);
+  return mean >= 48 ? { BT: 64, TM: 4 } : mean >= 24 ? { BT: 32, TM: 2 } : { BT: 16, TM: 2 };
 }
 
 /** Most tiles the grouped path cuts: one partial tile per active expert plus the full ones. */
@@ -49,9 +66,12 @@ export function moeGroupedSizes(
   k: number,
   experts: number,
   hidden: number,
+  groupMin = MOE_GROUP_MIN,
 ): { order: number; tiles: number; slotOut: number } {
   let tiles = 0;
-  for (let t = 2; t <= tokens; t++) tiles = Math.max(tiles, moeMaxTiles(t, k, experts));
+  for (let t = 2; t <= tokens; t++) {
+    if (moeGroups(t, k, experts, groupMin)) tiles = Math.max(tiles, moeMaxTiles(t, k, experts));
+  }
   return { order: tokens * k, tiles: 1 + 3 * tiles, slotOut: tokens * k * hidden };
 }
 
@@ -76,7 +96,7 @@ export function moe(rec: Recorder, a: MoeArgs): void {
     e1: 0,
     first: 0,
   }, [Math.ceil(tokens / WG)]);
-  if (tokens > 1 && a.grouped) moeGrouped(rec, a, a.grouped, base);
+  if (a.grouped && moeGroups(tokens, k, gateUp.numExperts, a.groupMin)) moeGrouped(rec, a, a.grouped, base);
   else moeSlots(rec, a, base);
 }
 

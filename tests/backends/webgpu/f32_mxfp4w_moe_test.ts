@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { expertLinear, swigluClamped, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
-import { moe, moeGroupedSizes, moeTile } from "../../../src/backends/webgpu/ops_moe.ts";
+import { moe, moeGroupedSizes, moeGroups, moeTile } from "../../../src/backends/webgpu/ops_moe.ts";
 import { type KernelHarness, withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
@@ -20,8 +20,9 @@ interface Case {
   ffn: number;
   /** Bytes per blocks part (splits experts into parts); default: no split. */
   maxBinding?: number;
-  /** Run grouped by expert (tiles of tokens) instead of slot by slot. */
-  grouped?: boolean;
+  /** Run grouped by expert (tiles of tokens) instead of slot by slot: "always" (for several tokens), or
+   * "auto" (from MOE_GROUP_MIN slots per active expert, as the backend does). */
+  grouped?: "always" | "auto";
 }
 
 async function check(h: KernelHarness, c: Case, seed: number, logits?: Float32Array): Promise<void> {
@@ -50,7 +51,8 @@ async function check(h: KernelHarness, c: Case, seed: number, logits?: Float32Ar
   );
   const g = up.experts(gateUp, "gate_up"), d = up.experts(down, "down");
   const out = h.put(new Float32Array(c.tokens * c.hidden).fill(NaN)), sel = h.put(c.tokens * c.k * 4);
-  const sizes = moeGroupedSizes(c.tokens, c.k, c.experts, c.hidden);
+  const groupMin = c.grouped === "always" ? 0 : undefined;
+  const sizes = moeGroupedSizes(c.tokens, c.k, c.experts, c.hidden, groupMin);
   const grouped = c.grouped
     ? { order: h.put(sizes.order * 4), tiles: h.put(sizes.tiles * 4), slotOut: h.put(sizes.slotOut * 4) }
     : undefined;
@@ -69,9 +71,10 @@ async function check(h: KernelHarness, c: Case, seed: number, logits?: Float32Ar
     limit,
     alpha,
     grouped,
+    groupMin,
   });
   const parts = g.parts.length + d.parts.length;
-  const groupedRun = grouped !== undefined && c.tokens > 1;
+  const groupedRun = grouped !== undefined && moeGroups(c.tokens, c.k, c.experts, groupMin);
   assertEquals(
     h.rec.dispatches - before,
     1 + parts + (groupedRun ? 2 : 0),
@@ -166,23 +169,28 @@ Deno.test(
   withHarness(async (h) => {
     // 8 experts, 2 per token, 11 tokens: expert 0 takes 11 slots, 5 one slot, 6 and 7 none, the rest a few
     const logits = routed(11, 8, 2, (t, j) => j === 0 ? 0 : t === 3 ? 5 : 1 + (t % 4));
-    await check(h, { tokens: 11, experts: 8, k: 2, hidden: 96, ffn: 32, grouped: true }, 20, logits);
+    await check(h, { tokens: 11, experts: 8, k: 2, hidden: 96, ffn: 32, grouped: "always" }, 20, logits);
     // a group larger than one tile of 16: expert 2 gets all 40 tokens (3 tiles, the last one partial)
     const one = routed(40, 6, 1, () => 2);
-    await check(h, { tokens: 40, experts: 6, k: 1, hidden: 32, ffn: 96, grouped: true }, 21, one);
-    await check(h, { tokens: 5, experts: 40, k: 3, hidden: 160, ffn: 64, grouped: true }, 22); // many experts
-    await check(h, { tokens: 1, experts: 8, k: 2, hidden: 64, ffn: 32, grouped: true }, 23); // decode: slots
+    await check(h, { tokens: 40, experts: 6, k: 1, hidden: 32, ffn: 96, grouped: "always" }, 21, one);
+    await check(h, { tokens: 5, experts: 40, k: 3, hidden: 160, ffn: 64, grouped: "always" }, 22); // many experts
+    await check(h, { tokens: 1, experts: 8, k: 2, hidden: 64, ffn: 32, grouped: "always" }, 23); // decode: slots
   }),
 );
 
 Deno.test(
-  "f32_mxfp4w_moe grouped by expert with tiles of 64 tokens: a group past one tile, row tails",
+  "f32_mxfp4w_moe grouped by expert with tiles of 32 and 64 tokens: groups past one tile, row tails",
   withHarness(async (h) => {
-    // 70 tokens x 2 of 4 experts: 35 slots per expert on average, so tiles of 64 tokens; expert 1 gets
-    // every token (2 tiles), expert 3 none
+    // 70 tokens x 2 of 4 experts: 35 slots per expert on average, tiles of 32 tokens; expert 1 gets every
+    // token (3 tiles, the last one partial), expert 3 none
+    assertEquals(moeTile(70, 2, 4).BT, 32);
     const logits = routed(70, 4, 2, (t, j) => j === 0 ? 1 : t % 3 === 0 ? 0 : 2);
-    await check(h, { tokens: 70, experts: 4, k: 2, hidden: 96, ffn: 96, grouped: true }, 30, logits);
-    await check(h, { tokens: 64, experts: 4, k: 4, hidden: 64, ffn: 32, grouped: true }, 31); // all experts full
+    await check(h, { tokens: 70, experts: 4, k: 2, hidden: 96, ffn: 96, grouped: "always" }, 30, logits);
+    // 100 tokens x 2 of 4 experts: tiles of 64; expert 2 gets every token (2 tiles)
+    assertEquals(moeTile(100, 2, 4).BT, 64);
+    const wide = routed(100, 4, 2, (t, j) => j === 0 ? 2 : t % 2);
+    await check(h, { tokens: 100, experts: 4, k: 2, hidden: 64, ffn: 32, grouped: "always" }, 31, wide);
+    await check(h, { tokens: 64, experts: 4, k: 4, hidden: 64, ffn: 32, grouped: "always" }, 32); // all full
   }),
 );
 
@@ -190,10 +198,14 @@ Deno.test(
   "f32_mxfp4w_moe grouped over experts split into parts equals the whole",
   withHarness(async (h) => {
     // gate_up expert: 64*32/2 = 1024 bytes; down: 32*32/2 = 512 bytes
-    await check(h, { tokens: 9, experts: 7, k: 3, hidden: 32, ffn: 32, maxBinding: 2048, grouped: true }, 40);
     await check(
       h,
-      { tokens: 24, experts: 5, k: 2, hidden: 32, ffn: 32, maxBinding: 1536, grouped: true },
+      { tokens: 9, experts: 7, k: 3, hidden: 32, ffn: 32, maxBinding: 2048, grouped: "always" },
+      40,
+    );
+    await check(
+      h,
+      { tokens: 24, experts: 5, k: 2, hidden: 32, ffn: 32, maxBinding: 1536, grouped: "always" },
       41,
     );
   }),
@@ -211,8 +223,17 @@ Deno.test(
         k: 1 + Math.floor(r() * Math.min(4, experts)),
         hidden: 32 * (1 + Math.floor(r() * 4)),
         ffn: 32 * (1 + Math.floor(r() * 4)),
-        grouped: true,
+        grouped: "always",
       }, 200 + i);
     }
+  }),
+);
+
+Deno.test(
+  "f32_mxfp4w_moe groups by expert from MOE_GROUP_MIN slots per expert, and runs slot by slot below",
+  withHarness(async (h) => {
+    assert(!moeGroups(4, 4, 32) && moeGroups(32, 4, 32) && moeGroups(128, 4, 128) && !moeGroups(1, 4, 1));
+    await check(h, { tokens: 3, experts: 8, k: 2, hidden: 32, ffn: 32, grouped: "auto" }, 50); // slots
+    await check(h, { tokens: 20, experts: 8, k: 2, hidden: 32, ffn: 32, grouped: "auto" }, 51); // grouped
   }),
 );
