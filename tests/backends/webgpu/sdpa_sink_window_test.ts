@@ -150,6 +150,24 @@ Deno.test(
         Error,
         /needs a GPU with shader-f16/,
       );
+      // the split path (a decode step over more than 256 keys) is refused alike
+      const split = { scratch: buf, floats: 64 };
+      assertThrows(
+        () =>
+          attention(h.rec, {
+            q: buf,
+            k: buf,
+            v: buf,
+            sinks: buf,
+            out: buf,
+            ...c,
+            pos0: 300,
+            kvF16: true,
+            split,
+          }),
+        Error,
+        /needs a GPU with shader-f16/,
+      );
       return;
     }
     await check(h, { tokens: 1, pos0: 150, heads: 6, kvHeads: 2, headDim: 64, window: 0 }, 60, true);
