@@ -1,7 +1,9 @@
 // Hashes what every backend computes on every fixture: prompt logits, debug dumps, greedy tokens through
 // forward(), greedy() and topk(), and the logits of each decode step. Run before and after a refactor:
-// equal hashes mean bit-identical outputs.
-//   deno run -A scripts/hash_outputs.ts [--backends ref,wasm,webgpu]
+// equal hashes mean bit-identical outputs. --taps FILE also writes one hash per debug tap (name.layer),
+// and --compare FILE checks a run against such a file: every tap present before must hash the same
+// (taps a run adds are listed, not failed).
+//   deno run -A scripts/hash_outputs.ts [--backends ref,wasm,webgpu] [--taps FILE] [--compare FILE]
 
 import { openBackend } from "./hash_outputs_open.ts";
 
@@ -50,13 +52,18 @@ function promptOf(dir: string, vocab: number): number[] {
   }
 }
 
-async function hashOne(dir: string, backend: string): Promise<Record<string, string>> {
+/** Per fixture and backend: each debug tap's hash. */
+const tapHashes: Record<string, Record<string, string>> = {};
+
+async function hashOne(dir: string, backend: string, key: string): Promise<Record<string, string>> {
   const b = await openBackend(dir, backend);
   const V = b.vocabSize, prompt = promptOf(dir, V);
-  const dumps = new Hash(), logitsHash = new Hash();
+  const dumps = new Hash(), logitsHash = new Hash(), taps: Record<string, string> = {};
   const all = await b.forward(prompt, 0, "all", (name, layer, rows, values) => {
     dumps.text(`${name}.${layer}.${rows}`).floats(values);
+    taps[`${name}.${layer}`] = new Hash().text(String(rows)).floats(values).hex();
   });
+  tapHashes[key] = taps;
   logitsHash.floats(all);
   const tokens: number[] = [];
   const steps = new Hash();
@@ -94,15 +101,35 @@ async function hashOne(dir: string, backend: string): Promise<Record<string, str
   return out;
 }
 
-const arg = Deno.args.indexOf("--backends");
-const backends = arg >= 0 ? Deno.args[arg + 1].split(",") : ["ref", "wasm", "webgpu"];
+const flag = (name: string) => {
+  const i = Deno.args.indexOf(name);
+  return i >= 0 ? Deno.args[i + 1] : undefined;
+};
+const backends = flag("--backends")?.split(",") ?? ["ref", "wasm", "webgpu"];
 for (const fixture of FIXTURES) {
   for (const backend of backends) {
-    const r = await hashOne(`${ROOT}${fixture}`, backend);
+    const key = `${fixture} ${backend}`;
+    const r = await hashOne(`${ROOT}${fixture}`, backend, key);
+    console.log(`${key.padEnd(45)} ${Object.entries(r).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  }
+}
+const tapsOut = flag("--taps");
+if (tapsOut) Deno.writeTextFileSync(tapsOut, JSON.stringify(tapHashes, null, 1) + "\n");
+const compareWith = flag("--compare");
+if (compareWith) {
+  const before: Record<string, Record<string, string>> = JSON.parse(Deno.readTextFileSync(compareWith));
+  let changed = 0;
+  for (const [key, taps] of Object.entries(tapHashes)) {
+    const old = before[key] ?? {};
+    const differ = Object.keys(old).filter((t) => taps[t] !== old[t]);
+    const added = Object.keys(taps).filter((t) => !(t in old));
+    changed += differ.length;
+    const names = (list: string[]) => [...new Set(list.map((t) => t.replace(/\.-?\d+$/, "")))].join(",");
     console.log(
-      `${fixture.padEnd(38)} ${backend.padEnd(6)} ${
-        Object.entries(r).map(([k, v]) => `${k}=${v}`).join(" ")
-      }`,
+      `${key.padEnd(45)} taps ${Object.keys(old).length - differ.length}/${Object.keys(old).length} same` +
+        (differ.length ? `; CHANGED ${differ.join(",")}` : "") +
+        (added.length ? `; added ${names(added)}` : ""),
     );
   }
+  if (changed) Deno.exit(1);
 }
