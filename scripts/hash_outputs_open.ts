@@ -1,7 +1,7 @@
 // How scripts/hash_outputs.ts opens a backend: the one part that follows the loader and factory API.
 
-import { createAnyBackend } from "../src/engine/create_backend.ts";
-import { loadAnyModel } from "../src/model/load_any.ts";
+import { createBackend } from "../src/engine/create_backend.ts";
+import { loadModel } from "../src/model/load.ts";
 
 export interface HashedBackend {
   readonly vocabSize: number;
@@ -17,12 +17,13 @@ export interface HashedBackend {
 }
 
 export async function openBackend(dir: string, name: string): Promise<HashedBackend> {
-  const b = await createAnyBackend(loadAnyModel(dir), name as "ref", { maxContext: 64, threads: 2 });
+  const b = await createBackend(loadModel(dir), name as "ref", { maxContext: 64, threads: 2 });
   return {
     vocabSize: b.config.vocabSize,
-    forward: (tokens, pos, logits, debug) => b.forward(tokens, pos, { logits, debug }),
-    greedy: b.greedy && ((tokens, pos) => b.greedy!(tokens, pos)),
-    topk: b.topk && ((tokens, pos, k) => b.topk!(tokens, pos, k)),
+    forward: async (tokens, pos, logits, debug) =>
+      (await b.forward([{ slot: 0, tokens, pos, logits }], { debug }))[0],
+    greedy: b.greedy && (async (tokens, pos) => (await b.greedy!([{ slot: 0, tokens, pos }]))[0]),
+    topk: b.topk && (async (tokens, pos, k) => (await b.topk!([{ slot: 0, tokens, pos }], k))[0]),
     dispose: () => b.dispose(),
   };
 }

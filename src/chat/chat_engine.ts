@@ -1,18 +1,16 @@
 // ChatEngine: one assistant turn end to end (render, encode, generate on the KV-reusing Session, parse
-// the output in the model's chat format: harmony, ChatML or plain completion, chatml_formats.ts).
+// the output in the model's chat format: harmony, a Jinja template or plain completion, chatml_formats.ts).
 // What the REPL, `ossi run` and the server all stand on.
 
-import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
-import { Session, type TokenGenerator } from "../engine/session.ts";
+import type { TokenGenerator } from "../engine/session.ts";
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../io/errors.ts";
-import { loadAnyModel } from "../model/load_any.ts";
-import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
+import { type ChatFormat, HARMONY } from "./chatml_formats.ts";
 import type { ChatEvent } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
 import { makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
-import { type BpeTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+import type { BpeTokenizer, Tokenizer } from "./tokenizer.ts";
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -46,7 +44,7 @@ export class ChatEngine {
     readonly renderer: PromptRenderer,
     readonly stopTokens: number[],
     /** How output is parsed (harmony unless the model family says otherwise). */
-    readonly format: ChatFormat = CHAT_FORMATS.gpt_oss,
+    readonly format: ChatFormat = HARMONY,
   ) {
     this.stopSet = new Set(stopTokens);
     this.markup = new Set(
@@ -152,7 +150,7 @@ function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] 
 export function readStopTokens(
   modelDir: string,
   tok: Tokenizer,
-  format: ChatFormat = CHAT_FORMATS.gpt_oss,
+  format: ChatFormat = HARMONY,
 ): number[] {
   const stops = new Set<number>();
   let file = joinPath(modelDir, "generation_config.json");
@@ -173,39 +171,4 @@ export function readStopTokens(
     throw new FormatError(`${modelDir}: no stop tokens (no eos_token_id and no ${format.stopStrings[0]})`);
   }
   return [...stops];
-}
-
-export interface OpenChatOptions {
-  backend?: string;
-  threads?: number;
-  /** gpt-oss on wasm: int8 MoE activations (faster, less exact). */
-  moeInt8?: boolean;
-  maxContext?: number;
-  onProgress?: (done: number, total: number) => void;
-}
-
-/**
- * Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). The model family
- * (gpt-oss, Qwen3, GPT-2) picks the chat format from CHAT_FORMATS; GPT-2 and Qwen3 run on `ref`.
- */
-export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
-  const tok = await loadTokenizer(modelDir);
-  const model = loadAnyModel(modelDir);
-  const format = CHAT_FORMATS[model.arch];
-  const renderer = format.renderer(modelDir);
-  const stops = readStopTokens(modelDir, tok, format);
-  const config = model.arch === "gpt_oss" ? model.model.config : model.config;
-  if (tok.vocabSize > config.vocabSize) {
-    throw new FormatError(
-      `${modelDir}: tokenizer has ${tok.vocabSize} ids but the model only ${config.vocabSize}`,
-    );
-  }
-  const backendName = parseBackendName(opts.backend ?? "auto");
-  const backend = await createAnyBackend(model, backendName, {
-    maxContext: opts.maxContext,
-    threads: opts.threads,
-    moeInt8: opts.moeInt8,
-    onProgress: opts.onProgress,
-  });
-  return new ChatEngine(new Session(backend), tok, renderer, stops, format);
 }

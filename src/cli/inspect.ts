@@ -53,7 +53,7 @@ function rows(s: ModelSummary): [string, string][] {
     "-";
   const position = p.kind === "learned absolute"
     ? "learned absolute"
-    : `${p.kind} (theta ${p.theta}${p.yarnFactor ? `, x${p.yarnFactor}` : ""})`;
+    : `${p.kind} (theta ${p.theta}${p.factor ? `, x${p.factor}` : ""})`;
   const ffn = f.experts === 0
     ? `${f.kind}, ${f.width}`
     : `MoE ${f.kind}: ${f.experts} experts x ${f.width}, top-${f.topK}` +

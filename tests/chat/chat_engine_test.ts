@@ -3,13 +3,8 @@
 
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
-import {
-  ChatEngine,
-  type ChatRequest,
-  type ChatUsage,
-  openChatEngine,
-  readStopTokens,
-} from "../../src/chat/chat_engine.ts";
+import { ChatEngine, type ChatRequest, type ChatUsage, readStopTokens } from "../../src/chat/chat_engine.ts";
+import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
 import type { ChatEvent } from "../../src/chat/harmony_parser.ts";
 import type { ChatMessage } from "../../src/chat/messages.ts";
 import { loadPromptRendererSync } from "../../src/chat/prompt.ts";

@@ -81,7 +81,7 @@ Deno.test("inspectModel() gives gpt-oss-20b about 21B total / 3.6B active and gp
     bytesPerToken: 2 * 24 * 8 * 64 * 2,
     bytesPerTokenPastWindow: 2 * 12 * 8 * 64 * 2,
   });
-  assertEquals(s20.position, { kind: "RoPE + YaRN", theta: 150000, yarnFactor: 32 });
+  assertEquals(s20.position, { kind: "RoPE + YaRN", theta: 150000, factor: 32 });
 });
 
 Deno.test("inspectModel() gives GPT-2 124M, Qwen3-0.6B 0.6B and Qwen3-30B-A3B 30.5B / 3.3B", () => {
@@ -146,12 +146,12 @@ Deno.test("ossi inspect fails in one line on a folder without config.json, and a
   const r = await runCli(["inspect", dir]);
   assertEquals(r.code, 1);
   assertEquals(r.stderr, `ossi: ${dir}: no config.json (not a model folder)\n`);
-  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ model_type: "llama" }));
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ model_type: "mamba" }));
   const u = await runCli(["inspect", dir]);
   assertEquals(u.code, 1);
   assertMatch(
     u.stderr,
-    /^ossi: .*config\.json: model_type "llama" is not supported \(expected one of .*\)\n$/,
+    /^ossi: .*config\.json: model_type "mamba" is not supported \(expected one of .*\)\n$/,
   );
   const none = await runCli(["inspect"]);
   assertEquals(none.code, 2);

@@ -3,7 +3,7 @@
 
 import OpenAI from "openai";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { openChatEngine } from "../../src/chat/chat_engine.ts";
+import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { type RunningServer, startServer } from "../../src/serve/server.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";

@@ -3,8 +3,7 @@
 // that picks the matmul kernel by weight dtype. Single-threaded: the main thread runs every kernel.
 
 import { OssiError } from "../../io/errors.ts";
-import type { Mat } from "../../model/dtypes.ts";
-import { loadRow } from "../ref/kernels.ts";
+import { loadRow, type Mat } from "../../model/dtypes.ts";
 import type { AllKernels } from "./dense_kernels.ts";
 import { Arena, instantiateKernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 
