@@ -5,10 +5,11 @@ import type { Architecture } from "./architecture.ts";
 import type { ModelConfig } from "./config.ts";
 import { gpt2 } from "./gpt2.ts";
 import { gptOss } from "./gpt_oss.ts";
+import { llama } from "./llama.ts";
 import { qwen3 } from "./qwen3.ts";
 
 // deno-lint-ignore no-explicit-any
-const ARCHITECTURES: readonly Architecture<any>[] = [gptOss, gpt2, qwen3];
+const ARCHITECTURES: readonly Architecture<any>[] = [gptOss, gpt2, qwen3, llama];
 
 /** Every model_type value ossi runs. */
 export const MODEL_TYPES: readonly string[] = ARCHITECTURES.flatMap((a) => a.modelTypes);

@@ -9,7 +9,7 @@ import { encodeSafetensors } from "../../src/io/safetensors_write.ts";
 import { FIXTURES, runCli } from "../fixture_util.ts";
 
 const CONFIGS = `${FIXTURES}/configs`;
-const TINY = ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "gpt-oss-tiny"];
+const TINY = ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "gpt-oss-tiny", "llama-tiny"];
 
 const near = (x: number, want: number, tol: number, what: string) =>
   assert(Math.abs(x - want) <= tol, `${what}: ${x} is not within ${tol} of ${want}`);
@@ -139,6 +139,19 @@ Deno.test("ossi inspect prints the models side by side, and --json the same summ
   const j = await runCli(["inspect", "--json", ...models]);
   assertEquals(j.code, 0, j.stderr);
   assertEquals(JSON.parse(j.stdout), JSON.parse(JSON.stringify(models.map((m) => inspectModel(m)))));
+});
+
+Deno.test("inspectModel() gives Llama-3.2-1B 1.24B (tied, head_dim 64 given) and Llama-3.1-8B 8.03B (untied, derived)", () => {
+  const small = inspectModel(`${CONFIGS}/Llama-3.2-1B`), big = inspectModel(`${CONFIGS}/Llama-3.1-8B`);
+  assertEquals(small.params.total, 1_235_814_400);
+  assertEquals(big.params.total, 8_030_261_248);
+  assertEquals([small.tiedEmbeddings, big.tiedEmbeddings], [true, false]);
+  assertEquals([small.attention.kind, small.attention.kvHeads, small.attention.headDim], ["GQA", 8, 64]);
+  assertEquals(big.attention.headDim, 128);
+  assertEquals(small.position, { kind: "RoPE + llama3", theta: 500000, factor: 32 });
+  assertEquals([big.ffn.kind, big.ffn.width, big.norm.kind], ["SwiGLU", 14336, "RMSNorm"]);
+  // K and V of 16 layers x 8 KV heads x 64 at 2 bytes
+  assertEquals(small.kvCache.bytesPerToken, 2 * 16 * 8 * 64 * 2);
 });
 
 Deno.test("ossi inspect fails in one line on a folder without config.json, and asks for a model", async () => {

@@ -1,9 +1,10 @@
-// `ossi run` and `ossi chat` on GPT-2 (plain completion) and Qwen3 / Qwen3-MoE (ChatML), on the tiny
-// fixtures with a synthetic tokenizer. Greedy `ossi run` must print exactly what decoding the greedy ids
+// `ossi run` and `ossi chat` on GPT-2 (plain completion), Qwen3 / Qwen3-MoE (ChatML) and Llama (Llama 3's
+// template), on the tiny fixtures with a synthetic tokenizer. Greedy `ossi run` must print exactly what decoding the greedy ids
 // of `ossi logits --generate N` gives (the same engine, checked end to end).
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { ChatmlParser } from "../../src/chat/chatml_parser.ts";
+import { loadPromptRendererSync } from "../../src/chat/prompt.ts";
 import { loadTokenizerSync } from "../../src/chat/tokenizer.ts";
 import { runCli } from "../fixture_util.ts";
 import { tokenizedFixture } from "./other_arch_fixture.ts";
@@ -143,5 +144,63 @@ Deno.test("ossi run on qwen3-tiny gives the same greedy answer on webgpu and was
     };
     assertEquals(pick(gpu.stdout), pick(ref.stdout));
     assertEquals(pick(wasm.stdout), pick(ref.stdout));
+  });
+});
+
+Deno.test("ossi run --json on llama-tiny renders Llama 3's template and equals the decoded greedy ids of ossi logits", async () => {
+  await withFixture("llama-tiny", async (dir) => {
+    const question = "What is two and two?";
+    const r = await runCli([
+      "run",
+      "--model",
+      dir,
+      "--temperature",
+      "0",
+      "--max-tokens",
+      String(N),
+      "--json",
+      question,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout), tok = loadTokenizerSync(dir);
+    const text = loadPromptRendererSync(dir).render([{ role: "user", content: question }], {
+      effort: "medium",
+    });
+    assert(
+      text.startsWith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge"),
+      text,
+    );
+    assert(
+      text.endsWith(
+        `<|start_header_id|>user<|end_header_id|>\n\n${question}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`,
+      ),
+    );
+    const prompt = tok.encode(text);
+    assertEquals(out.usage.prompt_tokens, prompt.length);
+    assertEquals(
+      prompt.filter((id) => id === tok.tokenId("<|start_header_id|>")).length,
+      3,
+      "markup is one id each",
+    );
+    // the answer is the text up to a stop id (<|eot_id|>, <|end_of_text|>) or a new header
+    const stops = ["<|eot_id|>", "<|end_of_text|>", "<|start_header_id|>"].map((s) => tok.tokenId(s));
+    const ids = await greedyIds(dir, prompt, N), end = ids.findIndex((id) => stops.includes(id));
+    assertEquals(out.answer, tok.decode(end < 0 ? ids : ids.slice(0, end)).trim());
+    assertEquals(out.finish_reason, end < 0 ? "length" : "stop");
+  });
+});
+
+Deno.test("ossi chat on llama-tiny answers piped questions on every backend, each the same as ref's", async () => {
+  await withFixture("llama-tiny", async (dir) => {
+    const args = ["chat", "--model", dir, "--temperature", "0", "--max-tokens", "6", "--system", "Be brief."];
+    const stdin = "Hi\nWhat is two and two?\n";
+    const ref = await runCli([...args, "--backend", "ref"], { stdin });
+    assertEquals(ref.code, 0, ref.stderr);
+    assert(ref.stdout.split("\n").length >= 3, `two answers: ${JSON.stringify(ref.stdout)}`);
+    for (const backend of ["wasm", "webgpu"]) {
+      const other = await runCli([...args, "--backend", backend], { stdin });
+      assertEquals(other.code, 0, other.stderr);
+      assertEquals(other.stdout, ref.stdout, backend);
+    }
   });
 });

@@ -113,7 +113,7 @@ Deno.test("loadModel() picks each fixture's architecture from config.json and pl
   });
 });
 
-for (const fixture of ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny"]) {
+for (const fixture of ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "llama-tiny"]) {
   Deno.test(`ossi logits on ${fixture} matches the reference logits and greedy tokens`, () =>
     checkLogitsCli(fixture));
 }

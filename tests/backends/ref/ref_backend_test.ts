@@ -1,5 +1,5 @@
 // The reference backend's one forward pass against the independent float64 reference of every fixture
-// (gpt-oss in both layouts, GPT-2, Qwen3, Qwen3-MoE), and its batch interface: slots, positions, aborts.
+// (gpt-oss in both layouts, GPT-2, Qwen3, Qwen3-MoE, Llama), and its batch interface: slots, positions, aborts.
 
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { checkAgainstReference, forward1, referenceTaps } from "../fixture_check.ts";
@@ -21,6 +21,7 @@ for (
     ["gpt2-tiny", "gpt2-tiny"],
     ["qwen3-tiny", "qwen3-tiny"],
     ["qwen3-moe-tiny", "qwen3-moe-tiny"],
+    ["llama-tiny", "llama-tiny"],
   ]
 ) {
   Deno.test(`RefBackend matches ${folder} prompt logits, every reference intermediate and greedy tokens`, async () => {
@@ -29,7 +30,7 @@ for (
   });
 }
 
-for (const fixture of ["gpt-oss-tiny", "qwen3-tiny", "qwen3-moe-tiny"]) {
+for (const fixture of ["gpt-oss-tiny", "qwen3-tiny", "qwen3-moe-tiny", "llama-tiny"]) {
   Deno.test(`ropeTables() reproduces ${fixture}'s inverse frequencies and concentration`, () => {
     const ref = readReference(fixture), t = ropeTables(loadModel(`${FIXTURES}/${fixture}`).config.rope!);
     const want = ref.debug.rope_inv_freq!;

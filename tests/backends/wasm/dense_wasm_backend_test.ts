@@ -1,4 +1,4 @@
-// The GPT-2 / Qwen3 / Qwen3-MoE WASM backends against the fixtures' independent float64 references: prompt
+// The GPT-2 / Qwen3 / Qwen3-MoE / Llama WASM backends against the fixtures' independent float64 references: prompt
 // logits, debug values, greedy tokens over the KV cache, chunked prefill, and prefill in short steps.
 
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
@@ -27,6 +27,7 @@ const CASES: [string, Record<string, string>, Record<string, string>][] = [
     { ...QWEN3, router_logits: "router_logits", expert_weights: "expert_weights" },
     { experts_selected: "router_topk" },
   ],
+  ["llama-tiny", { ...RESIDUALS, q_after_rope: "q_after_rope", k_after_rope: "k_after_rope" }, {}],
 ];
 
 for (const [fixture, debug, exact] of CASES) {

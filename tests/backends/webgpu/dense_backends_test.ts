@@ -1,5 +1,5 @@
-// The WebGPU backends of GPT-2, Qwen3 and Qwen3-MoE against the independent float64 references of the
-// gpt2-tiny, qwen3-tiny and qwen3-moe-tiny fixtures (prompt logits, debug values, experts chosen, greedy
+// The WebGPU backends of GPT-2, Qwen3, Qwen3-MoE and Llama against the independent float64 references of
+// the gpt2-tiny, qwen3-tiny, qwen3-moe-tiny and llama-tiny fixtures (prompt logits, debug values, experts chosen, greedy
 // decoding over the KV cache, chunked prefill), plus chunking, weight splitting and the greedy/topk paths.
 
 import { assert, assertEquals } from "../../assert.ts";
@@ -26,6 +26,12 @@ const FIXTURE_DEBUG: Record<string, [Record<string, string>, Record<string, stri
     { ...QWEN3_DEBUG, router_logits: "router_logits", expert_weights: "expert_weights" },
     { experts_selected: "router_topk" },
   ],
+  "llama-tiny": [{
+    q_after_rope: "q_after_rope",
+    k_after_rope: "k_after_rope",
+    residual_after_attention: "residual_after_attention",
+    residual_after_mlp: "residual_after_mlp",
+  }, {}],
 };
 
 /** `n` backends built up front (checkAgainstReference's factory is synchronous). */
