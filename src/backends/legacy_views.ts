@@ -113,6 +113,20 @@ export interface Gpt2Weights {
 /** A view, or the one-line reason this forward pass cannot run the model. */
 export type View<C, W> = { readonly config: C; readonly weights: W } | string;
 
+/** q, k, v and o with their biases, of a layer whose plan says they have them. */
+function biasedAttention(L: LayerWeights) {
+  return {
+    q: L.q,
+    qBias: L.qBias!,
+    k: L.k,
+    kBias: L.kBias!,
+    v: L.v,
+    vBias: L.vBias!,
+    o: L.o,
+    oBias: L.oBias!,
+  };
+}
+
 /** The first layer's value of `get` when every layer agrees, else null. */
 function uniform<T>(layers: readonly LayerPlan[], get: (p: LayerPlan) => T): T | null {
   const v = JSON.stringify(get(layers[0]));
@@ -156,14 +170,7 @@ export function gptOssView(m: LoadedModel): View<GptOssConfig, GptOssWeights> {
     const f = L.ffn as MoeFfnWeights, e = f.experts as Extract<MoeFfnWeights["experts"], { format: "mxfp4" }>;
     return {
       attnNorm: L.attnNorm,
-      q: L.q,
-      qBias: L.qBias!,
-      k: L.k,
-      kBias: L.kBias!,
-      v: L.v,
-      vBias: L.vBias!,
-      o: L.o,
-      oBias: L.oBias!,
+      ...biasedAttention(L),
       sinks: L.sinks!,
       mlpNorm: L.mlpNorm,
       router: f.router,
@@ -251,14 +258,7 @@ export function gpt2View(m: LoadedModel): View<Gpt2ViewConfig, Gpt2Weights> {
     return {
       ln1W: L.attnNorm,
       ln1B: L.attnNormBias!,
-      q: L.q,
-      qBias: L.qBias!,
-      k: L.k,
-      kBias: L.kBias!,
-      v: L.v,
-      vBias: L.vBias!,
-      o: L.o,
-      oBias: L.oBias!,
+      ...biasedAttention(L),
       ln2W: L.mlpNorm,
       ln2B: L.mlpNormBias!,
       fc: f.up,

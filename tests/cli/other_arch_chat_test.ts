@@ -18,6 +18,14 @@ async function greedyIds(dir: string, prompt: number[], n: number): Promise<numb
   return JSON.parse(r.stdout).generated;
 }
 
+/** `ossi run --json` of one question, greedy, at most N tokens, with `flags`: the parsed output. */
+async function runJson(dir: string, question: string, ...flags: string[]) {
+  const args = ["--model", dir, "--temperature", "0", "--max-tokens", String(N), "--json", ...flags];
+  const r = await runCli(["run", ...args, question]);
+  assertEquals(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
 async function withFixture(name: string, fn: (dir: string) => Promise<void>, withTemplate = true) {
   const dir = tokenizedFixture(name, { withTemplate });
   try {
@@ -58,19 +66,7 @@ Deno.test("ossi chat on GPT-2 says it has no chat format and completes each pipe
 for (const fixture of ["qwen3-tiny", "qwen3-moe-tiny"]) {
   Deno.test(`ossi run --json on ${fixture} equals the ChatML parse of ossi logits' greedy ids`, async () => {
     await withFixture(fixture, async (dir) => {
-      const r = await runCli([
-        "run",
-        "--model",
-        dir,
-        "--temperature",
-        "0",
-        "--max-tokens",
-        String(N),
-        "--json",
-        "What is two and two?",
-      ]);
-      assertEquals(r.code, 0, r.stderr);
-      const out = JSON.parse(r.stdout);
+      const out = await runJson(dir, "What is two and two?");
       const tok = loadTokenizerSync(dir);
       // The template's rendering of one user message (chatml_format_test.ts checks the renderer).
       const prompt = tok.encode("<|im_start|>user\nWhat is two and two?<|im_end|>\n<|im_start|>assistant\n");
@@ -121,48 +117,17 @@ Deno.test("GPT-2 / Qwen3 chat errors: a Qwen3 folder without a template exits 1 
 
 Deno.test("ossi run on qwen3-tiny gives the same greedy answer on webgpu and wasm as on ref", async () => {
   await withFixture("qwen3-tiny", async (dir) => {
-    const args = [
-      "run",
-      "--model",
-      dir,
-      "--temperature",
-      "0",
-      "--max-tokens",
-      "12",
-      "--json",
-      "What is 2+2?",
-    ];
-    const ref = await runCli([...args, "--backend", "ref"]);
-    const gpu = await runCli([...args, "--backend", "webgpu"]);
-    const wasm = await runCli([...args, "--backend", "wasm"]);
-    assertEquals(ref.code, 0, ref.stderr);
-    assertEquals(gpu.code, 0, gpu.stderr);
-    assertEquals(wasm.code, 0, wasm.stderr);
-    const pick = (s: string) => {
-      const j = JSON.parse(s);
-      return [j.answer, j.reasoning];
-    };
-    assertEquals(pick(gpu.stdout), pick(ref.stdout));
-    assertEquals(pick(wasm.stdout), pick(ref.stdout));
+    const pick = (j: { answer: string; reasoning: string }) => [j.answer, j.reasoning];
+    const ref = pick(await runJson(dir, "What is 2+2?", "--backend", "ref"));
+    assertEquals(pick(await runJson(dir, "What is 2+2?", "--backend", "webgpu")), ref);
+    assertEquals(pick(await runJson(dir, "What is 2+2?", "--backend", "wasm")), ref);
   });
 });
 
 Deno.test("ossi run --json on llama-tiny renders Llama 3's template and equals the decoded greedy ids of ossi logits", async () => {
   await withFixture("llama-tiny", async (dir) => {
     const question = "What is two and two?";
-    const r = await runCli([
-      "run",
-      "--model",
-      dir,
-      "--temperature",
-      "0",
-      "--max-tokens",
-      String(N),
-      "--json",
-      question,
-    ]);
-    assertEquals(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout), tok = loadTokenizerSync(dir);
+    const out = await runJson(dir, question), tok = loadTokenizerSync(dir);
     const text = loadPromptRendererSync(dir).render([{ role: "user", content: question }], {
       effort: "medium",
     });

@@ -11,6 +11,7 @@ import { FormatError, MissingError } from "../../src/io/errors.ts";
 import { FIXTURES, readReference, runCli } from "../fixture_util.ts";
 import { forward1, refBackend } from "../backends/fixture_check.ts";
 import { checkLogitsCli } from "../logits_cli.ts";
+import { gptOssRope } from "../rope_configs.ts";
 
 const TINY = `${FIXTURES}/gpt-oss-tiny`;
 
@@ -62,15 +63,7 @@ Deno.test("readModelConfig() gives the same ModelConfig for the Hub and original
   const strip = (c: object) => ({ ...c, source: "", eosTokenIds: [], maxContext: 0 });
   assertEquals(strip(orig), strip(hub));
   assertEquals(hub.layerWindows, [8, 0, 8, 0]);
-  assertEquals(hub.rope.scaling, {
-    kind: "yarn",
-    factor: 32,
-    betaFast: 32,
-    betaSlow: 1,
-    originalContext: 4096,
-    truncate: false,
-    attentionFactor: null,
-  });
+  assertEquals(hub.rope, gptOssRope(16));
 });
 
 Deno.test("loadModel() finds original/ when the folder root has no weights, and names missing folders", async () => {

@@ -9,6 +9,7 @@ import {
 } from "../../../src/backends/ref/kernels.ts";
 import { loadRow } from "../../../src/model/dtypes.ts";
 import { ropeTables } from "../../../src/model/rope.ts";
+import { gptOssRope } from "../../rope_configs.ts";
 import { stackRows, WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import {
   addInplace,
@@ -77,19 +78,7 @@ Deno.test(
       ]] as const
     ) {
       const config = {
-        rope: {
-          theta: 150000,
-          dim,
-          scaling: {
-            kind: "yarn" as const,
-            factor: 32,
-            betaFast: 32,
-            betaSlow: 1,
-            originalContext: 4096,
-            truncate,
-            attentionFactor: null,
-          },
-        },
+        rope: gptOssRope(dim, truncate),
       };
       const tables = ropeTables(config.rope);
       const stride = heads * dim + 3, off = 5;
@@ -112,19 +101,7 @@ Deno.test(
     for (
       const [tokens, heads, kvHeads, dim, pos0] of [[1, 4, 2, 16, 9], [6, 3, 1, 8, 0], [3, 8, 8, 64, 100]]
     ) {
-      const rope = {
-        theta: 150000,
-        dim,
-        scaling: {
-          kind: "yarn" as const,
-          factor: 32,
-          betaFast: 32,
-          betaSlow: 1,
-          originalContext: 4096,
-          truncate: false,
-          attentionFactor: null,
-        },
-      };
+      const rope = gptOssRope(dim);
       const tables = ropeTables(rope);
       const qw = heads * dim, kvw = kvHeads * dim, stride = qw + 2 * kvw, ctx = pos0 + tokens + 2;
       const qkv = randomF32(tokens * stride, r);
