@@ -101,7 +101,7 @@ const TYPES = ["object", "array", "string", "number", "integer", "boolean", "nul
 const utf8 = new TextEncoder();
 
 /** Most characters between two JSON tokens the decoder allows (unbounded runs of whitespace loop). */
-export const MAX_WHITESPACE = 32;
+export const MAX_WHITESPACE = 16;
 
 type Json = Record<string, unknown>;
 

@@ -17,7 +17,7 @@ import type { VocabIndex } from "./vocab_index.ts";
 
 export type ProgramNode =
   | { kind: "special"; id: number; next: ProgramNode }
-  | { kind: "text"; choices: TextChoice[] }
+  | { kind: "text"; choices: readonly TextChoice[] }
   | { kind: "free"; end: number; next: ProgramNode }
   | { kind: "json"; root: SchemaNode; stop: number }
   | { kind: "end" };
@@ -215,7 +215,7 @@ export class TokenConstraint {
         let t: LiteralState | null = { cands: st.cands, pos: st.pos };
         for (const b of this.ix.bytes[id] ?? []) t = t && literalStep(t, b);
         if (!t) throw bad();
-        this.state = { node: st.node, cands: t.cands, pos: t.pos };
+        this.state = { node: st.node as ProgramNode & { kind: "text" }, cands: t.cands, pos: t.pos };
         return;
       }
       case "json": {

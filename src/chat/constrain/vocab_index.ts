@@ -69,7 +69,7 @@ export class VocabIndex {
     this.sameBytes = new Int32Array(n).fill(-1);
     const lastChild = new Int32Array(total).fill(-1);
     const path: number[] = [0];
-    let prev = new Uint8Array(0);
+    let prev: Uint8Array = new Uint8Array(0);
     let nodes = 1;
     for (const i of order) {
       const id = ordinary[i];
