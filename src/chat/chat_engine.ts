@@ -8,6 +8,7 @@ import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../io/errors.ts";
 import { loadAnyModel } from "../model/load_any.ts";
 import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
+import { renderResponseFormat } from "./harmony.ts";
 import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
@@ -220,11 +221,16 @@ function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] 
   const out: string[] = prompt.system ? [prompt.system] : [];
   // System and developer messages go to the top (the developer message) in harmony renderings.
   const instructions = messages.filter((m) => m.role === "system" || m.role === "developer");
-  for (const m of [...instructions, ...messages.filter((m) => !instructions.includes(m))]) {
+  // The response format's section (schema text included) follows the instructions.
+  const format = prompt.responseFormat ? renderResponseFormat(prompt.responseFormat) : null;
+  if (format && instructions.length === 0) out.push(format);
+  const ordered = [...instructions, ...messages.filter((m) => !instructions.includes(m))];
+  ordered.forEach((m, i) => {
     if (m.reasoning) out.push(m.reasoning);
     if (m.content) out.push(m.content);
     for (const c of m.toolCalls ?? []) out.push(c.arguments);
-  }
+    if (format && i === instructions.length - 1) out.push(format);
+  });
   return out;
 }
 

@@ -172,7 +172,9 @@ async function pipeMode(state: ChatState): Promise<number> {
         await writeErr("ossi: interrupted\n");
         return 130;
       }
-      if (finish === "length") await writeErr("ossi: the answer was cut at --max-tokens or the context size\n");
+      if (finish === "length") {
+        await writeErr("ossi: the answer was cut at --max-tokens or the context size\n");
+      }
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);

@@ -1,9 +1,9 @@
 // The JSON automaton against an independent validator (ajv): random byte walks that take only allowed
 // bytes, closing in time for a byte budget, always end in text that parses and validates; costs are exact.
 
-import AjvModule from "ajv";
 import { assert, assertEquals, assertThrows } from "../../assert.ts";
 import { makeRng } from "../../../src/chat/sampler.ts";
+import { newAjv, PERSON_SCHEMA } from "./schemas.ts";
 import { compileSchema, SchemaError } from "../../../src/chat/constrain/json_schema.ts";
 import {
   accepting,
@@ -12,31 +12,6 @@ import {
   stateCost,
   stepState,
 } from "../../../src/chat/constrain/json_machine.ts";
-
-export const PERSON_SCHEMA = {
-  type: "object",
-  properties: {
-    name: { type: "string", minLength: 1, maxLength: 12 },
-    age: { type: "integer", minimum: 0, maximum: 130 },
-    score: { type: "number", exclusiveMinimum: -1.5, maximum: 99.5 },
-    role: { enum: ["admin", "user", "guest"] },
-    tags: { type: "array", items: { type: "string" }, minItems: 1, maxItems: 3 },
-    address: {
-      type: "object",
-      properties: {
-        city: { type: "string" },
-        zip: { type: ["string", "null"] },
-        geo: { type: "array", items: { type: "number" } },
-      },
-      required: ["city", "zip"],
-      additionalProperties: false,
-    },
-    active: { type: "boolean" },
-    nickname: { type: "string" },
-  },
-  required: ["name", "age", "role", "tags", "address", "active"],
-  additionalProperties: false,
-};
 
 const SCHEMAS: Record<string, unknown> = {
   person: PERSON_SCHEMA,
@@ -65,12 +40,6 @@ const SCHEMAS: Record<string, unknown> = {
   },
   number_top: { type: "number", minimum: 100, maximum: 250 },
 };
-
-/** ajv's CommonJS default export, as a constructor. */
-export function newAjv() {
-  const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
-  return new (Ajv as unknown as new (o: object) => InstanceType<typeof AjvModule.default>)({ strict: false });
-}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
