@@ -201,5 +201,7 @@ if (import.meta.main) {
   if (tokDir) {
     const row = benchConstrain(tokDir);
     console.log(json ? JSON.stringify({ phase: "constrain", ...row }) : constrainTable(row));
-  } else if (!json) console.log("constrained decoding: no gpt-oss tokenizer found (run `deno task test` once to install it)");
+  } else if (!json) {
+    console.log("constrained decoding: no gpt-oss tokenizer found (run `deno task test` once to install it)");
+  }
 }

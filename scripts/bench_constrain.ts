@@ -47,7 +47,7 @@ const ANSWER = {
   genres: ["drama", "thriller"],
   director: { name: "Ana Ruiz Ortega", born: 1961 },
   summary: "A retired engineer drives across three countries to return a letter he kept for forty years; " +
-    "on the way he meets the people it was about, and learns what \"home\" meant to each of them.",
+    'on the way he meets the people it was about, and learns what "home" meant to each of them.',
 };
 
 /** The real gpt-oss tokenizer: the Hugging Face cache, else the copy the test tooling installs. */
@@ -69,8 +69,10 @@ export function benchConstrain(dir: string): ConstrainRow {
   const ix = vocabIndex(tok);
   const build = performance.now() - t0;
   const program = harmonyProgram(tok, { kind: "json", root: compileSchema(SCHEMA) });
-  const text = "<|channel|>analysis<|message|>The user wants a JSON object describing a film. Fill every field." +
-    "<|end|><|start|>assistant<|channel|>final <|constrain|>json<|message|>" + JSON.stringify(ANSWER) + "<|return|>";
+  const text =
+    "<|channel|>analysis<|message|>The user wants a JSON object describing a film. Fill every field." +
+    "<|end|><|start|>assistant<|channel|>final <|constrain|>json<|message|>" + JSON.stringify(ANSWER) +
+    "<|return|>";
   const ids = tok.encode(text);
   const mask = new Uint8Array(201088);
   const times = { analysis: [] as number[], structure: [] as number[], string: [] as number[] };
@@ -81,13 +83,16 @@ export function benchConstrain(dir: string): ConstrainRow {
     for (const [i, id] of ids.entries()) {
       t0 = performance.now();
       c.fill(mask, ids.length - i + 50);
-      if (!mask[id]) throw new Error(`bench_constrain: token ${i} (${JSON.stringify(tok.decode([id]))}) masked`);
+      if (!mask[id]) {
+        throw new Error(`bench_constrain: token ${i} (${JSON.stringify(tok.decode([id]))}) masked`);
+      }
       c.accept(id);
       const ms = performance.now() - t0;
       decoded += tok.decode([id]);
       if (pass === 0) continue;
       const inJson = decoded.includes("json<|message|>");
-      const inString = inJson && (decoded.split("json<|message|>")[1].replaceAll('\\"', "").split('"').length % 2 === 0);
+      const inString = inJson &&
+        (decoded.split("json<|message|>")[1].replaceAll('\\"', "").split('"').length % 2 === 0);
       (inJson ? (inString ? times.string : times.structure) : times.analysis).push(ms);
     }
   }
@@ -106,9 +111,13 @@ export function benchConstrain(dir: string): ConstrainRow {
 }
 
 export function constrainTable(r: ConstrainRow): string {
-  return `constrained decoding (${r.tokenizer}, ${r.vocab} tokens; index built once in ${r.index_build_ms.toFixed(0)} ms): ` +
+  return `constrained decoding (${r.tokenizer}, ${r.vocab} tokens; index built once in ${
+    r.index_build_ms.toFixed(0)
+  } ms): ` +
     `${r.ms_per_token.toFixed(2)} ms/token over ${r.tokens} tokens ` +
-    `(analysis ${r.analysis_ms_per_token.toFixed(2)}, JSON structure ${r.json_structure_ms_per_token.toFixed(2)}, ` +
+    `(analysis ${r.analysis_ms_per_token.toFixed(2)}, JSON structure ${
+      r.json_structure_ms_per_token.toFixed(2)
+    }, ` +
     `inside strings ${r.json_string_ms_per_token.toFixed(2)})`;
 }
 
@@ -116,7 +125,9 @@ if (import.meta.main) {
   const i = Deno.args.indexOf("--tokenizer");
   const dir = i >= 0 ? Deno.args[i + 1] : findGptOssTokenizer();
   if (!dir) {
-    console.error("bench_constrain: no gpt-oss tokenizer (run `deno task test` once, or pass --tokenizer DIR)");
+    console.error(
+      "bench_constrain: no gpt-oss tokenizer (run `deno task test` once, or pass --tokenizer DIR)",
+    );
     Deno.exit(1);
   }
   const row = benchConstrain(dir);
