@@ -375,17 +375,8 @@ function mergeInto(rest: Json, option: unknown, path: string): unknown {
 function matchesType(v: unknown, type: unknown): boolean {
   if (type === undefined) return true;
   const types = Array.isArray(type) ? type : [type];
-  return types.some((t) =>
-    t === "null"
-      ? v === null
-      : t === "integer"
-      ? Number.isInteger(v)
-      : t === "array"
-      ? Array.isArray(v)
-      : t === "object"
-      ? isObject(v)
-      : typeof v === t
-  );
+  const jsonType = v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
+  return types.some((t) => t === jsonType || (t === "integer" && Number.isInteger(v)));
 }
 
 function count(s: Json, key: string, path: string, dflt: number): number {
