@@ -128,7 +128,7 @@ function streamCompletion(
       let release: (() => void) | undefined;
       try {
         release = await slot;
-        sink.send(chunk({ role: "assistant", content: "" }));
+        sink.send(chunk({ role: "assistant", content: "", refusal: null }));
         const toolCalls: ToolCall[] = [];
         const turn = runTurn(ctx.engine, prepared.request, spec.stops);
         let result: TurnResult;

@@ -9,6 +9,18 @@ import { MODEL, withDemoServer } from "./demo_server.ts";
 
 const SAMPLES = 20;
 
+/** A seeded sample at temperature 1 of the answer to the demo question, with `extra` fields. */
+function sample(client: OpenAI, seed: number, extra: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) {
+  return client.chat.completions.create({
+    model: MODEL,
+    messages: [{ role: "user", content: "What is 23+45?" }],
+    temperature: 1,
+    seed,
+    max_completion_tokens: 300,
+    ...extra,
+  });
+}
+
 const WEATHER_TOOLS: OpenAI.ChatCompletionFunctionTool[] = [
   {
     type: "function",
@@ -53,12 +65,7 @@ Deno.test("structured outputs: 20 seeded samples at temperature 1 all parse and 
   await withDemoServer(async (client) => {
     const finishes = new Set<string>();
     for (let seed = 1; seed <= SAMPLES; seed++) {
-      const c = await client.chat.completions.create({
-        model: MODEL,
-        messages: [{ role: "user", content: "What is 23+45?" }],
-        temperature: 1,
-        seed,
-        max_completion_tokens: 300,
+      const c = await sample(client, seed, {
         response_format: {
           type: "json_schema",
           json_schema: { name: "person", schema: PERSON_SCHEMA, strict: true },
@@ -116,12 +123,7 @@ Deno.test("forced tools: tool_choice required gives a call with valid arguments 
   const validate = newAjv().compile(WEATHER_TOOLS[0].function.parameters!);
   await withDemoServer(async (client) => {
     for (let seed = 1; seed <= SAMPLES; seed++) {
-      const c = await client.chat.completions.create({
-        model: MODEL,
-        messages: [{ role: "user", content: "What is 23+45?" }],
-        temperature: 1,
-        seed,
-        max_tokens: 300,
+      const c = await sample(client, seed, {
         tools: WEATHER_TOOLS.slice(0, 1),
         tool_choice: "required",
       });
@@ -133,12 +135,7 @@ Deno.test("forced tools: tool_choice required gives a call with valid arguments 
       assert(["tool_calls", "length"].includes(c.choices[0].finish_reason), c.choices[0].finish_reason);
       assertMatch(call.id, /^call_/);
     }
-    const named = await client.chat.completions.create({
-      model: MODEL,
-      messages: [{ role: "user", content: "What is 23+45?" }],
-      temperature: 1,
-      seed: 5,
-      max_tokens: 200,
+    const named = await sample(client, 5, {
       tools: WEATHER_TOOLS,
       tool_choice: { type: "function", function: { name: "add" } },
     });
