@@ -2,7 +2,7 @@
 // own KV cache (slot) at its own position, and return each one's logits (or, on the fast paths, its best
 // token or top k). One sequence is the batch of one.
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 
 /** Receives named intermediates (`attn_norm`, `attn_out`, `router_topk`, `moe_out`, ...) for debugging. */

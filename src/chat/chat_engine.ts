@@ -4,7 +4,7 @@
 
 import type { TokenGenerator } from "../engine/session.ts";
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
-import { FormatError, OssiError } from "../io/errors.ts";
+import { FormatError, OssiError } from "../errors.ts";
 import { type ChatFormat, HARMONY } from "./chatml_formats.ts";
 import { renderResponseFormat } from "./harmony.ts";
 import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";

@@ -3,7 +3,7 @@
 // strings (its architecture's ChatSpec): gpt-oss speaks harmony, Qwen3 and Llama their folder's Jinja
 // template (<think> blocks are reasoning), GPT-2 has no chat format (plain completion).
 
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import { ChatmlParser, CompletionParser, type OutputParser } from "./chatml_parser.ts";
 import { HarmonyParser } from "./harmony_parser.ts";
 import type { ChatMessage } from "./messages.ts";

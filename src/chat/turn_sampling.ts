@@ -1,7 +1,7 @@
 // How one turn picks its tokens when a request shapes sampling: logit bias, a constrained-decoding
 // program for the chat format (constrain/), and log-probabilities reported per token.
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import type { ChatEngine } from "./chat_engine.ts";
 import { harmonyProgram, type OutputSpec, plainProgram } from "./constrain/output_program.ts";
 import { TokenConstraint } from "./constrain/token_constraint.ts";

@@ -5,7 +5,7 @@ import type { ChatEngine } from "../chat/chat_engine.ts";
 import { type Effort, EFFORTS, type PromptOptions } from "../chat/messages.ts";
 import { defaultSamplerParams, type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { type ResolvedModel, resolveModel } from "../io/hub.ts";
 import { numberFlag, type ParsedArgs, stringFlag } from "./args.ts";
 import { openChatEngine } from "./open_chat_engine.ts";

@@ -1,7 +1,7 @@
 // `ossi logits`: logits for every prompt position and N greedy tokens, as one JSON object on stdout.
 // The way any backend is checked against a reference.
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { loadModel } from "../model/load.ts";
 import { createBackend, parseBackendName } from "../engine/create_backend.ts";
 import { NonFiniteError } from "../backends/backend.ts";

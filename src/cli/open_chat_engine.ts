@@ -6,7 +6,7 @@ import { chatFormat } from "../chat/chatml_formats.ts";
 import { loadTokenizer } from "../chat/tokenizer.ts";
 import { createBackend, parseBackendName } from "../engine/create_backend.ts";
 import { Session } from "../engine/session.ts";
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import { loadModel } from "../model/load.ts";
 
 export interface OpenChatOptions {

@@ -4,7 +4,7 @@
 import { openChatEngine } from "./open_chat_engine.ts";
 import { defaultSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { resolveModel } from "../io/hub.ts";
 import { startServer } from "../serve/server.ts";
 import { numberFlag, parseArgs, stringFlag } from "./args.ts";

@@ -2,7 +2,7 @@
 // `auto` prefers WebGPU on a real (hardware) adapter, then the multi-threaded WASM backend where the model
 // has one, then the scalar reference.
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import type { Backend } from "../backends/backend.ts";
 import { gpt2View, gptOssView, ropeDenseView } from "../backends/legacy_views.ts";
 import { ensureXdgRuntimeDir } from "../backends/webgpu/gpu_env.ts";

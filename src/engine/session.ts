@@ -4,7 +4,7 @@
 // The narrow interface the REPL, pipe mode and server share is `TokenGenerator`.
 
 import { type Backend, ForwardAbortedError, type ForwardOptions } from "../backends/backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 
 export interface GenerateRequest {
   /** Full prompt token ids (the whole conversation so far). */

@@ -1,7 +1,7 @@
 // ModelConfig: the frozen description every architecture parses config.json into (plus its own fields),
 // and ConfigReader, which reads keys with their range checked: an error names the file, the key and the value.
 
-import { FormatError, MissingError } from "../io/errors.ts";
+import { FormatError, MissingError } from "../errors.ts";
 
 export type NormKind = "rmsnorm" | "layernorm";
 

@@ -1,6 +1,6 @@
 // Scalar conversions between storage dtypes and float32, and typed views of tensors as matrices.
 
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import type { DType, Tensor } from "../io/safetensors.ts";
 
 const f32 = new Float32Array(1);

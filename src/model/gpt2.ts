@@ -2,7 +2,7 @@
 // multi-head attention, GELU (tanh) MLP) and the tensor-name table (Hub names with or without the
 // `transformer.` prefix; Conv1D weights are stored [in, out] and transposed at load).
 
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import type { Architecture } from "./architecture.ts";
 import { ConfigReader, EPSILON, type ModelConfig, parseEos, parseHeads } from "./config.ts";
 import type { ModelPlan } from "./plan.ts";

@@ -2,7 +2,7 @@
 // per-layer plan (RMSNorm, YaRN RoPE, biased q/k/v/o, sinks, sliding or full window, top-k-then-softmax
 // routing over MXFP4 experts with clamped SwiGLU) and the tensor-name table of each layout.
 
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import type { Architecture } from "./architecture.ts";
 import {
   ConfigReader,

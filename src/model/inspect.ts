@@ -2,7 +2,7 @@
 // for a folder holding only config.json, from the tensor table its architecture file implies).
 
 import { isFile, joinPath, listWeightFiles, readHeaders, readJson } from "../io/checkpoint.ts";
-import { MissingError } from "../io/errors.ts";
+import { MissingError } from "../errors.ts";
 import { type DType, DTYPE_BYTES } from "../io/safetensors.ts";
 import type { Architecture } from "./architecture.ts";
 import type { Mat } from "./dtypes.ts";

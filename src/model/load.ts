@@ -3,7 +3,7 @@
 // weights the plan needs through the layout's name table.
 
 import { isDir, isFile, joinPath, listWeightFiles, readJson, TensorStore } from "../io/checkpoint.ts";
-import { MissingError } from "../io/errors.ts";
+import { MissingError } from "../errors.ts";
 import type { Architecture } from "./architecture.ts";
 import type { ModelConfig } from "./config.ts";
 import type { ModelPlan } from "./plan.ts";

@@ -1,6 +1,6 @@
 // The architectures this build runs, by config.json model_type. Adding one is a line here and its file.
 
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import type { Architecture } from "./architecture.ts";
 import type { ModelConfig } from "./config.ts";
 import { gpt2 } from "./gpt2.ts";

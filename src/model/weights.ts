@@ -1,7 +1,7 @@
 // The one weights structure of every architecture, the tensor-name table an architecture file gives for
 // its checkpoint layout, and the loader that resolves exactly the tensors a plan needs through that table.
 
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import type { Tensor } from "../io/safetensors.ts";
 import type { ModelConfig } from "./config.ts";
 import { expectTensor, type Mat, matOf, toF32 } from "./dtypes.ts";

@@ -11,7 +11,7 @@ import { loadPromptRendererSync } from "../../src/chat/prompt.ts";
 import { ReplayGenerator } from "../../src/chat/replay_generator.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { loadTokenizerSync } from "../../src/chat/tokenizer.ts";
-import { MissingError, OssiError } from "../../src/io/errors.ts";
+import { MissingError, OssiError } from "../../src/errors.ts";
 
 const evalItems = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) =>
   JSON.parse(l)

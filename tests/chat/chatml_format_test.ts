@@ -7,7 +7,7 @@ import { gpt2 } from "../../src/model/gpt2.ts";
 import { gptOss } from "../../src/model/gpt_oss.ts";
 import { qwen3 } from "../../src/model/qwen3.ts";
 import { tokenizerFromJson } from "../../src/chat/tokenizer.ts";
-import { FormatError } from "../../src/io/errors.ts";
+import { FormatError } from "../../src/errors.ts";
 import { syntheticTokenizerJson, tokenizedFixture } from "../cli/other_arch_fixture.ts";
 
 Deno.test("tokenizer: an NFC normalizer composes text before encoding; without it the forms differ", () => {

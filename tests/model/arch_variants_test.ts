@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";
 import { encodeSafetensors, type TensorToWrite } from "../../src/io/safetensors_write.ts";
-import { FormatError, MissingError } from "../../src/io/errors.ts";
+import { FormatError, MissingError } from "../../src/errors.ts";
 import { bf16ToF32, f32ToBf16 } from "../../src/model/dtypes.ts";
 import { type LoadedModel, loadModel } from "../../src/model/load.ts";
 import { qwen3, type Qwen3Config } from "../../src/model/qwen3.ts";

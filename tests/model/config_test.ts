@@ -3,7 +3,7 @@
 // different logits). Every class for every architecture, and through the CLI.
 
 import { assertEquals, assertMatch, assertThrows } from "../assert.ts";
-import { FormatError } from "../../src/io/errors.ts";
+import { FormatError } from "../../src/errors.ts";
 import type { Architecture } from "../../src/model/architecture.ts";
 import { gpt2 } from "../../src/model/gpt2.ts";
 import { gptOss } from "../../src/model/gpt_oss.ts";

@@ -4,7 +4,7 @@
 // rope_scaling) checked on every backend against an independent float64 forward pass written here.
 
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { FormatError, MissingError } from "../../src/io/errors.ts";
+import { FormatError, MissingError } from "../../src/errors.ts";
 import { encodeSafetensors, type TensorToWrite } from "../../src/io/safetensors_write.ts";
 import { f32ToBf16 } from "../../src/model/dtypes.ts";
 import { llama, type LlamaConfig } from "../../src/model/llama.ts";

@@ -7,7 +7,7 @@ import type { GptOssConfig } from "../../src/model/gpt_oss.ts";
 import type { Qwen3Config } from "../../src/model/qwen3.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";
 import { encodeSafetensors } from "../../src/io/safetensors_write.ts";
-import { FormatError, MissingError } from "../../src/io/errors.ts";
+import { FormatError, MissingError } from "../../src/errors.ts";
 import { FIXTURES, readReference, runCli } from "../fixture_util.ts";
 import { forward1, refBackend } from "../backends/fixture_check.ts";
 import { checkLogitsCli } from "../logits_cli.ts";

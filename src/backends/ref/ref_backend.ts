@@ -2,7 +2,7 @@
 // architecture. Slow and obviously correct; every other backend is checked against it. A batch runs as
 // one stack of rows (each row with its sequence's KV slot and position), exactly as one sequence would.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import { loadRow } from "../../model/dtypes.ts";
 import type { ModelPlan } from "../../model/plan.ts";

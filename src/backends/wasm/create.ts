@@ -1,7 +1,7 @@
 // Builds the WASM CPU backend for a loaded model: the sharded multi-threaded pass when the plan is
 // gpt-oss-shaped (MXFP4 experts), else the single-threaded dense pass (RoPE models or GPT-2-shaped ones).
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { LoadedModel } from "../../model/load.ts";
 import type { Backend } from "../backend.ts";
 import { gpt2View, gptOssView, ropeDenseView } from "../legacy_views.ts";

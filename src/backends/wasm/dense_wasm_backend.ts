@@ -3,7 +3,7 @@
 // forward passes use, and the steps they share: attention over the KV cache with its output projection
 // and residual, and the MLP's residual.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import { checkTokens, type DebugSink } from "../backend.ts";
 import type { SequenceOptions, SingleSequenceBackend } from "../single_sequence.ts";
 import type { DensePlacer, DenseRuntime, PlacedMat } from "./dense_runtime.ts";

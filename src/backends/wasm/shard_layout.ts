@@ -2,7 +2,7 @@
 // 4 GiB) holding a row-slice of every matrix, plus its own input/output buffers. Shards are plain data so
 // the layout can be posted to the worker that computes on it.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { Mat } from "../../model/dtypes.ts";
 import type { GptOssConfig } from "../../model/gpt_oss.ts";
 import type { GptOssWeights } from "../legacy_views.ts";

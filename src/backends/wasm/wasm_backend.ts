@@ -4,7 +4,7 @@
 // matrix in its own memory, so a model larger than wasm32's 4 GiB fits. greedy()/topk() unembed on the
 // shards and bring back only each shard's best k logits, not the whole row.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { GptOssConfig } from "../../model/gpt_oss.ts";
 import { checkTokens, checkTopK, type DebugSink, NonFiniteError, TOPK_MAX } from "../backend.ts";
 import type { GptOssWeights } from "../legacy_views.ts";

@@ -1,7 +1,7 @@
 // Builds the WebGPU backend for a loaded model: the gpt-oss pass when the plan is gpt-oss-shaped (sinks,
 // MXFP4 experts), else the dense RoPE pass or the GPT-2 pass, whichever the plan fits.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { LoadedModel } from "../../model/load.ts";
 import type { Backend } from "../backend.ts";
 import { gpt2View, gptOssView, ropeDenseView } from "../legacy_views.ts";

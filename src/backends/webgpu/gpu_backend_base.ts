@@ -3,7 +3,7 @@
 // paths on the GPU, readback through one staging buffer, debug dumps and disposal. A subclass records its
 // layer stack and its final norm + unembedding; KV cache rows at positions >= pos are simply overwritten.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import { checkTokens, checkTopK, type DebugSink, NonFiniteError, TOPK_MAX } from "../backend.ts";
 import type { SequenceOptions, SingleSequenceBackend } from "../single_sequence.ts";
 import type { GpuDevice } from "./gpu_device.ts";

@@ -2,7 +2,7 @@
 // larger than the storage-binding limit is split into parts: matrices by row ranges, MXFP4 experts by
 // whole experts, each part its own buffer (kernels run once per part).
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import { loadRow, type Mat } from "../../model/dtypes.ts";
 import type { Mxfp4Experts } from "../../model/mxfp4.ts";
 import type { GpuDevice } from "./gpu_device.ts";

@@ -3,7 +3,7 @@
 // one command encoder and one submit; decode reads back one row of logits, 4 bytes with greedy(), or k
 // (id, logit) pairs with topk().
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { GptOssConfig } from "../../model/gpt_oss.ts";
 import type { RopeConfig } from "../../model/config.ts";
 import type { DebugSink } from "../backend.ts";

@@ -2,7 +2,7 @@
 // (heads*head_dim != hidden, odd expert counts, several shards), and the shard plan for gpt-oss-20b.
 
 import { assert, assertEquals, assertMatch } from "../../assert.ts";
-import { OssiError } from "../../../src/io/errors.ts";
+import { OssiError } from "../../../src/errors.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { gptOss } from "../../../src/model/gpt_oss.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";

@@ -4,7 +4,7 @@
 import { checkAgainstReference, forward1, GPT_OSS_DEBUG, GPT_OSS_EXACT } from "../fixture_check.ts";
 import { batched, ossView } from "../gpt_oss_view.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
-import { OssiError } from "../../../src/io/errors.ts";
+import { OssiError } from "../../../src/errors.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WebGpuBackend } from "../../../src/backends/webgpu/webgpu_backend.ts";
 import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
