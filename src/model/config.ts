@@ -29,11 +29,18 @@ export interface Llama3Scaling {
   readonly originalContext: number;
 }
 
+/** Position interpolation (transformers' "linear"): every frequency divided by the factor. */
+export interface LinearScaling {
+  readonly kind: "linear";
+  /** >= 1 */
+  readonly factor: number;
+}
+
 export interface RopeConfig {
   readonly theta: number;
   /** Rotated dimensions per head (= headDim). Pairs are (i, i + dim/2): the "half split" layout. */
   readonly dim: number;
-  readonly scaling: YarnScaling | Llama3Scaling | null;
+  readonly scaling: YarnScaling | Llama3Scaling | LinearScaling | null;
 }
 
 /** What every architecture's config holds; each architecture file adds its own fields. */
@@ -192,7 +199,7 @@ export function parseHeads(
 }
 
 /**
- * RoPE from `rope_theta` and `rope_scaling` (or the newer `rope_parameters`): plain, YaRN or llama3.
+ * RoPE from `rope_theta` and `rope_scaling` (or the newer `rope_parameters`): plain, linear, YaRN or llama3.
  * `originalContext` is YaRN's default original_max_position_embeddings.
  */
 export function parseRope(
@@ -209,7 +216,9 @@ export function parseRope(
   const type = s ? s.json.rope_type ?? s.json.type ?? "default" : "default";
   let scaling: RopeConfig["scaling"] = null;
   if (type === "yarn") scaling = parseYarn(s!, originalContext, s!.json.truncate !== false);
-  else if (type === "llama3") {
+  else if (type === "linear") {
+    scaling = { kind: "linear", factor: s!.number("factor", undefined, AT_LEAST_ONE) };
+  } else if (type === "llama3") {
     const low = s!.number("low_freq_factor", undefined, POSITIVE);
     const high = s!.number("high_freq_factor", undefined, {
       ok: (v) => v > low,
@@ -226,7 +235,7 @@ export function parseRope(
     throw new FormatError(
       `${s!.file}: rope type ${
         JSON.stringify(type)
-      } is not supported (expected 'default', 'yarn' or 'llama3')`,
+      } is not supported (expected 'default', 'linear', 'yarn' or 'llama3')`,
     );
   }
   return Object.freeze({ theta, dim: headDim, scaling: scaling && Object.freeze(scaling) });

@@ -58,7 +58,7 @@ export interface ModelSummary {
     readonly bias: boolean;
   };
   readonly position: {
-    readonly kind: "learned absolute" | "RoPE" | "RoPE + YaRN" | "RoPE + llama3";
+    readonly kind: "learned absolute" | "RoPE" | "RoPE + YaRN" | "RoPE + llama3" | "RoPE + linear";
     readonly theta?: number;
     /** The scaling's factor (YaRN, llama3). */
     readonly factor?: number;
@@ -200,6 +200,8 @@ function describe(arch: Architecture, file: string, json: Record<string, unknown
         ? { kind: "RoPE + YaRN", theta: c.rope.theta, factor: scaling.factor }
         : scaling?.kind === "llama3"
         ? { kind: "RoPE + llama3", theta: c.rope.theta, factor: scaling.factor }
+        : scaling?.kind === "linear"
+        ? { kind: "RoPE + linear", theta: c.rope.theta, factor: scaling.factor }
         : { kind: "RoPE", theta: c.rope.theta },
       maxContext: c.maxContext,
       norm: { kind: c.norm.kind === "rmsnorm" ? "RMSNorm" : "LayerNorm", eps: c.norm.eps },

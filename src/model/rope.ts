@@ -1,5 +1,6 @@
-// RoPE tables shared by every backend: the inverse frequencies (plain, YaRN's blend of interpolated and
-// extrapolated ones, or Llama 3's wavelength bands) and the cos/sin scale, computed once from a RopeConfig.
+// RoPE tables shared by every backend: the inverse frequencies (plain, linearly interpolated, YaRN's blend
+// of interpolated and extrapolated ones, or Llama 3's wavelength bands) and the cos/sin scale, computed once
+// from a RopeConfig.
 
 import type { Llama3Scaling, RopeConfig, YarnScaling } from "./config.ts";
 
@@ -17,6 +18,7 @@ export function ropeTables(rope: RopeConfig): RopeTables {
   if (s?.kind === "yarn" && s.factor > 1) return yarnTables(rope, s);
   for (let i = 0; i < half; i++) invFreq[i] = 1 / rope.theta ** ((2 * i) / rope.dim);
   if (s?.kind === "llama3") llama3Scale(invFreq, s);
+  if (s?.kind === "linear") { for (let i = 0; i < half; i++) invFreq[i] /= s.factor; }
   return { invFreq, concentration: 1 };
 }
 

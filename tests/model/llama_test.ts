@@ -53,6 +53,7 @@ Deno.test("llama.parseConfig() refuses configs out of range or meaning in one li
       /key 'low_freq_factor' must be > 0, got -1/,
     ],
     [{ rope_scaling: { rope_type: "dynamic", factor: 2 } }, /rope type "dynamic" is not supported/],
+    [{ rope_scaling: { type: "linear", factor: 0.5 } }, /key 'factor' must be >= 1, got 0.5/],
     [{ rope_theta: 0 }, /key 'rope_theta' must be > 0, got 0/],
     [{ rms_norm_eps: -1e-5 }, /key 'rms_norm_eps' must be in \(0, 1\), got -0.00001/],
     [{ head_dim: 15 }, /key 'head_dim' must be even/],
@@ -80,6 +81,11 @@ Deno.test("ropeTables() reproduces llama-tiny's llama3-scaled inverse frequencie
   assertEquals(t.concentration, 1);
   const plain = ropeTables({ ...c.rope, scaling: null });
   assert(maxAbsDiff(plain.invFreq, ref.debug.rope_inv_freq_unscaled) < 1e-7, "unscaled");
+  // rope_type linear (older long-context Llamas): every frequency divided by the factor
+  const linear = parse({ ...TINY, rope_scaling: { type: "linear", factor: 4 } });
+  assertEquals(linear.rope.scaling, { kind: "linear", factor: 4 });
+  const l = ropeTables(linear.rope).invFreq;
+  assert(maxAbsDiff(l, ref.debug.rope_inv_freq_unscaled.map((f) => f / 4)) < 1e-7, "linear");
 });
 
 // ---- generated checkpoints against a float64 forward pass ----
