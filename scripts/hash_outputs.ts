@@ -14,6 +14,7 @@ const FIXTURES = [
   "tests/fixtures/gpt2-tiny",
   "tests/fixtures/qwen3-tiny",
   "tests/fixtures/qwen3-moe-tiny",
+  "tests/fixtures/llama-tiny",
   "models/tiny-oss-math",
 ];
 const STEPS = 6;
