@@ -278,6 +278,17 @@ const SHAPES: [string, Dims, Record<string, unknown> | null][] = [
     null,
   ],
   [
+    "head_dim 8 given (hidden 32 / 4 = 8), MQA (4 heads over 1 KV head), llama3 scaling of a longer context",
+    { vocab: 50, hidden: 32, layers: 2, heads: 4, kvHeads: 1, headDim: 8, ffn: 24 },
+    {
+      rope_type: "llama3",
+      factor: 8,
+      low_freq_factor: 2,
+      high_freq_factor: 8,
+      original_max_position_embeddings: 32,
+    },
+  ],
+  [
     "head_dim 16 given (hidden 48 / 3 = 16), MHA, llama3 scaling",
     { vocab: 64, hidden: 48, layers: 3, heads: 3, kvHeads: 3, headDim: 16, ffn: 40 },
     {
