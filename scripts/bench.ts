@@ -3,14 +3,16 @@
 // a table otherwise. Weight bandwidth counts the bytes one decoded token must read; memread_gb_s is the
 // machine's streaming-read bandwidth on as many threads (scripts/mem_bandwidth.ts), measured in the same run.
 // WebGPU rows also give the dispatches, submits and weight bytes its kernels counted per token.
+// The last row is the cost of constrained decoding per token (scripts/bench_constrain.ts).
 // usage: deno task bench [--json] [--backends ref,wasm,wasm-int8,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
-import type { ModelConfig } from "../src/model/config.ts";
+import type { GptOssConfig } from "../src/model/gpt_oss.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
+import { benchConstrain, constrainTable, findGptOssTokenizer } from "./bench_constrain.ts";
 
 export interface BenchRow {
   backend: string;
@@ -41,7 +43,7 @@ interface StepCounters {
 }
 
 /** Bytes of weights one token reads: attention and router (bf16), k active experts (MXFP4), unembedding, one embedding row. */
-export function weightBytesPerToken(c: ModelConfig): number {
+export function weightBytesPerToken(c: GptOssConfig): number {
   const H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, F = c.intermediateSize;
   const attn = (qw * H + 2 * kvw * H + H * qw + c.numExperts * H) * 2;
   const expert = (2 * F * H + H * F) * (17 / 32) + (2 * F + H) * 2;
@@ -102,20 +104,26 @@ export async function benchOne(
   });
   const loadS = (performance.now() - t0) / 1000;
   try {
-    const c = model.config, gb = weightBytesPerToken(c) / 1e9;
+    const c = model.config as GptOssConfig, gb = weightBytesPerToken(c) / 1e9;
     const threads = backend.name === "ref" ? 1 : opts.threads ?? navigator.hardwareConcurrency;
     const prompt = promptTokens(opts.prefill, c.vocabSize);
-    // the WebGPU backend counts what its steps cost (GpuBackend.counters())
-    const counters = (backend as { counters?: () => StepCounters }).counters?.bind(backend);
+    // the WebGPU pass counts what its steps cost (GpuBackend.counters(), inside the one-slot adapter)
+    const pass = ((backend as { inner?: object }).inner ?? backend) as { counters?: () => StepCounters };
+    const counters = pass.counters?.bind(pass);
     const c0 = counters?.();
     let t = performance.now();
-    await backend.forward(prompt, 0, { logits: "last" });
+    await backend.forward([{ slot: 0, tokens: prompt, pos: 0, logits: "last" }]);
     const prefillS = (performance.now() - t) / 1000;
     const c1 = counters?.();
     let next = 1;
     t = performance.now();
     for (let i = 0; i < opts.decode; i++) {
-      const logits = await backend.forward([next], opts.prefill + i, { logits: "last" });
+      const [logits] = await backend.forward([{
+        slot: 0,
+        tokens: [next],
+        pos: opts.prefill + i,
+        logits: "last",
+      }]);
       next = logits.indexOf(Math.max(...logits.subarray(0, 4096)));
     }
     const decodeS = (performance.now() - t) / 1000;
@@ -228,4 +236,12 @@ if (import.meta.main) {
     }
   }
   if (!json) console.log(table(rows));
+  // The cost of constrained decoding (structured outputs, forced tool calls) per token, on gpt-oss's vocabulary.
+  const tokDir = findGptOssTokenizer();
+  if (tokDir) {
+    const row = benchConstrain(tokDir);
+    console.log(json ? JSON.stringify({ phase: "constrain", ...row }) : constrainTable(row));
+  } else if (!json) {
+    console.log("constrained decoding: no gpt-oss tokenizer found (run `deno task test` once to install it)");
+  }
 }

@@ -45,7 +45,7 @@ async function runOne(name: string, dir: string, tokens: number, generate: numbe
   const rss = procStatusGb("VmRSS");
   const prompt = promptTokens(tokens, model.config.vocabSize), V = model.config.vocabSize;
   const t1 = performance.now();
-  const logits = await backend.forward(prompt, 0, { logits: "all" });
+  const [logits] = await backend.forward([{ slot: 0, tokens: prompt, pos: 0, logits: "all" }]);
   const forwardS = (performance.now() - t1) / 1000;
   const generated: number[] = [];
   let last = logits.subarray((tokens - 1) * V);
@@ -53,10 +53,13 @@ async function runOne(name: string, dir: string, tokens: number, generate: numbe
     let best = 0;
     for (let v = 1; v < V; v++) if (last[v] > last[best]) best = v;
     generated.push(best);
-    if (i + 1 < generate) last = await backend.forward([best], tokens + i, { logits: "last" });
+    if (i + 1 < generate) {
+      [last] = await backend.forward([{ slot: 0, tokens: [best], pos: tokens + i, logits: "last" }]);
+    }
   }
   Deno.writeFileSync(out, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
-  const adapter = "gpu" in backend ? (backend.gpu as { description: string }).description : undefined;
+  const pass = ((backend as { inner?: object }).inner ?? backend) as { gpu?: { description: string } };
+  const adapter = pass.gpu?.description;
   backend.dispose();
   const result: RunResult = {
     backend: name,

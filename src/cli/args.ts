@@ -1,7 +1,7 @@
 // Flag parsing for the commands, on node:util's parseArgs; usage errors become OssiError (exit 2).
 
 import { parseArgs as nodeParseArgs } from "node:util";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 
 export interface FlagSpec {
   /** Flags that take a value. */
@@ -29,7 +29,9 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec): ParsedArgs {
     throw new OssiError((e as Error).message.split("\n")[0], 2);
   }
   const flags = new Map<string, string | true>();
-  for (const [k, v] of Object.entries(parsed.values)) if (v !== undefined && v !== false) flags.set(k, v as string | true);
+  for (const [k, v] of Object.entries(parsed.values)) {
+    if (v !== undefined && v !== false) flags.set(k, v as string | true);
+  }
   return { flags, positionals: parsed.positionals };
 }
 
@@ -44,6 +46,8 @@ export function numberFlag(args: ParsedArgs, name: string, fallback?: number): n
   const v = stringFlag(args, name);
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) throw new OssiError(`--${name} must be a number, got '${v}'`, 2);
+  if (v.trim() === "" || !Number.isFinite(n)) {
+    throw new OssiError(`--${name} must be a number, got '${v}'`, 2);
+  }
   return n;
 }

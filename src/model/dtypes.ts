@@ -1,6 +1,6 @@
 // Scalar conversions between storage dtypes and float32, and typed views of tensors as matrices.
 
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import type { DType, Tensor } from "../io/safetensors.ts";
 
 const f32 = new Float32Array(1);
@@ -30,6 +30,21 @@ export function f32ToBf16(x: number): number {
   return ((b + 0x7fff + ((b >> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/** float32 to IEEE half bits, round to nearest even; overflow is infinity (for synthetic checkpoints and tests). */
+export function f32ToF16(x: number): number {
+  const s = x < 0 || Object.is(x, -0) ? 0x8000 : 0, a = Math.abs(x);
+  if (Number.isNaN(x)) return 0x7e00;
+  if (a >= 65520) return s | 0x7c00;
+  if (a < 2 ** -14) return s | roundEven(a * 2 ** 24); // subnormal (rounds up into the normals at 1024)
+  const e = Math.floor(Math.log2(a)), m = roundEven((a / 2 ** e - 1) * 1024);
+  return m === 1024 ? s | ((e + 16) << 10) : s | ((e + 15) << 10) | m;
+}
+
+function roundEven(v: number): number {
+  const f = Math.floor(v), d = v - f;
+  return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+}
+
 /** Float dtypes a weight matrix may be stored in. */
 export type FloatDType = "BF16" | "F16" | "F32";
 
@@ -45,7 +60,9 @@ export interface Mat {
 /** Checks dtype and shape of a tensor, naming file and tensor on mismatch. */
 export function expectTensor(t: Tensor, dtypes: readonly DType[], shape: readonly number[]): void {
   if (!dtypes.includes(t.dtype)) {
-    throw new FormatError(`${t.file}: tensor '${t.name}' has dtype ${t.dtype}, expected ${dtypes.join(" or ")}`);
+    throw new FormatError(
+      `${t.file}: tensor '${t.name}' has dtype ${t.dtype}, expected ${dtypes.join(" or ")}`,
+    );
   }
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
     throw new FormatError(
@@ -76,7 +93,11 @@ export function matOf(t: Tensor, r0 = 0, r1 = t.shape[0]): Mat {
 }
 
 /** Elements [i0, i1) of a float tensor, widened to a fresh Float32Array (for vectors: norms, biases). */
-export function toF32(t: Tensor, i0 = 0, i1 = t.bytes.byteLength / (t.dtype === "F32" ? 4 : 2)): Float32Array {
+export function toF32(
+  t: Tensor,
+  i0 = 0,
+  i1 = t.bytes.byteLength / (t.dtype === "F32" ? 4 : 2),
+): Float32Array {
   const out = new Float32Array(i1 - i0);
   const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
   for (let i = i0; i < i1; i++) {
@@ -88,11 +109,24 @@ export function toF32(t: Tensor, i0 = 0, i1 = t.bytes.byteLength / (t.dtype === 
   return out;
 }
 
-/** Row r of a Mat widened to float32 into `out` (length cols). */
-export function matRow(m: Mat, r: number, out: Float32Array): void {
+/**
+ * Widens row r of a Mat into `out` (length cols): bf16 is the top half of an f32 word, so its bits are
+ * shifted straight into `outBits`, a Uint32Array over out's memory (made here when not given).
+ */
+export function loadRow(
+  m: Mat,
+  r: number,
+  out: Float32Array,
+  outBits: Uint32Array = new Uint32Array(out.buffer, out.byteOffset, out.length),
+): void {
   const base = r * m.cols;
-  const d = m.data;
-  if (m.dtype === "F32") out.set((d as Float32Array).subarray(base, base + m.cols));
-  else if (m.dtype === "BF16") for (let c = 0; c < m.cols; c++) out[c] = bf16ToF32(d[base + c]);
-  else for (let c = 0; c < m.cols; c++) out[c] = f16ToF32(d[base + c]);
+  if (m.dtype === "F32") {
+    out.set((m.data as Float32Array).subarray(base, base + m.cols));
+  } else if (m.dtype === "BF16") {
+    const d = m.data as Uint16Array;
+    for (let c = 0; c < m.cols; c++) outBits[c] = d[base + c] << 16;
+  } else {
+    const d = m.data as Uint16Array;
+    for (let c = 0; c < m.cols; c++) out[c] = f16ToF32(d[base + c]);
+  }
 }

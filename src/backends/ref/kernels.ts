@@ -1,30 +1,9 @@
 // Scalar float32 reference kernels: the definition every WASM and WGSL kernel is tested against.
 // Plain loops, no tricks; activations are row-major [tokens, width] Float32Arrays.
 
-import type { Mat } from "../../model/dtypes.ts";
+import { loadRow, type Mat } from "../../model/dtypes.ts";
 import { expertRow, type Mxfp4Experts } from "../../model/mxfp4.ts";
 import type { RopeTables } from "../../model/rope.ts";
-
-/** Widens row r of a weight matrix into `out` (bf16 is the top half of an f32 word). */
-export function loadRow(m: Mat, r: number, out: Float32Array, outBits: Uint32Array): void {
-  const base = r * m.cols;
-  if (m.dtype === "F32") {
-    out.set((m.data as Float32Array).subarray(base, base + m.cols));
-  } else if (m.dtype === "BF16") {
-    const d = m.data as Uint16Array;
-    for (let c = 0; c < m.cols; c++) outBits[c] = d[base + c] << 16;
-  } else {
-    const d = m.data as Uint16Array;
-    for (let c = 0; c < m.cols; c++) out[c] = halfToFloat(d[base + c]);
-  }
-}
-
-function halfToFloat(h: number): number {
-  const e = (h >> 10) & 0x1f, m = h & 0x3ff, s = h & 0x8000 ? -1 : 1;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
 
 /** y[t, r] = sum_c W[r, c] * x[t, c] + b[r], for rows [r0, r1) (all by default). W is [rows, cols]. */
 export function linear(
@@ -51,7 +30,14 @@ export function linear(
 }
 
 /** RMSNorm of each of `tokens` rows of width n: y = x / sqrt(mean(x^2) + eps) * w. */
-export function rmsnorm(y: Float32Array, x: Float32Array, w: Float32Array, eps: number, tokens: number, n: number): void {
+export function rmsnorm(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  eps: number,
+  tokens: number,
+  n: number,
+): void {
   for (let t = 0; t < tokens; t++) {
     let ss = 0;
     for (let i = 0; i < n; i++) ss += x[t * n + i] * x[t * n + i];
@@ -60,11 +46,15 @@ export function rmsnorm(y: Float32Array, x: Float32Array, w: Float32Array, eps: 
   }
 }
 
-// ropeTables lives in src/model/rope.ts (shared by the backends); re-exported for existing importers.
-export { type RopeTables, ropeTables } from "../../model/rope.ts";
-
 /** Rotates `heads` vectors of width dim at offset `off` of x for position pos; pairs are (i, i + dim/2). */
-export function rope(x: Float32Array, off: number, heads: number, dim: number, pos: number, tables: RopeTables): void {
+export function rope(
+  x: Float32Array,
+  off: number,
+  heads: number,
+  dim: number,
+  pos: number,
+  tables: RopeTables,
+): void {
   const half = dim / 2;
   for (let i = 0; i < half; i++) {
     const angle = pos * tables.invFreq[i];
@@ -113,7 +103,7 @@ export function attentionSink(
       if (scores[j - start] > max) max = scores[j - start];
     }
     let sum = Math.exp(sinks[h] - max);
-    for (let j = start; j <= pos; j++) sum += (scores[j - start] = Math.exp(scores[j - start] - max));
+    for (let j = start; j <= pos; j++) sum += scores[j - start] = Math.exp(scores[j - start] - max);
     for (let d = 0; d < dim; d++) {
       let acc = 0;
       for (let j = start; j <= pos; j++) acc += scores[j - start] * vCache[j * kvw + kvh * dim + d];
@@ -129,7 +119,7 @@ export function topkSoftmax(logits: Float32Array, k: number): { experts: Int32Ar
   const weights = new Float32Array(k);
   const max = logits[order[0]];
   let sum = 0;
-  for (let i = 0; i < k; i++) sum += (weights[i] = Math.exp(logits[order[i]] - max));
+  for (let i = 0; i < k; i++) sum += weights[i] = Math.exp(logits[order[i]] - max);
   for (let i = 0; i < k; i++) weights[i] /= sum;
   return { experts, weights };
 }
@@ -138,7 +128,13 @@ export function topkSoftmax(logits: Float32Array, k: number): { experts: Int32Ar
  * gpt-oss clamped SwiGLU over interleaved gate/up pairs: g = min(gate, limit), u = clamp(up, ±limit),
  * out = (u + 1) * g * sigmoid(alpha * g). `gateUp` holds 2n values, out n.
  */
-export function swigluClamped(out: Float32Array, gateUp: Float32Array, n: number, limit: number, alpha: number): void {
+export function swigluClamped(
+  out: Float32Array,
+  gateUp: Float32Array,
+  n: number,
+  limit: number,
+  alpha: number,
+): void {
   for (let i = 0; i < n; i++) {
     const g = Math.min(gateUp[2 * i], limit);
     const u = Math.min(Math.max(gateUp[2 * i + 1], -limit), limit);
@@ -147,7 +143,13 @@ export function swigluClamped(out: Float32Array, gateUp: Float32Array, n: number
 }
 
 /** y = W_e x + b_e for one token and one MXFP4 expert e (W_e decoded row by row). */
-export function expertLinear(y: Float32Array, x: Float32Array, xOff: number, m: Mxfp4Experts, e: number): void {
+export function expertLinear(
+  y: Float32Array,
+  x: Float32Array,
+  xOff: number,
+  m: Mxfp4Experts,
+  e: number,
+): void {
   const row = new Float32Array(m.cols);
   for (let r = 0; r < m.rows; r++) {
     expertRow(m, e, r, row);

@@ -2,7 +2,7 @@
 // Params written into a uniform arena (one 256-byte slot per dispatch, uploaded once before the submit)
 // and bind groups cached per dispatch slot, so steady-state decoding creates no GPU objects.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import { type KernelName, packParams, paramsSize, type ParamValues } from "./params.ts";
 import type { Constants, PipelineCache, Variant } from "./pipelines.ts";
 import type { GpuProfiler } from "./profiler.ts";

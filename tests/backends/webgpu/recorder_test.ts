@@ -2,7 +2,7 @@
 // binding (which WebGPU would only report asynchronously, dropping the dispatch) into a thrown error.
 
 import { assertEquals, assertRejects } from "../../assert.ts";
-import { OssiError } from "../../../src/io/errors.ts";
+import { OssiError } from "../../../src/errors.ts";
 import { addInplace, matmul } from "../../../src/backends/webgpu/ops.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { withHarness } from "./gpu_harness.ts";
