@@ -216,7 +216,8 @@ Deno.test("WebGpuBackend over a long context (128-token chunks, split decode att
 
 Deno.test("WebGpuBackend counts one submit per decode step and exactly the weight bytes a step reads", async () => {
   const v = ossView(loadModel(FIXTURES + "/gpt-oss-tiny"));
-  const c = v.config, b = await WebGpuBackend.create(c, v.weights, { maxContext: 64, gpu: await sharedGpu() });
+  const c = v.config,
+    b = await WebGpuBackend.create(c, v.weights, { maxContext: 64, gpu: await sharedGpu() });
   try {
     await b.forward(ref.prompt_token_ids, 0, { logits: "none" });
     const n = ref.prompt_token_ids.length, H = c.hiddenSize, E = c.numExperts, F = c.intermediateSize;
