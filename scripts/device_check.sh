@@ -38,8 +38,9 @@ out="${OUT:-/tmp/device_check_out}"
 mkdir -p "$out"
 log="$out/device_check.log"
 exec > >(tee "$log") 2>&1
+exec 3>&1 # stamps go here, past the pipes and captures that steps sit in
 t_start=$(date +%s)
-stamp() { echo "== $(($(date +%s) - t_start))s: $*" >&2; }
+stamp() { echo "== $(($(date +%s) - t_start))s: $*" >&3; }
 # seconds a step may take: its cap, or what is left of the budget (0: skip the step)
 allow() {
   local left=$((budget - ($(date +%s) - t_start)))
