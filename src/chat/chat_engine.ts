@@ -4,15 +4,18 @@
 
 import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
 import { Session, type TokenGenerator } from "../engine/session.ts";
-import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
+import { exists, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../io/errors.ts";
 import { loadAnyModel } from "../model/load_any.ts";
 import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
 import type { ChatEvent } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
+import { inThreadEncoder, type PromptEncoder, WorkerEncoder } from "./prompt_encoder.ts";
+import type { RenderedPrompt } from "./rendered_prompt.ts";
 import { makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
-import { type BpeTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+import { boundaryChars } from "./stand_ins.ts";
+import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -20,6 +23,16 @@ export interface ChatRequest {
   sampler: SamplerParams;
   maxTokens: number;
   signal?: AbortSignal;
+  /** These messages and options as encodeConversation() gave them (saves encoding them again). */
+  encoded?: EncodedPrompt;
+  /** Called with each generated id, the stop token included, as it is generated. */
+  onToken?: (id: number) => void;
+}
+
+/** A conversation rendered and encoded: only the renderer's markup became special tokens. */
+export interface EncodedPrompt {
+  readonly rendered: RenderedPrompt;
+  readonly ids: readonly number[];
 }
 
 export interface ChatUsage {
@@ -37,6 +50,8 @@ export class ChatEngine {
   private readonly stopSet: ReadonlySet<number>;
   /** Format markup ids, never penalised by the sampler (the format must stay possible). */
   private readonly markup: ReadonlySet<number>;
+  /** The characters that begin or end an added token (what user text must not be able to spell). */
+  private readonly guard: ReadonlySet<string>;
   /** Ids of the last turn's completion, stop token included (for tests and debugging). */
   lastCompletion: number[] = [];
 
@@ -47,44 +62,32 @@ export class ChatEngine {
     readonly stopTokens: number[],
     /** How output is parsed (harmony unless the model family says otherwise). */
     readonly format: ChatFormat = CHAT_FORMATS.gpt_oss,
+    /** Where prompts are encoded: a tokenizer worker for model folders, this thread by default. */
+    readonly encoder: PromptEncoder = inThreadEncoder(tokenizer),
   ) {
     this.stopSet = new Set(stopTokens);
     this.markup = new Set(
       format.markupStrings.map((s) => tokenizer.tokenId(s)).filter((x): x is number => x !== undefined),
     );
+    this.guard = boundaryChars(tokenizer.addedTokenTexts());
   }
 
   /**
-   * Renders and encodes a conversation. Special-token text inside message contents (found verbatim in
-   * the rendered prompt, in order) is encoded as plain text, so a message cannot forge harmony markup.
+   * Renders and encodes a conversation. The renderer marks every piece of user text (message contents,
+   * reasoning, tool names, arguments and schemas) as literal, and special-token text inside literal
+   * text is encoded as plain text: a message cannot forge harmony or ChatML markup.
    */
-  encodePrompt(messages: ChatMessage[], prompt: PromptOptions): number[] {
-    return this.renderPrompt(messages, prompt).ids;
+  async encodeConversation(messages: ChatMessage[], prompt: PromptOptions): Promise<EncodedPrompt> {
+    const rendered = this.renderer.renderPrompt(messages, prompt, this.guard);
+    return { rendered, ids: await this.encoder.encode(rendered) };
   }
 
-  private renderPrompt(messages: ChatMessage[], prompt: PromptOptions): { text: string; ids: number[] } {
-    const text = this.renderer.render(messages, prompt);
-    return { text, ids: this.encodeRendered(text, messages, prompt) };
+  async encodePrompt(messages: ChatMessage[], prompt: PromptOptions): Promise<number[]> {
+    return [...(await this.encodeConversation(messages, prompt)).ids];
   }
 
-  private encodeRendered(text: string, messages: ChatMessage[], prompt: PromptOptions): number[] {
-    const tok = this.tokenizer as Tokenizer & Partial<Pick<BpeTokenizer, "encodeWithLiterals">>;
-    // "<" covers harmony's <|...|>, ChatML's <|im_start|> and <think>.
-    const literals = messageTexts(messages, prompt).filter((t) => t.includes("<"));
-    if (literals.length === 0 || !tok.encodeWithLiterals) return tok.encode(text);
-    const spans: [number, number][] = [];
-    let pos = 0;
-    for (const t of literals) {
-      const i = text.indexOf(t, pos);
-      if (i < 0) continue; // dropped (earlier analysis) or transformed by the template
-      spans.push([i, i + t.length]);
-      pos = i + t.length;
-    }
-    return tok.encodeWithLiterals(text, spans);
-  }
-
-  countPromptTokens(messages: ChatMessage[], prompt: PromptOptions): number {
-    return this.encodePrompt(messages, prompt).length;
+  async countPromptTokens(messages: ChatMessage[], prompt: PromptOptions): Promise<number> {
+    return (await this.encodeConversation(messages, prompt)).ids.length;
   }
 
   /** Streams events for one assistant turn; the last event is {type:"done"}. */
@@ -92,8 +95,8 @@ export class ChatEngine {
     if (!(Number.isInteger(req.maxTokens) && req.maxTokens > 0)) {
       throw new OssiError(`max tokens must be a whole number > 0 (got ${req.maxTokens})`);
     }
-    const { text, ids: prompt } = this.renderPrompt(req.messages, req.prompt);
-    const parser = this.format.parser(this.tokenizer, this.stopSet, text);
+    const { rendered, ids: prompt } = req.encoded ?? await this.encodeConversation(req.messages, req.prompt);
+    const parser = this.format.parser(this.tokenizer, this.stopSet, rendered.text);
     const completion: number[] = [];
     this.lastCompletion = completion;
     const penalised = () => completion.filter((id) => !this.markup.has(id));
@@ -110,6 +113,7 @@ export class ChatEngine {
       })
     ) {
       completion.push(id);
+      req.onToken?.(id);
       for (const ev of parser.push(id)) yield ev;
       if (this.stopSet.has(id)) stopped = true;
       // The session ends by itself after a stop token; a parser stop on another id ends it here.
@@ -130,19 +134,11 @@ export class ChatEngine {
       contextSize: this.gen.contextSize,
     };
   }
-}
 
-/** The user-controlled texts of a conversation, in the order a renderer writes them. */
-function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] {
-  const out: string[] = prompt.system ? [prompt.system] : [];
-  // System and developer messages go to the top (the developer message) in harmony renderings.
-  const instructions = messages.filter((m) => m.role === "system" || m.role === "developer");
-  for (const m of [...instructions, ...messages.filter((m) => !instructions.includes(m))]) {
-    if (m.reasoning) out.push(m.reasoning);
-    if (m.content) out.push(m.content);
-    for (const c of m.toolCalls ?? []) out.push(c.arguments);
+  /** Stops the tokenizer worker, if any (the backend is the caller's). */
+  dispose(): void {
+    this.encoder.dispose();
   }
-  return out;
 }
 
 /**
@@ -156,12 +152,17 @@ export function readStopTokens(
 ): number[] {
   const stops = new Set<number>();
   let file = joinPath(modelDir, "generation_config.json");
-  if (!isFile(file) && format.name !== "harmony") file = joinPath(modelDir, "config.json");
-  if (isFile(file)) {
+  if (!exists(file) && format.name !== "harmony") file = joinPath(modelDir, "config.json");
+  if (exists(file)) {
     const eos = readJson(file).eos_token_id;
     const list = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos];
     for (const id of list) {
       if (!Number.isInteger(id) || id < 0) throw new FormatError(`${file}: eos_token_id must hold token ids`);
+      if (id >= tok.vocabSize) {
+        throw new FormatError(
+          `${file}: eos_token_id ${id} is outside the tokenizer's vocabulary (${tok.vocabSize} ids)`,
+        );
+      }
       stops.add(id);
     }
   }
@@ -207,5 +208,5 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
     moeInt8: opts.moeInt8,
     onProgress: opts.onProgress,
   });
-  return new ChatEngine(new Session(backend), tok, renderer, stops, format);
+  return new ChatEngine(new Session(backend), tok, renderer, stops, format, new WorkerEncoder(modelDir));
 }

@@ -3,6 +3,7 @@
 
 import { OssiError } from "../io/errors.ts";
 import { type ChatMessage, type PromptOptions, todayIso, type ToolDef } from "./messages.ts";
+import { PromptBuilder, type RenderedPrompt } from "./rendered_prompt.ts";
 
 export const DEFAULT_IDENTITY = "You are ChatGPT, a large language model trained by OpenAI.";
 export const KNOWLEDGE_CUTOFF = "2024-06";
@@ -97,22 +98,33 @@ function typeOf(schema: Schema, indent: string): string {
   }
 }
 
-const msg = (header: string, content: string, end = "<|end|>") =>
-  `<|start|>${header}<|message|>${content}${end}`;
+/** One harmony message. Its body is user text, and so is each `{ name }` part of its header. */
+function message(
+  out: PromptBuilder,
+  header: (string | { name: string })[],
+  body: string,
+  end = "<|end|>",
+): void {
+  out.markup("<|start|>");
+  for (const part of header) typeof part === "string" ? out.markup(part) : out.literal(part.name);
+  out.markup("<|message|>").literal(body).markup(end);
+}
 
 /**
  * Renders a conversation. System and developer messages become the developer "# Instructions" (in
  * order); `opts.system` replaces the identity line. Reasoning of assistant messages is kept only after
  * the last user message (an ongoing tool-calling turn), as harmony requires; earlier analysis is dropped.
+ * Message bodies and the function names in headers are literal: no user text can spell harmony markup.
  */
-export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): string {
-  let out = msg("system", renderSystemContent(opts));
+export function renderHarmonyPrompt(messages: ChatMessage[], opts: PromptOptions): RenderedPrompt {
+  const out = new PromptBuilder();
+  message(out, ["system"], renderSystemContent(opts));
   const instructions = messages
     .filter((m) => m.role === "system" || m.role === "developer")
     .map((m) => m.content)
     .join("\n\n");
   const developer = renderDeveloperContent(instructions, opts.tools);
-  if (developer !== null) out += msg("developer", developer);
+  if (developer !== null) message(out, ["developer"], developer);
 
   let lastUser = -1;
   messages.forEach((m, i) => {
@@ -126,17 +138,20 @@ export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): str
       case "developer":
         return;
       case "user":
-        out += msg("user", m.content);
+        message(out, ["user"], m.content);
         return;
       case "assistant": {
-        if (i > lastUser && m.reasoning) out += msg("assistant<|channel|>analysis", m.reasoning);
+        if (i > lastUser && m.reasoning) message(out, ["assistant<|channel|>analysis"], m.reasoning);
         const calls = m.toolCalls ?? [];
         // Text next to tool calls is a preamble (commentary); on its own it is the final answer.
-        if (m.content) out += msg(`assistant<|channel|>${calls.length ? "commentary" : "final"}`, m.content);
+        if (m.content) {
+          message(out, [`assistant<|channel|>${calls.length ? "commentary" : "final"}`], m.content);
+        }
         for (const c of calls) {
           callNames.set(c.id, c.name);
-          out += msg(
-            `assistant<|channel|>commentary to=functions.${c.name} <|constrain|>json`,
+          message(
+            out,
+            ["assistant<|channel|>commentary to=functions.", { name: c.name }, " <|constrain|>json"],
             c.arguments,
             "<|call|>",
           );
@@ -148,10 +163,15 @@ export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): str
         if (!name) {
           throw new OssiError(`tool message ${i} names no function (set name or a known toolCallId)`);
         }
-        out += msg(`functions.${name} to=assistant<|channel|>commentary`, m.content);
+        message(out, ["functions.", { name }, " to=assistant<|channel|>commentary"], m.content);
         return;
       }
     }
   });
-  return out + "<|start|>assistant";
+  return out.markup("<|start|>assistant").build();
+}
+
+/** The prompt text of renderHarmonyPrompt(). */
+export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): string {
+  return renderHarmonyPrompt(messages, opts).text;
 }

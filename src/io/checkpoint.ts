@@ -27,22 +27,60 @@ export function isDir(path: string): boolean {
   }
 }
 
-/** Reads and parses a JSON file; errors name the file. */
-export function readJson(path: string): Record<string, unknown> {
-  let text: string;
+/** True when something (a file, folder, FIFO, ...) is at `path`, following symlinks. */
+export function exists(path: string): boolean {
   try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new MissingError(`${path}: file not found`);
-    throw new OssiError(`${path}: cannot read (${(e as Error).message})`);
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
+}
+
+/** Text files (configs, tokenizers, templates) larger than this are refused: 27 MB is gpt-oss's tokenizer. */
+export const MAX_TEXT_FILE_BYTES = 256 << 20;
+
+/**
+ * Reads a regular file as UTF-8 text (a leading byte-order mark dropped). A FIFO, device or folder is
+ * refused before it is opened (opening a FIFO would wait for a writer), and so is a file over `maxBytes`.
+ */
+export function readTextFile(path: string, maxBytes = MAX_TEXT_FILE_BYTES): string {
+  let bytes: Uint8Array;
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) throw new FormatError(`${path}: not a regular file`);
+    if (info.size > maxBytes) {
+      throw new FormatError(`${path}: ${info.size} bytes is over the limit of ${maxBytes} for this file`);
+    }
+    bytes = Deno.readFileSync(path);
+  } catch (e) {
+    if (e instanceof OssiError) throw e;
+    if (e instanceof Deno.errors.NotFound) throw new MissingError(`${path}: file not found`);
+    throw new OssiError(`${path}: cannot read (${(e as Error).message.split("\n")[0]})`);
+  }
+  // It may have grown between the stat and the read.
+  if (bytes.length > maxBytes) {
+    throw new FormatError(`${path}: over the limit of ${maxBytes} bytes for this file`);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes); // drops a leading byte-order mark
+  } catch {
+    throw new FormatError(`${path}: not UTF-8 text`);
+  }
+}
+
+/** Reads and parses a JSON file (a regular file, see readTextFile); errors name the file. */
+export function readJson(path: string): Record<string, unknown> {
+  const text = readTextFile(path);
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
     throw new FormatError(`${path}: not valid JSON`);
   }
-  if (!v || typeof v !== "object" || Array.isArray(v)) throw new FormatError(`${path}: expected a JSON object`);
+  if (!v || typeof v !== "object" || Array.isArray(v)) {
+    throw new FormatError(`${path}: expected a JSON object`);
+  }
   return v as Record<string, unknown>;
 }
 
@@ -62,7 +100,9 @@ export function listWeightFiles(dir: string): string[] {
   try {
     // Hub cache snapshots hold symlinks to blobs: follow them.
     for (const e of Deno.readDirSync(dir)) {
-      if (e.name.endsWith(".safetensors") && (e.isFile || (e.isSymlink && isFile(joinPath(dir, e.name))))) names.push(e.name);
+      if (e.name.endsWith(".safetensors") && (e.isFile || (e.isSymlink && isFile(joinPath(dir, e.name))))) {
+        names.push(e.name);
+      }
     }
   } catch {
     return [];

@@ -1,7 +1,7 @@
 // What every route shares: the engine behind its FIFO queue, the served model's name and context size,
 // default sampling, and the checks a turn passes before it may queue (model name, prompt length).
 
-import type { ChatRequest } from "../chat/chat_engine.ts";
+import type { ChatRequest, EncodedPrompt } from "../chat/chat_engine.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
 import { ContextOverflowError } from "../engine/session.ts";
 import { OssiError } from "../io/errors.ts";
@@ -58,15 +58,19 @@ export class ServeContext {
     );
   }
 
-  /** Checks the model and the prompt's length; the ChatRequest is ready to run once the engine is ours. */
-  prepare(spec: TurnSpec, signal: AbortSignal): PreparedTurn {
+  /**
+   * Checks the model, encodes the prompt and checks its length; the ChatRequest is ready to run once the
+   * engine is ours. The prompt is encoded off the main thread (the engine's tokenizer worker).
+   */
+  async prepare(spec: TurnSpec, signal: AbortSignal): Promise<PreparedTurn> {
     this.checkModel(spec.model);
-    let promptTokens: number;
+    let encoded: EncodedPrompt;
     try {
-      promptTokens = this.engine.countPromptTokens(spec.messages, spec.prompt);
+      encoded = await this.engine.encodeConversation(spec.messages, spec.prompt);
     } catch (e) {
       throw engineError(e);
     }
+    const promptTokens = encoded.ids.length;
     const room = this.opts.contextSize - promptTokens;
     if (room < 1) {
       throw new ApiError(
@@ -79,7 +83,14 @@ export class ServeContext {
     }
     const maxTokens = Math.min(spec.maxTokens ?? room, room);
     return {
-      request: { messages: spec.messages, prompt: spec.prompt, sampler: spec.sampler, maxTokens, signal },
+      request: {
+        messages: spec.messages,
+        prompt: spec.prompt,
+        sampler: spec.sampler,
+        maxTokens,
+        signal,
+        encoded,
+      },
       promptTokens,
     };
   }
