@@ -40,6 +40,8 @@ export interface ChatUsage {
   /** Prompt tokens whose KV entries were reused from the previous turn. */
   cachedTokens: number;
   completionTokens: number;
+  /** Completion tokens that wrote reasoning (analysis / think) text. */
+  reasoningTokens: number;
   prefillMs: number;
   decodeMs: number;
   contextUsed: number;
@@ -102,6 +104,7 @@ export class ChatEngine {
     const penalised = () => completion.filter((id) => !this.markup.has(id));
     const sample = makeSampler(req.sampler, penalised);
     let stopped = false;
+    let reasoningTokens = 0;
     for await (
       const id of this.gen.generate({
         prompt,
@@ -114,7 +117,9 @@ export class ChatEngine {
     ) {
       completion.push(id);
       req.onToken?.(id);
-      for (const ev of parser.push(id)) yield ev;
+      const events = parser.push(id);
+      if (events.some((ev) => ev.type === "reasoning")) reasoningTokens++;
+      for (const ev of events) yield ev;
       if (this.stopSet.has(id)) stopped = true;
       // The session ends by itself after a stop token; a parser stop on another id ends it here.
       else if (parser.done) break;
@@ -128,6 +133,7 @@ export class ChatEngine {
       promptTokens: prompt.length,
       cachedTokens: s?.cachedTokens ?? 0,
       completionTokens: completion.length,
+      reasoningTokens,
       prefillMs: s?.prefillMs ?? 0,
       decodeMs: s?.decodeMs ?? 0,
       contextUsed: s?.contextUsed ?? prompt.length + completion.length,

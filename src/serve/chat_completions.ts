@@ -76,7 +76,7 @@ async function completeOnce(
       finish_reason: wireFinish(out.result.finishReason, out.toolCalls),
       ...ids.allField(),
     }],
-    usage: chatUsage(ctx, prepared, out.result.usage, out.reasoning),
+    usage: chatUsage(prepared, out.result.usage),
     ...ids.promptField(),
   });
 }
@@ -157,7 +157,7 @@ function streamCompletion(
             created,
             model: spec.model,
             choices: [],
-            usage: chatUsage(ctx, prepared, result.usage, reasoning),
+            usage: chatUsage(prepared, result.usage),
           });
         }
         sink.sendRaw("[DONE]");
@@ -186,7 +186,7 @@ function wireFinish(reason: FinishReason, calls: ToolCall[]): string {
   return reason === "aborted" ? "stop" : reason;
 }
 
-function chatUsage(ctx: ServeContext, prepared: PreparedTurn, usage: ChatUsage | null, reasoning: string) {
+function chatUsage(prepared: PreparedTurn, usage: ChatUsage | null) {
   const prompt = usage?.promptTokens ?? prepared.promptTokens;
   const completion = usage?.completionTokens ?? 0;
   return {
@@ -195,7 +195,7 @@ function chatUsage(ctx: ServeContext, prepared: PreparedTurn, usage: ChatUsage |
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: usage?.cachedTokens ?? 0 },
     completion_tokens_details: {
-      reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0,
+      reasoning_tokens: usage?.reasoningTokens ?? 0,
     },
   };
 }

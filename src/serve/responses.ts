@@ -34,7 +34,7 @@ export async function handleResponses(
   const id = newId("resp_");
   const createdAt = Math.floor(Date.now() / 1000);
   const object = (builder: OutputBuilder, result: TurnResult | null) => ({
-    ...responseObject(ctx, spec, id, createdAt, builder, result, prepared),
+    ...responseObject(spec, id, createdAt, builder, result, prepared),
     ...ids.promptField(),
     ...(result ? ids.allField() : {}),
   });
@@ -185,7 +185,6 @@ export class OutputBuilder {
 }
 
 function responseObject(
-  ctx: ServeContext,
   spec: ResponsesSpec,
   id: string,
   createdAt: number,
@@ -220,17 +219,12 @@ function responseObject(
     tool_choice: spec.toolChoice,
     tools: spec.toolsEcho,
     truncation: "disabled",
-    usage: result === null ? null : responseUsage(ctx, prepared, result.usage, builder.reasoningText),
+    usage: result === null ? null : responseUsage(prepared, result.usage),
     metadata: {},
   };
 }
 
-function responseUsage(
-  ctx: ServeContext,
-  prepared: PreparedTurn,
-  usage: ChatUsage | null,
-  reasoning: string,
-) {
+function responseUsage(prepared: PreparedTurn, usage: ChatUsage | null) {
   const input = usage?.promptTokens ?? prepared.promptTokens;
   const output = usage?.completionTokens ?? 0;
   return {
@@ -238,7 +232,7 @@ function responseUsage(
     input_tokens_details: { cached_tokens: usage?.cachedTokens ?? 0 },
     output_tokens: output,
     output_tokens_details: {
-      reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0,
+      reasoning_tokens: usage?.reasoningTokens ?? 0,
     },
     total_tokens: input + output,
   };

@@ -1,0 +1,58 @@
+// A model folder whose pre-tokenizer regex backtracks catastrophically on some text must not freeze the
+// server: prompts are encoded in a worker, /health answers while one such prompt is stuck there, the
+// prompt is refused after its time budget, and the next requests are served by a fresh worker.
+
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { DEMO_MODEL } from "../fixture_util.ts";
+import { WorkerEncoder } from "../../src/chat/prompt_encoder.ts";
+import { type Json, postJson, STUB_MODEL, withStubServer } from "./serve_util.ts";
+
+/** The demo tokenizer with `(a+)+$` before its own pre-tokenizer: exponential on "aaaa...a!". */
+function slowTokenizerFolder(): string {
+  const dir = Deno.makeTempDirSync({ prefix: "ossi-slow-tokenizer-" });
+  const json = JSON.parse(Deno.readTextFileSync(`${DEMO_MODEL}/tokenizer.json`));
+  const slow = { type: "Split", pattern: { Regex: "(a+)+$" }, behavior: "Isolated", invert: false };
+  json.pre_tokenizer = { type: "Sequence", pretokenizers: [slow, json.pre_tokenizer] };
+  Deno.writeTextFileSync(`${dir}/tokenizer.json`, JSON.stringify(json));
+  return dir;
+}
+
+Deno.test("a catastrophically slow pre-tokenizer regex: /health answers meanwhile, the prompt is refused", async () => {
+  const dir = slowTokenizerFolder();
+  const encoder = new WorkerEncoder(dir, { budgetMs: 3000, msPerKiloChar: 0 });
+  try {
+    await withStubServer({ encoder }, async (s) => {
+      const chat = `${s.url}/v1/chat/completions`;
+      const ok = await postJson(chat, {
+        model: STUB_MODEL,
+        messages: [{ role: "user", content: "What is 2+3?" }],
+      });
+      assertEquals(ok.status, 200, await ok.text());
+      const started = performance.now();
+      const stuck = postJson(chat, {
+        model: STUB_MODEL,
+        messages: [{ role: "user", content: "a".repeat(60) + "!" }],
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const health: Json = await (await fetch(`${s.url}/health`)).json();
+        assertEquals(health.status, "ok");
+        assert(performance.now() - t0 < 1000, `/health took ${performance.now() - t0} ms`);
+      }
+      const res = await stuck;
+      const body: Json = await res.json();
+      assertEquals(res.status, 400, JSON.stringify(body));
+      assertMatch(body.error.message, /took over 3 s/);
+      assert(performance.now() - started < 20_000);
+      // A fresh worker serves the next prompt.
+      const after = await postJson(chat, {
+        model: STUB_MODEL,
+        messages: [{ role: "user", content: "What is 4+4?" }],
+      });
+      assertEquals(after.status, 200, await after.text());
+    })();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
