@@ -214,5 +214,7 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
     moeInt8: opts.moeInt8,
     onProgress: opts.onProgress,
   });
-  return new ChatEngine(new Session(backend), tok, renderer, stops, format, new WorkerEncoder(modelDir));
+  const store = model.arch === "gpt_oss" ? model.model.store : model.store;
+  const session = new Session(backend, () => store.checkUnchanged());
+  return new ChatEngine(session, tok, renderer, stops, format, new WorkerEncoder(modelDir));
 }

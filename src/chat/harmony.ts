@@ -37,27 +37,32 @@ export function renderFunctionsNamespace(tools: ToolDef[]): string {
   for (const t of tools) {
     if (t.description) s += t.description.split("\n").map((l) => `// ${l}`).join("\n") + "\n";
     const params = t.parameters;
-    const props = params?.properties as Record<string, Schema> | undefined;
-    if (!props || Object.keys(props).length === 0) s += `type ${t.name} = () => any;\n\n`;
-    else s += `type ${t.name} = (_: ${objectType(params as Schema, "")}) => any;\n\n`;
+    if (!isSchema(params) || !isSchema(params.properties) || Object.keys(params.properties).length === 0) {
+      s += `type ${t.name} = () => any;\n\n`;
+    } else s += `type ${t.name} = (_: ${objectType(params, "")}) => any;\n\n`;
   }
   return s + "} // namespace functions";
 }
 
 type Schema = Record<string, unknown>;
 
+/** Schemas come from clients: anything that is not a JSON object renders as `any`, never throws. */
+function isSchema(v: unknown): v is Schema {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 /** An object schema as `{\n// desc\nname?: type, // default: x\n}`; nested objects indent by two. */
 function objectType(schema: Schema, indent: string): string {
-  const props = (schema.properties ?? {}) as Record<string, Schema>;
-  const required = new Set((schema.required as string[] | undefined) ?? []);
+  const props = isSchema(schema.properties) ? schema.properties : {};
+  const required = new Set(Array.isArray(schema.required) ? schema.required : []);
   let s = "{\n";
   for (const [name, prop] of Object.entries(props)) {
-    if (typeof prop.description === "string") {
+    if (isSchema(prop) && typeof prop.description === "string") {
       for (const line of prop.description.split("\n")) s += `${indent}// ${line}\n`;
     }
     const opt = required.has(name) ? "" : "?";
     let line = `${indent}${name}${opt}: ${typeOf(prop, indent + "  ")},`;
-    if (prop.default !== undefined) line += ` // default: ${formatDefault(prop.default)}`;
+    if (isSchema(prop) && prop.default !== undefined) line += ` // default: ${formatDefault(prop.default)}`;
     s += line + "\n";
   }
   return s + indent.slice(2) + "}";
@@ -68,10 +73,11 @@ function formatDefault(v: unknown): string {
 }
 
 /** A JSON-schema type in the TypeScript-like syntax harmony uses. */
-function typeOf(schema: Schema, indent: string): string {
-  if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
-  if ("const" in schema) return JSON.stringify(schema.const);
-  const union = (schema.anyOf ?? schema.oneOf) as Schema[] | undefined;
+function typeOf(schema: unknown, indent: string): string {
+  if (!isSchema(schema)) return "any";
+  if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v) ?? "null").join(" | ");
+  if ("const" in schema) return JSON.stringify(schema.const) ?? "null";
+  const union = schema.anyOf ?? schema.oneOf;
   if (Array.isArray(union)) return union.map((s) => typeOf(s, indent)).join(" | ");
   const t = schema.type;
   if (Array.isArray(t)) return t.map((x) => typeOf({ ...schema, type: x }, indent)).join(" | ");
@@ -86,13 +92,12 @@ function typeOf(schema: Schema, indent: string): string {
     case "null":
       return "null";
     case "array": {
-      const items = schema.items as Schema | undefined;
-      if (!items) return "any[]";
-      const inner = typeOf(items, indent);
+      if (!isSchema(schema.items)) return "any[]";
+      const inner = typeOf(schema.items, indent);
       return inner.includes(" | ") ? `(${inner})[]` : `${inner}[]`;
     }
     case "object":
-      return schema.properties ? objectType(schema, indent) : "object";
+      return isSchema(schema.properties) ? objectType(schema, indent) : "object";
     default:
       return "any";
   }

@@ -5,7 +5,7 @@
 import type { ChatEngine, ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage, Effort } from "../chat/messages.ts";
 import { OssiError } from "../io/errors.ts";
-import { numberFlag, parseArgs } from "./args.ts";
+import { parseArgs, wholeFlag } from "./args.ts";
 import {
   answerBudget,
   CHAT_FLAGS_HELP,
@@ -130,8 +130,7 @@ export async function main(argv: string[]): Promise<number> {
       2,
     );
   }
-  const delayMs = numberFlag(args, "delay-ms", 0);
-  if (!(delayMs >= 0)) throw new OssiError("--delay-ms must be >= 0", 2);
+  const delayMs = wholeFlag(args, "delay-ms", { min: 0, max: 60_000 }, 0);
   const settings = readChatSettings(args);
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
@@ -172,7 +171,9 @@ async function pipeMode(state: ChatState): Promise<number> {
         await writeErr("ossi: interrupted\n");
         return 130;
       }
-      if (finish === "length") await writeErr("ossi: the answer was cut at --max-tokens or the context size\n");
+      if (finish === "length") {
+        await writeErr("ossi: the answer was cut at --max-tokens or the context size\n");
+      }
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);

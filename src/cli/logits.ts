@@ -5,7 +5,7 @@ import { OssiError } from "../io/errors.ts";
 import { loadAnyModel } from "../model/load_any.ts";
 import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
 import { argmax } from "../backends/ref/kernels.ts";
-import { numberFlag, parseArgs, stringFlag } from "./args.ts";
+import { parseArgs, parseWhole, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
 
 const HELP = `usage: ossi logits --model DIR --tokens 1,2,3 [--generate N] [--backend auto|ref|wasm|webgpu]
                    [--threads N] [--dump FILE]
@@ -14,7 +14,10 @@ Prints {"logits": [[...], ...], "generated": [...]}: logits at every prompt posi
 tokens (argmax, no stop on end-of-text). --dump writes per-layer intermediates as JSON lines to FILE.`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["model", "tokens", "generate", "backend", "threads", "dump"], switches: ["help"] });
+  const args = parseArgs(argv, {
+    values: ["model", "tokens", "generate", "backend", "threads", "dump"],
+    switches: ["help"],
+  });
   if (args.flags.has("help")) {
     console.log(HELP);
     return 0;
@@ -23,24 +26,27 @@ export async function main(argv: string[]): Promise<number> {
   const tokenText = stringFlag(args, "tokens");
   if (!modelPath) throw new OssiError("logits: --model DIR is required", 2);
   if (!tokenText) throw new OssiError("logits: --tokens 1,2,3 is required", 2);
-  const tokens = tokenText.split(",").map((s) => {
-    const n = Number(s.trim());
-    if (s.trim() === "" || !Number.isSafeInteger(n) || n < 0) throw new OssiError(`logits: bad token id '${s}'`, 2);
-    return n;
-  });
-  const generate = numberFlag(args, "generate", 0);
-  if (!Number.isSafeInteger(generate) || generate < 0) throw new OssiError("logits: --generate must be >= 0", 2);
+  const tokens = tokenText.split(",").map((t) =>
+    parseWhole(t.trim(), "logits: each --tokens id", { min: 0 })
+  );
+  const generate = wholeFlag(args, "generate", { min: 0 }, 0);
+  const threads = wholeFlag(args, "threads", THREAD_RANGE);
+  const backendName = parseBackendName(stringFlag(args, "backend") ?? "auto");
+  const dumpPath = stringFlag(args, "dump");
+  // Opened before any work, so that an unwritable path is refused at once.
+  const dumpFile = dumpPath === undefined ? undefined : openForWriting(dumpPath);
 
   const any = loadAnyModel(modelPath);
   const vocab = any.arch === "gpt_oss" ? any.model.config.vocabSize : any.config.vocabSize;
-  for (const t of tokens) if (t >= vocab) throw new OssiError(`logits: token id ${t} is outside the vocabulary (${vocab})`);
-  const backendName = parseBackendName(stringFlag(args, "backend") ?? "auto");
-  const maxContext = tokens.length + generate;
-  if (any.arch !== "gpt_oss" && maxContext > any.config.maxContext) {
-    throw new OssiError(`logits: ${maxContext} tokens exceed the model's context of ${any.config.maxContext}`);
+  for (const t of tokens) {
+    if (t >= vocab) throw new OssiError(`logits: token id ${t} is outside the vocabulary (${vocab})`);
   }
-  const backend = await createAnyBackend(any, backendName, { maxContext, threads: numberFlag(args, "threads") });
-  const dumpPath = stringFlag(args, "dump");
+  const maxContext = tokens.length + generate;
+  const modelContext = any.arch === "gpt_oss" ? any.model.config.maxContext : any.config.maxContext;
+  if (maxContext > modelContext) {
+    throw new OssiError(`logits: ${maxContext} tokens exceed the model's context of ${modelContext}`);
+  }
+  const backend = await createAnyBackend(any, backendName, { maxContext, threads });
   const dumpLines: string[] = [];
   const debug = dumpPath
     ? (name: string, layer: number, rows: number, values: Float32Array) =>
@@ -49,7 +55,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const prompt = await backend.forward(tokens, 0, { logits: "all", debug });
     const rows: number[][] = [];
-    for (let t = 0; t < tokens.length; t++) rows.push(Array.from(prompt.subarray(t * vocab, (t + 1) * vocab)));
+    for (let t = 0; t < tokens.length; t++) {
+      rows.push(Array.from(prompt.subarray(t * vocab, (t + 1) * vocab)));
+    }
     const generated: number[] = [];
     let next = argmax(prompt, tokens.length - 1, vocab);
     for (let i = 0; i < generate; i++) {
@@ -58,12 +66,29 @@ export async function main(argv: string[]): Promise<number> {
       const step = await backend.forward([next], tokens.length + i, { logits: "last" });
       next = argmax(step);
     }
-    if (dumpPath) await Deno.writeTextFile(dumpPath, dumpLines.join("\n") + "\n");
+    if (dumpFile) writeAll(dumpFile, dumpPath!, new TextEncoder().encode(dumpLines.join("\n") + "\n"));
     await writeStdout(JSON.stringify({ logits: rows, generated }) + "\n");
   } finally {
     backend.dispose();
+    dumpFile?.close();
   }
   return 0;
+}
+
+function openForWriting(path: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path, { write: true, create: true, truncate: true });
+  } catch (e) {
+    throw new OssiError(`logits: cannot write --dump ${path} (${(e as Error).message.split("\n")[0]})`);
+  }
+}
+
+function writeAll(file: Deno.FsFile, path: string, bytes: Uint8Array): void {
+  try {
+    for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+  } catch (e) {
+    throw new OssiError(`logits: cannot write --dump ${path} (${(e as Error).message.split("\n")[0]})`);
+  }
 }
 
 async function writeStdout(text: string): Promise<void> {

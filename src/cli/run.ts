@@ -4,7 +4,7 @@
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage } from "../chat/messages.ts";
 import { OssiError } from "../io/errors.ts";
-import { numberFlag, parseArgs, stringFlag } from "./args.ts";
+import { parseArgs, stringFlag, wholeFlag } from "./args.ts";
 import {
   answerBudget,
   CHAT_FLAGS_HELP,
@@ -43,8 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   const prompt = await readPrompt(args.positionals, stringFlag(args, "file"));
   const json = args.flags.has("json");
   const showReasoning = args.flags.has("show-reasoning");
-  const delayMs = numberFlag(args, "delay-ms", 0);
-  if (!(delayMs >= 0)) throw new OssiError("--delay-ms must be >= 0", 2);
+  const delayMs = wholeFlag(args, "delay-ms", { min: 0, max: 60_000 }, 0);
 
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");

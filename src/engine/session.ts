@@ -40,6 +40,8 @@ export interface TokenGenerator {
   generate(req: GenerateRequest): AsyncGenerator<number, void, void>;
   /** Forgets the cached context (next prompt is computed from scratch). */
   reset(): void;
+  /** Throws (ModelChangedError) when the model's files changed on disk since they were loaded. */
+  checkModel?(): void;
 }
 
 export class ContextOverflowError extends OssiError {
@@ -51,8 +53,19 @@ export class Session implements TokenGenerator {
   private cached: number[] = [];
   lastStats: GenerationStats | null = null;
 
-  /** Any architecture's backend: the vocabulary size, the context, forward() and greedy() if it has one. */
-  constructor(readonly backend: Backend<{ readonly vocabSize: number }>) {}
+  /**
+   * Any architecture's backend: the vocabulary size, the context, forward() and greedy() if it has one.
+   * `checkFiles` throws when the weight files changed on disk (TensorStore.checkUnchanged): it runs
+   * before every generation, since a backend reading a mapping in place dies (SIGBUS) on a shrunk file.
+   */
+  constructor(
+    readonly backend: Backend<{ readonly vocabSize: number }>,
+    private readonly checkFiles: () => void = () => {},
+  ) {}
+
+  checkModel(): void {
+    this.checkFiles();
+  }
 
   get vocabSize(): number {
     return this.backend.config.vocabSize;
@@ -68,9 +81,12 @@ export class Session implements TokenGenerator {
 
   async *generate(req: GenerateRequest): AsyncGenerator<number, void, void> {
     const { prompt } = req;
+    this.checkFiles();
     if (prompt.length === 0) throw new OssiError("empty prompt");
     if (prompt.length >= this.contextSize) {
-      throw new ContextOverflowError(`prompt is ${prompt.length} tokens; the context holds ${this.contextSize}`);
+      throw new ContextOverflowError(
+        `prompt is ${prompt.length} tokens; the context holds ${this.contextSize}`,
+      );
     }
     // Longest shared prefix, leaving at least one prompt token to compute the next-token logits from.
     let p = 0;

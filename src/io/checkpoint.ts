@@ -1,7 +1,7 @@
 // A model folder as the Hugging Face Hub ships it: config.json plus one safetensors file or shards
 // listed by model.safetensors.index.json. Also opens the `original/` sub-layout.
 
-import { FormatError, MissingError, OssiError } from "./errors.ts";
+import { FormatError, MissingError, ModelChangedError, OssiError } from "./errors.ts";
 import { SafetensorsFile, type SafetensorsHeader, type Tensor, type TensorInfo } from "./safetensors.ts";
 
 export const INDEX_FILE = "model.safetensors.index.json";
@@ -153,6 +153,22 @@ export class TensorStore {
 
   get mapped(): boolean {
     return this.files.every((f) => f.mapped);
+  }
+
+  /**
+   * Throws ModelChangedError when a weight file's size or modification time differs from when it was
+   * opened. Reading a mapping after its file shrank kills the process (SIGBUS), so callers check before
+   * each use; a file rewritten between this check and the read is the window that remains.
+   */
+  checkUnchanged(): void {
+    for (const f of this.files) {
+      const change = f.change();
+      if (change !== null) {
+        throw new ModelChangedError(
+          `${f.path} was ${change} since it was loaded: restart ossi to load it again`,
+        );
+      }
+    }
   }
 }
 

@@ -4,7 +4,7 @@
 import type { ChatRequest, EncodedPrompt } from "../chat/chat_engine.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
 import { ContextOverflowError } from "../engine/session.ts";
-import { OssiError } from "../io/errors.ts";
+import { ModelChangedError, OssiError } from "../io/errors.ts";
 import { ApiError, badRequest } from "./api_error.ts";
 import { EngineQueue } from "./engine_queue.ts";
 import type { TurnEngine } from "./run_turn.ts";
@@ -22,6 +22,8 @@ export interface ServeOptions {
   sampler: SamplerParams;
   /** When set, /v1/* requires `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /** Web page origins allowed besides the server's own (`--cors-origin`; "*" for any). */
+  corsOrigins?: string[];
   /** Requests that may wait for the engine; one more gets 429. Default 32. */
   maxWaiting?: number;
   /** Where the server reports internal errors (default: nowhere). */
@@ -66,6 +68,7 @@ export class ServeContext {
     this.checkModel(spec.model);
     let encoded: EncodedPrompt;
     try {
+      this.engine.gen.checkModel?.();
       encoded = await this.engine.encodeConversation(spec.messages, spec.prompt);
     } catch (e) {
       throw engineError(e);
@@ -115,6 +118,7 @@ export async function awaitSlot(slot: Promise<() => void>, signal: AbortSignal):
 
 /** Engine-side errors as API errors: a too-long prompt or bad conversation is the client's (400). */
 export function engineError(e: unknown): unknown {
+  if (e instanceof ModelChangedError) return new ApiError(503, e.message, "server_error", "model_changed");
   if (e instanceof ContextOverflowError) {
     return new ApiError(400, e.message, "invalid_request_error", "context_length_exceeded", "messages");
   }

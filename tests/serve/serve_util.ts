@@ -26,6 +26,7 @@ export interface StubServer {
 export type StubOptions = ScriptOptions & {
   apiKey?: string;
   maxWaiting?: number;
+  corsOrigins?: string[];
   /** Default: the built-in harmony renderer. */
   renderer?: PromptRenderer;
   /** Default: the demo model's tokenizer. */
@@ -53,6 +54,7 @@ export async function startStubServer(opts: StubOptions = {}): Promise<StubServe
     contextSize: gen.contextSize,
     sampler: { ...defaultSamplerParams(), temperature: 0 },
     apiKey: opts.apiKey,
+    corsOrigins: opts.corsOrigins,
     maxWaiting: opts.maxWaiting,
     log: (line) => logs.push(line),
   }, { hostname: "127.0.0.1", port: 0 });
