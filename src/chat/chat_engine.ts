@@ -11,11 +11,11 @@ import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
 import type { ChatEvent } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
-import { inThreadEncoder, type PromptEncoder, WorkerEncoder } from "./prompt_encoder.ts";
-import type { RenderedPrompt } from "./rendered_prompt.ts";
+import { type EncodedPrompt, inThreadEncoder, type PromptEncoder, WorkerEncoder } from "./prompt_encoder.ts";
 import { makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
-import { boundaryChars } from "./stand_ins.ts";
 import { loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+
+export type { EncodedPrompt };
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -27,12 +27,6 @@ export interface ChatRequest {
   encoded?: EncodedPrompt;
   /** Called with each generated id, the stop token included, as it is generated. */
   onToken?: (id: number) => void;
-}
-
-/** A conversation rendered and encoded: only the renderer's markup became special tokens. */
-export interface EncodedPrompt {
-  readonly rendered: RenderedPrompt;
-  readonly ids: readonly number[];
 }
 
 export interface ChatUsage {
@@ -52,8 +46,6 @@ export class ChatEngine {
   private readonly stopSet: ReadonlySet<number>;
   /** Format markup ids, never penalised by the sampler (the format must stay possible). */
   private readonly markup: ReadonlySet<number>;
-  /** The characters that begin or end an added token (what user text must not be able to spell). */
-  private readonly guard: ReadonlySet<string>;
   /** Ids of the last turn's completion, stop token included (for tests and debugging). */
   lastCompletion: number[] = [];
 
@@ -64,14 +56,13 @@ export class ChatEngine {
     readonly stopTokens: number[],
     /** How output is parsed (harmony unless the model family says otherwise). */
     readonly format: ChatFormat = CHAT_FORMATS.gpt_oss,
-    /** Where prompts are encoded: a tokenizer worker for model folders, this thread by default. */
-    readonly encoder: PromptEncoder = inThreadEncoder(tokenizer),
+    /** Where prompts are rendered and encoded: a worker for model folders, this thread by default. */
+    readonly encoder: PromptEncoder = inThreadEncoder(renderer, tokenizer),
   ) {
     this.stopSet = new Set(stopTokens);
     this.markup = new Set(
       format.markupStrings.map((s) => tokenizer.tokenId(s)).filter((x): x is number => x !== undefined),
     );
-    this.guard = boundaryChars(tokenizer.addedTokenTexts());
   }
 
   /**
@@ -79,9 +70,8 @@ export class ChatEngine {
    * reasoning, tool names, arguments and schemas) as literal, and special-token text inside literal
    * text is encoded as plain text: a message cannot forge harmony or ChatML markup.
    */
-  async encodeConversation(messages: ChatMessage[], prompt: PromptOptions): Promise<EncodedPrompt> {
-    const rendered = this.renderer.renderPrompt(messages, prompt, this.guard);
-    return { rendered, ids: await this.encoder.encode(rendered) };
+  encodeConversation(messages: ChatMessage[], prompt: PromptOptions): Promise<EncodedPrompt> {
+    return this.encoder.encode(messages, prompt);
   }
 
   async encodePrompt(messages: ChatMessage[], prompt: PromptOptions): Promise<number[]> {
@@ -141,7 +131,7 @@ export class ChatEngine {
     };
   }
 
-  /** Stops the tokenizer worker, if any (the backend is the caller's). */
+  /** Stops the prompt worker, if any (the backend is the caller's). */
   dispose(): void {
     this.encoder.dispose();
   }
@@ -216,5 +206,5 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
   });
   const store = model.arch === "gpt_oss" ? model.model.store : model.store;
   const session = new Session(backend, () => store.checkUnchanged());
-  return new ChatEngine(session, tok, renderer, stops, format, new WorkerEncoder(modelDir));
+  return new ChatEngine(session, tok, renderer, stops, format, new WorkerEncoder(modelDir, format.name));
 }

@@ -1,22 +1,43 @@
-// How a rendered prompt becomes token ids: on the calling thread (stub engines in tests), or in a
-// tokenizer worker with a time budget per prompt (the CLI and the server), so that no text, however a
-// model folder's pre-tokenizer regex copes with it, can stall the main thread's event loop.
+// How a conversation becomes prompt ids: rendered (only the renderer's markup may become special tokens,
+// see rendered_prompt.ts) and encoded, either on the calling thread (stub engines in tests) or in a
+// worker with a time budget per prompt (the CLI and the server), so that no conversation, however a
+// model folder's template loops or its pre-tokenizer regex copes with the text, can stall the main
+// thread's event loop.
 
 import { OssiError } from "../io/errors.ts";
-import type { RenderedPrompt } from "./rendered_prompt.ts";
+import type { ChatFormatName } from "./chatml_formats.ts";
+import type { ChatMessage, PromptOptions } from "./messages.ts";
+import type { PromptRenderer } from "./prompt.ts";
+import type { PromptReply, PromptRequest } from "./prompt_worker.ts";
+import type { RenderedPrompt, Span } from "./rendered_prompt.ts";
+import { boundaryChars } from "./stand_ins.ts";
 import type { Tokenizer } from "./tokenizer.ts";
-import type { TokenizeReply, TokenizeRequest } from "./tokenize_worker.ts";
+
+/** A conversation rendered and encoded: only the renderer's markup became special tokens. */
+export interface EncodedPrompt {
+  readonly rendered: RenderedPrompt;
+  readonly ids: readonly number[];
+}
 
 export interface PromptEncoder {
-  /** The ids of the prompt; special-token text inside its literal spans stays ordinary text. */
-  encode(prompt: RenderedPrompt): Promise<number[]>;
+  encode(messages: ChatMessage[], opts: PromptOptions): Promise<EncodedPrompt>;
   dispose(): void;
 }
 
-/** Encodes on the calling thread: for tokenizers known to be fast (tests, stubs). */
-export function inThreadEncoder(tok: Pick<Tokenizer, "encodeWithLiterals">): PromptEncoder {
+/**
+ * Renders and encodes on the calling thread. The renderer marks every piece of user text as literal,
+ * and special-token text inside literal text is encoded as plain text.
+ */
+export function inThreadEncoder(
+  renderer: PromptRenderer,
+  tok: Pick<Tokenizer, "encodeWithLiterals" | "addedTokenTexts">,
+): PromptEncoder {
+  const guard = boundaryChars(tok.addedTokenTexts());
   return {
-    encode: (p) => Promise.resolve(tok.encodeWithLiterals(p.text, p.literal)),
+    encode: (messages, opts) => {
+      const rendered = renderer.renderPrompt(messages, opts, guard);
+      return Promise.resolve({ rendered, ids: tok.encodeWithLiterals(rendered.text, rendered.literal) });
+    },
     dispose: () => {},
   };
 }
@@ -29,14 +50,23 @@ export interface WorkerEncoderOptions {
 
 interface Pending {
   readonly id: number;
-  readonly prompt: RenderedPrompt;
-  resolve(ids: number[]): void;
+  readonly messages: ChatMessage[];
+  readonly opts: PromptOptions;
+  /** Characters of user text, for the time budget. */
+  readonly size: number;
+  resolve(p: EncodedPrompt): void;
   reject(e: Error): void;
 }
 
+/** Characters in the strings of a conversation. */
+function textSize(messages: ChatMessage[], opts: PromptOptions): number {
+  return JSON.stringify(messages).length + JSON.stringify(opts).length;
+}
+
 /**
- * Encodes in a worker that loads `modelDir`'s tokenizer.json. Prompts go one at a time; one that runs
- * past its budget is refused (OssiError) and the worker is replaced, so the prompts after it go on.
+ * Renders and encodes in a worker that loads `modelDir`'s template and tokenizer.json. Prompts go one at a
+ * time; one that runs past its budget is refused (OssiError) and the worker is replaced, so the prompts
+ * after it go on.
  */
 export class WorkerEncoder implements PromptEncoder {
   private worker: Worker | null = null;
@@ -49,15 +79,20 @@ export class WorkerEncoder implements PromptEncoder {
   private readonly budgetMs: number;
   private readonly msPerKiloChar: number;
 
-  constructor(private readonly modelDir: string, opts: WorkerEncoderOptions = {}) {
+  constructor(
+    private readonly modelDir: string,
+    private readonly format: ChatFormatName,
+    opts: WorkerEncoderOptions = {},
+  ) {
     this.budgetMs = opts.budgetMs ?? 10_000;
     this.msPerKiloChar = opts.msPerKiloChar ?? 2;
   }
 
-  encode(prompt: RenderedPrompt): Promise<number[]> {
+  encode(messages: ChatMessage[], opts: PromptOptions): Promise<EncodedPrompt> {
     if (this.disposed) return Promise.reject(new OssiError("the prompt encoder is closed"));
+    const size = textSize(messages, opts);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ id: this.nextId++, prompt, resolve, reject });
+      this.waiting.push({ id: this.nextId++, messages, opts, size, resolve, reject });
       this.pump();
     });
   }
@@ -77,26 +112,25 @@ export class WorkerEncoder implements PromptEncoder {
     const p = this.waiting.shift()!;
     this.current = p;
     this.startWorker().then(() => {
-      if (this.current !== p) return; // refused meanwhile (worker failed, or disposed)
-      const budget = this.budgetMs + (p.prompt.text.length / 1000) * this.msPerKiloChar;
+      if (this.current !== p) return; // refused meanwhile (the worker failed, or disposed)
+      const budget = this.budgetMs + (p.size / 1000) * this.msPerKiloChar;
       this.timer = setTimeout(() => {
-        this.stopWorker(); // the only way to stop a running regex
+        this.stopWorker(); // the only way to stop a running regex or template
         this.finish(
           p,
           new OssiError(
-            `encoding the prompt (${p.prompt.text.length} characters) took over ${
+            `preparing the prompt (${p.size} characters of messages) took over ${
               Math.round(budget / 1000)
-            } s: the tokenizer's pre-tokenizer is too slow on this text`,
+            } s: the model's chat template or tokenizer is too slow on this text`,
           ),
         );
       }, budget);
-      const literal = new Int32Array(p.prompt.literal.flat());
-      const req: TokenizeRequest = { kind: "encode", id: p.id, text: p.prompt.text, literal };
-      this.worker!.postMessage(req, [literal.buffer]);
+      const req: PromptRequest = { kind: "encode", id: p.id, messages: p.messages, opts: p.opts };
+      this.worker!.postMessage(req);
     }, (e) => this.finish(p, e));
   }
 
-  private finish(p: Pending, result: number[] | Error): void {
+  private finish(p: Pending, result: EncodedPrompt | Error): void {
     if (this.current !== p) return;
     clearTimeout(this.timer);
     this.current = null;
@@ -107,29 +141,31 @@ export class WorkerEncoder implements PromptEncoder {
 
   private startWorker(): Promise<void> {
     if (this.ready) return this.ready;
-    const worker = new Worker(new URL("./tokenize_worker.ts", import.meta.url).href, { type: "module" });
+    const worker = new Worker(new URL("./prompt_worker.ts", import.meta.url).href, { type: "module" });
     this.worker = worker;
     this.ready = new Promise<void>((resolve, reject) => {
-      worker.onmessage = (e: MessageEvent<TokenizeReply>) => {
+      worker.onmessage = (e: MessageEvent<PromptReply>) => {
         const m = e.data;
         if (m.kind === "ready") return resolve();
-        const p = this.current;
         if (m.kind === "error" && m.id === null) {
-          reject(new OssiError(`tokenizer worker: ${m.message}`));
+          reject(m.ossi ? new OssiError(m.message) : new Error(`prompt worker: ${m.message}`));
           this.stopWorker();
-        } else if (p && m.id === p.id) {
-          this.finish(p, m.kind === "ids" ? Array.from(m.ids) : new OssiError(m.message));
+          return;
         }
+        const p = this.current;
+        if (!p || m.id !== p.id) return;
+        if (m.kind === "error") this.finish(p, m.ossi ? new OssiError(m.message) : new Error(m.message));
+        else this.finish(p, { rendered: { text: m.text, literal: spans(m.literal) }, ids: Array.from(m.ids) });
       };
       worker.onerror = (e) => {
         e.preventDefault();
-        const err = new OssiError(`tokenizer worker failed: ${e.message}`);
+        const err = new Error(`prompt worker failed: ${e.message}`);
         reject(err);
         this.stopWorker();
         if (this.current) this.finish(this.current, err);
       };
     });
-    const init: TokenizeRequest = { kind: "init", modelDir: this.modelDir };
+    const init: PromptRequest = { kind: "init", modelDir: this.modelDir, format: this.format };
     worker.postMessage(init);
     return this.ready;
   }
@@ -140,4 +176,10 @@ export class WorkerEncoder implements PromptEncoder {
     this.worker = null;
     this.ready = null;
   }
+}
+
+function spans(flat: Int32Array): Span[] {
+  const out: Span[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
+  return out;
 }

@@ -1,6 +1,7 @@
-// A model folder whose pre-tokenizer regex backtracks catastrophically on some text must not freeze the
-// server: prompts are encoded in a worker, /health answers while one such prompt is stuck there, the
-// prompt is refused after its time budget, and the next requests are served by a fresh worker.
+// A model folder whose pre-tokenizer regex backtracks catastrophically on some text, or whose chat template
+// loops for ages, must not freeze the server: prompts are rendered and encoded in a worker, /health
+// answers while one such prompt is stuck there, the prompt is refused (after its time budget, or when
+// the template runs out of steps), and the next requests are served.
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
@@ -19,7 +20,7 @@ function slowTokenizerFolder(): string {
 
 Deno.test("a catastrophically slow pre-tokenizer regex: /health answers meanwhile, the prompt is refused", async () => {
   const dir = slowTokenizerFolder();
-  const encoder = new WorkerEncoder(dir, { budgetMs: 3000, msPerKiloChar: 0 });
+  const encoder = new WorkerEncoder(dir, "harmony", { budgetMs: 3000, msPerKiloChar: 0 });
   try {
     await withStubServer({ encoder }, async (s) => {
       const chat = `${s.url}/v1/chat/completions`;
@@ -51,6 +52,34 @@ Deno.test("a catastrophically slow pre-tokenizer regex: /health answers meanwhil
         messages: [{ role: "user", content: "What is 4+4?" }],
       });
       assertEquals(after.status, 200, await after.text());
+    })();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a chat template that loops 10^4 x 10^4 times: /health answers meanwhile, the prompt is a 400", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "ossi-slow-template-" });
+  Deno.copyFileSync(`${DEMO_MODEL}/tokenizer.json`, `${dir}/tokenizer.json`);
+  Deno.writeTextFileSync(
+    `${dir}/chat_template.jinja`,
+    "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}<|start|>assistant",
+  );
+  const encoder = new WorkerEncoder(dir, "harmony");
+  try {
+    await withStubServer({ encoder }, async (s) => {
+      const stuck = postJson(`${s.url}/v1/chat/completions`, {
+        model: STUB_MODEL,
+        messages: [{ role: "user", content: "hi" }],
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = performance.now();
+      assertEquals((await fetch(`${s.url}/health`)).status, 200);
+      assert(performance.now() - t0 < 1000, `/health took ${performance.now() - t0} ms`);
+      const res = await stuck;
+      const body: Json = await res.json();
+      assertEquals(res.status, 400, JSON.stringify(body));
+      assertMatch(body.error.message, /rendering stopped after/);
     })();
   } finally {
     Deno.removeSync(dir, { recursive: true });
