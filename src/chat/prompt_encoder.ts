@@ -86,6 +86,8 @@ export class WorkerEncoder implements PromptEncoder {
   ) {
     this.budgetMs = opts.budgetMs ?? 10_000;
     this.msPerKiloChar = opts.msPerKiloChar ?? 2;
+    // Load the template and tokenizer now, while the model loads, not at the first prompt.
+    this.startWorker().catch(() => {});
   }
 
   encode(messages: ChatMessage[], opts: PromptOptions): Promise<EncodedPrompt> {
@@ -155,7 +157,10 @@ export class WorkerEncoder implements PromptEncoder {
         const p = this.current;
         if (!p || m.id !== p.id) return;
         if (m.kind === "error") this.finish(p, m.ossi ? new OssiError(m.message) : new Error(m.message));
-        else this.finish(p, { rendered: { text: m.text, literal: spans(m.literal) }, ids: Array.from(m.ids) });
+        else {this.finish(p, {
+            rendered: { text: m.text, literal: spans(m.literal) },
+            ids: Array.from(m.ids),
+          });}
       };
       worker.onerror = (e) => {
         e.preventDefault();

@@ -34,17 +34,6 @@ export class PromptBuilder {
     return this;
   }
 
-  /** Appends another rendered prompt, keeping its literal ranges. */
-  append(p: RenderedPrompt): this {
-    let at = 0;
-    for (const [s, e] of p.literal) {
-      this.markup(p.text.slice(at, s));
-      this.literal(p.text.slice(s, e));
-      at = e;
-    }
-    return this.markup(p.text.slice(at));
-  }
-
   build(): RenderedPrompt {
     return { text: this.parts.join(""), literal: this.spans };
   }

@@ -120,29 +120,23 @@ export function parseDecimal(text: string, what: string, range: NumberRange = {}
   return n;
 }
 
-export function wholeFlag(args: ParsedArgs, name: string, range: NumberRange, fallback: number): number;
-export function wholeFlag(args: ParsedArgs, name: string, range: NumberRange): number | undefined;
-export function wholeFlag(
-  args: ParsedArgs,
-  name: string,
-  range: NumberRange,
-  fallback?: number,
-): number | undefined {
-  const v = stringFlag(args, name);
-  return v === undefined ? fallback : parseWhole(v, `--${name}`, range);
+/** Reads a numeric flag: its value parsed and range-checked, or `fallback` when the flag is absent. */
+export interface NumberFlagReader {
+  (args: ParsedArgs, name: string, range: NumberRange, fallback: number): number;
+  (args: ParsedArgs, name: string, range: NumberRange): number | undefined;
 }
 
-export function decimalFlag(args: ParsedArgs, name: string, range: NumberRange, fallback: number): number;
-export function decimalFlag(args: ParsedArgs, name: string, range: NumberRange): number | undefined;
-export function decimalFlag(
-  args: ParsedArgs,
-  name: string,
-  range: NumberRange,
-  fallback?: number,
-): number | undefined {
-  const v = stringFlag(args, name);
-  return v === undefined ? fallback : parseDecimal(v, `--${name}`, range);
+function flagReader(parse: (text: string, what: string, range: NumberRange) => number): NumberFlagReader {
+  return ((args: ParsedArgs, name: string, range: NumberRange, fallback?: number) => {
+    const v = stringFlag(args, name);
+    return v === undefined ? fallback : parse(v, `--${name}`, range);
+  }) as NumberFlagReader;
 }
+
+/** A whole-number flag (parseWhole). */
+export const wholeFlag = flagReader(parseWhole);
+/** A decimal-number flag (parseDecimal). */
+export const decimalFlag = flagReader(parseDecimal);
 
 /** Context sizes (--ctx, --max-context): at least this many tokens; the model's own limit caps them. */
 export const MIN_CONTEXT = 16;
@@ -153,5 +147,7 @@ export const THREAD_RANGE: NumberRange = { min: 1, max: 256 };
 export function numberFlag(args: ParsedArgs, name: string, fallback: number): number;
 export function numberFlag(args: ParsedArgs, name: string): number | undefined;
 export function numberFlag(args: ParsedArgs, name: string, fallback?: number): number | undefined {
-  return wholeFlag(args, name, { min: 0 }, fallback as number);
+  return fallback === undefined
+    ? wholeFlag(args, name, { min: 0 })
+    : wholeFlag(args, name, { min: 0 }, fallback);
 }

@@ -105,7 +105,6 @@ async function drive(ctx: ServeContext, prepared: PreparedTurn, builder: OutputB
 export class OutputBuilder {
   readonly items: Item[] = [];
   private open: { item: Item; text: string; kind: "reasoning" | "message" } | null = null;
-  reasoningText = "";
 
   constructor(private readonly emit: Emit) {}
 
@@ -141,7 +140,6 @@ export class OutputBuilder {
     if (this.open?.kind !== kind) this.start(kind);
     const open = this.open!;
     open.text += ev.text;
-    if (kind === "reasoning") this.reasoningText += ev.text;
     const where = { item_id: open.item.id, output_index: this.items.length - 1, content_index: 0 };
     if (kind === "reasoning") this.emit("response.reasoning_text.delta", { ...where, delta: ev.text });
     else this.emit("response.output_text.delta", { ...where, delta: ev.text, logprobs: [] });

@@ -79,7 +79,8 @@ Deno.test("a chat template that loops 10^4 x 10^4 times: /health answers meanwhi
       const res = await stuck;
       const body: Json = await res.json();
       assertEquals(res.status, 400, JSON.stringify(body));
-      assertMatch(body.error.message, /rendering stopped after/);
+      // The template's step budget, or on a very loaded machine the worker's time budget.
+      assertMatch(body.error.message, /rendering stopped after|took over \d+ s/);
     })();
   } finally {
     Deno.removeSync(dir, { recursive: true });
