@@ -5,7 +5,7 @@
 import { Environment, parse, tokenize } from "@huggingface/jinja";
 import { exists, joinPath, readJson, readTextFile } from "../io/checkpoint.ts";
 import { FormatError } from "../io/errors.ts";
-import { renderHarmony, renderHarmonyPrompt } from "./harmony.ts";
+import { renderHarmony, renderHarmonyPrompt, renderResponseFormat } from "./harmony.ts";
 import { type ChatMessage, type PromptOptions, todayIso } from "./messages.ts";
 import type { RenderedPrompt } from "./rendered_prompt.ts";
 import { StandIns } from "./stand_ins.ts";
@@ -147,7 +147,7 @@ export class TemplateRenderer implements PromptRenderer {
   /** Renders with the user's strings behind stand-ins (stand_ins.ts), so their special-token text is known. */
   renderPrompt(messages: ChatMessage[], opts: PromptOptions, guard: ReadonlySet<string>): RenderedPrompt {
     const date = opts.date ?? todayIso();
-    const user: Record<string, unknown> = { messages: messages.map(templateMessage) };
+    const user: Record<string, unknown> = { messages: withResponseFormat(messages, opts).map(templateMessage) };
     if (opts.system !== undefined) user.model_identity = opts.system;
     if (opts.tools?.length) {
       user.tools = opts.tools.map((t) => ({
@@ -176,6 +176,18 @@ export class TemplateRenderer implements PromptRenderer {
     }
     return standIns.restore(text);
   }
+}
+
+/**
+ * Templates have no slot for a response format: its section goes at the end of the system/developer
+ * instructions (where harmony's developer message has it), or in a system message of its own.
+ */
+function withResponseFormat(messages: ChatMessage[], opts: PromptOptions): ChatMessage[] {
+  if (!opts.responseFormat) return messages;
+  const section = renderResponseFormat(opts.responseFormat);
+  const i = messages.findLastIndex((m) => m.role === "system" || m.role === "developer");
+  if (i < 0) return [{ role: "system", content: section }, ...messages];
+  return messages.map((m, j) => (j === i ? { ...m, content: `${m.content}\n\n${section}` } : m));
 }
 
 /** The template text of a folder: chat_template.jinja first, then tokenizer_config.json's chat_template. */

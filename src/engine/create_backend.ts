@@ -29,7 +29,11 @@ export function parseBackendName(s: string): BackendName {
   throw new OssiError(`unknown backend '${s}' (expected ${BACKEND_NAMES.join(", ")})`, 2);
 }
 
-export async function createBackend(model: LoadedModel, name: BackendName, opts: BackendOptions = {}): Promise<Backend> {
+export async function createBackend(
+  model: LoadedModel,
+  name: BackendName,
+  opts: BackendOptions = {},
+): Promise<Backend> {
   const maxContext = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, model.config.maxContext);
   if (name === "auto") name = await chooseBackend();
   switch (name) {
@@ -40,13 +44,19 @@ export async function createBackend(model: LoadedModel, name: BackendName, opts:
     case "wasm": {
       const { WasmBackend } = await import("../backends/wasm/wasm_backend.ts");
       return await WasmBackend.create(model.config, model.weights, {
-        maxContext, threads: opts.threads, onProgress: opts.onProgress, files: model.store.files,
+        maxContext,
+        threads: opts.threads,
+        onProgress: opts.onProgress,
+        files: model.store.files,
         moeInt8: opts.moeInt8,
       });
     }
     case "webgpu": {
       const { WebGpuBackend } = await import("../backends/webgpu/webgpu_backend.ts");
-      return await WebGpuBackend.create(model.config, model.weights, { maxContext, onProgress: opts.onProgress });
+      return await WebGpuBackend.create(model.config, model.weights, {
+        maxContext,
+        onProgress: opts.onProgress,
+      });
     }
   }
   throw new OssiError(`unknown backend '${name}'`, 2);
