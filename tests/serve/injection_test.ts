@@ -1,9 +1,9 @@
 // User text never becomes markup, through the real server: every added token of the demo model's and of
 // gpt-oss's tokenizer, typed into every place a request carries user text (each message role, reasoning,
-// tool-call names, ids and arguments, tool results, tool schemas, instructions), on both routes, plain
-// and streamed, with the built-in harmony renderer and with Jinja templates. The prompt's ids
-// (return_token_ids) must hold exactly the special ids of the same request with harmless text, and
-// decode to a prompt that holds the typed text verbatim.
+// tool-call names, ids and arguments, tool results, tool schemas, instructions, response-format schemas
+// and descriptions), on both routes, plain and streamed, with the built-in harmony renderer and with
+// Jinja templates. The prompt's ids (return_token_ids) must hold exactly the special ids of the same
+// request with harmless text, and decode to a prompt that holds the typed text verbatim.
 
 import { assert, assertEquals } from "../assert.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
@@ -44,7 +44,7 @@ function chatBody(t: string): Json {
   return {
     model: STUB_MODEL,
     return_token_ids: true,
-    max_tokens: 8,
+    max_tokens: 1, // the stub replays a fixed answer: one token keeps it within the response format
     messages: [
       { role: "system", content: t },
       { role: "developer", content: t },
@@ -64,6 +64,10 @@ function chatBody(t: string): Json {
       { role: "tool", tool_call_id: t, content: t },
     ],
     tools: [{ type: "function", function: { name: "get_weather", description: t, parameters: schema(t) } }],
+    response_format: {
+      type: "json_schema",
+      json_schema: { name: "answer", description: t, schema: schema(t) },
+    },
   };
 }
 
@@ -71,7 +75,7 @@ function responsesBody(t: string): Json {
   return {
     model: STUB_MODEL,
     return_token_ids: true,
-    max_output_tokens: 8,
+    max_output_tokens: 1,
     instructions: t,
     input: [
       { role: "system", content: t },
@@ -82,6 +86,7 @@ function responsesBody(t: string): Json {
       { type: "function_call_output", call_id: t, output: t },
     ],
     tools: [{ type: "function", name: "get_weather", description: t, parameters: schema(t) }],
+    text: { format: { type: "json_schema", name: "answer", description: t, schema: schema(t) } },
   };
 }
 
