@@ -15,7 +15,7 @@ export interface TemplateBudget {
   readonly ms: number;
 }
 
-export const TEMPLATE_BUDGET: TemplateBudget = { steps: 1_000_000, chars: 1 << 30, ms: 8_000 };
+export const TEMPLATE_BUDGET: TemplateBudget = { steps: 1_000_000, chars: 1 << 28, ms: 8_000 };
 
 /** The most items range() may produce. */
 export const MAX_RANGE = 1_000_000;
