@@ -1,7 +1,7 @@
 // Every numeric flag of every command goes through one strict parser: hex, exponents, fractions, blanks,
 // negative and out-of-range values are one line and exit 2 (usage). Values that pass the flag but not the
-// model (a --generate past the context, an unwritable --dump) are one line and exit 1. /load refuses a
-// 100 MB file at once and reads a file with a byte-order mark.
+// model or the file system (a --generate past the context, an unwritable --dump, `run -f /dev/zero`) are
+// one line and exit 1. /load refuses a 100 MB file at once and reads a file with a byte-order mark.
 
 import { assert, assertEquals, assertMatch, assertThrows } from "../assert.ts";
 import { DEMO_MODEL, FIXTURES, runCli } from "../fixture_util.ts";
@@ -85,6 +85,8 @@ Deno.test("flags that pass parsing but not the model or the file system: one lin
     [["serve", "--host", "bad host!"], 2, /--host/],
     [["serve", "--cors-origin", "evil.example"], 2, /--cors-origin must be/],
     [["serve", "--max-context=-5"], 2, /--max-context must be a whole number >= 16 \(got '-5'\)/],
+    [["run", "-f", "/dev/zero"], 1, /the prompt from \/dev\/zero is over 64 MiB/],
+    [["run", "-f", "/tmp"], 1, /cannot read \/tmp/],
   ];
   for (const [args, code, re] of cases) {
     const started = Date.now();
