@@ -1,19 +1,17 @@
 // ChatEngine: one assistant turn end to end (render, encode, generate on the KV-reusing Session, parse
-// the output in the model's chat format: harmony, ChatML or plain completion, chatml_formats.ts).
+// the output in the model's chat format: harmony, a Jinja template or plain completion, chatml_formats.ts).
 // What the REPL, `ossi run` and the server all stand on.
 
-import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
-import { Session, type TokenGenerator } from "../engine/session.ts";
+import type { TokenGenerator } from "../engine/session.ts";
 import { exists, joinPath, readJson } from "../io/checkpoint.ts";
-import { FormatError, OssiError } from "../io/errors.ts";
-import { loadAnyModel } from "../model/load_any.ts";
-import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
+import { FormatError, OssiError } from "../errors.ts";
+import { type ChatFormat, HARMONY } from "./chatml_formats.ts";
 import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
-import { type EncodedPrompt, inThreadEncoder, type PromptEncoder, WorkerEncoder } from "./prompt_encoder.ts";
+import { type EncodedPrompt, inThreadEncoder, type PromptEncoder } from "./prompt_encoder.ts";
 import { makeLogprobs, makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
-import { type BpeTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+import type { BpeTokenizer, Tokenizer } from "./tokenizer.ts";
 import { type OutputSpec } from "./constrain/output_program.ts";
 import { constraintFor, type TurnSampling } from "./turn_sampling.ts";
 
@@ -65,7 +63,7 @@ export class ChatEngine {
     readonly renderer: PromptRenderer,
     readonly stopTokens: number[],
     /** How output is parsed (harmony unless the model family says otherwise). */
-    readonly format: ChatFormat = CHAT_FORMATS.gpt_oss,
+    readonly format: ChatFormat = HARMONY,
     /** Where prompts are rendered and encoded: a worker for model folders, this thread by default. */
     readonly encoder: PromptEncoder = inThreadEncoder(renderer, tokenizer),
   ) {
@@ -222,7 +220,7 @@ function tokenBytesOf(tok: Tokenizer, id: number): number[] {
 export function readStopTokens(
   modelDir: string,
   tok: Tokenizer,
-  format: ChatFormat = CHAT_FORMATS.gpt_oss,
+  format: ChatFormat = HARMONY,
 ): number[] {
   const stops = new Set<number>();
   let file = joinPath(modelDir, "generation_config.json");
@@ -248,41 +246,4 @@ export function readStopTokens(
     throw new FormatError(`${modelDir}: no stop tokens (no eos_token_id and no ${format.stopStrings[0]})`);
   }
   return [...stops];
-}
-
-export interface OpenChatOptions {
-  backend?: string;
-  threads?: number;
-  /** gpt-oss on wasm: int8 MoE activations (faster, less exact). */
-  moeInt8?: boolean;
-  maxContext?: number;
-  onProgress?: (done: number, total: number) => void;
-}
-
-/**
- * Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). The model family
- * (gpt-oss, Qwen3, GPT-2) picks the chat format from CHAT_FORMATS; GPT-2 and Qwen3 run on `ref`.
- */
-export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
-  const tok = await loadTokenizer(modelDir);
-  const model = loadAnyModel(modelDir);
-  const format = CHAT_FORMATS[model.arch];
-  const renderer = format.renderer(modelDir);
-  const stops = readStopTokens(modelDir, tok, format);
-  const config = model.arch === "gpt_oss" ? model.model.config : model.config;
-  if (tok.vocabSize > config.vocabSize) {
-    throw new FormatError(
-      `${modelDir}: tokenizer has ${tok.vocabSize} ids but the model only ${config.vocabSize}`,
-    );
-  }
-  const backendName = parseBackendName(opts.backend ?? "auto");
-  const backend = await createAnyBackend(model, backendName, {
-    maxContext: opts.maxContext,
-    threads: opts.threads,
-    moeInt8: opts.moeInt8,
-    onProgress: opts.onProgress,
-  });
-  const store = model.arch === "gpt_oss" ? model.model.store : model.store;
-  const session = new Session(backend, () => store.checkUnchanged());
-  return new ChatEngine(session, tok, renderer, stops, format, new WorkerEncoder(modelDir, format.name));
 }

@@ -4,7 +4,7 @@
 
 import { Environment, parse, tokenize } from "@huggingface/jinja";
 import { exists, joinPath, readJson, readTextFile } from "../io/checkpoint.ts";
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import { renderHarmony, renderHarmonyPrompt, renderResponseFormat } from "./harmony.ts";
 import { type ChatMessage, type PromptOptions, todayIso } from "./messages.ts";
 import type { RenderedPrompt } from "./rendered_prompt.ts";
@@ -147,7 +147,9 @@ export class TemplateRenderer implements PromptRenderer {
   /** Renders with the user's strings behind stand-ins (stand_ins.ts), so their special-token text is known. */
   renderPrompt(messages: ChatMessage[], opts: PromptOptions, guard: ReadonlySet<string>): RenderedPrompt {
     const date = opts.date ?? todayIso();
-    const user: Record<string, unknown> = { messages: withResponseFormat(messages, opts).map(templateMessage) };
+    const user: Record<string, unknown> = {
+      messages: withResponseFormat(messages, opts).map(templateMessage),
+    };
     if (opts.system !== undefined) user.model_identity = opts.system;
     if (opts.tools?.length) {
       user.tools = opts.tools.map((t) => ({

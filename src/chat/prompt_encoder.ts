@@ -4,8 +4,8 @@
 // model folder's template loops or its pre-tokenizer regex copes with the text, can stall the main
 // thread's event loop.
 
-import { OssiError } from "../io/errors.ts";
-import type { ChatFormatName } from "./chatml_formats.ts";
+import { OssiError } from "../errors.ts";
+import type { ChatFormatSpec } from "./chatml_formats.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
 import type { PromptReply, PromptRequest } from "./prompt_worker.ts";
@@ -81,7 +81,8 @@ export class WorkerEncoder implements PromptEncoder {
 
   constructor(
     private readonly modelDir: string,
-    private readonly format: ChatFormatName,
+    /** The model family's chat format (its architecture's `chat`): which renderer the folder gets. */
+    private readonly format: ChatFormatSpec,
     opts: WorkerEncoderOptions = {},
   ) {
     this.budgetMs = opts.budgetMs ?? 10_000;

@@ -3,14 +3,14 @@
 // (catastrophic backtracking on some text) can stall the main thread's event loop: the host
 // (prompt_encoder.ts) gives each prompt a time budget and terminates this worker when it runs over.
 
-import { CHAT_FORMATS, type ChatFormatName } from "./chatml_formats.ts";
+import { chatFormat, type ChatFormatSpec } from "./chatml_formats.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import { inThreadEncoder, type PromptEncoder } from "./prompt_encoder.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { loadTokenizerSync } from "./tokenizer.ts";
 
 export type PromptRequest =
-  | { readonly kind: "init"; readonly modelDir: string; readonly format: ChatFormatName }
+  | { readonly kind: "init"; readonly modelDir: string; readonly format: ChatFormatSpec }
   | {
     readonly kind: "encode";
     readonly id: number;
@@ -54,9 +54,10 @@ scope.onmessage = async (e) => {
   const req = e.data;
   if (req.kind === "init") {
     try {
-      const format = Object.values(CHAT_FORMATS).find((f) => f.name === req.format);
-      if (!format) throw new OssiError(`unknown chat format '${req.format}'`);
-      encoder = inThreadEncoder(format.renderer(req.modelDir), loadTokenizerSync(req.modelDir));
+      encoder = inThreadEncoder(
+        chatFormat(req.format).renderer(req.modelDir),
+        loadTokenizerSync(req.modelDir),
+      );
       scope.postMessage({ kind: "ready" });
     } catch (err) {
       scope.postMessage(errorReply(null, err));

@@ -6,7 +6,7 @@
 // the template does with it (strip, split, tojson, ...). The template sees the stand-ins, so a template
 // that searches user text for markup (`'<|channel|>' in content`) finds none: user text is data.
 
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import type { RenderedPrompt, Span } from "./rendered_prompt.ts";
 
 /** Strings nested deeper than this in arguments or tool schemas are refused (renderers recurse on them). */

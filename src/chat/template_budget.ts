@@ -4,7 +4,7 @@
 // one-line FormatError. Real templates use a small fraction of each limit.
 
 import { Interpreter } from "@huggingface/jinja";
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 
 export interface TemplateBudget {
   /** Evaluation steps (one per node evaluated). */

@@ -2,7 +2,7 @@
 // values every command uses: usage errors (exit 2) are one line naming the flag and the value.
 
 import { parseArgs as nodeParseArgs } from "node:util";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 
 export interface FlagSpec {
   /** Flags that take a value. */

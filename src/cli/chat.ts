@@ -4,7 +4,7 @@
 
 import type { ChatEngine, ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage, Effort } from "../chat/messages.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { parseArgs, wholeFlag } from "./args.ts";
 import {
   answerBudget,

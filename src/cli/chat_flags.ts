@@ -1,13 +1,14 @@
 // Flags shared by `ossi chat` and `ossi run` (model, backend, sampling, effort, system, context) and the
 // engine they open. The demo-model notice is the one line both commands print on stderr.
 
-import { type ChatEngine, openChatEngine } from "../chat/chat_engine.ts";
+import type { ChatEngine } from "../chat/chat_engine.ts";
 import { type Effort, EFFORTS, type PromptOptions } from "../chat/messages.ts";
 import { defaultSamplerParams, type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { type ResolvedModel, resolveModel } from "../io/hub.ts";
 import { decimalFlag, MIN_CONTEXT, type ParsedArgs, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
+import { openChatEngine } from "./open_chat_engine.ts";
 import { ProgressBar } from "./term.ts";
 
 export const CHAT_VALUE_FLAGS = [

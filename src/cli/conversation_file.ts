@@ -3,7 +3,7 @@
 import type { ChatMessage, Effort } from "../chat/messages.ts";
 import { EFFORTS } from "../chat/messages.ts";
 import { readTextFile } from "../io/checkpoint.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 
 export const CONVERSATION_FORMAT = "ossi-chat-1";
 

@@ -1,10 +1,10 @@
 // `ossi serve`: an OpenAI-compatible HTTP server (chat completions, responses, models) and a chat page at /.
 // This file only reads flags, opens the engine and binds; everything else lives in src/serve/.
 
-import { openChatEngine } from "../chat/chat_engine.ts";
+import { openChatEngine } from "./open_chat_engine.ts";
 import { defaultSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { resolveModel } from "../io/hub.ts";
 import { isLoopbackName, normalizeOrigin } from "../serve/origin_policy.ts";
 import { startServer } from "../serve/server.ts";

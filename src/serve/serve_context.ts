@@ -4,7 +4,7 @@
 import type { ChatRequest, EncodedPrompt } from "../chat/chat_engine.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
 import { ContextOverflowError } from "../engine/session.ts";
-import { ModelChangedError, OssiError } from "../io/errors.ts";
+import { ModelChangedError, OssiError } from "../errors.ts";
 import { ApiError, badRequest } from "./api_error.ts";
 import { EngineQueue } from "./engine_queue.ts";
 import type { TurnEngine } from "./run_turn.ts";

@@ -14,7 +14,7 @@ import { TemplateRenderer } from "../../src/chat/prompt.ts";
 import type { RenderedPrompt } from "../../src/chat/rendered_prompt.ts";
 import { boundaryChars, StandIns } from "../../src/chat/stand_ins.ts";
 import { loadTokenizerSync } from "../../src/chat/tokenizer.ts";
-import { FormatError } from "../../src/io/errors.ts";
+import { FormatError } from "../../src/errors.ts";
 
 const tok = loadTokenizerSync(DEMO_MODEL);
 const guard = boundaryChars(tok.addedTokenTexts());

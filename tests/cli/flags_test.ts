@@ -7,7 +7,7 @@ import { assert, assertEquals, assertMatch, assertThrows } from "../assert.ts";
 import { DEMO_MODEL, FIXTURES, runCli } from "../fixture_util.ts";
 import { parseDecimal, parseWhole } from "../../src/cli/args.ts";
 import { saveConversation } from "../../src/cli/conversation_file.ts";
-import { OssiError } from "../../src/io/errors.ts";
+import { OssiError } from "../../src/errors.ts";
 
 const ENV = { HF_HUB_CACHE: `/tmp/ossi-no-hf-cache-${Deno.pid}` };
 

@@ -5,8 +5,8 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { DEMO_MODEL, runCli } from "../fixture_util.ts";
 import { rng } from "../random.ts";
-import { openChatEngine } from "../../src/chat/chat_engine.ts";
-import { OssiError } from "../../src/io/errors.ts";
+import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
+import { OssiError } from "../../src/errors.ts";
 
 type Json = Record<string, unknown>;
 const FILES = ["tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"];

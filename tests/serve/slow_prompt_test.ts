@@ -20,7 +20,7 @@ function slowTokenizerFolder(): string {
 
 Deno.test("a catastrophically slow pre-tokenizer regex: /health answers meanwhile, the prompt is refused", async () => {
   const dir = slowTokenizerFolder();
-  const encoder = new WorkerEncoder(dir, "harmony", { budgetMs: 3000, msPerKiloChar: 0 });
+  const encoder = new WorkerEncoder(dir, { format: "harmony" }, { budgetMs: 3000, msPerKiloChar: 0 });
   try {
     await withStubServer({ encoder }, async (s) => {
       const chat = `${s.url}/v1/chat/completions`;
@@ -65,7 +65,7 @@ Deno.test("a chat template that loops 10^4 x 10^4 times: /health answers meanwhi
     `${dir}/chat_template.jinja`,
     "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}<|start|>assistant",
   );
-  const encoder = new WorkerEncoder(dir, "harmony");
+  const encoder = new WorkerEncoder(dir, { format: "harmony" });
   try {
     await withStubServer({ encoder }, async (s) => {
       const stuck = postJson(`${s.url}/v1/chat/completions`, {
