@@ -3,6 +3,7 @@
 
 import { ChatEngine, readStopTokens } from "../chat/chat_engine.ts";
 import { chatFormat } from "../chat/chatml_formats.ts";
+import { WorkerEncoder } from "../chat/prompt_encoder.ts";
 import { loadTokenizer } from "../chat/tokenizer.ts";
 import { createBackend, parseBackendName } from "../engine/create_backend.ts";
 import { Session } from "../engine/session.ts";
@@ -36,5 +37,9 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
     moeInt8: opts.moeInt8,
     onProgress: opts.onProgress,
   });
-  return new ChatEngine(new Session(backend), tok, renderer, stops, format);
+  // The weight files are checked before each generation (reading a shrunk mapping is a SIGBUS); prompts
+  // are rendered and encoded in a worker, so no template or tokenizer regex can stall this thread.
+  const session = new Session(backend, () => model.store.checkUnchanged());
+  const encoder = new WorkerEncoder(modelDir, model.arch.chat);
+  return new ChatEngine(session, tok, renderer, stops, format, encoder);
 }

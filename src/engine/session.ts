@@ -41,6 +41,8 @@ export interface TokenGenerator {
   generate(req: GenerateRequest): AsyncGenerator<number, void, void>;
   /** Forgets the cached context (next prompt is computed from scratch). */
   reset(): void;
+  /** Throws (ModelChangedError) when the model's files changed on disk since they were loaded. */
+  checkModel?(): void;
 }
 
 export class ContextOverflowError extends OssiError {
@@ -52,8 +54,19 @@ export class Session implements TokenGenerator {
   private cached: number[] = [];
   lastStats: GenerationStats | null = null;
 
-  /** Any backend; the session uses its slot 0. */
-  constructor(readonly backend: Backend) {}
+  /**
+   * Any backend; the session uses its slot 0. `checkFiles` throws when the weight files changed on disk
+   * (TensorStore.checkUnchanged): it runs before every generation, since a backend reading a mapping in
+   * place dies (SIGBUS) on a shrunk file.
+   */
+  constructor(
+    readonly backend: Backend,
+    private readonly checkFiles: () => void = () => {},
+  ) {}
+
+  checkModel(): void {
+    this.checkFiles();
+  }
 
   get vocabSize(): number {
     return this.backend.config.vocabSize;
@@ -69,6 +82,7 @@ export class Session implements TokenGenerator {
 
   async *generate(req: GenerateRequest): AsyncGenerator<number, void, void> {
     const { prompt } = req;
+    this.checkFiles();
     if (prompt.length === 0) throw new OssiError("empty prompt");
     if (prompt.length >= this.contextSize) {
       throw new ContextOverflowError(
