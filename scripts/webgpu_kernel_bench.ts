@@ -8,7 +8,7 @@ import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { openGpuDevice } from "../src/backends/webgpu/gpu_device.ts";
 import { STORAGE, WeightUploader } from "../src/backends/webgpu/gpu_weights.ts";
 import { attention, attentionSplits, matmul } from "../src/backends/webgpu/ops.ts";
-import { moe, moeGroupedSizes } from "../src/backends/webgpu/ops_moe.ts";
+import { moe, moeGroupedSizes, route, type RouteArgs } from "../src/backends/webgpu/ops_moe.ts";
 import { PipelineCache } from "../src/backends/webgpu/pipelines.ts";
 import { Recorder } from "../src/backends/webgpu/recorder.ts";
 import type { Mxfp4Experts } from "../src/model/mxfp4.ts";
@@ -94,24 +94,24 @@ const pairs: Pair[] = [];
     tiles: buffer(sz.tiles * 4),
     slotOut: buffer(sz.slotOut * 4),
   };
-  const a = {
-    routerLogits: logits,
+  const a = { sel, selW, x, act, out, gateUp: g, down: d, tokens: T, k: K, limit: 7, alpha: 1.702 };
+  const routing: RouteArgs = {
+    routing: "topk_softmax",
+    normalize: true,
+    logits,
     sel,
     selW,
-    x,
-    act,
-    out,
-    gateUp: g,
-    down: d,
     tokens: T,
+    experts: E,
     k: K,
-    limit: 7,
-    alpha: 1.702,
   };
   pairs.push({
     name: `MoE ${E} experts top-${K}, ${H}x${F} MXFP4, ${T} tokens`,
     variants: ["slot by slot", "grouped by expert"],
-    record: (v) => moe(rec, v === 0 ? a : { ...a, grouped, groupMin: 0 }),
+    record: (v) => {
+      route(rec, routing);
+      moe(rec, v === 0 ? a : { ...a, grouped, groupMin: 0 });
+    },
   });
 }
 {
@@ -126,8 +126,8 @@ const pairs: Pair[] = [];
     v,
     sinks,
     out,
+    rows: { buffer: buffer(Uint32Array.from([ctx - 1, 0])), ctx, maxPos: ctx - 1 },
     tokens: 1,
-    pos0: ctx - 1,
     heads: s.heads,
     kvHeads: s.kvHeads,
     headDim: s.headDim,

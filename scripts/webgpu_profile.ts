@@ -1,54 +1,56 @@
 // WebGPU speed and where the time goes: prefill and greedy decode tokens/s on a model folder with the
 // dispatches, submits and weight bytes of a decode step, then the same runs with every dispatch timed
-// (timestamp-query) as a per-kernel table. For scripts/device_check.sh.
-// usage: deno run -A scripts/webgpu_profile.ts MODEL_DIR [--prefill 512] [--decode 32] [--json]
+// (timestamp-query) as a per-kernel table; then greedy decode steps of a batch of B sequences (one per KV
+// slot, B = --batch, default 1,2,4): aggregate tokens/s and what one step costs. For scripts/device_check.sh.
+// usage: deno run -A scripts/webgpu_profile.ts MODEL_DIR [--prefill 512] [--decode 32] [--batch 1,2,4] [--json]
 
-import { numberFlag, parseArgs } from "../src/cli/args.ts";
+import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { loadModel } from "../src/model/load.ts";
 import { openGpuDevice } from "../src/backends/webgpu/gpu_device.ts";
 import { WebGpuBackend } from "../src/backends/webgpu/webgpu_backend.ts";
-import { gptOssView } from "../src/backends/legacy_views.ts";
 
-const args = parseArgs(Deno.args, { values: ["prefill", "decode"], switches: ["json"] });
+const args = parseArgs(Deno.args, { values: ["prefill", "decode", "batch"], switches: ["json"] });
 const dir = args.positionals[0];
 if (!dir) {
-  console.error("usage: webgpu_profile.ts MODEL_DIR [--prefill 512] [--decode 32] [--json]");
+  console.error("usage: webgpu_profile.ts MODEL_DIR [--prefill 512] [--decode 32] [--batch 1,2,4] [--json]");
   Deno.exit(2);
 }
 const prefill = numberFlag(args, "prefill", 512), decode = numberFlag(args, "decode", 32);
+const batches = (stringFlag(args, "batch") ?? "1,2,4").split(",").map(Number);
 const model = loadModel(dir);
 const gpu = await openGpuDevice();
 const prompt = Array.from({ length: prefill }, (_, i) => (i * 7919 + 13) % model.config.vocabSize);
 console.log(`adapter: ${gpu.description} (f16 ${gpu.hasF16}, timestamps ${gpu.hasTimestamps})`);
 
 const t0 = performance.now();
-const view = gptOssView(model);
-if (typeof view === "string") throw new Error(`${dir}: not a gpt-oss-shaped model (${view})`);
-const b = await WebGpuBackend.create(view.config, view.weights, {
+const b = await WebGpuBackend.create(model.config, model.plan, model.weights, {
   maxContext: prefill + decode + 1,
+  slots: Math.max(...batches),
   gpu,
   files: model.store.files,
 });
 const loadS = (performance.now() - t0) / 1000;
-await b.greedy(prompt.slice(0, 4), 0); // build every pipeline once
-for (const profile of [false, true]) {
-  if (profile && !b.setProfiling(true)) break;
-  try {
+const greedy = async (tokens: number[], pos: number, slot = 0) =>
+  (await b.greedy([{ slot, tokens, pos }]))[0];
+await greedy(prompt.slice(0, 4), 0); // build every pipeline once
+try {
+  for (const profile of [false, true]) {
+    if (profile && !b.setProfiling(true)) break;
     b.kernelTimes();
     let t = performance.now();
-    let next = await b.greedy(prompt, 0);
+    let next = await greedy(prompt, 0);
     const prefillS = (performance.now() - t) / 1000;
     const prefillTimes = b.kernelTimes();
     const c0 = b.counters();
     t = performance.now();
-    for (let i = 0; i < decode; i++) next = await b.greedy([next], prefill + i);
+    for (let i = 0; i < decode; i++) next = await greedy([next], prefill + i);
     const decodeS = (performance.now() - t) / 1000;
     const c1 = b.counters();
     const decodeTimes = b.kernelTimes();
     let last = 0;
     t = performance.now();
     for (let i = 0; i < Math.min(decode, 8); i++) {
-      last = (await b.forward([1], prefill + i, { logits: "last" })).length;
+      last = (await b.forward([{ slot: 0, tokens: [1], pos: prefill + i, logits: "last" }]))[0].length;
     }
     const logitsS = (performance.now() - t) / 1000 / Math.min(decode, 8);
     const summary = {
@@ -92,9 +94,31 @@ for (const profile of [false, true]) {
         }
       }
     }
-  } catch (e) {
-    b.dispose();
-    throw e;
   }
+  b.setProfiling(false);
+  // decode steps of B sequences, each in its own slot with a short prompt of its own
+  const short = Math.min(prefill, 16);
+  for (const B of batches) {
+    const seqs = Array.from(
+      { length: B },
+      (_, s) => ({ slot: s, tokens: prompt.slice(s, s + short), pos: 0 }),
+    );
+    let next = await b.greedy(seqs);
+    const c0 = b.counters(), t = performance.now();
+    for (let i = 0; i < decode; i++) {
+      next = await b.greedy(next.map((id, s) => ({ slot: s, tokens: [id], pos: short + i })));
+    }
+    const s = (performance.now() - t) / 1000, c1 = b.counters();
+    console.log(JSON.stringify({
+      backend: "webgpu",
+      batch: B,
+      decode_steps: decode,
+      decode_tokens_per_s: (B * decode) / s,
+      dispatches_per_step: (c1.dispatches - c0.dispatches) / decode,
+      submits_per_step: (c1.submits - c0.submits) / decode,
+      weight_gb_per_step: (c1.weightBytes - c0.weightBytes) / decode / 1e9,
+    }));
+  }
+} finally {
+  b.dispose();
 }
-b.dispose();

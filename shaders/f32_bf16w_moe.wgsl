@@ -9,15 +9,7 @@
 override WG: u32 = 64;
 override WDT: u32 = 0;
 
-struct Params {
-  tokens: u32,
-  k: u32, // experts per token
-  rows: u32, // rows of one expert's matrix (gate_up: 2*ffn, down: hidden)
-  cols: u32, // input width, even
-  e0: u32, // experts [e0, e1) are in this dispatch's part
-  e1: u32,
-  first: u32, // 1 on the first part of `down`
-}
+// struct Params: shaders/lib/moe_params.wgsl
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> sel: array<u32>; // [tokens, k]
@@ -111,3 +103,6 @@ fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
 }
+
+// the Params (last, so that compiler line numbers above match this file)
+//! include moe_params.wgsl

@@ -1,5 +1,5 @@
-// The fused mixture-of-experts MLP over MXFP4 experts, three entry points run in order:
-//   router_topk:    per token, the k largest router logits (ties: lower expert first) and their softmax.
+// The mixture-of-experts MLP over MXFP4 experts, slot by slot (a token or a few: decode), after routing
+// (shaders/softmax_topk.wgsl) chose each token's k experts and their weights; two entry points in order:
 //   gate_up_swiglu: act[t, j, i] = clamped SwiGLU of rows (2i, 2i+1) of gate_up of the j-th chosen expert.
 //   down:           moe[t, r] (+)= sum_j weight_j * (down_e row r . act[t, j, :] + bias_e[r]).
 // Only the chosen experts' weights are read. Expert blocks may be split into parts of whole experts
@@ -9,23 +9,11 @@
 
 override WG: u32 = 64;
 
-struct Params {
-  tokens: u32,
-  k: u32, // experts per token
-  num_experts: u32,
-  rows: u32, // rows of one expert's matrix (gate_up: 2*ffn, down: hidden)
-  cols: u32, // input width, a multiple of 32
-  e0: u32, // experts [e0, e1) are in this dispatch's blocks part
-  e1: u32,
-  first: u32, // 1 on the first part of `down`: overwrite moe instead of adding
-  limit: f32,
-  alpha: f32,
-}
+// struct Params: shaders/lib/moe_params.wgsl
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> router_logits: array<f32>;
-@group(0) @binding(2) var<storage, read_write> sel: array<u32>; // [tokens, k] chosen experts
-@group(0) @binding(3) var<storage, read_write> sel_w: array<f32>; // [tokens, k] their weights
+@group(0) @binding(2) var<storage, read> sel: array<u32>; // [tokens, k] chosen experts
+@group(0) @binding(3) var<storage, read> sel_w: array<f32>; // [tokens, k] their weights
 @group(0) @binding(4) var<storage, read> blocks: array<u32>;
 @group(0) @binding(5) var<storage, read> scales: array<u32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
@@ -34,47 +22,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> act: array<f32>; // [tokens, k, rows/2]
 @group(0) @binding(9) var<storage, read_write> moe: array<f32>; // [tokens, rows]
 
-const MAX_EXPERTS: u32 = 256u;
-
 var<workgroup> partial: array<vec2<f32>, WG>;
-
-@compute @workgroup_size(WG)
-fn router_topk(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let t = gid.x;
-  if (t >= p.tokens) {
-    return;
-  }
-  var taken: array<u32, MAX_EXPERTS / 32u>;
-  let base = t * p.num_experts;
-  var m = 0.0;
-  for (var j = 0u; j < p.k; j++) {
-    var best = 0xffffffffu;
-    var bv = 0.0;
-    for (var e = 0u; e < p.num_experts; e++) {
-      if ((taken[e / 32u] & (1u << (e % 32u))) != 0u) {
-        continue;
-      }
-      let v = router_logits[base + e];
-      if (best == 0xffffffffu || v > bv) {
-        best = e;
-        bv = v;
-      }
-    }
-    taken[best / 32u] |= 1u << (best % 32u);
-    sel[t * p.k + j] = best;
-    if (j == 0u) {
-      m = bv;
-    }
-    sel_w[t * p.k + j] = exp(bv - m);
-  }
-  var sum = 0.0;
-  for (var j = 0u; j < p.k; j++) {
-    sum += sel_w[t * p.k + j];
-  }
-  for (var j = 0u; j < p.k; j++) {
-    sel_w[t * p.k + j] /= sum;
-  }
-}
 
 /** The scale of block g of row r of expert e. */
 fn scale(e: u32, r: u32, g: u32) -> f32 {
@@ -158,5 +106,6 @@ fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 }
 
-// e2m1, e8m0, dot8 (last, so that compiler line numbers above match this file)
+// e2m1, e8m0, dot8 and the Params (last, so that compiler line numbers above match this file)
 //! include mxfp4.wgsl
+//! include moe_params.wgsl

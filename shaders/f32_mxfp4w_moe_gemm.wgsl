@@ -1,6 +1,6 @@
 // The MoE MLP of several tokens grouped by expert, so each active expert's MXFP4 weights are read once per
 // tile of up to BT of its tokens (once for its whole group when the group fits a tile). A slot is one
-// (token, chosen expert) pair, slot = t*k + j. Entries, run in order after f32_mxfp4w_moe's router_topk:
+// (token, chosen expert) pair, slot = t*k + j. Entries, run in order after routing (softmax_topk.wgsl):
 //   group:          counts the slots of each expert, scans, and scatters the slot ids into `order` sorted
 //                   by expert (in slot order within an expert); cuts each expert's run into tiles of BT.
 //   gate_up_swiglu: per (64-row tile, token tile): act[slot, i] = clamped SwiGLU of gate_up rows 2i, 2i+1.
@@ -18,17 +18,7 @@ override WG: u32 = (64u / TM) * (BT / 4u);
 const GM: u32 = 64u; // rows per tile
 const GK: u32 = 32u; // columns per slice: one MXFP4 block
 
-struct Params {
-  tokens: u32,
-  k: u32, // experts per token
-  num_experts: u32,
-  rows: u32, // rows of one expert's matrix (gate_up: 2*ffn, down: hidden)
-  cols: u32, // input width, a multiple of 32
-  e0: u32, // experts [e0, e1) are in this dispatch's blocks part
-  e1: u32,
-  limit: f32,
-  alpha: f32,
-}
+// struct Params: shaders/lib/moe_params.wgsl
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> sel: array<u32>; // [tokens*k] chosen experts
@@ -253,5 +243,6 @@ fn combine(@builtin(global_invocation_id) gid: vec3<u32>) {
   moe[i] = sum;
 }
 
-// e2m1, e8m0, codes8 (last, so that compiler line numbers above match this file)
+// e2m1, e8m0, codes8 and the Params (last, so that compiler line numbers above match this file)
 //! include mxfp4.wgsl
+//! include moe_params.wgsl

@@ -1,11 +1,13 @@
-// Attention with one learned sink logit per head and an optional sliding window, over a KV cache
-// [ctx, kv_heads*head_dim] f32. Query t (position pos0 + t) sees keys max(0, pos-window+1) <= j <= pos
-// (window 0: all j <= pos). Keys go in chunks of WG with an online softmax: per chunk, thread l scores
-// key l, then thread d (d < head_dim <= 2*WG) rescales and accumulates output dims d and d + WG.
+// Attention with one learned sink logit per head and an optional sliding window, over KV caches
+// [slots, ctx, kv_heads*head_dim]. Query row t, at position pos = rows[t].x of slot rows[t].y (each row of a
+// batch against its own sequence's cache), sees that slot's keys max(0, pos-window+1) <= j <= pos (window 0:
+// all j <= pos). Keys go in chunks of WG with an online softmax: per chunk, thread l scores key l, then
+// thread d (d < head_dim <= 2*WG) rescales and accumulates output dims d and d + WG.
 // Entries: `main`, one workgroup per (head, token) over all its keys (prefill, and decode over few keys);
 // `split` + `combine` (flash-decoding, for long contexts): workgroup (head, token, s) runs the keys
 // [start + s*split_keys, +split_keys) into a partial (max, sum, unnormalised output), and `combine` merges
-// the partials of a (head, token) with the sink term.
+// the partials of a (head, token) with the sink term (a row with fewer keys than `splits` covers has
+// empty last partials, which add exactly nothing).
 
 // The KV cache element type; the host's "f16kv" variant makes it f16 (see pipelines.ts).
 alias kv_t = f32;
@@ -14,7 +16,7 @@ override WG: u32 = 64;
 
 struct Params {
   tokens: u32,
-  pos0: u32,
+  ctx: u32, // cache rows per slot
   heads: u32,
   kv_heads: u32,
   head_dim: u32,
@@ -32,6 +34,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> out: array<f32>; // [tokens, heads*head_dim]
 // split/combine: [tokens, heads, splits, 2 + head_dim]: max, sum, then the output scaled by exp(-max)
 @group(0) @binding(6) var<storage, read_write> part: array<f32>;
+@group(0) @binding(7) var<storage, read> rows: array<vec2<u32>>; // [tokens]: (position, KV slot)
 
 var<workgroup> score: array<f32, WG>;
 var<workgroup> prob: array<f32, WG>;
@@ -55,10 +58,11 @@ fn first_key(pos: u32) -> u32 {
 }
 
 /**
- * Runs keys [lo, end) of query head h of token t into the state `s`. Every thread of the workgroup calls
- * it with the same arguments (it has barriers).
+ * Runs keys [lo, end) of query head h of token t into the state `s`; the keys are cache rows c0 + j (c0:
+ * the first row of the token's slot). Every thread of the workgroup calls it with the same arguments (it
+ * has barriers).
  */
-fn attend(lid: u32, t: u32, h: u32, lo: u32, end: u32, s0: Softmax) -> Softmax {
+fn attend(lid: u32, t: u32, h: u32, c0: u32, lo: u32, end: u32, s0: Softmax) -> Softmax {
   var s = s0;
   let kvw = p.kv_heads * p.head_dim;
   let kvo = (h / (p.heads / p.kv_heads)) * p.head_dim;
@@ -67,7 +71,7 @@ fn attend(lid: u32, t: u32, h: u32, lo: u32, end: u32, s0: Softmax) -> Softmax {
     let n = min(WG, end - c);
     var sc = NO_SCORE;
     if (lid < n) {
-      let ko = (c + lid) * kvw + kvo;
+      let ko = (c0 + c + lid) * kvw + kvo;
       var d = 0.0;
       for (var i = 0u; i < p.head_dim; i++) {
         d += q[qo + i] * f32(k_cache[ko + i]);
@@ -89,7 +93,7 @@ fn attend(lid: u32, t: u32, h: u32, lo: u32, end: u32, s0: Softmax) -> Softmax {
     for (var j = 0u; j < n; j++) {
       let pj = prob[j];
       s.l += pj;
-      let vo = (c + j) * kvw + kvo;
+      let vo = (c0 + c + j) * kvw + kvo;
       if (lid < p.head_dim) {
         s.acc0 += pj * f32(v_cache[vo + lid]);
       }
@@ -117,9 +121,10 @@ fn write_out(lid: u32, t: u32, h: u32, acc0: f32, acc1: f32) {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.x;
   let t = wid.y;
-  let pos = p.pos0 + t;
+  let pos = rows[t].x;
+  let c0 = rows[t].y * p.ctx;
   // the sink starts the running max, with exp(sink - m) = 1 in the denominator
-  let s = attend(lid, t, h, first_key(pos), pos + 1u, Softmax(sinks[h], 1.0, 0.0, 0.0));
+  let s = attend(lid, t, h, c0, first_key(pos), pos + 1u, Softmax(sinks[h], 1.0, 0.0, 0.0));
   write_out(lid, t, h, s.acc0 / s.l, s.acc1 / s.l);
 }
 
@@ -127,10 +132,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 fn split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.x;
   let t = wid.y;
-  let pos = p.pos0 + t;
+  let pos = rows[t].x;
   let lo = first_key(pos) + wid.z * p.split_keys;
   let end = min(pos + 1u, lo + p.split_keys); // lo >= end: an empty split (max NO_SCORE, sum 0)
-  let s = attend(lid, t, h, lo, end, Softmax(NO_SCORE, 0.0, 0.0, 0.0));
+  let s = attend(lid, t, h, rows[t].y * p.ctx, lo, end, Softmax(NO_SCORE, 0.0, 0.0, 0.0));
   let po = ((t * p.heads + h) * p.splits + wid.z) * (p.head_dim + 2u);
   if (lid == 0u) {
     part[po] = s.m;

@@ -1,6 +1,8 @@
-// Qwen3-MoE routing, one thread per token: p = softmax over all num_experts router logits, the k largest
-// (highest first, ties: lower expert first; softmax keeps the logits' order), weights p, divided by their
-// sum when norm_topk is 1.
+// MoE routing, one thread per token; both entries pick the k largest router logits (highest first, ties:
+// lower expert first) and write the chosen experts and their weights:
+//   main (softmax then top-k, Qwen3-MoE): p = softmax over all num_experts logits, the k largest p (softmax
+//        keeps the logits' order), divided by their sum when norm_topk is 1.
+//   topk_softmax (gpt-oss): the softmax of the k chosen logits only.
 
 override WG: u32 = 64;
 
@@ -8,7 +10,7 @@ struct Params {
   tokens: u32,
   k: u32,
   num_experts: u32,
-  norm_topk: u32,
+  norm_topk: u32, // main only
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -58,5 +60,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < p.k; j++) {
       sel_w[t * p.k + j] /= kept;
     }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn topk_softmax(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  if (t >= p.tokens) {
+    return;
+  }
+  var taken: array<u32, MAX_EXPERTS / 32u>;
+  let base = t * p.num_experts;
+  var m = 0.0;
+  for (var j = 0u; j < p.k; j++) {
+    var best = 0xffffffffu;
+    var bv = 0.0;
+    for (var e = 0u; e < p.num_experts; e++) {
+      if ((taken[e / 32u] & (1u << (e % 32u))) != 0u) {
+        continue;
+      }
+      let v = router_logits[base + e];
+      if (best == 0xffffffffu || v > bv) {
+        best = e;
+        bv = v;
+      }
+    }
+    taken[best / 32u] |= 1u << (best % 32u);
+    sel[t * p.k + j] = best;
+    if (j == 0u) {
+      m = bv;
+    }
+    sel_w[t * p.k + j] = exp(bv - m);
+  }
+  var sum = 0.0;
+  for (var j = 0u; j < p.k; j++) {
+    sum += sel_w[t * p.k + j];
+  }
+  for (var j = 0u; j < p.k; j++) {
+    sel_w[t * p.k + j] /= sum;
   }
 }

@@ -1,7 +1,8 @@
-// The shapes the wasm and webgpu forward passes still read, made from a loaded model's config, plan and
-// weights (until those passes run over the plan themselves; then this file goes). Each view checks that
-// the plan is one its forward pass computes and otherwise says in one line what it lacks; no view asks
-// which architecture a model is, so any architecture whose plan fits runs (Llama on the dense RoPE path).
+// The shapes the wasm forward passes still read, made from a loaded model's config, plan and weights
+// (until those passes run over the plan themselves, as the ref and webgpu ones do; then this file goes).
+// Each view checks that the plan is one its forward pass computes and otherwise says in one line what it
+// lacks; no view asks which architecture a model is, so any architecture whose plan fits runs (Llama on
+// the dense RoPE path).
 
 import type { ModelConfig, RopeConfig } from "../model/config.ts";
 import type { Mat } from "../model/dtypes.ts";
@@ -11,7 +12,7 @@ import type { Mxfp4Experts } from "../model/mxfp4.ts";
 import type { LayerPlan, MoePlan } from "../model/plan.ts";
 import type { DenseFfnWeights, LayerWeights, MoeFfnWeights } from "../model/weights.ts";
 
-/** gpt-oss's sharded wasm and webgpu passes: every layer biased, with sinks and MXFP4 experts. */
+/** gpt-oss's sharded wasm pass: every layer biased, with sinks and MXFP4 experts. */
 export interface GptOssLayerWeights {
   attnNorm: Float32Array; // [hidden]
   q: Mat; // [heads*headDim, hidden]

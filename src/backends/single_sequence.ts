@@ -1,5 +1,5 @@
-// Adapts the wasm and webgpu forward passes, which still take one sequence against one KV cache, to the
-// batch interface of backend.ts: one slot, the input fed in the pass's own chunks (so its outputs are
+// Adapts the wasm forward passes, which still take one sequence against one KV cache, to the batch
+// interface of backend.ts: one slot, the input fed in the pass's own chunks (so its outputs are
 // bit-identical to one call), shouldStop polled between chunks, logits checked for non-finite values.
 
 import type { ModelConfig } from "../model/config.ts";
@@ -24,7 +24,7 @@ export interface SequenceOptions {
 
 /** What those passes implement; greedy() and topk() check the values they pick themselves. */
 export interface SingleSequenceBackend {
-  readonly name: "wasm" | "webgpu";
+  readonly name: "wasm";
   readonly maxContext: number;
   /** Tokens per internal chunk. */
   readonly maxTokens: number;
@@ -40,7 +40,7 @@ export interface SingleSequenceBackend {
 
 export class SingleSlotBackend implements Backend {
   readonly slots = 1;
-  readonly name: "wasm" | "webgpu";
+  readonly name: "wasm";
   readonly maxContext: number;
   readonly chunkTokens: number;
   readonly greedy?: Backend["greedy"];

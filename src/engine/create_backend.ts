@@ -4,8 +4,9 @@
 
 import { OssiError } from "../errors.ts";
 import type { Backend } from "../backends/backend.ts";
-import { gpt2View, gptOssView, ropeDenseView } from "../backends/legacy_views.ts";
+import { gptOssView } from "../backends/legacy_views.ts";
 import { ensureXdgRuntimeDir } from "../backends/webgpu/gpu_env.ts";
+import { webgpuUnsupported } from "../backends/webgpu/plan_support.ts";
 import type { LoadedModel } from "../model/load.ts";
 
 export type BackendName = "ref" | "wasm" | "webgpu" | "auto";
@@ -64,12 +65,12 @@ export async function createBackend(
 }
 
 /**
- * WebGPU on a hardware adapter when one of its passes runs the model; otherwise (no adapter, or a software
+ * WebGPU on a hardware adapter when its pass runs the model's plan; otherwise (no adapter, or a software
  * fallback one) the multi-threaded WASM backend where it runs the model, else the reference.
  */
 export async function chooseBackend(model: LoadedModel): Promise<BackendName> {
   const fits = (view: (m: LoadedModel) => unknown) => typeof view(model) !== "string";
-  if ([gptOssView, ropeDenseView, gpt2View].some(fits)) {
+  if (webgpuUnsupported(model.config, model.plan) === null) {
     ensureXdgRuntimeDir();
     const gpu = (navigator as { gpu?: GPU }).gpu;
     const adapter = await gpu?.requestAdapter().catch(() => null);

@@ -100,11 +100,8 @@ export class WeightUploader {
         `${label}: ${size} bytes exceed the GPU's storage binding limit (${this.maxBinding})`,
       );
     }
-    const buffer = this.device.createBuffer({
-      label,
-      size,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-    });
+    // COPY_SRC: embedding rows are gathered by buffer copies
+    const buffer = this.device.createBuffer({ label, size, usage: STORAGE });
     const whole = bytes.byteLength - (bytes.byteLength % 4);
     for (let at = 0; at < whole; at += CHUNK) {
       this.device.queue.writeBuffer(
@@ -189,19 +186,6 @@ export const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBuf
 export function bindingLimit(gpu: GpuDevice, asked?: number): number {
   const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
   return Math.min(limit, asked ?? limit);
-}
-
-/** A zeroed f32 KV cache of `floats` elements, owned (and destroyed) with the weights. */
-export function kvCache(up: WeightUploader, floats: number, label: string): GPUBuffer {
-  const size = Math.max(16, floats * 4);
-  if (size > up.maxBinding) {
-    throw new OssiError(
-      `${label}: ${size} bytes exceed the GPU's storage binding limit; use a smaller context`,
-    );
-  }
-  const b = up.device.createBuffer({ label, size, usage: STORAGE });
-  up.buffers.push(b);
-  return b;
 }
 
 /** Throws a one-line OssiError when an error scope around the uploads caught an out-of-memory. */

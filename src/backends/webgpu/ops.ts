@@ -1,5 +1,7 @@
-// Thin host wrappers, one per WGSL kernel: check shapes, fill Params, pick the variant, dispatch.
-// They allocate nothing; every buffer is passed in.
+// Thin host wrappers, one per WGSL kernel of the layer stack (matmul, embedding, norms, QK-norm, RoPE and
+// the cache append, attention, residual add, argmax/top-k; the FFN's are in ops_ffn.ts and ops_moe.ts):
+// check shapes, fill Params, pick the variant, dispatch, count the weight bytes read. They allocate nothing;
+// every buffer is passed in.
 
 import type { GpuMat } from "./gpu_weights.ts";
 import type { Recorder } from "./recorder.ts";
@@ -95,7 +97,7 @@ export function rmsnorm(
   rec.dispatch("rmsnorm", "main", { WG }, { 1: x, 2: w, 3: y }, { tokens, n, x_offset: xOffset, eps }, [
     tokens,
   ]);
-  rec.countWeights(tokens * n * 4);
+  rec.countWeights(n * 4); // every row reads the same weights
 }
 
 /** x += r (in place), then y = rmsnorm(x) * w, row by row: the residual add fused with the next norm. */
@@ -112,63 +114,155 @@ export function addRmsnorm(
   rec.dispatch("rmsnorm", "add_main", { WG }, { 2: w, 3: y, 4: x, 5: r }, { tokens, n, x_offset: 0, eps }, [
     tokens,
   ]);
-  rec.countWeights(tokens * n * 4);
+  rec.countWeights(n * 4);
 }
 
-/** Rotates `tokens` rows (at `offset`, `stride` apart) of `heads` vectors for positions pos0, pos0+1, ... */
-export function rope(
+/** y[t] = layerNorm(x[xOffset + t*n ..]) * w + b for t < tokens (population variance). */
+export function layernorm(
   rec: Recorder,
-  v: GPUBuffer,
-  offset: number,
-  stride: number,
+  x: GPUBuffer,
+  xOffset: number,
+  w: GPUBuffer,
+  b: GPUBuffer,
+  y: GPUBuffer,
   tokens: number,
-  heads: number,
-  headDim: number,
-  pos0: number,
-  cosSin: GPUBuffer,
+  n: number,
+  eps: number,
 ): void {
+  check(tokens > 0 && n > 0, `layernorm ${tokens}x${n}`);
   rec.dispatch(
-    "rope_yarn",
+    "layernorm",
     "main",
     { WG },
-    { 1: cosSin, 2: v },
-    { tokens, heads, kv_heads: 0, head_dim: headDim, pos0, offset, stride },
-    elemGrid((tokens * heads * headDim) / 2),
+    { 1: x, 2: w, 3: b, 4: y },
+    { tokens, n, x_offset: xOffset, eps },
+    [
+      tokens,
+    ],
   );
+  rec.countWeights(2 * n * 4);
+}
+
+/** x += r (in place), then y = layerNorm(x) * w + b, row by row: the residual add fused with the next norm. */
+export function addLayernorm(
+  rec: Recorder,
+  x: GPUBuffer,
+  r: GPUBuffer,
+  w: GPUBuffer,
+  b: GPUBuffer,
+  y: GPUBuffer,
+  tokens: number,
+  n: number,
+  eps: number,
+): void {
+  check(tokens > 0 && n > 0, `layernorm ${tokens}x${n}`);
+  rec.dispatch("layernorm", "add_main", { WG }, { 2: w, 3: b, 4: y, 5: x, 6: r }, {
+    tokens,
+    n,
+    x_offset: 0,
+    eps,
+  }, [tokens]);
+  rec.countWeights(2 * n * 4);
+}
+
+/** A norm's weights: RMSNorm has none of the bias LayerNorm adds. */
+export interface NormWeights {
+  readonly w: GPUBuffer;
+  readonly b: GPUBuffer | null;
+}
+
+/**
+ * The plan's norm of `tokens` rows of x (from row `row0`) into y: LayerNorm where the weights have a bias,
+ * else RMSNorm. With `residual`, x += residual first (in place; row0 must be 0): the fused residual add.
+ */
+export function norm(
+  rec: Recorder,
+  nw: NormWeights,
+  x: GPUBuffer,
+  y: GPUBuffer,
+  tokens: number,
+  n: number,
+  eps: number,
+  residual: GPUBuffer | null = null,
+  row0 = 0,
+): void {
+  check(residual === null || row0 === 0, "a fused residual add starts at row 0");
+  if (nw.b) {
+    if (residual) addLayernorm(rec, x, residual, nw.w, nw.b, y, tokens, n, eps);
+    else layernorm(rec, x, row0 * n, nw.w, nw.b, y, tokens, n, eps);
+  } else if (residual) addRmsnorm(rec, x, residual, nw.w, y, tokens, n, eps);
+  else rmsnorm(rec, x, row0 * n, nw.w, y, tokens, n, eps);
+}
+
+/** Per-head RMSNorm, in place, of the q and k heads of fused [q | k | v] rows `stride` floats apart. */
+export function qkRmsnorm(
+  rec: Recorder,
+  qkv: GPUBuffer,
+  qW: GPUBuffer,
+  kW: GPUBuffer,
+  tokens: number,
+  heads: number,
+  kvHeads: number,
+  headDim: number,
+  stride: number,
+  eps: number,
+): void {
+  check(stride >= (heads + kvHeads) * headDim, `qk_rmsnorm stride ${stride}`);
+  rec.dispatch(
+    "qk_rmsnorm",
+    "main",
+    { WG },
+    { 1: qkv, 2: qW, 3: kW },
+    { tokens, heads, kv_heads: kvHeads, head_dim: headDim, stride, eps },
+    [heads + kvHeads, tokens],
+  );
+  rec.countWeights(2 * headDim * 4);
+}
+
+/**
+ * The rows of a forward step as the per-row kernels (RoPE and the cache append, attention) see them: each
+ * row is one token of one sequence of the batch, at its own position in its own KV slot.
+ */
+export interface StepRows {
+  /** [rows] vec2<u32>: (position, slot) of each row. */
+  readonly buffer: GPUBuffer;
+  /** Cache rows per slot: the caches are [slots, ctx, width]. */
+  readonly ctx: number;
+  /** The largest position of a row: the most keys a query of the step sees, minus one. */
+  readonly maxPos: number;
 }
 
 export interface RopeQkvArgs {
   readonly qkv: GPUBuffer; // [tokens, (heads + 2 kvHeads) headDim] fused projection output
   readonly q: GPUBuffer; // [tokens, heads*headDim] rotated q
-  readonly kCache: GPUBuffer; // rows pos0.. get the rotated k
-  readonly vCache: GPUBuffer; // rows pos0.. get v
+  readonly kCache: GPUBuffer; // [slots, ctx, kvHeads*headDim]: each row's (slot, position) gets its rotated k
+  readonly vCache: GPUBuffer; // the same for v
   readonly cosSin: GPUBuffer;
+  readonly rows: StepRows;
   readonly tokens: number;
   readonly heads: number;
   readonly kvHeads: number;
   readonly headDim: number;
-  readonly pos0: number;
   /** The caches hold f16 (the "f16kv" shader variant). */
   readonly kvF16?: boolean;
   /** false: no rotation (learned positions); q, k, v are only split and appended. Default true. */
   readonly rope?: boolean;
 }
 
-/** Splits fused q|k|v rows: rope on q and k, k and v appended to the KV caches at positions pos0.. */
+/** Splits fused q|k|v rows: rope on q and k, k and v appended to the KV caches at each row's slot and position. */
 export function ropeQkv(rec: Recorder, a: RopeQkvArgs): void {
   const half = a.headDim / 2, kvw = a.kvHeads * a.headDim;
   rec.dispatch(
     "rope_yarn",
-    "qkv_main",
+    "main",
     a.rope === false ? { WG, ROPE: false } : { WG },
-    { 1: a.cosSin, 3: a.qkv, 4: a.q, 5: a.kCache, 6: a.vCache },
+    { 1: a.cosSin, 2: a.rows.buffer, 3: a.qkv, 4: a.q, 5: a.kCache, 6: a.vCache },
     {
       tokens: a.tokens,
       heads: a.heads,
       kv_heads: a.kvHeads,
       head_dim: a.headDim,
-      pos0: a.pos0,
-      offset: 0,
+      ctx: a.rows.ctx,
       stride: (a.heads + 2 * a.kvHeads) * a.headDim,
     },
     elemGrid(a.tokens * ((a.heads + a.kvHeads) * half + kvw)),
@@ -178,12 +272,12 @@ export function ropeQkv(rec: Recorder, a: RopeQkvArgs): void {
 
 export interface AttentionArgs {
   readonly q: GPUBuffer;
-  readonly k: GPUBuffer;
+  readonly k: GPUBuffer; // [slots, ctx, kvHeads*headDim]
   readonly v: GPUBuffer;
   readonly sinks: GPUBuffer;
   readonly out: GPUBuffer;
+  readonly rows: StepRows;
   readonly tokens: number;
-  readonly pos0: number;
   readonly heads: number;
   readonly kvHeads: number;
   readonly headDim: number;
@@ -197,19 +291,23 @@ export interface AttentionArgs {
   readonly split?: { readonly scratch: GPUBuffer; readonly floats: number };
   /** Keys per split (a multiple of 64; default SPLIT_KEYS). */
   readonly splitKeys?: number;
-  /** Split when at most this many tokens (default 1: decode; prefill has workgroups enough). */
+  /** Split when at most this many rows (default SPLIT_MAX_ROWS; prefill has workgroups enough). */
   readonly splitMaxTokens?: number;
 }
 
 /** Keys per workgroup of split attention: a decode step over more keys than this is split. */
 export const SPLIT_KEYS = 256;
 
+/** Rows up to which attention may split: decode steps of up to this many sequences. */
+export const SPLIT_MAX_ROWS = 16;
+
 /** Partials split attention needs for `keys` keys (the most a query sees). */
 export const attentionSplits = (keys: number, splitKeys = SPLIT_KEYS) => Math.ceil(keys / splitKeys);
 
 /**
- * Attention with sinks over the KV cache. With `split` scratch, a step of few tokens over a long context
- * runs as flash-decoding: ceil(keys / splitKeys) workgroups per (head, token), then one combine.
+ * Attention with sinks over the KV caches, each row against its own slot up to its own position. With
+ * `split` scratch, a step of few rows over a long context runs as flash-decoding: ceil(keys / splitKeys)
+ * workgroups per (head, row) for the longest row's keys, then one combine.
  */
 export function attention(rec: Recorder, a: AttentionArgs): void {
   check(
@@ -218,14 +316,14 @@ export function attention(rec: Recorder, a: AttentionArgs): void {
   );
   const splitKeys = a.splitKeys ?? SPLIT_KEYS;
   check(splitKeys > 0 && splitKeys % WG === 0, `attention split_keys ${splitKeys}`);
-  const lastPos = a.pos0 + a.tokens - 1;
+  const lastPos = a.rows.maxPos;
   const keys = a.window > 0 ? Math.min(a.window, lastPos + 1) : lastPos + 1;
   const splits = attentionSplits(keys, splitKeys);
-  const split = a.split !== undefined && splits > 1 && a.tokens <= (a.splitMaxTokens ?? 1) &&
+  const split = a.split !== undefined && splits > 1 && a.tokens <= (a.splitMaxTokens ?? SPLIT_MAX_ROWS) &&
     a.tokens * a.heads * splits * (a.headDim + 2) <= a.split.floats;
   const params = {
     tokens: a.tokens,
-    pos0: a.pos0,
+    ctx: a.rows.ctx,
     heads: a.heads,
     kv_heads: a.kvHeads,
     head_dim: a.headDim,
@@ -234,14 +332,22 @@ export function attention(rec: Recorder, a: AttentionArgs): void {
     splits: split ? splits : 1,
     split_keys: splitKeys,
   };
-  rec.countWeights(a.tokens * a.heads * 4); // the sinks; the KV cache is not a weight
+  rec.countWeights(a.heads * 4); // the sinks; the KV cache is not a weight
   const variant = a.kvF16 ? "f16kv" : "f32";
   const qkv = { 1: a.q, 2: a.k, 3: a.v };
   if (!split) {
-    rec.dispatch("sdpa_sink_window", "main", { WG }, { ...qkv, 4: a.sinks, 5: a.out }, params, [
-      a.heads,
-      a.tokens,
-    ], variant);
+    rec.dispatch(
+      "sdpa_sink_window",
+      "main",
+      { WG },
+      { ...qkv, 4: a.sinks, 5: a.out, 7: a.rows.buffer },
+      params,
+      [
+        a.heads,
+        a.tokens,
+      ],
+      variant,
+    );
     return;
   }
   const part = a.split!.scratch;
@@ -249,7 +355,7 @@ export function attention(rec: Recorder, a: AttentionArgs): void {
     "sdpa_sink_window",
     "split",
     { WG },
-    { ...qkv, 6: part },
+    { ...qkv, 6: part, 7: a.rows.buffer },
     params,
     [a.heads, a.tokens, splits],
     variant,
@@ -260,17 +366,31 @@ export function attention(rec: Recorder, a: AttentionArgs): void {
   ], variant);
 }
 
-/** y[t] = row ids[t] of the embedding matrix. */
-export function embed(rec: Recorder, ids: GPUBuffer, w: GpuMat, y: GPUBuffer, tokens: number): void {
-  for (const part of w.parts) {
-    rec.dispatch("embedding_gather", "main", { WG, WDT: w.wdt }, { 1: ids, 2: part.buffer, 3: y }, {
-      tokens,
-      n: w.cols,
-      row0: part.row0,
-      rows: part.rows,
-    }, [tokens]);
+/**
+ * y[t] = row ids[t] of the embedding matrix (with `add`, y[t] += it: learned positions). The host knows
+ * the ids: each row is copied from the part that holds it into `rows` (at least ids.length rows of w in its
+ * dtype), then one dispatch widens them to f32.
+ */
+export function embed(
+  rec: Recorder,
+  ids: ArrayLike<number>,
+  w: GpuMat,
+  rows: GPUBuffer,
+  y: GPUBuffer,
+  add = false,
+): void {
+  const tokens = ids.length, rowBytes = w.cols * elemBytes(w.wdt), per = w.parts[0].rows;
+  check(tokens > 0 && rows.size >= tokens * rowBytes, `embedding of ${tokens} rows`);
+  for (let t = 0; t < tokens; t++) {
+    const part = w.parts[Math.floor(ids[t] / per)];
+    check(part !== undefined && ids[t] - part.row0 < part.rows, `embedding row ${ids[t]} of ${w.rows}`);
+    rec.copy(part.buffer, (ids[t] - part.row0) * rowBytes, rows, t * rowBytes, rowBytes);
   }
-  rec.countWeights(tokens * w.cols * elemBytes(w.wdt)); // one row per token, from whichever part holds it
+  rec.dispatch("embedding_gather", add ? "add" : "main", { WG, WDT: w.wdt }, { 1: rows, 2: y }, {
+    tokens,
+    n: w.cols,
+  }, [tokens]);
+  rec.countWeights(tokens * rowBytes); // one row per token
 }
 
 /** y[i] += x[i], i < n. */

@@ -1,11 +1,46 @@
-// Host wrappers of the MXFP4 mixture-of-experts kernels: a token or a few (decode) run slot by slot as
+// Host wrappers of the mixture-of-experts kernels: routing (shaders/softmax_topk.wgsl, either order of
+// softmax and top-k), then the chosen experts. MXFP4 experts: a token or a few (decode) run slot by slot as
 // matrix-vector products (shaders/f32_mxfp4w_moe.wgsl); enough tokens that experts average MOE_GROUP_MIN
-// slots (a prefill chunk, a batch of decode tokens) are grouped by expert on the GPU and run as tiles of
-// tokens (shaders/f32_mxfp4w_moe_gemm.wgsl), so each active expert's weights are read once per tile.
+// slots (a prefill chunk, a large batch of decode tokens from several sequences) are grouped by expert on
+// the GPU and run as tiles of tokens (shaders/f32_mxfp4w_moe_gemm.wgsl), so each active expert's weights
+// are read once per tile. Float experts run slot by slot (shaders/f32_bf16w_moe.wgsl).
 
+import type { GpuDenseExperts } from "./gpu_dense_experts.ts";
 import type { GpuExperts } from "./gpu_weights.ts";
 import { check, elemGrid, rowGrid, WG } from "./ops.ts";
 import type { Recorder } from "./recorder.ts";
+
+export interface RouteArgs {
+  /** topk_softmax: softmax of the k largest logits (gpt-oss); softmax_topk: the k largest of the softmax
+   * over all experts, divided by their sum when `normalize` (Qwen3-MoE). */
+  readonly routing: "topk_softmax" | "softmax_topk";
+  readonly normalize: boolean;
+  readonly logits: GPUBuffer; // [tokens, experts]
+  readonly sel: GPUBuffer; // [tokens, k] u32: chosen experts, strongest first
+  readonly selW: GPUBuffer; // [tokens, k]: their weights
+  readonly tokens: number;
+  readonly experts: number;
+  readonly k: number;
+}
+
+/** Most experts routing takes (one bit each in a thread's chosen set). */
+export const ROUTE_MAX_EXPERTS = 512;
+
+/** Each token's k experts and their weights from its router logits (ties: the lower expert first). */
+export function route(rec: Recorder, a: RouteArgs): void {
+  check(
+    a.experts <= ROUTE_MAX_EXPERTS && a.k >= 1 && a.k <= a.experts,
+    `routing: top-${a.k} of ${a.experts} experts`,
+  );
+  rec.dispatch(
+    "softmax_topk",
+    a.routing === "softmax_topk" ? "main" : "topk_softmax",
+    { WG },
+    { 1: a.logits, 2: a.sel, 3: a.selW },
+    { tokens: a.tokens, k: a.k, num_experts: a.experts, norm_topk: a.normalize ? 1 : 0 },
+    [Math.ceil(a.tokens / WG)],
+  );
+}
 
 /** Scratch of the grouped path, sized for the most tokens a call may take (see moeGroupedSizes). */
 export interface MoeGroupedScratch {
@@ -15,7 +50,6 @@ export interface MoeGroupedScratch {
 }
 
 export interface MoeArgs {
-  readonly routerLogits: GPUBuffer; // [tokens, experts]
   readonly sel: GPUBuffer; // [tokens, k] u32
   readonly selW: GPUBuffer; // [tokens, k]
   readonly x: GPUBuffer; // [tokens, hidden] normed input
@@ -78,29 +112,27 @@ export function moeGroupedSizes(
 /** Bytes of one expert of `x` that a kernel reads: blocks, scales and its f32 bias. */
 const expertBytes = (x: GpuExperts) => x.rows * x.cols / 2 + x.rows * x.cols / 32 + x.rows * 4;
 
+/** Most MXFP4 experts (the grouping kernel has one thread per expert). */
+export const MXFP4_MAX_EXPERTS = 256;
+
 /**
- * Router top-k + softmax, gate_up + clamped SwiGLU, down and the weighted sum, reading only the chosen
- * experts. Counted weight bytes: exact for the slot path (each slot reads its expert once); for the
- * grouped path the bound of moeMaxTiles tiles (the GPU knows the groups, the host does not).
+ * The chosen MXFP4 experts (after route()): gate_up + clamped SwiGLU, down and the weighted sum, reading
+ * only the chosen experts. Counted weight bytes: exact for the slot path (each slot reads its expert once);
+ * for the grouped path the bound of moeMaxTiles tiles (the GPU knows the groups, the host does not).
  */
 export function moe(rec: Recorder, a: MoeArgs): void {
   const { gateUp, down, tokens, k } = a;
-  check(gateUp.numExperts <= 256 && gateUp.cols % 32 === 0 && down.cols % 32 === 0, "moe shapes");
+  check(
+    gateUp.numExperts <= MXFP4_MAX_EXPERTS && gateUp.cols % 32 === 0 && down.cols % 32 === 0,
+    "moe shapes",
+  );
   check(down.cols * 2 === gateUp.rows && down.rows === gateUp.cols, "moe gate_up/down shapes disagree");
-  const base = { tokens, k, num_experts: gateUp.numExperts, limit: a.limit, alpha: a.alpha };
-  rec.dispatch("f32_mxfp4w_moe", "router_topk", { WG }, { 1: a.routerLogits, 2: a.sel, 3: a.selW }, {
-    ...base,
-    rows: 0,
-    cols: 0,
-    e0: 0,
-    e1: 0,
-    first: 0,
-  }, [Math.ceil(tokens / WG)]);
+  const base = { tokens, k, num_experts: gateUp.numExperts, first: 0, limit: a.limit, alpha: a.alpha };
   if (a.grouped && moeGroups(tokens, k, gateUp.numExperts, a.groupMin)) moeGrouped(rec, a, a.grouped, base);
   else moeSlots(rec, a, base);
 }
 
-type Base = { tokens: number; k: number; num_experts: number; limit: number; alpha: number };
+type Base = { tokens: number; k: number; num_experts: number; first: number; limit: number; alpha: number };
 
 /** Each slot (token, chosen expert) as matrix-vector products: one workgroup per output row and slot. */
 function moeSlots(rec: Recorder, a: MoeArgs, base: Base): void {
@@ -111,7 +143,7 @@ function moeSlots(rec: Recorder, a: MoeArgs, base: Base): void {
       "gate_up_swiglu",
       { WG },
       { 2: a.sel, 4: part.buffer, 5: gateUp.scales, 6: gateUp.bias, 7: a.x, 8: a.act },
-      { ...base, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1, first: 0 },
+      { ...base, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1 },
       [...rowGrid(gateUp.rows / 2), tokens * k],
     );
   }
@@ -173,4 +205,52 @@ function moeGrouped(rec: Recorder, a: MoeArgs, s: MoeGroupedScratch, base: Base)
     elemGrid(tokens * down.rows),
   );
   rec.countWeights(maxTiles * (expertBytes(gateUp) + expertBytes(down)));
+}
+
+export interface FloatMoeArgs {
+  readonly sel: GPUBuffer; // [tokens, k] u32 chosen experts
+  readonly selW: GPUBuffer; // [tokens, k] their weights
+  readonly x: GPUBuffer; // [tokens, hidden] normed input
+  readonly act: GPUBuffer; // [tokens, k, ffn] scratch
+  readonly out: GPUBuffer; // [tokens, hidden]
+  readonly gateUp: GpuDenseExperts; // per expert [2*ffn, hidden]: gate rows then up rows
+  readonly down: GpuDenseExperts; // per expert [hidden, ffn]
+  readonly tokens: number;
+  readonly k: number;
+}
+
+/** Bytes of one float expert matrix (of the widest part, where parts differ in dtype). */
+const floatExpertBytes = (x: GpuDenseExperts) =>
+  x.rows * x.cols * Math.max(...x.parts.map((p) => p.wdt === 2 ? 4 : 2));
+
+/**
+ * The chosen float experts (after route()): out = sum_j selW_j * down_e(silu(gate_e x) * up_e x) over each
+ * token's chosen experts only, slot by slot.
+ */
+export function floatMoe(rec: Recorder, a: FloatMoeArgs): void {
+  const { gateUp, down, tokens, k } = a;
+  check(down.cols * 2 === gateUp.rows && down.rows === gateUp.cols, "moe gate_up/down shapes disagree");
+  check(gateUp.numExperts === down.numExperts, "moe expert counts disagree");
+  const base = { tokens, k, num_experts: gateUp.numExperts, limit: 0, alpha: 0 };
+  for (const part of gateUp.parts) {
+    rec.dispatch(
+      "f32_bf16w_moe",
+      "gate_up_swiglu",
+      { WG, WDT: part.wdt },
+      { 1: a.sel, 3: part.buffer, 4: a.x, 5: a.act },
+      { ...base, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1, first: 0 },
+      [...rowGrid(gateUp.rows / 2), tokens * k],
+    );
+  }
+  down.parts.forEach((part, i) => {
+    rec.dispatch(
+      "f32_bf16w_moe",
+      "down",
+      { WG, WDT: part.wdt },
+      { 1: a.sel, 2: a.selW, 3: part.buffer, 5: a.act, 6: a.out },
+      { ...base, rows: down.rows, cols: down.cols, e0: part.e0, e1: part.e1, first: i === 0 ? 1 : 0 },
+      [...rowGrid(down.rows), tokens],
+    );
+  });
+  rec.countWeights(tokens * k * (floatExpertBytes(gateUp) + floatExpertBytes(down)));
 }

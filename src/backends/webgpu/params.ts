@@ -4,6 +4,20 @@
 /** Every field is a 4-byte scalar, so the WGSL layout is the fields in order, padded to 16 bytes. */
 export type ParamType = "u32" | "f32";
 
+/** The expert kernels' one struct (shaders/lib/moe_params.wgsl, included by each of them). */
+const MOE_PARAMS = {
+  tokens: "u32",
+  k: "u32",
+  num_experts: "u32",
+  rows: "u32",
+  cols: "u32",
+  e0: "u32",
+  e1: "u32",
+  first: "u32",
+  limit: "f32",
+  alpha: "f32",
+} as const;
+
 export const PARAMS = {
   f32_bf16w_matmul: {
     rows: "u32",
@@ -16,44 +30,15 @@ export const PARAMS = {
     y_offset: "u32",
   },
   rmsnorm: { tokens: "u32", n: "u32", x_offset: "u32", eps: "f32" },
-  rope_yarn: {
-    tokens: "u32",
-    heads: "u32",
-    kv_heads: "u32",
-    head_dim: "u32",
-    pos0: "u32",
-    offset: "u32",
-    stride: "u32",
-  },
-  embedding_gather: { tokens: "u32", n: "u32", row0: "u32", rows: "u32" },
+  rope_yarn: { tokens: "u32", heads: "u32", kv_heads: "u32", head_dim: "u32", ctx: "u32", stride: "u32" },
+  embedding_gather: { tokens: "u32", n: "u32" },
   add_inplace: { n: "u32" },
   argmax: { n: "u32", k: "u32" },
-  f32_mxfp4w_moe: {
-    tokens: "u32",
-    k: "u32",
-    num_experts: "u32",
-    rows: "u32",
-    cols: "u32",
-    e0: "u32",
-    e1: "u32",
-    first: "u32",
-    limit: "f32",
-    alpha: "f32",
-  },
-  f32_mxfp4w_moe_gemm: {
-    tokens: "u32",
-    k: "u32",
-    num_experts: "u32",
-    rows: "u32",
-    cols: "u32",
-    e0: "u32",
-    e1: "u32",
-    limit: "f32",
-    alpha: "f32",
-  },
+  f32_mxfp4w_moe: MOE_PARAMS,
+  f32_mxfp4w_moe_gemm: MOE_PARAMS,
   sdpa_sink_window: {
     tokens: "u32",
-    pos0: "u32",
+    ctx: "u32",
     heads: "u32",
     kv_heads: "u32",
     head_dim: "u32",
@@ -67,15 +52,7 @@ export const PARAMS = {
   qk_rmsnorm: { tokens: "u32", heads: "u32", kv_heads: "u32", head_dim: "u32", stride: "u32", eps: "f32" },
   swiglu: { tokens: "u32", n: "u32" },
   softmax_topk: { tokens: "u32", k: "u32", num_experts: "u32", norm_topk: "u32" },
-  f32_bf16w_moe: {
-    tokens: "u32",
-    k: "u32",
-    rows: "u32",
-    cols: "u32",
-    e0: "u32",
-    e1: "u32",
-    first: "u32",
-  },
+  f32_bf16w_moe: MOE_PARAMS,
 } as const satisfies Record<string, Record<string, ParamType>>;
 
 export type KernelName = keyof typeof PARAMS;

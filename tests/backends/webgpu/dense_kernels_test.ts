@@ -1,6 +1,6 @@
-// The GPT-2 / Qwen3 WGSL kernels against the scalar reference kernels_dense.ts: layernorm, gelu_tanh,
-// qk_rmsnorm, swiglu, softmax_topk, the dense-expert MoE (bf16 and f32, split into parts) and rope_yarn's
-// qkv_main without rotation; exact fits, partial tails, several tokens and random shapes.
+// The WGSL kernels of GPT-2 / Qwen3-style layers against the scalar reference kernels_dense.ts: layernorm,
+// gelu_tanh, qk_rmsnorm, swiglu, softmax_topk, the float-expert MoE (bf16 and f32, split into parts) and
+// rope_yarn without rotation; exact fits, partial tails, several tokens and random shapes.
 
 import { assert, assertEquals } from "../../assert.ts";
 import { linear } from "../../../src/backends/ref/kernels.ts";
@@ -13,16 +13,9 @@ import {
 } from "../../../src/backends/ref/kernels_dense.ts";
 import { uploadDenseExperts } from "../../../src/backends/webgpu/gpu_dense_experts.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
-import { ropeQkv } from "../../../src/backends/webgpu/ops.ts";
-import {
-  addLayernorm,
-  denseMoe,
-  geluTanh,
-  layernorm,
-  qkRmsnorm,
-  softmaxTopk,
-  swiglu,
-} from "../../../src/backends/webgpu/ops_dense.ts";
+import { addLayernorm, layernorm, qkRmsnorm, ropeQkv } from "../../../src/backends/webgpu/ops.ts";
+import { geluTanh, swiglu } from "../../../src/backends/webgpu/ops_ffn.ts";
+import { floatMoe, route } from "../../../src/backends/webgpu/ops_moe.ts";
 import type { FloatDType, Mat } from "../../../src/model/dtypes.ts";
 import { withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
@@ -156,7 +149,16 @@ Deno.test(
         const logits = randomF32(tokens * experts, r, 4);
         logits[1] = logits[2]; // a tie
         const sel = h.put(tokens * k * 4), selW = h.put(tokens * k * 4);
-        softmaxTopk(h.rec, h.put(logits), sel, selW, tokens, experts, k, norm);
+        route(h.rec, {
+          routing: "softmax_topk",
+          normalize: norm,
+          logits: h.put(logits),
+          sel,
+          selW,
+          tokens,
+          experts,
+          k,
+        });
         const gotSel = await h.u32(sel, tokens * k), gotW = await h.f32(selW, tokens * k);
         const wantSel: number[] = [], wantW: number[] = [];
         for (let t = 0; t < tokens; t++) {
@@ -226,7 +228,7 @@ Deno.test(
         const gateUp = uploadDenseExperts(uploader, gate.map((g, e) => stack(g, up[e])), "gate_up");
         const downX = uploadDenseExperts(uploader, down, "down");
         const out = h.put(tokens * H * 4);
-        denseMoe(h.rec, {
+        floatMoe(h.rec, {
           sel: h.put(Uint32Array.from(sel)),
           selW: h.put(Float32Array.from(selW)),
           x: h.put(x),
@@ -257,7 +259,7 @@ function stack(a: Mat, b: Mat): Mat {
 }
 
 Deno.test(
-  "rope_yarn qkv_main without rotation copies q and appends k, v to the caches unchanged",
+  "rope_yarn without rotation copies q and appends k, v to the caches unchanged",
   withHarness(async (h) => {
     const r = rng(27);
     for (const [tokens, heads, dim, pos0] of [[1, 4, 16, 9], [6, 2, 64, 0]]) {
@@ -270,11 +272,15 @@ Deno.test(
         kCache: k,
         vCache: v,
         cosSin: h.put(16),
+        rows: {
+          buffer: h.put(Uint32Array.from({ length: 2 * tokens }, (_, i) => i % 2 ? 0 : pos0 + i / 2)),
+          ctx,
+          maxPos: pos0 + tokens - 1,
+        },
         tokens,
         heads,
         kvHeads: heads,
         headDim: dim,
-        pos0,
         rope: false,
       });
       const wantQ = new Float32Array(tokens * w),

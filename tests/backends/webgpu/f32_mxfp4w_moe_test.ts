@@ -1,12 +1,13 @@
-// shaders/f32_mxfp4w_moe.wgsl (router top-k, gate_up + SwiGLU, down + weighted sum) and the grouped
-// shaders/f32_mxfp4w_moe_gemm.wgsl against the scalar topkSoftmax/expertLinear/swigluClamped: one and
-// several tokens, ties in the router, experts split in parts; grouped by expert: uneven groups (empty,
-// single-token, and larger than a tile), both token tiles, row tails, and the group/scan/scatter itself.
+// shaders/f32_mxfp4w_moe.wgsl (gate_up + SwiGLU, down + weighted sum, after softmax_topk.wgsl's top-k
+// routing) and the grouped shaders/f32_mxfp4w_moe_gemm.wgsl against the scalar topkSoftmax, expertLinear
+// and swigluClamped: one and several tokens, ties in the router, experts split in parts; grouped by expert:
+// uneven groups (empty, single-token, and larger than a tile), both token tiles, row tails, and the
+// group/scan/scatter itself.
 
 import { assert, assertEquals } from "../../assert.ts";
 import { expertLinear, swigluClamped, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
-import { moe, moeGroupedSizes, moeGroups, moeTile } from "../../../src/backends/webgpu/ops_moe.ts";
+import { moe, moeGroupedSizes, moeGroups, moeTile, route } from "../../../src/backends/webgpu/ops_moe.ts";
 import { type KernelHarness, withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
@@ -56,11 +57,20 @@ async function check(h: KernelHarness, c: Case, seed: number, logits?: Float32Ar
   const grouped = c.grouped
     ? { order: h.put(sizes.order * 4), tiles: h.put(sizes.tiles * 4), slotOut: h.put(sizes.slotOut * 4) }
     : undefined;
-  const before = h.rec.dispatches;
-  moe(h.rec, {
-    routerLogits: h.put(router),
+  const before = h.rec.dispatches, selW = h.put(c.tokens * c.k * 4);
+  route(h.rec, {
+    routing: "topk_softmax",
+    normalize: true,
+    logits: h.put(router),
     sel,
-    selW: h.put(c.tokens * c.k * 4),
+    selW,
+    tokens: c.tokens,
+    experts: c.experts,
+    k: c.k,
+  });
+  moe(h.rec, {
+    sel,
+    selW,
     x: h.put(x),
     act: h.put(c.tokens * c.k * c.ffn * 4),
     out,

@@ -1,7 +1,8 @@
 // shaders/sdpa_sink_window.wgsl against the scalar attentionSink(): decode and prefill, full and sliding
 // windows, grouped KV heads, key counts past one 64-key chunk (with a partial last chunk), head_dim > 64;
 // split attention (flash-decoding) over long contexts: several splits with a partial last one, windows
-// across split boundaries, tokens whose last splits are empty, f16 caches.
+// across split boundaries, tokens whose last splits are empty, f16 caches; rows of several sequences, each at
+// its own position in its own slot of the caches (a batch of decode steps, split or not).
 
 import { assert, assertEquals, assertThrows } from "../../assert.ts";
 import { attentionSink } from "../../../src/backends/ref/kernels.ts";
@@ -17,6 +18,8 @@ interface Case {
   kvHeads: number;
   headDim: number;
   window: number;
+  /** (position, slot) of each row; default: positions pos0.. in slot 0. */
+  rows?: [number, number][];
 }
 
 /** Split attention: keys per split, and up to how many tokens the split is used. */
@@ -27,16 +30,32 @@ interface Split {
 
 async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false, split?: Split): Promise<void> {
   const r = rng(seed);
-  const ctx = c.pos0 + c.tokens, kvw = c.kvHeads * c.headDim, qw = c.heads * c.headDim;
+  const rows = c.rows ?? Array.from({ length: c.tokens }, (_, t): [number, number] => [c.pos0 + t, 0]);
+  const maxPos = Math.max(...rows.map(([p]) => p)), slots = 1 + Math.max(...rows.map(([, s]) => s));
+  const ctx = maxPos + 1, kvw = c.kvHeads * c.headDim, qw = c.heads * c.headDim;
   const q = randomF32(c.tokens * qw, r, 2);
   // An f16 cache stores f16-rounded values; the reference sees exactly those.
   const round = (a: Float32Array) => kvF16 ? a.map(Math.f16round) : a;
-  const k = round(randomF32(ctx * kvw, r)), v = round(randomF32(ctx * kvw, r));
+  const k = round(randomF32(slots * ctx * kvw, r)), v = round(randomF32(slots * ctx * kvw, r));
   const sinks = randomF32(c.heads, r, 3);
   const want = new Float32Array(c.tokens * qw);
-  for (let t = 0; t < c.tokens; t++) {
-    attentionSink(want, t * qw, q, t * qw, k, v, c.pos0 + t, c.window, sinks, c.heads, c.kvHeads, c.headDim);
-  }
+  rows.forEach(([pos, slot], t) => {
+    const slotOf = (a: Float32Array) => a.subarray(slot * ctx * kvw, (slot + 1) * ctx * kvw);
+    attentionSink(
+      want,
+      t * qw,
+      q,
+      t * qw,
+      slotOf(k),
+      slotOf(v),
+      pos,
+      c.window,
+      sinks,
+      c.heads,
+      c.kvHeads,
+      c.headDim,
+    );
+  });
   const out = h.put(c.tokens * qw * 4);
   const cache = (a: Float32Array) => h.put(kvF16 ? Float16Array.from(a) : a);
   const before = h.rec.dispatches;
@@ -50,12 +69,15 @@ async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false, spl
     sinks: h.put(sinks),
     out,
     ...c,
+    rows: { buffer: h.put(Uint32Array.from(rows.flat())), ctx, maxPos },
     kvF16,
     split: split && { scratch: h.put(new Float32Array(floats).fill(NaN)), floats },
     splitKeys: split?.keys,
     splitMaxTokens: split?.maxTokens,
   });
-  const what = `${JSON.stringify(c)}${kvF16 ? " f16 cache" : ""}${split ? ` in ${splits} splits` : ""}`;
+  const what = `${JSON.stringify({ ...c, rows: undefined })}${c.rows ? ` rows ${JSON.stringify(rows)}` : ""}${
+    kvF16 ? " f16 cache" : ""
+  }${split ? ` in ${splits} splits` : ""}`;
   assertEquals(h.rec.dispatches - before, splits > 1 ? 2 : 1, `${what}: dispatches`);
   const d = maxRelDiff(await h.f32(out, c.tokens * qw), want);
   assert(d < 1e-5, `${what}: differs by ${d}`);
@@ -138,15 +160,30 @@ Deno.test(
 );
 
 Deno.test(
+  "sdpa_sink_window runs each row of a batch against its own slot at its own position, split or not",
+  withHarness(async (h) => {
+    // four sequences' decode rows: slots 2, 0, 3, 1 at positions 5, 300, 0, 71 (4 slots of 301 rows)
+    const rows: [number, number][] = [[5, 2], [300, 0], [0, 3], [71, 1]];
+    const c = { tokens: 4, pos0: 0, heads: 4, kvHeads: 2, headDim: 32, window: 0, rows };
+    await check(h, c, 80); // one workgroup per (head, row)
+    await check(h, c, 81, false, { keys: 64, maxTokens: 4 }); // 5 splits for the longest row; empty splits
+    await check(h, { ...c, window: 50 }, 82, false, { keys: 64, maxTokens: 4 });
+    // a prefill piece of one sequence beside a decode row of another, in one step
+    const mixed: [number, number][] = [[9, 1], [10, 1], [11, 1], [40, 0]];
+    await check(h, { ...c, rows: mixed, heads: 3, kvHeads: 3, headDim: 10 }, 83);
+  }),
+);
+
+Deno.test(
   "sdpa_sink_window f16kv variant reads an f16 cache like attentionSink() (refused without shader-f16)",
   withHarness(async (h) => {
     if (!h.gpu.hasF16) {
       // GL adapters (and some real GPUs) have no shader-f16: the variant is refused in one line, and the
       // f32 cache (the default) is what runs; the test above covers it.
-      const c = { tokens: 1, pos0: 3, heads: 2, kvHeads: 1, headDim: 16, window: 0 };
-      const buf = h.put(64 * 4);
+      const c = { tokens: 1, heads: 2, kvHeads: 1, headDim: 16, window: 0 };
+      const buf = h.put(64 * 4), rows = { buffer: buf, ctx: 4, maxPos: 3 };
       assertThrows(
-        () => attention(h.rec, { q: buf, k: buf, v: buf, sinks: buf, out: buf, ...c, kvF16: true }),
+        () => attention(h.rec, { q: buf, k: buf, v: buf, sinks: buf, out: buf, ...c, rows, kvF16: true }),
         Error,
         /needs a GPU with shader-f16/,
       );
@@ -161,7 +198,7 @@ Deno.test(
             sinks: buf,
             out: buf,
             ...c,
-            pos0: 300,
+            rows: { ...rows, ctx: 301, maxPos: 300 },
             kvF16: true,
             split,
           }),

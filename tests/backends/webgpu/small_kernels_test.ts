@@ -1,5 +1,6 @@
-// The small WGSL kernels against the scalar reference: rmsnorm, rope_yarn (YaRN tables), embedding_gather
-// (all dtypes, split parts), add_inplace, argmax (ties, rows shorter than a workgroup).
+// The small WGSL kernels against the scalar reference: rmsnorm, rope_yarn (YaRN tables, rows at their own
+// positions in their own KV slots), embedding_gather (all dtypes, rows copied from split parts), add_inplace,
+// argmax (ties, rows shorter than a workgroup).
 
 import { assert, assertEquals } from "../../assert.ts";
 import {
@@ -17,11 +18,10 @@ import {
   argmax,
   embed,
   rmsnorm,
-  rope,
   ropeQkv,
   topk,
 } from "../../../src/backends/webgpu/ops.ts";
-import { cosSinTable } from "../../../src/backends/webgpu/webgpu_backend.ts";
+import { cosSinTable } from "../../../src/backends/webgpu/rope_table.ts";
 import { withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
@@ -65,75 +65,51 @@ Deno.test(
 );
 
 Deno.test(
-  "rope_yarn matches rope() with YaRN tables, in place at an offset and stride",
-  withHarness(async (h) => {
-    const r = rng(2);
-    for (
-      const [tokens, heads, dim, pos0, truncate] of [[1, 4, 64, 4000, false], [5, 3, 16, 0, true], [
-        3,
-        2,
-        12,
-        37,
-        false,
-      ]] as const
-    ) {
-      const config = {
-        rope: gptOssRope(dim, truncate),
-      };
-      const tables = ropeTables(config.rope);
-      const stride = heads * dim + 3, off = 5;
-      const x = randomF32(off + tokens * stride, r);
-      const want = x.slice();
-      for (let t = 0; t < tokens; t++) refRope(want, off + t * stride, heads, dim, pos0 + t, tables);
-      const b = h.put(x);
-      const cs = cosSinTable(config, pos0 + tokens);
-      rope(h.rec, b, off, stride, tokens, heads, dim, pos0, h.put(cs));
-      const d = maxRelDiff(await h.f32(b, x.length), want);
-      assert(d < 1e-5, `rope ${tokens}x${heads}x${dim}@${pos0}: differs by ${d}`);
-    }
-  }),
-);
-
-Deno.test(
-  "rope_yarn qkv_main rotates q and k of fused rows and appends k, v to the caches at pos0",
+  "rope_yarn rotates q and k of fused rows and appends k, v to each row's slot at its position",
   withHarness(async (h) => {
     const r = rng(12);
-    for (
-      const [tokens, heads, kvHeads, dim, pos0] of [[1, 4, 2, 16, 9], [6, 3, 1, 8, 0], [3, 8, 8, 64, 100]]
-    ) {
-      const rope = gptOssRope(dim);
-      const tables = ropeTables(rope);
-      const qw = heads * dim, kvw = kvHeads * dim, stride = qw + 2 * kvw, ctx = pos0 + tokens + 2;
+    // [heads, kvHeads, dim, truncate, (position, slot) of each row]
+    const cases: [number, number, number, boolean, [number, number][]][] = [
+      [4, 2, 16, false, [[9, 0]]],
+      [3, 1, 8, true, Array.from({ length: 6 }, (_, t): [number, number] => [t, 0])],
+      [8, 8, 64, false, [[100, 0], [101, 0], [102, 0]]],
+      [4, 2, 64, false, [[4000, 0]]], // a large angle
+      [2, 1, 12, false, [[37, 2], [0, 0], [5, 1], [6, 1]]], // three sequences in three slots
+    ];
+    for (const [heads, kvHeads, dim, truncate, rows] of cases) {
+      const tokens = rows.length, rope = gptOssRope(dim, truncate), tables = ropeTables(rope);
+      const slots = 1 + Math.max(...rows.map(([, s]) => s)), ctx = 2 + Math.max(...rows.map(([p]) => p));
+      const qw = heads * dim, kvw = kvHeads * dim, stride = qw + 2 * kvw;
       const qkv = randomF32(tokens * stride, r);
-      const wantQ = new Float32Array(tokens * qw), wantK = new Float32Array(ctx * kvw).fill(7);
-      const wantV = new Float32Array(ctx * kvw).fill(7);
-      for (let t = 0; t < tokens; t++) {
+      const wantQ = new Float32Array(tokens * qw), wantK = new Float32Array(slots * ctx * kvw).fill(7);
+      const wantV = new Float32Array(slots * ctx * kvw).fill(7);
+      rows.forEach(([pos, slot], t) => {
+        const at = (slot * ctx + pos) * kvw;
         wantQ.set(qkv.subarray(t * stride, t * stride + qw), t * qw);
-        refRope(wantQ, t * qw, heads, dim, pos0 + t, tables);
-        wantK.set(qkv.subarray(t * stride + qw, t * stride + qw + kvw), (pos0 + t) * kvw);
-        refRope(wantK, (pos0 + t) * kvw, kvHeads, dim, pos0 + t, tables);
-        wantV.set(qkv.subarray(t * stride + qw + kvw, (t + 1) * stride), (pos0 + t) * kvw);
-      }
+        refRope(wantQ, t * qw, heads, dim, pos, tables);
+        wantK.set(qkv.subarray(t * stride + qw, t * stride + qw + kvw), at);
+        refRope(wantK, at, kvHeads, dim, pos, tables);
+        wantV.set(qkv.subarray(t * stride + qw + kvw, (t + 1) * stride), at);
+      });
       const q = h.put(tokens * qw * 4),
-        k = h.put(new Float32Array(ctx * kvw).fill(7)),
-        v = h.put(new Float32Array(ctx * kvw).fill(7));
-      const cs = cosSinTable({ rope }, ctx);
+        k = h.put(new Float32Array(slots * ctx * kvw).fill(7)),
+        v = h.put(new Float32Array(slots * ctx * kvw).fill(7));
       ropeQkv(h.rec, {
         qkv: h.put(qkv),
         q,
         kCache: k,
         vCache: v,
-        cosSin: h.put(cs),
+        cosSin: h.put(cosSinTable({ rope }, ctx)),
+        rows: { buffer: h.put(Uint32Array.from(rows.flat())), ctx, maxPos: ctx - 2 },
         tokens,
         heads,
         kvHeads,
         headDim: dim,
-        pos0,
       });
-      const what = `${tokens}x(${heads}+${kvHeads})x${dim}@${pos0}`;
+      const what = `(${heads}+${kvHeads})x${dim} rows ${JSON.stringify(rows)}`;
       assert(maxRelDiff(await h.f32(q, tokens * qw), wantQ) < 1e-5, `${what}: q`);
-      assert(maxRelDiff(await h.f32(k, ctx * kvw), wantK) < 1e-5, `${what}: k cache`);
-      assertEquals(Array.from(await h.f32(v, ctx * kvw)), Array.from(wantV), `${what}: v cache`);
+      assert(maxRelDiff(await h.f32(k, slots * ctx * kvw), wantK) < 1e-5, `${what}: k cache`);
+      assertEquals(Array.from(await h.f32(v, slots * ctx * kvw)), Array.from(wantV), `${what}: v cache`);
     }
   }),
 );
@@ -153,7 +129,7 @@ Deno.test("stackRows() keeps raw words for one dtype and widens mixed dtypes exa
 });
 
 Deno.test(
-  "embedding_gather matches loadRow() for bf16, f16 and f32 tables, whole and split",
+  "embedding_gather matches loadRow() for bf16, f16 and f32 tables, whole and split, in one dispatch; add adds",
   withHarness(async (h) => {
     const r = rng(3);
     for (const dtype of ["BF16", "F16", "F32"] as const) {
@@ -165,13 +141,20 @@ Deno.test(
           loadRow(m, id, want.subarray(t * 40), new Uint32Array(want.buffer, t * 160, 40))
         );
         const up = new WeightUploader(h.gpu.device, maxBinding);
-        const y = h.put(want.length * 4);
-        embed(h.rec, h.put(Uint32Array.from(ids)), up.mat(m, "embed"), y, ids.length);
-        assertEquals(
-          Array.from(await h.f32(y, want.length)),
-          Array.from(want),
-          `${dtype} split ${maxBinding}`,
-        );
+        const w = up.mat(m, "embed"), y = h.put(want.length * 4), rows = h.put(want.length * 4);
+        const before = h.rec.dispatches;
+        embed(h.rec, ids, w, rows, y);
+        assertEquals(h.rec.dispatches - before, 1, `${dtype}: dispatches`);
+        const what = `${dtype} split ${maxBinding} (${w.parts.length} parts)`;
+        assertEquals(Array.from(await h.f32(y, want.length)), Array.from(want), what);
+        // add: y += the rows of other ids (learned positions)
+        const more = [3, 3, 21, 0, 1], sum = want.slice(), row = new Float32Array(40);
+        more.forEach((id, t) => {
+          loadRow(m, id, row);
+          for (let i = 0; i < 40; i++) sum[t * 40 + i] += row[i];
+        });
+        embed(h.rec, more, w, rows, y, true);
+        assertEquals(Array.from(await h.f32(y, want.length)), Array.from(sum), `${what}: add`);
         up.destroy();
       }
     }
