@@ -1,0 +1,262 @@
+// The WebGPU backend on batches of sequences in several KV slots against the reference backend running the
+// same batches: prompts of different lengths cut across steps, a prefill joining decode steps, decode
+// batches of 2-4 sequences at different positions, greedy()/topk() per sequence, on random-shape models of
+// every architecture; MXFP4 experts grouped across sequences; what a decode batch costs (each weight read
+// once per step, not per sequence); a stop polled between layers; argument errors.
+
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { type Backend, ForwardAbortedError, type Sequence } from "../../../src/backends/backend.ts";
+import { argmax } from "../../../src/backends/ref/kernels.ts";
+import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
+import { WebGpuBackend, type WebGpuOptions } from "../../../src/backends/webgpu/webgpu_backend.ts";
+import type { GptOssConfig } from "../../../src/model/gpt_oss.ts";
+import { type LoadedModel, loadModel } from "../../../src/model/load.ts";
+import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
+import { rng } from "../../random.ts";
+import { sharedGpu } from "./gpu_harness.ts";
+import { RANDOM_ARCHS, randomArchModel, randomModel } from "./random_model.ts";
+
+const SLOTS = 4, CTX = 40;
+
+async function webgpu(model: LoadedModel, opts: Partial<WebGpuOptions> = {}): Promise<WebGpuBackend> {
+  return await WebGpuBackend.create(model.config, model.plan, model.weights, {
+    maxContext: CTX,
+    slots: SLOTS,
+    gpu: await sharedGpu(),
+    ...opts,
+  });
+}
+
+/**
+ * Batches that exercise the slots: A (13 tokens) and B (5) prefilled together, C (7) joining the decode
+ * steps of A and B, then decode batches of 4, 3 and 2 sequences at different positions, slots out of order.
+ */
+function script(vocab: number, seed: number): Sequence[][] {
+  const r = rng(seed), toks = (n: number) => Array.from({ length: n }, () => Math.floor(r() * vocab));
+  const one = () => toks(1);
+  return [
+    [{ slot: 0, tokens: toks(13), pos: 0, logits: "all" }, {
+      slot: 2,
+      tokens: toks(5),
+      pos: 0,
+      logits: "last",
+    }],
+    [
+      { slot: 2, tokens: one(), pos: 5, logits: "last" },
+      { slot: 1, tokens: toks(7), pos: 0, logits: "all" },
+      { slot: 0, tokens: one(), pos: 13, logits: "last" },
+    ],
+    [
+      { slot: 3, tokens: toks(2), pos: 0, logits: "all" },
+      { slot: 1, tokens: one(), pos: 7, logits: "last" },
+      { slot: 0, tokens: one(), pos: 14, logits: "last" },
+      { slot: 2, tokens: one(), pos: 6, logits: "last" },
+    ],
+    [
+      { slot: 1, tokens: one(), pos: 8, logits: "last" },
+      { slot: 0, tokens: one(), pos: 15, logits: "none" },
+      { slot: 2, tokens: one(), pos: 7, logits: "last" },
+    ],
+    [{ slot: 2, tokens: one(), pos: 8, logits: "last" }, { slot: 3, tokens: one(), pos: 2, logits: "last" }],
+  ];
+}
+
+/** Runs the script on both backends; every sequence's logits agree within `tol`. Returns the worst. */
+async function compareScript(got: Backend, want: Backend, batches: Sequence[][], tol: number, what: string) {
+  let worst = 0;
+  for (const [i, batch] of batches.entries()) {
+    const g = await got.forward(batch), w = await want.forward(batch);
+    batch.forEach((s, j) => {
+      assertEquals(g[j].length, w[j].length, `${what}: batch ${i} sequence ${j} rows`);
+      const d = maxAbsDiff(g[j], Array.from(w[j]));
+      worst = Math.max(worst, d);
+      assert(d < tol, `${what}: batch ${i} sequence ${j} (slot ${s.slot}) differs by ${d}`);
+    });
+  }
+  return worst;
+}
+
+/** greedy() and topk() of a batch of sequences equal forward()'s argmax and sorted logits, per sequence. */
+async function checkPicks(b: Backend, vocab: number, what: string): Promise<void> {
+  const batch = [
+    { slot: 3, tokens: [1, 2], pos: 3 },
+    { slot: 0, tokens: [5], pos: 16 },
+    { slot: 2, tokens: [7], pos: 9 },
+  ];
+  const ids = await b.greedy!(batch);
+  const top = await b.topk!(batch, 4);
+  // the same rows again (the cache entries are rewritten with the same values)
+  const logits = await b.forward(batch.map((s) => ({ ...s, logits: "last" as const })));
+  batch.forEach((_, j) => {
+    const l = logits[j];
+    assertEquals(ids[j], argmax(l), `${what}: greedy of sequence ${j}`);
+    const order = Array.from(l.keys()).sort((x, y) => l[y] - l[x] || x - y).slice(0, 4);
+    assertEquals(Array.from(top[j].ids), order, `${what}: topk ids of sequence ${j}`);
+    assertEquals(Array.from(top[j].logits), order.map((i) => l[i]), `${what}: topk logits of sequence ${j}`);
+  });
+  assert(vocab >= 4);
+}
+
+for (const arch of RANDOM_ARCHS) {
+  for (const seed of [1, 2]) {
+    Deno.test(`WebGPU batches over ${SLOTS} slots match the reference: random-shape ${arch} ${seed}`, async () => {
+      const model = randomArchModel(arch, seed), V = model.config.vocabSize;
+      const ref = new RefBackend(model.config, model.plan, model.weights, { maxContext: CTX, slots: SLOTS });
+      // steps of 8 rows: prompts cut across steps, several sequences in one step; weights split in parts
+      const b = await webgpu(model, { maxTokens: 8, maxBindingBytes: 16384 });
+      try {
+        await compareScript(b, ref, script(V, seed), 2e-3, `${arch} ${seed}`);
+        await checkPicks(b, V, `${arch} ${seed}`);
+      } finally {
+        b.dispose();
+      }
+    });
+  }
+}
+
+Deno.test("WebGPU batches on every fixture match the reference backend on the same batches", async () => {
+  for (const fixture of ["gpt-oss-tiny", "gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "llama-tiny"]) {
+    const model = loadModel(`${FIXTURES}/${fixture}`), V = model.config.vocabSize;
+    const tol = readReference(fixture).recommended_tolerance.logits_max_abs_diff;
+    const ref = new RefBackend(model.config, model.plan, model.weights, { maxContext: CTX, slots: SLOTS });
+    const b = await webgpu(model);
+    try {
+      await compareScript(b, ref, script(V, 7), tol, fixture);
+      await checkPicks(b, V, fixture);
+    } finally {
+      b.dispose();
+    }
+  }
+});
+
+Deno.test("WebGPU decode batch: a sequence's logits equal its own decode step's (within f32 rounding)", async () => {
+  const model = loadModel(`${FIXTURES}/gpt-oss-tiny`), toks = readReference("gpt-oss-tiny").prompt_token_ids;
+  const alone = await webgpu(model), batched = await webgpu(model);
+  try {
+    const prompts = [toks.slice(0, 9), toks.slice(3, 20), toks.slice(10, 14)];
+    const decode = prompts.map((p, s) => ({
+      slot: s,
+      tokens: [p[0]],
+      pos: p.length,
+      logits: "last" as const,
+    }));
+    for (const b of [alone, batched]) {
+      await b.forward(prompts.map((tokens, slot) => ({ slot, tokens, pos: 0, logits: "none" as const })));
+    }
+    const together = await batched.forward(decode);
+    for (const [s, seq] of decode.entries()) {
+      const [own] = await alone.forward([seq]);
+      const scale = Math.max(1, ...Array.from(own, Math.abs)), d = maxAbsDiff(together[s], Array.from(own));
+      assert(d <= 1e-5 * scale, `sequence ${s}: batched decode differs from its own step by ${d}`);
+    }
+  } finally {
+    alone.dispose();
+    batched.dispose();
+  }
+});
+
+Deno.test("WebGPU MXFP4 experts grouped by expert across the sequences of a decode batch match the reference", async () => {
+  for (const seed of [1, 2, 3]) {
+    const { model } = randomModel(seed), V = model.config.vocabSize;
+    const ref = new RefBackend(model.config, model.plan, model.weights, { maxContext: CTX, slots: SLOTS });
+    // groupMin 0: every step of several rows groups its slots by expert, decode batches included
+    const grouped = await webgpu(model, { moeGroupMin: 0 }), slots = await webgpu(model);
+    try {
+      const batches = script(V, seed);
+      await compareScript(grouped, ref, batches, 2e-3, `grouped, random model ${seed}`);
+      await compareScript(slots, ref, batches, 2e-3, `slot by slot, random model ${seed}`);
+      // the last decode batch (2 sequences): grouping adds its group and combine dispatches per layer
+      const last = batches[batches.length - 1], moeLayers = model.config.numLayers;
+      const cost = async (b: WebGpuBackend) => {
+        const c0 = b.counters();
+        await b.forward(last);
+        return b.counters().dispatches - c0.dispatches;
+      };
+      assertEquals(await cost(grouped) - await cost(slots), 2 * moeLayers, "grouped dispatches");
+    } finally {
+      grouped.dispose();
+      slots.dispose();
+    }
+  }
+});
+
+Deno.test("WebGPU decode batch of 1, 2, 4 sequences: one submit, the same dispatches, each dense weight read once", async () => {
+  const model = loadModel(`${FIXTURES}/gpt-oss-tiny`), c = model.config as GptOssConfig;
+  const toks = readReference("gpt-oss-tiny").prompt_token_ids;
+  const b = await webgpu(model);
+  try {
+    await b.forward(Array.from({ length: SLOTS }, (_, s) => ({
+      slot: s,
+      tokens: toks.slice(s, s + 10),
+      pos: 0,
+      logits: "none" as const,
+    })));
+    const H = c.hiddenSize, F = c.intermediateSize;
+    const expert = (rows: number, cols: number) => rows * cols / 2 + rows * cols / 32 + rows * 4;
+    // what one more sequence adds: its embedding row and, per layer, its k experts (slot by slot)
+    const perSequence = H * 2 + c.numLayers * c.expertsPerToken * (expert(2 * F, H) + expert(H, F));
+    const cost: { dispatches: number; submits: number; weightBytes: number }[] = [];
+    for (const [i, B] of [1, 2, 4].entries()) {
+      const step = Array.from({ length: B }, (_, s) => ({ slot: s, tokens: [s + 1], pos: 10 + i }));
+      const c0 = b.counters();
+      const ids = await b.greedy(step);
+      const c1 = b.counters();
+      assertEquals(ids.length, B);
+      cost.push({
+        dispatches: c1.dispatches - c0.dispatches,
+        submits: c1.submits - c0.submits,
+        weightBytes: c1.weightBytes - c0.weightBytes,
+      });
+    }
+    for (const [i, B] of [1, 2, 4].entries()) {
+      assertEquals(cost[i].submits, 1, `batch of ${B}: submits`);
+      assertEquals(cost[i].dispatches, cost[0].dispatches, `batch of ${B}: dispatches`);
+      assertEquals(
+        cost[i].weightBytes,
+        cost[0].weightBytes + (B - 1) * perSequence,
+        `batch of ${B}: weight bytes`,
+      );
+    }
+  } finally {
+    b.dispose();
+  }
+});
+
+Deno.test("WebGPU with a stop hook: a long step submits per layer and stops between layers; decode stays one submit", async () => {
+  const model = loadModel(`${FIXTURES}/gpt-oss-tiny`), L = model.config.numLayers;
+  const toks = readReference("gpt-oss-tiny").prompt_token_ids;
+  const b = await webgpu(model, { maxTokens: 64 });
+  try {
+    const prompt = [{ slot: 1, tokens: toks, pos: 0, logits: "last" as const }];
+    const [want] = await b.forward(prompt);
+    // polled before the step, then between layers: the second poll between layers stops it
+    let polls = 0;
+    await assertRejects(() => b.forward(prompt, { shouldStop: () => ++polls > 2 }), ForwardAbortedError);
+    assertEquals(polls, 3);
+    // the backend stays usable; a step that is not stopped submits once per layer
+    let c0 = b.counters();
+    const [again] = await b.forward(prompt, { shouldStop: () => false });
+    assertEquals(b.counters().submits - c0.submits, L, "submits of a polled prefill step");
+    assertEquals(Array.from(again), Array.from(want), "logits after a stop");
+    // a decode step (one row) is polled before it only: one submit
+    polls = 0;
+    c0 = b.counters();
+    await b.greedy([{ slot: 1, tokens: [3], pos: toks.length }], { shouldStop: () => (polls++, false) });
+    assertEquals([b.counters().submits - c0.submits, polls], [1, 1]);
+  } finally {
+    b.dispose();
+  }
+});
+
+Deno.test("WebGPU batches refuse slots out of range or twice in one batch, before touching a cache", async () => {
+  const b = await webgpu(loadModel(`${FIXTURES}/gpt-oss-tiny`), { slots: 2 });
+  try {
+    const s = (slot: number) => ({ slot, tokens: [1], pos: 0, logits: "last" as const });
+    await assertRejects(() => b.forward([s(2)]), RangeError, /slot 2 out of range/);
+    await assertRejects(() => b.forward([s(1), s(1)]), RangeError, /appears twice/);
+    await assertRejects(() => b.greedy([{ slot: 0, tokens: [], pos: 0 }]), RangeError, /at least one token/);
+    assertEquals((await b.forward([s(0), { ...s(1), tokens: [] }]))[1].length, 0);
+  } finally {
+    b.dispose();
+  }
+});
