@@ -82,7 +82,7 @@ deno eval 'const a = await navigator.gpu.requestAdapter({ powerPreference: "high
 
 # (the CLI test spawns src/main.ts, whose npm imports cannot be fetched there)
 step 100 "webgpu tests (kernels vs the scalar reference, fixtures)" -- deno test -A --no-lock \
-  --ignore=tests/backends/webgpu/cli_webgpu_test.ts,tests/backends/webgpu/cli_dense_test.ts tests/backends/webgpu/ 2>&1 |
+  --ignore=tests/backends/webgpu/cli_webgpu_test.ts,tests/backends/webgpu/cli_fixtures_test.ts tests/backends/webgpu/ 2>&1 |
   grep -E "FAILED|ok \||passed|error" | tail -15
 
 synth=$(step 150 "synthetic $layers-layer gpt-oss-20b" -- deno eval --no-lock 'import { cachedSynth20b } from "./scripts/synth_checkpoint.ts";

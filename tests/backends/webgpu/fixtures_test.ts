@@ -1,6 +1,7 @@
-// The WebGPU backends of GPT-2, Qwen3, Qwen3-MoE and Llama against the independent float64 references of
-// the gpt2-tiny, qwen3-tiny, qwen3-moe-tiny and llama-tiny fixtures (prompt logits, debug values, experts chosen, greedy
-// decoding over the KV cache, chunked prefill), plus chunking, weight splitting and the greedy/topk paths.
+// The WebGPU pass on GPT-2, Qwen3, Qwen3-MoE and Llama against the independent float64 references of the
+// gpt2-tiny, qwen3-tiny, qwen3-moe-tiny and llama-tiny fixtures (prompt logits, debug values, experts chosen,
+// greedy decoding over the KV cache, chunked prefill), plus chunking, weight splitting and the greedy/topk
+// paths (gpt-oss-tiny: webgpu_backend_test.ts).
 
 import { assert, assertEquals } from "../../assert.ts";
 import { argmax } from "../../../src/backends/ref/kernels.ts";

@@ -1,4 +1,4 @@
-// The WebGPU GPT-2 / Qwen3 backends against the reference backend on other shapes of the fixtures built in
+// The WebGPU pass against the reference backend on other shapes of the GPT-2 / Qwen3 fixtures built in
 // memory: Qwen3-MoE with norm_topk_prob false and with a dense-only layer, Qwen3 with a sliding-window layer,
 // attention biases and an untied head, GPT-2 untied.
 
