@@ -11,11 +11,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// The binding numbers are layernorm.wgsl's (3 is its bias), so one host wrapper binds either.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read_write> xa: array<f32>; // add_main: the residual stream, updated
-@group(0) @binding(5) var<storage, read> r: array<f32>; // add_main: what is added to it
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> xa: array<f32>; // add_main: the residual stream, updated
+@group(0) @binding(6) var<storage, read> r: array<f32>; // add_main: what is added to it
 
 var<workgroup> partial: array<f32, WG>;
 

@@ -20,6 +20,30 @@ struct Params {
 
 const MAX_EXPERTS: u32 = 512u;
 
+/** An expert and its router logit. */
+struct Choice {
+  e: u32,
+  v: f32,
+}
+
+/** The largest logit of the row at `base` not yet taken (ties: the lower expert), then marked taken. */
+fn take_best(base: u32, taken: ptr<function, array<u32, MAX_EXPERTS / 32u>>) -> Choice {
+  var best = 0xffffffffu;
+  var bv = 0.0;
+  for (var e = 0u; e < p.num_experts; e++) {
+    if (((*taken)[e / 32u] & (1u << (e % 32u))) != 0u) {
+      continue;
+    }
+    let v = router_logits[base + e];
+    if (best == 0xffffffffu || v > bv) {
+      best = e;
+      bv = v;
+    }
+  }
+  (*taken)[best / 32u] |= 1u << (best % 32u);
+  return Choice(best, bv);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x;
@@ -38,21 +62,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var taken: array<u32, MAX_EXPERTS / 32u>;
   var kept = 0.0;
   for (var j = 0u; j < p.k; j++) {
-    var best = 0xffffffffu;
-    var bv = 0.0;
-    for (var e = 0u; e < p.num_experts; e++) {
-      if ((taken[e / 32u] & (1u << (e % 32u))) != 0u) {
-        continue;
-      }
-      let v = router_logits[base + e];
-      if (best == 0xffffffffu || v > bv) {
-        best = e;
-        bv = v;
-      }
-    }
-    taken[best / 32u] |= 1u << (best % 32u);
-    let pj = exp(bv - m) / total;
-    sel[t * p.k + j] = best;
+    let c = take_best(base, &taken);
+    let pj = exp(c.v - m) / total;
+    sel[t * p.k + j] = c.e;
     sel_w[t * p.k + j] = pj;
     kept += pj;
   }
@@ -73,24 +85,12 @@ fn topk_softmax(@builtin(global_invocation_id) gid: vec3<u32>) {
   let base = t * p.num_experts;
   var m = 0.0;
   for (var j = 0u; j < p.k; j++) {
-    var best = 0xffffffffu;
-    var bv = 0.0;
-    for (var e = 0u; e < p.num_experts; e++) {
-      if ((taken[e / 32u] & (1u << (e % 32u))) != 0u) {
-        continue;
-      }
-      let v = router_logits[base + e];
-      if (best == 0xffffffffu || v > bv) {
-        best = e;
-        bv = v;
-      }
-    }
-    taken[best / 32u] |= 1u << (best % 32u);
-    sel[t * p.k + j] = best;
+    let c = take_best(base, &taken);
+    sel[t * p.k + j] = c.e;
     if (j == 0u) {
-      m = bv;
+      m = c.v;
     }
-    sel_w[t * p.k + j] = exp(bv - m);
+    sel_w[t * p.k + j] = exp(c.v - m);
   }
   var sum = 0.0;
   for (var j = 0u; j < p.k; j++) {

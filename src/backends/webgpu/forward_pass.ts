@@ -94,7 +94,7 @@ export async function recordLayers(
     if (l > 0) await between?.(l);
     const p = plan.layers[l], at = p.attention, L = m.layers[l];
     // attention norm; after the first layer fused with the previous layer's FFN residual add
-    op.norm(rec, L.attnNorm, a.x, a.xn, T, H, eps, l === 0 ? null : a.ffn);
+    op.norm(rec, { x: a.x, residual: l === 0 ? null : a.ffn, w: L.attnNorm, y: a.xn, tokens: T, n: H, eps });
     if (l > 0) await taps?.rows(`residual_after_${ffnTap}`, l - 1, a.x, H);
     await taps?.rows("attn_norm", l, a.xn, H);
     // q, k, v projection (one fused matmul)
@@ -144,7 +144,7 @@ export async function recordLayers(
     mm(L.o, L.oBias, a.att, a.proj);
     await taps?.rows("attn_out", l, a.proj, H);
     // residual add fused with the mlp norm
-    op.norm(rec, L.mlpNorm, a.x, a.xn, T, H, eps, a.proj);
+    op.norm(rec, { x: a.x, residual: a.proj, w: L.mlpNorm, y: a.xn, tokens: T, n: H, eps });
     await taps?.rows("residual_after_attention", l, a.x, H);
     await taps?.rows("mlp_norm", l, a.xn, H);
     // feed-forward into a.ffn: a dense MLP, or routed experts
@@ -229,6 +229,6 @@ export function recordLogits(
   logits: GPUBuffer,
 ): void {
   const c = ctx.config, a = ctx.act;
-  op.norm(ctx.rec, ctx.model.finalNorm, x, a.xn, m, c.hiddenSize, c.norm.eps, null, row0);
+  op.norm(ctx.rec, { x, row0, w: ctx.model.finalNorm, y: a.xn, tokens: m, n: c.hiddenSize, eps: c.norm.eps });
   op.matmul(ctx.rec, { w: ctx.model.unembed, bias: null, dummy: ctx.dummy, x: a.xn, y: logits, tokens: m });
 }

@@ -84,114 +84,50 @@ export function matmul(rec: Recorder, a: MatmulArgs): void {
   }
 }
 
-export function rmsnorm(
-  rec: Recorder,
-  x: GPUBuffer,
-  xOffset: number,
-  w: GPUBuffer,
-  y: GPUBuffer,
-  tokens: number,
-  n: number,
-  eps: number,
-): void {
-  rec.dispatch("rmsnorm", "main", { WG }, { 1: x, 2: w, 3: y }, { tokens, n, x_offset: xOffset, eps }, [
-    tokens,
-  ]);
-  rec.countWeights(n * 4); // every row reads the same weights
-}
-
-/** x += r (in place), then y = rmsnorm(x) * w, row by row: the residual add fused with the next norm. */
-export function addRmsnorm(
-  rec: Recorder,
-  x: GPUBuffer,
-  r: GPUBuffer,
-  w: GPUBuffer,
-  y: GPUBuffer,
-  tokens: number,
-  n: number,
-  eps: number,
-): void {
-  rec.dispatch("rmsnorm", "add_main", { WG }, { 2: w, 3: y, 4: x, 5: r }, { tokens, n, x_offset: 0, eps }, [
-    tokens,
-  ]);
-  rec.countWeights(n * 4);
-}
-
-/** y[t] = layerNorm(x[xOffset + t*n ..]) * w + b for t < tokens (population variance). */
-export function layernorm(
-  rec: Recorder,
-  x: GPUBuffer,
-  xOffset: number,
-  w: GPUBuffer,
-  b: GPUBuffer,
-  y: GPUBuffer,
-  tokens: number,
-  n: number,
-  eps: number,
-): void {
-  check(tokens > 0 && n > 0, `layernorm ${tokens}x${n}`);
-  rec.dispatch(
-    "layernorm",
-    "main",
-    { WG },
-    { 1: x, 2: w, 3: b, 4: y },
-    { tokens, n, x_offset: xOffset, eps },
-    [
-      tokens,
-    ],
-  );
-  rec.countWeights(2 * n * 4);
-}
-
-/** x += r (in place), then y = layerNorm(x) * w + b, row by row: the residual add fused with the next norm. */
-export function addLayernorm(
-  rec: Recorder,
-  x: GPUBuffer,
-  r: GPUBuffer,
-  w: GPUBuffer,
-  b: GPUBuffer,
-  y: GPUBuffer,
-  tokens: number,
-  n: number,
-  eps: number,
-): void {
-  check(tokens > 0 && n > 0, `layernorm ${tokens}x${n}`);
-  rec.dispatch("layernorm", "add_main", { WG }, { 2: w, 3: b, 4: y, 5: x, 6: r }, {
-    tokens,
-    n,
-    x_offset: 0,
-    eps,
-  }, [tokens]);
-  rec.countWeights(2 * n * 4);
-}
-
 /** A norm's weights: RMSNorm has none of the bias LayerNorm adds. */
 export interface NormWeights {
   readonly w: GPUBuffer;
   readonly b: GPUBuffer | null;
 }
 
+export interface NormArgs {
+  /** [rows, n]: the rows to normalise (the residual stream). */
+  readonly x: GPUBuffer;
+  /** First row of x (default 0; 0 with a residual). */
+  readonly row0?: number;
+  /** Added to x in place first (x += residual, then y = norm(x)): the residual add fused with the norm. */
+  readonly residual?: GPUBuffer | null;
+  readonly w: NormWeights;
+  /** [tokens, n] */
+  readonly y: GPUBuffer;
+  readonly tokens: number;
+  readonly n: number;
+  readonly eps: number;
+}
+
 /**
- * The plan's norm of `tokens` rows of x (from row `row0`) into y: LayerNorm where the weights have a bias,
- * else RMSNorm. With `residual`, x += residual first (in place; row0 must be 0): the fused residual add.
+ * The plan's norm of `tokens` rows, one workgroup per row: LayerNorm (population variance, then the bias)
+ * where the weights have a bias, else RMSNorm.
  */
-export function norm(
-  rec: Recorder,
-  nw: NormWeights,
-  x: GPUBuffer,
-  y: GPUBuffer,
-  tokens: number,
-  n: number,
-  eps: number,
-  residual: GPUBuffer | null = null,
-  row0 = 0,
-): void {
-  check(residual === null || row0 === 0, "a fused residual add starts at row 0");
-  if (nw.b) {
-    if (residual) addLayernorm(rec, x, residual, nw.w, nw.b, y, tokens, n, eps);
-    else layernorm(rec, x, row0 * n, nw.w, nw.b, y, tokens, n, eps);
-  } else if (residual) addRmsnorm(rec, x, residual, nw.w, y, tokens, n, eps);
-  else rmsnorm(rec, x, row0 * n, nw.w, y, tokens, n, eps);
+export function norm(rec: Recorder, a: NormArgs): void {
+  const row0 = a.row0 ?? 0, add = !!a.residual, b = a.w.b;
+  check(a.tokens > 0 && a.n > 0 && (!add || row0 === 0), `norm ${a.tokens}x${a.n} from row ${row0}`);
+  // shared binding numbers: 1 x, 2 w, 3 b (LayerNorm), 4 y, 5 the residual stream, 6 what is added to it
+  const bindings: Record<number, GPUBuffer> = add ? { 2: a.w.w, 4: a.y, 5: a.x, 6: a.residual! } : {
+    1: a.x,
+    2: a.w.w,
+    4: a.y,
+  };
+  if (b) bindings[3] = b;
+  rec.dispatch(
+    b ? "layernorm" : "rmsnorm",
+    add ? "add_main" : "main",
+    { WG },
+    bindings,
+    { tokens: a.tokens, n: a.n, x_offset: row0 * a.n, eps: a.eps },
+    [a.tokens],
+  );
+  rec.countWeights((b ? 2 : 1) * a.n * 4); // every row reads the same weights
 }
 
 /** Per-head RMSNorm, in place, of the q and k heads of fused [q | k | v] rows `stride` floats apart. */

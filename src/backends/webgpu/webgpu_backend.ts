@@ -10,18 +10,15 @@ import type { MappedFile } from "../../io/mmap.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { ModelPlan } from "../../model/plan.ts";
 import type { ModelWeights } from "../../model/weights.ts";
+import type { Backend, ForwardOptions, PickSequence, Sequence } from "../backend.ts";
 import {
-  type Backend,
   checkBatch,
   checkFinite,
   checkPickBatch,
   checkTopK,
   ForwardAbortedError,
-  type ForwardOptions,
   logitRows,
   NonFiniteError,
-  type PickSequence,
-  type Sequence,
   TOPK_MAX,
 } from "../backend.ts";
 import { batchSteps, type Step, type WantedRow, wantedRows } from "./batch_steps.ts";

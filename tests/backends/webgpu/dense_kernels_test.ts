@@ -13,7 +13,7 @@ import {
 } from "../../../src/backends/ref/kernels_dense.ts";
 import { uploadDenseExperts } from "../../../src/backends/webgpu/gpu_dense_experts.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
-import { addLayernorm, layernorm, qkRmsnorm, ropeQkv } from "../../../src/backends/webgpu/ops.ts";
+import { norm, qkRmsnorm, ropeQkv } from "../../../src/backends/webgpu/ops.ts";
 import { geluTanh, swiglu } from "../../../src/backends/webgpu/ops_ffn.ts";
 import { floatMoe, route } from "../../../src/backends/webgpu/ops_moe.ts";
 import type { FloatDType, Mat } from "../../../src/model/dtypes.ts";
@@ -33,7 +33,7 @@ Deno.test(
       const want = new Float32Array(tokens * n);
       refLayerNorm(want, x.subarray(n), w, b, 1e-5, tokens, n);
       const y = h.put(tokens * n * 4);
-      layernorm(h.rec, h.put(x), n, h.put(w), h.put(b), y, tokens, n, 1e-5);
+      norm(h.rec, { x: h.put(x), row0: 1, w: { w: h.put(w), b: h.put(b) }, y, tokens, n, eps: 1e-5 });
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 2e-5, `layernorm ${tokens}x${n}: differs by ${d}`);
     }
@@ -50,7 +50,7 @@ Deno.test(
       const want = new Float32Array(tokens * n);
       refLayerNorm(want, sum, w, b, 1e-5, tokens, n);
       const xb = h.put(x), y = h.put(tokens * n * 4);
-      addLayernorm(h.rec, xb, h.put(res), h.put(w), h.put(b), y, tokens, n, 1e-5);
+      norm(h.rec, { x: xb, residual: h.put(res), w: { w: h.put(w), b: h.put(b) }, y, tokens, n, eps: 1e-5 });
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 2e-5, `add_main ${tokens}x${n}: norm differs by ${d}`);
       assertEquals(

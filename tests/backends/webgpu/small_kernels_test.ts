@@ -12,15 +12,7 @@ import { loadRow } from "../../../src/model/dtypes.ts";
 import { ropeTables } from "../../../src/model/rope.ts";
 import { gptOssRope } from "../../rope_configs.ts";
 import { stackRows, WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
-import {
-  addInplace,
-  addRmsnorm,
-  argmax,
-  embed,
-  rmsnorm,
-  ropeQkv,
-  topk,
-} from "../../../src/backends/webgpu/ops.ts";
+import { addInplace, argmax, embed, norm, ropeQkv, topk } from "../../../src/backends/webgpu/ops.ts";
 import { cosSinTable } from "../../../src/backends/webgpu/rope_table.ts";
 import { withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
@@ -36,7 +28,7 @@ Deno.test(
       const want = new Float32Array(tokens * n);
       refRmsnorm(want, x.subarray(n), w, 1e-5, tokens, n);
       const y = h.put(tokens * n * 4);
-      rmsnorm(h.rec, h.put(x), n, h.put(w), y, tokens, n, 1e-5);
+      norm(h.rec, { x: h.put(x), row0: 1, w: { w: h.put(w), b: null }, y, tokens, n, eps: 1e-5 });
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 1e-5, `rmsnorm ${tokens}x${n}: differs by ${d}`);
     }
@@ -53,7 +45,7 @@ Deno.test(
       const want = new Float32Array(tokens * n);
       refRmsnorm(want, sum, w, 1e-5, tokens, n);
       const xb = h.put(x), y = h.put(tokens * n * 4);
-      addRmsnorm(h.rec, xb, h.put(res), h.put(w), y, tokens, n, 1e-5);
+      norm(h.rec, { x: xb, residual: h.put(res), w: { w: h.put(w), b: null }, y, tokens, n, eps: 1e-5 });
       assert(maxRelDiff(await h.f32(y, tokens * n), want) < 1e-5, `add_main ${tokens}x${n}: norm differs`);
       assertEquals(
         Array.from(await h.f32(xb, tokens * n)),
