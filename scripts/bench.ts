@@ -107,9 +107,9 @@ export async function benchOne(
     const c = model.config as GptOssConfig, gb = weightBytesPerToken(c) / 1e9;
     const threads = backend.name === "ref" ? 1 : opts.threads ?? navigator.hardwareConcurrency;
     const prompt = promptTokens(opts.prefill, c.vocabSize);
-    // the WebGPU pass counts what its steps cost (GpuBackend.counters(), inside the one-slot adapter)
-    const pass = ((backend as { inner?: object }).inner ?? backend) as { counters?: () => StepCounters };
-    const counters = pass.counters?.bind(pass);
+    // the WebGPU backend counts what its steps cost (WebGpuBackend.counters())
+    const counted = backend as { counters?: () => StepCounters };
+    const counters = counted.counters?.bind(backend);
     const c0 = counters?.();
     let t = performance.now();
     await backend.forward([{ slot: 0, tokens: prompt, pos: 0, logits: "last" }]);

@@ -58,8 +58,7 @@ async function runOne(name: string, dir: string, tokens: number, generate: numbe
     }
   }
   Deno.writeFileSync(out, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
-  const pass = ((backend as { inner?: object }).inner ?? backend) as { gpu?: { description: string } };
-  const adapter = pass.gpu?.description;
+  const adapter = (backend as { gpu?: { description: string } }).gpu?.description;
   backend.dispose();
   const result: RunResult = {
     backend: name,

@@ -5,7 +5,7 @@
 
 import { OssiError } from "../../errors.ts";
 import { type MappedFile, releaseMappedPages } from "../../io/mmap.ts";
-import type { ModelConfig } from "../../model/config.ts";
+import type { ModelConfig, NormKind } from "../../model/config.ts";
 import type { ModelPlan } from "../../model/plan.ts";
 import type { ModelWeights } from "../../model/weights.ts";
 import { type GpuDenseExperts, uploadDenseExperts } from "./gpu_dense_experts.ts";
@@ -99,6 +99,11 @@ export async function uploadModel(
     return b;
   };
   const vec = (v: Float32Array | null, label: string) => v && up.upload(v, label);
+  const norm = (kind: NormKind, w: Float32Array, b: Float32Array | null, label: string): NormWeights => ({
+    kind,
+    w: up.upload(w, label),
+    b: vec(b, label + "_bias"),
+  });
   const release = () => o.files && releaseMappedPages(o.files);
   const uploadLayer = (l: number): GpuLayer => {
     const L = w.layers[l], f = L.ffn, p = `layer ${l} `;
@@ -140,7 +145,7 @@ export async function uploadModel(
       };
     }
     return {
-      attnNorm: { w: up.upload(L.attnNorm, p + "attn_norm"), b: vec(L.attnNormBias, p + "attn_norm_bias") },
+      attnNorm: norm(plan.layers[l].norm, L.attnNorm, L.attnNormBias, p + "attn_norm"),
       qkv: up.mat(stackRows([L.q, L.k, L.v]), p + "qkv"),
       qkvBias: qkvBias && up.upload(qkvBias, p + "qkv_bias"),
       qNorm: vec(L.qNorm, p + "q_norm"),
@@ -148,7 +153,7 @@ export async function uploadModel(
       o: up.mat(L.o, p + "o"),
       oBias: vec(L.oBias, p + "o_bias"),
       sinks: vec(L.sinks, p + "sinks"),
-      mlpNorm: { w: up.upload(L.mlpNorm, p + "mlp_norm"), b: vec(L.mlpNormBias, p + "mlp_norm_bias") },
+      mlpNorm: norm(plan.layers[l].norm, L.mlpNorm, L.mlpNormBias, p + "mlp_norm"),
       ffn,
       kCache: cache(p + "k_cache"),
       vCache: cache(p + "v_cache"),
@@ -166,7 +171,7 @@ export async function uploadModel(
     embed,
     posEmbed: w.posEmbed && up.mat(w.posEmbed, "position embedding"),
     layers,
-    finalNorm: { w: up.upload(w.finalNorm, "final_norm"), b: vec(w.finalNormBias, "final_norm_bias") },
+    finalNorm: norm(c.norm.kind, w.finalNorm, w.finalNormBias, "final_norm"),
     unembed: w.unembed === w.embed ? embed : up.mat(w.unembed, "unembedding"),
     cosSin: c.rope && up.upload(cosSinTable({ rope: c.rope }, o.ctx), "rope cos/sin"),
   };

@@ -84,8 +84,9 @@ export function matmul(rec: Recorder, a: MatmulArgs): void {
   }
 }
 
-/** A norm's weights: RMSNorm has none of the bias LayerNorm adds. */
+/** A norm as the plan says (LayerNorm or RMSNorm) with its weights; only LayerNorm has a bias. */
 export interface NormWeights {
+  readonly kind: "layernorm" | "rmsnorm";
   readonly w: GPUBuffer;
   readonly b: GPUBuffer | null;
 }
@@ -105,13 +106,11 @@ export interface NormArgs {
   readonly eps: number;
 }
 
-/**
- * The plan's norm of `tokens` rows, one workgroup per row: LayerNorm (population variance, then the bias)
- * where the weights have a bias, else RMSNorm.
- */
+/** The plan's norm of `tokens` rows, one workgroup per row: LayerNorm (population variance) or RMSNorm. */
 export function norm(rec: Recorder, a: NormArgs): void {
-  const row0 = a.row0 ?? 0, add = !!a.residual, b = a.w.b;
+  const row0 = a.row0 ?? 0, add = !!a.residual, ln = a.w.kind === "layernorm", b = a.w.b;
   check(a.tokens > 0 && a.n > 0 && (!add || row0 === 0), `norm ${a.tokens}x${a.n} from row ${row0}`);
+  check(ln === (b !== null), `${a.w.kind} ${b ? "with" : "without"} a bias`);
   // shared binding numbers: 1 x, 2 w, 3 b (LayerNorm), 4 y, 5 the residual stream, 6 what is added to it
   const bindings: Record<number, GPUBuffer> = add ? { 2: a.w.w, 4: a.y, 5: a.x, 6: a.residual! } : {
     1: a.x,
@@ -120,14 +119,14 @@ export function norm(rec: Recorder, a: NormArgs): void {
   };
   if (b) bindings[3] = b;
   rec.dispatch(
-    b ? "layernorm" : "rmsnorm",
+    a.w.kind,
     add ? "add_main" : "main",
     { WG },
     bindings,
     { tokens: a.tokens, n: a.n, x_offset: row0 * a.n, eps: a.eps },
     [a.tokens],
   );
-  rec.countWeights((b ? 2 : 1) * a.n * 4); // every row reads the same weights
+  rec.countWeights((ln ? 2 : 1) * a.n * 4); // every row reads the same weights
 }
 
 /** Per-head RMSNorm, in place, of the q and k heads of fused [q | k | v] rows `stride` floats apart. */

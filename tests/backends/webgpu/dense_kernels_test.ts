@@ -33,7 +33,15 @@ Deno.test(
       const want = new Float32Array(tokens * n);
       refLayerNorm(want, x.subarray(n), w, b, 1e-5, tokens, n);
       const y = h.put(tokens * n * 4);
-      norm(h.rec, { x: h.put(x), row0: 1, w: { w: h.put(w), b: h.put(b) }, y, tokens, n, eps: 1e-5 });
+      norm(h.rec, {
+        x: h.put(x),
+        row0: 1,
+        w: { kind: "layernorm", w: h.put(w), b: h.put(b) },
+        y,
+        tokens,
+        n,
+        eps: 1e-5,
+      });
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 2e-5, `layernorm ${tokens}x${n}: differs by ${d}`);
     }
@@ -50,7 +58,15 @@ Deno.test(
       const want = new Float32Array(tokens * n);
       refLayerNorm(want, sum, w, b, 1e-5, tokens, n);
       const xb = h.put(x), y = h.put(tokens * n * 4);
-      norm(h.rec, { x: xb, residual: h.put(res), w: { w: h.put(w), b: h.put(b) }, y, tokens, n, eps: 1e-5 });
+      norm(h.rec, {
+        x: xb,
+        residual: h.put(res),
+        w: { kind: "layernorm", w: h.put(w), b: h.put(b) },
+        y,
+        tokens,
+        n,
+        eps: 1e-5,
+      });
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 2e-5, `add_main ${tokens}x${n}: norm differs by ${d}`);
       assertEquals(

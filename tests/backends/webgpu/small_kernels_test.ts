@@ -28,7 +28,15 @@ Deno.test(
       const want = new Float32Array(tokens * n);
       refRmsnorm(want, x.subarray(n), w, 1e-5, tokens, n);
       const y = h.put(tokens * n * 4);
-      norm(h.rec, { x: h.put(x), row0: 1, w: { w: h.put(w), b: null }, y, tokens, n, eps: 1e-5 });
+      norm(h.rec, {
+        x: h.put(x),
+        row0: 1,
+        w: { kind: "rmsnorm", w: h.put(w), b: null },
+        y,
+        tokens,
+        n,
+        eps: 1e-5,
+      });
       const d = maxRelDiff(await h.f32(y, tokens * n), want);
       assert(d < 1e-5, `rmsnorm ${tokens}x${n}: differs by ${d}`);
     }
@@ -45,7 +53,15 @@ Deno.test(
       const want = new Float32Array(tokens * n);
       refRmsnorm(want, sum, w, 1e-5, tokens, n);
       const xb = h.put(x), y = h.put(tokens * n * 4);
-      norm(h.rec, { x: xb, residual: h.put(res), w: { w: h.put(w), b: null }, y, tokens, n, eps: 1e-5 });
+      norm(h.rec, {
+        x: xb,
+        residual: h.put(res),
+        w: { kind: "rmsnorm", w: h.put(w), b: null },
+        y,
+        tokens,
+        n,
+        eps: 1e-5,
+      });
       assert(maxRelDiff(await h.f32(y, tokens * n), want) < 1e-5, `add_main ${tokens}x${n}: norm differs`);
       assertEquals(
         Array.from(await h.f32(xb, tokens * n)),
