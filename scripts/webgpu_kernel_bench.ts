@@ -8,7 +8,7 @@ import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { openGpuDevice } from "../src/backends/webgpu/gpu_device.ts";
 import { STORAGE, WeightUploader } from "../src/backends/webgpu/gpu_weights.ts";
 import { attention, attentionSplits, matmul } from "../src/backends/webgpu/ops.ts";
-import { moe, moeGroupedSizes, route, type RouteArgs } from "../src/backends/webgpu/ops_moe.ts";
+import { moe, type MoeArgs, moeGroupedSizes, route, type RouteArgs } from "../src/backends/webgpu/ops_moe.ts";
 import { PipelineCache } from "../src/backends/webgpu/pipelines.ts";
 import { Recorder } from "../src/backends/webgpu/recorder.ts";
 import type { Mxfp4Experts } from "../src/model/mxfp4.ts";
@@ -94,7 +94,18 @@ const pairs: Pair[] = [];
     tiles: buffer(sz.tiles * 4),
     slotOut: buffer(sz.slotOut * 4),
   };
-  const a = { sel, selW, x, act, out, gateUp: g, down: d, tokens: T, k: K, limit: 7, alpha: 1.702 };
+  const a: MoeArgs = {
+    sel,
+    selW,
+    x,
+    act,
+    out,
+    experts: { format: "mxfp4", gateUp: g, down: d },
+    activation: { kind: "swiglu_clamped", limit: 7, alpha: 1.702 },
+    dummy: buffer(4),
+    tokens: T,
+    k: K,
+  };
   const routing: RouteArgs = {
     routing: "topk_softmax",
     normalize: true,

@@ -41,6 +41,10 @@ try {
     let next = await greedy(prompt, 0);
     const prefillS = (performance.now() - t) / 1000;
     const prefillTimes = b.kernelTimes();
+    // the same prefill with a stop hook: steps of 16+ rows submit per layer and poll between layers
+    t = performance.now();
+    if (!profile) await b.greedy([{ slot: 0, tokens: prompt, pos: 0 }], { shouldStop: () => false });
+    const polledS = (performance.now() - t) / 1000;
     const c0 = b.counters();
     t = performance.now();
     for (let i = 0; i < decode; i++) next = await greedy([next], prefill + i);
@@ -60,6 +64,7 @@ try {
       load_s: loadS,
       prefill_tokens: prefill,
       prefill_tokens_per_s: prefill / prefillS,
+      prefill_tokens_per_s_stop_polled: profile ? undefined : prefill / polledS,
       decode_tokens: decode,
       decode_tokens_per_s_greedy: decode / decodeS,
       decode_tokens_per_s_with_logits: 1 / logitsS,

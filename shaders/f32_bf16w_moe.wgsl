@@ -1,6 +1,7 @@
 // Mixture of dense experts (Qwen3-MoE) over per-expert 16/32-bit weight matrices, two entry points in order:
 //   gate_up_swiglu: act[t, j, i] = silu(gate_e row i . x[t]) * (up_e row i . x[t]) for the j-th chosen
-//                   expert e of token t; each expert's matrix is [gate; up] stacked, 2*ffn rows.
+//                   expert e of token t; each expert's matrix has gate and up rows interleaved (gate row i
+//                   is row 2i, up row i is 2i+1), 2*ffn rows, as f32_mxfp4w_moe_gemm reads them too.
 //   down:           out[t, r] (+)= sum_j sel_w[t, j] * (down_e row r . act[t, j, :]).
 // Only the chosen experts' weights are read. Experts may be split into parts of whole experts [e0, e1);
 // one dispatch per part handles the chosen experts that part holds (down overwrites `out` on the first part,
@@ -59,11 +60,11 @@ fn gate_up_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     return;
   }
   let xo = (tj / p.k) * p.cols;
-  let gr = (e - p.e0) * p.rows + i;
+  let gr = (e - p.e0) * p.rows + 2u * i;
   var acc = vec2<f32>(0.0);
   for (var c = lid; c < p.cols / 2u; c += WG) {
     let xv = vec2<f32>(x[xo + 2u * c], x[xo + 2u * c + 1u]);
-    acc += vec2<f32>(dot(pair(gr, c), xv), dot(pair(gr + ffn, c), xv));
+    acc += vec2<f32>(dot(pair(gr, c), xv), dot(pair(gr + 1u, c), xv));
   }
   let gu = reduce(lid, acc);
   if (lid == 0u) {

@@ -1,20 +1,25 @@
-// The MoE MLP of several tokens grouped by expert, so each active expert's MXFP4 weights are read once per
-// tile of up to BT of its tokens (once for its whole group when the group fits a tile). A slot is one
-// (token, chosen expert) pair, slot = t*k + j. Entries, run in order after routing (softmax_topk.wgsl):
+// The MoE MLP of several tokens grouped by expert, so each active expert's weights are read once per tile
+// of up to BT of its tokens (once for its whole group when the group fits a tile). A slot is one (token,
+// chosen expert) pair, slot = t*k + j. Entries, run in order after routing (softmax_topk.wgsl):
 //   group:          counts the slots of each expert, scans, and scatters the slot ids into `order` sorted
 //                   by expert (in slot order within an expert); cuts each expert's run into tiles of BT.
-//   gate_up_swiglu: per (64-row tile, token tile): act[slot, i] = clamped SwiGLU of gate_up rows 2i, 2i+1.
+//   gate_up_swiglu: per (64-row tile, token tile): act[slot, i] = SwiGLU of gate_up rows 2i (gate), 2i+1
+//                   (up): gpt-oss's clamped form (CLAMPED) or plain silu(gate) * up.
 //   down:           per (64-row tile, token tile): slot_out[slot, r] = w_slot * (down_e row r . act[slot] + b).
 //   combine:        moe[t, r] = sum over j of slot_out[t*k + j, r].
-// A tile stages 64 weight rows x 32 columns (one MXFP4 block per row, decoded once) and BT inputs x 32
-// columns in workgroup memory; thread (tr, tt) owns rows tr*TM.. and tokens 4tt..4tt+3 of the tile.
-// Experts may be split into parts [e0, e1) (one gate_up and one down dispatch per part; tiles of experts
-// outside the part return at once). Blocks: [experts, rows, cols/32, 16] u8 as u32 words; scales
-// [experts, rows, cols/32] e8m0 bytes.
+// A tile stages 64 weight rows x 32 columns (decoded once) and BT inputs x 32 columns in workgroup memory;
+// thread (tr, tt) owns rows tr*TM.. and tokens 4tt..4tt+3 of the tile. Experts may be split into parts
+// [e0, e1) (one gate_up and one down dispatch per part; tiles of experts outside the part return at once).
+// Weights (WDT): MXFP4 (3: blocks [experts, rows, cols/32, 16] u8 as u32 words, scales [experts, rows,
+// cols/32] e8m0 bytes, cols a multiple of 32), or float words [experts, rows, cols] (0 bf16, 1 f16, 2 f32;
+// cols even, columns past cols read as 0). Biases [experts, rows] where HAS_BIAS.
 
 override BT: u32 = 64; // tokens per tile: 16, 32 or 64 (4 <= BT <= 64, a multiple of 4)
 override TM: u32 = 4; // rows per thread: 2 or 4 (even: a thread owns whole gate/up pairs)
 override WG: u32 = (64u / TM) * (BT / 4u);
+override WDT: u32 = 3u; // weights: 3 MXFP4, else float words (0 bf16, 1 f16, 2 f32)
+override CLAMPED: bool = true; // gate_up: clamped SwiGLU with limit and alpha (gpt-oss), else silu(g) * u
+override HAS_BIAS: bool = true;
 const GM: u32 = 64u; // rows per tile
 const GK: u32 = 32u; // columns per slice: one MXFP4 block
 
@@ -27,9 +32,9 @@ const GK: u32 = 32u; // columns per slice: one MXFP4 block
 @group(0) @binding(4) var<storage, read_write> tiles_out: array<u32>; // group: count, then (e, start, n)
 @group(0) @binding(5) var<storage, read> order: array<u32>; // the same buffers, read by the tiles
 @group(0) @binding(6) var<storage, read> tiles: array<u32>;
-@group(0) @binding(7) var<storage, read> blocks: array<u32>;
-@group(0) @binding(8) var<storage, read> scales: array<u32>;
-@group(0) @binding(9) var<storage, read> bias: array<f32>;
+@group(0) @binding(7) var<storage, read> blocks: array<u32>; // MXFP4 blocks, or float words
+@group(0) @binding(8) var<storage, read> scales: array<u32>; // MXFP4 only
+@group(0) @binding(9) var<storage, read> bias: array<f32>; // HAS_BIAS only
 // gate_up: normed x [tokens, cols]; down: act [tokens*k, cols]; as column pairs (cols is even)
 @group(0) @binding(10) var<storage, read> x: array<vec2<f32>>;
 @group(0) @binding(11) var<storage, read_write> act: array<f32>; // [tokens*k, rows/2]
@@ -105,6 +110,44 @@ fn tile_of(i: u32) -> Tile {
 }
 
 /**
+ * Weights at columns c..c+7 of row r of expert e (el within this part): 8 MXFP4 codes times their block's
+ * scale, or 8 floats widened (columns past cols: 0).
+ */
+fn weights8(el: u32, e: u32, r: u32, c: u32) -> array<f32, 8> {
+  if (WDT == 3u) {
+    let si = ((e * p.rows + r) * p.cols + c) / 32u;
+    var v = codes8(blocks[(el * p.rows + r) * (p.cols / 8u) + c / 8u]);
+    let s = e8m0(byte_of(scales[si / 4u], si));
+    for (var i = 0u; i < 8u; i++) {
+      v[i] *= s;
+    }
+    return v;
+  }
+  var v: array<f32, 8>;
+  for (var i = 0u; i < 4u; i++) {
+    if (c + 2u * i < p.cols) {
+      let w = float_pair(el * p.rows + r, c / 2u + i);
+      v[2u * i] = w.x;
+      v[2u * i + 1u] = w.y;
+    }
+  }
+  return v;
+}
+
+/** Float weights at columns 2i and 2i+1 of part-local row r (cols even: a word never straddles rows). */
+fn float_pair(r: u32, i: u32) -> vec2<f32> {
+  if (WDT == 2u) {
+    let k = r * p.cols + 2u * i;
+    return vec2<f32>(bitcast<f32>(blocks[k]), bitcast<f32>(blocks[k + 1u]));
+  }
+  let word = blocks[r * (p.cols / 2u) + i];
+  if (WDT == 1u) {
+    return unpack2x16float(word);
+  }
+  return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
+}
+
+/**
  * Rows r0.. of expert tile.e times the tile's inputs: acc[i][j] = row r0 + tr*TM + i . x[row of token
  * 4tt + j], where the input row of tile token j is order[start + j] / x_div (gate_up reads tokens, down
  * reads slots). Every thread of the workgroup calls it (barriers).
@@ -112,7 +155,6 @@ fn tile_of(i: u32) -> Tile {
 fn tile_matmul(lid: u32, r0: u32, tile: Tile, x_div: u32) -> array<vec4<f32>, 4> {
   var acc: array<vec4<f32>, 4>;
   let el = tile.e - p.e0;
-  let words = p.cols / 8u;
   // loading x: thread lid < BT*4 fetches column pair cp of tile tokens 4quad..4quad+3
   let quad = lid / 16u;
   let cp = lid % 16u;
@@ -126,20 +168,14 @@ fn tile_matmul(lid: u32, r0: u32, tile: Tile, x_div: u32) -> array<vec4<f32>, 4>
   let tr = lid / (BT / 4u);
   let tt = lid % (BT / 4u);
   for (var k0 = 0u; k0 < p.cols; k0 += GK) {
-    // weights: 64 rows x 4 words (8 codes each) and one scale per row
+    // weights: 64 rows x 32 columns, 8 at a time
     for (var i = lid; i < GM * 4u; i += WG) {
       let row = i / 4u;
       let wq = i % 4u;
       let r = r0 + row;
       var v: array<f32, 8>;
       if (r < p.rows) {
-        let g = (el * p.rows + r) * words + k0 / 8u + wq;
-        let si = ((tile.e * p.rows + r) * p.cols + k0) / 32u;
-        v = codes8(blocks[g]);
-        let s = e8m0(byte_of(scales[si / 4u], si));
-        for (var c = 0u; c < 8u; c++) {
-          v[c] *= s;
-        }
+        v = weights8(el, tile.e, r, k0 + 8u * wq);
       }
       for (var c = 0u; c < 8u; c++) {
         w_tile[(8u * wq + c) * GM + row] = v[c];
@@ -149,7 +185,7 @@ fn tile_matmul(lid: u32, r0: u32, tile: Tile, x_div: u32) -> array<vec4<f32>, 4>
       var xa = vec4<f32>(0.0);
       var xb = vec4<f32>(0.0);
       for (var j = 0u; j < 4u; j++) {
-        if (xlive[j]) {
+        if (xlive[j] && k0 + 2u * cp < p.cols) {
           let v = x[(xrow[j] * p.cols + k0) / 2u + cp];
           xa[j] = v.x;
           xb[j] = v.y;
@@ -170,6 +206,16 @@ fn tile_matmul(lid: u32, r0: u32, tile: Tile, x_div: u32) -> array<vec4<f32>, 4>
   return acc;
 }
 
+/** SwiGLU of a gate and an up value: clamped (gpt-oss) or plain (-g clamped to 80: exp stays finite). */
+fn swiglu(g: f32, u: f32) -> f32 {
+  if (CLAMPED) {
+    let gate = min(g, p.limit);
+    let up = clamp(u, -p.limit, p.limit);
+    return (up + 1.0) * (gate / (1.0 + exp(-p.alpha * gate)));
+  }
+  return g / (1.0 + exp(min(-g, 80.0))) * u;
+}
+
 // Workgroup (row tile, token tile); act rows are slots.
 @compute @workgroup_size(WG)
 fn gate_up_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -187,14 +233,16 @@ fn gate_up_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     if (r >= p.rows) {
       break;
     }
-    let bg = bias[tile.e * p.rows + r];
-    let bu = bias[tile.e * p.rows + r + 1u];
+    var bg = 0.0;
+    var bu = 0.0;
+    if (HAS_BIAS) {
+      bg = bias[tile.e * p.rows + r];
+      bu = bias[tile.e * p.rows + r + 1u];
+    }
     for (var j = 0u; j < 4u; j++) {
       let tj = 4u * tt + j;
       if (tj < tile.n) {
-        let gate = min(acc[i][j] + bg, p.limit);
-        let up = clamp(acc[i + 1u][j] + bu, -p.limit, p.limit);
-        act[order[tile.start + tj] * ffn + r / 2u] = (up + 1.0) * (gate / (1.0 + exp(-p.alpha * gate)));
+        act[order[tile.start + tj] * ffn + r / 2u] = swiglu(acc[i][j] + bg, acc[i + 1u][j] + bu);
       }
     }
   }
@@ -216,7 +264,10 @@ fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (r >= p.rows) {
       break;
     }
-    let b = bias[tile.e * p.rows + r];
+    var b = 0.0;
+    if (HAS_BIAS) {
+      b = bias[tile.e * p.rows + r];
+    }
     for (var j = 0u; j < 4u; j++) {
       let tj = 4u * tt + j;
       if (tj < tile.n) {

@@ -10,7 +10,7 @@ import type { GpuFfn, GpuModel } from "./gpu_model.ts";
 import type { GpuMat } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
 import { geluTanh, swiglu } from "./ops_ffn.ts";
-import { floatMoe, moe, type MoeGroupedScratch, route } from "./ops_moe.ts";
+import { moe, type MoeGroupedScratch, route } from "./ops_moe.ts";
 import type { Recorder } from "./recorder.ts";
 
 /** Activation buffers, each sized for the most rows a step takes. */
@@ -44,9 +44,9 @@ export interface PassContext {
   readonly noSinks: GPUBuffer;
   readonly kvF16: boolean;
   readonly attnSplit: { readonly scratch: GPUBuffer; readonly floats: number };
-  /** Scratch of the MXFP4 experts grouped by expert (null: no MXFP4 experts). */
+  /** Scratch of the experts grouped by expert (null: no MoE layer that can group). */
   readonly moeGrouped: MoeGroupedScratch | null;
-  /** Mean slots per active expert from which MXFP4 experts run grouped (undefined: MOE_GROUP_MIN). */
+  /** Mean slots per active expert from which experts run grouped (undefined: MOE_GROUP_MIN). */
   readonly moeGroupMin?: number;
 }
 
@@ -202,19 +202,20 @@ async function recordFfn(
   await taps?.ids("router_topk", l, a.sel, k);
   await taps?.rows("expert_weights", l, a.selW, k);
   // the chosen experts' SwiGLU MLPs, weighted and summed
-  const x = f.experts, io = { sel: a.sel, selW: a.selW, x: a.xn, act: a.expertAct, out: a.ffn, tokens: T, k };
-  if (x.format === "mxfp4") {
-    const act = moePlan.act as Extract<LayerPlan["mlp"]["act"], { kind: "swiglu_clamped" }>;
-    moe(rec, {
-      ...io,
-      gateUp: x.gateUp,
-      down: x.down,
-      limit: act.limit,
-      alpha: act.alpha,
-      grouped: ctx.moeGrouped ?? undefined,
-      groupMin: ctx.moeGroupMin,
-    });
-  } else floatMoe(rec, { ...io, gateUp: x.gateUp, down: x.down });
+  moe(rec, {
+    sel: a.sel,
+    selW: a.selW,
+    x: a.xn,
+    act: a.expertAct,
+    out: a.ffn,
+    experts: f.experts,
+    activation: moePlan.act,
+    dummy: ctx.dummy,
+    tokens: T,
+    k,
+    grouped: ctx.moeGrouped ?? undefined,
+    groupMin: ctx.moeGroupMin,
+  });
 }
 
 /**

@@ -1,24 +1,26 @@
 // A model's weights in GPU buffers, exactly as its plan needs them, uploaded through one path for every
-// architecture: q, k and v stacked into one projection (and gate and up, per dense MLP or float expert),
-// each layer drained to the GPU before the next is staged (progress reported, the mapped checkpoint pages
-// released as they land), plus the KV caches of every slot and the RoPE table.
+// architecture: q, k and v stacked into one projection, gate and up too (a dense MLP's stacked, a float
+// expert's rows interleaved as MXFP4 experts come), each layer drained to the GPU before the next is staged
+// (progress reported, the mapped checkpoint pages released as they land), plus the KV caches of every slot
+// and the RoPE table.
 
 import { OssiError } from "../../errors.ts";
 import { type MappedFile, releaseMappedPages } from "../../io/mmap.ts";
 import type { ModelConfig, NormKind } from "../../model/config.ts";
 import type { ModelPlan } from "../../model/plan.ts";
 import type { ModelWeights } from "../../model/weights.ts";
-import { type GpuDenseExperts, uploadDenseExperts } from "./gpu_dense_experts.ts";
+import { uploadDenseExperts } from "./gpu_dense_experts.ts";
 import {
   checkUploaded,
-  type GpuExperts,
   type GpuMat,
+  interleaveRows,
   stackRows,
   STORAGE,
   uploadLayers,
   type WeightUploader,
 } from "./gpu_weights.ts";
 import type { NormWeights } from "./ops.ts";
+import type { Experts } from "./ops_moe.ts";
 import { cosSinTable } from "./rope_table.ts";
 
 export type GpuFfn =
@@ -34,10 +36,7 @@ export type GpuFfn =
     readonly kind: "moe";
     readonly router: GpuMat; // [experts, hidden]
     readonly routerBias: GPUBuffer | null;
-    readonly experts:
-      | { readonly format: "mxfp4"; readonly gateUp: GpuExperts; readonly down: GpuExperts }
-      /** gateUp: per expert gate rows then up rows. */
-      | { readonly format: "float"; readonly gateUp: GpuDenseExperts; readonly down: GpuDenseExperts };
+    readonly experts: Experts;
   };
 
 export interface GpuLayer {
@@ -139,7 +138,7 @@ export async function uploadModel(
           }
           : {
             format: "float",
-            gateUp: uploadDenseExperts(up, x.gate.map((g, e) => stackRows([g, x.up[e]])), p + "gate_up"),
+            gateUp: uploadDenseExperts(up, x.gate.map((g, e) => interleaveRows(g, x.up[e])), p + "gate_up"),
             down: uploadDenseExperts(up, x.down, p + "down"),
           },
       };

@@ -9,6 +9,8 @@ import type { GpuDevice } from "./gpu_device.ts";
 
 /** Weight dtype code of the WGSL `WDT` override: 0 bf16, 1 f16, 2 f32. */
 export const WDT = { BF16: 0, F16: 1, F32: 2 } as const;
+/** The MoE GEMM's `WDT` for MXFP4 experts (blocks and scales). */
+export const WDT_MXFP4 = 3;
 
 export interface MatPart {
   readonly buffer: GPUBuffer;
@@ -62,6 +64,33 @@ export function stackRows(mats: readonly Mat[]): Mat {
     r0 += m.rows;
   }
   return { dtype: "F32", rows, cols, data };
+}
+
+/**
+ * Two matrices of one shape with their rows interleaved (a0, b0, a1, b1, ...): an expert's gate and up
+ * rows, so a kernel finds a gate row and its up row side by side. Same dtype: raw words; mixed: f32.
+ */
+export function interleaveRows(a: Mat, b: Mat): Mat {
+  if (a.rows !== b.rows || a.cols !== b.cols) throw new RangeError("interleaveRows: shapes differ");
+  const { rows, cols } = a;
+  if (a.dtype === b.dtype) {
+    const data = a.dtype === "F32" ? new Float32Array(2 * rows * cols) : new Uint16Array(2 * rows * cols);
+    for (let r = 0; r < rows; r++) {
+      data.set(a.data.subarray(r * cols, (r + 1) * cols), 2 * r * cols);
+      data.set(b.data.subarray(r * cols, (r + 1) * cols), (2 * r + 1) * cols);
+    }
+    return { dtype: a.dtype, rows: 2 * rows, cols, data };
+  }
+  const data = new Float32Array(2 * rows * cols),
+    row = new Float32Array(cols),
+    bits = new Uint32Array(row.buffer);
+  for (let r = 0; r < rows; r++) {
+    loadRow(a, r, row, bits);
+    data.set(row, 2 * r * cols);
+    loadRow(b, r, row, bits);
+    data.set(row, (2 * r + 1) * cols);
+  }
+  return { dtype: "F32", rows: 2 * rows, cols, data };
 }
 
 const CHUNK = 32 << 20; // bytes per writeBuffer call: bounds the staging copy

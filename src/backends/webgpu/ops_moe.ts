@@ -1,14 +1,20 @@
 // Host wrappers of the mixture-of-experts kernels: routing (shaders/softmax_topk.wgsl, either order of
-// softmax and top-k), then the chosen experts. MXFP4 experts: a token or a few (decode) run slot by slot as
-// matrix-vector products (shaders/f32_mxfp4w_moe.wgsl); enough tokens that experts average MOE_GROUP_MIN
-// slots (a prefill chunk, a large batch of decode tokens from several sequences) are grouped by expert on
-// the GPU and run as tiles of tokens (shaders/f32_mxfp4w_moe_gemm.wgsl), so each active expert's weights
-// are read once per tile. Float experts run slot by slot (shaders/f32_bf16w_moe.wgsl).
+// softmax and top-k), then the chosen experts, MXFP4 or float. A token or a few (decode) run slot by slot
+// as matrix-vector products (shaders/f32_mxfp4w_moe.wgsl, f32_bf16w_moe.wgsl); enough tokens that experts
+// average MOE_GROUP_MIN slots (a prefill chunk, a large batch of decode tokens from several sequences) are
+// grouped by expert on the GPU and run as tiles of tokens (shaders/f32_mxfp4w_moe_gemm.wgsl, either
+// format), so each active expert's weights are read once per tile.
 
+import type { Activation } from "../../model/plan.ts";
 import type { GpuDenseExperts } from "./gpu_dense_experts.ts";
-import type { GpuExperts } from "./gpu_weights.ts";
+import { type GpuExperts, WDT_MXFP4 } from "./gpu_weights.ts";
 import { check, elemGrid, rowGrid, WG } from "./ops.ts";
 import type { Recorder } from "./recorder.ts";
+
+/** A layer's experts as the kernels read them: gate and up rows interleaved (gate 2i, up 2i+1), then down. */
+export type Experts =
+  | { readonly format: "mxfp4"; readonly gateUp: GpuExperts; readonly down: GpuExperts }
+  | { readonly format: "float"; readonly gateUp: GpuDenseExperts; readonly down: GpuDenseExperts };
 
 export interface RouteArgs {
   /** topk_softmax: softmax of the k largest logits (gpt-oss); softmax_topk: the k largest of the softmax
@@ -55,12 +61,14 @@ export interface MoeArgs {
   readonly x: GPUBuffer; // [tokens, hidden] normed input
   readonly act: GPUBuffer; // [tokens, k, ffn] scratch
   readonly out: GPUBuffer; // [tokens, hidden]
-  readonly gateUp: GpuExperts; // [experts, 2*ffn, hidden]
-  readonly down: GpuExperts; // [experts, hidden, ffn]
+  /** gateUp [experts, 2*ffn, hidden], down [experts, hidden, ffn]. */
+  readonly experts: Experts;
+  /** swiglu_clamped (MXFP4 experts) or swiglu (float experts). */
+  readonly activation: Activation;
+  /** Bound where the kernel has no such buffer (float experts' scales and biases). */
+  readonly dummy: GPUBuffer;
   readonly tokens: number;
   readonly k: number;
-  readonly limit: number;
-  readonly alpha: number;
   /** Without it (or for one token) every slot runs as matrix-vector products. */
   readonly grouped?: MoeGroupedScratch;
   /** Mean slots per active expert from which to group (default MOE_GROUP_MIN; tests use 0: always). */
@@ -70,12 +78,15 @@ export interface MoeArgs {
 /** Slots per active expert, on average, from which the experts run grouped (below: slot by slot). */
 export const MOE_GROUP_MIN = 4;
 
+/** Most experts the grouped path takes (its grouping kernel has one thread per expert). */
+export const GROUP_MAX_EXPERTS = 256;
+
 /** Average slots per active expert: each expert's share when the slots spread over as many as they can. */
 const meanGroup = (tokens: number, k: number, experts: number) => tokens * k / Math.min(experts, tokens * k);
 
 /** Whether `tokens` tokens run grouped by expert: groups of a few tokens would mostly compute padding. */
 export function moeGroups(tokens: number, k: number, experts: number, groupMin = MOE_GROUP_MIN): boolean {
-  return tokens > 1 && meanGroup(tokens, k, experts) >= groupMin;
+  return tokens > 1 && experts <= GROUP_MAX_EXPERTS && meanGroup(tokens, k, experts) >= groupMin;
 }
 
 /**
@@ -109,34 +120,52 @@ export function moeGroupedSizes(
   return { order: tokens * k, tiles: 1 + 3 * tiles, slotOut: tokens * k * hidden };
 }
 
-/** Bytes of one expert of `x` that a kernel reads: blocks, scales and its f32 bias. */
-const expertBytes = (x: GpuExperts) => x.rows * x.cols / 2 + x.rows * x.cols / 32 + x.rows * 4;
-
-/** Most MXFP4 experts (the grouping kernel has one thread per expert). */
-export const MXFP4_MAX_EXPERTS = 256;
+/**
+ * Bytes of one expert of `x` that a kernel reads: MXFP4 blocks, scales and the f32 bias; float words (of
+ * the widest part, where parts differ in dtype).
+ */
+function expertBytes(x: GpuExperts | GpuDenseExperts): number {
+  const n = x.rows * x.cols;
+  if ("scales" in x) return n / 2 + n / 32 + x.rows * 4;
+  return n * Math.max(...x.parts.map((p) => p.wdt === 2 ? 4 : 2));
+}
 
 /**
- * The chosen MXFP4 experts (after route()): gate_up + clamped SwiGLU, down and the weighted sum, reading
- * only the chosen experts. Counted weight bytes: exact for the slot path (each slot reads its expert once);
- * for the grouped path the bound of moeMaxTiles tiles (the GPU knows the groups, the host does not).
+ * The chosen experts (after route()): gate_up + SwiGLU, down and the weighted sum, reading only the chosen
+ * experts. Counted weight bytes: exact for the slot path (each slot reads its expert once); for the
+ * grouped path the bound of moeMaxTiles tiles (the GPU knows the groups, the host does not).
  */
 export function moe(rec: Recorder, a: MoeArgs): void {
-  const { gateUp, down, tokens, k } = a;
-  check(
-    gateUp.numExperts <= MXFP4_MAX_EXPERTS && gateUp.cols % 32 === 0 && down.cols % 32 === 0,
-    "moe shapes",
-  );
+  const { gateUp, down } = a.experts, { tokens, k } = a, mxfp4 = a.experts.format === "mxfp4";
+  check(!mxfp4 || (gateUp.cols % 32 === 0 && down.cols % 32 === 0), "moe shapes: MXFP4 rows of whole blocks");
   check(down.cols * 2 === gateUp.rows && down.rows === gateUp.cols, "moe gate_up/down shapes disagree");
-  const base = { tokens, k, num_experts: gateUp.numExperts, first: 0, limit: a.limit, alpha: a.alpha };
-  if (a.grouped && moeGroups(tokens, k, gateUp.numExperts, a.groupMin)) moeGrouped(rec, a, a.grouped, base);
-  else moeSlots(rec, a, base);
+  check(gateUp.numExperts === down.numExperts, "moe expert counts disagree");
+  const clamped = a.activation.kind === "swiglu_clamped";
+  check(
+    clamped === mxfp4 && a.activation.kind !== "gelu_tanh",
+    `${a.experts.format} experts with ${a.activation.kind}`,
+  );
+  const base = {
+    tokens,
+    k,
+    num_experts: gateUp.numExperts,
+    first: 0,
+    limit: clamped ? (a.activation as { limit: number }).limit : 0,
+    alpha: clamped ? (a.activation as { alpha: number }).alpha : 0,
+  };
+  const grouped = a.grouped !== undefined && moeGroups(tokens, k, gateUp.numExperts, a.groupMin);
+  if (grouped) moeGrouped(rec, a, a.grouped!, base);
+  else if (a.experts.format === "mxfp4") mxfp4Slots(rec, a, a.experts, base);
+  else floatSlots(rec, a, a.experts, base);
+  const reads = grouped ? moeMaxTiles(tokens, k, gateUp.numExperts) : tokens * k;
+  rec.countWeights(reads * (expertBytes(gateUp) + expertBytes(down)));
 }
 
 type Base = { tokens: number; k: number; num_experts: number; first: number; limit: number; alpha: number };
 
-/** Each slot (token, chosen expert) as matrix-vector products: one workgroup per output row and slot. */
-function moeSlots(rec: Recorder, a: MoeArgs, base: Base): void {
-  const { gateUp, down, tokens, k } = a;
+/** MXFP4 experts slot by slot (token, chosen expert), as matrix-vector products: a workgroup per output row. */
+function mxfp4Slots(rec: Recorder, a: MoeArgs, x: Extract<Experts, { format: "mxfp4" }>, base: Base): void {
+  const { gateUp, down } = x, { tokens, k } = a;
   for (const part of gateUp.parts) {
     rec.dispatch(
       "f32_mxfp4w_moe",
@@ -157,88 +186,18 @@ function moeSlots(rec: Recorder, a: MoeArgs, base: Base): void {
       [...rowGrid(down.rows), tokens],
     );
   });
-  rec.countWeights(tokens * k * (expertBytes(gateUp) + expertBytes(down)));
 }
 
-/** The slots grouped by expert on the GPU, then gate_up and down as tiles of up to BT tokens per expert. */
-function moeGrouped(rec: Recorder, a: MoeArgs, s: MoeGroupedScratch, base: Base): void {
-  const { gateUp, down, tokens, k } = a;
-  const E = gateUp.numExperts, tile = moeTile(tokens, k, E), maxTiles = moeMaxTiles(tokens, k, E);
-  check(s.tiles.size >= 4 * (1 + 3 * maxTiles) && s.order.size >= 4 * tokens * k, "moe grouped scratch");
-  const p = { ...base, rows: 0, cols: 0, e0: 0, e1: E };
-  rec.dispatch("f32_mxfp4w_moe_gemm", "group", tile, { 1: a.sel, 3: s.order, 4: s.tiles }, p, [1]);
-  for (const part of gateUp.parts) {
-    rec.dispatch(
-      "f32_mxfp4w_moe_gemm",
-      "gate_up_swiglu",
-      tile,
-      { 5: s.order, 6: s.tiles, 7: part.buffer, 8: gateUp.scales, 9: gateUp.bias, 10: a.x, 11: a.act },
-      { ...p, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1 },
-      [Math.ceil(gateUp.rows / 64), maxTiles],
-    );
-  }
-  for (const part of down.parts) {
-    rec.dispatch(
-      "f32_mxfp4w_moe_gemm",
-      "down",
-      tile,
-      {
-        2: a.selW,
-        5: s.order,
-        6: s.tiles,
-        7: part.buffer,
-        8: down.scales,
-        9: down.bias,
-        10: a.act,
-        12: s.slotOut,
-      },
-      { ...p, rows: down.rows, cols: down.cols, e0: part.e0, e1: part.e1 },
-      [Math.ceil(down.rows / 64), maxTiles],
-    );
-  }
-  rec.dispatch(
-    "f32_mxfp4w_moe_gemm",
-    "combine",
-    tile,
-    { 12: s.slotOut, 13: a.out },
-    { ...p, rows: down.rows },
-    elemGrid(tokens * down.rows),
-  );
-  rec.countWeights(maxTiles * (expertBytes(gateUp) + expertBytes(down)));
-}
-
-export interface FloatMoeArgs {
-  readonly sel: GPUBuffer; // [tokens, k] u32 chosen experts
-  readonly selW: GPUBuffer; // [tokens, k] their weights
-  readonly x: GPUBuffer; // [tokens, hidden] normed input
-  readonly act: GPUBuffer; // [tokens, k, ffn] scratch
-  readonly out: GPUBuffer; // [tokens, hidden]
-  readonly gateUp: GpuDenseExperts; // per expert [2*ffn, hidden]: gate rows then up rows
-  readonly down: GpuDenseExperts; // per expert [hidden, ffn]
-  readonly tokens: number;
-  readonly k: number;
-}
-
-/** Bytes of one float expert matrix (of the widest part, where parts differ in dtype). */
-const floatExpertBytes = (x: GpuDenseExperts) =>
-  x.rows * x.cols * Math.max(...x.parts.map((p) => p.wdt === 2 ? 4 : 2));
-
-/**
- * The chosen float experts (after route()): out = sum_j selW_j * down_e(silu(gate_e x) * up_e x) over each
- * token's chosen experts only, slot by slot.
- */
-export function floatMoe(rec: Recorder, a: FloatMoeArgs): void {
-  const { gateUp, down, tokens, k } = a;
-  check(down.cols * 2 === gateUp.rows && down.rows === gateUp.cols, "moe gate_up/down shapes disagree");
-  check(gateUp.numExperts === down.numExperts, "moe expert counts disagree");
-  const base = { tokens, k, num_experts: gateUp.numExperts, limit: 0, alpha: 0 };
+/** Float experts slot by slot, as matrix-vector products: a workgroup per output row. */
+function floatSlots(rec: Recorder, a: MoeArgs, x: Extract<Experts, { format: "float" }>, base: Base): void {
+  const { gateUp, down } = x, { tokens, k } = a;
   for (const part of gateUp.parts) {
     rec.dispatch(
       "f32_bf16w_moe",
       "gate_up_swiglu",
       { WG, WDT: part.wdt },
       { 1: a.sel, 3: part.buffer, 4: a.x, 5: a.act },
-      { ...base, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1, first: 0 },
+      { ...base, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1 },
       [...rowGrid(gateUp.rows / 2), tokens * k],
     );
   }
@@ -252,5 +211,49 @@ export function floatMoe(rec: Recorder, a: FloatMoeArgs): void {
       [...rowGrid(down.rows), tokens],
     );
   });
-  rec.countWeights(tokens * k * (floatExpertBytes(gateUp) + floatExpertBytes(down)));
+}
+
+/** The slots grouped by expert on the GPU, then gate_up and down as tiles of up to BT tokens per expert. */
+function moeGrouped(rec: Recorder, a: MoeArgs, s: MoeGroupedScratch, base: Base): void {
+  const { gateUp, down } = a.experts, { tokens, k } = a;
+  const E = gateUp.numExperts, tile = moeTile(tokens, k, E), maxTiles = moeMaxTiles(tokens, k, E);
+  check(s.tiles.size >= 4 * (1 + 3 * maxTiles) && s.order.size >= 4 * tokens * k, "moe grouped scratch");
+  const p = { ...base, rows: 0, cols: 0, e0: 0, e1: E };
+  rec.dispatch("f32_mxfp4w_moe_gemm", "group", tile, { 1: a.sel, 3: s.order, 4: s.tiles }, p, [1]);
+  // MXFP4: blocks, scales and a bias per row; float: words only (the other two bindings a placeholder)
+  const mx = a.experts.format === "mxfp4";
+  const weights = (x: GpuExperts | GpuDenseExperts) =>
+    x.parts.map((part) => ({
+      part,
+      constants: { ...tile, WDT: "wdt" in part ? part.wdt as number : WDT_MXFP4, CLAMPED: mx, HAS_BIAS: mx },
+      bound: { 7: part.buffer, 8: "scales" in x ? x.scales : a.dummy, 9: "bias" in x ? x.bias : a.dummy },
+    }));
+  for (const { part, constants, bound } of weights(gateUp)) {
+    rec.dispatch(
+      "f32_mxfp4w_moe_gemm",
+      "gate_up_swiglu",
+      constants,
+      { 5: s.order, 6: s.tiles, ...bound, 10: a.x, 11: a.act },
+      { ...p, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1 },
+      [Math.ceil(gateUp.rows / 64), maxTiles],
+    );
+  }
+  for (const { part, constants, bound } of weights(down)) {
+    rec.dispatch(
+      "f32_mxfp4w_moe_gemm",
+      "down",
+      constants,
+      { 2: a.selW, 5: s.order, 6: s.tiles, ...bound, 10: a.act, 12: s.slotOut },
+      { ...p, rows: down.rows, cols: down.cols, e0: part.e0, e1: part.e1 },
+      [Math.ceil(down.rows / 64), maxTiles],
+    );
+  }
+  rec.dispatch(
+    "f32_mxfp4w_moe_gemm",
+    "combine",
+    tile,
+    { 12: s.slotOut, 13: a.out },
+    { ...p, rows: down.rows },
+    elemGrid(tokens * down.rows),
+  );
 }

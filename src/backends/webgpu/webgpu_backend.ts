@@ -27,7 +27,7 @@ import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
 import { uploadModel } from "./gpu_model.ts";
 import { bindingLimit, STORAGE, WeightUploader } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
-import { moeGroupedSizes } from "./ops_moe.ts";
+import { GROUP_MAX_EXPERTS, moeGroupedSizes } from "./ops_moe.ts";
 import { PipelineCache } from "./pipelines.ts";
 import { webgpuUnsupported } from "./plan_support.ts";
 import { GpuProfiler, type KernelTime } from "./profiler.ts";
@@ -53,7 +53,7 @@ export interface WebGpuOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** The mapped checkpoint files: their resident pages are dropped as each layer reaches the GPU. */
   readonly files?: readonly Pick<MappedFile, "bytes" | "mapped">[];
-  /** MXFP4 experts run grouped from this many slots per active expert on average (tests: 0, always). */
+  /** Experts run grouped from this many slots per active expert on average (tests: 0, always). */
   readonly moeGroupMin?: number;
 }
 
@@ -132,10 +132,10 @@ export class WebGpuBackend implements Backend {
       selW: this.buffer("sel_w", T * K),
       expertAct: this.buffer("expert_act", T * expertWidth),
     };
-    const mxfp4 = moes.filter((m) => m.format === "mxfp4");
+    const groupable = moes.filter((m) => m.experts <= GROUP_MAX_EXPERTS);
     let moeGrouped = null;
-    if (mxfp4.length) {
-      const g = mxfp4.map((m) => moeGroupedSizes(T, m.topK, m.experts, H, moeGroupMin));
+    if (groupable.length) {
+      const g = groupable.map((m) => moeGroupedSizes(T, m.topK, m.experts, H, moeGroupMin));
       moeGrouped = {
         order: this.buffer("moe_order", Math.max(...g.map((s) => s.order))),
         tiles: this.buffer("moe_tiles", Math.max(...g.map((s) => s.tiles))),

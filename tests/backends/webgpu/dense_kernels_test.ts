@@ -1,6 +1,7 @@
 // The WGSL kernels of GPT-2 / Qwen3-style layers against the scalar reference kernels_dense.ts: layernorm,
-// gelu_tanh, qk_rmsnorm, swiglu, softmax_topk, the float-expert MoE (bf16 and f32, split into parts) and
-// rope_yarn without rotation; exact fits, partial tails, several tokens and random shapes.
+// gelu_tanh, qk_rmsnorm, swiglu, softmax_topk, the float-expert MoE (bf16, f16 and f32, split into parts,
+// slot by slot and grouped by expert) and rope_yarn without rotation; exact fits, partial tails, several
+// tokens and random shapes.
 
 import { assert, assertEquals } from "../../assert.ts";
 import { linear } from "../../../src/backends/ref/kernels.ts";
@@ -12,10 +13,10 @@ import {
   swiglu as refSwiglu,
 } from "../../../src/backends/ref/kernels_dense.ts";
 import { uploadDenseExperts } from "../../../src/backends/webgpu/gpu_dense_experts.ts";
-import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
+import { interleaveRows, WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { norm, qkRmsnorm, ropeQkv } from "../../../src/backends/webgpu/ops.ts";
 import { geluTanh, swiglu } from "../../../src/backends/webgpu/ops_ffn.ts";
-import { floatMoe, route } from "../../../src/backends/webgpu/ops_moe.ts";
+import { moe, moeGroupedSizes, route } from "../../../src/backends/webgpu/ops_moe.ts";
 import type { FloatDType, Mat } from "../../../src/model/dtypes.ts";
 import { withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
@@ -218,15 +219,17 @@ function refDenseMoe(
 }
 
 Deno.test(
-  "f32_bf16w_moe matches gate/up SwiGLU + down over the chosen experts, whole and split into parts",
+  "float experts (bf16, f16, f32) match gate/up SwiGLU + down, slot by slot and grouped by expert, whole and in parts",
   withHarness(async (h) => {
     const r = rng(26);
     const cases: [number, number, number, number, number, FloatDType, number][] = [
       // tokens, experts, k, hidden, ffn, dtype, max binding bytes
       [1, 8, 2, 64, 32, "BF16", 1 << 20],
       [5, 8, 3, 64, 32, "BF16", 3 * 64 * 64 * 2], // gate_up: 3 experts a part, the last part partial
-      [3, 6, 2, 30, 70, "F32", 2 * 70 * 30 * 4], // not multiples of the workgroup
+      [3, 6, 2, 30, 70, "F32", 2 * 70 * 30 * 4], // not multiples of the workgroup, nor of 32 columns
       [9, 4, 4, 130, 18, "F16", 1 << 20],
+      [40, 3, 2, 96, 48, "BF16", 1 << 20], // groups past one tile of 32 tokens
+      [7, 40, 3, 32, 64, "F16", 1 << 20], // more experts than 32 bits
     ];
     for (const [tokens, E, k, H, F, dtype, maxBinding] of cases) {
       const gate = Array.from({ length: E }, () => randomMat(r, F, H, dtype));
@@ -239,40 +242,52 @@ Deno.test(
         sel.push(...order);
         selW.push(...order.map(() => r()));
       }
+      const want = refDenseMoe(x, gate, up, down, sel, selW, tokens, k);
       const uploader = new WeightUploader(h.gpu.device, maxBinding);
       try {
-        const gateUp = uploadDenseExperts(uploader, gate.map((g, e) => stack(g, up[e])), "gate_up");
-        const downX = uploadDenseExperts(uploader, down, "down");
-        const out = h.put(tokens * H * 4);
-        floatMoe(h.rec, {
-          sel: h.put(Uint32Array.from(sel)),
-          selW: h.put(Float32Array.from(selW)),
-          x: h.put(x),
-          act: h.put(tokens * k * F * 4),
-          out,
+        const gateUp = uploadDenseExperts(uploader, gate.map((g, e) => interleaveRows(g, up[e])), "gate_up");
+        const experts = {
+          format: "float" as const,
           gateUp,
-          down: downX,
-          tokens,
-          k,
-        });
-        const want = refDenseMoe(x, gate, up, down, sel, selW, tokens, k);
-        const d = maxRelDiff(await h.f32(out, tokens * H), want);
-        const what =
-          `${tokens} tokens, ${E} experts top-${k}, ${H}->${F} ${dtype}, ${gateUp.parts.length} parts`;
-        assert(d < 1e-4, `${what}: differs by ${d}`);
+          down: uploadDenseExperts(uploader, down, "down"),
+        };
+        for (const grouped of tokens > 1 ? [false, true] : [false]) {
+          const sizes = moeGroupedSizes(tokens, k, E, H, 0), out = h.put(tokens * H * 4);
+          const before = h.rec.dispatches;
+          moe(h.rec, {
+            sel: h.put(Uint32Array.from(sel)),
+            selW: h.put(Float32Array.from(selW)),
+            x: h.put(x),
+            act: h.put(tokens * k * F * 4),
+            out,
+            experts,
+            activation: { kind: "swiglu" },
+            dummy: h.put(4),
+            tokens,
+            k,
+            grouped: grouped
+              ? {
+                order: h.put(sizes.order * 4),
+                tiles: h.put(sizes.tiles * 4),
+                slotOut: h.put(sizes.slotOut * 4),
+              }
+              : undefined,
+            groupMin: 0,
+          });
+          const parts = gateUp.parts.length + experts.down.parts.length;
+          assertEquals(h.rec.dispatches - before, parts + (grouped ? 2 : 0), "dispatches");
+          const d = maxRelDiff(await h.f32(out, tokens * H), want);
+          const what =
+            `${tokens} tokens, ${E} experts top-${k}, ${H}->${F} ${dtype}, ${gateUp.parts.length} parts` +
+            (grouped ? ", grouped" : "");
+          assert(d < 1e-4, `${what}: differs by ${d}`);
+        }
       } finally {
         uploader.destroy();
       }
     }
   }),
 );
-
-function stack(a: Mat, b: Mat): Mat {
-  const data = a.dtype === "F32" ? new Float32Array(a.data.length * 2) : new Uint16Array(a.data.length * 2);
-  data.set(a.data);
-  data.set(b.data, a.data.length);
-  return { dtype: a.dtype, rows: a.rows * 2, cols: a.cols, data };
-}
 
 Deno.test(
   "rope_yarn without rotation copies q and appends k, v to the caches unchanged",

@@ -8,10 +8,10 @@ import {
   rmsnorm as refRmsnorm,
   rope as refRope,
 } from "../../../src/backends/ref/kernels.ts";
-import { loadRow } from "../../../src/model/dtypes.ts";
+import { loadRow, type Mat } from "../../../src/model/dtypes.ts";
 import { ropeTables } from "../../../src/model/rope.ts";
 import { gptOssRope } from "../../rope_configs.ts";
-import { stackRows, WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
+import { interleaveRows, stackRows, WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { addInplace, argmax, embed, norm, ropeQkv, topk } from "../../../src/backends/webgpu/ops.ts";
 import { cosSinTable } from "../../../src/backends/webgpu/rope_table.ts";
 import { withHarness } from "./gpu_harness.ts";
@@ -121,6 +121,21 @@ Deno.test(
     }
   }),
 );
+
+Deno.test("interleaveRows() alternates the rows of two matrices, raw for one dtype, widened for two", () => {
+  const r = rng(14);
+  const a = randomMat(r, 3, 4, "BF16"), b = randomMat(r, 3, 4, "BF16"), c = randomMat(r, 3, 4, "F32");
+  const same = interleaveRows(a, b),
+    row = (m: Mat, i: number) => Array.from(m.data.subarray(i * 4, i * 4 + 4));
+  assertEquals([same.dtype, same.rows], ["BF16", 6]);
+  for (let i = 0; i < 3; i++) assertEquals([row(same, 2 * i), row(same, 2 * i + 1)], [row(a, i), row(b, i)]);
+  const mixed = interleaveRows(a, c), wide = new Float32Array(4);
+  assertEquals(mixed.dtype, "F32");
+  for (let i = 0; i < 3; i++) {
+    loadRow(a, i, wide);
+    assertEquals([row(mixed, 2 * i), row(mixed, 2 * i + 1)], [Array.from(wide), row(c, i)]);
+  }
+});
 
 Deno.test("stackRows() keeps raw words for one dtype and widens mixed dtypes exactly", () => {
   const r = rng(13);
