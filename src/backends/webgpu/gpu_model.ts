@@ -11,7 +11,6 @@ import type { ModelPlan } from "../../model/plan.ts";
 import type { ModelWeights } from "../../model/weights.ts";
 import { uploadDenseExperts } from "./gpu_dense_experts.ts";
 import {
-  checkUploaded,
   type GpuMat,
   interleaveRows,
   stackRows,
@@ -76,7 +75,10 @@ export interface UploadOptions {
   readonly files?: readonly Pick<MappedFile, "bytes" | "mapped">[];
 }
 
-/** Uploads everything the plan reads (the caller has pushed an out-of-memory error scope). */
+/**
+ * Uploads everything the plan reads (the caller pushes an out-of-memory error scope around it and checks
+ * it after, with checkUploaded()).
+ */
 export async function uploadModel(
   up: WeightUploader,
   c: ModelConfig,
@@ -174,7 +176,7 @@ export async function uploadModel(
     unembed: w.unembed === w.embed ? embed : up.mat(w.unembed, "unembedding"),
     cosSin: c.rope && up.upload(cosSinTable({ rope: c.rope }, o.ctx), "rope cos/sin"),
   };
-  await checkUploaded(up.device);
+  await up.drain();
   release();
   o.onProgress?.(total, total);
   return model;

@@ -24,8 +24,8 @@ import {
 import { batchSteps, type Step, type WantedRow, wantedRows } from "./batch_steps.ts";
 import { type Activations, type PassContext, recordLayers, recordLogits, type Taps } from "./forward_pass.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
-import { uploadModel } from "./gpu_model.ts";
-import { bindingLimit, STORAGE, WeightUploader } from "./gpu_weights.ts";
+import { type GpuModel, uploadModel } from "./gpu_model.ts";
+import { bindingLimit, checkUploaded, STORAGE, WeightUploader } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
 import { GROUP_MAX_EXPERTS, moeGroupedSizes } from "./ops_moe.ts";
 import { PipelineCache } from "./pipelines.ts";
@@ -105,7 +105,7 @@ export class WebGpuBackend implements Backend {
     readonly gpu: GpuDevice,
     /** Weights and caches, destroyed with the backend. */
     private readonly weights: WeightUploader,
-    model: PassContext["model"],
+    model: GpuModel,
     kvF16: boolean,
     moeGroupMin: number | undefined,
   ) {
@@ -195,8 +195,9 @@ export class WebGpuBackend implements Backend {
     const maxTokens = Math.max(1, Math.min(opts.maxTokens ?? 128, maxContext));
     const dev = gpu.device;
     const up = new WeightUploader(dev, bindingLimit(gpu, opts.maxBindingBytes));
+    // an out-of-memory error anywhere in the uploads is one line; the scope is popped whatever happens
     dev.pushErrorScope("out-of-memory");
-    let model;
+    let model: GpuModel | null = null, failed: unknown = null;
     try {
       model = await uploadModel(up, config, plan, weights, {
         slots,
@@ -207,8 +208,12 @@ export class WebGpuBackend implements Backend {
         files: opts.files,
       });
     } catch (e) {
+      failed = e;
+    }
+    await checkUploaded(dev).catch((e) => failed ??= e);
+    if (failed || !model) {
       up.destroy();
-      throw e;
+      throw failed;
     }
     const b = new WebGpuBackend(
       config,

@@ -5,6 +5,7 @@
 // once per step, not per sequence); a stop polled between layers; argument errors.
 
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { OssiError } from "../../../src/errors.ts";
 import { type Backend, ForwardAbortedError, type Sequence } from "../../../src/backends/backend.ts";
 import { argmax } from "../../../src/backends/ref/kernels.ts";
 import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
@@ -256,6 +257,23 @@ Deno.test("WebGPU batches refuse slots out of range or twice in one batch, befor
     await assertRejects(() => b.forward([s(1), s(1)]), RangeError, /appears twice/);
     await assertRejects(() => b.greedy([{ slot: 0, tokens: [], pos: 0 }]), RangeError, /at least one token/);
     assertEquals((await b.forward([s(0), { ...s(1), tokens: [] }]))[1].length, 0);
+  } finally {
+    b.dispose();
+  }
+});
+
+Deno.test("WebGPU: slots whose KV caches exceed the binding limit are one line, and the device stays usable", async () => {
+  const model = loadModel(`${FIXTURES}/gpt-oss-tiny`), gpu = await sharedGpu();
+  const limit = gpu.device.limits.maxStorageBufferBindingSize;
+  const perSlot = CTX * model.config.numKvHeads * model.config.headDim * 4;
+  await assertRejects(
+    () => webgpu(model, { slots: Math.ceil(limit / perSlot) + 1 }),
+    OssiError,
+    /KV cache of \d+ slot\(s\) x 40 tokens .* use fewer slots or a smaller context/,
+  );
+  const b = await webgpu(model, { slots: 2 });
+  try {
+    assertEquals((await b.greedy([{ slot: 1, tokens: [1, 2, 3], pos: 0 }])).length, 1);
   } finally {
     b.dispose();
   }
