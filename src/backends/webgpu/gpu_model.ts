@@ -9,7 +9,7 @@ import { type MappedFile, releaseMappedPages } from "../../io/mmap.ts";
 import type { ModelConfig, NormKind } from "../../model/config.ts";
 import type { ModelPlan } from "../../model/plan.ts";
 import type { ModelWeights } from "../../model/weights.ts";
-import { uploadDenseExperts } from "./gpu_dense_experts.ts";
+import { uploadFloatExperts } from "./gpu_float_experts.ts";
 import {
   type GpuMat,
   interleaveRows,
@@ -140,8 +140,8 @@ export async function uploadModel(
           }
           : {
             format: "float",
-            gateUp: uploadDenseExperts(up, x.gate.map((g, e) => interleaveRows(g, x.up[e])), p + "gate_up"),
-            down: uploadDenseExperts(up, x.down, p + "down"),
+            gateUp: uploadFloatExperts(up, x.gate.map((g, e) => interleaveRows(g, x.up[e])), p + "gate_up"),
+            down: uploadFloatExperts(up, x.down, p + "down"),
           },
       };
     }

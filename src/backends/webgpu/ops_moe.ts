@@ -6,7 +6,7 @@
 // format), so each active expert's weights are read once per tile.
 
 import type { Activation } from "../../model/plan.ts";
-import type { GpuDenseExperts } from "./gpu_dense_experts.ts";
+import type { GpuFloatExperts } from "./gpu_float_experts.ts";
 import { type GpuExperts, WDT_MXFP4 } from "./gpu_weights.ts";
 import { check, elemGrid, rowGrid, WG } from "./ops.ts";
 import type { Recorder } from "./recorder.ts";
@@ -14,7 +14,7 @@ import type { Recorder } from "./recorder.ts";
 /** A layer's experts as the kernels read them: gate and up rows interleaved (gate 2i, up 2i+1), then down. */
 export type Experts =
   | { readonly format: "mxfp4"; readonly gateUp: GpuExperts; readonly down: GpuExperts }
-  | { readonly format: "float"; readonly gateUp: GpuDenseExperts; readonly down: GpuDenseExperts };
+  | { readonly format: "float"; readonly gateUp: GpuFloatExperts; readonly down: GpuFloatExperts };
 
 export interface RouteArgs {
   /** topk_softmax: softmax of the k largest logits (gpt-oss); softmax_topk: the k largest of the softmax
@@ -124,7 +124,7 @@ export function moeGroupedSizes(
  * Bytes of one expert of `x` that a kernel reads: MXFP4 blocks, scales and the f32 bias; float words (of
  * the widest part, where parts differ in dtype).
  */
-function expertBytes(x: GpuExperts | GpuDenseExperts): number {
+function expertBytes(x: GpuExperts | GpuFloatExperts): number {
   const n = x.rows * x.cols;
   if ("scales" in x) return n / 2 + n / 32 + x.rows * 4;
   return n * Math.max(...x.parts.map((p) => p.wdt === 2 ? 4 : 2));
@@ -222,7 +222,7 @@ function moeGrouped(rec: Recorder, a: MoeArgs, s: MoeGroupedScratch, base: Base)
   rec.dispatch("f32_mxfp4w_moe_gemm", "group", tile, { 1: a.sel, 3: s.order, 4: s.tiles }, p, [1]);
   // MXFP4: blocks, scales and a bias per row; float: words only (the other two bindings a placeholder)
   const mx = a.experts.format === "mxfp4";
-  const weights = (x: GpuExperts | GpuDenseExperts) =>
+  const weights = (x: GpuExperts | GpuFloatExperts) =>
     x.parts.map((part) => ({
       part,
       constants: { ...tile, WDT: "wdt" in part ? part.wdt as number : WDT_MXFP4, CLAMPED: mx, HAS_BIAS: mx },

@@ -12,7 +12,7 @@ import {
   softmaxTopk as refSoftmaxTopk,
   swiglu as refSwiglu,
 } from "../../../src/backends/ref/kernels_dense.ts";
-import { uploadDenseExperts } from "../../../src/backends/webgpu/gpu_dense_experts.ts";
+import { uploadFloatExperts } from "../../../src/backends/webgpu/gpu_float_experts.ts";
 import { interleaveRows, WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { norm, qkRmsnorm, ropeQkv } from "../../../src/backends/webgpu/ops.ts";
 import { geluTanh, swiglu } from "../../../src/backends/webgpu/ops_ffn.ts";
@@ -245,11 +245,11 @@ Deno.test(
       const want = refDenseMoe(x, gate, up, down, sel, selW, tokens, k);
       const uploader = new WeightUploader(h.gpu.device, maxBinding);
       try {
-        const gateUp = uploadDenseExperts(uploader, gate.map((g, e) => interleaveRows(g, up[e])), "gate_up");
+        const gateUp = uploadFloatExperts(uploader, gate.map((g, e) => interleaveRows(g, up[e])), "gate_up");
         const experts = {
           format: "float" as const,
           gateUp,
-          down: uploadDenseExperts(uploader, down, "down"),
+          down: uploadFloatExperts(uploader, down, "down"),
         };
         for (const grouped of tokens > 1 ? [false, true] : [false]) {
           const sizes = moeGroupedSizes(tokens, k, E, H, 0), out = h.put(tokens * H * 4);

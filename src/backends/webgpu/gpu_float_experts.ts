@@ -1,30 +1,30 @@
-// Dense (16/32-bit) MoE experts in GPU buffers: every expert's [rows, cols] matrix stacked by experts and
-// split into parts of whole experts that fit the storage-binding limit (kernels run once per part).
+// Float (bf16, f16, f32) MoE experts in GPU buffers: every expert's [rows, cols] matrix stacked by experts
+// and split into parts of whole experts that fit the storage-binding limit (kernels run once per part).
 
 import { OssiError } from "../../errors.ts";
 import type { Mat } from "../../model/dtypes.ts";
 import { stackRows, WDT, type WeightUploader } from "./gpu_weights.ts";
 
-export interface DenseExpertPart {
+export interface FloatExpertPart {
   readonly buffer: GPUBuffer; // [e1 - e0, rows, cols] in dtype wdt
   readonly e0: number;
   readonly e1: number;
   readonly wdt: number;
 }
 
-export interface GpuDenseExperts {
+export interface GpuFloatExperts {
   readonly numExperts: number;
   readonly rows: number;
   readonly cols: number;
-  readonly parts: readonly DenseExpertPart[];
+  readonly parts: readonly FloatExpertPart[];
 }
 
 /** Uploads `experts` (all [rows, cols]); a part mixing dtypes is widened to f32 (exact). */
-export function uploadDenseExperts(
+export function uploadFloatExperts(
   up: WeightUploader,
   experts: readonly Mat[],
   label: string,
-): GpuDenseExperts {
+): GpuFloatExperts {
   const { rows, cols } = experts[0];
   if (experts.some((m) => m.rows !== rows || m.cols !== cols)) {
     throw new OssiError(`${label}: experts differ in shape`);
@@ -35,7 +35,7 @@ export function uploadDenseExperts(
   if (per < 1) {
     throw new OssiError(`${label}: one expert (${perExpert} bytes) exceeds the GPU's storage binding limit`);
   }
-  const parts: DenseExpertPart[] = [];
+  const parts: FloatExpertPart[] = [];
   for (let e0 = 0; e0 < experts.length; e0 += per) {
     const e1 = Math.min(experts.length, e0 + per);
     const m = stackRows(experts.slice(e0, e1));
