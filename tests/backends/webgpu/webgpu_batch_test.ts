@@ -1,8 +1,9 @@
 // The WebGPU backend on batches of sequences in several KV slots against the reference backend running the
 // same batches: prompts of different lengths cut across steps, a prefill joining decode steps, decode
 // batches of 2-4 sequences at different positions, greedy()/topk() per sequence, on random-shape models of
-// every architecture; MXFP4 experts grouped across sequences; what a decode batch costs (each weight read
-// once per step, not per sequence); a stop polled between layers; argument errors.
+// every architecture (load progress reported for each); MXFP4 experts grouped across sequences; what a
+// decode batch costs (each weight read once per step, not per sequence); a stop polled between layers;
+// argument errors.
 
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { OssiError } from "../../../src/errors.ts";
@@ -104,8 +105,16 @@ for (const arch of RANDOM_ARCHS) {
       const model = randomArchModel(arch, seed), V = model.config.vocabSize;
       const ref = new RefBackend(model.config, model.plan, model.weights, { maxContext: CTX, slots: SLOTS });
       // steps of 8 rows: prompts cut across steps, several sequences in one step; weights split in parts
-      const b = await webgpu(model, { maxTokens: 8, maxBindingBytes: 16384 });
+      const progress: [number, number][] = [];
+      const b = await webgpu(model, {
+        maxTokens: 8,
+        maxBindingBytes: 16384,
+        onProgress: (done, total) => progress.push([done, total]),
+      });
       try {
+        // load progress: after each layer, then the embeddings and head
+        const L = model.config.numLayers;
+        assertEquals(progress, Array.from({ length: L + 1 }, (_, i) => [i + 1, L + 1]), "progress");
         await compareScript(b, ref, script(V, seed), 2e-3, `${arch} ${seed}`);
         await checkPicks(b, V, `${arch} ${seed}`);
       } finally {
