@@ -57,7 +57,10 @@ export interface WebGpuOptions {
   readonly moeGroupMin?: number;
 }
 
-/** Rows from which a step with a stop hook submits per layer (shorter steps take milliseconds). */
+/**
+ * Prompt rows (of pieces longer than one token) from which a step with a stop hook submits per layer: a
+ * shorter step takes milliseconds, and decode steps, of any number of sequences, stay one submit.
+ */
 export const STOP_POLL_ROWS = 16;
 
 /** A sink far below any score: exp(sink - max) is 0, so attention has no sink (finite on every platform). */
@@ -335,7 +338,8 @@ export class WebGpuBackend implements Backend {
     for (const step of batchSteps(batch, this.chunkTokens)) {
       if (stop?.()) throw new ForwardAbortedError();
       const taps = opts.debug ? this.taps(step, opts.debug) : null;
-      await this.recordStep(batch, step, taps, stop && step.rows >= STOP_POLL_ROWS ? stop : null);
+      const promptRows = step.pieces.reduce((n, p) => n + (p.n > 1 ? p.n : 0), 0);
+      await this.recordStep(batch, step, taps, stop && promptRows >= STOP_POLL_ROWS ? stop : null);
       const wanted = wantedRows(step, batch);
       if (wanted.length === 0) {
         await this.rec.submit();

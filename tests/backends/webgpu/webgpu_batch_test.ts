@@ -10,7 +10,11 @@ import { OssiError } from "../../../src/errors.ts";
 import { type Backend, ForwardAbortedError, type Sequence } from "../../../src/backends/backend.ts";
 import { argmax } from "../../../src/backends/ref/kernels.ts";
 import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
-import { WebGpuBackend, type WebGpuOptions } from "../../../src/backends/webgpu/webgpu_backend.ts";
+import {
+  STOP_POLL_ROWS,
+  WebGpuBackend,
+  type WebGpuOptions,
+} from "../../../src/backends/webgpu/webgpu_backend.ts";
 import type { GptOssConfig } from "../../../src/model/gpt_oss.ts";
 import { type LoadedModel, loadModel } from "../../../src/model/load.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
@@ -248,11 +252,23 @@ Deno.test("WebGPU with a stop hook: a long step submits per layer and stops betw
     const [again] = await b.forward(prompt, { shouldStop: () => false });
     assertEquals(b.counters().submits - c0.submits, L, "submits of a polled prefill step");
     assertEquals(Array.from(again), Array.from(want), "logits after a stop");
-    // a decode step (one row) is polled before it only: one submit
+    // a decode step is polled before it only: one submit, also for more sequences than STOP_POLL_ROWS
     polls = 0;
     c0 = b.counters();
     await b.greedy([{ slot: 1, tokens: [3], pos: toks.length }], { shouldStop: () => (polls++, false) });
     assertEquals([b.counters().submits - c0.submits, polls], [1, 1]);
+    const many = await webgpu(model, { slots: STOP_POLL_ROWS + 1, maxTokens: 64 });
+    try {
+      const decode = Array.from(
+        { length: STOP_POLL_ROWS + 1 },
+        (_, s) => ({ slot: s, tokens: [s + 1], pos: 0 }),
+      );
+      c0 = many.counters();
+      await many.greedy(decode, { shouldStop: () => false });
+      assertEquals(many.counters().submits - c0.submits, 1, "decode batch submits");
+    } finally {
+      many.dispose();
+    }
   } finally {
     b.dispose();
   }
