@@ -1,7 +1,7 @@
 // Embedding rows to f32: the host knows the token ids (and positions), so it gathers each row of the
-// embedding matrix with a buffer copy (from whichever part holds it) into `rows` [tokens, n], in the
-// matrix's dtype; this widens them: y[t, :] = rows[t, :] (entry `main`), or y[t, :] += rows[t, :] (entry
-// `add`: learned positions added to the token embedding). WDT 0 = bf16, 1 = f16, 2 = f32 (n even).
+// embedding matrix with a buffer copy (from whichever part holds it) into `weights` [tokens, n], in the
+// matrix's dtype; this widens them: y[t, :] = row t (entry `main`), or y[t, :] += row t (entry `add`:
+// learned positions added to the token embedding). WDT 0 = bf16, 1 = f16, 2 = f32 (n even).
 
 override WG: u32 = 64;
 override WDT: u32 = 0;
@@ -12,26 +12,14 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> rows: array<u32>;
+@group(0) @binding(1) var<storage, read> weights: array<u32>; // [tokens, n] the gathered rows
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-
-/** Elements 2i and 2i+1 of row t. */
-fn pair(t: u32, i: u32) -> vec2<f32> {
-  if (WDT == 2u) {
-    return vec2<f32>(bitcast<f32>(rows[t * p.n + 2u * i]), bitcast<f32>(rows[t * p.n + 2u * i + 1u]));
-  }
-  let word = rows[t * (p.n / 2u) + i];
-  if (WDT == 1u) {
-    return unpack2x16float(word);
-  }
-  return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x;
   for (var i = lid; i < p.n / 2u; i += WG) {
-    let v = pair(t, i);
+    let v = weight_pair(t, i, p.n);
     y[t * p.n + 2u * i] = v.x;
     y[t * p.n + 2u * i + 1u] = v.y;
   }
@@ -41,8 +29,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x;
   for (var i = lid; i < p.n / 2u; i += WG) {
-    let v = pair(t, i);
+    let v = weight_pair(t, i, p.n);
     y[t * p.n + 2u * i] += v.x;
     y[t * p.n + 2u * i + 1u] += v.y;
   }
 }
+
+// weight_pair (last, so that compiler line numbers above match this file)
+//! include float_words.wgsl

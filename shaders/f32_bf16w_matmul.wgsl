@@ -23,25 +23,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(1) var<storage, read> weights: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 var<workgroup> partial: array<f32, WG * TT>;
-
-/** Weights at columns 2i and 2i+1 of row r. */
-fn pair(r: u32, i: u32) -> vec2<f32> {
-  if (WDT == 2u) {
-    let k = r * p.cols + 2u * i;
-    return vec2<f32>(bitcast<f32>(w[k]), bitcast<f32>(w[k + 1u]));
-  }
-  let word = w[r * (p.cols / 2u) + i];
-  if (WDT == 1u) {
-    return unpack2x16float(word);
-  }
-  return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -55,7 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (valid) {
     let nt = min(TT, p.tokens - t0);
     for (var i = lid; i < p.cols / 2u; i += WG) {
-      let wv = pair(r, i);
+      let wv = weight_pair(r, i, p.cols);
       // constant trip count TT (unrollable, so acc stays in registers); tokens past the end are skipped
       for (var t = 0u; t < TT; t++) {
         if (t < nt) {
@@ -131,7 +118,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var i = 0u; i < 4u; i++) {
         let r = r0 + 4u * quad + i;
         if (r < p.rows) {
-          let v = pair(r, c / 2u);
+          let v = weight_pair(r, c / 2u, p.cols);
           wa[i] = v.x;
           wb[i] = v.y;
         }
@@ -165,3 +152,6 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   store_row(r + 2u, t, acc2);
   store_row(r + 3u, t, acc3);
 }
+
+// weight_pair (last, so that compiler line numbers above match this file)
+//! include float_words.wgsl

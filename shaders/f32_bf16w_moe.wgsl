@@ -13,27 +13,15 @@ override WDT: u32 = 0;
 // struct Params: shaders/lib/moe_params.wgsl
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> sel: array<u32>; // [tokens, k]
-@group(0) @binding(2) var<storage, read> sel_w: array<f32>; // [tokens, k]
-@group(0) @binding(3) var<storage, read> w: array<u32>; // [e1 - e0, rows, cols]
-@group(0) @binding(4) var<storage, read> x: array<f32>; // gate_up: [tokens, cols]; down: act [tokens*k, cols]
-@group(0) @binding(5) var<storage, read_write> act: array<f32>; // [tokens, k, rows/2]
-@group(0) @binding(6) var<storage, read_write> out: array<f32>; // [tokens, rows]
+// binding numbers as in f32_mxfp4w_moe.wgsl (5 and 6 are its scales and biases); down reads act through x
+@group(0) @binding(2) var<storage, read> sel: array<u32>; // [tokens, k]
+@group(0) @binding(3) var<storage, read> sel_w: array<f32>; // [tokens, k]
+@group(0) @binding(4) var<storage, read> weights: array<u32>; // [e1 - e0, rows, cols]
+@group(0) @binding(7) var<storage, read> x: array<f32>; // gate_up: [tokens, cols]; down: act [tokens*k, cols]
+@group(0) @binding(8) var<storage, read_write> act: array<f32>; // [tokens, k, rows/2]
+@group(0) @binding(9) var<storage, read_write> out: array<f32>; // [tokens, rows]
 
 var<workgroup> partial: array<vec2<f32>, WG>;
-
-/** Weights at columns 2i and 2i+1 of row r of this part. */
-fn pair(r: u32, i: u32) -> vec2<f32> {
-  if (WDT == 2u) {
-    let k = r * p.cols + 2u * i;
-    return vec2<f32>(bitcast<f32>(w[k]), bitcast<f32>(w[k + 1u]));
-  }
-  let word = w[r * (p.cols / 2u) + i];
-  if (WDT == 1u) {
-    return unpack2x16float(word);
-  }
-  return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
-}
 
 /** Component-wise sum over the workgroup (every thread calls it). */
 fn reduce(lid: u32, v: vec2<f32>) -> vec2<f32> {
@@ -64,7 +52,7 @@ fn gate_up_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   var acc = vec2<f32>(0.0);
   for (var c = lid; c < p.cols / 2u; c += WG) {
     let xv = vec2<f32>(x[xo + 2u * c], x[xo + 2u * c + 1u]);
-    acc += vec2<f32>(dot(pair(gr, c), xv), dot(pair(gr + 1u, c), xv));
+    acc += vec2<f32>(dot(weight_pair(gr, c, p.cols), xv), dot(weight_pair(gr + 1u, c, p.cols), xv));
   }
   let gu = reduce(lid, acc);
   if (lid == 0u) {
@@ -91,7 +79,7 @@ fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let wr = (e - p.e0) * p.rows + r;
     var d = 0.0;
     for (var c = lid; c < p.cols / 2u; c += WG) {
-      d += dot(pair(wr, c), vec2<f32>(act[ao + 2u * c], act[ao + 2u * c + 1u]));
+      d += dot(weight_pair(wr, c, p.cols), vec2<f32>(x[ao + 2u * c], x[ao + 2u * c + 1u]));
     }
     acc += sel_w[t * p.k + j] * d;
   }
@@ -105,5 +93,6 @@ fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 }
 
-// the Params (last, so that compiler line numbers above match this file)
+// weight_pair and the Params (last, so that compiler line numbers above match this file)
+//! include float_words.wgsl
 //! include moe_params.wgsl

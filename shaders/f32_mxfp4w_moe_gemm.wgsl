@@ -32,7 +32,7 @@ const GK: u32 = 32u; // columns per slice: one MXFP4 block
 @group(0) @binding(4) var<storage, read_write> tiles_out: array<u32>; // group: count, then (e, start, n)
 @group(0) @binding(5) var<storage, read> order: array<u32>; // the same buffers, read by the tiles
 @group(0) @binding(6) var<storage, read> tiles: array<u32>;
-@group(0) @binding(7) var<storage, read> blocks: array<u32>; // MXFP4 blocks, or float words
+@group(0) @binding(7) var<storage, read> weights: array<u32>; // MXFP4 blocks, or float words
 @group(0) @binding(8) var<storage, read> scales: array<u32>; // MXFP4 only
 @group(0) @binding(9) var<storage, read> bias: array<f32>; // HAS_BIAS only
 // gate_up: normed x [tokens, cols]; down: act [tokens*k, cols]; as column pairs (cols is even)
@@ -116,7 +116,7 @@ fn tile_of(i: u32) -> Tile {
 fn weights8(el: u32, e: u32, r: u32, c: u32) -> array<f32, 8> {
   if (WDT == 3u) {
     let si = ((e * p.rows + r) * p.cols + c) / 32u;
-    var v = codes8(blocks[(el * p.rows + r) * (p.cols / 8u) + c / 8u]);
+    var v = codes8(weights[(el * p.rows + r) * (p.cols / 8u) + c / 8u]);
     let s = e8m0(byte_of(scales[si / 4u], si));
     for (var i = 0u; i < 8u; i++) {
       v[i] *= s;
@@ -126,25 +126,12 @@ fn weights8(el: u32, e: u32, r: u32, c: u32) -> array<f32, 8> {
   var v: array<f32, 8>;
   for (var i = 0u; i < 4u; i++) {
     if (c + 2u * i < p.cols) {
-      let w = float_pair(el * p.rows + r, c / 2u + i);
+      let w = weight_pair(el * p.rows + r, c / 2u + i, p.cols);
       v[2u * i] = w.x;
       v[2u * i + 1u] = w.y;
     }
   }
   return v;
-}
-
-/** Float weights at columns 2i and 2i+1 of part-local row r (cols even: a word never straddles rows). */
-fn float_pair(r: u32, i: u32) -> vec2<f32> {
-  if (WDT == 2u) {
-    let k = r * p.cols + 2u * i;
-    return vec2<f32>(bitcast<f32>(blocks[k]), bitcast<f32>(blocks[k + 1u]));
-  }
-  let word = blocks[r * (p.cols / 2u) + i];
-  if (WDT == 1u) {
-    return unpack2x16float(word);
-  }
-  return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));
 }
 
 /**
@@ -294,6 +281,7 @@ fn combine(@builtin(global_invocation_id) gid: vec3<u32>) {
   moe[i] = sum;
 }
 
-// e2m1, e8m0, codes8 and the Params (last, so that compiler line numbers above match this file)
+// e2m1, e8m0, codes8, weight_pair and the Params (last: compiler line numbers above match this file)
 //! include mxfp4.wgsl
+//! include float_words.wgsl
 //! include moe_params.wgsl

@@ -9,7 +9,8 @@ import type { Activation } from "../../model/plan.ts";
 import type { GpuFloatExperts } from "./gpu_float_experts.ts";
 import { type GpuExperts, WDT_MXFP4 } from "./gpu_weights.ts";
 import { check, elemGrid, rowGrid, WG } from "./ops.ts";
-import type { Recorder } from "./recorder.ts";
+import type { Constants } from "./pipelines.ts";
+import type { Bindings, Recorder } from "./recorder.ts";
 
 /** A layer's experts as the kernels read them: gate and up rows interleaved (gate 2i, up 2i+1), then down. */
 export type Experts =
@@ -155,58 +156,43 @@ export function moe(rec: Recorder, a: MoeArgs): void {
   };
   const grouped = a.grouped !== undefined && moeGroups(tokens, k, gateUp.numExperts, a.groupMin);
   if (grouped) moeGrouped(rec, a, a.grouped!, base);
-  else if (a.experts.format === "mxfp4") mxfp4Slots(rec, a, a.experts, base);
-  else floatSlots(rec, a, a.experts, base);
+  else moeSlots(rec, a, base);
   const reads = grouped ? moeMaxTiles(tokens, k, gateUp.numExperts) : tokens * k;
   rec.countWeights(reads * (expertBytes(gateUp) + expertBytes(down)));
 }
 
 type Base = { tokens: number; k: number; num_experts: number; first: number; limit: number; alpha: number };
 
-/** MXFP4 experts slot by slot (token, chosen expert), as matrix-vector products: a workgroup per output row. */
-function mxfp4Slots(rec: Recorder, a: MoeArgs, x: Extract<Experts, { format: "mxfp4" }>, base: Base): void {
-  const { gateUp, down } = x, { tokens, k } = a;
-  for (const part of gateUp.parts) {
+/**
+ * Each slot (token, chosen expert) as matrix-vector products, a workgroup per output row: gate_up over
+ * every slot, then down + the weighted sum per token. Both kernels take the same binding numbers; MXFP4
+ * adds its scales and biases.
+ */
+function moeSlots(rec: Recorder, a: MoeArgs, base: Base): void {
+  const { tokens, k } = a, kernel = a.experts.format === "mxfp4" ? "f32_mxfp4w_moe" : "f32_bf16w_moe";
+  const of = (x: GpuExperts | GpuFloatExperts) =>
+    x.parts.map((part) => ({
+      part,
+      constants: ("wdt" in part ? { WG, WDT: part.wdt as number } : { WG }) as Constants,
+      bound: ("scales" in x ? { 4: part.buffer, 5: x.scales, 6: x.bias } : { 4: part.buffer }) as Bindings,
+    }));
+  const { gateUp, down } = a.experts;
+  for (const { part, constants, bound } of of(gateUp)) {
     rec.dispatch(
-      "f32_mxfp4w_moe",
+      kernel,
       "gate_up_swiglu",
-      { WG },
-      { 2: a.sel, 4: part.buffer, 5: gateUp.scales, 6: gateUp.bias, 7: a.x, 8: a.act },
+      constants,
+      { 2: a.sel, ...bound, 7: a.x, 8: a.act },
       { ...base, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1 },
       [...rowGrid(gateUp.rows / 2), tokens * k],
     );
   }
-  down.parts.forEach((part, i) => {
+  of(down).forEach(({ part, constants, bound }, i) => {
     rec.dispatch(
-      "f32_mxfp4w_moe",
+      kernel,
       "down",
-      { WG },
-      { 2: a.sel, 3: a.selW, 4: part.buffer, 5: down.scales, 6: down.bias, 7: a.act, 9: a.out },
-      { ...base, rows: down.rows, cols: down.cols, e0: part.e0, e1: part.e1, first: i === 0 ? 1 : 0 },
-      [...rowGrid(down.rows), tokens],
-    );
-  });
-}
-
-/** Float experts slot by slot, as matrix-vector products: a workgroup per output row. */
-function floatSlots(rec: Recorder, a: MoeArgs, x: Extract<Experts, { format: "float" }>, base: Base): void {
-  const { gateUp, down } = x, { tokens, k } = a;
-  for (const part of gateUp.parts) {
-    rec.dispatch(
-      "f32_bf16w_moe",
-      "gate_up_swiglu",
-      { WG, WDT: part.wdt },
-      { 1: a.sel, 3: part.buffer, 4: a.x, 5: a.act },
-      { ...base, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1 },
-      [...rowGrid(gateUp.rows / 2), tokens * k],
-    );
-  }
-  down.parts.forEach((part, i) => {
-    rec.dispatch(
-      "f32_bf16w_moe",
-      "down",
-      { WG, WDT: part.wdt },
-      { 1: a.sel, 2: a.selW, 3: part.buffer, 5: a.act, 6: a.out },
+      constants,
+      { 2: a.sel, 3: a.selW, ...bound, 7: a.act, 9: a.out },
       { ...base, rows: down.rows, cols: down.cols, e0: part.e0, e1: part.e1, first: i === 0 ? 1 : 0 },
       [...rowGrid(down.rows), tokens],
     );
