@@ -1,7 +1,8 @@
 // WebGPU speed and where the time goes: prefill and greedy decode tokens/s on a model folder with the
 // dispatches, submits and weight bytes of a decode step, then the same runs with every dispatch timed
 // (timestamp-query) as a per-kernel table; then greedy decode steps of a batch of B sequences (one per KV
-// slot, B = --batch, default 1,2,4): aggregate tokens/s and what one step costs. For scripts/device_check.sh.
+// slot, B = --batch, default 1,2,4; interleaved step by step): aggregate tokens/s and what one step costs.
+// For scripts/device_check.sh.
 // usage: deno run -A scripts/webgpu_profile.ts MODEL_DIR [--prefill 512] [--decode 32] [--batch 1,2,4] [--json]
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
@@ -25,7 +26,7 @@ console.log(`adapter: ${gpu.description} (f16 ${gpu.hasF16}, timestamps ${gpu.ha
 const t0 = performance.now();
 const b = await WebGpuBackend.create(model.config, model.plan, model.weights, {
   maxContext: prefill + decode + 1,
-  slots: Math.max(...batches),
+  slots: Math.max(1, batches.reduce((n, B) => n + B, 0)),
   gpu,
   files: model.store.files,
 });
@@ -101,27 +102,40 @@ try {
     }
   }
   b.setProfiling(false);
-  // decode steps of B sequences, each in its own slot with a short prompt of its own
-  const short = Math.min(prefill, 16);
-  for (const B of batches) {
-    const seqs = Array.from(
-      { length: B },
-      (_, s) => ({ slot: s, tokens: prompt.slice(s, s + short), pos: 0 }),
-    );
-    let next = await b.greedy(seqs);
-    const c0 = b.counters(), t = performance.now();
-    for (let i = 0; i < decode; i++) {
-      next = await b.greedy(next.map((id, s) => ({ slot: s, tokens: [id], pos: short + i })));
+  // decode steps of B sequences, each in its own slot with a short prompt of its own; the batch sizes take
+  // turns step by step (the machine's speed drifts), each with slots of its own
+  const short = Math.min(prefill, 16),
+    runs = batches.map((B, i) => {
+      const first = batches.slice(0, i).reduce((n, x) => n + x, 0);
+      return {
+        B,
+        slots: Array.from({ length: B }, (_, s) => first + s),
+        next: [] as number[],
+        s: 0,
+        counts: [0, 0, 0],
+      };
+    });
+  for (const r of runs) {
+    r.next = await b.greedy(r.slots.map((slot, s) => ({ slot, tokens: prompt.slice(s, s + short), pos: 0 })));
+  }
+  for (let i = 0; i < decode; i++) {
+    for (const r of runs) {
+      const c0 = b.counters(), t = performance.now();
+      r.next = await b.greedy(r.next.map((id, s) => ({ slot: r.slots[s], tokens: [id], pos: short + i })));
+      const c1 = b.counters();
+      r.s += (performance.now() - t) / 1000;
+      r.counts = [c1.dispatches - c0.dispatches, c1.submits - c0.submits, c1.weightBytes - c0.weightBytes];
     }
-    const s = (performance.now() - t) / 1000, c1 = b.counters();
+  }
+  for (const r of runs) {
     console.log(JSON.stringify({
       backend: "webgpu",
-      batch: B,
+      batch: r.B,
       decode_steps: decode,
-      decode_tokens_per_s: (B * decode) / s,
-      dispatches_per_step: (c1.dispatches - c0.dispatches) / decode,
-      submits_per_step: (c1.submits - c0.submits) / decode,
-      weight_gb_per_step: (c1.weightBytes - c0.weightBytes) / decode / 1e9,
+      decode_tokens_per_s: (r.B * decode) / r.s,
+      dispatches_per_step: r.counts[0],
+      submits_per_step: r.counts[1],
+      weight_gb_per_step: r.counts[2] / 1e9,
     }));
   }
 } finally {
