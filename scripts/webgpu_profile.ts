@@ -38,9 +38,10 @@ try {
   for (const profile of [false, true]) {
     if (profile && !b.setProfiling(true)) break;
     b.kernelTimes();
+    const p0 = b.counters();
     let t = performance.now();
     let next = await greedy(prompt, 0);
-    const prefillS = (performance.now() - t) / 1000;
+    const prefillS = (performance.now() - t) / 1000, p1 = b.counters();
     const prefillTimes = b.kernelTimes();
     // the same prefill with a stop hook: steps of 16+ rows submit per layer and poll between layers
     t = performance.now();
@@ -66,6 +67,9 @@ try {
       prefill_tokens: prefill,
       prefill_tokens_per_s: prefill / prefillS,
       prefill_tokens_per_s_stop_polled: profile ? undefined : prefill / polledS,
+      prefill_dispatches: p1.dispatches - p0.dispatches,
+      prefill_submits: p1.submits - p0.submits,
+      prefill_weight_gb: (p1.weightBytes - p0.weightBytes) / 1e9,
       decode_tokens: decode,
       decode_tokens_per_s_greedy: decode / decodeS,
       decode_tokens_per_s_with_logits: 1 / logitsS,
