@@ -51,7 +51,9 @@ export function matmul(rec: Recorder, a: MatmulArgs): void {
   const { w } = a;
   check(a.tokens > 0 && w.cols % 2 === 0, `matmul tokens ${a.tokens}, cols ${w.cols}`);
   const gemm = a.kernel ? a.kernel === "gemm" : a.tokens >= GEMM_MIN_TOKENS;
-  const TT = a.tokens === 1 ? 1 : 8;
+  // tokens per row workgroup: 1, 2, 4 or 8, the fewest that hold them (a decode step of 2 sequences does
+  // not carry 8 accumulators); each row's sum is the same whatever TT
+  const TT = Math.min(8, 2 ** Math.ceil(Math.log2(a.tokens)));
   const tiles = Math.ceil(a.tokens / (gemm ? GEMM_TOKENS : TT));
   for (const part of w.parts) {
     const params = {
