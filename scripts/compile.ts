@@ -8,7 +8,9 @@
 //   deno                         the Deno binary
 //   build/*.wasm                 ../../../build from the bundle
 //   app/src/cli/ossi.js          the bundle of src/main.ts
-//   app/src/cli/shard_worker.ts  the bundle of the wasm backend's worker (loaded as ./shard_worker.ts)
+//   app/src/cli/engine_worker.ts the bundle of the engine's worker (loaded as ./engine_worker.ts)
+//   app/src/cli/shard_worker.ts  the bundle of the wasm backend's worker (loaded as ./shard_worker.ts,
+//                                from the engine worker's bundle in the same folder)
 //   app/src/cli/ui/              the chat page (served as ./ui/ by ossi serve)
 //   app/models/tiny-oss-math/    the demo model (../../models from the bundle)
 //
@@ -88,6 +90,7 @@ async function buildPayload(stage: string): Promise<void> {
       cwd: ROOT,
     });
   await bundle("src/main.ts", `${cli}/ossi.js`);
+  await bundle("src/service/engine_worker.ts", `${cli}/engine_worker.ts`);
   if (exists(`${ROOT}/src/backends/wasm/shard_worker.ts`)) {
     await bundle("src/backends/wasm/shard_worker.ts", `${cli}/shard_worker.ts`);
   }
@@ -147,6 +150,8 @@ async function compileNative(output: string): Promise<void> {
     "src/serve/ui",
     "--include",
     "src/backends/wasm/shard_worker.ts",
+    "--include",
+    "src/service/engine_worker.ts",
     "-o",
     output,
     "src/main.ts",

@@ -6,7 +6,7 @@ import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts"
 import { Session, type TokenGenerator } from "../engine/session.ts";
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../io/errors.ts";
-import { loadAnyModel } from "../model/load_any.ts";
+import { type AnyLoadedModel, loadAnyModel } from "../model/load_any.ts";
 import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
 import { renderResponseFormat } from "./harmony.ts";
 import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
@@ -23,6 +23,8 @@ export interface ChatRequest {
   sampler: SamplerParams;
   maxTokens: number;
   signal?: AbortSignal;
+  /** Polled between layers with `signal` (a flag set by another thread; see GenerateRequest.shouldStop). */
+  shouldStop?: () => boolean;
   /** Constrained decoding: the answer must be JSON of a schema, or a call to one of the tools. */
   output?: OutputSpec;
   /** Report each answer token's log-probability with this many alternatives (0-20). */
@@ -133,6 +135,7 @@ export class ChatEngine {
         stopTokens: this.stopSet,
         maxTokens: req.maxTokens,
         signal: req.signal,
+        shouldStop: req.shouldStop,
       })
     ) {
       completion.push(id);
@@ -153,7 +156,7 @@ export class ChatEngine {
       else if (parser.done) break;
     }
     if (!parser.done) {
-      const reason = req.signal?.aborted ? "aborted" : stopped ? "stop" : "length";
+      const reason = req.signal?.aborted || req.shouldStop?.() ? "aborted" : stopped ? "stop" : "length";
       for (const ev of parser.end(reason)) {
         if (ev.type === "content" && sampling.logprobs) ev.logprobs = pending.splice(0);
         yield ev;
@@ -273,28 +276,42 @@ export interface OpenChatOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** What a model folder gives a chat engine besides the backend: tokenizer, chat format, stop ids, weights. */
+export interface ChatModel {
+  readonly tokenizer: Tokenizer;
+  readonly format: ChatFormat;
+  readonly renderer: PromptRenderer;
+  readonly stops: number[];
+  readonly model: AnyLoadedModel;
+}
+
 /**
- * Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). The model family
- * (gpt-oss, Qwen3, GPT-2) picks the chat format from CHAT_FORMATS; GPT-2 and Qwen3 run on `ref`.
+ * Loads a model folder's tokenizer, chat format and weights. The model family (gpt-oss, Qwen3, GPT-2)
+ * picks the chat format from CHAT_FORMATS.
  */
-export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
-  const tok = await loadTokenizer(modelDir);
+export async function loadChatModel(modelDir: string): Promise<ChatModel> {
+  const tokenizer = await loadTokenizer(modelDir);
   const model = loadAnyModel(modelDir);
   const format = CHAT_FORMATS[model.arch];
   const renderer = format.renderer(modelDir);
-  const stops = readStopTokens(modelDir, tok, format);
+  const stops = readStopTokens(modelDir, tokenizer, format);
   const config = model.arch === "gpt_oss" ? model.model.config : model.config;
-  if (tok.vocabSize > config.vocabSize) {
+  if (tokenizer.vocabSize > config.vocabSize) {
     throw new FormatError(
-      `${modelDir}: tokenizer has ${tok.vocabSize} ids but the model only ${config.vocabSize}`,
+      `${modelDir}: tokenizer has ${tokenizer.vocabSize} ids but the model only ${config.vocabSize}`,
     );
   }
-  const backendName = parseBackendName(opts.backend ?? "auto");
-  const backend = await createAnyBackend(model, backendName, {
+  return { tokenizer, format, renderer, stops, model };
+}
+
+/** Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). */
+export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
+  const m = await loadChatModel(modelDir);
+  const backend = await createAnyBackend(m.model, parseBackendName(opts.backend ?? "auto"), {
     maxContext: opts.maxContext,
     threads: opts.threads,
     moeInt8: opts.moeInt8,
     onProgress: opts.onProgress,
   });
-  return new ChatEngine(new Session(backend), tok, renderer, stops, format);
+  return new ChatEngine(new Session(backend), m.tokenizer, m.renderer, m.stops, m.format);
 }

@@ -2,9 +2,10 @@
 // slash commands, history, Ctrl-C to stop an answer. With stdin not a terminal: answers each question
 // read from stdin (one per line, or multi-line inputs) on stdout, and exits.
 
-import type { ChatEngine, ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage, Effort } from "../chat/messages.ts";
 import { OssiError } from "../io/errors.ts";
+import type { ChatService } from "../service/chat_service.ts";
 import { numberFlag, parseArgs } from "./args.ts";
 import {
   answerBudget,
@@ -52,7 +53,7 @@ class ChatState {
   showReasoning = true;
   lastUsage: ChatUsage | null = null;
 
-  constructor(readonly settings: ChatSettings, readonly engine: ChatEngine, readonly delayMs: number) {
+  constructor(readonly settings: ChatSettings, readonly engine: ChatService, readonly delayMs: number) {
     this.effort = settings.prompt.effort;
     this.system = settings.prompt.system;
   }
@@ -136,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
   const engine = await openEngine(settings);
-  if (engine.format.name === "completion") {
+  if (engine.info.format === "completion") {
     await writeErr(
       `ossi: ${settings.model.name} has no chat format; each input is continued as plain text (no conversation memory)\n`,
     );
@@ -152,10 +153,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** "wasm backend", or "auto: wasm backend" when auto chose it. */
-export function backendLabel(state: { settings: ChatSettings; engine: ChatEngine }): string {
-  const chosen = (state.engine.gen as { backend?: { name?: string } }).backend?.name;
-  const asked = state.settings.backend;
-  if (!chosen) return `${asked} backend`;
+export function backendLabel(state: { settings: ChatSettings; engine: ChatService }): string {
+  const chosen = state.engine.info.backend, asked = state.settings.backend;
   return asked === "auto" ? `auto: ${chosen} backend` : `${chosen} backend`;
 }
 
@@ -241,7 +240,7 @@ async function repl(state: ChatState): Promise<number> {
   await writeOut(
     `${st.bold("ossi chat")} ${m.name} ${
       st.dim(
-        `(${backendLabel(state)}, context ${state.engine.gen.contextSize} tokens, effort ${state.effort})`,
+        `(${backendLabel(state)}, context ${state.engine.info.contextSize} tokens, effort ${state.effort})`,
       )
     }\n` +
       st.dim("/help lists the commands; Ctrl-C stops an answer; Ctrl-D or /quit leaves.") + "\n",

@@ -4,32 +4,36 @@
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { TokenLogprob } from "../chat/harmony_parser.ts";
 import type { ToolCall } from "../chat/messages.ts";
-import { errorBody, toApiError } from "./api_error.ts";
+import { errorBody } from "./api_error.ts";
 import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_completions_request.ts";
 import { type FinishReason, runTurn, type TurnResult } from "./run_turn.ts";
-import { awaitSlot, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
+import { engineError, type PreparedTurn, type ServeContext, type TrackedRequest } from "./serve_context.ts";
 import { sseResponse } from "./sse.ts";
 
 export function newId(prefix: string): string {
   return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 }
 
-export function handleChatCompletions(
+export async function handleChatCompletions(
   ctx: ServeContext,
   body: unknown,
   signal: AbortSignal,
-): Promise<Response> | Response {
-  const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.tokenizer.vocabSize);
-  const abort = new AbortController();
-  const prepared = ctx.prepare(spec, abort.signal);
-  const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
-  // From here on the request holds a place in the queue: a client that leaves must give it back.
-  const onGone = () => abort.abort();
-  signal.addEventListener("abort", onGone, { once: true });
-  if (signal.aborted) abort.abort();
-  const done = () => signal.removeEventListener("abort", onGone);
-  if (spec.stream) return streamCompletion(ctx, spec, prepared, slot, abort, done);
-  return completeOnce(ctx, spec, prepared, awaitSlot(slot, abort.signal)).finally(done);
+): Promise<Response> {
+  const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.info.vocabSize);
+  const req = ctx.track(newId("chatcmpl-"), signal);
+  let streaming = false;
+  try {
+    const prepared = await ctx.prepare(spec, req.abort.signal);
+    const slot = ctx.queue.acquire(req.abort.signal); // throws 429 at once when the queue is full
+    // From here on the request holds a place in the queue: a client that leaves must give it back.
+    if (!spec.stream) {
+      return await completeOnce(ctx, spec, prepared, ctx.awaitPlace(slot, req.abort.signal), req.id);
+    }
+    streaming = true;
+    return streamCompletion(ctx, spec, prepared, slot, req);
+  } finally {
+    if (!streaming) req.done();
+  }
 }
 
 interface Collected {
@@ -45,6 +49,7 @@ async function completeOnce(
   spec: ChatCompletionSpec,
   prepared: PreparedTurn,
   slot: Promise<() => void>,
+  id: string,
 ): Promise<Response> {
   const release = await slot;
   let out: Collected;
@@ -55,6 +60,7 @@ async function completeOnce(
   } finally {
     release();
   }
+  if (out.result.finishReason === "aborted") ctx.refuseWhenStopping();
   const message: Record<string, unknown> = {
     role: "assistant",
     content: out.content || (out.toolCalls.length ? null : ""),
@@ -65,7 +71,7 @@ async function completeOnce(
   if (out.reasoning) message.reasoning_content = message.reasoning = out.reasoning;
   if (out.toolCalls.length) message.tool_calls = out.toolCalls.map((c) => wireToolCall(c));
   return Response.json({
-    id: newId("chatcmpl-"),
+    id,
     object: "chat.completion",
     created: Math.floor(Date.now() / 1000),
     model: spec.model,
@@ -110,10 +116,9 @@ function streamCompletion(
   spec: ChatCompletionSpec,
   prepared: PreparedTurn,
   slot: Promise<() => void>,
-  abort: AbortController,
-  done: () => void,
+  req: TrackedRequest,
 ): Response {
-  const id = newId("chatcmpl-");
+  const id = req.id, abort = req.abort;
   const created = Math.floor(Date.now() / 1000);
   const chunk = (delta: Record<string, unknown>, finish: string | null = null, logprobs: unknown = null) => ({
     id,
@@ -151,7 +156,9 @@ function streamCompletion(
             toolCalls.push(ev.call);
           }
         }
-        if (result.finishReason === "aborted") return; // the client is gone
+        // stopped: by shutdown (an error event says so), POST /stop (the stream ends as usual) or the
+        // client leaving (nothing more is written)
+        if (result.finishReason === "aborted") ctx.refuseWhenStopping();
         sink.send(chunk({}, wireFinish(result.finishReason, toolCalls)));
         if (spec.includeUsage) {
           sink.send({
@@ -166,14 +173,14 @@ function streamCompletion(
         sink.sendRaw("[DONE]");
       } finally {
         release?.();
-        done();
+        req.done();
       }
     },
     abort,
     (e, sink) => {
-      if (abort.signal.aborted) return;
-      const err = toApiError(engineError(e));
-      ctx.logError(err.status >= 500 ? e : err);
+      const err = ctx.streamError(e, abort.signal.aborted);
+      if (!err) return;
+      ctx.logError(err.status >= 500 && err.status !== 503 ? e : err);
       sink.send(errorBody(err));
       sink.sendRaw("[DONE]");
     },

@@ -3,48 +3,59 @@
 // response.output_text.delta, ..., response.completed), each with a sequence_number.
 
 import type { ChatUsage } from "../chat/chat_engine.ts";
-import { errorBody, toApiError } from "./api_error.ts";
+import { errorBody } from "./api_error.ts";
 import { newId, wireLogprob } from "./chat_completions.ts";
 import { parseResponsesRequest, type ResponsesSpec } from "./responses_request.ts";
 import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
-import { awaitSlot, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
+import { engineError, type PreparedTurn, type ServeContext, type TrackedRequest } from "./serve_context.ts";
 import { sseResponse, type SseSink } from "./sse.ts";
 
 type Item = Record<string, unknown> & { type: string; id: string };
 type Emit = (type: string, fields: Record<string, unknown>) => void;
 
-export function handleResponses(
+export async function handleResponses(
   ctx: ServeContext,
   body: unknown,
   signal: AbortSignal,
-): Promise<Response> | Response {
+): Promise<Response> {
   const spec = parseResponsesRequest(body, ctx.opts.sampler);
-  const abort = new AbortController();
-  const prepared = ctx.prepare(spec, abort.signal);
-  const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
-  // From here on the request holds a place in the queue: a client that leaves must give it back.
-  const onGone = () => abort.abort();
-  signal.addEventListener("abort", onGone, { once: true });
-  if (signal.aborted) abort.abort();
-  const done = () => signal.removeEventListener("abort", onGone);
-  const id = newId("resp_");
-  const createdAt = Math.floor(Date.now() / 1000);
-  if (!spec.stream) {
-    return (async () => {
-      const release = await awaitSlot(slot, abort.signal);
+  const req = ctx.track(newId("resp_"), signal);
+  let streaming = false;
+  try {
+    const prepared = await ctx.prepare(spec, req.abort.signal);
+    const place = ctx.queue.acquire(req.abort.signal); // throws 429 at once when the queue is full
+    // From here on the request holds a place in the queue: a client that leaves must give it back.
+    const createdAt = Math.floor(Date.now() / 1000);
+    if (!spec.stream) {
+      const release = await ctx.awaitPlace(place, req.abort.signal);
       try {
         const builder = new OutputBuilder(() => {}, spec.logprobs !== undefined);
         const result = await drive(ctx, prepared, builder);
-        return Response.json(responseObject(spec, id, createdAt, builder, result, prepared));
+        if (result.finishReason === "aborted") ctx.refuseWhenStopping();
+        return Response.json(responseObject(spec, req.id, createdAt, builder, result, prepared));
       } catch (e) {
         throw engineError(e);
       } finally {
         release();
-        done();
       }
-    })();
+    }
+    streaming = true;
+    return streamResponse(ctx, spec, prepared, place, req, createdAt);
+  } finally {
+    if (!streaming) req.done();
   }
-  slot.catch(() => {}); // rejected only when the client left while queued
+}
+
+function streamResponse(
+  ctx: ServeContext,
+  spec: ResponsesSpec,
+  prepared: PreparedTurn,
+  place: Promise<() => void>,
+  req: TrackedRequest,
+  createdAt: number,
+): Response {
+  const { id, abort } = req;
+  place.catch(() => {}); // rejected only when the request was stopped while queued
   let seq = 0;
   const send = (sink: SseSink, type: string, fields: Record<string, unknown>) =>
     sink.send({ type, sequence_number: seq++, ...fields }, type);
@@ -56,24 +67,26 @@ export function handleResponses(
         const builder = new OutputBuilder(emit, spec.logprobs !== undefined);
         const initial = responseObject(spec, id, createdAt, builder, null, prepared);
         emit("response.created", { response: initial });
-        release = await slot;
+        release = await place;
         emit("response.in_progress", { response: initial });
         const result = await drive(ctx, prepared, builder);
-        if (result.finishReason === "aborted") return;
+        // stopped: by shutdown (an error event says so), POST /stop (the stream ends as usual) or the
+        // client leaving (nothing more is written)
+        if (result.finishReason === "aborted") ctx.refuseWhenStopping();
         const final = responseObject(spec, id, createdAt, builder, result, prepared);
         emit(final.status === "completed" ? "response.completed" : "response.incomplete", {
           response: final,
         });
       } finally {
         release?.();
-        done();
+        req.done();
       }
     },
     abort,
     (e, sink) => {
-      if (abort.signal.aborted) return;
-      const err = toApiError(engineError(e));
-      ctx.logError(err.status >= 500 ? e : err);
+      const err = ctx.streamError(e, abort.signal.aborted);
+      if (!err) return;
+      ctx.logError(err.status >= 500 && err.status !== 503 ? e : err);
       const { message, code, param } = errorBody(err).error;
       send(sink, "error", { message, code, param });
     },

@@ -6,6 +6,7 @@ import { harmonyRenderer } from "../../src/chat/prompt.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { loadTokenizer } from "../../src/chat/tokenizer.ts";
 import { type RunningServer, startServer } from "../../src/serve/server.ts";
+import { LocalChatService } from "../../src/service/local_service.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
 import { ScriptedGenerator, type ScriptOptions } from "./scripted_generator.ts";
 
@@ -28,12 +29,11 @@ export async function startStubServer(opts: StubOptions = {}): Promise<StubServe
   const tok = await loadTokenizer(DEMO_MODEL);
   const gen = new ScriptedGenerator(tok, opts);
   const stops = ["<|return|>", "<|call|>", "<|endoftext|>"].map((t) => tok.tokenId(t)!);
-  const engine = new ChatEngine(gen, tok, harmonyRenderer, stops);
+  const engine = new LocalChatService([new ChatEngine(gen, tok, harmonyRenderer, stops)]);
   const logs: string[] = [];
   const server = startServer({
     engine,
     modelId: STUB_MODEL,
-    contextSize: gen.contextSize,
     sampler: { ...defaultSamplerParams(), temperature: 0 },
     apiKey: opts.apiKey,
     maxWaiting: opts.maxWaiting,
