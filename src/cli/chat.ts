@@ -62,7 +62,14 @@ class ChatState {
 interface TurnSink {
   reasoning(text: string): Promise<void>;
   content(text: string): Promise<void>;
+  /** While a long prompt is read (prefilled): tokens of the prompt in the KV cache so far, and in all. */
+  reading?(done: number, total: number): void;
+  /** The first output arrived, or the turn ended: the reading status goes. */
+  read?(): void;
 }
+
+/** How long a prompt is read before the REPL says so, and how often the count is refreshed. */
+const READING_AFTER_MS = 500, READING_EVERY_MS = 250;
 
 interface TurnResult {
   answer: string;
@@ -77,18 +84,21 @@ async function runTurn(
   signal: AbortSignal,
 ): Promise<TurnResult> {
   const messages: ChatMessage[] = [...state.messages, { role: "user", content: question }];
+  const prompt = { effort: state.effort, ...(state.system !== undefined ? { system: state.system } : {}) };
   const events = state.engine.chat({
     messages,
-    prompt: { effort: state.effort, ...(state.system !== undefined ? { system: state.system } : {}) },
+    prompt,
     sampler: state.settings.sampler,
     maxTokens: answerBudget(state.settings, state.engine),
     signal,
   });
+  const reading = sink.reading ? watchReading(state, messages, prompt, sink) : null;
   let answer = "";
   let reasoning = "";
   let finish = "stop";
   while (true) {
     const r = await events.next();
+    reading?.stop();
     if (r.done) {
       state.lastUsage = r.value;
       break;
@@ -113,6 +123,39 @@ async function runTurn(
     }];
   }
   return { answer, finish };
+}
+
+/**
+ * Shows how much of a long prompt the engine has read, from its shared counters (the engine computes in
+ * its worker: this thread only looks), until stop().
+ */
+function watchReading(
+  state: ChatState,
+  messages: ChatMessage[],
+  prompt: { effort: Effort; system?: string },
+  sink: TurnSink,
+): { stop(): void } {
+  let total = 0, shown = false, stopped = false;
+  state.engine.encodePrompt(messages, prompt).then((ids) => (total = ids.length), () => {});
+  const tick = () => {
+    if (stopped || total === 0) return;
+    shown = true;
+    sink.reading!(Math.min(total, state.engine.stats().slots[0]?.contextUsed ?? 0), total);
+  };
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const start = setTimeout(() => {
+    tick();
+    timer = setInterval(tick, READING_EVERY_MS);
+  }, READING_AFTER_MS);
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(start);
+      clearInterval(timer);
+      if (shown) sink.read?.();
+    },
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -278,6 +321,10 @@ async function repl(state: ChatState): Promise<number> {
 async function replTurn(state: ChatState, question: string, st: Styles, signal: AbortSignal): Promise<void> {
   let mode: "none" | "reasoning" | "content" = "none";
   const sink: TurnSink = {
+    // status lines: a stdout gone is seen by the next answer's write
+    reading: (done, total) =>
+      writeOut(`\r${st.dim(`reading the prompt: ${done} of ${total} tokens`)}\x1b[K`).catch(() => {}),
+    read: () => writeOut("\r\x1b[K").catch(() => {}),
     reasoning: async (t) => {
       if (!state.showReasoning) return;
       if (mode === "none") await writeOut(st.dim("thinking: "));

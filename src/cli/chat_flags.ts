@@ -121,7 +121,7 @@ export async function openEngine(s: ChatSettings): Promise<ChatService> {
   try {
     return await WorkerChatService.open(
       s.model.dir,
-      { backend: s.backend, threads: s.threads, moeInt8: s.moeInt8, maxContext: s.ctx },
+      { backend: s.backend, threads: s.threads, moeInt8: s.moeInt8, maxContext: s.ctx, slots: 1 },
       (done, total) => bar.update(done, total, `loading ${s.model.name}`, (n) => String(Math.round(n))),
     );
   } finally {

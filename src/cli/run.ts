@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
       await writeOut(
         JSON.stringify(jsonResult(settings.model.name, answer, reasoning, finish, usage)) + "\n",
       );
-    } else await writeOut(answer.endsWith("\n") ? "" : "\n");
+    } else if (answer !== "" || finish !== "aborted") await writeOut(answer.endsWith("\n") ? "" : "\n");
   } catch (e) {
     if (e instanceof StdoutClosed) return 0;
     throw e;

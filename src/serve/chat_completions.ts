@@ -84,7 +84,7 @@ async function completeOnce(
       finish_reason: wireFinish(out.result.finishReason, out.toolCalls),
     }],
     usage: chatUsage(prepared, out.result.usage),
-  });
+  }, { headers: { "x-request-id": id } });
 }
 
 async function collect(ctx: ServeContext, prepared: PreparedTurn, stops: string[]): Promise<Collected> {
@@ -184,6 +184,7 @@ function streamCompletion(
       sink.send(errorBody(err));
       sink.sendRaw("[DONE]");
     },
+    { "x-request-id": id },
   );
 }
 

@@ -32,7 +32,9 @@ export async function handleResponses(
         const builder = new OutputBuilder(() => {}, spec.logprobs !== undefined);
         const result = await drive(ctx, prepared, builder);
         if (result.finishReason === "aborted") ctx.refuseWhenStopping();
-        return Response.json(responseObject(spec, req.id, createdAt, builder, result, prepared));
+        return Response.json(responseObject(spec, req.id, createdAt, builder, result, prepared), {
+          headers: { "x-request-id": req.id },
+        });
       } catch (e) {
         throw engineError(e);
       } finally {
@@ -90,6 +92,7 @@ function streamResponse(
       const { message, code, param } = errorBody(err).error;
       send(sink, "error", { message, code, param });
     },
+    { "x-request-id": id },
   );
 }
 

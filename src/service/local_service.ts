@@ -117,24 +117,31 @@ export class LocalChatService implements ChatService {
   }
 
   /**
-   * Among the free slots, the one whose cache holds the longest prefix of the prompt, if taking it keeps at
-   * least half of what that slot holds (so a new conversation sharing only a system prompt does not evict
-   * another's history); otherwise the least recently used (a never used slot first). null: none is free.
+   * The free slot for a prompt: one whose last turn's whole prompt, or whole cache, the new prompt repeats
+   * (the same conversation, continued or sent again; the longest such); else a slot that holds nothing; else the
+   * one holding the longest prefix of the prompt (often just a shared system prompt), the least recently
+   * used among equals. So a new conversation never evicts another's history while an empty slot is
+   * left. null: every slot is busy.
    */
   pickSlot(prompt: readonly number[]): number | null {
-    let best: number | null = null, bestPrefix = 0, lru: number | null = null;
-    this.engines.forEach((e, i) => {
-      if (this.busy[i]) return;
-      if (lru === null || this.lastUsed[i] < this.lastUsed[lru]) lru = i;
-      const cached = e.gen.lastStats?.contextUsed ?? 0;
-      const prefix = e.gen.cachedPrefix?.(prompt) ?? 0;
-      if (prefix === 0 || prefix * 2 < cached) return;
-      if (prefix > bestPrefix || (prefix === bestPrefix && this.lastUsed[i] < this.lastUsed[best!])) {
-        best = i;
-        bestPrefix = prefix;
-      }
-    });
-    return best ?? lru;
+    const free = this.engines.map((e, slot) => ({
+      slot,
+      prefix: e.gen.cachedPrefix?.(prompt) ?? 0,
+      lastPrompt: e.gen.lastStats?.promptTokens ?? 0,
+      cached: e.gen.lastStats?.contextUsed ?? 0,
+    })).filter((x) => !this.busy[x.slot]);
+    const best = (xs: typeof free) =>
+      xs.reduce<typeof free[number] | null>(
+        (b, x) =>
+          !b || x.prefix > b.prefix ||
+            (x.prefix === b.prefix && this.lastUsed[x.slot] < this.lastUsed[b.slot])
+            ? x
+            : b,
+        null,
+      );
+    const continued = free.filter((x) => x.prefix > 0 && (x.prefix >= x.lastPrompt || x.prefix >= x.cached));
+    const empty = free.filter((x) => x.cached === 0);
+    return (best(continued) ?? best(empty) ?? best(free))?.slot ?? null;
   }
 
   private take(slot: number): void {
