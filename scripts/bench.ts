@@ -8,7 +8,7 @@
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
-import type { ModelConfig } from "../src/model/config.ts";
+import type { GptOssConfig } from "../src/model/gpt_oss.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
 import { benchConstrain, constrainTable, findGptOssTokenizer } from "./bench_constrain.ts";
@@ -32,7 +32,7 @@ export interface BenchRow {
 }
 
 /** Bytes of weights one token reads: attention and router (bf16), k active experts (MXFP4), unembedding, one embedding row. */
-export function weightBytesPerToken(c: ModelConfig): number {
+export function weightBytesPerToken(c: GptOssConfig): number {
   const H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, F = c.intermediateSize;
   const attn = (qw * H + 2 * kvw * H + H * qw + c.numExperts * H) * 2;
   const expert = (2 * F * H + H * F) * (17 / 32) + (2 * F + H) * 2;
@@ -93,16 +93,21 @@ export async function benchOne(
   });
   const loadS = (performance.now() - t0) / 1000;
   try {
-    const c = model.config, gb = weightBytesPerToken(c) / 1e9;
+    const c = model.config as GptOssConfig, gb = weightBytesPerToken(c) / 1e9;
     const threads = backend.name === "ref" ? 1 : opts.threads ?? navigator.hardwareConcurrency;
     const prompt = promptTokens(opts.prefill, c.vocabSize);
     let t = performance.now();
-    await backend.forward(prompt, 0, { logits: "last" });
+    await backend.forward([{ slot: 0, tokens: prompt, pos: 0, logits: "last" }]);
     const prefillS = (performance.now() - t) / 1000;
     let next = 1;
     t = performance.now();
     for (let i = 0; i < opts.decode; i++) {
-      const logits = await backend.forward([next], opts.prefill + i, { logits: "last" });
+      const [logits] = await backend.forward([{
+        slot: 0,
+        tokens: [next],
+        pos: opts.prefill + i,
+        logits: "last",
+      }]);
       next = logits.indexOf(Math.max(...logits.subarray(0, 4096)));
     }
     const decodeS = (performance.now() - t) / 1000;

@@ -66,8 +66,9 @@ export function synthConfig(s: SynthShape): Record<string, unknown> {
     max_position_embeddings: 131072,
     rms_norm_eps: 1e-5,
     swiglu_limit: 7.0,
-    eos_token_id: [200002, 199999],
-    pad_token_id: 199999,
+    // gpt-oss's ids where the vocabulary holds them (config eos ids must lie inside it)
+    eos_token_id: [200002, 199999].map((id) => Math.min(id, s.vocab - 1)),
+    pad_token_id: Math.min(199999, s.vocab - 1),
     tie_word_embeddings: false,
     quantization_config: {
       quant_method: "mxfp4",

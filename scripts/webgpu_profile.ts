@@ -6,6 +6,7 @@ import { numberFlag, parseArgs } from "../src/cli/args.ts";
 import { loadModel } from "../src/model/load.ts";
 import { openGpuDevice } from "../src/backends/webgpu/gpu_device.ts";
 import { WebGpuBackend } from "../src/backends/webgpu/webgpu_backend.ts";
+import { gptOssView } from "../src/backends/legacy_views.ts";
 
 const args = parseArgs(Deno.args, { values: ["prefill", "decode"], switches: ["json"] });
 const dir = args.positionals[0];
@@ -20,7 +21,9 @@ const prompt = Array.from({ length: prefill }, (_, i) => (i * 7919 + 13) % model
 console.log(`adapter: ${gpu.description} (f16 ${gpu.hasF16}, timestamps ${gpu.hasTimestamps})`);
 
 const t0 = performance.now();
-const b = await WebGpuBackend.create(model.config, model.weights, { maxContext: prefill + decode + 1, gpu });
+const view = gptOssView(model);
+if (typeof view === "string") throw new Error(`${dir}: not a gpt-oss-shaped model (${view})`);
+const b = await WebGpuBackend.create(view.config, view.weights, { maxContext: prefill + decode + 1, gpu });
 const loadS = (performance.now() - t0) / 1000;
 await b.greedy(prompt.slice(0, 4), 0); // build every pipeline once
 for (const profile of [false, true]) {

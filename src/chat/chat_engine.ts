@@ -1,19 +1,17 @@
 // ChatEngine: one assistant turn end to end (render, encode, generate on the KV-reusing Session, parse
-// the output in the model's chat format: harmony, ChatML or plain completion, chatml_formats.ts).
+// the output in the model's chat format: harmony, a Jinja template or plain completion, chatml_formats.ts).
 // What the REPL, `ossi run` and the server all stand on.
 
-import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
-import { Session, type TokenGenerator } from "../engine/session.ts";
+import type { TokenGenerator } from "../engine/session.ts";
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
-import { FormatError, OssiError } from "../io/errors.ts";
-import { type AnyLoadedModel, loadAnyModel } from "../model/load_any.ts";
-import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
+import { FormatError, OssiError } from "../errors.ts";
+import { type ChatFormat, HARMONY } from "./chatml_formats.ts";
 import { renderResponseFormat } from "./harmony.ts";
 import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
 import { makeLogprobs, makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
-import { type BpeTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+import type { BpeTokenizer, Tokenizer } from "./tokenizer.ts";
 import { type OutputSpec } from "./constrain/output_program.ts";
 import { constraintFor, type TurnSampling } from "./turn_sampling.ts";
 
@@ -61,7 +59,7 @@ export class ChatEngine {
     readonly renderer: PromptRenderer,
     readonly stopTokens: number[],
     /** How output is parsed (harmony unless the model family says otherwise). */
-    readonly format: ChatFormat = CHAT_FORMATS.gpt_oss,
+    readonly format: ChatFormat = HARMONY,
   ) {
     this.stopSet = new Set(stopTokens);
     this.markup = new Set(
@@ -244,7 +242,7 @@ function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] 
 export function readStopTokens(
   modelDir: string,
   tok: Tokenizer,
-  format: ChatFormat = CHAT_FORMATS.gpt_oss,
+  format: ChatFormat = HARMONY,
 ): number[] {
   const stops = new Set<number>();
   let file = joinPath(modelDir, "generation_config.json");
@@ -265,53 +263,4 @@ export function readStopTokens(
     throw new FormatError(`${modelDir}: no stop tokens (no eos_token_id and no ${format.stopStrings[0]})`);
   }
   return [...stops];
-}
-
-export interface OpenChatOptions {
-  backend?: string;
-  threads?: number;
-  /** gpt-oss on wasm: int8 MoE activations (faster, less exact). */
-  moeInt8?: boolean;
-  maxContext?: number;
-  onProgress?: (done: number, total: number) => void;
-}
-
-/** What a model folder gives a chat engine besides the backend: tokenizer, chat format, stop ids, weights. */
-export interface ChatModel {
-  readonly tokenizer: Tokenizer;
-  readonly format: ChatFormat;
-  readonly renderer: PromptRenderer;
-  readonly stops: number[];
-  readonly model: AnyLoadedModel;
-}
-
-/**
- * Loads a model folder's tokenizer, chat format and weights. The model family (gpt-oss, Qwen3, GPT-2)
- * picks the chat format from CHAT_FORMATS.
- */
-export async function loadChatModel(modelDir: string): Promise<ChatModel> {
-  const tokenizer = await loadTokenizer(modelDir);
-  const model = loadAnyModel(modelDir);
-  const format = CHAT_FORMATS[model.arch];
-  const renderer = format.renderer(modelDir);
-  const stops = readStopTokens(modelDir, tokenizer, format);
-  const config = model.arch === "gpt_oss" ? model.model.config : model.config;
-  if (tokenizer.vocabSize > config.vocabSize) {
-    throw new FormatError(
-      `${modelDir}: tokenizer has ${tokenizer.vocabSize} ids but the model only ${config.vocabSize}`,
-    );
-  }
-  return { tokenizer, format, renderer, stops, model };
-}
-
-/** Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). */
-export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
-  const m = await loadChatModel(modelDir);
-  const backend = await createAnyBackend(m.model, parseBackendName(opts.backend ?? "auto"), {
-    maxContext: opts.maxContext,
-    threads: opts.threads,
-    moeInt8: opts.moeInt8,
-    onProgress: opts.onProgress,
-  });
-  return new ChatEngine(new Session(backend), m.tokenizer, m.renderer, m.stops, m.format);
 }

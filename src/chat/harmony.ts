@@ -1,7 +1,7 @@
 // The built-in harmony renderer: a conversation to the prompt text gpt-oss was trained on (system,
 // developer with function tools, user, earlier assistant turns, tool results), ending "<|start|>assistant".
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import {
   type ChatMessage,
   type PromptOptions,

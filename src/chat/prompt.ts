@@ -3,7 +3,7 @@
 
 import { Environment, Interpreter, parse, tokenize } from "@huggingface/jinja";
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import { renderHarmony, renderResponseFormat } from "./harmony.ts";
 import { type ChatMessage, type PromptOptions, todayIso } from "./messages.ts";
 

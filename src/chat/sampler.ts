@@ -3,7 +3,7 @@
 // top-k keeps a k-heap, top-p sorts only the tokens a histogram of the logits shows it needs.
 
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 
 export interface SamplerParams {
   /** 0 is greedy. */

@@ -2,7 +2,7 @@
 // added/special tokens split out first, a regex pre-tokenizer, then BPE merges over GPT-2 byte symbols.
 
 import { joinPath, readJson } from "../io/checkpoint.ts";
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 
 export interface Tokenizer {
   readonly vocabSize: number;

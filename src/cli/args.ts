@@ -1,7 +1,7 @@
 // Flag parsing for the commands, on node:util's parseArgs; usage errors become OssiError (exit 2).
 
 import { parseArgs as nodeParseArgs } from "node:util";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 
 export interface FlagSpec {
   /** Flags that take a value. */

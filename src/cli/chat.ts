@@ -4,7 +4,7 @@
 
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage, Effort } from "../chat/messages.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import type { ChatService } from "../service/chat_service.ts";
 import { numberFlag, parseArgs } from "./args.ts";
 import {

@@ -4,7 +4,7 @@
 import { type Effort, EFFORTS, type PromptOptions } from "../chat/messages.ts";
 import { defaultSamplerParams, type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { type ResolvedModel, resolveModel } from "../io/hub.ts";
 import type { ChatService } from "../service/chat_service.ts";
 import { WorkerChatService } from "../service/worker_service.ts";

@@ -2,7 +2,7 @@
 
 import type { ChatMessage, Effort } from "../chat/messages.ts";
 import { EFFORTS } from "../chat/messages.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 
 export const CONVERSATION_FORMAT = "ossi-chat-1";
 

@@ -3,7 +3,7 @@
 
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage } from "../chat/messages.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { numberFlag, parseArgs, stringFlag } from "./args.ts";
 import {
   answerBudget,

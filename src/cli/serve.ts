@@ -3,7 +3,7 @@
 
 import { defaultSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { resolveModel } from "../io/hub.ts";
 import { startServer } from "../serve/server.ts";
 import { WorkerChatService } from "../service/worker_service.ts";

@@ -5,7 +5,12 @@
 // step. An abort stops the forward between layers: the stopped turns' steps fail with ForwardAbortedError,
 // the others run again in the next batch (each sequence's cache above its pos is simply rewritten).
 
-import { type BatchBackend, ForwardAbortedError, type Sequence } from "./batch_backend.ts";
+import { type Backend, ForwardAbortedError, type PickSequence } from "../backends/backend.ts";
+
+/** What the scheduler needs of a backend (tests give it a fake one). */
+export type BatchBackend =
+  & Pick<Backend, "forward" | "greedy" | "slots" | "chunkTokens" | "maxContext" | "dispose">
+  & { readonly name: string; readonly config: { readonly vocabSize: number } };
 
 /** How a step's next token is chosen: the backend's argmax, or a sampler over the last token's logits. */
 export type Picker = "greedy" | ((logits: Float32Array) => number);
@@ -116,7 +121,7 @@ export class BatchScheduler {
 
   private async runBatch(parts: Part[]): Promise<void> {
     const b = this.backend;
-    const seqs = parts.map(({ job, n }): Omit<Sequence, "logits"> => ({
+    const seqs = parts.map(({ job, n }): PickSequence => ({
       slot: job.step.slot,
       tokens: job.step.tokens.slice(job.done, job.done + n),
       pos: job.step.pos + job.done,

@@ -4,10 +4,9 @@
 // so an abort keeps every chunk completed before it.
 // The narrow interface the REPL, pipe mode and server share is `TokenGenerator`.
 
-import type { Backend } from "../backends/backend.ts";
-import { OssiError } from "../io/errors.ts";
-import { batchOf, ForwardAbortedError } from "./batch_backend.ts";
-import { BatchScheduler, type Picker } from "./batch_scheduler.ts";
+import { type Backend, ForwardAbortedError } from "../backends/backend.ts";
+import { OssiError } from "../errors.ts";
+import { type BatchBackend, BatchScheduler, type Picker } from "./batch_scheduler.ts";
 import type { EngineStats } from "./engine_stats.ts";
 
 export interface GenerateRequest {
@@ -71,20 +70,21 @@ export class Session implements TokenGenerator {
   private busy = false;
   lastStats: GenerationStats | null = null;
   readonly scheduler: BatchScheduler;
-  /** The backend given, or the scheduler's. */
-  readonly backend: { readonly name: string };
   readonly slot: number;
   private readonly stats: EngineStats | undefined;
 
   /** Over a backend of its own (slot 0), or over one slot of a scheduler that several sessions share. */
-  constructor(over: Backend<{ readonly vocabSize: number }> | BatchScheduler, opts: SessionOptions = {}) {
-    this.scheduler = over instanceof BatchScheduler ? over : new BatchScheduler(batchOf([over]));
-    this.backend = over instanceof BatchScheduler ? over.backend : over;
+  constructor(over: Backend | BatchScheduler, opts: SessionOptions = {}) {
+    this.scheduler = over instanceof BatchScheduler ? over : new BatchScheduler(over);
     this.slot = opts.slot ?? 0;
     this.stats = opts.stats;
     if (this.slot >= this.scheduler.slots) {
       throw new RangeError(`slot ${this.slot} out of range (the backend has ${this.scheduler.slots})`);
     }
+  }
+
+  get backend(): BatchBackend {
+    return this.scheduler.backend;
   }
 
   get vocabSize(): number {

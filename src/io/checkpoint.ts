@@ -1,7 +1,7 @@
 // A model folder as the Hugging Face Hub ships it: config.json plus one safetensors file or shards
 // listed by model.safetensors.index.json. Also opens the `original/` sub-layout.
 
-import { FormatError, MissingError, OssiError } from "./errors.ts";
+import { FormatError, MissingError, OssiError } from "../errors.ts";
 import { SafetensorsFile, type SafetensorsHeader, type Tensor, type TensorInfo } from "./safetensors.ts";
 
 export const INDEX_FILE = "model.safetensors.index.json";

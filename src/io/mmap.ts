@@ -1,7 +1,7 @@
 // Read-only memory maps of whole files through libc (Deno FFI), with a plain read as the fallback.
 // Invariant: the bytes handed out are never written: writing to a PROT_READ mapping is a SIGSEGV.
 
-import { FormatError, MissingError } from "./errors.ts";
+import { FormatError, MissingError } from "../errors.ts";
 
 export interface MappedFile {
   readonly path: string;

@@ -2,7 +2,7 @@
 // Format: u64 little-endian header length N, N bytes of JSON, then the data section; every tensor's
 // `data_offsets` are relative to the start of the data section.
 
-import { FormatError, MissingError } from "./errors.ts";
+import { FormatError, MissingError } from "../errors.ts";
 import { mapFile } from "./mmap.ts";
 
 export type DType =

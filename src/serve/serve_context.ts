@@ -5,7 +5,7 @@
 import type { ChatRequest } from "../chat/chat_engine.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
 import { ContextOverflowError } from "../engine/session.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { ApiError, badRequest, toApiError } from "./api_error.ts";
 import { EngineQueue } from "./engine_queue.ts";
 import type { ChatService } from "../service/chat_service.ts";

@@ -1,21 +1,30 @@
-// Opens a model folder as a LocalChatService: the tokenizer and chat format, one backend with `slots` KV
-// caches, its BatchScheduler, and one Session + ChatEngine per slot. What the engine worker runs.
+// Opens a model folder as a LocalChatService: the tokenizer and the architecture's chat format, one backend
+// with `slots` KV caches, its BatchScheduler, and one Session + ChatEngine per slot. What the engine
+// worker runs.
 
-import { ChatEngine, loadChatModel } from "../chat/chat_engine.ts";
-import type { Backend } from "../backends/backend.ts";
-import { batchOf } from "../engine/batch_backend.ts";
+import { ChatEngine, readStopTokens } from "../chat/chat_engine.ts";
+import { type ChatFormat, chatFormat } from "../chat/chatml_formats.ts";
+import type { PromptRenderer } from "../chat/prompt.ts";
+import { loadTokenizer, type Tokenizer } from "../chat/tokenizer.ts";
 import { BatchScheduler } from "../engine/batch_scheduler.ts";
-import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
+import {
+  type BackendName,
+  chooseBackend,
+  createBackend,
+  DEFAULT_MAX_CONTEXT,
+  parseBackendName,
+} from "../engine/create_backend.ts";
 import { EngineStats } from "../engine/engine_stats.ts";
 import { Session } from "../engine/session.ts";
-import { OssiError } from "../io/errors.ts";
+import { FormatError, OssiError } from "../errors.ts";
+import { type LoadedModel, loadModel } from "../model/load.ts";
 import { LocalChatService } from "./local_service.ts";
 
 export interface OpenServiceOptions {
   /** auto, ref, wasm or webgpu (default auto). */
   readonly backend?: string;
   readonly threads?: number;
-  /** wasm, gpt-oss: int8 MoE activations (faster, less exact). */
+  /** wasm, MXFP4 experts: int8 activations (faster, less exact). */
   readonly moeInt8?: boolean;
   /** KV-cache capacity of each slot, in tokens. */
   readonly maxContext?: number;
@@ -23,19 +32,47 @@ export interface OpenServiceOptions {
   readonly slots?: number;
 }
 
+/** What a model folder gives a chat engine besides the backend: tokenizer, chat format, stop ids, weights. */
+export interface ChatModel {
+  readonly tokenizer: Tokenizer;
+  readonly format: ChatFormat;
+  readonly renderer: PromptRenderer;
+  readonly stops: number[];
+  readonly model: LoadedModel;
+}
+
+/** Loads a model folder's tokenizer, the architecture's chat format (renderer, parser, stops) and weights. */
+export async function loadChatModel(modelDir: string): Promise<ChatModel> {
+  const tokenizer = await loadTokenizer(modelDir);
+  const model = loadModel(modelDir);
+  const format = chatFormat(model.arch.chat);
+  const renderer = format.renderer(modelDir);
+  const stops = readStopTokens(modelDir, tokenizer, format);
+  if (tokenizer.vocabSize > model.config.vocabSize) {
+    throw new FormatError(
+      `${modelDir}: tokenizer has ${tokenizer.vocabSize} ids but the model only ${model.config.vocabSize}`,
+    );
+  }
+  return { tokenizer, format, renderer, stops, model };
+}
+
 /** The most slots a default gives, and the share of the machine's memory their KV caches may take. */
 const DEFAULT_MAX_SLOTS = 4, KV_MEMORY_SHARE = 0.25;
 
 /**
- * Slots when none are asked for: as many as fit, up to 4, when the backend holds several caches (each
+ * Slots when none are asked for: on a backend that holds several KV caches, as many as fit up to 4 (each
  * slot's f32 KV cache takes layers * context * 2 * kv_heads * head_dim * 4 bytes; together they may take a
- * quarter of the machine's memory), else 1.
+ * quarter of the machine's memory); else 1.
  */
-export function defaultSlots(multiSlot: boolean, kvBytesPerSlot: number): number {
-  if (!multiSlot) return 1;
+export function defaultSlots(model: LoadedModel, backend: string, maxContext: number): number {
+  if (!MULTI_SLOT_BACKENDS.includes(backend)) return 1;
+  const c = model.config, perSlot = c.numLayers * maxContext * 2 * c.numKvHeads * c.headDim * 4;
   const total = Deno.systemMemoryInfo().total;
-  return Math.max(1, Math.min(DEFAULT_MAX_SLOTS, Math.floor((total * KV_MEMORY_SHARE) / kvBytesPerSlot)));
+  return Math.max(1, Math.min(DEFAULT_MAX_SLOTS, Math.floor((total * KV_MEMORY_SHARE) / perSlot)));
 }
+
+/** The backends whose forward pass takes a batch over several KV slots. */
+const MULTI_SLOT_BACKENDS = ["ref"];
 
 export async function openLocalService(
   modelDir: string,
@@ -46,36 +83,34 @@ export async function openLocalService(
     throw new OssiError(`--parallel must be a whole number >= 1 (got ${opts.slots})`, 2);
   }
   const m = await loadChatModel(modelDir);
-  const first = await createAnyBackend(m.model, parseBackendName(opts.backend ?? "auto"), {
+  const name = await resolveBackendName(m.model, opts.backend ?? "auto");
+  const maxContext = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, m.model.config.maxContext);
+  const slots = opts.slots ?? defaultSlots(m.model, name, maxContext);
+  if (slots > 1 && !MULTI_SLOT_BACKENDS.includes(name)) {
+    throw new OssiError(
+      `--parallel ${slots}: the ${name} backend holds one KV cache so far; use --parallel 1 or --backend ref`,
+      2,
+    );
+  }
+  const backend = await createBackend(m.model, name, {
     maxContext: opts.maxContext,
     threads: opts.threads,
     moeInt8: opts.moeInt8,
     onProgress,
+    slots,
   });
-  const c = m.model.arch === "gpt_oss" ? m.model.model.config : m.model.config;
-  const kvHeads = "numKvHeads" in c ? c.numKvHeads : c.numHeads;
-  const kvBytes = c.numLayers * first.maxContext * 2 * kvHeads * c.headDim * 4;
-  const slots = opts.slots ?? defaultSlots(first.name === "ref", kvBytes);
-  const backends: Backend<{ readonly vocabSize: number }>[] = [first];
-  if (slots > 1 && first.name !== "ref") {
-    first.dispose();
-    throw new OssiError(
-      `--parallel ${slots}: the ${first.name} backend holds one KV cache so far; use --parallel 1 or --backend ref`,
-      2,
-    );
-  }
-  // the reference backend's weights are views of the mapping: one instance per slot costs only its cache
-  while (backends.length < slots) {
-    backends.push(await createAnyBackend(m.model, "ref", { maxContext: opts.maxContext }));
-  }
   const stats = new EngineStats(slots);
-  const scheduler = new BatchScheduler(batchOf(backends));
-  const engines = backends.map((_, slot) =>
-    new ChatEngine(new Session(scheduler, { slot, stats }), m.tokenizer, m.renderer, m.stops, m.format)
+  const scheduler = new BatchScheduler(backend);
+  const engines = Array.from(
+    { length: slots },
+    (_, slot) =>
+      new ChatEngine(new Session(scheduler, { slot, stats }), m.tokenizer, m.renderer, m.stops, m.format),
   );
-  return new LocalChatService(engines, {
-    backend: first.name,
-    stats,
-    onClose: () => scheduler.backend.dispose(),
-  });
+  return new LocalChatService(engines, { backend: backend.name, stats, onClose: () => backend.dispose() });
+}
+
+/** The backend `auto` picks for the model, or the one named. */
+async function resolveBackendName(model: LoadedModel, name: string): Promise<Exclude<BackendName, "auto">> {
+  const parsed = parseBackendName(name);
+  return parsed === "auto" ? await chooseBackend(model) as Exclude<BackendName, "auto"> : parsed;
 }

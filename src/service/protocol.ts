@@ -13,9 +13,9 @@
 import type { ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatEvent } from "../chat/harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "../chat/messages.ts";
-import { ForwardAbortedError } from "../engine/batch_backend.ts";
+import { ForwardAbortedError } from "../backends/backend.ts";
 import { ContextOverflowError } from "../engine/session.ts";
-import { FormatError, MissingError, OssiError } from "../io/errors.ts";
+import { FormatError, MissingError, OssiError } from "../errors.ts";
 import type { EngineInfo } from "./chat_service.ts";
 import type { OpenServiceOptions } from "./open_service.ts";
 

@@ -7,7 +7,7 @@ import type { ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatEvent } from "../chat/harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "../chat/messages.ts";
 import { EngineStats, type StatsSnapshot } from "../engine/engine_stats.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import type { ChatService, EngineInfo } from "./chat_service.ts";
 import type { OpenServiceOptions } from "./open_service.ts";
 import { fromWireError, type FromWorker, type ToWorker } from "./protocol.ts";

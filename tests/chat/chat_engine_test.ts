@@ -3,20 +3,15 @@
 
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
-import {
-  ChatEngine,
-  type ChatRequest,
-  type ChatUsage,
-  openChatEngine,
-  readStopTokens,
-} from "../../src/chat/chat_engine.ts";
+import { ChatEngine, type ChatRequest, type ChatUsage, readStopTokens } from "../../src/chat/chat_engine.ts";
+import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
 import type { ChatEvent } from "../../src/chat/harmony_parser.ts";
 import type { ChatMessage } from "../../src/chat/messages.ts";
 import { loadPromptRendererSync } from "../../src/chat/prompt.ts";
 import { ReplayGenerator } from "../../src/chat/replay_generator.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { loadTokenizerSync } from "../../src/chat/tokenizer.ts";
-import { MissingError, OssiError } from "../../src/io/errors.ts";
+import { MissingError, OssiError } from "../../src/errors.ts";
 
 const evalItems = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) =>
   JSON.parse(l)

@@ -5,12 +5,12 @@
 // them), and can run a hook between the layers (to stop a turn mid-forward).
 
 import {
-  type BatchBackend,
-  type BatchForwardOptions,
   ForwardAbortedError,
+  type ForwardOptions as BatchForwardOptions,
   type PickSequence,
   type Sequence,
-} from "../../src/engine/batch_backend.ts";
+} from "../../src/backends/backend.ts";
+import type { BatchBackend } from "../../src/engine/batch_scheduler.ts";
 
 export interface RecordedSequence {
   slot: number;

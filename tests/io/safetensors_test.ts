@@ -1,7 +1,7 @@
 // safetensors header validation: every malformed input is a FormatError naming the file, never a crash.
 
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { FormatError, MissingError } from "../../src/io/errors.ts";
+import { FormatError, MissingError } from "../../src/errors.ts";
 import { parseHeader, SafetensorsFile } from "../../src/io/safetensors.ts";
 import { encodeSafetensors } from "../../src/io/safetensors_write.ts";
 

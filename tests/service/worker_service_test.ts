@@ -6,7 +6,7 @@ import { assert, assertEquals, assertRejects } from "../assert.ts";
 import type { ChatRequest, ChatUsage } from "../../src/chat/chat_engine.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { ContextOverflowError } from "../../src/engine/session.ts";
-import { MissingError, OssiError } from "../../src/io/errors.ts";
+import { MissingError, OssiError } from "../../src/errors.ts";
 import type { ChatService } from "../../src/service/chat_service.ts";
 import { WorkerChatService } from "../../src/service/worker_service.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";

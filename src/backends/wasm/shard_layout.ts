@@ -2,10 +2,10 @@
 // 4 GiB) holding a row-slice of every matrix, plus its own input/output buffers. Shards are plain data so
 // the layout can be posted to the worker that computes on it.
 
-import { OssiError } from "../../io/errors.ts";
-import type { ModelConfig } from "../../model/config.ts";
+import { OssiError } from "../../errors.ts";
 import type { Mat } from "../../model/dtypes.ts";
-import type { GptOssWeights } from "../../model/gpt_oss.ts";
+import type { GptOssConfig } from "../../model/gpt_oss.ts";
+import type { GptOssWeights } from "../legacy_views.ts";
 import type { Mxfp4Experts } from "../../model/mxfp4.ts";
 import { Arena, MAX_PAGES } from "./kernels.ts";
 import { TOPK_MAX } from "../backend.ts";
@@ -84,7 +84,7 @@ export interface ShardParams {
   readonly moeInt8: number;
 }
 
-export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false): ShardParams {
+export function shardParams(c: GptOssConfig, maxTokens: number, moeInt8 = false): ShardParams {
   return {
     hidden: c.hiddenSize,
     qWidth: c.numHeads * c.headDim,
@@ -110,7 +110,7 @@ export function mxfp4XqRowBytes(cols: number): number {
 }
 
 /** Bytes of weights a model places in shards (everything but the embedding, which is read per token). */
-export function placedWeightBytes(c: ModelConfig): number {
+export function placedWeightBytes(c: GptOssConfig): number {
   const H = c.hiddenSize,
     qw = c.numHeads * c.headDim,
     kvw = c.numKvHeads * c.headDim,
@@ -126,11 +126,11 @@ export function placedWeightBytes(c: ModelConfig): number {
 const SHARD_BUDGET = 3.5 * 2 ** 30;
 
 /** Enough shards for the 4 GiB limit, a multiple of `threads` so each worker gets the same share. */
-export function shardCount(c: ModelConfig, threads: number): number {
+export function shardCount(c: GptOssConfig, threads: number): number {
   return threads * Math.max(1, Math.ceil(placedWeightBytes(c) / threads / SHARD_BUDGET));
 }
 
-export function planShards(c: ModelConfig, shards: number, maxTokens: number): ShardLayout[] {
+export function planShards(c: GptOssConfig, shards: number, maxTokens: number): ShardLayout[] {
   const H = c.hiddenSize,
     qw = c.numHeads * c.headDim,
     kvw = c.numKvHeads * c.headDim,

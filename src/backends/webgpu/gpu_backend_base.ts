@@ -3,15 +3,9 @@
 // paths on the GPU, readback through one staging buffer, debug dumps and disposal. A subclass records its
 // layer stack and its final norm + unembedding; KV cache rows at positions >= pos are simply overwritten.
 
-import { OssiError } from "../../io/errors.ts";
-import {
-  type Backend,
-  checkTokens,
-  checkTopK,
-  type DebugSink,
-  type ForwardOptions,
-  TOPK_MAX,
-} from "../backend.ts";
+import { OssiError } from "../../errors.ts";
+import { checkTokens, checkTopK, type DebugSink, NonFiniteError, TOPK_MAX } from "../backend.ts";
+import type { SequenceOptions, SingleSequenceBackend } from "../single_sequence.ts";
 import type { GpuDevice } from "./gpu_device.ts";
 import { type GpuMat, STORAGE, type WeightUploader } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
@@ -46,7 +40,10 @@ export type Dump = (
   off?: number,
 ) => Promise<void>;
 
-export abstract class GpuBackend<C extends { readonly vocabSize: number }> implements Backend<C> {
+/** Bit 31 of a picked index: the row held a NaN or infinite logit (shaders/argmax.wgsl). */
+const NONFINITE = 0x80000000;
+
+export abstract class GpuBackend<C extends { readonly vocabSize: number }> implements SingleSequenceBackend {
   readonly name = "webgpu" as const;
   protected readonly rec: Recorder;
   /** Buffers every subclass uses: token ids, logits rows, argmax/top-k output, a bias placeholder. */
@@ -115,7 +112,7 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
     op.matmul(this.rec, { w, bias: null, dummy: this.io.dummy, x, y: this.io.logits, tokens: m });
   }
 
-  async forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array> {
+  async forward(tokens: ArrayLike<number>, pos: number, opts: SequenceOptions): Promise<Float32Array> {
     const T = tokens.length, V = this.config.vocabSize;
     this.validate(tokens, pos);
     const rows = opts.logits === "all" ? T : opts.logits === "last" ? Math.min(T, 1) : 0;
@@ -135,10 +132,13 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
     return out;
   }
 
-  /** Greedy fast path: runs `tokens` and returns the argmax token of the last one, reading back 4 bytes. */
+  /**
+   * Greedy fast path: runs `tokens` and returns the argmax token of the last one, reading back 4 bytes;
+   * NonFiniteError when that row holds a NaN or infinite logit.
+   */
   async greedy(tokens: ArrayLike<number>, pos: number): Promise<number> {
     await this.runPicking(tokens, pos, 0);
-    return (await this.readU32(this.io.best, 1))[0];
+    return this.checkedId((await this.readU32(this.io.best, 1))[0], pos + tokens.length - 1);
   }
 
   /**
@@ -152,7 +152,15 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
   ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
     checkTopK(k, this.config.vocabSize);
     await this.runPicking(tokens, pos, k);
-    return { ids: await this.readU32(this.io.best, k), logits: await this.read(this.io.topkVals, k) };
+    const ids = await this.readU32(this.io.best, k);
+    ids[0] = this.checkedId(ids[0], pos + tokens.length - 1);
+    return { ids, logits: await this.read(this.io.topkVals, k) };
+  }
+
+  /** A picked id without its NONFINITE bit; NonFiniteError when the bit is set. */
+  private checkedId(id: number, position: number): number {
+    if (id & NONFINITE) throw new NonFiniteError(NaN, position);
+    return id;
   }
 
   dispose(): void {

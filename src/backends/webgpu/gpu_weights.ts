@@ -2,8 +2,8 @@
 // larger than the storage-binding limit is split into parts: matrices by row ranges, MXFP4 experts by
 // whole experts, each part its own buffer (kernels run once per part).
 
-import { OssiError } from "../../io/errors.ts";
-import { type Mat, matRow } from "../../model/dtypes.ts";
+import { OssiError } from "../../errors.ts";
+import { loadRow, type Mat } from "../../model/dtypes.ts";
 import type { Mxfp4Experts } from "../../model/mxfp4.ts";
 import type { GpuDevice } from "./gpu_device.ts";
 
@@ -53,10 +53,12 @@ export function stackRows(mats: readonly Mat[]): Mat {
     for (const m of mats) (data.set(m.data, at), at += m.data.length);
     return { dtype: mats[0].dtype, rows, cols, data };
   }
-  const data = new Float32Array(rows * cols), row = new Float32Array(cols);
+  const data = new Float32Array(rows * cols),
+    row = new Float32Array(cols),
+    bits = new Uint32Array(row.buffer);
   let r0 = 0;
   for (const m of mats) {
-    for (let r = 0; r < m.rows; r++) (matRow(m, r, row), data.set(row, (r0 + r) * cols));
+    for (let r = 0; r < m.rows; r++) (loadRow(m, r, row, bits), data.set(row, (r0 + r) * cols));
     r0 += m.rows;
   }
   return { dtype: "F32", rows, cols, data };

@@ -1,7 +1,7 @@
 // Compute pipelines built once per {kernel, variant, entry point, override constants} and cached under
 // that explicit key; WGSL comes from shaders/<kernel>.wgsl. Shader errors surface as one-line OssiErrors.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { KernelName } from "./params.ts";
 
 export type Constants = Readonly<Record<string, number | boolean>>;

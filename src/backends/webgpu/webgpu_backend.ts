@@ -3,10 +3,11 @@
 // one command encoder and one submit; decode reads back one row of logits, 4 bytes with greedy(), or k
 // (id, logit) pairs with topk().
 
-import { OssiError } from "../../io/errors.ts";
-import type { ModelConfig } from "../../model/config.ts";
-import type { GptOssWeights } from "../../model/gpt_oss.ts";
+import { OssiError } from "../../errors.ts";
+import type { GptOssConfig } from "../../model/gpt_oss.ts";
+import type { RopeConfig } from "../../model/config.ts";
 import type { DebugSink } from "../backend.ts";
+import type { GptOssWeights } from "../legacy_views.ts";
 import { ropeTables } from "../../model/rope.ts";
 import { chunkTokens, type Dump, GpuBackend, type GpuBackendOptions } from "./gpu_backend_base.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
@@ -51,7 +52,7 @@ interface LayerBuffers {
   vCache: GPUBuffer;
 }
 
-export class WebGpuBackend extends GpuBackend<ModelConfig> {
+export class WebGpuBackend extends GpuBackend<GptOssConfig> {
   private readonly act: Record<
     | "x"
     | "xn"
@@ -68,7 +69,7 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
   >;
 
   private constructor(
-    config: ModelConfig,
+    config: GptOssConfig,
     maxContext: number,
     maxTokens: number,
     gpu: GpuDevice,
@@ -122,7 +123,7 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
     return out;
   }
 
-  static async create(config: ModelConfig, w: GptOssWeights, opts: WebGpuOptions): Promise<WebGpuBackend> {
+  static async create(config: GptOssConfig, w: GptOssWeights, opts: WebGpuOptions): Promise<WebGpuBackend> {
     const gpu = opts.gpu ?? await openGpuDevice();
     const dev = gpu.device;
     const limit = bindingLimit(gpu);
@@ -206,8 +207,8 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
     for (let l = 0; l < c.numLayers; l++) {
       const L = this.layers[l];
       // attention rmsnorm; after the first layer fused with the previous layer's MoE residual add
-      if (l === 0) op.rmsnorm(rec, a.x, 0, L.attnNorm, a.xn, T, H, c.rmsNormEps);
-      else op.addRmsnorm(rec, a.x, a.moe, L.attnNorm, a.xn, T, H, c.rmsNormEps);
+      if (l === 0) op.rmsnorm(rec, a.x, 0, L.attnNorm, a.xn, T, H, c.norm.eps);
+      else op.addRmsnorm(rec, a.x, a.moe, L.attnNorm, a.xn, T, H, c.norm.eps);
       if (l > 0) await dump?.("residual_after_moe", l - 1, a.x, H);
       await dump?.("attn_norm", l, a.xn, H);
       // q, k, v projection (one fused matmul with biases)
@@ -246,7 +247,7 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
       mm(L.o, L.oBias, a.att, a.proj);
       await dump?.("attn_out", l, a.proj, H);
       // residual add fused with the mlp rmsnorm
-      op.addRmsnorm(rec, a.x, a.proj, L.mlpNorm, a.xn, T, H, c.rmsNormEps);
+      op.addRmsnorm(rec, a.x, a.proj, L.mlpNorm, a.xn, T, H, c.norm.eps);
       await dump?.("residual_after_attention", l, a.x, H);
       await dump?.("mlp_norm", l, a.xn, H);
       // router logits
@@ -283,13 +284,13 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
   /** Final norm and unembedding of chunk rows [r, r + m) into the logits buffer (recorded, not submitted). */
   protected recordLogits(r: number, m: number): void {
     const c = this.config, a = this.act;
-    op.rmsnorm(this.rec, a.x, r * c.hiddenSize, this.finalNorm, a.xn, m, c.hiddenSize, c.rmsNormEps);
+    op.rmsnorm(this.rec, a.x, r * c.hiddenSize, this.finalNorm, a.xn, m, c.hiddenSize, c.norm.eps);
     this.recordUnembedding(this.unembed, a.xn, m);
   }
 }
 
 /** cos and sin (times the YaRN concentration) of every position and frequency: [maxContext, dim/2] pairs. */
-export function cosSinTable(config: Pick<ModelConfig, "rope">, maxContext: number): Float32Array {
+export function cosSinTable(config: { readonly rope: RopeConfig }, maxContext: number): Float32Array {
   const t = ropeTables(config.rope), half = config.rope.dim / 2;
   const out = new Float32Array(maxContext * half * 2);
   for (let p = 0; p < maxContext; p++) {

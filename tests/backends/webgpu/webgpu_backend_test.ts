@@ -1,9 +1,10 @@
 // The WebGPU backend against the gpt-oss-tiny fixture's float64 reference (both layouts, weights whole and
 // split into parts), against the ref backend on a random-shape model, and its KV-cache semantics.
 
-import { checkAgainstReference, GPT_OSS_DEBUG, GPT_OSS_EXACT } from "../fixture_check.ts";
+import { checkAgainstReference, forward1, GPT_OSS_DEBUG, GPT_OSS_EXACT } from "../fixture_check.ts";
+import { batched, ossView } from "../gpt_oss_view.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
-import { OssiError } from "../../../src/io/errors.ts";
+import { OssiError } from "../../../src/errors.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WebGpuBackend } from "../../../src/backends/webgpu/webgpu_backend.ts";
 import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
@@ -19,11 +20,12 @@ const tol = ref.recommended_tolerance.logits_max_abs_diff;
 for (const [layout, maxBindingBytes] of [["", undefined], ["/original", 4096]] as const) {
   const what = `${layout || " (Hub layout)"}${maxBindingBytes ? ", weights split in parts" : ""}`;
   Deno.test(`WebGpuBackend matches gpt-oss-tiny${what}: prompt logits, debug values, greedy tokens`, async () => {
-    const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout);
+    const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout), v = ossView(model);
     const gpu = await sharedGpu();
     await checkAgainstReference(
       "gpt-oss-tiny",
-      () => WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, maxBindingBytes }),
+      () =>
+        batched(model, WebGpuBackend.create(v.config, v.weights, { maxContext: 64, gpu, maxBindingBytes })),
       GPT_OSS_DEBUG,
       GPT_OSS_EXACT,
     );
@@ -31,11 +33,8 @@ for (const [layout, maxBindingBytes] of [["", undefined], ["/original", 4096]] a
 }
 
 Deno.test("WebGpuBackend greedy() picks the reference's greedy tokens reading back only the argmax", async () => {
-  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const backend = await WebGpuBackend.create(model.config, model.weights, {
-    maxContext: 64,
-    gpu: await sharedGpu(),
-  });
+  const v = ossView(loadModel(FIXTURES + "/gpt-oss-tiny"));
+  const backend = await WebGpuBackend.create(v.config, v.weights, { maxContext: 64, gpu: await sharedGpu() });
   try {
     const n = ref.prompt_token_ids.length;
     let next = await backend.greedy(ref.prompt_token_ids, 0);
@@ -49,13 +48,10 @@ Deno.test("WebGpuBackend greedy() picks the reference's greedy tokens reading ba
 });
 
 Deno.test("WebGpuBackend topk() returns the reference's largest logits of the last token, in order", async () => {
-  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const backend = await WebGpuBackend.create(model.config, model.weights, {
-    maxContext: 64,
-    gpu: await sharedGpu(),
-  });
+  const v = ossView(loadModel(FIXTURES + "/gpt-oss-tiny"));
+  const backend = await WebGpuBackend.create(v.config, v.weights, { maxContext: 64, gpu: await sharedGpu() });
   try {
-    const n = ref.prompt_token_ids.length, V = model.config.vocabSize;
+    const n = ref.prompt_token_ids.length, V = v.config.vocabSize;
     const last = ref.prompt_logits[n - 1];
     const want = Array.from(last.keys()).sort((a, b) => last[b] - last[a] || a - b).slice(0, 20);
     const got = await backend.topk(ref.prompt_token_ids, 0, 20);
@@ -70,13 +66,16 @@ Deno.test("WebGpuBackend topk() returns the reference's largest logits of the la
 });
 
 Deno.test("WebGpuBackend chunked prefill equals one call, and rolling back overwrites the cache", async () => {
-  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny"), v = ossView(model);
   const gpu = await sharedGpu();
-  const whole = await new RefBackend(model.config, model.weights, 64).forward(ref.prompt_token_ids, 0, {
-    logits: "all",
-  });
+  const whole = await forward1(
+    new RefBackend(model.config, model.plan, model.weights, { maxContext: 64 }),
+    ref.prompt_token_ids,
+    0,
+    "all",
+  );
   // maxTokens 7 makes the 24-token prompt run as chunks 7+7+7+3 inside one forward() call
-  const b = await WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, maxTokens: 7 });
+  const b = await WebGpuBackend.create(v.config, v.weights, { maxContext: 64, gpu, maxTokens: 7 });
   try {
     const toks = ref.prompt_token_ids;
     const all = await b.forward(toks, 0, { logits: "all" });
@@ -96,8 +95,9 @@ Deno.test("WebGpuBackend chunked prefill equals one call, and rolling back overw
 
 for (const seed of [1, 2]) {
   Deno.test(`WebGpuBackend agrees with RefBackend on random-shape model ${seed}`, async () => {
-    const { config, weights, tokens } = randomModel(seed);
-    const want = await new RefBackend(config, weights, 48).forward(tokens, 0, { logits: "all" });
+    const { model, tokens } = randomModel(seed), { config, weights } = ossView(model);
+    const refOf = () => new RefBackend(model.config, model.plan, model.weights, { maxContext: 48 });
+    const want = await forward1(refOf(), tokens, 0, "all");
     const b = await WebGpuBackend.create(config, weights, {
       maxContext: 48,
       gpu: await sharedGpu(),
@@ -112,9 +112,7 @@ for (const seed of [1, 2]) {
         `random model ${seed} (${JSON.stringify(config.layerWindows)}): logits differ by ${d}`,
       );
       const step = await b.forward([1], tokens.length, { logits: "last" });
-      const refStep = await new RefBackend(config, weights, 48).forward([...tokens, 1], 0, {
-        logits: "last",
-      });
+      const refStep = await forward1(refOf(), [...tokens, 1], 0, "last");
       assert(maxAbsDiff(step, Array.from(refStep)) < 2e-3, "decode step differs");
     } finally {
       b.dispose();
@@ -123,9 +121,9 @@ for (const seed of [1, 2]) {
 }
 
 Deno.test("WebGpuBackend with profile times every kernel (where the adapter has timestamp-query) and still agrees", async () => {
-  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny"), v = ossView(model);
   const gpu = await sharedGpu();
-  const b = await WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, profile: true });
+  const b = await WebGpuBackend.create(v.config, v.weights, { maxContext: 64, gpu, profile: true });
   try {
     const got = await b.forward(ref.prompt_token_ids, 0, { logits: "all" });
     assert(maxAbsDiff(got, ref.prompt_logits) <= tol, "profiled forward differs");
@@ -142,19 +140,19 @@ Deno.test("WebGpuBackend with profile times every kernel (where the adapter has 
 });
 
 Deno.test("WebGpuBackend with an f16 KV cache stays within 3e-2 of gpt-oss-tiny's reference (refused without shader-f16)", async () => {
-  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny"), v = ossView(model);
   const gpu = await sharedGpu();
   if (!gpu.hasF16) {
     // No shader-f16 (GL adapters, some real GPUs): asking for f16 is one clear error; the default cache is
     // f32, which the fixture test above checks on this same adapter.
     await assertRejects(
-      () => WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, kvCache: "f16" }),
+      () => WebGpuBackend.create(v.config, v.weights, { maxContext: 64, gpu, kvCache: "f16" }),
       OssiError,
       /needs a GPU with shader-f16/,
     );
     return;
   }
-  const b = await WebGpuBackend.create(model.config, model.weights, { maxContext: 64, gpu, kvCache: "f16" });
+  const b = await WebGpuBackend.create(v.config, v.weights, { maxContext: 64, gpu, kvCache: "f16" });
   try {
     const logits = await b.forward(ref.prompt_token_ids, 0, { logits: "all" });
     let d = maxAbsDiff(logits, ref.prompt_logits);

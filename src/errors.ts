@@ -1,4 +1,5 @@
-// Errors a user can act on. The CLI prints `message` on one line and exits 1; anything else is a bug.
+// Errors a user can act on, shared by every layer (io, model, backends, engine, chat, cli, serve). The CLI
+// prints `message` on one line and exits with `exitCode`; anything else is a bug.
 
 export class OssiError extends Error {
   override name = "OssiError";

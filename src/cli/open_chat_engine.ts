@@ -1,0 +1,28 @@
+// Opens a model folder as one ChatEngine over its own backend (one KV slot): the parts the engine worker's
+// service opens, in this thread. For tests and tools; chat, run and serve open the engine in its worker.
+
+import { ChatEngine } from "../chat/chat_engine.ts";
+import { createBackend, parseBackendName } from "../engine/create_backend.ts";
+import { Session } from "../engine/session.ts";
+import { loadChatModel } from "../service/open_service.ts";
+
+export interface OpenChatOptions {
+  backend?: string;
+  threads?: number;
+  /** wasm, MXFP4 experts: int8 activations (faster, less exact). */
+  moeInt8?: boolean;
+  maxContext?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). */
+export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
+  const m = await loadChatModel(modelDir);
+  const backend = await createBackend(m.model, parseBackendName(opts.backend ?? "auto"), {
+    maxContext: opts.maxContext,
+    threads: opts.threads,
+    moeInt8: opts.moeInt8,
+    onProgress: opts.onProgress,
+  });
+  return new ChatEngine(new Session(backend), m.tokenizer, m.renderer, m.stops, m.format);
+}
