@@ -12,6 +12,7 @@ import {
   chooseBackend,
   createBackend,
   DEFAULT_MAX_CONTEXT,
+  holdsSeveralSlots,
   parseBackendName,
 } from "../engine/create_backend.ts";
 import { EngineStats } from "../engine/engine_stats.ts";
@@ -56,23 +57,32 @@ export async function loadChatModel(modelDir: string): Promise<ChatModel> {
   return { tokenizer, format, renderer, stops, model };
 }
 
-/** The most slots a default gives, and the share of the machine's memory their KV caches may take. */
-const DEFAULT_MAX_SLOTS = 4, KV_MEMORY_SHARE = 0.25;
-
 /**
- * Slots when none are asked for: on a backend that holds several KV caches, as many as fit up to 4 (each
- * slot's f32 KV cache takes layers * context * 2 * kv_heads * head_dim * 4 bytes; together they may take a
- * quarter of the machine's memory); else 1.
+ * The most slots a default gives, the share of the machine's memory their KV caches may take, and the
+ * room for them in the wasm backend's one 4 GiB memory (beside its activations).
  */
-export function defaultSlots(model: LoadedModel, backend: string, maxContext: number): number {
-  if (!MULTI_SLOT_BACKENDS.includes(backend)) return 1;
-  const c = model.config, perSlot = c.numLayers * maxContext * 2 * c.numKvHeads * c.headDim * 4;
-  const total = Deno.systemMemoryInfo().total;
-  return Math.max(1, Math.min(DEFAULT_MAX_SLOTS, Math.floor((total * KV_MEMORY_SHARE) / perSlot)));
+const DEFAULT_MAX_SLOTS = 4, KV_MEMORY_SHARE = 0.25, WASM_KV_BYTES = 3 * 2 ** 30;
+
+/** Bytes of one slot's KV cache: layers * context * 2 (k, v) * kv_heads * head_dim f32 values. */
+export function kvBytesPerSlot(model: LoadedModel, maxContext: number): number {
+  const c = model.config;
+  return c.numLayers * maxContext * 2 * c.numKvHeads * c.headDim * 4;
 }
 
-/** The backends whose forward pass takes a batch over several KV slots. */
-const MULTI_SLOT_BACKENDS = ["ref"];
+/**
+ * Slots when none are asked for: where the backend's pass holds several KV caches, as many as fit, up to
+ * 4 (together they may take a quarter of the machine's memory, and 3 GiB on wasm); else 1.
+ */
+export function defaultSlots(
+  model: LoadedModel,
+  backend: Exclude<BackendName, "auto">,
+  maxContext: number,
+): number {
+  if (!holdsSeveralSlots(model, backend)) return 1;
+  let budget = Deno.systemMemoryInfo().total * KV_MEMORY_SHARE;
+  if (backend === "wasm") budget = Math.min(budget, WASM_KV_BYTES);
+  return Math.max(1, Math.min(DEFAULT_MAX_SLOTS, Math.floor(budget / kvBytesPerSlot(model, maxContext))));
+}
 
 export async function openLocalService(
   modelDir: string,
@@ -86,9 +96,9 @@ export async function openLocalService(
   const name = await resolveBackendName(m.model, opts.backend ?? "auto");
   const maxContext = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, m.model.config.maxContext);
   const slots = opts.slots ?? defaultSlots(m.model, name, maxContext);
-  if (slots > 1 && !MULTI_SLOT_BACKENDS.includes(name)) {
+  if (slots > 1 && !holdsSeveralSlots(m.model, name)) {
     throw new OssiError(
-      `--parallel ${slots}: the ${name} backend holds one KV cache so far; use --parallel 1 or --backend ref`,
+      `--parallel ${slots}: the ${name} backend runs this model with one KV cache so far; use --parallel 1`,
       2,
     );
   }
