@@ -20,3 +20,8 @@ export class FormatError extends OssiError {
 export class MissingError extends OssiError {
   override name = "MissingError";
 }
+
+/** A model file changed on disk after it was loaded (its mapping may no longer be readable). */
+export class ModelChangedError extends OssiError {
+  override name = "ModelChangedError";
+}

@@ -3,17 +3,19 @@
 // What the REPL, `ossi run` and the server all stand on.
 
 import type { TokenGenerator } from "../engine/session.ts";
-import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
+import { exists, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../errors.ts";
 import { type ChatFormat, HARMONY } from "./chatml_formats.ts";
-import { renderResponseFormat } from "./harmony.ts";
 import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
+import { type EncodedPrompt, inThreadEncoder, type PromptEncoder } from "./prompt_encoder.ts";
 import { makeLogprobs, makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
 import type { BpeTokenizer, Tokenizer } from "./tokenizer.ts";
 import { type OutputSpec } from "./constrain/output_program.ts";
 import { constraintFor, type TurnSampling } from "./turn_sampling.ts";
+
+export type { EncodedPrompt };
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -29,6 +31,10 @@ export interface ChatRequest {
   logprobs?: number;
   /** Added to the logits of these ids before sampling (OpenAI's logit_bias). */
   logitBias?: ReadonlyMap<number, number>;
+  /** These messages and options as encodeConversation() gave them (saves encoding them again). */
+  encoded?: EncodedPrompt;
+  /** Called with each generated id, the stop token included, as it is generated. */
+  onToken?: (id: number) => void;
 }
 
 export interface ChatUsage {
@@ -60,6 +66,8 @@ export class ChatEngine {
     readonly stopTokens: number[],
     /** How output is parsed (harmony unless the model family says otherwise). */
     readonly format: ChatFormat = HARMONY,
+    /** Where prompts are rendered and encoded: a worker for model folders, this thread by default. */
+    readonly encoder: PromptEncoder = inThreadEncoder(renderer, tokenizer),
   ) {
     this.stopSet = new Set(stopTokens);
     this.markup = new Set(
@@ -68,36 +76,20 @@ export class ChatEngine {
   }
 
   /**
-   * Renders and encodes a conversation. Special-token text inside message contents (found verbatim in
-   * the rendered prompt, in order) is encoded as plain text, so a message cannot forge harmony markup.
+   * Renders and encodes a conversation. The renderer marks every piece of user text (message contents,
+   * reasoning, tool names, arguments and schemas) as literal, and special-token text inside literal
+   * text is encoded as plain text: a message cannot forge harmony or ChatML markup.
    */
-  encodePrompt(messages: ChatMessage[], prompt: PromptOptions): number[] {
-    return this.renderPrompt(messages, prompt).ids;
+  encodeConversation(messages: ChatMessage[], prompt: PromptOptions): Promise<EncodedPrompt> {
+    return this.encoder.encode(messages, prompt);
   }
 
-  private renderPrompt(messages: ChatMessage[], prompt: PromptOptions): { text: string; ids: number[] } {
-    const text = this.renderer.render(messages, prompt);
-    return { text, ids: this.encodeRendered(text, messages, prompt) };
+  async encodePrompt(messages: ChatMessage[], prompt: PromptOptions): Promise<number[]> {
+    return [...(await this.encodeConversation(messages, prompt)).ids];
   }
 
-  private encodeRendered(text: string, messages: ChatMessage[], prompt: PromptOptions): number[] {
-    const tok = this.tokenizer as Tokenizer & Partial<Pick<BpeTokenizer, "encodeWithLiterals">>;
-    // "<" covers harmony's <|...|>, ChatML's <|im_start|> and <think>.
-    const literals = messageTexts(messages, prompt).filter((t) => t.includes("<"));
-    if (literals.length === 0 || !tok.encodeWithLiterals) return tok.encode(text);
-    const spans: [number, number][] = [];
-    let pos = 0;
-    for (const t of literals) {
-      const i = text.indexOf(t, pos);
-      if (i < 0) continue; // dropped (earlier analysis) or transformed by the template
-      spans.push([i, i + t.length]);
-      pos = i + t.length;
-    }
-    return tok.encodeWithLiterals(text, spans);
-  }
-
-  countPromptTokens(messages: ChatMessage[], prompt: PromptOptions): number {
-    return this.encodePrompt(messages, prompt).length;
+  async countPromptTokens(messages: ChatMessage[], prompt: PromptOptions): Promise<number> {
+    return (await this.encodeConversation(messages, prompt)).ids.length;
   }
 
   /** Streams events for one assistant turn; the last event is {type:"done"}. */
@@ -105,7 +97,8 @@ export class ChatEngine {
     if (!(Number.isInteger(req.maxTokens) && req.maxTokens > 0)) {
       throw new OssiError(`max tokens must be a whole number > 0 (got ${req.maxTokens})`);
     }
-    const { text, ids: prompt } = this.renderPrompt(req.messages, req.prompt);
+    const { rendered, ids: prompt } = req.encoded ?? await this.encodeConversation(req.messages, req.prompt);
+    const text = rendered.text;
     const parser = this.format.parser(this.tokenizer, this.stopSet, text);
     const completion: number[] = [];
     this.lastCompletion = completion;
@@ -137,6 +130,7 @@ export class ChatEngine {
       })
     ) {
       completion.push(id);
+      req.onToken?.(id);
       constraint?.accept(id);
       const events = parser.push(id);
       if (parser.lastKind === "reasoning") reasoningTokens++;
@@ -172,6 +166,11 @@ export class ChatEngine {
       contextUsed: s?.contextUsed ?? prompt.length + completion.length,
       contextSize: this.gen.contextSize,
     };
+  }
+
+  /** Stops the prompt worker, if any (the backend is the caller's). */
+  dispose(): void {
+    this.encoder.dispose();
   }
 
   /** Bias, constraint mask, then the sampler; keeps the log-probabilities when asked for. */
@@ -217,24 +216,6 @@ function tokenBytesOf(tok: Tokenizer, id: number): number[] {
   return [...(t.tokenBytes ? t.tokenBytes(id) : new TextEncoder().encode(tok.decode([id])))];
 }
 
-/** The user-controlled texts of a conversation, in the order a renderer writes them. */
-function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] {
-  const out: string[] = prompt.system ? [prompt.system] : [];
-  // System and developer messages go to the top (the developer message) in harmony renderings.
-  const instructions = messages.filter((m) => m.role === "system" || m.role === "developer");
-  // The response format's section (schema text included) follows the instructions.
-  const format = prompt.responseFormat ? renderResponseFormat(prompt.responseFormat) : null;
-  if (format && instructions.length === 0) out.push(format);
-  const ordered = [...instructions, ...messages.filter((m) => !instructions.includes(m))];
-  ordered.forEach((m, i) => {
-    if (m.reasoning) out.push(m.reasoning);
-    if (m.content) out.push(m.content);
-    for (const c of m.toolCalls ?? []) out.push(c.arguments);
-    if (format && i === instructions.length - 1) out.push(format);
-  });
-  return out;
-}
-
 /**
  * Stop ids: generation_config.json's eos_token_id plus the format's stop strings (harmony: <|return|> and
  * <|call|>). Formats other than harmony fall back to config.json's eos_token_id without a generation config.
@@ -246,12 +227,17 @@ export function readStopTokens(
 ): number[] {
   const stops = new Set<number>();
   let file = joinPath(modelDir, "generation_config.json");
-  if (!isFile(file) && format.name !== "harmony") file = joinPath(modelDir, "config.json");
-  if (isFile(file)) {
+  if (!exists(file) && format.name !== "harmony") file = joinPath(modelDir, "config.json");
+  if (exists(file)) {
     const eos = readJson(file).eos_token_id;
     const list = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos];
     for (const id of list) {
       if (!Number.isInteger(id) || id < 0) throw new FormatError(`${file}: eos_token_id must hold token ids`);
+      if (id >= tok.vocabSize) {
+        throw new FormatError(
+          `${file}: eos_token_id ${id} is outside the tokenizer's vocabulary (${tok.vocabSize} ids)`,
+        );
+      }
       stops.add(id);
     }
   }

@@ -6,8 +6,9 @@
 import { FormatError } from "../errors.ts";
 import { ChatmlParser, CompletionParser, type OutputParser } from "./chatml_parser.ts";
 import { HarmonyParser } from "./harmony_parser.ts";
-import type { ChatMessage } from "./messages.ts";
+import type { ChatMessage, PromptOptions } from "./messages.ts";
 import { harmonyRenderer, loadPromptRendererSync, type PromptRenderer } from "./prompt.ts";
+import { literalPrompt } from "./rendered_prompt.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 export type ChatFormatName = "harmony" | "template" | "completion";
@@ -41,13 +42,17 @@ export interface ChatFormat {
  * model has no turns, and its context is usually short).
  */
 export const completionRenderer: PromptRenderer = {
-  render(messages: ChatMessage[]): string {
-    for (let i = messages.length - 1; i >= 0; i--) {
-      if (messages[i].role === "user") return messages[i].content;
-    }
-    return "";
-  },
+  render: (messages) => lastUserText(messages),
+  // All of it is user text: "<|endoftext|>" typed in stays text.
+  renderPrompt: (messages) => literalPrompt(lastUserText(messages)),
 };
+
+function lastUserText(messages: ChatMessage[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i].role === "user") return messages[i].content;
+  }
+  return "";
+}
 
 export const HARMONY: ChatFormat = {
   name: "harmony",
@@ -80,14 +85,13 @@ function templateFormat(spec: TokenStrings): ChatFormat {
         );
       }
       // Such templates have no model-identity slot: --system becomes a leading system message.
+      const withSystem = (messages: ChatMessage[], opts: PromptOptions): ChatMessage[] =>
+        opts.system !== undefined && messages[0]?.role !== "system"
+          ? [{ role: "system", content: opts.system }, ...messages]
+          : messages;
       return {
-        render: (messages, opts) =>
-          r.render(
-            opts.system !== undefined && messages[0]?.role !== "system"
-              ? [{ role: "system", content: opts.system }, ...messages]
-              : messages,
-            opts,
-          ),
+        render: (messages, opts) => r.render(withSystem(messages, opts), opts),
+        renderPrompt: (messages, opts, guard) => r.renderPrompt(withSystem(messages, opts), opts, guard),
       };
     },
     // Some templates open the think block themselves; then the output starts inside it.

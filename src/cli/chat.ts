@@ -6,7 +6,7 @@ import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage, Effort } from "../chat/messages.ts";
 import { OssiError } from "../errors.ts";
 import type { ChatService } from "../service/chat_service.ts";
-import { numberFlag, parseArgs } from "./args.ts";
+import { parseArgs, wholeFlag } from "./args.ts";
 import {
   answerBudget,
   CHAT_FLAGS_HELP,
@@ -85,14 +85,16 @@ async function runTurn(
 ): Promise<TurnResult> {
   const messages: ChatMessage[] = [...state.messages, { role: "user", content: question }];
   const prompt = { effort: state.effort, ...(state.system !== undefined ? { system: state.system } : {}) };
+  const encoded = await state.engine.encodeConversation(messages, prompt);
   const events = state.engine.chat({
     messages,
     prompt,
     sampler: state.settings.sampler,
     maxTokens: answerBudget(state.settings, state.engine),
     signal,
+    encoded,
   });
-  const reading = sink.reading ? watchReading(state, messages, prompt, sink) : null;
+  const reading = sink.reading ? watchReading(state, encoded.ids.length, sink) : null;
   let answer = "";
   let reasoning = "";
   let finish = "stop";
@@ -129,16 +131,10 @@ async function runTurn(
  * Shows how much of a long prompt the engine has read, from its shared counters (the engine computes in
  * its worker: this thread only looks), until stop().
  */
-function watchReading(
-  state: ChatState,
-  messages: ChatMessage[],
-  prompt: { effort: Effort; system?: string },
-  sink: TurnSink,
-): { stop(): void } {
-  let total = 0, shown = false, stopped = false;
-  state.engine.encodePrompt(messages, prompt).then((ids) => (total = ids.length), () => {});
+function watchReading(state: ChatState, total: number, sink: TurnSink): { stop(): void } {
+  let shown = false, stopped = false;
   const tick = () => {
-    if (stopped || total === 0) return;
+    if (stopped) return;
     shown = true;
     sink.reading!(Math.min(total, state.engine.stats().slots[0]?.contextUsed ?? 0), total);
   };
@@ -174,8 +170,7 @@ export async function main(argv: string[]): Promise<number> {
       2,
     );
   }
-  const delayMs = numberFlag(args, "delay-ms", 0);
-  if (!(delayMs >= 0)) throw new OssiError("--delay-ms must be >= 0", 2);
+  const delayMs = wholeFlag(args, "delay-ms", { min: 0, max: 60_000 }, 0);
   const settings = readChatSettings(args);
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
@@ -232,12 +227,21 @@ async function pipeMode(state: ChatState): Promise<number> {
   return 0;
 }
 
+/** An input (a line, or a block of lines) longer than this is refused: no context holds that much. */
+const MAX_INPUT_CHARS = 64 << 20;
+
 /** Inputs from stdin as they arrive (a question is answered before the next line is written). */
 async function* stdinInputs(): AsyncGenerator<string> {
   const assembler = new InputAssembler();
   let buffered = "";
   for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    // Only the new chunk can hold the next newline: scanning all of a long line again per chunk is quadratic.
+    const noNewline = !chunk.includes("\n");
     buffered += chunk;
+    if (buffered.length + assembler.pendingLength > MAX_INPUT_CHARS) {
+      throw new OssiError(`chat: an input on stdin is over ${MAX_INPUT_CHARS} characters`);
+    }
+    if (noNewline) continue;
     let nl: number;
     while ((nl = buffered.indexOf("\n")) >= 0) {
       const input = assembler.push(buffered.slice(0, nl).replace(/\r$/, ""));

@@ -1,7 +1,9 @@
-// Opens a model folder as one ChatEngine over its own backend (one KV slot): the parts the engine worker's
-// service opens, in this thread. For tests and tools; chat, run and serve open the engine in its worker.
+// Opens a model folder as one ChatEngine over its own backend (one KV slot), in this thread: the parts the
+// engine worker's service opens (service/open_service.ts). For tests and tools; chat, run and serve open
+// the engine in its worker.
 
 import { ChatEngine } from "../chat/chat_engine.ts";
+import { WorkerEncoder } from "../chat/prompt_encoder.ts";
 import { createBackend, parseBackendName } from "../engine/create_backend.ts";
 import { Session } from "../engine/session.ts";
 import { loadChatModel } from "../service/open_service.ts";
@@ -24,5 +26,9 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
     moeInt8: opts.moeInt8,
     onProgress: opts.onProgress,
   });
-  return new ChatEngine(new Session(backend), m.tokenizer, m.renderer, m.stops, m.format);
+  // The weight files are checked before each generation (reading a shrunk mapping is a SIGBUS); prompts
+  // are rendered and encoded in a worker, so no template or tokenizer regex can stall this thread.
+  const session = new Session(backend, { checkFiles: () => m.model.store.checkUnchanged() });
+  const encoder = new WorkerEncoder(modelDir, m.model.arch.chat);
+  return new ChatEngine(session, m.tokenizer, m.renderer, m.stops, m.format, encoder);
 }

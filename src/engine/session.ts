@@ -51,6 +51,8 @@ export interface TokenGenerator {
   reset(): void;
   /** How many leading tokens of `prompt` the KV cache holds (picks the slot that saves the most work). */
   cachedPrefix?(prompt: readonly number[]): number;
+  /** Throws (ModelChangedError) when the model's files changed on disk since they were loaded. */
+  checkModel?(): void;
 }
 
 export class ContextOverflowError extends OssiError {
@@ -62,6 +64,11 @@ export interface SessionOptions {
   readonly slot?: number;
   /** Counters this session adds to (tokens prefilled, reused and generated; its slot's context use). */
   readonly stats?: EngineStats;
+  /**
+   * Throws when the weight files changed on disk (TensorStore.checkUnchanged): it runs before every
+   * generation, since a backend reading a mapping in place dies (SIGBUS) on a shrunk file.
+   */
+  readonly checkFiles?: () => void;
 }
 
 export class Session implements TokenGenerator {
@@ -72,12 +79,14 @@ export class Session implements TokenGenerator {
   readonly scheduler: BatchScheduler;
   readonly slot: number;
   private readonly stats: EngineStats | undefined;
+  private readonly checkFiles: () => void;
 
   /** Over a backend of its own (slot 0), or over one slot of a scheduler that several sessions share. */
   constructor(over: Backend | BatchScheduler, opts: SessionOptions = {}) {
     this.scheduler = over instanceof BatchScheduler ? over : new BatchScheduler(over);
     this.slot = opts.slot ?? 0;
     this.stats = opts.stats;
+    this.checkFiles = opts.checkFiles ?? (() => {});
     if (this.slot >= this.scheduler.slots) {
       throw new RangeError(`slot ${this.slot} out of range (the backend has ${this.scheduler.slots})`);
     }
@@ -85,6 +94,10 @@ export class Session implements TokenGenerator {
 
   get backend(): BatchBackend {
     return this.scheduler.backend;
+  }
+
+  checkModel(): void {
+    this.checkFiles();
   }
 
   get vocabSize(): number {
@@ -119,6 +132,7 @@ export class Session implements TokenGenerator {
 
   private async *run(req: GenerateRequest): AsyncGenerator<number, void, void> {
     const { prompt } = req;
+    this.checkFiles();
     if (prompt.length === 0) throw new OssiError("empty prompt");
     if (prompt.length >= this.contextSize) {
       throw new ContextOverflowError(

@@ -8,6 +8,29 @@ export interface MappedFile {
   /** The file's bytes: a view over the mapping, or a heap copy when mapping is not possible. */
   readonly bytes: Uint8Array;
   readonly mapped: boolean;
+  /** The file as it was when mapped (see fileChange()). */
+  readonly stamp: FileStamp;
+}
+
+/** What a file looked like: a change of size or modification time means someone rewrote it. */
+export interface FileStamp {
+  readonly size: number;
+  readonly mtimeMs: number | null;
+}
+
+/** Why `path` no longer matches `stamp` ("truncated to N bytes", ...), or null when it still does. */
+export function fileChange(path: string, stamp: FileStamp): string | null {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    return "removed";
+  }
+  if (info.size !== stamp.size) {
+    return `${info.size < stamp.size ? "truncated" : "grown"} to ${info.size} bytes (was ${stamp.size})`;
+  }
+  if ((info.mtime?.getTime() ?? null) !== stamp.mtimeMs) return "rewritten (its modification time changed)";
+  return null;
 }
 
 const PROT_READ = 1;
@@ -54,10 +77,12 @@ function openLibc(): Libc | null {
 /** Maps `path` read-only; falls back to reading it into memory (with a one-line notice). */
 export function mapFile(path: string): MappedFile {
   let size: number;
+  let stamp: FileStamp;
   try {
     const info = Deno.statSync(path);
     if (!info.isFile) throw new FormatError(`${path}: not a regular file`);
     size = info.size;
+    stamp = { size, mtimeMs: info.mtime?.getTime() ?? null };
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new MissingError(`${path}: file not found`);
     if (e instanceof FormatError) throw e;
@@ -74,7 +99,7 @@ export function mapFile(path: string): MappedFile {
       if (ptr !== null && Deno.UnsafePointer.value(ptr) !== 0xffffffffffffffffn) {
         lib.symbols.madvise(ptr, BigInt(size), MADV_WILLNEED);
         const buffer = Deno.UnsafePointerView.getArrayBuffer(ptr, size);
-        return { path, bytes: new Uint8Array(buffer), mapped: true };
+        return { path, bytes: new Uint8Array(buffer), mapped: true, stamp };
       }
     }
   }
@@ -82,5 +107,7 @@ export function mapFile(path: string): MappedFile {
     fallbackNoticeShown = true;
     onNotice("ossi: memory mapping unavailable (run with --allow-ffi); reading model files into memory");
   }
-  return { path, bytes: Deno.readFileSync(path), mapped: false };
+  const bytes = Deno.readFileSync(path);
+  // Read, not mapped: a file that changed meanwhile is read whole, so its stamp must say what was read.
+  return { path, bytes, mapped: false, stamp: { ...stamp, size: bytes.length } };
 }

@@ -9,6 +9,7 @@ import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_comp
 import { type FinishReason, runTurn, type TurnResult } from "./run_turn.ts";
 import { engineError, type PreparedTurn, type ServeContext, type TrackedRequest } from "./serve_context.ts";
 import { sseResponse } from "./sse.ts";
+import { TokenIds, wantsTokenIds } from "./token_ids.ts";
 
 export function newId(prefix: string): string {
   return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
@@ -20,17 +21,20 @@ export async function handleChatCompletions(
   signal: AbortSignal,
 ): Promise<Response> {
   const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.info.vocabSize);
+  const wantIds = wantsTokenIds(body);
   const req = ctx.track(newId("chatcmpl-"), signal);
   let streaming = false;
   try {
     const prepared = await ctx.prepare(spec, req.abort.signal);
+    const ids = new TokenIds(wantIds, prepared.request.encoded!.ids);
+    prepared.request.onToken = ids.onToken;
     const slot = ctx.queue.acquire(req.abort.signal); // throws 429 at once when the queue is full
     // From here on the request holds a place in the queue: a client that leaves must give it back.
     if (!spec.stream) {
-      return await completeOnce(ctx, spec, prepared, ctx.awaitPlace(slot, req.abort.signal), req.id);
+      return await completeOnce(ctx, spec, prepared, ids, ctx.awaitPlace(slot, req.abort.signal), req.id);
     }
     streaming = true;
-    return streamCompletion(ctx, spec, prepared, slot, req);
+    return streamCompletion(ctx, spec, prepared, ids, slot, req);
   } finally {
     if (!streaming) req.done();
   }
@@ -48,6 +52,7 @@ async function completeOnce(
   ctx: ServeContext,
   spec: ChatCompletionSpec,
   prepared: PreparedTurn,
+  ids: TokenIds,
   slot: Promise<() => void>,
   id: string,
 ): Promise<Response> {
@@ -82,8 +87,10 @@ async function completeOnce(
         ? null
         : { content: out.logprobs.map(wireLogprob), refusal: null },
       finish_reason: wireFinish(out.result.finishReason, out.toolCalls),
+      ...ids.allField(),
     }],
     usage: chatUsage(prepared, out.result.usage),
+    ...ids.promptField(),
   }, { headers: { "x-request-id": id } });
 }
 
@@ -115,17 +122,19 @@ function streamCompletion(
   ctx: ServeContext,
   spec: ChatCompletionSpec,
   prepared: PreparedTurn,
+  ids: TokenIds,
   slot: Promise<() => void>,
   req: TrackedRequest,
 ): Response {
   const id = req.id, abort = req.abort;
   const created = Math.floor(Date.now() / 1000);
+  // With return_token_ids, each chunk carries the ids generated since the one before (as vLLM's do).
   const chunk = (delta: Record<string, unknown>, finish: string | null = null, logprobs: unknown = null) => ({
     id,
     object: "chat.completion.chunk",
     created,
     model: spec.model,
-    choices: [{ index: 0, delta, logprobs, finish_reason: finish }],
+    choices: [{ index: 0, delta, logprobs, finish_reason: finish, ...ids.nextField() }],
   });
   slot.catch(() => {}); // a request aborted while queued rejects its slot; the producer sees that below.
   return sseResponse(
@@ -133,7 +142,7 @@ function streamCompletion(
       let release: (() => void) | undefined;
       try {
         release = await slot;
-        sink.send(chunk({ role: "assistant", content: "", refusal: null }));
+        sink.send({ ...chunk({ role: "assistant", content: "", refusal: null }), ...ids.promptField() });
         const toolCalls: ToolCall[] = [];
         const turn = runTurn(ctx.engine, prepared.request, spec.stops);
         let result: TurnResult;

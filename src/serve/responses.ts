@@ -9,6 +9,7 @@ import { parseResponsesRequest, type ResponsesSpec } from "./responses_request.t
 import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
 import { engineError, type PreparedTurn, type ServeContext, type TrackedRequest } from "./serve_context.ts";
 import { sseResponse, type SseSink } from "./sse.ts";
+import { TokenIds, wantsTokenIds } from "./token_ids.ts";
 
 type Item = Record<string, unknown> & { type: string; id: string };
 type Emit = (type: string, fields: Record<string, unknown>) => void;
@@ -19,22 +20,28 @@ export async function handleResponses(
   signal: AbortSignal,
 ): Promise<Response> {
   const spec = parseResponsesRequest(body, ctx.opts.sampler);
+  const wantIds = wantsTokenIds(body);
   const req = ctx.track(newId("resp_"), signal);
   let streaming = false;
   try {
     const prepared = await ctx.prepare(spec, req.abort.signal);
+    const ids = new TokenIds(wantIds, prepared.request.encoded!.ids);
+    prepared.request.onToken = ids.onToken;
     const place = ctx.queue.acquire(req.abort.signal); // throws 429 at once when the queue is full
     // From here on the request holds a place in the queue: a client that leaves must give it back.
     const createdAt = Math.floor(Date.now() / 1000);
+    const object = (builder: OutputBuilder, result: TurnResult | null) => ({
+      ...responseObject(spec, req.id, createdAt, builder, result, prepared),
+      ...ids.promptField(),
+      ...(result ? ids.allField() : {}),
+    });
     if (!spec.stream) {
       const release = await ctx.awaitPlace(place, req.abort.signal);
       try {
         const builder = new OutputBuilder(() => {}, spec.logprobs !== undefined);
         const result = await drive(ctx, prepared, builder);
         if (result.finishReason === "aborted") ctx.refuseWhenStopping();
-        return Response.json(responseObject(spec, req.id, createdAt, builder, result, prepared), {
-          headers: { "x-request-id": req.id },
-        });
+        return Response.json(object(builder, result), { headers: { "x-request-id": req.id } });
       } catch (e) {
         throw engineError(e);
       } finally {
@@ -42,7 +49,7 @@ export async function handleResponses(
       }
     }
     streaming = true;
-    return streamResponse(ctx, spec, prepared, place, req, createdAt);
+    return streamResponse(ctx, spec, prepared, place, req, object);
   } finally {
     if (!streaming) req.done();
   }
@@ -54,7 +61,7 @@ function streamResponse(
   prepared: PreparedTurn,
   place: Promise<() => void>,
   req: TrackedRequest,
-  createdAt: number,
+  object: (builder: OutputBuilder, result: TurnResult | null) => ReturnType<typeof responseObject>,
 ): Response {
   const { id, abort } = req;
   place.catch(() => {}); // rejected only when the request was stopped while queued
@@ -67,7 +74,7 @@ function streamResponse(
       const emit: Emit = (type, fields) => send(sink, type, fields);
       try {
         const builder = new OutputBuilder(emit, spec.logprobs !== undefined);
-        const initial = responseObject(spec, id, createdAt, builder, null, prepared);
+        const initial = object(builder, null);
         emit("response.created", { response: initial });
         release = await place;
         emit("response.in_progress", { response: initial });
@@ -75,7 +82,7 @@ function streamResponse(
         // stopped: by shutdown (an error event says so), POST /stop (the stream ends as usual) or the
         // client leaving (nothing more is written)
         if (result.finishReason === "aborted") ctx.refuseWhenStopping();
-        const final = responseObject(spec, id, createdAt, builder, result, prepared);
+        const final = object(builder, result);
         emit(final.status === "completed" ? "response.completed" : "response.incomplete", {
           response: final,
         });
@@ -113,7 +120,6 @@ export class OutputBuilder {
   readonly items: Item[] = [];
   private open: { item: Item; text: string; kind: "reasoning" | "message"; logprobs: unknown[] } | null =
     null;
-  reasoningText = "";
 
   /** `logprobs`: the request asked for them (message.output_text.logprobs). */
   constructor(private readonly emit: Emit, private readonly logprobs = false) {}
@@ -150,7 +156,6 @@ export class OutputBuilder {
     if (this.open?.kind !== kind) this.start(kind);
     const open = this.open!;
     open.text += ev.text;
-    if (kind === "reasoning") this.reasoningText += ev.text;
     const where = { item_id: open.item.id, output_index: this.items.length - 1, content_index: 0 };
     if (kind === "reasoning") this.emit("response.reasoning_text.delta", { ...where, delta: ev.text });
     else {

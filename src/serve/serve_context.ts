@@ -2,10 +2,10 @@
 // name and context size, default sampling, the checks a turn passes before it may queue (model name,
 // prompt length), and the requests in flight (stopped by their client leaving, POST /stop or shutdown).
 
-import type { ChatRequest } from "../chat/chat_engine.ts";
+import type { ChatRequest, EncodedPrompt } from "../chat/chat_engine.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
 import { ContextOverflowError } from "../engine/session.ts";
-import { OssiError } from "../errors.ts";
+import { ModelChangedError, OssiError } from "../errors.ts";
 import { ApiError, badRequest, toApiError } from "./api_error.ts";
 import { EngineQueue } from "./engine_queue.ts";
 import type { ChatService } from "../service/chat_service.ts";
@@ -25,6 +25,8 @@ export interface ServeOptions {
   sampler: SamplerParams;
   /** When set, /v1/* requires `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /** Web page origins allowed besides the server's own (`--cors-origin`; "*" for any). */
+  corsOrigins?: string[];
   /** Requests that may wait for the engine; one more gets 429. Default 32. */
   maxWaiting?: number;
   /** Where the server reports internal errors (default: nowhere). */
@@ -143,17 +145,18 @@ export class ServeContext {
   }
 
   /**
-   * Checks the model and the prompt's length (the prompt is encoded by the engine, off this thread); the
-   * ChatRequest is ready to run once the request has a place in the queue.
+   * Checks the model, renders and encodes the prompt (in the engine's worker, off this thread) and checks
+   * its length; the ChatRequest is ready to run once the request has a place in the queue.
    */
   async prepare(spec: TurnSpec, signal: AbortSignal): Promise<PreparedTurn> {
     this.checkModel(spec.model);
-    let promptTokens: number;
+    let encoded: EncodedPrompt;
     try {
-      promptTokens = (await this.engine.encodePrompt(spec.messages, spec.prompt)).length;
+      encoded = await this.engine.encodeConversation(spec.messages, spec.prompt);
     } catch (e) {
       throw engineError(e);
     }
+    const promptTokens = encoded.ids.length;
     const room = this.contextSize - promptTokens;
     if (room < 1) {
       throw new ApiError(
@@ -171,6 +174,7 @@ export class ServeContext {
       sampler: spec.sampler,
       maxTokens,
       signal,
+      encoded,
     };
     if (spec.output) request.output = spec.output;
     if (spec.logprobs !== undefined) request.logprobs = spec.logprobs;
@@ -190,6 +194,7 @@ function shutdownError(): ApiError {
 
 /** Engine-side errors as API errors: a too-long prompt or bad conversation is the client's (400). */
 export function engineError(e: unknown): unknown {
+  if (e instanceof ModelChangedError) return new ApiError(503, e.message, "server_error", "model_changed");
   if (e instanceof ContextOverflowError) {
     return new ApiError(400, e.message, "invalid_request_error", "context_length_exceeded", "messages");
   }

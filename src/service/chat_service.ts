@@ -2,7 +2,7 @@
 // thread (LocalChatService: tests, stub engines, and the engine worker itself) or in a worker
 // (WorkerChatService: the CLI), behind one interface. Everything that crosses it is structured-clone safe.
 
-import type { ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatRequest, ChatUsage, EncodedPrompt } from "../chat/chat_engine.ts";
 import type { ChatFormatName } from "../chat/chatml_formats.ts";
 import type { ChatEvent } from "../chat/harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "../chat/messages.ts";
@@ -23,8 +23,11 @@ export interface EngineInfo {
 
 export interface ChatService {
   readonly info: EngineInfo;
-  /** The prompt's token ids, as chat() will compute them. */
-  encodePrompt(messages: ChatMessage[], prompt: PromptOptions): Promise<number[]>;
+  /**
+   * Renders and encodes a conversation as chat() would (pass the result as ChatRequest.encoded to skip
+   * doing it again); first checks that the model's files are unchanged (ModelChangedError).
+   */
+  encodeConversation(messages: ChatMessage[], prompt: PromptOptions): Promise<EncodedPrompt>;
   /**
    * Streams one assistant turn on a free slot (waiting for one if all are busy); the last event is
    * {type: "done"}. Aborting `req.signal` stops it within a layer of the forward pass, prefill included.

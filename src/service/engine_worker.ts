@@ -59,7 +59,7 @@ async function open(modelDir: string, m: Extract<ToWorker, { type: "open" }>): P
 
 async function encode(m: Extract<ToWorker, { type: "encode" }>): Promise<void> {
   try {
-    post({ type: "encoded", id: m.id, ids: await service!.encodePrompt(m.messages, m.prompt) });
+    post({ type: "encoded", id: m.id, encoded: await service!.encodeConversation(m.messages, m.prompt) });
   } catch (e) {
     post({ type: "error", id: m.id, error: toWireError(e) });
   }
@@ -72,15 +72,19 @@ async function chat(m: Extract<ToWorker, { type: "chat" }>, ac: AbortController)
     if (!ac.signal.aborted && Atomics.load(stopFlags, lane) !== 0) ac.abort();
     return ac.signal.aborted;
   };
+  // generated ids go out with the next message (a token that makes no event rides with a later one)
+  let tokens: number[] = [];
+  const onToken = (id: number) => void tokens.push(id);
+  const take = () => [tokens, tokens = []][0];
   try {
-    const events = service!.chat({ ...m.request, signal: ac.signal, shouldStop });
+    const events = service!.chat({ ...m.request, signal: ac.signal, shouldStop, onToken });
     for (;;) {
       const r = await events.next();
       if (r.done) {
-        post({ type: "end", id: m.id, usage: r.value });
+        post({ type: "end", id: m.id, usage: r.value, tokens: take() });
         break;
       }
-      post({ type: "event", id: m.id, event: r.value });
+      post({ type: "event", id: m.id, event: r.value, tokens: take() });
     }
   } catch (e) {
     post({ type: "error", id: m.id, error: toWireError(e) });

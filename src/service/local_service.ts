@@ -2,7 +2,7 @@
 // backend's BatchScheduler). A turn goes to the free slot that already holds most of its prompt, else to
 // the least recently used one; when every slot is busy it waits, first come first served.
 
-import type { ChatEngine, ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatEngine, ChatRequest, ChatUsage, EncodedPrompt } from "../chat/chat_engine.ts";
 import type { ChatEvent } from "../chat/harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "../chat/messages.ts";
 import { EngineStats, type StatsSnapshot } from "../engine/engine_stats.ts";
@@ -49,12 +49,9 @@ export class LocalChatService implements ChatService {
     this.lastUsed = engines.map(() => 0);
   }
 
-  encodePrompt(messages: ChatMessage[], prompt: PromptOptions): Promise<number[]> {
-    try {
-      return Promise.resolve(this.engines[0].encodePrompt(messages, prompt));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async encodeConversation(messages: ChatMessage[], prompt: PromptOptions): Promise<EncodedPrompt> {
+    this.engines[0].gen.checkModel?.();
+    return await this.engines[0].encodeConversation(messages, prompt);
   }
 
   stats(): StatsSnapshot {
@@ -67,7 +64,8 @@ export class LocalChatService implements ChatService {
   }
 
   async *chat(req: ChatRequest): AsyncGenerator<ChatEvent, ChatUsage, void> {
-    const prompt = await this.encodePrompt(req.messages, req.prompt);
+    req = { ...req, encoded: req.encoded ?? await this.encodeConversation(req.messages, req.prompt) };
+    const prompt = req.encoded!.ids;
     const slot = await this.acquire(prompt, req.signal);
     if (slot === null) {
       // stopped while waiting for a slot: nothing ran
@@ -84,6 +82,8 @@ export class LocalChatService implements ChatService {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // the engines share their prompt encoder
+    this.engines[0].dispose();
     await this.opts.onClose?.();
   }
 

@@ -4,6 +4,7 @@
 
 import { ChatEngine, readStopTokens } from "../chat/chat_engine.ts";
 import { type ChatFormat, chatFormat } from "../chat/chatml_formats.ts";
+import { WorkerEncoder } from "../chat/prompt_encoder.ts";
 import type { PromptRenderer } from "../chat/prompt.ts";
 import { loadTokenizer, type Tokenizer } from "../chat/tokenizer.ts";
 import { BatchScheduler } from "../engine/batch_scheduler.ts";
@@ -111,11 +112,15 @@ export async function openLocalService(
   });
   const stats = new EngineStats(slots);
   const scheduler = new BatchScheduler(backend);
-  const engines = Array.from(
-    { length: slots },
-    (_, slot) =>
-      new ChatEngine(new Session(scheduler, { slot, stats }), m.tokenizer, m.renderer, m.stops, m.format),
-  );
+  // The weight files are checked before each generation (reading a shrunk mapping is a SIGBUS); prompts
+  // are rendered and encoded in the prompt worker, within a time budget, so no template or tokenizer
+  // regex can stall the engine.
+  const checkFiles = () => m.model.store.checkUnchanged();
+  const encoder = new WorkerEncoder(modelDir, m.model.arch.chat);
+  const engines = Array.from({ length: slots }, (_, slot) => {
+    const session = new Session(scheduler, { slot, stats, checkFiles });
+    return new ChatEngine(session, m.tokenizer, m.renderer, m.stops, m.format, encoder);
+  });
   return new LocalChatService(engines, { backend: backend.name, stats, onClose: () => backend.dispose() });
 }
 

@@ -5,22 +5,23 @@
 //
 //   main -> worker                                  worker -> main
 //   open {modelDir, options, stopFlags}             progress {done, total}* then ready {info, stats} | failed
-//   encode {id, messages, prompt}                   encoded {id, ids} | error {id}
-//   chat {id, lane, request}                        event {id, event}* then end {id, usage} | error {id}
+//   encode {id, messages, prompt}                   encoded {id, encoded} | error {id}
+//   chat {id, lane, request}                        event {id, event, tokens}* then end {id, usage, tokens}
+//                                                   | error {id}   (tokens: ids generated since the last)
 //   cancel {id} (after setting stopFlags[lane])     (the turn ends as an abort: events, then end)
 //   close                                           closed
 
-import type { ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatRequest, ChatUsage, EncodedPrompt } from "../chat/chat_engine.ts";
 import type { ChatEvent } from "../chat/harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "../chat/messages.ts";
 import { ForwardAbortedError } from "../backends/backend.ts";
 import { ContextOverflowError } from "../engine/session.ts";
-import { FormatError, MissingError, OssiError } from "../errors.ts";
+import { FormatError, MissingError, ModelChangedError, OssiError } from "../errors.ts";
 import type { EngineInfo } from "./chat_service.ts";
 import type { OpenServiceOptions } from "./open_service.ts";
 
 /** A ChatRequest without what cannot cross threads (the signal and callbacks live on the main thread). */
-export type WireChatRequest = Omit<ChatRequest, "signal" | "shouldStop">;
+export type WireChatRequest = Omit<ChatRequest, "signal" | "shouldStop" | "onToken">;
 
 export type ToWorker =
   | { type: "open"; modelDir: string; options: OpenServiceOptions; stopFlags: SharedArrayBuffer }
@@ -33,9 +34,9 @@ export type FromWorker =
   | { type: "progress"; done: number; total: number }
   | { type: "ready"; info: EngineInfo; stats: SharedArrayBuffer }
   | { type: "failed"; error: WireError }
-  | { type: "encoded"; id: number; ids: number[] }
-  | { type: "event"; id: number; event: ChatEvent }
-  | { type: "end"; id: number; usage: ChatUsage }
+  | { type: "encoded"; id: number; encoded: EncodedPrompt }
+  | { type: "event"; id: number; event: ChatEvent; tokens: number[] }
+  | { type: "end"; id: number; usage: ChatUsage; tokens: number[] }
   | { type: "error"; id: number; error: WireError }
   | { type: "closed" };
 
@@ -58,6 +59,7 @@ const CLASSES: Record<string, new (message: string, exitCode?: number) => Error>
   OssiError,
   FormatError,
   MissingError,
+  ModelChangedError,
   ContextOverflowError,
   RangeError,
   TypeError,

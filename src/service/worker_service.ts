@@ -3,7 +3,7 @@
 // so it takes effect while the worker computes; counters are read from the worker's shared EngineStats.
 // Nothing here waits on the engine except the calls that ask it for something.
 
-import type { ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatRequest, ChatUsage, EncodedPrompt } from "../chat/chat_engine.ts";
 import type { ChatEvent } from "../chat/harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "../chat/messages.ts";
 import { EngineStats, type StatsSnapshot } from "../engine/engine_stats.ts";
@@ -47,7 +47,7 @@ export class WorkerChatService implements ChatService {
   private readonly stopFlags = new Int32Array(new SharedArrayBuffer(LANES * 4));
   private readonly freeLanes = Array.from({ length: LANES }, (_, i) => LANES - 1 - i);
   private readonly turns = new Map<number, { inbox: Inbox<TurnMessage>; lane: number }>();
-  private readonly encodes = new Map<number, Pending<number[]>>();
+  private readonly encodes = new Map<number, Pending<EncodedPrompt>>();
   private opening: (Pending<void> & { onProgress?: (done: number, total: number) => void }) | null = null;
   private closed: Pending<void> | null = null;
   private closing: Promise<void> | null = null;
@@ -87,7 +87,7 @@ export class WorkerChatService implements ChatService {
     return service;
   }
 
-  encodePrompt(messages: ChatMessage[], prompt: PromptOptions): Promise<number[]> {
+  encodeConversation(messages: ChatMessage[], prompt: PromptOptions): Promise<EncodedPrompt> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -103,7 +103,7 @@ export class WorkerChatService implements ChatService {
     const id = this.nextId++, inbox = new Inbox<TurnMessage>();
     Atomics.store(this.stopFlags, lane, 0);
     this.turns.set(id, { inbox, lane });
-    const { signal, shouldStop: _local, ...request } = req;
+    const { signal, shouldStop: _local, onToken, ...request } = req;
     const stop = () => {
       Atomics.store(this.stopFlags, lane, 1);
       this.post({ type: "cancel", id });
@@ -116,6 +116,7 @@ export class WorkerChatService implements ChatService {
       for (;;) {
         const m = await inbox.next();
         // once stopped, what the worker made meanwhile is dropped: the turn ends as an abort
+        if (m.type !== "error" && !signal?.aborted) m.tokens.forEach((id) => onToken?.(id));
         if (m.type === "event") {
           if (!signal?.aborted) yield m.event;
           continue;
@@ -178,7 +179,7 @@ export class WorkerChatService implements ChatService {
         const pending = this.encodes.get(m.id);
         if (pending) {
           this.encodes.delete(m.id);
-          if (m.type === "encoded") pending.resolve(m.ids);
+          if (m.type === "encoded") pending.resolve(m.encoded);
           else pending.reject(fromWireError(m.error));
           return;
         }

@@ -87,6 +87,29 @@ const bad: [string, Uint8Array, RegExp][] = [
     ),
     /overlap/,
   ],
+  [
+    "a header length one byte short (the tensors would all shift by a byte)",
+    (() => {
+      const b = encodeSafetensors([{ name: "w", dtype: "F32", shape: [3], bytes: new Uint8Array(12) }]);
+      const view = new DataView(b.buffer);
+      view.setBigUint64(0, view.getBigUint64(0, true) - 1n, true); // the header is padded with spaces
+      return b;
+    })(),
+    /last 1 bytes of the data section belong to no tensor/,
+  ],
+  [
+    "bytes after the last tensor",
+    withHeader('{"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}', new Uint8Array(5)),
+    /last 1 bytes/,
+  ],
+  [
+    "a gap between tensors that is not alignment",
+    withHeader(
+      '{"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"y":{"dtype":"U8","shape":[4],"data_offsets":[20,24]}}',
+      new Uint8Array(24),
+    ),
+    /16 bytes of the data section before tensor 'y' belong to no tensor/,
+  ],
 ];
 for (const [what, bytes, re] of bad) {
   Deno.test(`parseHeader() rejects ${what} with a FormatError naming the file`, () => {

@@ -31,7 +31,7 @@ Deno.test("ossi serve binds 127.0.0.1 on --port 0, answers, and exits 0 on SIGTE
 Deno.test("ossi serve refuses bad flags (exit 2) and a missing model (exit 1) with a one-line error", async () => {
   const r = await runCli(["serve", "--port", "http"]);
   assertEquals(r.code, 2);
-  assertMatch(r.stderr, /--port must be a number/);
+  assertMatch(r.stderr, /--port must be a whole number/);
   assert(!r.stderr.includes("    at "), "no stack trace");
   const missing = await runCli(["serve", "--model", "/no/such/model"]);
   assertEquals(missing.code, 1);

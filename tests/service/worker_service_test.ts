@@ -51,7 +51,9 @@ Deno.test("WorkerChatService answers in its worker, reports progress and counter
     assert(progress.length > 0 && progress.at(-1) === 1, "weight placement reported its progress");
     const a = await answer(svc, ask("What is 23+45?"));
     assertEquals([a.text.trim(), a.done], ["68", "stop"]);
-    const ids = await svc.encodePrompt([{ role: "user", content: "What is 23+45?" }], { effort: "low" });
+    const { ids } = await svc.encodeConversation([{ role: "user", content: "What is 23+45?" }], {
+      effort: "low",
+    });
     assertEquals(ids.length, a.usage.promptTokens);
     const s = svc.stats();
     assertEquals([s.promptTokens, s.generatedTokens, s.finished], [
