@@ -2,7 +2,8 @@
 // serve --parallel 4` runs), on a synthetic gpt-oss-20b-shaped checkpoint. Aggregate decode tokens/s with 1,
 // 2 and 4 concurrent streams (rounds interleaved in one run), and the time to first token of a short
 // request sent while a long generation decodes, beside the same request on an idle engine. Tokens are
-// sampled from the logits as the server samples them (not through the argmax fast path).
+// sampled from the logits as the server samples them (not through the argmax fast path). Last, how long a
+// stop takes to land in the middle of a long prefill (the flag flips; the generation returns).
 // usage: deno run -A scripts/bench_serve.ts [--json] [--layers 2] [--threads N] [--decode 16] [--rounds 2]
 
 import { numberFlag, parseArgs } from "../src/cli/args.ts";
@@ -31,6 +32,8 @@ export interface TtftRow {
   ttft_busy_ms: number;
   /** The long generation's tokens after the short request's first token: it went on, not waited. */
   long_tokens_after: number;
+  /** Milliseconds from a stop requested mid-prefill to the generation's end (median of three). */
+  stop_ms: number;
 }
 
 const SLOTS = 4, PROMPT = 16;
@@ -61,7 +64,7 @@ export async function benchServe(
   const model = loadModel(dir), vocab = model.config.vocabSize;
   const backend = await createBackend(model, "wasm", {
     slots: SLOTS,
-    maxContext: PROMPT + 4 * opts.decode + 8,
+    maxContext: Math.max(PROMPT + 4 * opts.decode + 8, 264),
     threads: opts.threads,
   });
   const rows: (ServeRow | TtftRow)[] = [];
@@ -107,6 +110,20 @@ export async function benchServe(
       shortFirst = (await timed(sessions[1], request(93, 1)))[0];
     })();
     const [longTimes] = await Promise.all([long, short]);
+    // a stop in the middle of a long prefill: the time from the flag to the generation's end
+    const stops: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      let stopAt = Infinity;
+      sessions[0].reset();
+      const req = {
+        ...request(94 + i, 1),
+        prompt: Array.from({ length: 256 }, (_, j) => (j * 31 + i) % vocab),
+      };
+      const ended = timed(sessions[0], { ...req, shouldStop: () => performance.now() >= stopAt });
+      stopAt = performance.now() + 700 + 150 * i;
+      await ended;
+      stops.push(performance.now() - stopAt);
+    }
     rows.push({
       phase: "ttft",
       backend: backend.name,
@@ -114,6 +131,7 @@ export async function benchServe(
       ttft_idle_ms: idle,
       ttft_busy_ms: shortFirst - t0,
       long_tokens_after: longTimes.filter((x) => x > shortFirst).length,
+      stop_ms: stops.sort((a, b) => a - b)[1],
     });
   } finally {
     backend.dispose();
@@ -121,19 +139,41 @@ export async function benchServe(
   return rows;
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+/**
+ * Median aggregate rate per stream count, and the median of each round's rate over that round's 1-stream
+ * rate (the rounds alternate stream counts: a shared machine's speed drifts between rounds).
+ */
+export function serveSummary(
+  rows: (ServeRow | TtftRow)[],
+): { streams: number; tokensPerS: number; ratio: number }[] {
+  const serve = rows.filter((r): r is ServeRow => r.phase === "serve");
+  return [1, 2, 4].map((streams) => {
+    const mine = serve.filter((r) => r.streams === streams);
+    const ratio = (r: ServeRow) =>
+      r.decode_tokens_per_s / serve.find((x) => x.round === r.round && x.streams === 1)!.decode_tokens_per_s;
+    return {
+      streams,
+      tokensPerS: median(mine.map((r) => r.decode_tokens_per_s)),
+      ratio: median(mine.map(ratio)),
+    };
+  });
+}
+
 export function serveTable(rows: (ServeRow | TtftRow)[]): string {
   const lines: string[] = [];
   const serve = rows.filter((r): r is ServeRow => r.phase === "serve");
   if (serve.length) {
-    const one = serve.filter((r) => r.streams === 1).map((r) => r.decode_tokens_per_s);
-    const base = one.reduce((a, b) => a + b, 0) / one.length;
-    lines.push(`serving (${serve[0].backend}, ${serve[0].model}, ${SLOTS} slots): aggregate decode tokens/s`);
-    for (const r of serve) {
+    const rounds = Math.max(...serve.map((r) => r.round));
+    lines.push(
+      `serving (${serve[0].backend}, ${serve[0].model}, ${SLOTS} slots): aggregate decode tokens/s ` +
+        `(medians over ${rounds} interleaved rounds; the ratio is each round's over its own 1-stream rate)`,
+    );
+    for (const r of serveSummary(rows)) {
       lines.push(
-        `  round ${r.round}  ${r.streams} stream${r.streams > 1 ? "s" : " "}  ` +
-          `${r.decode_tokens_per_s.toFixed(2).padStart(7)} tok/s  ${
-            (r.decode_tokens_per_s / base).toFixed(2)
-          }x one stream`,
+        `  ${r.streams} stream${r.streams > 1 ? "s" : " "}  ${r.tokensPerS.toFixed(2).padStart(7)} tok/s  ` +
+          `${r.ratio.toFixed(2)}x one stream`,
       );
     }
   }
@@ -144,7 +184,7 @@ export function serveTable(rows: (ServeRow | TtftRow)[]): string {
         `${
           r.ttft_busy_ms.toFixed(0)
         } ms while a long generation decodes (which made ${r.long_tokens_after} ` +
-        `more tokens after it)`,
+        `more tokens after it); a stop mid-prefill landed in ${r.stop_ms.toFixed(0)} ms`,
     );
   }
   return lines.join("\n");

@@ -14,10 +14,16 @@ import { argmax, defaultSamplerParams, makeSampler } from "../../src/chat/sample
 import { type GenerateRequest, Session } from "../../src/engine/session.ts";
 import { loadModel } from "../../src/model/load.ts";
 
-/** Wraps a backend, counting forward() and greedy() calls; `fastPath` false hides greedy() and topk(). */
+/**
+ * Wraps a backend, counting greedy() calls and the forward() calls that bring logits back (prefill chunks
+ * without logits are not counted); `fastPath` false hides greedy() and topk().
+ */
 function counting(b: Backend, fastPath: boolean): Backend & { calls: { forward: number; greedy: number } } {
   const calls = { forward: 0, greedy: 0 };
-  const forward: Backend["forward"] = (batch, opts) => (calls.forward++, b.forward(batch, opts));
+  const forward: Backend["forward"] = (batch, opts) => {
+    if (batch.some((s) => s.logits !== "none")) calls.forward++;
+    return b.forward(batch, opts);
+  };
   const greedy: Backend["greedy"] = (batch, opts) => (calls.greedy++, b.greedy!(batch, opts));
   const wrapped = {
     name: b.name,

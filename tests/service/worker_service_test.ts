@@ -37,7 +37,7 @@ Deno.test("WorkerChatService answers in its worker, reports progress and counter
   const progress: number[] = [];
   const svc = await WorkerChatService.open(
     DEMO_MODEL,
-    { backend: "wasm", threads: 1 },
+    { backend: "wasm", threads: 1, slots: 2 },
     (d, t) => progress.push(d / t),
   );
   try {
@@ -45,7 +45,7 @@ Deno.test("WorkerChatService answers in its worker, reports progress and counter
       backend: "wasm",
       contextSize: 8192,
       vocabSize: 512,
-      slots: 1,
+      slots: 2,
       format: "harmony",
     });
     assert(progress.length > 0 && progress.at(-1) === 1, "weight placement reported its progress");
@@ -61,7 +61,10 @@ Deno.test("WorkerChatService answers in its worker, reports progress and counter
       a.usage.completionTokens,
       1,
     ]);
-    assertEquals(s.slots, [{ contextUsed: a.usage.contextUsed, busy: false }]);
+    assertEquals(s.slots, [{ contextUsed: a.usage.contextUsed, busy: false }, {
+      contextUsed: 0,
+      busy: false,
+    }]);
   } finally {
     await svc.close();
   }

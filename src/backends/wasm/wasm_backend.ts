@@ -97,7 +97,7 @@ interface LogitRow {
   readonly at: number;
 }
 
-/** What a chunk polls between layers; true stops it (ForwardAbortedError). */
+/** What a chunk polls between the steps of each layer; true stops it (ForwardAbortedError). */
 type StopPoll = (() => boolean) | undefined;
 
 export class WasmBackend implements SingleSequenceBackend {
@@ -398,7 +398,8 @@ export class WasmBackend implements SingleSequenceBackend {
 
   /**
    * Runs one stack of rows (`tokens`, one per row), each sequence's rows (`segs`) against its slot's cache
-   * at its positions, polling `stop` between layers; writes the logits of the `want` rows.
+   * at its positions, polling `stop` before each step on the shards (a stop lands within one step of one
+   * layer); writes the logits of the `want` rows.
    */
   private chunk(
     tokens: readonly number[],
@@ -414,6 +415,10 @@ export class WasmBackend implements SingleSequenceBackend {
       F = c.intermediateSize;
     const emit = (name: string, layer: number, rows: number, at: number, width: number) =>
       dbg?.(name, layer, rows, f32.slice(at / 4, at / 4 + rows * width));
+    const run = (step: Step, layer: number) => {
+      if (stop?.()) throw new ForwardAbortedError();
+      this.pool.run(step, layer, T);
+    };
 
     // token embedding: bf16 rows widened straight from the mapping
     const embed = this.w.embed.data as Uint16Array;
@@ -424,13 +429,12 @@ export class WasmBackend implements SingleSequenceBackend {
     emit("embedding", -1, T, b.x, H);
 
     for (let l = 0; l < c.numLayers; l++) {
-      if (stop?.()) throw new ForwardAbortedError();
       // attention rmsnorm
       k.rmsnorm(b.xn, b.x, b.attnNorm[l], c.norm.eps, T, H);
       emit("attn_norm", l, T, b.xn, H);
       // q, k, v projections (with biases) on the shards
       this.broadcast(b.xn, T * H);
-      this.pool.run(Step.Qkv, l, T);
+      run(Step.Qkv, l);
       this.gather((s) => s.layers[l].q, "y", T, b.q, qw);
       this.gather((s) => s.layers[l].k, "yk", T, b.k, kvw);
       this.gather((s) => s.layers[l].v, "yv", T, b.v, kvw);
@@ -461,7 +465,7 @@ export class WasmBackend implements SingleSequenceBackend {
       emit("attn_core", l, T, b.att, qw);
       // output projection, residual
       this.broadcast(b.att, T * qw);
-      this.pool.run(Step.Out, l, T);
+      run(Step.Out, l);
       this.gather((s) => s.layers[l].o, "y", T, b.proj, H);
       emit("attn_out", l, T, b.proj, H);
       k.add_inplace(b.x, b.proj, T * H);
@@ -471,18 +475,18 @@ export class WasmBackend implements SingleSequenceBackend {
       k.rmsnorm(b.xn, b.x, b.mlpNorm[l], c.norm.eps, T, H);
       emit("mlp_norm", l, T, b.xn, H);
       this.broadcast(b.xn, T * H);
-      this.pool.run(Step.Router, l, T);
+      run(Step.Router, l);
       this.gather((s) => s.layers[l].router, "y", T, b.router, c.numExperts);
       emit("router_logits", l, T, b.router, c.numExperts);
       k.topk_softmax(b.router, T, c.numExperts, K, b.sel, b.selW);
       if (dbg) dbg("router_topk", l, T, Float32Array.from(new Int32Array(f32.buffer, b.sel, T * K)));
       this.broadcastSelection(T * K);
       // gate_up + SwiGLU per chosen expert (xn is still in every shard's io.x)
-      this.pool.run(Step.GateUp, l, T);
+      run(Step.GateUp, l);
       this.gatherPairs(l, T * K, b.act, F);
       // down projection, weighted sum over the chosen experts
       this.broadcast(b.act, T * K * F);
-      this.pool.run(Step.Down, l, T);
+      run(Step.Down, l);
       this.gather((s) => s.layers[l].down, "y", T, b.proj, H);
       emit("moe_out", l, T, b.proj, H);
       // residual

@@ -1,6 +1,7 @@
 // The wasm backend's batch of sequences over several KV slots: each sequence's logits in a batch (prefill
 // and decode rows mixed, chunks shared) are bit for bit what it gets alone; greedy() picks each argmax;
-// a stop between layers throws ForwardAbortedError and leaves the other slots' caches intact.
+// a stop polled before a step on the shards throws ForwardAbortedError and leaves the other slots' caches
+// intact.
 
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { type Backend, ForwardAbortedError, type Sequence } from "../../../src/backends/backend.ts";
@@ -81,7 +82,7 @@ Deno.test("wasm batch: greedy() of several sequences equals the argmax of their 
   }
 });
 
-Deno.test("wasm batch: a stop between layers throws, and the other slots' caches stay intact", async () => {
+Deno.test("wasm batch: a stop mid-forward throws, and the other slots' caches stay intact", async () => {
   const b = await open(2);
   try {
     const a = prompt.slice(0, 12);
@@ -94,7 +95,7 @@ Deno.test("wasm batch: a stop between layers throws, and the other slots' caches
         }),
       ForwardAbortedError,
     );
-    assertEquals(polls, 3, "polled once per layer until it said stop");
+    assertEquals(polls, 3, "polled before each step until it said stop");
     // slot 0's cache still holds a: one more token gives what it gives alone
     const after = (await b.forward([{ slot: 0, tokens: [argmax(want)], pos: a.length, logits: "last" }]))[0];
     const fresh = await open(1);
