@@ -2,6 +2,7 @@
 // checkpoints (cached under ~/.cache/ossi/synth). One JSON line per (backend, model, phase) with --json,
 // a table otherwise. Weight bandwidth counts the bytes one decoded token must read; memread_gb_s is the
 // machine's streaming-read bandwidth on as many threads (scripts/mem_bandwidth.ts), measured in the same run.
+// WebGPU rows also give the dispatches, submits and weight bytes its kernels counted per token.
 // Then the serving row (scripts/bench_serve.ts: wasm with 4 KV slots on the 20b shapes, aggregate decode
 // tokens/s with 1, 2 and 4 concurrent streams, time to first token beside a long generation), and last
 // the cost of constrained decoding per token (scripts/bench_constrain.ts).
@@ -32,6 +33,16 @@ export interface BenchRow {
   memread_gb_s: number;
   /** effective_gb_s / memread_gb_s. */
   bandwidth_share: number;
+  /** WebGPU: dispatches, queue submits and counted bytes of weights read, per token of the phase. */
+  dispatches_per_token?: number;
+  submits_per_token?: number;
+  counted_weights_gb_per_token?: number;
+}
+
+interface StepCounters {
+  dispatches: number;
+  submits: number;
+  weightBytes: number;
 }
 
 /** Bytes of weights one token reads: attention and router (bf16), k active experts (MXFP4), unembedding, one embedding row. */
@@ -99,9 +110,14 @@ export async function benchOne(
     const c = model.config as GptOssConfig, gb = weightBytesPerToken(c) / 1e9;
     const threads = backend.name === "ref" ? 1 : opts.threads ?? navigator.hardwareConcurrency;
     const prompt = promptTokens(opts.prefill, c.vocabSize);
+    // the WebGPU pass counts what its steps cost (GpuBackend.counters(), inside the one-slot adapter)
+    const pass = ((backend as { inner?: object }).inner ?? backend) as { counters?: () => StepCounters };
+    const counters = pass.counters?.bind(pass);
+    const c0 = counters?.();
     let t = performance.now();
     await backend.forward([{ slot: 0, tokens: prompt, pos: 0, logits: "last" }]);
     const prefillS = (performance.now() - t) / 1000;
+    const c1 = counters?.();
     let next = 1;
     t = performance.now();
     for (let i = 0; i < opts.decode; i++) {
@@ -114,9 +130,18 @@ export async function benchOne(
       next = logits.indexOf(Math.max(...logits.subarray(0, 4096)));
     }
     const decodeS = (performance.now() - t) / 1000;
+    const c2 = counters?.();
+    const perToken = (a: StepCounters | undefined, b: StepCounters | undefined, tokens: number) =>
+      a && b
+        ? {
+          dispatches_per_token: (b.dispatches - a.dispatches) / tokens,
+          submits_per_token: (b.submits - a.submits) / tokens,
+          counted_weights_gb_per_token: (b.weightBytes - a.weightBytes) / tokens / 1e9,
+        }
+        : {};
     const mem = memoryGb();
     const memread = await memReadGbS(threads);
-    const row = (phase: "prefill" | "decode", tokens: number, s: number): BenchRow => ({
+    const row = (phase: "prefill" | "decode", tokens: number, s: number, counted: object): BenchRow => ({
       backend: moeInt8 ? backendName : backend.name,
       model: modelName,
       phase,
@@ -130,8 +155,12 @@ export async function benchOne(
       peak_rss_gb: mem.peak,
       memread_gb_s: memread,
       bandwidth_share: (gb * tokens) / s / memread,
+      ...counted,
     });
-    return [row("prefill", opts.prefill, prefillS), row("decode", opts.decode, decodeS)];
+    return [
+      row("prefill", opts.prefill, prefillS, perToken(c0, c1, opts.prefill)),
+      row("decode", opts.decode, decodeS, perToken(c1, c2, opts.decode)),
+    ];
   } finally {
     backend.dispose();
   }
@@ -159,6 +188,9 @@ function table(rows: BenchRow[]): string {
     "threads",
     "load s",
     "peak RSS GB",
+    "dispatches/tok",
+    "submits/tok",
+    "counted GB/tok",
   ];
   const body = rows.map((r) => [
     r.backend,
@@ -172,6 +204,9 @@ function table(rows: BenchRow[]): string {
     String(r.threads),
     r.load_s.toFixed(1),
     r.peak_rss_gb.toFixed(2),
+    r.dispatches_per_token?.toFixed(1) ?? "-",
+    r.submits_per_token?.toFixed(2) ?? "-",
+    r.counted_weights_gb_per_token?.toFixed(3) ?? "-",
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   return [head, ...body].map((r) => r.map((v, i) => v.padEnd(w[i])).join("  ")).join("\n");

@@ -36,6 +36,7 @@ export function fileChange(path: string, stamp: FileStamp): string | null {
 const PROT_READ = 1;
 const MAP_PRIVATE = 2;
 const MADV_WILLNEED = 3;
+const MADV_DONTNEED = 4;
 const O_RDONLY = 0;
 
 type Libc = Deno.DynamicLibrary<{
@@ -110,4 +111,20 @@ export function mapFile(path: string): MappedFile {
   const bytes = Deno.readFileSync(path);
   // Read, not mapped: a file that changed meanwhile is read whole, so its stamp must say what was read.
   return { path, bytes, mapped: false, stamp: { ...stamp, size: bytes.length } };
+}
+
+/**
+ * Drops this process's resident pages of memory-mapped files once their bytes were copied elsewhere
+ * (wasm memory, GPU buffers), so loading does not hold two resident copies; the pages stay in the page
+ * cache and fault back in on a later read. Only `mapped` files: on a private *file* mapping
+ * madvise(DONTNEED) just unmaps pages, on heap memory it would zero them. No-op without FFI.
+ */
+export function releaseMappedPages(files: readonly Pick<MappedFile, "bytes" | "mapped">[]): void {
+  const lib = Deno.build.os === "linux" ? openLibc() : null;
+  if (!lib) return;
+  for (const f of files) {
+    if (!f.mapped || f.bytes.byteLength === 0) continue;
+    const ptr = Deno.UnsafePointer.of(f.bytes as Uint8Array<ArrayBuffer>);
+    if (ptr) lib.symbols.madvise(ptr, BigInt(f.bytes.byteLength), MADV_DONTNEED);
+  }
 }

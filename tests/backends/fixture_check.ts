@@ -124,7 +124,10 @@ export async function checkAgainstReference(
     await forward1(b, toks.slice(0, 7), 0, "none");
     await forward1(b, toks.slice(7, 12), 7, "none");
     const last = await forward1(b, toks.slice(12), 12, "last");
-    assert(maxAbsDiff(last, Array.from(whole)) < 1e-5, "chunked prefill");
+    // within f32 rounding of the logits' scale: chunks of other sizes may run other matmul kernels (the
+    // WebGPU row kernel for a few tokens, tiled GEMM for many), which add in another order
+    const scale = Math.max(1, ...Array.from(whole, Math.abs)), d = maxAbsDiff(last, Array.from(whole));
+    assert(d < 1e-5 * scale, `chunked prefill differs by ${d} (logits up to ${scale})`);
   } finally {
     a.dispose();
     b.dispose();

@@ -22,7 +22,8 @@ export async function createWebGpuBackend(model: LoadedModel, o: WebGpuCreateOpt
   const { slots: _, ...opts } = o;
   const oss = gptOssView(model);
   if (typeof oss !== "string") {
-    return new SingleSlotBackend(model.config, await WebGpuBackend.create(oss.config, oss.weights, opts));
+    const inner = await WebGpuBackend.create(oss.config, oss.weights, { ...opts, files: model.store.files });
+    return new SingleSlotBackend(model.config, inner);
   }
   const rope = ropeDenseView(model);
   if (typeof rope !== "string") {

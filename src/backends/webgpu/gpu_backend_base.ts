@@ -121,7 +121,8 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
       const n = Math.min(this.maxTokens, T - t0);
       const last = t0 + n === T;
       const mode = opts.logits === "all" ? "all" : opts.logits === "last" && last ? "last" : "none";
-      await this.runChunk(tokens, t0, n, pos + t0, opts.debug);
+      // a chunk whose logits are read back goes in the same submit as that read
+      await this.runChunk(tokens, t0, n, pos + t0, opts.debug, -1, mode === "none");
       if (mode === "none") continue;
       for (let r = mode === "last" ? n - 1 : 0; r < n; r += this.logitRows) {
         const m = Math.min(this.logitRows, n - r);
@@ -130,6 +131,14 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
       }
     }
     return out;
+  }
+
+  /**
+   * Dispatches, queue submits and bytes of weights read (as the kernels' host wrappers count them) since
+   * the backend was created: the cost of a step on any adapter, by difference.
+   */
+  counters(): { dispatches: number; submits: number; weightBytes: number } {
+    return { dispatches: this.rec.dispatches, submits: this.rec.submits, weightBytes: this.rec.weightBytes };
   }
 
   /**
@@ -173,18 +182,25 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
     this.rec.profiler?.destroy();
   }
 
-  /** Runs tokens in chunks; after the last, the argmax (k = 0) or top-k of the last token on the GPU. */
+  /**
+   * Runs tokens in chunks; after the last, the argmax (k = 0) or top-k of the last token on the GPU, left
+   * recorded for the read that follows (one submit per step).
+   */
   private async runPicking(tokens: ArrayLike<number>, pos: number, k: number): Promise<void> {
     const T = tokens.length;
     this.validate(tokens, pos);
     if (T === 0) throw new RangeError("greedy()/topk() need at least one token");
     for (let t0 = 0; t0 < T; t0 += this.maxTokens) {
       const n = Math.min(this.maxTokens, T - t0);
-      await this.runChunk(tokens, t0, n, pos + t0, undefined, t0 + n === T ? k : -1);
+      const last = t0 + n === T;
+      await this.runChunk(tokens, t0, n, pos + t0, undefined, last ? k : -1, !last);
     }
   }
 
-  /** Tokens [t0, t0 + n) at positions pos..: one submit; `pick` >= 0 adds the last token's argmax/top-k. */
+  /**
+   * Records tokens [t0, t0 + n) at positions pos..; `pick` >= 0 adds the last token's argmax/top-k. Submits
+   * unless `submit` is false: then the caller's read submits it (the next chunk must not start before).
+   */
   private async runChunk(
     tokens: ArrayLike<number>,
     t0: number,
@@ -192,6 +208,7 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
     pos: number,
     dbg?: DebugSink,
     pick = -1,
+    submit = true,
   ): Promise<void> {
     const ids = new Uint32Array(n), V = this.config.vocabSize;
     for (let i = 0; i < n; i++) ids[i] = tokens[t0 + i];
@@ -207,7 +224,7 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
       if (pick === 0) op.argmax(this.rec, this.io.logits, this.io.best, 1, V);
       else op.topk(this.rec, this.io.logits, this.io.best, this.io.topkVals, 1, V, pick);
     }
-    await this.rec.submit();
+    if (submit) await this.rec.submit();
   }
 
   private validate(tokens: ArrayLike<number>, pos: number): void {

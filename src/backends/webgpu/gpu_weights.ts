@@ -65,11 +65,31 @@ export function stackRows(mats: readonly Mat[]): Mat {
 }
 
 const CHUNK = 32 << 20; // bytes per writeBuffer call: bounds the staging copy
+const FLUSH = 256 << 20; // staged bytes after which the pending writes are submitted
 
+/**
+ * Uploads weights. Invariant: queue.writeBuffer() stages a copy of the data that lives until a submit has
+ * carried it to the GPU (WebGPU implementations hold pending writes until the next submit, and a buffer's
+ * memory is often only committed by that copy), so at most FLUSH staged bytes are left unsubmitted and
+ * drain() waits for the queue: a model larger than half the memory loads without holding it twice.
+ */
 export class WeightUploader {
   readonly buffers: GPUBuffer[] = [];
   bytes = 0;
+  private staged = 0;
   constructor(readonly device: GPUDevice, readonly maxBinding: number) {}
+
+  /** Submits the pending writes (their staging is freed once the queue has run them). */
+  flush(): void {
+    this.device.queue.submit([]);
+    this.staged = 0;
+  }
+
+  /** Submits the pending writes and waits until the queue has run them. */
+  async drain(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+  }
 
   /** A storage buffer holding `data` (zero-padded to a multiple of 4 bytes). */
   upload(data: ArrayBufferView, label: string): GPUBuffer {
@@ -100,6 +120,8 @@ export class WeightUploader {
     }
     this.buffers.push(buffer);
     this.bytes += size;
+    this.staged += size;
+    if (this.staged >= FLUSH) this.flush();
     return buffer;
   }
 
@@ -184,15 +206,16 @@ export function kvCache(up: WeightUploader, floats: number, label: string): GPUB
 
 /** Throws a one-line OssiError when an error scope around the uploads caught an out-of-memory. */
 export async function checkUploaded(dev: GPUDevice): Promise<void> {
+  dev.queue.submit([]);
   await dev.queue.onSubmittedWorkDone();
   const oom = await dev.popErrorScope();
   if (oom) throw new OssiError(`the GPU ran out of memory loading the model (${oom.message.split("\n")[0]})`);
 }
 
 /**
- * Uploads `count` layers in order (`upload(l)` returns layer l's buffers), letting the queue drain the
- * staged uploads after each layer instead of holding the whole model twice; `uploaded(l)` runs before
- * each drain.
+ * Uploads `count` layers in order (`upload(l)` returns layer l's buffers), submitting and draining the
+ * staged uploads after each layer instead of holding the whole model twice; `uploaded(l)` runs after
+ * each drain (release the layer's mapped pages there).
  */
 export async function uploadLayers<L>(
   dev: GPUDevice,
@@ -203,8 +226,9 @@ export async function uploadLayers<L>(
   const layers: L[] = [];
   for (let l = 0; l < count; l++) {
     layers.push(upload(l));
-    uploaded?.(l);
+    dev.queue.submit([]);
     await dev.queue.onSubmittedWorkDone();
+    uploaded?.(l);
   }
   return layers;
 }

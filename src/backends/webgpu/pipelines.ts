@@ -16,9 +16,15 @@ export type Variant = "f32" | "f16kv";
 
 const KV_ALIAS = "alias kv_t = f32;";
 
+/** A line `//! include NAME.wgsl` is replaced by shaders/lib/NAME.wgsl (helpers shared by kernels). */
+const INCLUDE = /^\/\/! include ([a-z0-9_]+\.wgsl)$/gm;
+
 /** The WGSL source of a kernel variant. */
 export function shaderSource(kernel: KernelName, variant: Variant = "f32"): string {
-  const src = Deno.readTextFileSync(new URL(`${kernel}.wgsl`, SHADER_DIR));
+  const src = Deno.readTextFileSync(new URL(`${kernel}.wgsl`, SHADER_DIR)).replace(
+    INCLUDE,
+    (_, name: string) => Deno.readTextFileSync(new URL(`lib/${name}`, SHADER_DIR)),
+  );
   if (variant === "f32") return src;
   if (!src.includes(KV_ALIAS)) {
     throw new OssiError(`shaders/${kernel}.wgsl has no '${KV_ALIAS}' for variant ${variant}`);

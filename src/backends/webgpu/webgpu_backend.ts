@@ -4,6 +4,7 @@
 // (id, logit) pairs with topk().
 
 import { OssiError } from "../../errors.ts";
+import { type MappedFile, releaseMappedPages } from "../../io/mmap.ts";
 import type { GptOssConfig } from "../../model/gpt_oss.ts";
 import type { RopeConfig } from "../../model/config.ts";
 import type { DebugSink } from "../backend.ts";
@@ -22,6 +23,7 @@ import {
   WeightUploader,
 } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
+import { moe, type MoeGroupedScratch, moeGroupedSizes } from "./ops_moe.ts";
 import { PipelineCache } from "./pipelines.ts";
 import { GpuProfiler, type KernelTime } from "./profiler.ts";
 
@@ -34,6 +36,8 @@ export interface WebGpuOptions extends GpuBackendOptions {
   /** Time every dispatch with timestamp queries (see kernelTimes()); ignored without `timestamp-query`. */
   readonly profile?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
+  /** The mapped checkpoint files: their resident pages are dropped as each layer reaches the GPU. */
+  readonly files?: readonly Pick<MappedFile, "bytes" | "mapped">[];
 }
 
 interface LayerBuffers {
@@ -67,6 +71,9 @@ export class WebGpuBackend extends GpuBackend<GptOssConfig> {
     | "moe",
     GPUBuffer
   >;
+  /** Scratch of the MoE grouped by expert (prefill chunks) and of split attention (long decode steps). */
+  private readonly moeGrouped: MoeGroupedScratch;
+  private readonly attnSplit: { scratch: GPUBuffer; floats: number };
 
   private constructor(
     config: GptOssConfig,
@@ -100,6 +107,14 @@ export class WebGpuBackend extends GpuBackend<GptOssConfig> {
       moeAct: this.buffer("moe_act", T * c.expertsPerToken * c.intermediateSize),
       moe: this.buffer("moe", T * c.hiddenSize),
     };
+    const g = moeGroupedSizes(T, c.expertsPerToken, c.numExperts, c.hiddenSize);
+    this.moeGrouped = {
+      order: this.buffer("moe_order", g.order),
+      tiles: this.buffer("moe_tiles", g.tiles),
+      slotOut: this.buffer("moe_slot_out", g.slotOut),
+    };
+    const splitFloats = c.numHeads * op.attentionSplits(maxContext) * (c.headDim + 2);
+    this.attnSplit = { scratch: this.buffer("attention_partials", splitFloats), floats: splitFloats };
     this.setProfiling(profile);
   }
 
@@ -162,17 +177,19 @@ export class WebGpuBackend extends GpuBackend<GptOssConfig> {
         vCache: cache(p + "v_cache"),
       };
     };
-    const layers = await uploadLayers(
-      dev,
-      c.numLayers,
-      uploadLayer,
-      (l) => opts.onProgress?.(l + 1, c.numLayers + 1),
-    );
+    const release = () => opts.files && releaseMappedPages(opts.files);
+    const layers = await uploadLayers(dev, c.numLayers, uploadLayer, (l) => {
+      release();
+      opts.onProgress?.(l + 1, c.numLayers + 1);
+    });
     const embedding = up.mat(w.embed, "embedding");
+    await up.drain();
+    release();
     const finalNorm = up.upload(w.finalNorm, "final_norm");
     const unembed = up.mat(w.unembed, "unembedding");
     const cosSin = up.upload(cosSinTable(config, opts.maxContext), "rope cos/sin");
     await checkUploaded(dev);
+    release();
     opts.onProgress?.(c.numLayers + 1, c.numLayers + 1);
     return new WebGpuBackend(
       config,
@@ -241,6 +258,7 @@ export class WebGpuBackend extends GpuBackend<GptOssConfig> {
         headDim: c.headDim,
         window: c.layerWindows[l],
         kvF16: this.kvF16,
+        split: this.attnSplit,
       });
       await dump?.("attn_core", l, a.att, qw);
       // output projection, residual
@@ -254,7 +272,7 @@ export class WebGpuBackend extends GpuBackend<GptOssConfig> {
       mm(L.router, L.routerBias, a.xn, a.router);
       await dump?.("router_logits", l, a.router, c.numExperts);
       // router top-k, gate_up + clamped SwiGLU, down, weighted sum
-      op.moe(rec, {
+      moe(rec, {
         routerLogits: a.router,
         sel: a.sel,
         selW: a.selW,
@@ -267,6 +285,7 @@ export class WebGpuBackend extends GpuBackend<GptOssConfig> {
         k: K,
         limit: c.swigluLimit,
         alpha: c.swigluAlpha,
+        grouped: this.moeGrouped,
       });
       if (dump) {
         const ids = await this.readU32(a.sel, T * K);

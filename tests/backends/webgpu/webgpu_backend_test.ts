@@ -12,6 +12,7 @@ import { argmax } from "../../../src/backends/ref/kernels.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
 import { sharedGpu } from "./gpu_harness.ts";
 import { randomModel } from "./random_model.ts";
+import { rng } from "../../random.ts";
 
 const ref = readReference("gpt-oss-tiny");
 const tol = ref.recommended_tolerance.logits_max_abs_diff;
@@ -125,14 +126,27 @@ Deno.test("WebGpuBackend with profile times every kernel (where the adapter has 
   const gpu = await sharedGpu();
   const b = await WebGpuBackend.create(v.config, v.weights, { maxContext: 64, gpu, profile: true });
   try {
+    // the prompt (tiled GEMM, experts grouped) and one decode step (matrix-vector, slot by slot)
     const got = await b.forward(ref.prompt_token_ids, 0, { logits: "all" });
     assert(maxAbsDiff(got, ref.prompt_logits) <= tol, "profiled forward differs");
+    const n = ref.prompt_token_ids.length;
+    const step = await b.forward([ref.greedy.token_ids[0]], n, { logits: "last" });
+    assert(maxAbsDiff(step, ref.greedy.step_logits[1]) <= tol, "profiled decode step differs");
     const times = b.kernelTimes();
     if (gpu.hasTimestamps) {
-      for (const k of ["f32_bf16w_matmul:main", "f32_mxfp4w_moe:gate_up_swiglu", "sdpa_sink_window:main"]) {
+      for (
+        const k of [
+          "f32_bf16w_matmul:main",
+          "f32_bf16w_matmul:gemm",
+          "f32_mxfp4w_moe:gate_up_swiglu",
+          "f32_mxfp4w_moe_gemm:gate_up_swiglu",
+          "f32_mxfp4w_moe_gemm:group",
+          "sdpa_sink_window:main",
+        ]
+      ) {
         assert((times.get(k)?.count ?? 0) > 0, `no timestamps for ${k}`);
       }
-      assertEquals(times.get("sdpa_sink_window:main")!.count, model.config.numLayers);
+      assertEquals(times.get("sdpa_sink_window:main")!.count, 2 * model.config.numLayers);
     } else assertEquals(times.size, 0);
   } finally {
     b.dispose();
@@ -169,6 +183,62 @@ Deno.test("WebGpuBackend with an f16 KV cache stays within 3e-2 of gpt-oss-tiny'
     // measured 1.6e-2 on lavapipe (the f32 cache: 2e-5)
     assert(d <= 3e-2, `f16 KV cache: logits differ by ${d}`);
     assert(d > 1e-4, `f16 KV cache: logits differ by only ${d}, as if the cache were f32`);
+  } finally {
+    b.dispose();
+  }
+});
+
+Deno.test("WebGpuBackend over a long context (128-token chunks, split decode attention) agrees with RefBackend", async () => {
+  const { model } = randomModel(3), { config, weights } = ossView(model);
+  const r = rng(5);
+  const tokens = Array.from({ length: 300 }, () => Math.floor(r() * config.vocabSize));
+  const gpu = await sharedGpu();
+  const b = await WebGpuBackend.create(config, weights, { maxContext: 320, gpu, profile: true });
+  const ref = new RefBackend(model.config, model.plan, model.weights, { maxContext: 320 });
+  try {
+    // prefill: chunks of 128, 128 and 44 tokens (tiled GEMM, experts grouped by expert)
+    const got = await b.forward(tokens, 0, { logits: "last" });
+    const want = await forward1(ref, tokens, 0, "last");
+    assert(maxAbsDiff(got, Array.from(want)) < 2e-3, "long prefill differs");
+    // decode over 300+ keys: the full-attention layers split the keys across workgroups
+    for (let i = 0; i < 3; i++) {
+      const step = await b.forward([i + 1], tokens.length + i, { logits: "last" });
+      const refStep = await forward1(ref, [i + 1], tokens.length + i, "last");
+      assert(maxAbsDiff(step, Array.from(refStep)) < 2e-3, `decode step ${i} differs`);
+    }
+    if (gpu.hasTimestamps) {
+      assert((b.kernelTimes().get("sdpa_sink_window:split")?.count ?? 0) > 0, "no split");
+    }
+  } finally {
+    b.dispose();
+  }
+});
+
+Deno.test("WebGpuBackend counts one submit per decode step and exactly the weight bytes a step reads", async () => {
+  const v = ossView(loadModel(FIXTURES + "/gpt-oss-tiny"));
+  const c = v.config,
+    b = await WebGpuBackend.create(c, v.weights, { maxContext: 64, gpu: await sharedGpu() });
+  try {
+    await b.forward(ref.prompt_token_ids, 0, { logits: "none" });
+    const n = ref.prompt_token_ids.length, H = c.hiddenSize, E = c.numExperts, F = c.intermediateSize;
+    const qkv = (c.numHeads + 2 * c.numKvHeads) * c.headDim, qw = c.numHeads * c.headDim;
+    // bf16 matrices and f32 biases/norms as uploaded; MXFP4 experts: blocks, scales and f32 bias rows
+    const expert = (rows: number, cols: number) => rows * cols / 2 + rows * cols / 32 + rows * 4;
+    const layer = 2 * H * 4 + qkv * (H * 2 + 4) + c.numHeads * 4 + H * (qw * 2 + 4) + E * (H * 2 + 4) +
+      c.expertsPerToken * (expert(2 * F, H) + expert(H, F));
+    const step = c.numLayers * layer + H * 2 + H * 4 + c.vocabSize * H * 2;
+    for (
+      const [what, run] of [
+        ["forward", (p: number) => b.forward([3], p, { logits: "last" })],
+        ["greedy", (p: number) => b.greedy([3], p)],
+      ] as const
+    ) {
+      const before = b.counters();
+      await run(n);
+      const after = b.counters();
+      assertEquals(after.submits - before.submits, 1, `${what}: submits per decode step`);
+      assertEquals(after.weightBytes - before.weightBytes, step, `${what}: weight bytes per decode step`);
+    }
   } finally {
     b.dispose();
   }
