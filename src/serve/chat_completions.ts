@@ -7,9 +7,8 @@ import type { ToolCall } from "../chat/messages.ts";
 import { errorBody } from "./api_error.ts";
 import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_completions_request.ts";
 import { type FinishReason, runTurn, type TurnResult } from "./run_turn.ts";
-import { engineError, type PreparedTurn, type ServeContext, type TrackedRequest } from "./serve_context.ts";
+import { type AdmittedTurn, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
 import { sseResponse } from "./sse.ts";
-import { TokenIds, wantsTokenIds } from "./token_ids.ts";
 
 export function newId(prefix: string): string {
   return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
@@ -21,22 +20,13 @@ export async function handleChatCompletions(
   signal: AbortSignal,
 ): Promise<Response> {
   const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.info.vocabSize);
-  const wantIds = wantsTokenIds(body);
-  const req = ctx.track(newId("chatcmpl-"), signal);
-  let streaming = false;
+  const turn = await ctx.admit(spec, newId("chatcmpl-"), body, signal);
+  // From here on the request holds a place in the queue: a client that leaves must give it back.
+  if (spec.stream) return streamCompletion(ctx, spec, turn);
   try {
-    const prepared = await ctx.prepare(spec, req.abort.signal);
-    const ids = new TokenIds(wantIds, prepared.request.encoded!.ids);
-    prepared.request.onToken = ids.onToken;
-    const slot = ctx.queue.acquire(req.abort.signal); // throws 429 at once when the queue is full
-    // From here on the request holds a place in the queue: a client that leaves must give it back.
-    if (!spec.stream) {
-      return await completeOnce(ctx, spec, prepared, ids, ctx.awaitPlace(slot, req.abort.signal), req.id);
-    }
-    streaming = true;
-    return streamCompletion(ctx, spec, prepared, ids, slot, req);
+    return await completeOnce(ctx, spec, turn);
   } finally {
-    if (!streaming) req.done();
+    turn.req.done();
   }
 }
 
@@ -51,12 +41,10 @@ interface Collected {
 async function completeOnce(
   ctx: ServeContext,
   spec: ChatCompletionSpec,
-  prepared: PreparedTurn,
-  ids: TokenIds,
-  slot: Promise<() => void>,
-  id: string,
+  turn: AdmittedTurn,
 ): Promise<Response> {
-  const release = await slot;
+  const { prepared, ids, req: { id } } = turn;
+  const release = await ctx.awaitPlace(turn.place, turn.req.abort.signal);
   let out: Collected;
   try {
     out = await collect(ctx, prepared, spec.stops);
@@ -118,14 +106,8 @@ async function collect(ctx: ServeContext, prepared: PreparedTurn, stops: string[
   }
 }
 
-function streamCompletion(
-  ctx: ServeContext,
-  spec: ChatCompletionSpec,
-  prepared: PreparedTurn,
-  ids: TokenIds,
-  slot: Promise<() => void>,
-  req: TrackedRequest,
-): Response {
+function streamCompletion(ctx: ServeContext, spec: ChatCompletionSpec, turn: AdmittedTurn): Response {
+  const { prepared, ids, req, place: slot } = turn;
   const id = req.id, abort = req.abort;
   const created = Math.floor(Date.now() / 1000);
   // With return_token_ids, each chunk carries the ids generated since the one before (as vLLM's do).

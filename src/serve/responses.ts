@@ -7,9 +7,8 @@ import { errorBody } from "./api_error.ts";
 import { newId, wireLogprob } from "./chat_completions.ts";
 import { parseResponsesRequest, type ResponsesSpec } from "./responses_request.ts";
 import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
-import { engineError, type PreparedTurn, type ServeContext, type TrackedRequest } from "./serve_context.ts";
+import { type AdmittedTurn, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
 import { sseResponse, type SseSink } from "./sse.ts";
-import { TokenIds, wantsTokenIds } from "./token_ids.ts";
 
 type Item = Record<string, unknown> & { type: string; id: string };
 type Emit = (type: string, fields: Record<string, unknown>) => void;
@@ -20,50 +19,40 @@ export async function handleResponses(
   signal: AbortSignal,
 ): Promise<Response> {
   const spec = parseResponsesRequest(body, ctx.opts.sampler);
-  const wantIds = wantsTokenIds(body);
-  const req = ctx.track(newId("resp_"), signal);
-  let streaming = false;
+  const turn = await ctx.admit(spec, newId("resp_"), body, signal);
+  // From here on the request holds a place in the queue: a client that leaves must give it back.
+  const { req, prepared, ids } = turn;
+  const createdAt = Math.floor(Date.now() / 1000);
+  const object = (builder: OutputBuilder, result: TurnResult | null) => ({
+    ...responseObject(spec, req.id, createdAt, builder, result, prepared),
+    ...ids.promptField(),
+    ...(result ? ids.allField() : {}),
+  });
+  if (spec.stream) return streamResponse(ctx, spec, turn, object);
   try {
-    const prepared = await ctx.prepare(spec, req.abort.signal);
-    const ids = new TokenIds(wantIds, prepared.request.encoded!.ids);
-    prepared.request.onToken = ids.onToken;
-    const place = ctx.queue.acquire(req.abort.signal); // throws 429 at once when the queue is full
-    // From here on the request holds a place in the queue: a client that leaves must give it back.
-    const createdAt = Math.floor(Date.now() / 1000);
-    const object = (builder: OutputBuilder, result: TurnResult | null) => ({
-      ...responseObject(spec, req.id, createdAt, builder, result, prepared),
-      ...ids.promptField(),
-      ...(result ? ids.allField() : {}),
-    });
-    if (!spec.stream) {
-      const release = await ctx.awaitPlace(place, req.abort.signal);
-      try {
-        const builder = new OutputBuilder(() => {}, spec.logprobs !== undefined);
-        const result = await drive(ctx, prepared, builder);
-        if (result.finishReason === "aborted") ctx.refuseWhenStopping();
-        return Response.json(object(builder, result), { headers: { "x-request-id": req.id } });
-      } catch (e) {
-        throw engineError(e);
-      } finally {
-        release();
-      }
+    const release = await ctx.awaitPlace(turn.place, req.abort.signal);
+    try {
+      const builder = new OutputBuilder(() => {}, spec.logprobs !== undefined);
+      const result = await drive(ctx, prepared, builder);
+      if (result.finishReason === "aborted") ctx.refuseWhenStopping();
+      return Response.json(object(builder, result), { headers: { "x-request-id": req.id } });
+    } catch (e) {
+      throw engineError(e);
+    } finally {
+      release();
     }
-    streaming = true;
-    return streamResponse(ctx, spec, prepared, place, req, object);
   } finally {
-    if (!streaming) req.done();
+    req.done();
   }
 }
 
 function streamResponse(
   ctx: ServeContext,
   spec: ResponsesSpec,
-  prepared: PreparedTurn,
-  place: Promise<() => void>,
-  req: TrackedRequest,
+  turn: AdmittedTurn,
   object: (builder: OutputBuilder, result: TurnResult | null) => ReturnType<typeof responseObject>,
 ): Response {
-  const { id, abort } = req;
+  const { req, prepared, place } = turn, { id, abort } = req;
   place.catch(() => {}); // rejected only when the request was stopped while queued
   let seq = 0;
   const send = (sink: SseSink, type: string, fields: Record<string, unknown>) =>

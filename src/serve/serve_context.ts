@@ -10,6 +10,7 @@ import { ApiError, badRequest, toApiError } from "./api_error.ts";
 import { EngineQueue } from "./engine_queue.ts";
 import type { ChatService } from "../service/chat_service.ts";
 import type { TurnSpec } from "./chat_completions_request.ts";
+import { TokenIds, wantsTokenIds } from "./token_ids.ts";
 
 export interface ServeOptions {
   engine: ChatService;
@@ -36,6 +37,15 @@ export interface ServeOptions {
 export interface PreparedTurn {
   request: ChatRequest;
   promptTokens: number;
+}
+
+/** A turn admitted to the queue: validated and encoded, with its generated ids (return_token_ids). */
+export interface AdmittedTurn {
+  readonly req: TrackedRequest;
+  readonly prepared: PreparedTurn;
+  readonly ids: TokenIds;
+  /** Resolves with the release of a place in the queue (the request must give it back). */
+  readonly place: Promise<() => void>;
 }
 
 /** A request in flight: `abort` stops it (client gone, POST /stop, shutdown); `done` unregisters it. */
@@ -76,6 +86,23 @@ export class ServeContext {
     const abort = this.inFlight.get(id);
     abort?.abort();
     return abort !== undefined;
+  }
+
+  /**
+   * Registers a request as `id`, checks and encodes its turn and asks for a place in the queue (429 at once
+   * when full). On a throw the request is unregistered; otherwise its owner calls req.done() at its end.
+   */
+  async admit(spec: TurnSpec, id: string, body: unknown, client: AbortSignal): Promise<AdmittedTurn> {
+    const req = this.track(id, client);
+    try {
+      const prepared = await this.prepare(spec, req.abort.signal);
+      const ids = new TokenIds(wantsTokenIds(body), prepared.request.encoded!.ids);
+      prepared.request.onToken = ids.onToken;
+      return { req, prepared, ids, place: this.queue.acquire(req.abort.signal) };
+    } catch (e) {
+      req.done();
+      throw e;
+    }
   }
 
   /** Registers a request: it stops when `client` aborts (the connection closed), on stop(id) or shutdown. */
