@@ -65,6 +65,15 @@ export async function createBackend(
 }
 
 /**
+ * Whether `name`'s pass for the model holds several KV slots (runs a batch of sequences): the reference
+ * and WebGPU backends always, the wasm backend's sharded gpt-oss pass; its other passes one slot so far.
+ */
+export function holdsSeveralSlots(model: LoadedModel, name: Exclude<BackendName, "auto">): boolean {
+  if (name === "ref" || name === "webgpu") return true;
+  return typeof gptOssView(model) !== "string";
+}
+
+/**
  * WebGPU on a hardware adapter when its pass runs the model's plan; otherwise (no adapter, or a software
  * fallback one) the multi-threaded WASM backend where it runs the model, else the reference.
  */
