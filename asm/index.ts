@@ -10,6 +10,7 @@ export {
   quantize_mxfp4_x,
   quantize_mxfp4_x_int8,
 } from "./f32_mxfp4w_matmul";
+export { f32_i8w_matmul, i8_xq_row_bytes, i8w_bytes, i8w_group_bytes, pack_i8w_bf16, quantize_i8_x } from "./f32_i8w_matmul";
 export { f32_mxfp4w_moe_down_sum, f32_mxfp4w_moe_gate_up_swiglu } from "./f32_mxfp4w_moe";
 export { add_inplace, rmsnorm } from "./rmsnorm";
 export { rope } from "./rope";

@@ -4,12 +4,17 @@
 // machine's streaming-read bandwidth on as many threads (scripts/mem_bandwidth.ts), measured in the same run.
 // usage: deno task bench [--json] [--backends ref,wasm,wasm-int8,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
+//        deno task bench --quality [--layers 2] [--json] (see quality_gate.ts)
+//        deno task bench --vs-llamacpp PATH/TO/llama-bench [--layers 24] [--threads 1,2] [--prompts 64,512]
+//                        [--decode 16] [--rounds 2] [--modes fast,exact] (see bench_llamacpp.ts)
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
+import { vsLlamacpp, vsTable } from "./bench_llamacpp.ts";
+import { gateDemo, gateHolds, gateSynthetic, gateTable } from "./quality_gate.ts";
 
 export interface BenchRow {
   backend: string;
@@ -167,12 +172,64 @@ function table(rows: BenchRow[]): string {
   return [head, ...body].map((r) => r.map((v, i) => v.padEnd(w[i])).join("  ")).join("\n");
 }
 
+/** `--threads 1,2` and the like: a list of positive integers. */
+function intList(s: string, flag: string): number[] {
+  const xs = s.split(",").map(Number);
+  if (xs.some((x) => !Number.isInteger(x) || x < 1)) {
+    throw new Error(`--${flag}: expected numbers like 1,2, got '${s}'`);
+  }
+  return xs;
+}
+
 if (import.meta.main) {
   const args = parseArgs(Deno.args, {
-    values: ["backends", "models", "layers", "threads", "prefill", "decode"],
-    switches: ["json"],
+    values: [
+      "backends",
+      "models",
+      "layers",
+      "threads",
+      "prefill",
+      "decode",
+      "vs-llamacpp",
+      "prompts",
+      "rounds",
+      "modes",
+    ],
+    switches: ["json", "quality"],
   });
   const json = args.flags.has("json");
+  if (args.flags.has("quality")) {
+    const demo = new URL("../models/tiny-oss-math", import.meta.url).pathname;
+    const prompts = Deno.readTextFileSync(`${demo}/eval.jsonl`).trim().split("\n").map((l) =>
+      JSON.parse(l).prompt_ids as number[]
+    );
+    const rows = [...await gateDemo(demo, prompts), ...await gateSynthetic(numberFlag(args, "layers", 2))];
+    const verdict = gateHolds(rows, "fast");
+    if (json) { for (const r of rows) console.log(JSON.stringify(r)); }
+    else {
+      console.log(gateTable(rows));
+      console.log(
+        `gate for the fast path: ${verdict.holds ? "holds" : `fails (${verdict.reasons.join("; ")})`}`,
+      );
+    }
+    Deno.exit(verdict.holds ? 0 : 1);
+  }
+  const llamaBench = stringFlag(args, "vs-llamacpp");
+  if (llamaBench) {
+    const layers = numberFlag(args, "layers", 2);
+    const rows = await vsLlamacpp({
+      llamaBench,
+      layers,
+      threads: intList(stringFlag(args, "threads") ?? "1,2", "threads"),
+      prompts: intList(stringFlag(args, "prompts") ?? "64,512", "prompts"),
+      decode: numberFlag(args, "decode", 16),
+      rounds: numberFlag(args, "rounds", 2),
+      modes: (stringFlag(args, "modes") ?? "fast").split(","),
+      json,
+    });
+    if (!json) console.log(vsTable(rows, layers));
+    Deno.exit(0);
+  }
   const backends = (stringFlag(args, "backends") ?? "ref,wasm,webgpu").split(",");
   const models = (stringFlag(args, "models") ?? "tiny,20b").split(",");
   const layers = numberFlag(args, "layers", 2), threads = numberFlag(args, "threads");

@@ -8,6 +8,7 @@ import type { LoadedModel } from "../model/load.ts";
 import type { AnyLoadedModel } from "../model/load_any.ts";
 
 export type BackendName = "ref" | "wasm" | "webgpu" | "auto";
+export type Precision = "exact" | "fast";
 export const BACKEND_NAMES: readonly BackendName[] = ["auto", "ref", "wasm", "webgpu"];
 
 export interface BackendOptions {
@@ -17,6 +18,12 @@ export interface BackendOptions {
   readonly threads?: number;
   /** WASM backend, gpt-oss: int8 MoE activations (faster, less exact; see WasmBackendOptions.moeInt8). */
   readonly moeInt8?: boolean;
+  /**
+   * "exact" (the default): the reference's f32 arithmetic on the checkpoint's weights. "fast": the WASM
+   * backend's int8 weights (attention, router, unembedding) and int8 expert activations, within the loss the
+   * quality gate measured (README); other backends run exact either way.
+   */
+  readonly precision?: Precision;
   /** Progress of weight placement, 0..1, for a progress bar. */
   readonly onProgress?: (done: number, total: number) => void;
 }
@@ -29,7 +36,11 @@ export function parseBackendName(s: string): BackendName {
   throw new OssiError(`unknown backend '${s}' (expected ${BACKEND_NAMES.join(", ")})`, 2);
 }
 
-export async function createBackend(model: LoadedModel, name: BackendName, opts: BackendOptions = {}): Promise<Backend> {
+export async function createBackend(
+  model: LoadedModel,
+  name: BackendName,
+  opts: BackendOptions = {},
+): Promise<Backend> {
   const maxContext = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, model.config.maxContext);
   if (name === "auto") name = await chooseBackend();
   switch (name) {
@@ -40,13 +51,20 @@ export async function createBackend(model: LoadedModel, name: BackendName, opts:
     case "wasm": {
       const { WasmBackend } = await import("../backends/wasm/wasm_backend.ts");
       return await WasmBackend.create(model.config, model.weights, {
-        maxContext, threads: opts.threads, onProgress: opts.onProgress, files: model.store.files,
-        moeInt8: opts.moeInt8,
+        maxContext,
+        threads: opts.threads,
+        onProgress: opts.onProgress,
+        files: model.store.files,
+        moeInt8: opts.moeInt8 || opts.precision === "fast",
+        int8Weights: opts.precision === "fast",
       });
     }
     case "webgpu": {
       const { WebGpuBackend } = await import("../backends/webgpu/webgpu_backend.ts");
-      return await WebGpuBackend.create(model.config, model.weights, { maxContext, onProgress: opts.onProgress });
+      return await WebGpuBackend.create(model.config, model.weights, {
+        maxContext,
+        onProgress: opts.onProgress,
+      });
     }
   }
   throw new OssiError(`unknown backend '${name}'`, 2);

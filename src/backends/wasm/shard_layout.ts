@@ -7,11 +7,16 @@ import type { ModelConfig } from "../../model/config.ts";
 import type { Mat } from "../../model/dtypes.ts";
 import type { GptOssWeights } from "../../model/gpt_oss.ts";
 import type { Mxfp4Experts } from "../../model/mxfp4.ts";
-import { Arena, MAX_PAGES } from "./kernels.ts";
+import { Arena, type Kernels, MAX_PAGES } from "./kernels.ts";
 import { TOPK_MAX } from "../backend.ts";
 
-/** Rows [r0, r0+rows) of a bf16 matrix [*, cols] and of its f32 bias (0: no bias). */
-export interface Bf16Slice {
+/**
+ * Rows [r0, r0+rows) of a dense matrix [*, cols] and of its f32 bias (0: no bias). "bf16": the file's
+ * words, for f32_bf16w_matmul. "i8": the fast path's int8 weights with a bf16 scale per 32 columns,
+ * packed by pack_i8w_bf16 (groups of four rows, rows padded to a multiple of 4), for f32_i8w_matmul.
+ */
+export interface DenseSlice {
+  readonly format: "bf16" | "i8";
   readonly w: number;
   readonly bias: number;
   readonly r0: number;
@@ -30,11 +35,11 @@ export interface ExpertSlice {
 }
 
 export interface LayerSlices {
-  readonly q: Bf16Slice;
-  readonly k: Bf16Slice;
-  readonly v: Bf16Slice;
-  readonly o: Bf16Slice;
-  readonly router: Bf16Slice;
+  readonly q: DenseSlice;
+  readonly k: DenseSlice;
+  readonly v: DenseSlice;
+  readonly o: DenseSlice;
+  readonly router: DenseSlice;
   /** Rows are whole gate/up pairs: r0 and rows are even. */
   readonly gateUp: ExpertSlice;
   readonly down: ExpertSlice;
@@ -44,7 +49,9 @@ export interface LayerSlices {
 export interface ShardIo {
   /** Input rows: [tokens, width] (or [tokens*k, ffn] for the down projection). */
   readonly x: number;
-  /** x reordered (bf16 kernels) or quantized (MXFP4 kernels: mxfp4XqRowBytes per row) for the kernel in use. */
+  /** Size of x in bytes. */
+  readonly xBytes: number;
+  /** x reordered (bf16 kernels) or quantized (int8: i8XqRowBytes, MXFP4: mxfp4XqRowBytes per row) for the kernel in use. */
   readonly xp: number;
   /** Output rows of this shard's slice; q for the QKV step. */
   readonly y: number;
@@ -66,7 +73,7 @@ export interface ShardLayout {
   readonly pages: number;
   readonly weightBytes: number;
   readonly layers: readonly LayerSlices[];
-  readonly unembed: Bf16Slice;
+  readonly unembed: DenseSlice;
   readonly io: ShardIo;
 }
 
@@ -82,9 +89,19 @@ export interface ShardParams {
   readonly maxTokens: number;
   /** MoE activations quantized to int8 (1) instead of 22 bits (0). */
   readonly moeInt8: number;
+  /** Levels of the int8-weight matmuls' activations: 16383 (the fast path) or 127 (the Q8_0 yardstick). */
+  readonly xQMax: number;
 }
 
-export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false): ShardParams {
+/** How the dense matrices are stored; the default is the exact path (bf16 as in the file). */
+export interface DenseFormats {
+  /** Attention and unembedding as int8 (the fast path). */
+  readonly int8Weights?: boolean;
+  /** The router as int8 too: only for the quality gate's llama.cpp-like yardstick. */
+  readonly int8Router?: boolean;
+}
+
+export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false, xQMax = 16383): ShardParams {
   return {
     hidden: c.hiddenSize,
     qWidth: c.numHeads * c.headDim,
@@ -95,6 +112,7 @@ export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false):
     swigluAlpha: c.swigluAlpha,
     maxTokens,
     moeInt8: moeInt8 ? 1 : 0,
+    xQMax,
   };
 }
 
@@ -107,6 +125,16 @@ function split(rows: number, s: number, n: number, unit = 1): [number, number] {
 /** Bytes of one row of quantize_mxfp4_x output (asm mxfp4_xq_row_bytes): per 32 values, 128 bytes. */
 export function mxfp4XqRowBytes(cols: number): number {
   return (cols / 32) * 128;
+}
+
+/** Bytes of one row of quantize_i8_x output (asm i8_xq_row_bytes): two digit planes, signs, block scales. */
+export function i8XqRowBytes(cols: number): number {
+  return Math.ceil((cols * 3 + (cols / 32) * 4) / 16) * 16;
+}
+
+/** Bytes of one packed group of four int8 rows (asm i8w_group_bytes): weights, then bf16 block scales. */
+export function i8wGroupBytes(cols: number): number {
+  return Math.ceil((cols * 4 + (cols / 32) * 8) / 16) * 16;
 }
 
 /** Bytes of weights a model places in shards (everything but the embedding, which is read per token). */
@@ -130,7 +158,17 @@ export function shardCount(c: ModelConfig, threads: number): number {
   return threads * Math.max(1, Math.ceil(placedWeightBytes(c) / threads / SHARD_BUDGET));
 }
 
-export function planShards(c: ModelConfig, shards: number, maxTokens: number): ShardLayout[] {
+/**
+ * Places every matrix's row-slices in `shards` memories, dense ones in the given formats (int8 ones need
+ * widths that are multiples of 32).
+ */
+export function planShards(
+  c: ModelConfig,
+  shards: number,
+  maxTokens: number,
+  formats: DenseFormats = {},
+): ShardLayout[] {
+  const int8Weights = formats.int8Weights ?? false;
   const H = c.hiddenSize,
     qw = c.numHeads * c.headDim,
     kvw = c.numKvHeads * c.headDim,
@@ -140,10 +178,26 @@ export function planShards(c: ModelConfig, shards: number, maxTokens: number): S
   const layouts: ShardLayout[] = [];
   for (let s = 0; s < shards; s++) {
     const a = new Arena();
-    const bf16 = (total: number, cols: number, bias: boolean): Bf16Slice => {
+    const dense = (total: number, cols: number, bias: boolean, int8: boolean): DenseSlice => {
       const [r0, r1] = split(total, s, shards);
       const rows = r1 - r0;
-      return { w: a.alloc(rows * cols * 2), bias: bias ? a.alloc(rows * 4) : 0, r0, rows, cols };
+      if (int8) {
+        if (cols % 32 !== 0) {
+          throw new OssiError(
+            `wasm backend: int8 weights need widths that are multiples of 32 (got ${cols}); use --exact`,
+          );
+        }
+        const w = a.alloc(Math.ceil(rows / 4) * i8wGroupBytes(cols));
+        return { format: "i8", w, bias: bias ? a.alloc(rows * 4) : 0, r0, rows, cols };
+      }
+      return {
+        format: "bf16",
+        w: a.alloc(rows * cols * 2),
+        bias: bias ? a.alloc(rows * 4) : 0,
+        r0,
+        rows,
+        cols,
+      };
     };
     const experts = (total: number, cols: number, unit: number): ExpertSlice => {
       const [r0, r1] = split(total, s, shards, unit);
@@ -160,16 +214,18 @@ export function planShards(c: ModelConfig, shards: number, maxTokens: number): S
     const layers: LayerSlices[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       layers.push({
-        q: bf16(qw, H, true),
-        k: bf16(kvw, H, true),
-        v: bf16(kvw, H, true),
-        o: bf16(H, qw, true),
-        router: bf16(E, H, true),
+        q: dense(qw, H, true, int8Weights),
+        k: dense(kvw, H, true, int8Weights),
+        v: dense(kvw, H, true, int8Weights),
+        o: dense(H, qw, true, int8Weights),
+        // the router stays bf16: int8 there flips expert choices (a tenth of the fast path's loss for a
+        // 0.02% of the bytes)
+        router: dense(E, H, true, formats.int8Router ?? false),
         gateUp: experts(2 * F, H, 2),
         down: experts(H, F, 1),
       });
     }
-    const unembed = bf16(c.vocabSize, H, false);
+    const unembed = dense(c.vocabSize, H, false, int8Weights);
     const weightBytes = a.offset;
     const L = layers[0];
     const maxIn = Math.max(H, qw, F);
@@ -181,8 +237,10 @@ export function planShards(c: ModelConfig, shards: number, maxTokens: number): S
       unembed.rows,
       K * (L.gateUp.rows / 2),
     );
+    const xBytes = T * K * maxIn * 4;
     const io: ShardIo = {
-      x: a.alloc(T * K * maxIn * 4),
+      x: a.alloc(xBytes),
+      xBytes,
       xp: a.alloc(T * K * Math.max(maxIn * 4, mxfp4XqRowBytes(maxIn))),
       y: a.alloc(T * maxOut * 4),
       yk: a.alloc(T * L.k.rows * 4),
@@ -213,22 +271,41 @@ function bf16Data(m: Mat, what: string): Uint16Array {
   return m.data as Uint16Array;
 }
 
-/** Copies this shard's slices out of the (mapped) weights into its memory; reports bytes copied and each layer done. */
+/**
+ * Copies this shard's slices out of the (mapped) weights into its memory; reports bytes copied and each
+ * layer done. int8 slices are packed by the kernels `k` (instantiated over this memory) from bf16 rows
+ * staged in io.x, which holds no activations yet.
+ */
 export function fillShard(
   layout: ShardLayout,
   memory: WebAssembly.Memory,
   w: GptOssWeights,
+  k: Pick<Kernels, "pack_i8w_bf16">,
   onBytes: (bytes: number) => void,
   afterLayer: () => void = () => {},
 ): void {
   const u8 = new Uint8Array(memory.buffer), f32 = new Float32Array(memory.buffer);
-  const putBf16 = (s: Bf16Slice, m: Mat, bias: Float32Array | null, what: string) => {
+  const putBf16 = (s: DenseSlice, m: Mat, bias: Float32Array | null, what: string) => {
     const d = bf16Data(m, what);
     const src = d.subarray(s.r0 * s.cols, (s.r0 + s.rows) * s.cols);
-    u8.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), s.w);
+    if (s.format === "bf16") u8.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), s.w);
+    else packI8(s, src);
     if (bias) f32.set(bias.subarray(s.r0, s.r0 + s.rows), s.bias / 4);
     onBytes(src.byteLength);
   };
+  // bf16 rows go through the staging area io.x in chunks of whole row groups (4 rows)
+  const packI8 = (s: DenseSlice, src: Uint16Array) => {
+    const chunk = Math.floor(layout.io.xBytes / 2 / s.cols / 4) * 4;
+    if (chunk < 4) {
+      throw new Error(`wasm backend: staging area too small for a row group of ${s.cols} columns`);
+    }
+    for (let r = 0; r < s.rows; r += chunk) {
+      const n = Math.min(chunk, s.rows - r);
+      u8.set(new Uint8Array(src.buffer, src.byteOffset + r * s.cols * 2, n * s.cols * 2), layout.io.x);
+      k.pack_i8w_bf16(layout.io.x, n, s.cols, s.w + (r / 4) * i8wGroupBytes(s.cols));
+    }
+  };
+
   const putExperts = (s: ExpertSlice, m: Mxfp4Experts) => {
     const bpr = m.cols / 2, spr = m.cols / 32;
     for (let e = 0; e < m.numExperts; e++) {

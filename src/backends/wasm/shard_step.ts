@@ -2,7 +2,7 @@
 // them. A step reads io.x (and io.sel/io.selW) and writes io.y (and io.yk/io.yv) of the shard's memory.
 
 import type { Kernels } from "./kernels.ts";
-import type { ShardLayout, ShardParams } from "./shard_layout.ts";
+import type { DenseSlice, ShardLayout, ShardParams } from "./shard_layout.ts";
 
 export enum Step {
   /** q, k, v projections of io.x [tokens, hidden] into io.y, io.yk, io.yv. */
@@ -37,6 +37,18 @@ export enum Ctl {
   Slots = 8,
 }
 
+/** Puts `tokens` rows of `cols` floats at x into xp in the form the slice's kernel reads. */
+function prepare(k: Kernels, p: ShardParams, m: DenseSlice, x: number, xp: number, tokens: number): void {
+  if (m.format === "i8") k.quantize_i8_x(x, xp, tokens, m.cols, p.xQMax);
+  else k.permute_bf16_x(x, xp, tokens * m.cols);
+}
+
+/** y [tokens, m.rows] = the slice's rows times xp (from prepare() for a slice of the same format and width). */
+function dense(k: Kernels, m: DenseSlice, xp: number, tokens: number, y: number): void {
+  if (m.format === "i8") k.f32_i8w_matmul(m.w, m.bias, m.rows, m.cols, xp, tokens, y, m.rows);
+  else k.f32_bf16w_matmul(m.w, m.bias, m.rows, m.cols, xp, tokens, y, m.rows);
+}
+
 export function runStep(
   k: Kernels,
   s: ShardLayout,
@@ -47,42 +59,32 @@ export function runStep(
 ): void {
   const io = s.io;
   if (step === Step.Unembed) {
-    const u = s.unembed;
-    k.permute_bf16_x(io.x, io.xp, tokens * u.cols);
-    k.f32_bf16w_matmul(u.w, 0, u.rows, u.cols, io.xp, tokens, io.y, u.rows);
+    prepare(k, p, s.unembed, io.x, io.xp, tokens);
+    dense(k, s.unembed, io.xp, tokens, io.y);
     return;
   }
   if (step === Step.UnembedTopK) {
-    const u = s.unembed, last = io.x + (tokens - 1) * u.cols * 4;
-    k.permute_bf16_x(last, io.xp, u.cols);
-    k.f32_bf16w_matmul(u.w, 0, u.rows, u.cols, io.xp, 1, io.y, u.rows);
+    const u = s.unembed;
+    prepare(k, p, u, io.x + (tokens - 1) * u.cols * 4, io.xp, 1);
+    dense(k, u, io.xp, 1, io.y);
     k.row_topk(io.y, u.rows, layer, io.topkIds, io.topkVals);
     return;
   }
   const L = s.layers[layer];
   switch (step) {
     case Step.Qkv:
-      k.permute_bf16_x(io.x, io.xp, tokens * p.hidden);
-      k.f32_bf16w_matmul(L.q.w, L.q.bias, L.q.rows, L.q.cols, io.xp, tokens, io.y, L.q.rows);
-      k.f32_bf16w_matmul(L.k.w, L.k.bias, L.k.rows, L.k.cols, io.xp, tokens, io.yk, L.k.rows);
-      k.f32_bf16w_matmul(L.v.w, L.v.bias, L.v.rows, L.v.cols, io.xp, tokens, io.yv, L.v.rows);
+      prepare(k, p, L.q, io.x, io.xp, tokens);
+      dense(k, L.q, io.xp, tokens, io.y);
+      dense(k, L.k, io.xp, tokens, io.yk);
+      dense(k, L.v, io.xp, tokens, io.yv);
       return;
     case Step.Out:
-      k.permute_bf16_x(io.x, io.xp, tokens * p.qWidth);
-      k.f32_bf16w_matmul(L.o.w, L.o.bias, L.o.rows, L.o.cols, io.xp, tokens, io.y, L.o.rows);
+      prepare(k, p, L.o, io.x, io.xp, tokens);
+      dense(k, L.o, io.xp, tokens, io.y);
       return;
     case Step.Router:
-      k.permute_bf16_x(io.x, io.xp, tokens * p.hidden);
-      k.f32_bf16w_matmul(
-        L.router.w,
-        L.router.bias,
-        L.router.rows,
-        L.router.cols,
-        io.xp,
-        tokens,
-        io.y,
-        L.router.rows,
-      );
+      prepare(k, p, L.router, io.x, io.xp, tokens);
+      dense(k, L.router, io.xp, tokens, io.y);
       return;
     case Step.GateUp: {
       const g = L.gateUp;

@@ -43,6 +43,16 @@ export interface WasmBackendOptions {
    * on the experts) instead of 22 bits, which keeps the f32 reference's accuracy. Default false.
    */
   readonly moeInt8?: boolean;
+  /**
+   * Attention, router and unembedding as int8 rows with a scale each, quantized at load from the file's
+   * bf16 (half the bytes per token), on int8 activations. Default false.
+   */
+  readonly int8Weights?: boolean;
+  /**
+   * The quality gate's yardstick, llama.cpp's recipe on the same weights: int8 weights for the router too,
+   * and one int8 level (not 15 bits) for the activations of every int8 matmul. Not a user mode.
+   */
+  readonly q8Recipe?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
   /** The model's files; mapped ones have their resident pages dropped after each shard is copied. */
   readonly files?: readonly { bytes: Uint8Array; mapped: boolean }[];
@@ -172,7 +182,10 @@ export class WasmBackend implements Backend {
     f32.set(w.finalNorm, b.finalNorm / 4);
 
     // weight shards, copied once from the mapping
-    const layouts = planShards(c, opts.shards ?? shardCount(c, threads), maxTokens);
+    const layouts = planShards(c, opts.shards ?? shardCount(c, threads), maxTokens, {
+      int8Weights: opts.int8Weights || opts.q8Recipe,
+      int8Router: opts.q8Recipe,
+    });
     const total = placedWeightBytes(c);
     let done = 0;
     const memories: WebAssembly.Memory[] = [];
@@ -181,7 +194,15 @@ export class WasmBackend implements Backend {
       memories.push(m);
       // dropping the mapping's resident pages after each layer keeps peak RSS near the wasm memories alone
       const release = () => opts.files && releaseMappedPages(opts.files);
-      fillShard(layout, m, w, (n) => opts.onProgress?.(done = Math.min(total, done + n), total), release);
+      const packer = instantiateKernels(module, m);
+      fillShard(
+        layout,
+        m,
+        w,
+        packer,
+        (n) => opts.onProgress?.(done = Math.min(total, done + n), total),
+        release,
+      );
       release();
     }
     opts.onProgress?.(total, total);
@@ -189,7 +210,7 @@ export class WasmBackend implements Backend {
       wasm,
       layouts,
       memories,
-      shardParams(c, maxTokens, opts.moeInt8),
+      shardParams(c, maxTokens, opts.moeInt8 || opts.q8Recipe, opts.q8Recipe ? 127 : 16383),
       Math.min(threads, layouts.length),
     );
     return new WasmBackend(
