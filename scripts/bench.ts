@@ -2,6 +2,7 @@
 // checkpoints (cached under ~/.cache/ossi/synth). One JSON line per (backend, model, phase) with --json,
 // a table otherwise. Weight bandwidth counts the bytes one decoded token must read; memread_gb_s is the
 // machine's streaming-read bandwidth on as many threads (scripts/mem_bandwidth.ts), measured in the same run.
+// The last row is the cost of constrained decoding per token (scripts/bench_constrain.ts).
 // usage: deno task bench [--json] [--backends ref,wasm,wasm-int8,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
 //        deno task bench --quality [--layers 2] [--json] (see quality_gate.ts)
@@ -15,6 +16,7 @@ import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
 import { vsLlamacpp, vsTable } from "./bench_llamacpp.ts";
 import { gateDemo, gateHolds, gateSynthetic, gateTable } from "./quality_gate.ts";
+import { benchConstrain, constrainTable, findGptOssTokenizer } from "./bench_constrain.ts";
 
 export interface BenchRow {
   backend: string;
@@ -251,4 +253,12 @@ if (import.meta.main) {
     }
   }
   if (!json) console.log(table(rows));
+  // The cost of constrained decoding (structured outputs, forced tool calls) per token, on gpt-oss's vocabulary.
+  const tokDir = findGptOssTokenizer();
+  if (tokDir) {
+    const row = benchConstrain(tokDir);
+    console.log(json ? JSON.stringify({ phase: "constrain", ...row }) : constrainTable(row));
+  } else if (!json) {
+    console.log("constrained decoding: no gpt-oss tokenizer found (run `deno task test` once to install it)");
+  }
 }

@@ -1,57 +1,44 @@
-// Compiles asm/ (AssemblyScript kernels) into build/ossi_kernels.wasm with SIMD, relaxed SIMD and threads,
-// importing a shared memory. Skips the work when the output is newer than every source. `--force` rebuilds.
-// Prints nothing unless it built.
+// Keeps build/ossi_kernels.wasm in step with asm/: the wasm is committed beside a stamp holding the sha256
+// of its inputs (asm/*.ts, the compile script, the compiler version), so a checkout runs without the
+// AssemblyScript compiler. When the inputs changed (or with --force) it compiles through
+// scripts/asc_compile.ts under deno.dev.json. Prints nothing unless it built.
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 export const KERNELS_WASM = `${ROOT}/build/ossi_kernels.wasm`;
+export const KERNELS_STAMP = `${ROOT}/build/ossi_kernels.inputs`;
 
-/** Largest wasm32 memory: 65536 pages of 64 KiB (4 GiB); each host memory declares its own size. */
-const MAX_PAGES = 65536;
+/** The sha256 (hex) of everything the wasm is compiled from. */
+export async function inputsHash(): Promise<string> {
+  const files = [...Deno.readDirSync(`${ROOT}/asm`)]
+    .filter((e) => e.isFile && e.name.endsWith(".ts"))
+    .map((e) => `asm/${e.name}`)
+    .sort();
+  files.push("scripts/asc_compile.ts");
+  const dev = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.dev.json`));
+  let text = `assemblyscript ${dev.imports?.assemblyscript}\n`;
+  for (const f of files) text += `${f}\n${Deno.readTextFileSync(`${ROOT}/${f}`)}\n`;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
 
-function mtime(path: string): number {
+export async function upToDate(): Promise<boolean> {
   try {
-    return Deno.statSync(path).mtime?.getTime() ?? 0;
+    Deno.statSync(KERNELS_WASM);
+    return Deno.readTextFileSync(KERNELS_STAMP).trim() === await inputsHash();
   } catch {
-    return 0;
+    return false;
   }
 }
 
-function sources(): string[] {
-  const files = [...Deno.readDirSync(`${ROOT}/asm`)].filter((e) => e.isFile && e.name.endsWith(".ts"));
-  return [...files.map((e) => `${ROOT}/asm/${e.name}`), new URL(import.meta.url).pathname];
-}
-
-export function upToDate(): boolean {
-  const out = mtime(KERNELS_WASM);
-  return out > 0 && sources().every((s) => mtime(s) <= out);
-}
-
 export async function buildAsm(force = false): Promise<boolean> {
-  if (!force && upToDate()) return false;
-  const { default: asc } = await import("assemblyscript/asc");
-  Deno.mkdirSync(`${ROOT}/build`, { recursive: true });
-  const args = [
-    `${ROOT}/asm/index.ts`,
-    "--outFile",
-    KERNELS_WASM,
-    "-O3",
-    "--noAssert",
-    "--runtime",
-    "stub",
-    "--enable",
-    "simd,relaxed-simd,threads",
-    "--importMemory",
-    "--sharedMemory",
-    "--initialMemory",
-    "1",
-    "--maximumMemory",
-    String(MAX_PAGES),
-  ];
-  let errors = "";
-  const { error } = await asc.main(args, {
-    stderr: { write: (s: string | Uint8Array) => (errors += String(s)) } as never,
-  });
-  if (error) throw new Error(`asc failed: ${error.message}\n${errors}`);
+  if (!force && await upToDate()) return false;
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--config", `${ROOT}/deno.dev.json`, "-A", `${ROOT}/scripts/asc_compile.ts`],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (code !== 0) throw new Error("asc_compile.ts failed");
+  Deno.writeTextFileSync(KERNELS_STAMP, (await inputsHash()) + "\n");
   return true;
 }
 

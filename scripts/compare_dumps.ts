@@ -42,6 +42,10 @@ if (import.meta.main) {
     if (flag && !first) first = r.key;
     console.log(`${r.key.padEnd(36)} ${r.maxAbs.toExponential(3)}${flag}`);
   }
-  console.log(first ? `first difference above ${tol}: ${first}` : `all ${rows.length} intermediates agree within ${tol}`);
+  console.log(
+    first
+      ? `first difference above ${tol}: ${first}`
+      : `all ${rows.length} intermediates agree within ${tol}`,
+  );
   Deno.exit(first ? 1 : 0);
 }

@@ -4,20 +4,43 @@ import { OssiError } from "./io/errors.ts";
 import { setNoticeHandler } from "./io/mmap.ts";
 
 /** Each command lives in src/cli/<name>.ts and exports `main(args): Promise<number>` (the exit code). */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
-  logits: { summary: "print logits and greedy tokens for given token ids (JSON)", load: () => import("./cli/logits.ts") },
-  inspect: { summary: "compare models side by side from config.json and safetensors headers", load: () => import("./cli/inspect.ts") },
-  serve: { summary: "OpenAI-compatible HTTP server and chat page (/v1/chat/completions, /v1/responses)", load: () => import("./cli/serve.ts") },
-  chat: { summary: "interactive chat (reads questions from stdin when it is not a terminal)", load: () => import("./cli/chat.ts") },
-  run: { summary: "answer one prompt (argument, -f FILE or stdin); only the answer on stdout", load: () => import("./cli/run.ts") },
-  pull: { summary: "download a model from the Hugging Face Hub into the HF cache", load: () => import("./cli/pull.ts") },
+const COMMANDS: Record<
+  string,
+  { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }
+> = {
+  logits: {
+    summary: "print logits and greedy tokens for given token ids (JSON)",
+    load: () => import("./cli/logits.ts"),
+  },
+  inspect: {
+    summary: "compare models side by side from config.json and safetensors headers",
+    load: () => import("./cli/inspect.ts"),
+  },
+  serve: {
+    summary: "OpenAI-compatible HTTP server and chat page (/v1/chat/completions, /v1/responses)",
+    load: () => import("./cli/serve.ts"),
+  },
+  chat: {
+    summary: "interactive chat (reads questions from stdin when it is not a terminal)",
+    load: () => import("./cli/chat.ts"),
+  },
+  run: {
+    summary: "answer one prompt (argument, -f FILE or stdin); only the answer on stdout",
+    load: () => import("./cli/run.ts"),
+  },
+  pull: {
+    summary: "download a model from the Hugging Face Hub into the HF cache",
+    load: () => import("./cli/pull.ts"),
+  },
   list: { summary: "list the models in the Hugging Face cache", load: () => import("./cli/list.ts") },
 };
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `usage: ossi <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nossi <command> --help for a command's options`;
+  return `usage: ossi <command> [options]\n\ncommands:\n${
+    lines.join("\n")
+  }\n\nossi <command> --help for a command's options`;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -8,11 +8,14 @@ import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../io/errors.ts";
 import { loadAnyModel } from "../model/load_any.ts";
 import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
-import type { ChatEvent } from "./harmony_parser.ts";
+import { renderResponseFormat } from "./harmony.ts";
+import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
-import { makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
+import { makeLogprobs, makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
 import { type BpeTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+import { type OutputSpec } from "./constrain/output_program.ts";
+import { constraintFor, type TurnSampling } from "./turn_sampling.ts";
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -20,6 +23,12 @@ export interface ChatRequest {
   sampler: SamplerParams;
   maxTokens: number;
   signal?: AbortSignal;
+  /** Constrained decoding: the answer must be JSON of a schema, or a call to one of the tools. */
+  output?: OutputSpec;
+  /** Report each answer token's log-probability with this many alternatives (0-20). */
+  logprobs?: number;
+  /** Added to the logits of these ids before sampling (OpenAI's logit_bias). */
+  logitBias?: ReadonlyMap<number, number>;
 }
 
 export interface ChatUsage {
@@ -27,6 +36,10 @@ export interface ChatUsage {
   /** Prompt tokens whose KV entries were reused from the previous turn. */
   cachedTokens: number;
   completionTokens: number;
+  /** Generated tokens of the reasoning text (harmony's analysis channel, ChatML's think block). */
+  reasoningTokens: number;
+  /** A token budget closed a constrained answer early (it is complete but was cut: finish "length"). */
+  budgetCut?: boolean;
   prefillMs: number;
   decodeMs: number;
   contextUsed: number;
@@ -97,39 +110,110 @@ export class ChatEngine {
     const completion: number[] = [];
     this.lastCompletion = completion;
     const penalised = () => completion.filter((id) => !this.markup.has(id));
-    const sample = makeSampler(req.sampler, penalised);
+    const constraint = req.output ? constraintFor(this, req.output, text) : null;
+    const sampling: TurnSampling = {
+      sample: makeSampler(req.sampler, penalised),
+      logprobs: req.logprobs === undefined ? null : makeLogprobs(req.sampler, penalised),
+      topLogprobs: req.logprobs ?? 0,
+      bias: req.logitBias ?? null,
+      constraint,
+      remaining: () => req.maxTokens - completion.length,
+      last: null,
+    };
+    const shaped = constraint !== null || sampling.logprobs !== null || sampling.bias !== null;
+    /** Log-probabilities of answer tokens not yet attached to a content event. */
+    let pending: TokenLogprob[] = [];
+    let reasoningTokens = 0;
     let stopped = false;
     for await (
       const id of this.gen.generate({
         prompt,
-        sample,
-        greedy: samplesArgmax(req.sampler),
+        sample: (logits) => this.sampleShaped(sampling, logits),
+        greedy: samplesArgmax(req.sampler) && !shaped,
         stopTokens: this.stopSet,
         maxTokens: req.maxTokens,
         signal: req.signal,
       })
     ) {
       completion.push(id);
-      for (const ev of parser.push(id)) yield ev;
+      constraint?.accept(id);
+      const events = parser.push(id);
+      if (parser.lastKind === "reasoning") reasoningTokens++;
+      if (sampling.last && parser.lastKind === "content") pending.push(this.wireLogprob(id, sampling.last));
+      sampling.last = null;
+      for (const ev of events) {
+        if (ev.type === "content" && sampling.logprobs) {
+          ev.logprobs = pending;
+          pending = [];
+        }
+        yield ev;
+      }
       if (this.stopSet.has(id)) stopped = true;
       // The session ends by itself after a stop token; a parser stop on another id ends it here.
       else if (parser.done) break;
     }
     if (!parser.done) {
       const reason = req.signal?.aborted ? "aborted" : stopped ? "stop" : "length";
-      for (const ev of parser.end(reason)) yield ev;
+      for (const ev of parser.end(reason)) {
+        if (ev.type === "content" && sampling.logprobs) ev.logprobs = pending.splice(0);
+        yield ev;
+      }
     }
     const s = this.gen.lastStats;
     return {
       promptTokens: prompt.length,
       cachedTokens: s?.cachedTokens ?? 0,
       completionTokens: completion.length,
+      reasoningTokens,
+      budgetCut: constraint?.budgetCut ?? false,
       prefillMs: s?.prefillMs ?? 0,
       decodeMs: s?.decodeMs ?? 0,
       contextUsed: s?.contextUsed ?? prompt.length + completion.length,
       contextSize: this.gen.contextSize,
     };
   }
+
+  /** Bias, constraint mask, then the sampler; keeps the log-probabilities when asked for. */
+  private sampleShaped(t: TurnSampling, logits: Float32Array): number {
+    let x = logits;
+    if (t.bias || t.constraint) {
+      if (this.scratch.length !== logits.length) this.scratch = new Float32Array(logits.length);
+      x = this.scratch;
+      x.set(logits);
+      if (t.bias) { for (const [id, b] of t.bias) if (id < x.length) x[id] += b; }
+      if (t.constraint) {
+        if (this.mask.length !== x.length) this.mask = new Uint8Array(x.length);
+        t.constraint.fill(this.mask, t.remaining());
+        const mask = this.mask;
+        for (let i = 0; i < x.length; i++) if (!mask[i]) x[i] = -Infinity;
+      }
+    }
+    for (let i = 0; i < x.length; i++) {
+      if (Number.isNaN(x[i])) throw new OssiError(`the model produced NaN logits (token ${i})`);
+    }
+    const id = t.sample(x);
+    if (t.logprobs) t.last = t.logprobs(x, id, t.topLogprobs);
+    return id;
+  }
+
+  private wireLogprob(
+    id: number,
+    lp: { logprob: number; top: { id: number; logprob: number }[] },
+  ): TokenLogprob {
+    const entry = (i: number, logprob: number) => {
+      const bytes = tokenBytesOf(this.tokenizer, i);
+      return { token: this.tokenizer.decode([i]), bytes, logprob };
+    };
+    return { ...entry(id, lp.logprob), top: lp.top.map((t) => entry(t.id, t.logprob)) };
+  }
+
+  private scratch = new Float32Array(0);
+  private mask = new Uint8Array(0);
+}
+
+function tokenBytesOf(tok: Tokenizer, id: number): number[] {
+  const t = tok as Tokenizer & Partial<Pick<BpeTokenizer, "tokenBytes">>;
+  return [...(t.tokenBytes ? t.tokenBytes(id) : new TextEncoder().encode(tok.decode([id])))];
 }
 
 /** The user-controlled texts of a conversation, in the order a renderer writes them. */
@@ -137,11 +221,16 @@ function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] 
   const out: string[] = prompt.system ? [prompt.system] : [];
   // System and developer messages go to the top (the developer message) in harmony renderings.
   const instructions = messages.filter((m) => m.role === "system" || m.role === "developer");
-  for (const m of [...instructions, ...messages.filter((m) => !instructions.includes(m))]) {
+  // The response format's section (schema text included) follows the instructions.
+  const format = prompt.responseFormat ? renderResponseFormat(prompt.responseFormat) : null;
+  if (format && instructions.length === 0) out.push(format);
+  const ordered = [...instructions, ...messages.filter((m) => !instructions.includes(m))];
+  ordered.forEach((m, i) => {
     if (m.reasoning) out.push(m.reasoning);
     if (m.content) out.push(m.content);
     for (const c of m.toolCalls ?? []) out.push(c.arguments);
-  }
+    if (format && i === instructions.length - 1) out.push(format);
+  });
   return out;
 }
 

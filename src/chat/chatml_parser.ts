@@ -2,12 +2,14 @@
 // between <think> and </think> to reasoning events and the rest to content, and stops on <|im_end|>,
 // <|endoftext|> or <|im_start|>. Whitespace that only lays out the think block is dropped.
 
-import type { ChatEvent, DoneReason } from "./harmony_parser.ts";
+import type { ChatEvent, DoneReason, TokenKind } from "./harmony_parser.ts";
 import { StreamDecoder, type Tokenizer } from "./tokenizer.ts";
 
 /** What chat_engine.ts needs of any output parser (HarmonyParser has the same shape). */
 export interface OutputParser {
   readonly done: boolean;
+  /** What the last pushed token was: answer, reasoning or tool text, or markup (null). */
+  readonly lastKind: TokenKind;
   push(id: number): ChatEvent[];
   end(reason?: DoneReason): ChatEvent[];
 }
@@ -58,7 +60,10 @@ export class ChatmlParser implements OutputParser {
     return this.state === "done";
   }
 
+  lastKind: TokenKind = null;
+
   push(id: number): ChatEvent[] {
+    this.lastKind = null;
     if (this.state === "done") return [];
     const out: ChatEvent[] = [];
     if (this.stops.has(id)) {
@@ -77,6 +82,7 @@ export class ChatmlParser implements OutputParser {
       }
       return out;
     }
+    this.lastKind = this.state;
     this.emit(this.decoder.push(id), out);
     return out;
   }
@@ -114,9 +120,13 @@ export class CompletionParser implements OutputParser {
     return this.finished;
   }
 
+  lastKind: TokenKind = null;
+
   push(id: number): ChatEvent[] {
+    this.lastKind = null;
     if (this.finished) return [];
     if (this.stops.has(id)) return this.finish("stop");
+    this.lastKind = "content";
     const text = this.decoder.push(id);
     return text === "" ? [] : [{ type: "content", text }];
   }

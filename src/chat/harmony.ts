@@ -2,7 +2,13 @@
 // developer with function tools, user, earlier assistant turns, tool results), ending "<|start|>assistant".
 
 import { OssiError } from "../io/errors.ts";
-import { type ChatMessage, type PromptOptions, todayIso, type ToolDef } from "./messages.ts";
+import {
+  type ChatMessage,
+  type PromptOptions,
+  type ResponseFormatPrompt,
+  todayIso,
+  type ToolDef,
+} from "./messages.ts";
 
 export const DEFAULT_IDENTITY = "You are ChatGPT, a large language model trained by OpenAI.";
 export const KNOWLEDGE_CUTOFF = "2024-06";
@@ -22,12 +28,23 @@ export function renderSystemContent(opts: PromptOptions): string {
   return lines.join("\n");
 }
 
-/** The developer message ("# Instructions" and "# Tools"), or null when there is neither. */
-export function renderDeveloperContent(instructions: string, tools: ToolDef[] | undefined): string | null {
+/** The developer message ("# Instructions", "# Tools", "# Response Formats"), or null when empty. */
+export function renderDeveloperContent(
+  instructions: string,
+  tools: ToolDef[] | undefined,
+  format?: ResponseFormatPrompt,
+): string | null {
   const parts: string[] = [];
   if (instructions) parts.push(`# Instructions\n\n${instructions}`);
   if (tools?.length) parts.push(`# Tools\n\n## functions\n\n${renderFunctionsNamespace(tools)}`);
+  if (format) parts.push(renderResponseFormat(format));
   return parts.length ? parts.join("\n\n") : null;
+}
+
+/** harmony's structured-output section: the format's name, its description as a comment, the schema. */
+export function renderResponseFormat(f: ResponseFormatPrompt): string {
+  const comment = f.description ? f.description.split("\n").map((l) => `// ${l}`).join("\n") + "\n" : "";
+  return `# Response Formats\n\n## ${f.name}\n\n${comment}${JSON.stringify(f.schema)}`;
 }
 
 /** `namespace functions { ... }` with one TypeScript-like type per tool. */
@@ -111,7 +128,7 @@ export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): str
     .filter((m) => m.role === "system" || m.role === "developer")
     .map((m) => m.content)
     .join("\n\n");
-  const developer = renderDeveloperContent(instructions, opts.tools);
+  const developer = renderDeveloperContent(instructions, opts.tools, opts.responseFormat);
   if (developer !== null) out += msg("developer", developer);
 
   let lastUser = -1;

@@ -7,9 +7,20 @@ import { StreamDecoder, type Tokenizer } from "./tokenizer.ts";
 
 export type DoneReason = "stop" | "tool_calls" | "length" | "aborted";
 
+/** The log-probability of one sampled token, with the most likely alternatives (OpenAI's `logprobs`). */
+export interface TokenLogprob {
+  token: string;
+  bytes: number[];
+  logprob: number;
+  top: { token: string; bytes: number[]; logprob: number }[];
+}
+
+/** What the last token pushed into a parser was: answer text, reasoning, tool-call arguments, or markup. */
+export type TokenKind = "content" | "reasoning" | "tool" | null;
+
 export type ChatEvent =
   | { type: "reasoning"; text: string } // analysis channel
-  | { type: "content"; text: string } // final channel
+  | { type: "content"; text: string; logprobs?: TokenLogprob[] } // final channel
   | { type: "tool_call"; call: ToolCall } // commentary to=functions.NAME ... <|call|>
   | { type: "done"; reason: DoneReason };
 
@@ -51,6 +62,8 @@ export class HarmonyParser {
   private decoder: StreamDecoder;
   private sawToolCall = false;
   private readonly ids: Record<string, number | undefined>;
+  /** What the last pushed token was (see TokenKind). */
+  lastKind: TokenKind = null;
 
   constructor(readonly tok: Tokenizer) {
     this.decoder = new StreamDecoder(tok);
@@ -73,6 +86,7 @@ export class HarmonyParser {
   }
 
   push(id: number): ChatEvent[] {
+    this.lastKind = null;
     if (this.state === "done") return [];
     const ev: ChatEvent[] = [];
     const k = this.ids;
@@ -126,6 +140,9 @@ export class HarmonyParser {
       case "body":
         this.emitBody(text, ev);
         break;
+    }
+    if (this.state === "body") {
+      this.lastKind = this.header.recipient ? "tool" : this.channelEvent(this.header.channel);
     }
     return ev;
   }

@@ -31,8 +31,17 @@ export interface ChatMessage {
   name?: string;
 }
 
+/** A structured-output format as the developer message describes it to the model. */
+export interface ResponseFormatPrompt {
+  name: string;
+  description?: string;
+  schema: Record<string, unknown>;
+}
+
 export interface PromptOptions {
   effort: Effort;
+  /** The JSON schema the answer must follow (harmony's "# Response Formats"). */
+  responseFormat?: ResponseFormatPrompt;
   /** Replaces the model-identity line of the system message. */
   system?: string;
   tools?: ToolDef[];

@@ -4,7 +4,7 @@
 import { Environment, Interpreter, parse, tokenize } from "@huggingface/jinja";
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError } from "../io/errors.ts";
-import { renderHarmony } from "./harmony.ts";
+import { renderHarmony, renderResponseFormat } from "./harmony.ts";
 import { type ChatMessage, type PromptOptions, todayIso } from "./messages.ts";
 
 export interface PromptRenderer {
@@ -123,7 +123,7 @@ export class TemplateRenderer implements PromptRenderer {
     const date = opts.date ?? todayIso();
     const context: Record<string, unknown> = {
       ...this.specials,
-      messages: messages.map(templateMessage),
+      messages: withResponseFormat(messages, opts).map(templateMessage),
       add_generation_prompt: true,
       reasoning_effort: opts.effort,
       strftime_now: (fmt: string) => strftime(date, fmt),
@@ -146,6 +146,18 @@ export class TemplateRenderer implements PromptRenderer {
       throw new FormatError(`${this.name}: cannot render (${(e as Error).message.split("\n")[0]})`);
     }
   }
+}
+
+/**
+ * Templates have no slot for a response format: its section goes at the end of the system/developer
+ * instructions (where harmony's developer message has it), or in a system message of its own.
+ */
+function withResponseFormat(messages: ChatMessage[], opts: PromptOptions): ChatMessage[] {
+  if (!opts.responseFormat) return messages;
+  const section = renderResponseFormat(opts.responseFormat);
+  const i = messages.findLastIndex((m) => m.role === "system" || m.role === "developer");
+  if (i < 0) return [{ role: "system", content: section }, ...messages];
+  return messages.map((m, j) => (j === i ? { ...m, content: `${m.content}\n\n${section}` } : m));
 }
 
 /** The template text of a folder: chat_template.jinja first, then tokenizer_config.json's chat_template. */

@@ -18,6 +18,8 @@ export interface SamplerParams {
   repetitionPenalty: number;
   /** Subtracted once from the logit of every token already generated. */
   presencePenalty: number;
+  /** Subtracted from a token's logit once per time it was already generated (OpenAI's frequency_penalty). */
+  frequencyPenalty?: number;
   /** Same seed, same parameters, same logits: same tokens. Random when absent. */
   seed?: number;
 }
@@ -64,6 +66,9 @@ export function validateSamplerParams(p: SamplerParams): void {
   if (!(p.minP >= 0 && p.minP < 1)) bad(`min-p must be in [0, 1) (got ${p.minP})`);
   if (!(p.repetitionPenalty > 0)) bad(`repetition penalty must be > 0 (got ${p.repetitionPenalty})`);
   if (!Number.isFinite(p.presencePenalty)) bad(`presence penalty must be a number`);
+  if (p.frequencyPenalty !== undefined && !Number.isFinite(p.frequencyPenalty)) {
+    bad(`frequency penalty must be a number`);
+  }
   if (p.seed !== undefined && !Number.isInteger(p.seed)) bad(`seed must be a whole number (got ${p.seed})`);
 }
 
@@ -118,14 +123,19 @@ class CandidateFilter {
   /** Logits with the repetition and presence penalties applied to `history` (a copy when changed). */
   penalized(logits: Float32Array, history: readonly number[] | undefined): Float32Array {
     const p = this.p;
-    if (!history?.length || (p.repetitionPenalty === 1 && p.presencePenalty === 0)) return logits;
+    const freq = p.frequencyPenalty ?? 0;
+    if (!history?.length || (p.repetitionPenalty === 1 && p.presencePenalty === 0 && freq === 0)) {
+      return logits;
+    }
     if (this.scratch.length !== logits.length) this.scratch = new Float32Array(logits.length);
     const x = this.scratch;
     x.set(logits);
-    for (const id of new Set(history)) {
+    const counts = new Map<number, number>();
+    for (const id of history) counts.set(id, (counts.get(id) ?? 0) + 1);
+    for (const [id, n] of counts) {
       if (id < 0 || id >= x.length) continue;
       const v = x[id];
-      x[id] = (v > 0 ? v / p.repetitionPenalty : v * p.repetitionPenalty) - p.presencePenalty;
+      x[id] = (v > 0 ? v / p.repetitionPenalty : v * p.repetitionPenalty) - p.presencePenalty - freq * n;
     }
     return x;
   }
@@ -186,7 +196,7 @@ export function makeSampler(
   validateSamplerParams(p);
   const rng = makeRng(p.seed ?? Math.floor(Math.random() * 2 ** 32));
   const f = new CandidateFilter(p);
-  const penalize = p.repetitionPenalty !== 1 || p.presencePenalty !== 0;
+  const penalize = p.repetitionPenalty !== 1 || p.presencePenalty !== 0 || (p.frequencyPenalty ?? 0) !== 0;
   let weights = new Float64Array(0);
   return (logits: Float32Array): number => {
     if (logits.length > MAX_SORT_IDS) {
@@ -215,7 +225,53 @@ export function makeSampler(
  * token drawn depends on the order the full row leaves in the k-heap.
  */
 export function samplesArgmax(p: SamplerParams): boolean {
-  return p.temperature === 0 && p.repetitionPenalty === 1 && p.presencePenalty === 0;
+  return p.temperature === 0 && p.repetitionPenalty === 1 && p.presencePenalty === 0 &&
+    (p.frequencyPenalty ?? 0) === 0;
+}
+
+export interface Logprobs {
+  logprob: number;
+  /** The k most likely ids, most likely first. */
+  top: { id: number; logprob: number }[];
+}
+
+/**
+ * Log-probabilities under the distribution makeSampler(p) draws from: penalties, temperature and the
+ * top-k / top-p / min-p cut applied, renormalised over the tokens kept (a token outside them has none and
+ * is never listed). Greedy decoding (temperature 0) has no spread to report, so it reports the
+ * temperature-1 distribution whose argmax it takes.
+ */
+export function makeLogprobs(
+  p: SamplerParams,
+  history?: () => readonly number[],
+): (logits: Float32Array, chosen: number, k: number) => Logprobs {
+  validateSamplerParams(p);
+  const q = p.temperature === 0 ? { ...p, temperature: 1, topK: 0, topP: 1, minP: 0 } : p;
+  const f = new CandidateFilter(q);
+  return (logits, chosen, k) => {
+    const { count, max } = f.filter(f.penalized(logits, history?.()));
+    let sum = 0;
+    for (let i = 0; i < count; i++) sum += Math.exp(f.vals[i] - max);
+    const lse = max + Math.log(sum);
+    let logprob = -Infinity;
+    const top: { id: number; logprob: number }[] = [];
+    for (let i = 0; i < count; i++) {
+      const lp = f.vals[i] - lse;
+      if (f.ids[i] === chosen) logprob = lp;
+      if (k > 0 && (top.length < k || lp > top[top.length - 1].logprob)) {
+        let j = top.length < k ? top.length : k - 1;
+        top[j] = { id: f.ids[i], logprob: lp };
+        for (
+          ;
+          j > 0 && (top[j - 1].logprob < lp || (top[j - 1].logprob === lp && top[j - 1].id > f.ids[i]));
+          j--
+        ) {
+          [top[j - 1], top[j]] = [top[j], top[j - 1]];
+        }
+      }
+    }
+    return { logprob, top };
+  };
 }
 
 /** The distribution makeSampler draws from, id -> probability (for tests and debugging). */

@@ -29,7 +29,9 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec): ParsedArgs {
     throw new OssiError((e as Error).message.split("\n")[0], 2);
   }
   const flags = new Map<string, string | true>();
-  for (const [k, v] of Object.entries(parsed.values)) if (v !== undefined && v !== false) flags.set(k, v as string | true);
+  for (const [k, v] of Object.entries(parsed.values)) {
+    if (v !== undefined && v !== false) flags.set(k, v as string | true);
+  }
   return { flags, positionals: parsed.positionals };
 }
 
@@ -44,6 +46,8 @@ export function numberFlag(args: ParsedArgs, name: string, fallback?: number): n
   const v = stringFlag(args, name);
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) throw new OssiError(`--${name} must be a number, got '${v}'`, 2);
+  if (v.trim() === "" || !Number.isFinite(n)) {
+    throw new OssiError(`--${name} must be a number, got '${v}'`, 2);
+  }
   return n;
 }

@@ -151,6 +151,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** "wasm backend", or "auto: wasm backend" when auto chose it. */
+export function backendLabel(state: { settings: ChatSettings; engine: ChatEngine }): string {
+  const chosen = (state.engine.gen as { backend?: { name?: string } }).backend?.name;
+  const asked = state.settings.backend;
+  if (!chosen) return `${asked} backend`;
+  return asked === "auto" ? `auto: ${chosen} backend` : `${chosen} backend`;
+}
+
 /** stdin is not a terminal: each input is a question (or a slash command); answers only on stdout. */
 async function pipeMode(state: ChatState): Promise<number> {
   const controller = new AbortController();
@@ -172,7 +180,9 @@ async function pipeMode(state: ChatState): Promise<number> {
         await writeErr("ossi: interrupted\n");
         return 130;
       }
-      if (finish === "length") await writeErr("ossi: the answer was cut at --max-tokens or the context size\n");
+      if (finish === "length") {
+        await writeErr("ossi: the answer was cut at --max-tokens or the context size\n");
+      }
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
@@ -231,7 +241,7 @@ async function repl(state: ChatState): Promise<number> {
   await writeOut(
     `${st.bold("ossi chat")} ${m.name} ${
       st.dim(
-        `(${state.settings.backend} backend, context ${state.engine.gen.contextSize} tokens, effort ${state.effort})`,
+        `(${backendLabel(state)}, context ${state.engine.gen.contextSize} tokens, effort ${state.effort})`,
       )
     }\n` +
       st.dim("/help lists the commands; Ctrl-C stops an answer; Ctrl-D or /quit leaves.") + "\n",

@@ -2,12 +2,15 @@
 // (no weights read): size, depth vs width, attention, positions, norms, FFN and experts, KV cache.
 
 import { OssiError } from "../io/errors.ts";
+import { isDir } from "../io/checkpoint.ts";
+import { isHubId, resolveModel } from "../io/hub.ts";
 import { inspectModel, type ModelSummary } from "../model/inspect.ts";
 import { parseArgs } from "./args.ts";
 
 const HELP = `usage: ossi inspect MODEL [MODEL...] [--json]
 
-Compares model folders (Hub layout, original/ layout, or a folder holding only config.json) side by side,
+Compares models side by side: folders (Hub layout, original/ layout, or a folder holding only config.json)
+or Hub ids (ORG/NAME) found in the Hugging Face cache, as chat, run and serve find them,
 reading only config.json and the safetensors headers. --json prints the summaries as a JSON array.
 "active" counts what each token multiplies (no input-embedding lookups, k of E experts);
 "with embeddings" adds the lookup tables.`;
@@ -19,10 +22,17 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (args.positionals.length === 0) throw new OssiError("inspect: give at least one model folder", 2);
-  const summaries = args.positionals.map(inspectModel);
+  const summaries = args.positionals.map(inspectTarget);
   const text = args.flags.has("json") ? JSON.stringify(summaries, null, 2) : renderTable(summaries);
   await writeStdout(text + "\n");
   return 0;
+}
+
+/** A folder, or a Hub id looked up in the cache (then named by its id, not its snapshot folder). */
+function inspectTarget(spec: string): ModelSummary {
+  if (isDir(spec) || !isHubId(spec.split("@")[0])) return inspectModel(spec);
+  const model = resolveModel(spec);
+  return { ...inspectModel(model.dir), name: model.name };
 }
 
 /** 20914757184 -> "20.91B"; 124439808 -> "124.4M". */

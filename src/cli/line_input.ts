@@ -3,6 +3,8 @@
 
 import * as readline from "node:readline";
 import process from "node:process";
+import { PassThrough } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import { joinPath } from "../io/checkpoint.ts";
 
 const HISTORY_LINES = 1000;
@@ -71,17 +73,42 @@ export function historyFile(): string | undefined {
   return cache ? joinPath(cache, "ossi", "history") : undefined;
 }
 
-/** A terminal line editor: arrow keys, history, Ctrl-C reported to `onInterrupt` (raw mode eats SIGINT). */
+/** Text with no control characters: typed or pasted characters that only insert themselves. */
+// deno-lint-ignore no-control-regex
+const PLAIN_TEXT = /^[^\x00-\x1f\x7f]+$/;
+
+/**
+ * A terminal line editor: arrow keys, history, Ctrl-C reported to `onInterrupt` (raw mode eats SIGINT).
+ * readline redraws the line once per key, which makes a long paste quadratic (25 s for 7,000 characters),
+ * so a chunk of plain text from the terminal is inserted as one string; everything else (keys, escape
+ * sequences, Enter) goes through readline's key handling as before.
+ */
 export class TerminalInput {
   private readonly rl: readline.Interface;
   private queue: string[] = [];
   private waiter: ((line: string | null) => void) | null = null;
   private closed = false;
+  private readonly keys = new PassThrough();
+  private readonly decoder = new StringDecoder("utf8");
+  private readonly onData = (chunk: Uint8Array | string) => {
+    const text = typeof chunk === "string" ? chunk : this.decoder.write(chunk as never);
+    if (text.length > 1 && PLAIN_TEXT.test(text)) this.rl.write(text);
+    else if (text) this.keys.write(text);
+  };
+  private readonly onEnd = () => this.keys.end();
 
   constructor(private readonly historyPath: string | undefined, onInterrupt: () => void) {
     const history = this.loadHistory();
+    const keys = this.keys as PassThrough & { isTTY?: boolean; setRawMode?: (on: boolean) => unknown };
+    keys.isTTY = true;
+    keys.setRawMode = (on: boolean) => {
+      (process.stdin as { setRawMode?: (on: boolean) => unknown }).setRawMode?.(on);
+      return keys;
+    };
+    process.stdin.on("data", this.onData);
+    process.stdin.on("end", this.onEnd);
     this.rl = readline.createInterface({
-      input: process.stdin,
+      input: keys,
       output: process.stdout,
       terminal: true,
       // readline wants the newest entry first.
@@ -131,6 +158,9 @@ export class TerminalInput {
   close(): void {
     if (!this.closed) this.rl.close();
     this.closed = true;
+    process.stdin.off("data", this.onData);
+    process.stdin.off("end", this.onEnd);
+    process.stdin.pause();
   }
 
   private loadHistory(): string[] {

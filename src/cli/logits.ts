@@ -14,7 +14,10 @@ Prints {"logits": [[...], ...], "generated": [...]}: logits at every prompt posi
 tokens (argmax, no stop on end-of-text). --dump writes per-layer intermediates as JSON lines to FILE.`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["model", "tokens", "generate", "backend", "threads", "dump"], switches: ["help"] });
+  const args = parseArgs(argv, {
+    values: ["model", "tokens", "generate", "backend", "threads", "dump"],
+    switches: ["help"],
+  });
   if (args.flags.has("help")) {
     console.log(HELP);
     return 0;
@@ -25,21 +28,32 @@ export async function main(argv: string[]): Promise<number> {
   if (!tokenText) throw new OssiError("logits: --tokens 1,2,3 is required", 2);
   const tokens = tokenText.split(",").map((s) => {
     const n = Number(s.trim());
-    if (s.trim() === "" || !Number.isSafeInteger(n) || n < 0) throw new OssiError(`logits: bad token id '${s}'`, 2);
+    if (s.trim() === "" || !Number.isSafeInteger(n) || n < 0) {
+      throw new OssiError(`logits: bad token id '${s}'`, 2);
+    }
     return n;
   });
   const generate = numberFlag(args, "generate", 0);
-  if (!Number.isSafeInteger(generate) || generate < 0) throw new OssiError("logits: --generate must be >= 0", 2);
+  if (!Number.isSafeInteger(generate) || generate < 0) {
+    throw new OssiError("logits: --generate must be >= 0", 2);
+  }
 
   const any = loadAnyModel(modelPath);
   const vocab = any.arch === "gpt_oss" ? any.model.config.vocabSize : any.config.vocabSize;
-  for (const t of tokens) if (t >= vocab) throw new OssiError(`logits: token id ${t} is outside the vocabulary (${vocab})`);
+  for (const t of tokens) {
+    if (t >= vocab) throw new OssiError(`logits: token id ${t} is outside the vocabulary (${vocab})`);
+  }
   const backendName = parseBackendName(stringFlag(args, "backend") ?? "auto");
   const maxContext = tokens.length + generate;
   if (any.arch !== "gpt_oss" && maxContext > any.config.maxContext) {
-    throw new OssiError(`logits: ${maxContext} tokens exceed the model's context of ${any.config.maxContext}`);
+    throw new OssiError(
+      `logits: ${maxContext} tokens exceed the model's context of ${any.config.maxContext}`,
+    );
   }
-  const backend = await createAnyBackend(any, backendName, { maxContext, threads: numberFlag(args, "threads") });
+  const backend = await createAnyBackend(any, backendName, {
+    maxContext,
+    threads: numberFlag(args, "threads"),
+  });
   const dumpPath = stringFlag(args, "dump");
   const dumpLines: string[] = [];
   const debug = dumpPath
@@ -49,7 +63,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const prompt = await backend.forward(tokens, 0, { logits: "all", debug });
     const rows: number[][] = [];
-    for (let t = 0; t < tokens.length; t++) rows.push(Array.from(prompt.subarray(t * vocab, (t + 1) * vocab)));
+    for (let t = 0; t < tokens.length; t++) {
+      rows.push(Array.from(prompt.subarray(t * vocab, (t + 1) * vocab)));
+    }
     const generated: number[] = [];
     let next = argmax(prompt, tokens.length - 1, vocab);
     for (let i = 0; i < generate; i++) {

@@ -11,13 +11,38 @@ import { numberFlag, parseArgs, stringFlag } from "./args.ts";
 
 const HELP = `usage: ossi serve [--model DIR|ORG/NAME] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
                   [--backend auto|ref|wasm|webgpu] [--threads N] [--moe-int8] [--max-context N] [--queue N]
+                  [--alias NAME]...
 
 Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses) and a chat page
 at http://HOST:PORT/. Requests queue for the one engine; past --queue waiting requests (default 32) the
 server answers 429. With --api-key (or OSSI_API_KEY) every /v1 request needs 'Authorization: Bearer KEY'.
-It binds to loopback unless --host says otherwise. --port 0 picks a free port.`;
+It binds to loopback unless --host says otherwise. --port 0 picks a free port.
+Requests name the model as GET /v1/models lists it (a Hub id such as openai/gpt-oss-20b, or the folder's
+name); the name without its organisation (gpt-oss-20b) works too, and each --alias NAME adds a name.`;
 
-export async function main(argv: string[]): Promise<number> {
+/** Every `--alias NAME` / `--alias=NAME` (repeatable), and the arguments without them. */
+export function takeAliases(argv: string[]): { aliases: string[]; rest: string[] } {
+  const aliases: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (a === "--alias" || a.startsWith("--alias=")) {
+      const v = a === "--alias" ? argv[++i] : a.slice("--alias=".length);
+      if (v === undefined || v.trim() === "" || v.startsWith("--")) {
+        throw new OssiError("serve: --alias needs a model name", 2);
+      }
+      aliases.push(v);
+    } else rest.push(a);
+  }
+  return { aliases, rest };
+}
+
+export async function main(argvIn: string[]): Promise<number> {
+  const { aliases: listed, rest: argv } = takeAliases(argvIn);
   const args = parseArgs(argv, {
     values: ["model", "host", "port", "api-key", "backend", "threads", "max-context", "queue"],
     switches: ["help", "moe-int8"],
@@ -58,7 +83,9 @@ export async function main(argv: string[]): Promise<number> {
     server = startServer({
       engine,
       modelId,
-      aliases: [model.dir, ...(modelArg ? [modelArg] : [])],
+      // A cached Hub id also answers to its name part (openai/gpt-oss-20b -> gpt-oss-20b).
+      aliases: [model.dir, ...(modelArg ? [modelArg] : []), modelId.split("/").pop()!],
+      listedAliases: listed.filter((a) => a !== modelId),
       contextSize: engine.gen.contextSize,
       sampler: defaultSamplerParams(model.dir),
       apiKey,

@@ -54,6 +54,26 @@ export function styles(enabled: boolean): Styles {
   return { dim: wrap("2", "22"), bold: wrap("1", "22"), red: wrap("31", "39") };
 }
 
+/**
+ * `head` then as much of `label` as fits in `width` characters, never cutting a word: leading folders go
+ * first ("…/file.safetensors"), then whole words from the end, marked with "…".
+ */
+export function fitLine(head: string, label: string, width: number): string {
+  const room = width - head.length;
+  if (label.length <= room) return head + label;
+  const base = label.slice(label.lastIndexOf("/") + 1);
+  if (base !== label && base.length + 2 <= room) return `${head}…/${base}`;
+  // Whole words (split after separators) as long as they fit.
+  const words = base.split(/(?<=[\s._-])/);
+  let kept = "";
+  for (const w of words) {
+    if (kept.length + w.length + 1 > room) break;
+    kept += w;
+  }
+  if (kept === "") return head.slice(0, width).trimEnd();
+  return `${head}${kept}…`;
+}
+
 /** "[#####.....]  45% 1.2 GB/2.7 GB file.safetensors", redrawn in place on a terminal, at most 10 times/s. */
 export class ProgressBar {
   private last = 0;
@@ -69,12 +89,11 @@ export class ProgressBar {
     const width = 24;
     const fill = Math.round(frac * width);
     const bar = `[${"#".repeat(fill)}${".".repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}%`;
-    const line = `${bar} ${format(done)}/${format(total)} ${label}`;
     let cols = 100;
     try {
       cols = Deno.consoleSize().columns;
     } catch { /* no terminal size */ }
-    void writeErr(`\r\x1b[2K${line.slice(0, cols - 1)}`);
+    void writeErr(`\r\x1b[2K${fitLine(`${bar} ${format(done)}/${format(total)} `, label, cols - 1)}`);
     this.drawn = true;
   }
 

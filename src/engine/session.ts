@@ -70,7 +70,9 @@ export class Session implements TokenGenerator {
     const { prompt } = req;
     if (prompt.length === 0) throw new OssiError("empty prompt");
     if (prompt.length >= this.contextSize) {
-      throw new ContextOverflowError(`prompt is ${prompt.length} tokens; the context holds ${this.contextSize}`);
+      throw new ContextOverflowError(
+        `prompt is ${prompt.length} tokens; the context holds ${this.contextSize}`,
+      );
     }
     // Longest shared prefix, leaving at least one prompt token to compute the next-token logits from.
     let p = 0;

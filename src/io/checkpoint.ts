@@ -42,7 +42,9 @@ export function readJson(path: string): Record<string, unknown> {
   } catch {
     throw new FormatError(`${path}: not valid JSON`);
   }
-  if (!v || typeof v !== "object" || Array.isArray(v)) throw new FormatError(`${path}: expected a JSON object`);
+  if (!v || typeof v !== "object" || Array.isArray(v)) {
+    throw new FormatError(`${path}: expected a JSON object`);
+  }
   return v as Record<string, unknown>;
 }
 
@@ -62,7 +64,9 @@ export function listWeightFiles(dir: string): string[] {
   try {
     // Hub cache snapshots hold symlinks to blobs: follow them.
     for (const e of Deno.readDirSync(dir)) {
-      if (e.name.endsWith(".safetensors") && (e.isFile || (e.isSymlink && isFile(joinPath(dir, e.name))))) names.push(e.name);
+      if (e.name.endsWith(".safetensors") && (e.isFile || (e.isSymlink && isFile(joinPath(dir, e.name))))) {
+        names.push(e.name);
+      }
     }
   } catch {
     return [];

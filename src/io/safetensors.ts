@@ -5,10 +5,35 @@
 import { FormatError, MissingError } from "./errors.ts";
 import { mapFile } from "./mmap.ts";
 
-export type DType = "BF16" | "F16" | "F32" | "F64" | "U8" | "I8" | "U16" | "I16" | "U32" | "I32" | "I64" | "U64" | "BOOL";
+export type DType =
+  | "BF16"
+  | "F16"
+  | "F32"
+  | "F64"
+  | "U8"
+  | "I8"
+  | "U16"
+  | "I16"
+  | "U32"
+  | "I32"
+  | "I64"
+  | "U64"
+  | "BOOL";
 
 export const DTYPE_BYTES: Record<DType, number> = {
-  BF16: 2, F16: 2, F32: 4, F64: 8, U8: 1, I8: 1, U16: 2, I16: 2, U32: 4, I32: 4, I64: 8, U64: 8, BOOL: 1,
+  BF16: 2,
+  F16: 2,
+  F32: 4,
+  F64: 8,
+  U8: 1,
+  I8: 1,
+  U16: 2,
+  I16: 2,
+  U32: 4,
+  I32: 4,
+  I64: 8,
+  U64: 8,
+  BOOL: 1,
 };
 
 /** One tensor as described by a header; `begin`/`end` are absolute byte offsets in the file. */
@@ -42,9 +67,13 @@ export const MAX_HEADER_BYTES = 100_000_000;
  * bad shapes, offsets outside the data section, sizes that disagree with shape x dtype, overlaps.
  */
 export function parseHeader(file: string, bytes: Uint8Array, fileSize = bytes.length): SafetensorsHeader {
-  if (fileSize < 8 || bytes.length < 8) throw new FormatError(`${file}: truncated safetensors file (${fileSize} bytes)`);
+  if (fileSize < 8 || bytes.length < 8) {
+    throw new FormatError(`${file}: truncated safetensors file (${fileSize} bytes)`);
+  }
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_BYTES)) throw new FormatError(`${file}: header length ${n64} is implausibly large`);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) {
+    throw new FormatError(`${file}: header length ${n64} is implausibly large`);
+  }
   const n = Number(n64);
   if (8 + n > fileSize || 8 + n > bytes.length) {
     throw new FormatError(`${file}: header length ${n} runs past the end of the file (${fileSize} bytes)`);
@@ -64,7 +93,9 @@ export function parseHeader(file: string, bytes: Uint8Array, fileSize = bytes.le
   let metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      if (value && typeof value === "object" && !Array.isArray(value)) metadata = value as Record<string, string>;
+      if (value && typeof value === "object" && !Array.isArray(value)) {
+        metadata = value as Record<string, string>;
+      }
       continue;
     }
     tensors.set(name, parseEntry(file, name, value, dataStart, dataSize));
@@ -73,23 +104,36 @@ export function parseHeader(file: string, bytes: Uint8Array, fileSize = bytes.le
   return { tensors, metadata, dataStart };
 }
 
-function parseEntry(file: string, name: string, value: unknown, dataStart: number, dataSize: number): TensorInfo {
+function parseEntry(
+  file: string,
+  name: string,
+  value: unknown,
+  dataStart: number,
+  dataSize: number,
+): TensorInfo {
   const bad = (why: string) => new FormatError(`${file}: tensor '${name}': ${why}`);
   if (!value || typeof value !== "object" || Array.isArray(value)) throw bad("entry is not an object");
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
-  if (typeof dtype !== "string" || !(dtype in DTYPE_BYTES)) throw bad(`unknown dtype ${JSON.stringify(dtype)}`);
+  if (typeof dtype !== "string" || !(dtype in DTYPE_BYTES)) {
+    throw bad(`unknown dtype ${JSON.stringify(dtype)}`);
+  }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw bad(`bad shape ${JSON.stringify(shape)}`);
   }
   if (
-    !Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+    !Array.isArray(offsets) || offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
     offsets[0] > offsets[1]
   ) throw bad(`bad data_offsets ${JSON.stringify(offsets)}`);
   const [b, e] = offsets as [number, number];
-  if (e > dataSize) throw bad(`data_offsets [${b}, ${e}] run past the end of the file (data section is ${dataSize} bytes)`);
+  if (e > dataSize) {
+    throw bad(`data_offsets [${b}, ${e}] run past the end of the file (data section is ${dataSize} bytes)`);
+  }
   const count = (shape as number[]).reduce((a, d) => a * d, 1);
   const expected = count * DTYPE_BYTES[dtype as DType];
-  if (e - b !== expected) throw bad(`holds ${e - b} bytes but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
+  if (e - b !== expected) {
+    throw bad(`holds ${e - b} bytes but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
+  }
   return { name, dtype: dtype as DType, shape: shape as number[], begin: dataStart + b, end: dataStart + e };
 }
 

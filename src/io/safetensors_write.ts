@@ -11,7 +11,10 @@ export interface TensorToWrite {
 }
 
 /** Serialises tensors into one safetensors byte array. */
-export function encodeSafetensors(tensors: readonly TensorToWrite[], metadata: Record<string, string> = { format: "pt" }): Uint8Array {
+export function encodeSafetensors(
+  tensors: readonly TensorToWrite[],
+  metadata: Record<string, string> = { format: "pt" },
+): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   const placed: [TensorToWrite, number][] = [];
@@ -60,7 +63,9 @@ export async function writeSafetensorsFile(
     for (let i = 0; i < infos.length; i++) {
       if (offsets[i] > pos) await writeAll(f, new Uint8Array(offsets[i] - pos));
       const bytes = await fill(i);
-      if (bytes.byteLength !== infos[i].byteLength) throw new Error(`tensor ${infos[i].name}: wrong byte length`);
+      if (bytes.byteLength !== infos[i].byteLength) {
+        throw new Error(`tensor ${infos[i].name}: wrong byte length`);
+      }
       await writeAll(f, bytes);
       pos = offsets[i] + bytes.byteLength;
     }

@@ -62,7 +62,9 @@ export class ConfigReader {
         throw new FormatError(`${this.file}: key '${key}' must be a number, got ${JSON.stringify(v)}`);
       }
       if (found && found.value !== v) {
-        throw new FormatError(`${this.file}: keys '${found.key}' (${found.value}) and '${key}' (${v}) contradict`);
+        throw new FormatError(
+          `${this.file}: keys '${found.key}' (${found.value}) and '${key}' (${v}) contradict`,
+        );
       }
       found ??= { key, value: v };
     }
@@ -84,7 +86,9 @@ export class ConfigReader {
   object(key: string): ConfigReader | null {
     if (!this.has(key)) return null;
     const v = this.json[key];
-    if (typeof v !== "object" || Array.isArray(v)) throw new FormatError(`${this.file}: key '${key}' must be an object`);
+    if (typeof v !== "object" || Array.isArray(v)) {
+      throw new FormatError(`${this.file}: key '${key}' must be an object`);
+    }
     return new ConfigReader(`${this.file} (${key})`, v as Record<string, unknown>);
   }
 
@@ -101,7 +105,9 @@ export class ConfigReader {
     if (!this.has(key)) return [];
     const v = this.json[key];
     const list = Array.isArray(v) ? v : [v];
-    if (!list.every((n) => Number.isSafeInteger(n))) throw new FormatError(`${this.file}: key '${key}' must be integer(s)`);
+    if (!list.every((n) => Number.isSafeInteger(n))) {
+      throw new FormatError(`${this.file}: key '${key}' must be integer(s)`);
+    }
     return list as number[];
   }
 }

@@ -45,7 +45,9 @@ export interface Mat {
 /** Checks dtype and shape of a tensor, naming file and tensor on mismatch. */
 export function expectTensor(t: Tensor, dtypes: readonly DType[], shape: readonly number[]): void {
   if (!dtypes.includes(t.dtype)) {
-    throw new FormatError(`${t.file}: tensor '${t.name}' has dtype ${t.dtype}, expected ${dtypes.join(" or ")}`);
+    throw new FormatError(
+      `${t.file}: tensor '${t.name}' has dtype ${t.dtype}, expected ${dtypes.join(" or ")}`,
+    );
   }
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
     throw new FormatError(
@@ -76,7 +78,11 @@ export function matOf(t: Tensor, r0 = 0, r1 = t.shape[0]): Mat {
 }
 
 /** Elements [i0, i1) of a float tensor, widened to a fresh Float32Array (for vectors: norms, biases). */
-export function toF32(t: Tensor, i0 = 0, i1 = t.bytes.byteLength / (t.dtype === "F32" ? 4 : 2)): Float32Array {
+export function toF32(
+  t: Tensor,
+  i0 = 0,
+  i1 = t.bytes.byteLength / (t.dtype === "F32" ? 4 : 2),
+): Float32Array {
   const out = new Float32Array(i1 - i0);
   const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
   for (let i = i0; i < i1; i++) {
@@ -93,6 +99,6 @@ export function matRow(m: Mat, r: number, out: Float32Array): void {
   const base = r * m.cols;
   const d = m.data;
   if (m.dtype === "F32") out.set((d as Float32Array).subarray(base, base + m.cols));
-  else if (m.dtype === "BF16") for (let c = 0; c < m.cols; c++) out[c] = bf16ToF32(d[base + c]);
+  else if (m.dtype === "BF16") { for (let c = 0; c < m.cols; c++) out[c] = bf16ToF32(d[base + c]); }
   else for (let c = 0; c < m.cols; c++) out[c] = f16ToF32(d[base + c]);
 }

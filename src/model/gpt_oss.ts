@@ -20,18 +20,24 @@ export function parseGptOssConfig(file: string, json: Record<string, unknown>): 
   const numKvHeads = c.int("num_key_value_heads");
   const headDim = c.int("head_dim");
   if (numHeads % numKvHeads !== 0) {
-    throw new FormatError(`${file}: num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`);
+    throw new FormatError(
+      `${file}: num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`,
+    );
   }
   if (headDim % 2 !== 0) throw new FormatError(`${file}: head_dim must be even, got ${headDim}`);
   const numExperts = c.int(["num_local_experts", "num_experts"]);
   const expertsPerToken = c.int(["num_experts_per_tok", "experts_per_token"]);
   if (expertsPerToken > numExperts) {
-    throw new FormatError(`${file}: experts per token (${expertsPerToken}) exceeds the number of experts (${numExperts})`);
+    throw new FormatError(
+      `${file}: experts per token (${expertsPerToken}) exceeds the number of experts (${numExperts})`,
+    );
   }
   const slidingWindow = c.int("sliding_window");
   const types = c.stringArray("layer_types");
   if (types && types.length !== numLayers) {
-    throw new FormatError(`${file}: 'layer_types' has ${types.length} entries but num_hidden_layers is ${numLayers}`);
+    throw new FormatError(
+      `${file}: 'layer_types' has ${types.length} entries but num_hidden_layers is ${numLayers}`,
+    );
   }
   // Without layer_types (the original/ config), even layers slide and odd layers attend fully.
   const layerWindows = Array.from({ length: numLayers }, (_, i) => {
@@ -41,19 +47,26 @@ export function parseGptOssConfig(file: string, json: Record<string, unknown>): 
     throw new FormatError(`${file}: unknown layer type '${t}' in 'layer_types'`);
   });
   for (const key of ["intermediate_size", "hidden_size"]) {
-    if (c.int(key) % 32 !== 0) throw new FormatError(`${file}: '${key}' must be a multiple of 32 (one MXFP4 block)`);
+    if (c.int(key) % 32 !== 0) {
+      throw new FormatError(`${file}: '${key}' must be a multiple of 32 (one MXFP4 block)`);
+    }
   }
   const theta = c.number("rope_theta");
   const scaling = c.object("rope_scaling");
   let yarn: ModelConfig["rope"]["yarn"] = null;
   if (scaling) {
     const type = scaling.json.rope_type ?? scaling.json.type;
-    if (type !== "yarn") throw new FormatError(`${file}: rope_scaling.rope_type '${type}' is not supported (expected 'yarn')`);
+    if (type !== "yarn") {
+      throw new FormatError(`${file}: rope_scaling.rope_type '${type}' is not supported (expected 'yarn')`);
+    }
     yarn = {
       factor: scaling.number("factor"),
       betaFast: scaling.number("beta_fast", 32),
       betaSlow: scaling.number("beta_slow", 1),
-      originalContext: scaling.int("original_max_position_embeddings", c.number("initial_context_length", 4096)),
+      originalContext: scaling.int(
+        "original_max_position_embeddings",
+        c.number("initial_context_length", 4096),
+      ),
       truncate: scaling.json.truncate === undefined ? true : scaling.json.truncate === true,
     };
   } else if (c.has("rope_scaling_factor")) {
@@ -160,7 +173,9 @@ export function gptOssNames(layout: GptOssLayout, cfg: ModelConfig): NameTable {
   }
   // original/: q, k and v are row ranges of one fused qkv tensor.
   const qRows = cfg.numHeads * cfg.headDim, kvRows = cfg.numKvHeads * cfg.headDim;
-  const q = [0, qRows] as const, k = [qRows, qRows + kvRows] as const, v = [qRows + kvRows, qRows + 2 * kvRows] as const;
+  const q = [0, qRows] as const,
+    k = [qRows, qRows + kvRows] as const,
+    v = [qRows + kvRows, qRows + 2 * kvRows] as const;
   return {
     embed: { name: "embedding.weight" },
     finalNorm: { name: "norm.scale" },

@@ -4,7 +4,13 @@
 import { isDir, isFile, joinPath, listWeightFiles, readJson, TensorStore } from "../io/checkpoint.ts";
 import { FormatError, MissingError } from "../io/errors.ts";
 import type { ModelConfig } from "./config.ts";
-import { detectLayout, type GptOssLayout, type GptOssWeights, loadGptOssWeights, parseGptOssConfig } from "./gpt_oss.ts";
+import {
+  detectLayout,
+  type GptOssLayout,
+  type GptOssWeights,
+  loadGptOssWeights,
+  parseGptOssConfig,
+} from "./gpt_oss.ts";
 
 export interface LoadedModel {
   /** The folder holding config.json and the weights actually used. */
@@ -23,7 +29,9 @@ export function resolveWeightsDir(path: string): string {
   if (isDir(original) && listWeightFiles(original).length > 0 && isFile(joinPath(original, "config.json"))) {
     return original;
   }
-  if (!isFile(joinPath(path, "config.json"))) throw new MissingError(`${path}: no config.json (not a model folder)`);
+  if (!isFile(joinPath(path, "config.json"))) {
+    throw new MissingError(`${path}: no config.json (not a model folder)`);
+  }
   throw new MissingError(`${path}: no *.safetensors weights`);
 }
 

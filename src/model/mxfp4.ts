@@ -3,7 +3,24 @@
 // and 32g+2j+1 (high nibble); scales[..., row, g] is an exponent with bias 127.
 
 /** e2m1 code -> value. Bit 3 is the sign; bits 0-2 index [0, .5, 1, 1.5, 2, 3, 4, 6]. */
-export const E2M1_VALUES: readonly number[] = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
+export const E2M1_VALUES: readonly number[] = [
+  0,
+  0.5,
+  1,
+  1.5,
+  2,
+  3,
+  4,
+  6,
+  -0,
+  -0.5,
+  -1,
+  -1.5,
+  -2,
+  -3,
+  -4,
+  -6,
+];
 
 /** e8m0 exponent byte -> 2^(e-127). (255 is NaN in the spec; gpt-oss checkpoints do not use it.) */
 export function e8m0ToF32(e: number): number {

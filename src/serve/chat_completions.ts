@@ -2,6 +2,7 @@
 // channel goes to `reasoning_content` (never into `content`); tool calls finish with "tool_calls".
 
 import type { ChatUsage } from "../chat/chat_engine.ts";
+import type { TokenLogprob } from "../chat/harmony_parser.ts";
 import type { ToolCall } from "../chat/messages.ts";
 import { errorBody, toApiError } from "./api_error.ts";
 import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_completions_request.ts";
@@ -18,7 +19,7 @@ export function handleChatCompletions(
   body: unknown,
   signal: AbortSignal,
 ): Promise<Response> | Response {
-  const spec = parseChatCompletionRequest(body, ctx.opts.sampler);
+  const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.tokenizer.vocabSize);
   const abort = new AbortController();
   const prepared = ctx.prepare(spec, abort.signal);
   const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
@@ -35,6 +36,7 @@ interface Collected {
   content: string;
   reasoning: string;
   toolCalls: ToolCall[];
+  logprobs: TokenLogprob[];
   result: TurnResult;
 }
 
@@ -56,8 +58,11 @@ async function completeOnce(
   const message: Record<string, unknown> = {
     role: "assistant",
     content: out.content || (out.toolCalls.length ? null : ""),
+    refusal: null,
+    annotations: [],
   };
-  if (out.reasoning) message.reasoning_content = out.reasoning;
+  // vLLM and DeepSeek clients read reasoning_content; Ollama, OpenRouter and current vLLM read reasoning.
+  if (out.reasoning) message.reasoning_content = message.reasoning = out.reasoning;
   if (out.toolCalls.length) message.tool_calls = out.toolCalls.map((c) => wireToolCall(c));
   return Response.json({
     id: newId("chatcmpl-"),
@@ -67,10 +72,12 @@ async function completeOnce(
     choices: [{
       index: 0,
       message,
-      logprobs: null,
+      logprobs: spec.logprobs === undefined
+        ? null
+        : { content: out.logprobs.map(wireLogprob), refusal: null },
       finish_reason: wireFinish(out.result.finishReason, out.toolCalls),
     }],
-    usage: chatUsage(ctx, prepared, out.result.usage, out.reasoning),
+    usage: chatUsage(prepared, out.result.usage),
   });
 }
 
@@ -79,6 +86,7 @@ async function collect(ctx: ServeContext, prepared: PreparedTurn, stops: string[
     content: "",
     reasoning: "",
     toolCalls: [],
+    logprobs: [],
     result: { finishReason: "stop", usage: null },
   };
   const turn = runTurn(ctx.engine, prepared.request, stops);
@@ -89,8 +97,10 @@ async function collect(ctx: ServeContext, prepared: PreparedTurn, stops: string[
       return out;
     }
     const ev = r.value;
-    if (ev.type === "content") out.content += ev.text;
-    else if (ev.type === "reasoning") out.reasoning += ev.text;
+    if (ev.type === "content") {
+      out.content += ev.text;
+      if (ev.logprobs) out.logprobs.push(...ev.logprobs);
+    } else if (ev.type === "reasoning") out.reasoning += ev.text;
     else out.toolCalls.push(ev.call);
   }
 }
@@ -105,12 +115,12 @@ function streamCompletion(
 ): Response {
   const id = newId("chatcmpl-");
   const created = Math.floor(Date.now() / 1000);
-  const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null, logprobs: unknown = null) => ({
     id,
     object: "chat.completion.chunk",
     created,
     model: spec.model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    choices: [{ index: 0, delta, logprobs, finish_reason: finish }],
   });
   slot.catch(() => {}); // a request aborted while queued rejects its slot; the producer sees that below.
   return sseResponse(
@@ -118,9 +128,8 @@ function streamCompletion(
       let release: (() => void) | undefined;
       try {
         release = await slot;
-        sink.send(chunk({ role: "assistant", content: "" }));
+        sink.send(chunk({ role: "assistant", content: "", refusal: null }));
         const toolCalls: ToolCall[] = [];
-        let reasoning = "";
         const turn = runTurn(ctx.engine, prepared.request, spec.stops);
         let result: TurnResult;
         while (true) {
@@ -130,10 +139,13 @@ function streamCompletion(
             break;
           }
           const ev = r.value;
-          if (ev.type === "content") sink.send(chunk({ content: ev.text }));
-          else if (ev.type === "reasoning") {
-            reasoning += ev.text;
-            sink.send(chunk({ reasoning_content: ev.text }));
+          if (ev.type === "content") {
+            const lp = spec.logprobs === undefined
+              ? null
+              : { content: (ev.logprobs ?? []).map(wireLogprob), refusal: null };
+            sink.send(chunk({ content: ev.text }, null, lp));
+          } else if (ev.type === "reasoning") {
+            sink.send(chunk({ reasoning_content: ev.text, reasoning: ev.text }));
           } else {
             sink.send(chunk({ tool_calls: [{ index: toolCalls.length, ...wireToolCall(ev.call) }] }));
             toolCalls.push(ev.call);
@@ -148,7 +160,7 @@ function streamCompletion(
             created,
             model: spec.model,
             choices: [],
-            usage: chatUsage(ctx, prepared, result.usage, reasoning),
+            usage: chatUsage(prepared, result.usage),
           });
         }
         sink.sendRaw("[DONE]");
@@ -177,16 +189,30 @@ function wireFinish(reason: FinishReason, calls: ToolCall[]): string {
   return reason === "aborted" ? "stop" : reason;
 }
 
-function chatUsage(ctx: ServeContext, prepared: PreparedTurn, usage: ChatUsage | null, reasoning: string) {
+/** OpenAI's usage object; reasoning_tokens counts the generated reasoning-text tokens (within completion). */
+function chatUsage(prepared: PreparedTurn, usage: ChatUsage | null) {
   const prompt = usage?.promptTokens ?? prepared.promptTokens;
   const completion = usage?.completionTokens ?? 0;
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: usage?.cachedTokens ?? 0 },
+    prompt_tokens_details: { cached_tokens: usage?.cachedTokens ?? 0, audio_tokens: 0 },
     completion_tokens_details: {
-      reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0,
+      reasoning_tokens: usage?.reasoningTokens ?? 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
     },
+  };
+}
+
+/** One token's log-probability as OpenAI writes it (both APIs use this shape). */
+export function wireLogprob(t: TokenLogprob) {
+  return {
+    token: t.token,
+    logprob: t.logprob,
+    bytes: t.bytes,
+    top_logprobs: t.top.map((x) => ({ token: x.token, logprob: x.logprob, bytes: x.bytes })),
   };
 }

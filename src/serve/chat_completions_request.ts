@@ -4,6 +4,15 @@
 import { badRequest } from "./api_error.ts";
 import type { ChatMessage, PromptOptions, ToolCall, ToolDef } from "../chat/messages.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
+import type { OutputSpec } from "../chat/constrain/output_program.ts";
+import {
+  checkToolChoiceNeedsTools,
+  forcedToolCall,
+  parseFormat,
+  parseLogitBias,
+  parseTopLogprobs,
+} from "./output_fields.ts";
+import { checkFields } from "./request_policy.ts";
 import {
   contentText,
   isObject,
@@ -28,6 +37,11 @@ export interface TurnSpec {
   maxTokens?: number;
   stops: string[];
   stream: boolean;
+  /** Constrained decoding: a JSON answer of a schema, or a forced tool call. */
+  output?: OutputSpec;
+  /** Log-probabilities of answer tokens, with this many alternatives each. */
+  logprobs?: number;
+  logitBias?: ReadonlyMap<number, number>;
 }
 
 export interface ChatCompletionSpec extends TurnSpec {
@@ -37,8 +51,13 @@ export interface ChatCompletionSpec extends TurnSpec {
 
 const ROLES = ["system", "developer", "user", "assistant", "tool"] as const;
 
-export function parseChatCompletionRequest(raw: unknown, defaults: SamplerParams): ChatCompletionSpec {
+export function parseChatCompletionRequest(
+  raw: unknown,
+  defaults: SamplerParams,
+  vocabSize = Infinity,
+): ChatCompletionSpec {
   const body = requireObjectBody(raw);
+  checkFields(body, "chat");
   const model = reqString(body, "model");
   if (body.messages === undefined) {
     throw badRequest("missing required parameter: 'messages'", "messages", "missing_required_parameter");
@@ -55,9 +74,18 @@ export function parseChatCompletionRequest(raw: unknown, defaults: SamplerParams
   if (streamOptions !== undefined && streamOptions !== null && !isObject(streamOptions)) {
     throw badRequest("'stream_options' must be an object", "stream_options");
   }
+  checkModalities(body.modalities);
+  checkPrediction(body.prediction);
+  optBool(body, "parallel_tool_calls");
+  const format = parseFormat(body.response_format, "response_format", messages, "chat");
   const prompt: PromptOptions = { effort: parseEffort(body.reasoning_effort, "reasoning_effort") ?? "low" };
+  if (format.responseFormat) prompt.responseFormat = format.responseFormat;
+  checkToolChoiceNeedsTools(body);
   const tools = applyToolChoice(parseChatTools(body.tools), body.tool_choice);
   if (tools.length > 0) prompt.tools = tools;
+  const output = forcedToolCall(tools, body.tool_choice) ?? format.output;
+  const logprobs = parseTopLogprobs(body, optBool(body, "logprobs") ?? false);
+  const logitBias = parseLogitBias(body.logit_bias, vocabSize);
   return {
     model,
     messages,
@@ -67,7 +95,27 @@ export function parseChatCompletionRequest(raw: unknown, defaults: SamplerParams
     stops: parseStop(body.stop),
     stream: optBool(body, "stream") ?? false,
     includeUsage: isObject(streamOptions) ? optBool(streamOptions, "include_usage") ?? false : false,
+    ...(output ? { output } : {}),
+    ...(logprobs !== undefined ? { logprobs } : {}),
+    ...(logitBias ? { logitBias } : {}),
   };
+}
+
+/** `modalities`: text is all ossi writes. */
+function checkModalities(v: unknown): void {
+  if (v === undefined || v === null) return;
+  if (!Array.isArray(v) || v.some((m) => m !== "text" && m !== "audio")) {
+    throw badRequest("'modalities' must be an array of 'text' and 'audio'", "modalities");
+  }
+  if (v.includes("audio")) throw badRequest("audio output is not supported (text only)", "modalities");
+}
+
+/** `prediction` only speeds OpenAI up (the answer is the same), so a valid one is accepted as it is. */
+function checkPrediction(v: unknown): void {
+  if (v === undefined || v === null) return;
+  if (!isObject(v) || v.type !== "content" || (typeof v.content !== "string" && !Array.isArray(v.content))) {
+    throw badRequest("'prediction' must be {type: \"content\", content}", "prediction");
+  }
 }
 
 function parseMessages(list: unknown[]): ChatMessage[] {

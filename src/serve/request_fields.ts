@@ -82,6 +82,15 @@ export function parseSampler(o: Json, base: SamplerParams): SamplerParams {
   if (seed !== undefined) p.seed = seed;
   const presence = optNumber(o, "presence_penalty", -2, 2);
   if (presence !== undefined) p.presencePenalty = presence;
+  const frequency = optNumber(o, "frequency_penalty", -2, 2);
+  if (frequency !== undefined) p.frequencyPenalty = frequency;
+  // Extensions vLLM and llama.cpp accept too.
+  const topK = optNumber(o, "top_k", -1, 1 << 30, true);
+  if (topK !== undefined) p.topK = Math.max(0, topK);
+  const minP = optNumber(o, "min_p", 0, 1);
+  if (minP !== undefined) p.minP = minP;
+  const repetition = optNumber(o, "repetition_penalty", 0, 10);
+  if (repetition !== undefined) p.repetitionPenalty = repetition;
   try {
     validateSamplerParams(p);
   } catch (e) {

@@ -4,7 +4,7 @@
 
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import { errorBody, toApiError } from "./api_error.ts";
-import { newId } from "./chat_completions.ts";
+import { newId, wireLogprob } from "./chat_completions.ts";
 import { parseResponsesRequest, type ResponsesSpec } from "./responses_request.ts";
 import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
 import { awaitSlot, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
@@ -33,9 +33,9 @@ export function handleResponses(
     return (async () => {
       const release = await awaitSlot(slot, abort.signal);
       try {
-        const builder = new OutputBuilder(() => {});
+        const builder = new OutputBuilder(() => {}, spec.logprobs !== undefined);
         const result = await drive(ctx, prepared, builder);
-        return Response.json(responseObject(ctx, spec, id, createdAt, builder, result, prepared));
+        return Response.json(responseObject(spec, id, createdAt, builder, result, prepared));
       } catch (e) {
         throw engineError(e);
       } finally {
@@ -53,14 +53,14 @@ export function handleResponses(
       let release: (() => void) | undefined;
       const emit: Emit = (type, fields) => send(sink, type, fields);
       try {
-        const builder = new OutputBuilder(emit);
-        const initial = responseObject(ctx, spec, id, createdAt, builder, null, prepared);
+        const builder = new OutputBuilder(emit, spec.logprobs !== undefined);
+        const initial = responseObject(spec, id, createdAt, builder, null, prepared);
         emit("response.created", { response: initial });
         release = await slot;
         emit("response.in_progress", { response: initial });
         const result = await drive(ctx, prepared, builder);
         if (result.finishReason === "aborted") return;
-        const final = responseObject(ctx, spec, id, createdAt, builder, result, prepared);
+        const final = responseObject(spec, id, createdAt, builder, result, prepared);
         emit(final.status === "completed" ? "response.completed" : "response.incomplete", {
           response: final,
         });
@@ -95,10 +95,12 @@ async function drive(ctx: ServeContext, prepared: PreparedTurn, builder: OutputB
 /** Turns events into output items, telling `emit` each step as the streaming API names it. */
 export class OutputBuilder {
   readonly items: Item[] = [];
-  private open: { item: Item; text: string; kind: "reasoning" | "message" } | null = null;
+  private open: { item: Item; text: string; kind: "reasoning" | "message"; logprobs: unknown[] } | null =
+    null;
   reasoningText = "";
 
-  constructor(private readonly emit: Emit) {}
+  /** `logprobs`: the request asked for them (message.output_text.logprobs). */
+  constructor(private readonly emit: Emit, private readonly logprobs = false) {}
 
   push(ev: TurnEvent): void {
     if (ev.type === "tool_call") {
@@ -135,7 +137,11 @@ export class OutputBuilder {
     if (kind === "reasoning") this.reasoningText += ev.text;
     const where = { item_id: open.item.id, output_index: this.items.length - 1, content_index: 0 };
     if (kind === "reasoning") this.emit("response.reasoning_text.delta", { ...where, delta: ev.text });
-    else this.emit("response.output_text.delta", { ...where, delta: ev.text, logprobs: [] });
+    else {
+      const logprobs = ev.type === "content" && this.logprobs ? (ev.logprobs ?? []).map(wireLogprob) : [];
+      open.logprobs.push(...logprobs);
+      this.emit("response.output_text.delta", { ...where, delta: ev.text, logprobs });
+    }
   }
 
   /** Closes the open reasoning or message item. */
@@ -146,9 +152,9 @@ export class OutputBuilder {
     const where = { item_id: open.item.id, output_index: this.items.length - 1, content_index: 0 };
     const part = open.kind === "reasoning"
       ? { type: "reasoning_text", text: open.text }
-      : { type: "output_text", text: open.text, annotations: [], logprobs: [] };
+      : { type: "output_text", text: open.text, annotations: [], logprobs: open.logprobs };
     if (open.kind === "reasoning") this.emit("response.reasoning_text.done", { ...where, text: open.text });
-    else this.emit("response.output_text.done", { ...where, text: open.text, logprobs: [] });
+    else this.emit("response.output_text.done", { ...where, text: open.text, logprobs: open.logprobs });
     this.emit("response.content_part.done", { ...where, part });
     open.item.content = [part];
     if (open.kind === "message") open.item.status = "completed";
@@ -166,7 +172,7 @@ export class OutputBuilder {
       ? { type: "reasoning", id: newId("rs_"), summary: [], content: [] }
       : { type: "message", id: newId("msg_"), status: "in_progress", role: "assistant", content: [] };
     const output_index = this.items.push(item) - 1;
-    this.open = { item, text: "", kind };
+    this.open = { item, text: "", kind, logprobs: [] };
     this.emit("response.output_item.added", { output_index, item: { ...item } });
     const part = kind === "reasoning"
       ? { type: "reasoning_text", text: "" }
@@ -176,7 +182,6 @@ export class OutputBuilder {
 }
 
 function responseObject(
-  ctx: ServeContext,
   spec: ResponsesSpec,
   id: string,
   createdAt: number,
@@ -196,41 +201,38 @@ function responseObject(
     status,
     error: null,
     incomplete_details: status === "incomplete" ? { reason: "max_output_tokens" } : null,
+    background: false,
     instructions: spec.instructions,
     max_output_tokens: spec.maxTokens ?? null,
     model: spec.model,
     output: result === null ? [] : builder.items,
     output_text: builder.outputText,
-    parallel_tool_calls: true,
+    parallel_tool_calls: spec.parallelToolCalls,
     previous_response_id: null,
     reasoning: { effort: spec.prompt.effort, summary: null },
     store: false,
     temperature: spec.sampler.temperature,
     top_p: spec.sampler.topP,
-    text: { format: { type: "text" } },
+    service_tier: "default",
+    text: { format: spec.textFormat, verbosity: "medium" },
     tool_choice: spec.toolChoice,
     tools: spec.toolsEcho,
+    top_logprobs: spec.topLogprobs,
     truncation: "disabled",
-    usage: result === null ? null : responseUsage(ctx, prepared, result.usage, builder.reasoningText),
-    metadata: {},
+    usage: result === null ? null : responseUsage(prepared, result.usage),
+    user: null,
+    metadata: spec.metadata,
   };
 }
 
-function responseUsage(
-  ctx: ServeContext,
-  prepared: PreparedTurn,
-  usage: ChatUsage | null,
-  reasoning: string,
-) {
+function responseUsage(prepared: PreparedTurn, usage: ChatUsage | null) {
   const input = usage?.promptTokens ?? prepared.promptTokens;
   const output = usage?.completionTokens ?? 0;
   return {
     input_tokens: input,
     input_tokens_details: { cached_tokens: usage?.cachedTokens ?? 0 },
     output_tokens: output,
-    output_tokens_details: {
-      reasoning_tokens: reasoning ? ctx.engine.tokenizer.encode(reasoning).length : 0,
-    },
+    output_tokens_details: { reasoning_tokens: usage?.reasoningTokens ?? 0 },
     total_tokens: input + output,
   };
 }

@@ -5,6 +5,8 @@ import { badRequest } from "./api_error.ts";
 import type { ChatMessage, PromptOptions, ToolDef } from "../chat/messages.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
 import { applyToolChoice, toolDef, type TurnSpec } from "./chat_completions_request.ts";
+import { checkToolChoiceNeedsTools, forcedToolCall, parseFormat } from "./output_fields.ts";
+import { checkFields, RESPONSE_INCLUDES } from "./request_policy.ts";
 import {
   contentText,
   isObject,
@@ -22,12 +24,18 @@ export interface ResponsesSpec extends TurnSpec {
   /** The request's tools as given, echoed in the response object. */
   toolsEcho: unknown[];
   toolChoice: unknown;
+  /** Echoed in the response object as OpenAI does. */
+  textFormat: Record<string, unknown>;
+  topLogprobs: number;
+  metadata: Record<string, unknown>;
+  parallelToolCalls: boolean;
 }
 
 const MESSAGE_ROLES = ["system", "developer", "user", "assistant"] as const;
 
 export function parseResponsesRequest(raw: unknown, defaults: SamplerParams): ResponsesSpec {
   const body = requireObjectBody(raw);
+  checkFields(body, "responses");
   const model = reqString(body, "model");
   if (body.input === undefined || body.input === null) {
     throw badRequest("missing required parameter: 'input'", "input", "missing_required_parameter");
@@ -50,9 +58,33 @@ export function parseResponsesRequest(raw: unknown, defaults: SamplerParams): Re
     effort = parseEffort(body.reasoning.effort, "reasoning.effort");
   }
   const prompt: PromptOptions = { effort: effort ?? "low" };
+  const text = body.text ?? {};
+  if (!isObject(text)) throw badRequest("'text' must be an object", "text");
+  if (text.verbosity !== undefined && text.verbosity !== null && text.verbosity !== "medium") {
+    throw badRequest("'text.verbosity' is not supported (only 'medium')", "text.verbosity");
+  }
+  const format = parseFormat(text.format, "text.format", messages, "responses");
+  if (format.responseFormat) prompt.responseFormat = format.responseFormat;
+  const truncation = body.truncation;
+  if (truncation !== undefined && truncation !== null && truncation !== "disabled") {
+    throw badRequest(
+      "'truncation' must be 'disabled': ossi never drops input to fit the context",
+      "truncation",
+    );
+  }
+  const include = parseInclude(body.include);
+  const top = optNumber(body, "top_logprobs", 0, 20, true);
+  const logprobs = include.has("message.output_text.logprobs") || top !== undefined ? top ?? 0 : undefined;
+  if (body.metadata !== undefined && body.metadata !== null && !isObject(body.metadata)) {
+    throw badRequest("'metadata' must be an object", "metadata");
+  }
+  const maxToolCalls = optNumber(body, "max_tool_calls", 0, Number.MAX_SAFE_INTEGER, true);
   const toolsEcho = Array.isArray(body.tools) ? body.tools : [];
-  const tools = applyToolChoice(parseResponseTools(body.tools), body.tool_choice);
+  checkToolChoiceNeedsTools(body);
+  // max_tool_calls 0 allows no call: the tools are not offered.
+  const tools = maxToolCalls === 0 ? [] : applyToolChoice(parseResponseTools(body.tools), body.tool_choice);
   if (tools.length > 0) prompt.tools = tools;
+  const output = (maxToolCalls === 0 ? undefined : forcedToolCall(tools, body.tool_choice)) ?? format.output;
   return {
     model,
     messages,
@@ -64,7 +96,27 @@ export function parseResponsesRequest(raw: unknown, defaults: SamplerParams): Re
     instructions,
     toolsEcho,
     toolChoice: body.tool_choice ?? "auto",
+    textFormat: format.echo,
+    topLogprobs: top ?? 0,
+    metadata: isObject(body.metadata) ? body.metadata : {},
+    parallelToolCalls: optBool(body, "parallel_tool_calls") ?? true,
+    ...(output ? { output } : {}),
+    ...(logprobs !== undefined ? { logprobs } : {}),
   };
+}
+
+function parseInclude(v: unknown): Set<string> {
+  if (v === undefined || v === null) return new Set();
+  if (!Array.isArray(v)) throw badRequest("'include' must be an array of strings", "include");
+  for (const [i, x] of v.entries()) {
+    if (typeof x !== "string" || !RESPONSE_INCLUDES.has(x)) {
+      throw badRequest(
+        `Invalid value for 'include[${i}]': ${JSON.stringify(x)} is not supported`,
+        `include[${i}]`,
+      );
+    }
+  }
+  return new Set(v as string[]);
 }
 
 function parseInput(input: unknown): ChatMessage[] {

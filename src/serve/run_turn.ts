@@ -2,7 +2,7 @@
 // applied to the answer text, ending in a finish reason and the usage counts.
 
 import type { ChatEngine, ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
-import type { ChatEvent } from "../chat/harmony_parser.ts";
+import type { ChatEvent, TokenLogprob } from "../chat/harmony_parser.ts";
 import { StopMatcher } from "./stop_matcher.ts";
 
 /** What the routes need of a ChatEngine (a stub engine in tests is a real ChatEngine over scripted tokens). */
@@ -35,6 +35,13 @@ export async function* runTurn(
   let finishReason: FinishReason = "stop";
   let stoppedByString = false;
   let usage: ChatUsage | null = null;
+  /** Log-probabilities of answer text the stop matcher still holds back. */
+  let held: TokenLogprob[] | undefined;
+  const withLogprobs = (text: string) => {
+    const ev: TurnEvent = { type: "content", text };
+    if (held) [ev.logprobs, held] = [held, []];
+    return ev;
+  };
   try {
     while (true) {
       const r = await events.next();
@@ -52,8 +59,9 @@ export async function* runTurn(
         yield ev;
         continue;
       }
+      if (ev.logprobs) (held ??= []).push(...ev.logprobs);
       const s = matcher.push(ev.text);
-      if (s.text) yield { type: "content", text: s.text };
+      if (s.text) yield withLogprobs(s.text);
       if (s.stopped) {
         stoppedByString = true;
         inner.abort();
@@ -66,8 +74,10 @@ export async function* runTurn(
     await events.return(undefined as unknown as ChatUsage);
   }
   const tail = matcher.flush();
-  if (tail) yield { type: "content", text: tail };
+  if (tail) yield withLogprobs(tail);
   if (stoppedByString) finishReason = "stop";
   else if (req.signal?.aborted) finishReason = "aborted";
+  // A constrained answer closed early to fit max_tokens is complete, but it was cut.
+  else if (usage?.budgetCut && finishReason !== "aborted") finishReason = "length";
   return { finishReason, usage };
 }

@@ -14,8 +14,10 @@ export interface ServeOptions {
   engine: TurnEngine;
   /** The name clients use in `model` (GET /v1/models lists it). */
   modelId: string;
-  /** Other names accepted in `model` (e.g. the folder path the server was started with). */
+  /** Other names accepted in `model` (the folder path, the Hub id's name part), not listed. */
   aliases?: string[];
+  /** Names given with --alias: accepted and listed by GET /v1/models. */
+  listedAliases?: string[];
   /** KV-cache capacity in tokens: longer prompts get 400. */
   contextSize: number;
   /** Sampling when a request sets none (the model's generation_config). */
@@ -47,11 +49,19 @@ export class ServeContext {
     return this.opts.modelId;
   }
 
+  /** The names GET /v1/models lists: the model id, then the --alias names. */
+  get servedNames(): string[] {
+    return [this.opts.modelId, ...(this.opts.listedAliases ?? [])];
+  }
+
   checkModel(model: string): void {
     if (model === this.opts.modelId || this.opts.aliases?.includes(model)) return;
+    if (this.opts.listedAliases?.includes(model)) return;
     throw new ApiError(
       404,
-      `The model '${model}' does not exist; this server runs '${this.opts.modelId}'`,
+      `The model '${model}' does not exist; this server runs ${
+        this.servedNames.map((n) => `'${n}'`).join(", ")
+      }`,
       "invalid_request_error",
       "model_not_found",
       "model",
@@ -78,10 +88,17 @@ export class ServeContext {
       );
     }
     const maxTokens = Math.min(spec.maxTokens ?? room, room);
-    return {
-      request: { messages: spec.messages, prompt: spec.prompt, sampler: spec.sampler, maxTokens, signal },
-      promptTokens,
+    const request: ChatRequest = {
+      messages: spec.messages,
+      prompt: spec.prompt,
+      sampler: spec.sampler,
+      maxTokens,
+      signal,
     };
+    if (spec.output) request.output = spec.output;
+    if (spec.logprobs !== undefined) request.logprobs = spec.logprobs;
+    if (spec.logitBias) request.logitBias = spec.logitBias;
+    return { request, promptTokens };
   }
 
   logError(e: unknown): void {

@@ -42,7 +42,7 @@ async function route(ctx: ServeContext, req: Request): Promise<Response> {
   const path = pathname.replace(/\/+$/, "");
   if (path === "/v1/models") {
     allow(req, "GET");
-    return Response.json({ object: "list", data: [modelCard(ctx, ctx.modelId)] });
+    return Response.json({ object: "list", data: ctx.servedNames.map((n) => modelCard(ctx, n)) });
   }
   if (path.startsWith("/v1/models/")) {
     allow(req, "GET");

@@ -1,4 +1,5 @@
-// Serves the chat page's static files from src/serve/ui/ (plain HTML, CSS and browser JS: no build step).
+// Serves the chat page's static files from src/serve/ui/ (plain HTML, CSS and browser JS: no build step;
+// the Markdown renderer and HTML sanitizer are vendored npm builds in ui/vendor/, see scripts/vendor_ui.ts).
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -13,6 +14,8 @@ const FILES = new Map([
   ["/index.html", "index.html"],
   ["/ui/style.css", "style.css"],
   ["/ui/app.js", "app.js"],
+  ["/ui/vendor/marked.umd.js", "vendor/marked.umd.js"],
+  ["/ui/vendor/purify.min.js", "vendor/purify.min.js"],
 ]);
 
 export async function serveUi(pathname: string): Promise<Response | null> {

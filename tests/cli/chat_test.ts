@@ -154,6 +154,7 @@ Deno.test("formatStats() reports reuse, prefill and decode speed and context use
     promptTokens: 74,
     cachedTokens: 55,
     completionTokens: 29,
+    reasoningTokens: 20,
     prefillMs: 19,
     decodeMs: 56,
     contextUsed: 102,

@@ -189,3 +189,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "ossi chat REPL: the banner names the backend auto chose; a pasted 7,000-character line echoes at once",
+  ignore: !HAS_TMUX,
+  async fn() {
+    const { env, cache } = setup();
+    const command = `${Deno.execPath()} run -A ${ROOT}/src/main.ts chat --backend auto --threads 1`;
+    const pane = await Pane.start(`ossi-test-${Deno.pid}-c`, command, env);
+    try {
+      const banner = await pane.waitFor("the banner", (t) => t.includes("/help lists the commands"));
+      assert(/\(auto: (wasm|webgpu) backend, /.test(banner), banner);
+      // One long line, as a terminal delivers a paste: in chunks of many characters at once.
+      const pasted = "a".repeat(6990) + " END-MARK-Z";
+      const t0 = Date.now();
+      await pane.keys("-l", pasted);
+      // The line editor redraws per chunk, not per character (it took 25 s when it redrew per key).
+      await pane.waitFor(
+        "the pasted line's end",
+        (t) => t.replaceAll("\n", "").includes("END-MARK-Z"),
+        15_000,
+      );
+      const echoMs = Date.now() - t0;
+      await pane.keys("C-c");
+      await pane.line("What is 2+3?");
+      await pane.waitFor("an answer after the paste", answered("5"));
+      console.log(`pasted 7000 characters echoed in ${echoMs} ms`);
+    } finally {
+      await pane.kill();
+      Deno.removeSync(cache, { recursive: true });
+    }
+  },
+});

@@ -158,3 +158,21 @@ Deno.test("ossi inspect fails in one line on a folder without config.json, and a
   assertMatch(none.stderr, /give at least one model folder/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("ossi inspect ORG/NAME finds the model in the Hugging Face cache (as chat, run and serve do)", async () => {
+  const cache = await Deno.makeTempDir();
+  const snap = `${cache}/models--openai--gpt-oss-20b/snapshots/0123456789abcdef0123456789abcdef01234567`;
+  await Deno.mkdir(snap, { recursive: true });
+  await Deno.mkdir(`${cache}/models--openai--gpt-oss-20b/refs`);
+  await Deno.writeTextFile(`${cache}/models--openai--gpt-oss-20b/refs/main`, snap.split("/").pop()!);
+  await Deno.copyFile(`${CONFIGS}/gpt-oss-20b/config.json`, `${snap}/config.json`);
+  const r = await runCli(["inspect", "openai/gpt-oss-20b", "--json"], { env: { HF_HUB_CACHE: cache } });
+  assertEquals(r.code, 0, r.stderr);
+  const [s] = JSON.parse(r.stdout);
+  assertEquals(s.name, "openai/gpt-oss-20b");
+  assertEquals(s.params.total, inspectModel(`${CONFIGS}/gpt-oss-20b`).params.total);
+  const missing = await runCli(["inspect", "openai/gpt-oss-120b"], { env: { HF_HUB_CACHE: cache } });
+  assertEquals(missing.code, 1);
+  assertMatch(missing.stderr, /not in the Hugging Face cache.*ossi pull openai\/gpt-oss-120b/);
+  await Deno.remove(cache, { recursive: true });
+});

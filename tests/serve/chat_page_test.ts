@@ -1,5 +1,6 @@
 // The chat page at / in a real headless browser (Debian chromium driven by playwright-core): a question
-// typed in gets a streamed answer with the reasoning folded apart; the stop button ends a running answer.
+// typed in gets a streamed answer with the reasoning folded apart; the stop button ends a running answer;
+// answers render as sanitized Markdown and the conversation survives a reload.
 // Leaves a screenshot in test-artifacts/serve_chat_page.png.
 
 import { chromium } from "playwright-core";
@@ -87,8 +88,9 @@ Deno.test({
           // Done: send is enabled again and every answer shows its stats line (written at the end).
           await page.waitForFunction(ANSWERED, undefined, { timeout: 30_000 });
         }
+        // Rendered as Markdown: each answer is a paragraph (its text ends with the HTML's newline).
         const answers = await page.locator(".msg.assistant .answer").allTextContents();
-        assertEquals(answers, ["68", "1 3 5 9"]);
+        assertEquals(answers.map((a) => a.trim()), ["68", "1 3 5 9"]);
         const updates = await page.evaluate("window.updates") as number;
         // All at once would be about 5 updates per answer; streamed, each delta is one.
         assert(updates > 25, `the answers streamed in (${updates} updates)`);
@@ -140,6 +142,63 @@ Deno.test({
         while (s.gen.aborted === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
         assertEquals(s.gen.aborted, 1, "the generation was aborted");
         assert(await page.isEnabled("#send"), "send is enabled again");
+      });
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "chat page: answers render as sanitized Markdown (code block with copy button, table, list); the conversation survives a reload and exports as JSON",
+  ignore: NO_CHROMIUM,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const s = await startStubServer();
+    try {
+      await withBrowser(async (browser) => {
+        const page = await browser.newPage();
+        await page.setViewportSize({ width: 900, height: 700 });
+        await page.goto(`${s.url}/`);
+        await page.locator("#model", { hasText: "stub-oss" }).waitFor({ timeout: 10_000 });
+        // The stub echoes the question, so the answer is this Markdown after "You said: ".
+        const question =
+          "Show code:\n```js\nlet x = 1;\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- one\n- two\n\n" +
+          "[link](javascript:alert(1))";
+        await page.fill("#input", question);
+        await page.press("#input", "Enter");
+        await page.waitForFunction(ANSWERED, undefined, { timeout: 30_000 });
+        const answer = page.locator(".msg.assistant .answer").first();
+        assertEquals(await answer.locator("pre code").textContent(), "let x = 1;\n");
+        assertEquals(await answer.locator("pre button.copy").textContent(), "Copy");
+        assertEquals(await answer.locator("table td").allTextContents(), ["1", "2"]);
+        assertEquals(await answer.locator("ul li").allTextContents(), ["one", "two"]);
+        assertEquals(
+          await answer.locator('a[href^="javascript"]').count(),
+          0,
+          "DOMPurify removed the script link",
+        );
+        Deno.mkdirSync(ARTIFACTS, { recursive: true });
+        await page.screenshot({ path: `${ARTIFACTS}/serve_chat_markdown.png`, fullPage: true });
+
+        await page.reload();
+        await page.locator(".msg.assistant .answer pre code").waitFor({ timeout: 10_000 });
+        assertEquals(await page.locator(".msg.user").count(), 1, "the question is back after the reload");
+        assertEquals(await page.locator(".msg.assistant .answer pre code").textContent(), "let x = 1;\n");
+
+        const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+        const saved = JSON.parse(await Deno.readTextFile((await download.path())!));
+        assertEquals(saved.format, "ossi-chat");
+        assertEquals(saved.messages.map((m: { role: string }) => m.role), ["user", "assistant"]);
+        assertEquals(saved.messages[0].content, question);
+        assertMatch(saved.messages[1].content, /^You said: Show code:/);
+
+        await page.click("#clear");
+        await page.reload();
+        await page.locator("#model", { hasText: "stub-oss" }).waitFor({ timeout: 10_000 });
+        assertEquals(await page.locator(".msg").count(), 0, "New chat forgets the saved conversation");
       });
     } finally {
       await s.close();

@@ -4,13 +4,13 @@ import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { DEMO_MODEL, ROOT, runCli } from "../fixture_util.ts";
 
 /** Starts `ossi serve ARGS` and resolves with its URL once it says it is serving. */
-async function spawnServe(args: string[]) {
+async function spawnServe(args: string[], env: Record<string, string> = {}) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}/src/main.ts`, "serve", ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let err = "";
@@ -63,4 +63,32 @@ Deno.test("ossi serve refuses bad flags (exit 2) and a missing model (exit 1) wi
   const h = await runCli(["serve", "--help"]);
   assertEquals(h.code, 0);
   assertMatch(h.stdout, /--api-key/);
+});
+
+Deno.test("README: the server section's curl example works as written against the default `ossi serve`", async () => {
+  const readme = Deno.readTextFileSync(`${ROOT}/README.md`);
+  const section = readme.slice(readme.indexOf("\n## Server"));
+  const block = /```sh\n([\s\S]*?)```/.exec(section)![1];
+  const curl = /curl (\S+) -H '([^']+)' \\\n\s*-d '([^']+)'/.exec(block);
+  assert(curl, `no curl command in the Server section:\n${block}`);
+  assert(/^deno task serve\s*(#|$)/m.test(block), "the example starts the default server");
+  // The default server, as on a machine with no model downloaded: the demo model.
+  const cache = Deno.makeTempDirSync();
+  const { child, url, reader } = await spawnServe(["--port", "0", "--backend", "ref"], {
+    HF_HUB_CACHE: cache,
+  });
+  try {
+    const [, target, header, body] = curl;
+    const path = new URL(target).pathname;
+    const [name, value] = header.split(/:\s*/);
+    const res = await fetch(`${url}${path}`, { method: "POST", headers: { [name]: value }, body });
+    const json = await res.json();
+    assertEquals(res.status, 200, JSON.stringify(json));
+    assertEquals(json.choices[0].message.content, "68");
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel();
+    Deno.removeSync(cache, { recursive: true });
+  }
 });

@@ -3,37 +3,9 @@
 
 import OpenAI from "openai";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { openChatEngine } from "../../src/chat/chat_engine.ts";
-import { defaultSamplerParams } from "../../src/chat/sampler.ts";
-import { type RunningServer, startServer } from "../../src/serve/server.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
+import { MODEL, withDemoServer } from "./demo_server.ts";
 import { DEMO_EVAL } from "../demo_eval.ts";
-
-const MODEL = "tiny-oss-math";
-
-async function withDemoServer(fn: (client: OpenAI, server: RunningServer, url: string) => Promise<void>) {
-  const engine = await openChatEngine(DEMO_MODEL, { backend: "ref", maxContext: 1024 });
-  const logs: string[] = [];
-  const server = startServer({
-    engine,
-    modelId: MODEL,
-    contextSize: engine.gen.contextSize,
-    sampler: defaultSamplerParams(DEMO_MODEL),
-    log: (l) => logs.push(l),
-  }, { hostname: "127.0.0.1", port: 0 });
-  const client = new OpenAI({
-    baseURL: `${server.url}/v1`,
-    apiKey: "not-needed",
-    maxRetries: 0,
-    timeout: 60_000,
-  });
-  try {
-    await fn(client, server, server.url);
-  } finally {
-    await server.shutdown();
-  }
-  assertEquals(logs, [], "the server logged no errors");
-}
 
 Deno.test("openai client: models list, chat answer, reasoning apart, usage matching the reference", async () => {
   await withDemoServer(async (client) => {

@@ -51,7 +51,14 @@ export function linear(
 }
 
 /** RMSNorm of each of `tokens` rows of width n: y = x / sqrt(mean(x^2) + eps) * w. */
-export function rmsnorm(y: Float32Array, x: Float32Array, w: Float32Array, eps: number, tokens: number, n: number): void {
+export function rmsnorm(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  eps: number,
+  tokens: number,
+  n: number,
+): void {
   for (let t = 0; t < tokens; t++) {
     let ss = 0;
     for (let i = 0; i < n; i++) ss += x[t * n + i] * x[t * n + i];
@@ -64,7 +71,14 @@ export function rmsnorm(y: Float32Array, x: Float32Array, w: Float32Array, eps: 
 export { type RopeTables, ropeTables } from "../../model/rope.ts";
 
 /** Rotates `heads` vectors of width dim at offset `off` of x for position pos; pairs are (i, i + dim/2). */
-export function rope(x: Float32Array, off: number, heads: number, dim: number, pos: number, tables: RopeTables): void {
+export function rope(
+  x: Float32Array,
+  off: number,
+  heads: number,
+  dim: number,
+  pos: number,
+  tables: RopeTables,
+): void {
   const half = dim / 2;
   for (let i = 0; i < half; i++) {
     const angle = pos * tables.invFreq[i];
@@ -113,7 +127,7 @@ export function attentionSink(
       if (scores[j - start] > max) max = scores[j - start];
     }
     let sum = Math.exp(sinks[h] - max);
-    for (let j = start; j <= pos; j++) sum += (scores[j - start] = Math.exp(scores[j - start] - max));
+    for (let j = start; j <= pos; j++) sum += scores[j - start] = Math.exp(scores[j - start] - max);
     for (let d = 0; d < dim; d++) {
       let acc = 0;
       for (let j = start; j <= pos; j++) acc += scores[j - start] * vCache[j * kvw + kvh * dim + d];
@@ -129,7 +143,7 @@ export function topkSoftmax(logits: Float32Array, k: number): { experts: Int32Ar
   const weights = new Float32Array(k);
   const max = logits[order[0]];
   let sum = 0;
-  for (let i = 0; i < k; i++) sum += (weights[i] = Math.exp(logits[order[i]] - max));
+  for (let i = 0; i < k; i++) sum += weights[i] = Math.exp(logits[order[i]] - max);
   for (let i = 0; i < k; i++) weights[i] /= sum;
   return { experts, weights };
 }
@@ -138,7 +152,13 @@ export function topkSoftmax(logits: Float32Array, k: number): { experts: Int32Ar
  * gpt-oss clamped SwiGLU over interleaved gate/up pairs: g = min(gate, limit), u = clamp(up, ±limit),
  * out = (u + 1) * g * sigmoid(alpha * g). `gateUp` holds 2n values, out n.
  */
-export function swigluClamped(out: Float32Array, gateUp: Float32Array, n: number, limit: number, alpha: number): void {
+export function swigluClamped(
+  out: Float32Array,
+  gateUp: Float32Array,
+  n: number,
+  limit: number,
+  alpha: number,
+): void {
   for (let i = 0; i < n; i++) {
     const g = Math.min(gateUp[2 * i], limit);
     const u = Math.min(Math.max(gateUp[2 * i + 1], -limit), limit);
@@ -147,7 +167,13 @@ export function swigluClamped(out: Float32Array, gateUp: Float32Array, n: number
 }
 
 /** y = W_e x + b_e for one token and one MXFP4 expert e (W_e decoded row by row). */
-export function expertLinear(y: Float32Array, x: Float32Array, xOff: number, m: Mxfp4Experts, e: number): void {
+export function expertLinear(
+  y: Float32Array,
+  x: Float32Array,
+  xOff: number,
+  m: Mxfp4Experts,
+  e: number,
+): void {
   const row = new Float32Array(m.cols);
   for (let r = 0; r < m.rows; r++) {
     expertRow(m, e, r, row);

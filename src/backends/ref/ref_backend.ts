@@ -44,7 +44,11 @@ export class RefBackend implements Backend {
   private readonly rope: RopeTables;
   private readonly cache: KvCache;
 
-  constructor(readonly config: ModelConfig, private readonly w: GptOssWeights, readonly maxContext = config.maxContext) {
+  constructor(
+    readonly config: ModelConfig,
+    private readonly w: GptOssWeights,
+    readonly maxContext = config.maxContext,
+  ) {
     this.rope = ropeTables(config.rope);
     this.cache = new KvCache(config.numLayers, config.numKvHeads * config.headDim, maxContext);
   }
@@ -92,7 +96,20 @@ export class RefBackend implements Backend {
       vc.set(v, pos * kvw);
       // attention with sinks (sliding window on the layers that have one)
       for (let t = 0; t < T; t++) {
-        attentionSink(att, t * qw, q, t * qw, kc, vc, pos + t, c.layerWindows[l], L.sinks, c.numHeads, c.numKvHeads, c.headDim);
+        attentionSink(
+          att,
+          t * qw,
+          q,
+          t * qw,
+          kc,
+          vc,
+          pos + t,
+          c.layerWindows[l],
+          L.sinks,
+          c.numHeads,
+          c.numKvHeads,
+          c.headDim,
+        );
       }
       dbg?.("attn_core", l, T, att);
       // output projection, residual
@@ -109,7 +126,10 @@ export class RefBackend implements Backend {
       moe.fill(0);
       const topk = new Float32Array(T * c.expertsPerToken);
       for (let t = 0; t < T; t++) {
-        const sel = topkSoftmax(routerLogits.subarray(t * c.numExperts, (t + 1) * c.numExperts), c.expertsPerToken);
+        const sel = topkSoftmax(
+          routerLogits.subarray(t * c.numExperts, (t + 1) * c.numExperts),
+          c.expertsPerToken,
+        );
         for (let j = 0; j < c.expertsPerToken; j++) {
           const e = sel.experts[j];
           topk[t * c.expertsPerToken + j] = e;

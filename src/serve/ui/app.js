@@ -1,12 +1,19 @@
-// ossi chat page logic (plain browser JS, no build step): keeps the conversation, streams answers from
-// /v1/chat/completions, shows reasoning_content folded apart from the answer, and stops on request.
+// ossi chat page logic (plain browser JS, no build step): keeps the conversation (in localStorage, so it
+// survives a reload; Export downloads it as JSON), streams answers from /v1/chat/completions, renders them
+// as Markdown (marked, then DOMPurify; code blocks get a copy button), shows the reasoning folded apart
+// from the answer, and stops on request.
 // @ts-check
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 /// <reference lib="dom.asynciterable" />
 "use strict";
 
-/** @typedef {{ role: "user" | "assistant", content: string }} Message */
+/** @typedef {{ role: "user" | "assistant", content: string, reasoning?: string }} Message */
+
+/** The vendored libraries (ui/vendor/) set these globals. */
+const md = /** @type {{ parse(src: string, o?: object): string }} */ (/** @type {any} */ (globalThis).marked);
+const purify = /** @type {{ sanitize(html: string): string }} */ (/** @type {any} */ (globalThis).DOMPurify);
+const STORE = "ossi-chat";
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const log = $("log");
@@ -51,6 +58,84 @@ async function loadModel() {
   } catch {
     $("model").textContent = "server unreachable";
   }
+}
+
+/** Markdown to sanitized HTML; each code block gets a copy button. */
+function renderMarkdown(/** @type {HTMLElement} */ el, /** @type {string} */ text) {
+  el.innerHTML = purify.sanitize(md.parse(text, { gfm: true, breaks: false }));
+  for (const pre of el.querySelectorAll("pre")) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy";
+    button.textContent = "Copy";
+    button.addEventListener("click", () => {
+      const code = pre.querySelector("code")?.textContent ?? pre.textContent ?? "";
+      navigator.clipboard?.writeText(code).then(() => (button.textContent = "Copied"), () => {});
+    });
+    pre.appendChild(button);
+  }
+}
+
+/** Renders at most once per frame while an answer streams (a long answer stays smooth). */
+function markdownPainter(/** @type {HTMLElement} */ el) {
+  let text = "";
+  let queued = false;
+  return {
+    set(/** @type {string} */ t) {
+      text = t;
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        renderMarkdown(el, text);
+      });
+    },
+    flush() {
+      renderMarkdown(el, text);
+    },
+  };
+}
+
+function save() {
+  try {
+    localStorage.setItem(STORE, JSON.stringify({ messages: history, effort: effort.value }));
+  } catch { /* storage full or disabled: the page still works */ }
+}
+
+/** Shows a saved conversation again (after a reload). */
+function restore() {
+  let saved;
+  try {
+    saved = JSON.parse(localStorage.getItem(STORE) ?? "null");
+  } catch {
+    saved = null;
+  }
+  if (!saved || !Array.isArray(saved.messages)) return;
+  history = saved.messages.filter((/** @type {Message} */ m) => m && typeof m.content === "string");
+  if (saved.effort) effort.value = saved.effort;
+  for (const m of history) {
+    const bubble = addBubble(m.role, m.content);
+    if (m.role !== "assistant") continue;
+    if (m.reasoning) {
+      const box = /** @type {HTMLDetailsElement} */ (bubble.querySelector(".reasoning"));
+      box.hidden = false;
+      /** @type {HTMLElement} */ (box.querySelector(".text")).textContent = m.reasoning;
+    }
+    renderMarkdown(/** @type {HTMLElement} */ (bubble.querySelector(".answer")), m.content);
+  }
+}
+
+function exportConversation() {
+  const data = JSON.stringify(
+    { format: "ossi-chat", model: modelId, effort: effort.value, messages: history },
+    null,
+    2,
+  );
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([data], { type: "application/json" }));
+  a.download = `ossi-chat-${new Date().toISOString().slice(0, 19).replaceAll(":", "-")}.json`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
 function addBubble(/** @type {"user" | "assistant"} */ role, /** @type {string} */ text = "") {
@@ -106,15 +191,18 @@ async function send() {
   sendButton.disabled = true;
   stopButton.disabled = false;
   const started = performance.now();
+  const painter = markdownPainter(answer);
   let content = "";
+  let reasoning = "";
   let finish = "";
+  save();
   try {
     const res = await apiFetch("/v1/chat/completions", {
       method: "POST",
       signal: running.signal,
       body: JSON.stringify({
         model: modelId,
-        messages: history,
+        messages: history.map((m) => ({ role: m.role, content: m.content })),
         stream: true,
         stream_options: { include_usage: true },
         reasoning_effort: effort.value,
@@ -134,13 +222,15 @@ async function send() {
       const choice = chunk.choices?.[0];
       if (!choice) continue;
       const delta = choice.delta ?? {};
-      if (delta.reasoning_content) {
+      const thought = delta.reasoning_content ?? delta.reasoning;
+      if (thought) {
         reasoningBox.hidden = false;
-        reasoningText.textContent += delta.reasoning_content;
+        reasoning += thought;
+        reasoningText.textContent = reasoning;
       }
       if (delta.content) {
         content += delta.content;
-        answer.textContent = content;
+        painter.set(content);
       }
       if (choice.finish_reason) finish = choice.finish_reason;
       log.scrollTop = log.scrollHeight;
@@ -155,7 +245,9 @@ async function send() {
       bubble.appendChild(err);
     }
   } finally {
-    history.push({ role: "assistant", content });
+    painter.flush();
+    history.push({ role: "assistant", content, ...(reasoning ? { reasoning } : {}) });
+    save();
     running = null;
     sendButton.disabled = false;
     stopButton.disabled = true;
@@ -177,6 +269,9 @@ stopButton.addEventListener("click", () => running?.abort());
 $("clear").addEventListener("click", () => {
   running?.abort();
   history = [];
+  save();
   log.innerHTML = '<p class="hint">New conversation.</p>';
 });
+$("export").addEventListener("click", exportConversation);
+restore();
 loadModel();
