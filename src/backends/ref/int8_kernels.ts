@@ -3,6 +3,7 @@
 // WASM kernels are tested against these; the quality gate measures what they cost against linear().
 
 import { bf16ToF32, type Mat } from "../../model/dtypes.ts";
+import { E2M1_VALUES, e8m0ToF32, type Mxfp4Experts } from "../../model/mxfp4.ts";
 
 /** Round half to even, as wasm's f64 `nearest`. */
 export function roundEven(x: number): number {
@@ -97,6 +98,38 @@ export function i8wLinear(
         acc = fma ? f(dot * s + acc) : f(f(dot * s) + acc);
       }
       y[t * w.rows + r] = f(acc + (bias ? bias[r] : 0));
+    }
+  }
+}
+
+/**
+ * y[t, r] = f32(sum_b f32(dot_b) * f32(xs[t, b] / 2 * 2^(e[r, b] - 127))) + bias[e, r] for MXFP4 expert e on
+ * activations quantized by quantizeBlocks(x, ..., 127): dot_b = sum of 2 * e2m1 value * q over block b,
+ * exact, the block sum in f32 in block order (fused or not as `fma` says). asm/f32_mxfp4w_matmul_q8.ts.
+ */
+export function mxfp4Q8Linear(
+  y: Float32Array,
+  x: QBlocks,
+  m: Mxfp4Experts,
+  e: number,
+  tokens: number,
+  fma = true,
+): void {
+  const nb = m.cols / 32, f = Math.fround;
+  for (let t = 0; t < tokens; t++) {
+    for (let r = 0; r < m.rows; r++) {
+      const row = e * m.rows + r;
+      let acc = 0;
+      for (let b = 0; b < nb; b++) {
+        let dot = 0;
+        for (let j = 0; j < 16; j++) {
+          const byte = m.blocks[(row * nb + b) * 16 + j], c = t * m.cols + b * 32 + 2 * j;
+          dot += 2 * E2M1_VALUES[byte & 15] * x.q[c] + 2 * E2M1_VALUES[byte >> 4] * x.q[c + 1];
+        }
+        const s = f(f(x.scale[t * nb + b] * 0.5) * e8m0ToF32(m.scales[row * nb + b]));
+        acc = fma ? f(dot * s + acc) : f(f(dot * s) + acc);
+      }
+      y[t * m.rows + r] = f(acc + m.bias[row]);
     }
   }
 }

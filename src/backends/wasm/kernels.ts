@@ -5,7 +5,7 @@ import { OssiError } from "../../io/errors.ts";
 
 export const KERNELS_WASM_URL = new URL("../../../build/ossi_kernels.wasm", import.meta.url);
 
-/** f32_mxfp4w_matmul's signature, shared by its int8 variant (asm/f32_mxfp4w_matmul.ts). */
+/** f32_mxfp4w_matmul's signature (asm/f32_mxfp4w_matmul.ts). */
 type Mxfp4Matmul = (
   blocks: number,
   scales: number,
@@ -49,11 +49,26 @@ export interface Kernels {
     y: number,
     yStride: number,
   ): void;
+  mxfp4_rows4_bytes(rows: number, cols: number): number;
+  mxfp4_rows4_group_bytes(cols: number): number;
+  pack_mxfp4_rows4(blocks: number, scales: number, rows: number, cols: number, dst: number): void;
+  q8_xq_row_bytes(cols: number): number;
+  quantize_q8_x(x: number, xq: number, rows: number, cols: number): void;
+  f32_mxfp4w_matmul_q8(
+    w: number,
+    bias: number,
+    rows: number,
+    cols: number,
+    xq: number,
+    xRows: number,
+    n: number,
+    y: number,
+    yRows: number,
+    yStride: number,
+  ): void;
   mxfp4_xq_row_bytes(cols: number): number;
   quantize_mxfp4_x(x: number, xq: number, rows: number, cols: number): void;
-  quantize_mxfp4_x_int8(x: number, xq: number, rows: number, cols: number): void;
   f32_mxfp4w_matmul: Mxfp4Matmul;
-  f32_mxfp4w_matmul_int8: Mxfp4Matmul;
   f32_mxfp4w_moe_gate_up_swiglu(
     blocks: number,
     scales: number,
@@ -71,7 +86,7 @@ export interface Kernels {
     alpha: number,
     tmp: number,
     lists: number,
-    /** 1: int8 activations (faster, 2^-8 of a block's largest); 0: 22 bits. */
+    /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
   ): void;
   f32_mxfp4w_moe_down_sum(
@@ -90,7 +105,7 @@ export interface Kernels {
     out: number,
     tmp: number,
     lists: number,
-    /** 1: int8 activations (faster, 2^-8 of a block's largest); 0: 22 bits. */
+    /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
   ): void;
   rmsnorm(y: number, x: number, w: number, eps: number, tokens: number, n: number): void;

@@ -24,8 +24,13 @@ export interface DenseSlice {
   readonly cols: number;
 }
 
-/** Rows [r0, r0+rows) of every expert: blocks [E, rows, cols/32, 16], scales [E, rows, cols/32], bias [E, rows]. */
+/**
+ * Rows [r0, r0+rows) of every expert, bias [E, rows]. "mxfp4": the checkpoint's blocks [E, rows, cols/32,
+ * 16] and scales [E, rows, cols/32], for the exact path's 22-bit kernels. "mxfp4_rows4": per expert the
+ * pack_mxfp4_rows4 packing (mxfp4Rows4Bytes each) in `blocks` and no `scales`, for the int8 kernels.
+ */
 export interface ExpertSlice {
+  readonly format: "mxfp4" | "mxfp4_rows4";
   readonly blocks: number;
   readonly scales: number;
   readonly bias: number;
@@ -99,6 +104,8 @@ export interface DenseFormats {
   readonly int8Weights?: boolean;
   /** The router as int8 too: only for the quality gate's llama.cpp-like yardstick. */
   readonly int8Router?: boolean;
+  /** Experts packed four rows at a time for the int8-activation kernels (the fast path). */
+  readonly expertRows4?: boolean;
 }
 
 export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false, xQMax = 16383): ShardParams {
@@ -135,6 +142,11 @@ export function i8XqRowBytes(cols: number): number {
 /** Bytes of one packed group of four int8 rows (asm i8w_group_bytes): weights, then bf16 block scales. */
 export function i8wGroupBytes(cols: number): number {
   return Math.ceil((cols * 4 + (cols / 32) * 8) / 16) * 16;
+}
+
+/** Bytes of `rows` expert rows packed by pack_mxfp4_rows4 (asm mxfp4_rows4_bytes): groups of four rows. */
+export function mxfp4Rows4Bytes(rows: number, cols: number): number {
+  return Math.ceil(rows / 4) * Math.ceil(((cols / 32) * 68) / 16) * 16;
 }
 
 /** Bytes of weights a model places in shards (everything but the embedding, which is read per token). */
@@ -202,7 +214,19 @@ export function planShards(
     const experts = (total: number, cols: number, unit: number): ExpertSlice => {
       const [r0, r1] = split(total, s, shards, unit);
       const rows = r1 - r0;
+      if (formats.expertRows4) {
+        return {
+          format: "mxfp4_rows4",
+          blocks: a.alloc(E * mxfp4Rows4Bytes(rows, cols)),
+          scales: 0,
+          bias: a.alloc(E * rows * 4),
+          r0,
+          rows,
+          cols,
+        };
+      }
       return {
+        format: "mxfp4",
         blocks: a.alloc((E * rows * cols) / 2),
         scales: a.alloc((E * rows * cols) / 32),
         bias: a.alloc(E * rows * 4),
@@ -280,7 +304,7 @@ export function fillShard(
   layout: ShardLayout,
   memory: WebAssembly.Memory,
   w: GptOssWeights,
-  k: Pick<Kernels, "pack_i8w_bf16">,
+  k: Pick<Kernels, "pack_i8w_bf16" | "pack_mxfp4_rows4">,
   onBytes: (bytes: number) => void,
   afterLayer: () => void = () => {},
 ): void {
@@ -310,10 +334,27 @@ export function fillShard(
     const bpr = m.cols / 2, spr = m.cols / 32;
     for (let e = 0; e < m.numExperts; e++) {
       const row0 = e * m.rows + s.r0;
-      u8.set(m.blocks.subarray(row0 * bpr, (row0 + s.rows) * bpr), s.blocks + e * s.rows * bpr);
-      u8.set(m.scales.subarray(row0 * spr, (row0 + s.rows) * spr), s.scales + e * s.rows * spr);
+      if (s.format === "mxfp4_rows4") packRows4(s, m, e, row0);
+      else {
+        u8.set(m.blocks.subarray(row0 * bpr, (row0 + s.rows) * bpr), s.blocks + e * s.rows * bpr);
+        u8.set(m.scales.subarray(row0 * spr, (row0 + s.rows) * spr), s.scales + e * s.rows * spr);
+      }
       f32.set(m.bias.subarray(row0, row0 + s.rows), s.bias / 4 + e * s.rows);
       onBytes(s.rows * (bpr + spr));
+    }
+  };
+  // expert rows go through io.x as blocks then scales, in chunks of whole row groups
+  const packRows4 = (s: ExpertSlice, m: Mxfp4Experts, e: number, row0: number) => {
+    const bpr = m.cols / 2, spr = m.cols / 32, chunk = Math.floor(layout.io.xBytes / (bpr + spr) / 4) * 4;
+    if (chunk < 4) {
+      throw new Error(`wasm backend: staging area too small for a row group of ${m.cols} columns`);
+    }
+    const dst = s.blocks + e * mxfp4Rows4Bytes(s.rows, s.cols);
+    for (let r = 0; r < s.rows; r += chunk) {
+      const n = Math.min(chunk, s.rows - r), at = row0 + r, scales = layout.io.x + n * bpr;
+      u8.set(m.blocks.subarray(at * bpr, (at + n) * bpr), layout.io.x);
+      u8.set(m.scales.subarray(at * spr, (at + n) * spr), scales);
+      k.pack_mxfp4_rows4(layout.io.x, scales, n, m.cols, dst + mxfp4Rows4Bytes(r, m.cols));
     }
   };
   layout.layers.forEach((L, l) => {

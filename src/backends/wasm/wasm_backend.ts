@@ -182,9 +182,11 @@ export class WasmBackend implements Backend {
     f32.set(w.finalNorm, b.finalNorm / 4);
 
     // weight shards, copied once from the mapping
+    const moeInt8 = opts.moeInt8 || opts.q8Recipe;
     const layouts = planShards(c, opts.shards ?? shardCount(c, threads), maxTokens, {
       int8Weights: opts.int8Weights || opts.q8Recipe,
       int8Router: opts.q8Recipe,
+      expertRows4: moeInt8,
     });
     const total = placedWeightBytes(c);
     let done = 0;
@@ -210,7 +212,7 @@ export class WasmBackend implements Backend {
       wasm,
       layouts,
       memories,
-      shardParams(c, maxTokens, opts.moeInt8 || opts.q8Recipe, opts.q8Recipe ? 127 : 16383),
+      shardParams(c, maxTokens, moeInt8, opts.q8Recipe ? 127 : 16383),
       Math.min(threads, layouts.length),
     );
     return new WasmBackend(
