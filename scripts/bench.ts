@@ -14,7 +14,7 @@ import { createBackend, parseBackendName } from "../src/engine/create_backend.ts
 import type { ModelConfig } from "../src/model/config.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
-import { vsLlamacpp, vsTable } from "./bench_llamacpp.ts";
+import { profileTable, vsLlamacpp, vsTable } from "./bench_llamacpp.ts";
 import { gateDemo, gateHolds, gateSynthetic, gateTable } from "./quality_gate.ts";
 import { benchConstrain, constrainTable, findGptOssTokenizer } from "./bench_constrain.ts";
 
@@ -219,7 +219,7 @@ if (import.meta.main) {
   const llamaBench = stringFlag(args, "vs-llamacpp");
   if (llamaBench) {
     const layers = numberFlag(args, "layers", 2);
-    const rows = await vsLlamacpp({
+    const { rows, profiles } = await vsLlamacpp({
       llamaBench,
       layers,
       threads: intList(stringFlag(args, "threads") ?? "1,2", "threads"),
@@ -229,7 +229,8 @@ if (import.meta.main) {
       modes: (stringFlag(args, "modes") ?? "fast").split(","),
       json,
     });
-    if (!json) console.log(vsTable(rows, layers));
+    if (json) console.log(JSON.stringify({ profiles }));
+    else console.log(`${vsTable(rows, layers)}\n${profileTable(profiles)}`);
     Deno.exit(0);
   }
   const backends = (stringFlag(args, "backends") ?? "ref,wasm,webgpu").split(",");

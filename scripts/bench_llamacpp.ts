@@ -6,6 +6,7 @@
 // usage: deno task bench --vs-llamacpp PATH/TO/llama-bench [--layers 24] [--threads 1,2] [--prompts 64,512]
 //                        [--decode 16] [--rounds 2] [--modes fast,exact] [--json]
 
+import type { WasmBackend } from "../src/backends/wasm/wasm_backend.ts";
 import { createBackend } from "../src/engine/create_backend.ts";
 import { loadModel } from "../src/model/load.ts";
 import { writeGptOssGguf } from "./synth_gguf.ts";
@@ -26,7 +27,10 @@ export interface VsOptions {
 /** tokens/s per phase ("pp64", "pp512", "tg") of one engine run. */
 type Speeds = Record<string, number>;
 
-interface Row {
+/** ossi's decode time per token by worker step, and "host" for the rest (main thread, wake-ups), in ms. */
+export type StepProfile = Record<string, number>;
+
+export interface Row {
   round: number;
   threads: number;
   phase: string;
@@ -90,7 +94,12 @@ async function llamaSpeeds(o: VsOptions, gguf: string, threads: number): Promise
   return speeds;
 }
 
-async function ossiSpeeds(o: VsOptions, dir: string, threads: number, mode: string): Promise<Speeds> {
+async function ossiSpeeds(
+  o: VsOptions,
+  dir: string,
+  threads: number,
+  mode: string,
+): Promise<{ speeds: Speeds; profile: StepProfile }> {
   const script = new URL(import.meta.url).pathname;
   const out = await run([
     "taskset",
@@ -112,7 +121,7 @@ async function ossiSpeeds(o: VsOptions, dir: string, threads: number, mode: stri
     String(o.decode),
     mode,
   ]);
-  return JSON.parse(out.trim().split("\n").pop()!) as Speeds;
+  return JSON.parse(out.trim().split("\n").pop()!);
 }
 
 /** Deterministic token ids below vocab. */
@@ -120,14 +129,17 @@ function promptTokens(n: number, vocab: number): number[] {
   return Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
 }
 
-/** The child: loads ossi once, warms the kernels up, then times each prefill and the decode. */
+/**
+ * The child: loads ossi once, warms the kernels up, then times each prefill and the decode, and profiles
+ * one more decode run by step.
+ */
 async function child(
   dir: string,
   threads: number,
   prompts: number[],
   decode: number,
   mode: string,
-): Promise<Speeds> {
+): Promise<{ speeds: Speeds; profile: StepProfile }> {
   const model = loadModel(dir);
   const backend = await createBackend(model, "wasm", {
     threads,
@@ -148,10 +160,20 @@ async function child(
       speeds[`pp${n}`] = n / ((performance.now() - t) / 1000);
     }
     let next = 1;
-    const t = performance.now();
+    let t = performance.now();
     for (let i = 0; i < decode; i++) next = await greedy([next], i);
     speeds.tg = decode / ((performance.now() - t) / 1000);
-    return speeds;
+    // the same decode again, timed by step (the profile's bookkeeping costs microseconds per step)
+    const wasm = backend as WasmBackend;
+    wasm.profiling = true;
+    t = performance.now();
+    for (let i = 0; i < decode; i++) next = await greedy([next], i);
+    const total = performance.now() - t, steps = wasm.stepProfile();
+    wasm.profiling = false;
+    const profile: StepProfile = {};
+    for (const [step, ms] of Object.entries(steps)) profile[step] = ms / decode;
+    profile.host = (total - Object.values(steps).reduce((a, b) => a + b, 0)) / decode;
+    return { speeds, profile };
   } finally {
     backend.dispose();
   }
@@ -162,17 +184,23 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-export async function vsLlamacpp(o: VsOptions): Promise<Row[]> {
+export async function vsLlamacpp(
+  o: VsOptions,
+): Promise<{ rows: Row[]; profiles: Record<string, StepProfile> }> {
   const dir = await cachedSynth20b(o.layers, (f) => console.error(`wrote ${f}`));
   const gguf = await cachedGguf(dir);
-  const rows: Row[] = [];
+  const rows: Row[] = [], profiles: Record<string, StepProfile> = {};
   const phases = [...o.prompts.map((p) => `pp${p}`), "tg"];
   for (let round = 1; round <= o.rounds; round++) {
     for (const threads of o.threads) {
       // llama.cpp and each ossi mode in turn, so all see the machine in the same minute
       const llama = await llamaSpeeds(o, gguf, threads);
       const ossi: Record<string, Speeds> = {};
-      for (const mode of o.modes) ossi[mode] = await ossiSpeeds(o, dir, threads, mode);
+      for (const mode of o.modes) {
+        const r = await ossiSpeeds(o, dir, threads, mode);
+        ossi[mode] = r.speeds;
+        profiles[`ossi ${mode}, ${threads} thread${threads > 1 ? "s" : ""}`] = r.profile;
+      }
       for (const phase of phases) {
         const base = llama[phase];
         rows.push({ round, threads, phase, engine: "llama.cpp", tokens_per_s: base, ratio: 1 });
@@ -188,7 +216,18 @@ export async function vsLlamacpp(o: VsOptions): Promise<Row[]> {
       }
     }
   }
-  return rows;
+  return { rows, profiles };
+}
+
+/** One line per run: ms per decoded token in each step (the last round's). */
+export function profileTable(profiles: Record<string, StepProfile>): string {
+  const lines = ["ossi decode, ms per token by step (last round; host: main thread and wake-ups)"];
+  for (const [name, p] of Object.entries(profiles)) {
+    const total = Object.values(p).reduce((a, b) => a + b, 0);
+    const parts = Object.entries(p).map(([step, ms]) => `${step} ${ms.toFixed(1)}`);
+    lines.push(`  ${name}: total ${total.toFixed(1)} = ${parts.join(", ")}`);
+  }
+  return lines.join("\n");
 }
 
 /** One line per (phase, threads, engine): tok/s of each round and the median ratio to llama.cpp. */
@@ -214,6 +253,7 @@ export function vsTable(rows: Row[], layers: number): string {
 
 if (import.meta.main && Deno.args[0] === "--child") {
   const [, dir, threads, prompts, decode, mode] = Deno.args;
-  const speeds = await child(dir, Number(threads), prompts.split(",").map(Number), Number(decode), mode);
-  console.log(JSON.stringify(speeds));
+  console.log(
+    JSON.stringify(await child(dir, Number(threads), prompts.split(",").map(Number), Number(decode), mode)),
+  );
 }

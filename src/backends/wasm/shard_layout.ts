@@ -1,13 +1,12 @@
 // Weight placement for the WASM backend: the weights are split into shards, each one wasm memory (at most
-// 4 GiB) holding a row-slice of every matrix, plus its own input/output buffers. Shards are plain data so
-// the layout can be posted to the worker that computes on it.
+// 4 GiB) holding a row-slice of every matrix, a group of KV heads (their q/k/v rows, sinks and KV cache, so
+// attention runs in the shard), the small tensors every shard needs (norms, router, rope tables), and its
+// own input/output buffers. Shards are plain data so the layout can be posted to the worker that computes
+// on it; shard_fill.ts copies the weights in.
 
 import { OssiError } from "../../io/errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
-import type { Mat } from "../../model/dtypes.ts";
-import type { GptOssWeights } from "../../model/gpt_oss.ts";
-import type { Mxfp4Experts } from "../../model/mxfp4.ts";
-import { Arena, type Kernels, MAX_PAGES } from "./kernels.ts";
+import { Arena, MAX_PAGES } from "./kernels.ts";
 import { TOPK_MAX } from "../backend.ts";
 
 /**
@@ -40,14 +39,35 @@ export interface ExpertSlice {
 }
 
 export interface LayerSlices {
+  /** The shard's heads' rows (see ShardHeads); no rows when it has no KV head. */
   readonly q: DenseSlice;
   readonly k: DenseSlice;
   readonly v: DenseSlice;
   readonly o: DenseSlice;
+  /** The whole router in every shard: each routes its tokens itself (same bits everywhere). */
   readonly router: DenseSlice;
   /** Rows are whole gate/up pairs: r0 and rows are even. */
   readonly gateUp: ExpertSlice;
   readonly down: ExpertSlice;
+  /** f32 [hidden] norm weights, in every shard. */
+  readonly attnNorm: number;
+  readonly mlpNorm: number;
+  /** f32 [heads] sinks of the shard's query heads. */
+  readonly sinks: number;
+  /** f32 [maxContext, kvHeads*headDim] keys and values of the shard's KV heads (rope applied to keys). */
+  readonly kCache: number;
+  readonly vCache: number;
+}
+
+/**
+ * The attention heads a shard owns: KV heads [kv0, kv0+kvHeads) and their query heads [h0, h0+heads)
+ * (heads = kvHeads * numHeads/numKvHeads). Shards beyond the model's KV heads own none.
+ */
+export interface ShardHeads {
+  readonly h0: number;
+  readonly heads: number;
+  readonly kv0: number;
+  readonly kvHeads: number;
 }
 
 /** Per-shard activations, sized for `maxTokens` tokens per call. */
@@ -58,13 +78,21 @@ export interface ShardIo {
   readonly xBytes: number;
   /** x reordered (bf16 kernels) or quantized (int8: i8XqRowBytes, MXFP4: mxfp4XqRowBytes per row) for the kernel in use. */
   readonly xp: number;
-  /** Output rows of this shard's slice; q for the QKV step. */
+  /** Output rows of this shard's slice: attention of its heads, o rows, SwiGLU pairs, down rows, logits. */
   readonly y: number;
-  readonly yk: number;
-  readonly yv: number;
+  /** [tokens, hidden] the rmsnorm of x. */
+  readonly xn: number;
+  /** [tokens, heads*headDim] queries, [tokens, kvHeads*headDim] keys and values of the shard's heads. */
+  readonly q: number;
+  readonly k: number;
+  readonly v: number;
+  /** [heads/kvHeads, maxContext] attention scores. */
+  readonly scores: number;
+  /** [tokens, experts] router logits. */
+  readonly router: number;
   readonly tmp: number;
   readonly lists: number;
-  /** [tokens*k] i32 chosen experts and f32 weights, written by the host before the MoE steps. */
+  /** [tokens*k] i32 chosen experts and f32 weights, written by the MoeUp step for the Down step. */
   readonly sel: number;
   readonly selW: number;
   /** UnembedTopK candidates, best first: [TOPK_MAX] i32 rows of the unembedding slice (token = r0 + row;
@@ -77,8 +105,12 @@ export interface ShardLayout {
   readonly index: number;
   readonly pages: number;
   readonly weightBytes: number;
+  readonly heads: ShardHeads;
   readonly layers: readonly LayerSlices[];
   readonly unembed: DenseSlice;
+  /** f32 [maxContext, headDim/2] rope tables. */
+  readonly cos: number;
+  readonly sin: number;
   readonly io: ShardIo;
 }
 
@@ -86,6 +118,10 @@ export interface ShardLayout {
 export interface ShardParams {
   readonly hidden: number;
   readonly qWidth: number;
+  readonly headDim: number;
+  readonly eps: number;
+  /** Per layer: attention window (0: full). */
+  readonly windows: readonly number[];
   readonly ffn: number;
   readonly experts: number;
   readonly k: number;
@@ -112,6 +148,9 @@ export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false, 
   return {
     hidden: c.hiddenSize,
     qWidth: c.numHeads * c.headDim,
+    headDim: c.headDim,
+    eps: c.rmsNormEps,
+    windows: c.layerWindows,
     ffn: c.intermediateSize,
     experts: c.numExperts,
     k: c.expertsPerToken,
@@ -149,6 +188,11 @@ export function mxfp4Rows4Bytes(rows: number, cols: number): number {
   return Math.ceil(rows / 4) * Math.ceil(((cols / 32) * 68) / 16) * 16;
 }
 
+/** Bytes of the KV cache of `maxContext` tokens, all layers and heads. */
+export function kvCacheBytes(c: ModelConfig, maxContext: number): number {
+  return c.numLayers * maxContext * c.numKvHeads * c.headDim * 4 * 2;
+}
+
 /** Bytes of weights a model places in shards (everything but the embedding, which is read per token). */
 export function placedWeightBytes(c: ModelConfig): number {
   const H = c.hiddenSize,
@@ -165,9 +209,13 @@ export function placedWeightBytes(c: ModelConfig): number {
 /** Shards keep below this many bytes so buffers and alignment fit in a 4 GiB memory. */
 const SHARD_BUDGET = 3.5 * 2 ** 30;
 
-/** Enough shards for the 4 GiB limit, a multiple of `threads` so each worker gets the same share. */
-export function shardCount(c: ModelConfig, threads: number): number {
-  return threads * Math.max(1, Math.ceil(placedWeightBytes(c) / threads / SHARD_BUDGET));
+/**
+ * Enough shards for the 4 GiB limit (weights and the KV cache of maxContext tokens), a multiple of
+ * `threads` so each worker gets the same share.
+ */
+export function shardCount(c: ModelConfig, threads: number, maxContext = 0): number {
+  const bytes = placedWeightBytes(c) + kvCacheBytes(c, maxContext);
+  return threads * Math.max(1, Math.ceil(bytes / threads / SHARD_BUDGET));
 }
 
 /**
@@ -178,20 +226,26 @@ export function planShards(
   c: ModelConfig,
   shards: number,
   maxTokens: number,
+  maxContext: number,
   formats: DenseFormats = {},
 ): ShardLayout[] {
   const int8Weights = formats.int8Weights ?? false;
-  const H = c.hiddenSize,
-    qw = c.numHeads * c.headDim,
-    kvw = c.numKvHeads * c.headDim,
-    E = c.numExperts,
-    F = c.intermediateSize;
-  const K = c.expertsPerToken, T = maxTokens;
+  const H = c.hiddenSize, hd = c.headDim, E = c.numExperts, F = c.intermediateSize;
+  const K = c.expertsPerToken, T = maxTokens, group = c.numHeads / c.numKvHeads;
   const layouts: ShardLayout[] = [];
   for (let s = 0; s < shards; s++) {
     const a = new Arena();
-    const dense = (total: number, cols: number, bias: boolean, int8: boolean): DenseSlice => {
-      const [r0, r1] = split(total, s, shards);
+    const [kv0, kv1] = split(c.numKvHeads, s, shards);
+    const heads: ShardHeads = { h0: kv0 * group, heads: (kv1 - kv0) * group, kv0, kvHeads: kv1 - kv0 };
+    /** Rows `range` of a matrix with `cols` columns, by default this shard's split of its `total` rows. */
+    const dense = (
+      total: number,
+      cols: number,
+      bias: boolean,
+      int8: boolean,
+      range?: [number, number],
+    ): DenseSlice => {
+      const [r0, r1] = range ?? split(total, s, shards);
       const rows = r1 - r0;
       if (int8) {
         if (cols % 32 !== 0) {
@@ -235,40 +289,44 @@ export function planShards(
         cols,
       };
     };
+    const qRows: [number, number] = [heads.h0 * hd, (heads.h0 + heads.heads) * hd];
+    const kvRows: [number, number] = [kv0 * hd, kv1 * hd];
     const layers: LayerSlices[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       layers.push({
-        q: dense(qw, H, true, int8Weights),
-        k: dense(kvw, H, true, int8Weights),
-        v: dense(kvw, H, true, int8Weights),
-        o: dense(H, qw, true, int8Weights),
+        q: dense(0, H, true, int8Weights, qRows),
+        k: dense(0, H, true, int8Weights, kvRows),
+        v: dense(0, H, true, int8Weights, kvRows),
+        o: dense(H, c.numHeads * hd, true, int8Weights),
         // the router stays bf16: int8 there flips expert choices (a tenth of the fast path's loss for a
         // 0.02% of the bytes)
-        router: dense(E, H, true, formats.int8Router ?? false),
+        router: dense(E, H, true, formats.int8Router ?? false, [0, E]),
         gateUp: experts(2 * F, H, 2),
         down: experts(H, F, 1),
+        attnNorm: a.alloc(H * 4),
+        mlpNorm: a.alloc(H * 4),
+        sinks: a.alloc(heads.heads * 4),
+        kCache: a.alloc(maxContext * heads.kvHeads * hd * 4),
+        vCache: a.alloc(maxContext * heads.kvHeads * hd * 4),
       });
     }
     const unembed = dense(c.vocabSize, H, false, int8Weights);
     const weightBytes = a.offset;
     const L = layers[0];
-    const maxIn = Math.max(H, qw, F);
-    const maxOut = Math.max(
-      L.q.rows,
-      L.o.rows,
-      L.router.rows,
-      L.down.rows,
-      unembed.rows,
-      K * (L.gateUp.rows / 2),
-    );
+    const maxIn = Math.max(H, c.numHeads * hd, F);
+    const maxOut = Math.max(L.q.rows, L.o.rows, L.down.rows, unembed.rows, K * (L.gateUp.rows / 2));
     const xBytes = T * K * maxIn * 4;
     const io: ShardIo = {
       x: a.alloc(xBytes),
       xBytes,
       xp: a.alloc(T * K * Math.max(maxIn * 4, mxfp4XqRowBytes(maxIn))),
       y: a.alloc(T * maxOut * 4),
-      yk: a.alloc(T * L.k.rows * 4),
-      yv: a.alloc(T * L.v.rows * 4),
+      xn: a.alloc(T * H * 4),
+      q: a.alloc(T * L.q.rows * 4),
+      k: a.alloc(T * L.k.rows * 4),
+      v: a.alloc(T * L.v.rows * 4),
+      scores: a.alloc(group * maxContext * 4),
+      router: a.alloc(T * E * 4),
       tmp: a.alloc(T * K * Math.max(L.gateUp.rows, L.down.rows) * 4),
       lists: a.alloc(T * K * 8),
       sel: a.alloc(T * K * 4),
@@ -276,97 +334,15 @@ export function planShards(
       topkIds: a.alloc(TOPK_MAX * 4),
       topkVals: a.alloc(TOPK_MAX * 4),
     };
+    const cos = a.alloc((maxContext * hd) / 2 * 4), sin = a.alloc((maxContext * hd) / 2 * 4);
     if (a.pages > MAX_PAGES) {
       throw new OssiError(
-        `wasm backend: shard ${s} needs ${(a.offset / 2 ** 30).toFixed(2)} GiB (> 4 GiB); use more shards`,
+        `wasm backend: shard ${s} needs ${
+          (a.offset / 2 ** 30).toFixed(2)
+        } GiB (> 4 GiB); use more shards or a smaller context`,
       );
     }
-    layouts.push({ index: s, pages: a.pages, weightBytes, layers, unembed, io });
+    layouts.push({ index: s, pages: a.pages, weightBytes, heads, layers, unembed, cos, sin, io });
   }
   return layouts;
-}
-
-function bf16Data(m: Mat, what: string): Uint16Array {
-  if (m.dtype !== "BF16") {
-    throw new OssiError(
-      `wasm backend: ${what} is ${m.dtype}; it supports BF16 matrices only (try --backend ref)`,
-    );
-  }
-  return m.data as Uint16Array;
-}
-
-/**
- * Copies this shard's slices out of the (mapped) weights into its memory; reports bytes copied and each
- * layer done. int8 slices are packed by the kernels `k` (instantiated over this memory) from bf16 rows
- * staged in io.x, which holds no activations yet.
- */
-export function fillShard(
-  layout: ShardLayout,
-  memory: WebAssembly.Memory,
-  w: GptOssWeights,
-  k: Pick<Kernels, "pack_i8w_bf16" | "pack_mxfp4_rows4">,
-  onBytes: (bytes: number) => void,
-  afterLayer: () => void = () => {},
-): void {
-  const u8 = new Uint8Array(memory.buffer), f32 = new Float32Array(memory.buffer);
-  const putBf16 = (s: DenseSlice, m: Mat, bias: Float32Array | null, what: string) => {
-    const d = bf16Data(m, what);
-    const src = d.subarray(s.r0 * s.cols, (s.r0 + s.rows) * s.cols);
-    if (s.format === "bf16") u8.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), s.w);
-    else packI8(s, src);
-    if (bias) f32.set(bias.subarray(s.r0, s.r0 + s.rows), s.bias / 4);
-    onBytes(src.byteLength);
-  };
-  // bf16 rows go through the staging area io.x in chunks of whole row groups (4 rows)
-  const packI8 = (s: DenseSlice, src: Uint16Array) => {
-    const chunk = Math.floor(layout.io.xBytes / 2 / s.cols / 4) * 4;
-    if (chunk < 4) {
-      throw new Error(`wasm backend: staging area too small for a row group of ${s.cols} columns`);
-    }
-    for (let r = 0; r < s.rows; r += chunk) {
-      const n = Math.min(chunk, s.rows - r);
-      u8.set(new Uint8Array(src.buffer, src.byteOffset + r * s.cols * 2, n * s.cols * 2), layout.io.x);
-      k.pack_i8w_bf16(layout.io.x, n, s.cols, s.w + (r / 4) * i8wGroupBytes(s.cols));
-    }
-  };
-
-  const putExperts = (s: ExpertSlice, m: Mxfp4Experts) => {
-    const bpr = m.cols / 2, spr = m.cols / 32;
-    for (let e = 0; e < m.numExperts; e++) {
-      const row0 = e * m.rows + s.r0;
-      if (s.format === "mxfp4_rows4") packRows4(s, m, e, row0);
-      else {
-        u8.set(m.blocks.subarray(row0 * bpr, (row0 + s.rows) * bpr), s.blocks + e * s.rows * bpr);
-        u8.set(m.scales.subarray(row0 * spr, (row0 + s.rows) * spr), s.scales + e * s.rows * spr);
-      }
-      f32.set(m.bias.subarray(row0, row0 + s.rows), s.bias / 4 + e * s.rows);
-      onBytes(s.rows * (bpr + spr));
-    }
-  };
-  // expert rows go through io.x as blocks then scales, in chunks of whole row groups
-  const packRows4 = (s: ExpertSlice, m: Mxfp4Experts, e: number, row0: number) => {
-    const bpr = m.cols / 2, spr = m.cols / 32, chunk = Math.floor(layout.io.xBytes / (bpr + spr) / 4) * 4;
-    if (chunk < 4) {
-      throw new Error(`wasm backend: staging area too small for a row group of ${m.cols} columns`);
-    }
-    const dst = s.blocks + e * mxfp4Rows4Bytes(s.rows, s.cols);
-    for (let r = 0; r < s.rows; r += chunk) {
-      const n = Math.min(chunk, s.rows - r), at = row0 + r, scales = layout.io.x + n * bpr;
-      u8.set(m.blocks.subarray(at * bpr, (at + n) * bpr), layout.io.x);
-      u8.set(m.scales.subarray(at * spr, (at + n) * spr), scales);
-      k.pack_mxfp4_rows4(layout.io.x, scales, n, m.cols, dst + mxfp4Rows4Bytes(r, m.cols));
-    }
-  };
-  layout.layers.forEach((L, l) => {
-    const W = w.layers[l];
-    putBf16(L.q, W.q, W.qBias, `layer ${l} q`);
-    putBf16(L.k, W.k, W.kBias, `layer ${l} k`);
-    putBf16(L.v, W.v, W.vBias, `layer ${l} v`);
-    putBf16(L.o, W.o, W.oBias, `layer ${l} o`);
-    putBf16(L.router, W.router, W.routerBias, `layer ${l} router`);
-    putExperts(L.gateUp, W.gateUp);
-    putExperts(L.down, W.down);
-    afterLayer();
-  });
-  putBf16(layout.unembed, w.unembed, null, "unembedding");
 }

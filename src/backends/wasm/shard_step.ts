@@ -1,18 +1,23 @@
 // The steps a shard computes on its own slice, and the control block through which the host asks for
-// them. A step reads io.x (and io.sel/io.selW) and writes io.y (and io.yk/io.yv) of the shard's memory.
+// them. A step reads io.x (the residual, or the attention / SwiGLU rows to project) and writes io.y of the
+// shard's memory; attention runs on the shard's own heads and KV cache, routing on its own router copy.
 
 import type { Kernels } from "./kernels.ts";
 import type { DenseSlice, ShardLayout, ShardParams } from "./shard_layout.ts";
 
 export enum Step {
-  /** q, k, v projections of io.x [tokens, hidden] into io.y, io.yk, io.yv. */
-  Qkv = 1,
+  /**
+   * Attention of the residual io.x [tokens, hidden] at positions pos.. on the shard's heads: rmsnorm, q/k/v,
+   * rope, keys and values into its cache, attention with sinks: io.y [tokens, heads*headDim].
+   */
+  Attn = 1,
   /** Attention output projection of io.x [tokens, heads*headDim]. */
   Out = 2,
-  /** Router logits of io.x [tokens, hidden]. */
-  Router = 3,
-  /** gate_up + SwiGLU of io.x [tokens, hidden] for the experts in io.sel: io.y [tokens*k, pairs]. */
-  GateUp = 4,
+  /**
+   * The MoE's first half on the residual io.x [tokens, hidden]: rmsnorm, router logits (io.router), top-k
+   * softmax (io.sel, io.selW), gate_up + SwiGLU for the chosen experts: io.y [tokens*k, pairs].
+   */
+  MoeUp = 3,
   /** down projection of io.x [tokens*k, ffn], summed with io.selW: io.y [tokens, rows]. */
   Down = 5,
   /** Unembedding of io.x [tokens, hidden]: logits slice io.y [tokens, rows]. */
@@ -34,6 +39,8 @@ export enum Ctl {
   Tokens = 4,
   /** Set by a worker whose step threw. */
   Failed = 5,
+  /** Position of the first token (Attn). */
+  Pos = 6,
   Slots = 8,
 }
 
@@ -49,13 +56,18 @@ function dense(k: Kernels, m: DenseSlice, xp: number, tokens: number, y: number)
   else k.f32_bf16w_matmul(m.w, m.bias, m.rows, m.cols, xp, tokens, y, m.rows);
 }
 
+/**
+ * Runs `step` of `layer` on `tokens` tokens (the first at position `pos`) on shard s; f32 views its memory.
+ */
 export function runStep(
   k: Kernels,
+  f32: Float32Array,
   s: ShardLayout,
   p: ShardParams,
   step: Step,
   layer: number,
   tokens: number,
+  pos: number,
 ): void {
   const io = s.io;
   if (step === Step.Unembed) {
@@ -72,21 +84,44 @@ export function runStep(
   }
   const L = s.layers[layer];
   switch (step) {
-    case Step.Qkv:
-      prepare(k, p, L.q, io.x, io.xp, tokens);
-      dense(k, L.q, io.xp, tokens, io.y);
-      dense(k, L.k, io.xp, tokens, io.yk);
-      dense(k, L.v, io.xp, tokens, io.yv);
+    case Step.Attn: {
+      k.rmsnorm(io.xn, io.x, L.attnNorm, p.eps, tokens, p.hidden);
+      const h = s.heads, hd = p.headDim, qw = h.heads * hd, kvw = h.kvHeads * hd;
+      if (h.heads === 0) return;
+      prepare(k, p, L.q, io.xn, io.xp, tokens);
+      dense(k, L.q, io.xp, tokens, io.q);
+      dense(k, L.k, io.xp, tokens, io.k);
+      dense(k, L.v, io.xp, tokens, io.v);
+      k.rope(io.q, tokens, qw, h.heads, hd, s.cos, s.sin, pos);
+      k.rope(io.k, tokens, kvw, h.kvHeads, hd, s.cos, s.sin, pos);
+      // positions >= pos are overwritten
+      f32.copyWithin(L.kCache / 4 + pos * kvw, io.k / 4, io.k / 4 + tokens * kvw);
+      f32.copyWithin(L.vCache / 4 + pos * kvw, io.v / 4, io.v / 4 + tokens * kvw);
+      k.sdpa_sink_window(
+        io.y,
+        io.q,
+        L.kCache,
+        L.vCache,
+        pos,
+        tokens,
+        p.windows[layer],
+        L.sinks,
+        h.heads,
+        h.kvHeads,
+        hd,
+        io.scores,
+      );
       return;
+    }
     case Step.Out:
       prepare(k, p, L.o, io.x, io.xp, tokens);
       dense(k, L.o, io.xp, tokens, io.y);
       return;
-    case Step.Router:
-      prepare(k, p, L.router, io.x, io.xp, tokens);
-      dense(k, L.router, io.xp, tokens, io.y);
-      return;
-    case Step.GateUp: {
+    case Step.MoeUp: {
+      k.rmsnorm(io.xn, io.x, L.mlpNorm, p.eps, tokens, p.hidden);
+      prepare(k, p, L.router, io.xn, io.xp, tokens);
+      dense(k, L.router, io.xp, tokens, io.router);
+      k.topk_softmax(io.router, tokens, p.experts, p.k, io.sel, io.selW);
       const g = L.gateUp;
       k.f32_mxfp4w_moe_gate_up_swiglu(
         g.blocks,
@@ -95,7 +130,7 @@ export function runStep(
         p.experts,
         g.rows,
         g.cols,
-        io.x,
+        io.xn,
         io.xp,
         tokens,
         io.sel,

@@ -1,8 +1,9 @@
-// The WASM CPU backend: the gpt-oss forward pass over AssemblyScript SIMD kernels. The main thread owns one
-// memory with activations, norms and the KV cache and runs the cheap steps (norms, rope, attention, top-k);
-// the matmuls run in worker threads over weight shards (see shard_layout.ts), each a row-slice of every
-// matrix in its own memory, so a model larger than wasm32's 4 GiB fits. greedy()/topk() unembed on the
-// shards and bring back only each shard's best k logits, not the whole row.
+// The WASM CPU backend: the gpt-oss forward pass over AssemblyScript SIMD kernels. Everything per layer runs
+// in worker threads over weight shards (see shard_layout.ts), each a row-slice of every matrix in its own
+// memory, so a model larger than wasm32's 4 GiB fits: attention on each shard's own KV heads and cache, the
+// matmuls, routing on each shard's router copy. The main thread keeps the residual stream, moves rows
+// between shards and adds the residuals. greedy()/topk() unembed on the shards and bring back only each
+// shard's best k logits, not the whole row.
 
 import { OssiError } from "../../io/errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
@@ -19,14 +20,8 @@ import { ropeTables } from "../../model/rope.ts";
 import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 import { releaseMappedPages } from "./page_release.ts";
 import { ropeCosSin } from "./rope_tables.ts";
-import {
-  fillShard,
-  placedWeightBytes,
-  planShards,
-  shardCount,
-  type ShardLayout,
-  shardParams,
-} from "./shard_layout.ts";
+import { fillShard } from "./shard_fill.ts";
+import { placedWeightBytes, planShards, shardCount, type ShardLayout, shardParams } from "./shard_layout.ts";
 import { Step } from "./shard_step.ts";
 import { WorkerPool } from "./worker_pool.ts";
 
@@ -61,25 +56,13 @@ export interface WasmBackendOptions {
 /** Byte offsets of the main thread's buffers; activations are sized for maxTokens rows. */
 interface MainBuffers {
   x: number; // [T, hidden] residual stream
-  xn: number; // [T, hidden]
-  q: number; // [T, heads*headDim]
-  k: number; // [T, kvHeads*headDim]
-  v: number;
-  att: number; // [T, heads*headDim]
+  xn: number; // [T, hidden]: the final norm (and, for debug dumps, the layer norms)
+  att: number; // [T, heads*headDim] attention of all heads
   proj: number; // [T, hidden]
-  router: number; // [T, experts]
-  sel: number; // [T, k] i32
-  selW: number; // [T, k]
   act: number; // [T*k, ffn]
-  scores: number; // [maxContext]
-  cos: number; // [maxContext, headDim/2]
-  sin: number;
-  attnNorm: number[]; // per layer [hidden]
+  attnNorm: number[]; // per layer [hidden], for debug dumps
   mlpNorm: number[];
-  sinks: number[]; // per layer [heads]
   finalNorm: number;
-  kCache: number[]; // per layer [maxContext, kvHeads*headDim]
-  vCache: number[];
 }
 
 /** The logits argument of a chunk that unembeds no row. */
@@ -122,7 +105,7 @@ export class WasmBackend implements Backend {
   }
 
   static async create(config: ModelConfig, w: GptOssWeights, opts: WasmBackendOptions): Promise<WasmBackend> {
-    const c = config, H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim;
+    const c = config, H = c.hiddenSize, qw = c.numHeads * c.headDim;
     if (H % 32 !== 0 || qw % 8 !== 0 || c.headDim % 4 !== 0) {
       throw new OssiError(
         `wasm backend: needs hidden % 32, heads*head_dim % 8 and head_dim % 4 == 0 (got ${H}, ${qw}, ${c.headDim}); try --backend ref`,
@@ -139,55 +122,35 @@ export class WasmBackend implements Backend {
     const wasm = readKernelsWasm();
     const module = new WebAssembly.Module(wasm as BufferSource);
 
-    // main memory: activations, norms, rope tables and the KV cache
+    // main memory: the residual stream and the rows moved between shards
     const a = new Arena(), T = maxTokens, K = c.expertsPerToken;
     const vecs = (n: number) => Array.from({ length: c.numLayers }, () => a.alloc(n * 4));
     const b: MainBuffers = {
       x: a.alloc(T * H * 4),
       xn: a.alloc(T * H * 4),
-      q: a.alloc(T * qw * 4),
-      k: a.alloc(T * kvw * 4),
-      v: a.alloc(T * kvw * 4),
       att: a.alloc(T * qw * 4),
       proj: a.alloc(T * H * 4),
-      router: a.alloc(T * c.numExperts * 4),
-      sel: a.alloc(T * K * 4),
-      selW: a.alloc(T * K * 4),
       act: a.alloc(T * K * c.intermediateSize * 4),
-      scores: a.alloc(ctx * 4),
-      cos: a.alloc((ctx * c.headDim) / 2 * 4),
-      sin: a.alloc((ctx * c.headDim) / 2 * 4),
       attnNorm: vecs(H),
       mlpNorm: vecs(H),
-      sinks: vecs(c.numHeads),
       finalNorm: a.alloc(H * 4),
-      kCache: vecs(ctx * kvw),
-      vCache: vecs(ctx * kvw),
     };
-    if (a.offset > 4 * 2 ** 30 - 2 ** 20) {
-      throw new OssiError(
-        `wasm backend: a KV cache of ${ctx} tokens does not fit in 4 GiB; use a smaller --max-context`,
-      );
-    }
     const memory = sharedMemory(a.pages);
     const f32 = new Float32Array(memory.buffer);
-    const tables = ropeCosSin(ropeTables(c.rope), c.headDim, ctx);
-    f32.set(tables.cos, b.cos / 4);
-    f32.set(tables.sin, b.sin / 4);
     w.layers.forEach((L, l) => {
       f32.set(L.attnNorm, b.attnNorm[l] / 4);
       f32.set(L.mlpNorm, b.mlpNorm[l] / 4);
-      f32.set(L.sinks, b.sinks[l] / 4);
     });
     f32.set(w.finalNorm, b.finalNorm / 4);
 
-    // weight shards, copied once from the mapping
+    // weight shards, copied once from the mapping, each with its heads' KV cache
     const moeInt8 = opts.moeInt8 || opts.q8Recipe;
-    const layouts = planShards(c, opts.shards ?? shardCount(c, threads), maxTokens, {
+    const layouts = planShards(c, opts.shards ?? shardCount(c, threads, ctx), maxTokens, ctx, {
       int8Weights: opts.int8Weights || opts.q8Recipe,
       int8Router: opts.q8Recipe,
       expertRows4: moeInt8,
     });
+    const rope = ropeCosSin(ropeTables(c.rope), c.headDim, ctx);
     const total = placedWeightBytes(c);
     let done = 0;
     const memories: WebAssembly.Memory[] = [];
@@ -201,6 +164,7 @@ export class WasmBackend implements Backend {
         layout,
         m,
         w,
+        rope,
         packer,
         (n) => opts.onProgress?.(done = Math.min(total, done + n), total),
         release,
@@ -331,10 +295,7 @@ export class WasmBackend implements Backend {
     dbg: DebugSink | undefined,
   ): void {
     const c = this.config, k = this.k, b = this.b, f32 = this.f32, H = c.hiddenSize;
-    const qw = c.numHeads * c.headDim,
-      kvw = c.numKvHeads * c.headDim,
-      K = c.expertsPerToken,
-      F = c.intermediateSize;
+    const qw = c.numHeads * c.headDim, K = c.expertsPerToken, F = c.intermediateSize;
     const emit = (name: string, layer: number, rows: number, at: number, width: number) =>
       dbg?.(name, layer, rows, f32.slice(at / 4, at / 4 + rows * width));
 
@@ -347,61 +308,32 @@ export class WasmBackend implements Backend {
     emit("embedding", -1, T, b.x, H);
 
     for (let l = 0; l < c.numLayers; l++) {
-      // attention rmsnorm
-      k.rmsnorm(b.xn, b.x, b.attnNorm[l], c.rmsNormEps, T, H);
-      emit("attn_norm", l, T, b.xn, H);
-      // q, k, v projections (with biases) on the shards
-      this.broadcast(b.xn, T * H);
-      this.pool.run(Step.Qkv, l, T);
-      this.gather((s) => s.layers[l].q, "y", T, b.q, qw);
-      this.gather((s) => s.layers[l].k, "yk", T, b.k, kvw);
-      this.gather((s) => s.layers[l].v, "yv", T, b.v, kvw);
-      // rope on q and k, then append k, v to the cache (positions >= pos are overwritten)
-      k.rope(b.q, T, qw, c.numHeads, c.headDim, b.cos, b.sin, pos);
-      k.rope(b.k, T, kvw, c.numKvHeads, c.headDim, b.cos, b.sin, pos);
-      f32.copyWithin(b.kCache[l] / 4 + pos * kvw, b.k / 4, b.k / 4 + T * kvw);
-      f32.copyWithin(b.vCache[l] / 4 + pos * kvw, b.v / 4, b.v / 4 + T * kvw);
-      // attention with sinks (sliding window on the layers that have one)
-      k.sdpa_sink_window(
-        b.att,
-        b.q,
-        b.kCache[l],
-        b.vCache[l],
-        pos,
-        T,
-        c.layerWindows[l],
-        b.sinks[l],
-        c.numHeads,
-        c.numKvHeads,
-        c.headDim,
-        b.scores,
-      );
+      // attention: each shard norms x, projects q/k/v of its KV heads, ropes them, appends to its cache
+      // (positions >= pos are overwritten) and attends with sinks (sliding window on the layers with one)
+      if (dbg) this.debugNorm(dbg, "attn_norm", l, T, b.attnNorm[l]);
+      this.broadcast(b.x, T * H);
+      this.pool.run(Step.Attn, l, T, pos);
+      this.gatherHeads(T, b.att, qw);
       emit("attn_core", l, T, b.att, qw);
       // output projection, residual
       this.broadcast(b.att, T * qw);
       this.pool.run(Step.Out, l, T);
-      this.gather((s) => s.layers[l].o, "y", T, b.proj, H);
+      this.gather((s) => s.layers[l].o, T, b.proj, H);
       emit("attn_out", l, T, b.proj, H);
       k.add_inplace(b.x, b.proj, T * H);
       emit("residual_after_attention", l, T, b.x, H);
 
-      // mlp rmsnorm, router, top-k softmax
-      k.rmsnorm(b.xn, b.x, b.mlpNorm[l], c.rmsNormEps, T, H);
-      emit("mlp_norm", l, T, b.xn, H);
-      this.broadcast(b.xn, T * H);
-      this.pool.run(Step.Router, l, T);
-      this.gather((s) => s.layers[l].router, "y", T, b.router, c.numExperts);
-      emit("router_logits", l, T, b.router, c.numExperts);
-      k.topk_softmax(b.router, T, c.numExperts, K, b.sel, b.selW);
-      if (dbg) dbg("router_topk", l, T, Float32Array.from(new Int32Array(f32.buffer, b.sel, T * K)));
-      this.broadcastSelection(T * K);
-      // gate_up + SwiGLU per chosen expert (xn is still in every shard's io.x)
-      this.pool.run(Step.GateUp, l, T);
+      // MoE: each shard norms x, routes with its router copy (the same choice everywhere: same bits) and
+      // runs gate_up + SwiGLU on its rows of the chosen experts
+      if (dbg) this.debugNorm(dbg, "mlp_norm", l, T, b.mlpNorm[l]);
+      this.broadcast(b.x, T * H);
+      this.pool.run(Step.MoeUp, l, T);
+      if (dbg) this.debugRouting(dbg, l, T);
       this.gatherPairs(l, T * K, b.act, F);
       // down projection, weighted sum over the chosen experts
       this.broadcast(b.act, T * K * F);
       this.pool.run(Step.Down, l, T);
-      this.gather((s) => s.layers[l].down, "y", T, b.proj, H);
+      this.gather((s) => s.layers[l].down, T, b.proj, H);
       emit("moe_out", l, T, b.proj, H);
       // residual
       k.add_inplace(b.x, b.proj, T * H);
@@ -424,35 +356,45 @@ export class WasmBackend implements Backend {
     });
   }
 
+  /** Debug dumps only: the rmsnorm the shards apply, computed here from the same kernel and inputs. */
+  private debugNorm(dbg: DebugSink, name: string, l: number, T: number, w: number): void {
+    const H = this.config.hiddenSize, b = this.b;
+    this.k.rmsnorm(b.xn, b.x, w, this.config.rmsNormEps, T, H);
+    dbg(name, l, T, this.f32.slice(b.xn / 4, b.xn / 4 + T * H));
+  }
+
+  /** Debug dumps only: router logits and choices, as shard 0 computed them (every shard has the same). */
+  private debugRouting(dbg: DebugSink, l: number, T: number): void {
+    const io = this.layouts[0].io, E = this.config.numExperts, K = this.config.expertsPerToken;
+    dbg("router_logits", l, T, this.shardF32[0].slice(io.router / 4, io.router / 4 + T * E));
+    dbg("router_topk", l, T, Float32Array.from(this.shardI32[0].subarray(io.sel / 4, io.sel / 4 + T * K)));
+  }
+
   /** Copies `floats` floats at main offset `at` into every shard's io.x. */
   private broadcast(at: number, floats: number): void {
     const src = this.f32.subarray(at / 4, at / 4 + floats);
     this.layouts.forEach((s, i) => this.shardF32[i].set(src, s.io.x / 4));
   }
 
-  private broadcastSelection(count: number): void {
-    const sel = new Int32Array(this.f32.buffer, this.b.sel, count),
-      w = this.f32.subarray(this.b.selW / 4, this.b.selW / 4 + count);
-    this.layouts.forEach((s, i) => {
-      this.shardI32[i].set(sel, s.io.sel / 4);
-      this.shardF32[i].set(w, s.io.selW / 4);
-    });
-  }
-
   /** Assembles [T, width] at main offset `at` from each shard's [T, rows] slice starting at column r0. */
   private gather(
     slice: (s: ShardLayout) => { r0: number; rows: number },
-    buf: "y" | "yk" | "yv",
     T: number,
     at: number,
     width: number,
   ): void {
     this.layouts.forEach((s, i) => {
-      const { r0, rows } = slice(s), src = this.shardF32[i], y = s.io[buf] / 4;
+      const { r0, rows } = slice(s), src = this.shardF32[i], y = s.io.y / 4;
       for (let t = 0; t < T; t++) {
         this.f32.set(src.subarray(y + t * rows, y + (t + 1) * rows), at / 4 + t * width + r0);
       }
     });
+  }
+
+  /** Assembles the attention rows [T, heads*headDim] from each shard's heads. */
+  private gatherHeads(T: number, at: number, width: number): void {
+    const hd = this.config.headDim;
+    this.gather((s) => ({ r0: s.heads.h0 * hd, rows: s.heads.heads * hd }), T, at, width);
   }
 
   /** Assembles the SwiGLU activations [count, ffn] from each shard's [count, pairs] slice. */
@@ -463,6 +405,17 @@ export class WasmBackend implements Backend {
         this.f32.set(src.subarray(y + r * pairs, y + (r + 1) * pairs), at / 4 + r * ffn + p0);
       }
     });
+  }
+
+  /** Turns the per-step profile on (an empty one) or off (null); see stepProfile(). */
+  set profiling(on: boolean) {
+    this.pool.profile = on ? {} : null;
+  }
+
+  /** Milliseconds spent in each worker step since profiling was turned on, by step name. */
+  stepProfile(): Record<string, number> {
+    const p = this.pool.profile ?? {};
+    return Object.fromEntries(Object.entries(p).map(([step, ms]) => [Step[Number(step)], ms]));
   }
 
   dispose(): void {

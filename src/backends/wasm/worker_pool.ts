@@ -62,12 +62,14 @@ export class WorkerPool {
   }
 
   /** Runs `step` on every shard and blocks until all workers are done. */
-  run(step: Step, layer: number, tokens: number): void {
+  run(step: Step, layer: number, tokens: number, pos = 0): void {
     const c = this.ctl, n = this.workers.length;
+    const t0 = this.profile ? performance.now() : 0;
     Atomics.store(c, Ctl.Done, 0);
     Atomics.store(c, Ctl.Step, step);
     Atomics.store(c, Ctl.Layer, layer);
     Atomics.store(c, Ctl.Tokens, tokens);
+    Atomics.store(c, Ctl.Pos, pos);
     Atomics.add(c, Ctl.Seq, 1);
     Atomics.notify(c, Ctl.Seq);
     // a step takes milliseconds to seconds; minutes without progress means a worker died
@@ -77,7 +79,11 @@ export class WorkerPool {
       }
     }
     if (Atomics.load(c, Ctl.Failed)) throw new Error("wasm backend: a worker step failed");
+    if (this.profile) this.profile[step] = (this.profile[step] ?? 0) + performance.now() - t0;
   }
+
+  /** When set, run() adds each step's wall time (ms, host side: compute plus wake-up) under its Step. */
+  profile: Record<number, number> | null = null;
 
   dispose(): void {
     Atomics.store(this.ctl, Ctl.Step, Step.Exit);
