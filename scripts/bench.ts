@@ -3,7 +3,7 @@
 // a table otherwise. Weight bandwidth counts the bytes one decoded token must read; memread_gb_s is the
 // machine's streaming-read bandwidth on as many threads (scripts/mem_bandwidth.ts), measured in the same run.
 // The last row is the cost of constrained decoding per token (scripts/bench_constrain.ts).
-// usage: deno task bench [--json] [--backends ref,wasm,wasm-int8,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
+// usage: deno task bench [--json] [--backends ref,wasm,wasm-exact,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
 //        deno task bench --quality [--layers 2] [--json] (see quality_gate.ts)
 //        deno task bench --vs-llamacpp PATH/TO/llama-bench [--layers 24] [--threads 1,2] [--prompts 64,512]
@@ -36,12 +36,16 @@ export interface BenchRow {
   bandwidth_share: number;
 }
 
-/** Bytes of weights one token reads: attention and router (bf16), k active experts (MXFP4), unembedding, one embedding row. */
-export function weightBytesPerToken(c: ModelConfig): number {
+/**
+ * Bytes of weights one token reads: attention (bf16, or int8 with a bf16 scale per 32 on the fast path),
+ * router (bf16), k active experts (MXFP4), unembedding (as attention), one embedding row.
+ */
+export function weightBytesPerToken(c: ModelConfig, fast = false): number {
   const H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, F = c.intermediateSize;
-  const attn = (qw * H + 2 * kvw * H + H * qw + c.numExperts * H) * 2;
+  const dense = fast ? 34 / 32 : 2;
+  const attn = (qw * H + 2 * kvw * H + H * qw) * dense + c.numExperts * H * 2;
   const expert = (2 * F * H + H * F) * (17 / 32) + (2 * F + H) * 2;
-  return c.numLayers * (attn + c.expertsPerToken * expert) + c.vocabSize * H * 2 + H * 2;
+  return c.numLayers * (attn + c.expertsPerToken * expert) + c.vocabSize * H * dense + H * 2;
 }
 
 function memoryGb(): { rss: number; peak: number } {
@@ -89,16 +93,16 @@ export async function benchOne(
 ): Promise<BenchRow[]> {
   const t0 = performance.now();
   const model = loadModel(dir);
-  // "wasm-int8": the wasm backend with int8 MoE activations (--moe-int8)
-  const moeInt8 = backendName === "wasm-int8";
-  const backend = await createBackend(model, parseBackendName(moeInt8 ? "wasm" : backendName), {
+  // "wasm": the fast path (the default of chat, run, serve); "wasm-exact": --exact
+  const exact = backendName === "wasm-exact", fast = backendName === "wasm";
+  const backend = await createBackend(model, parseBackendName(exact ? "wasm" : backendName), {
     threads: opts.threads,
     maxContext: opts.prefill + opts.decode + 1,
-    moeInt8,
+    precision: fast ? "fast" : "exact",
   });
   const loadS = (performance.now() - t0) / 1000;
   try {
-    const c = model.config, gb = weightBytesPerToken(c) / 1e9;
+    const c = model.config, gb = weightBytesPerToken(c, fast) / 1e9;
     const threads = backend.name === "ref" ? 1 : opts.threads ?? navigator.hardwareConcurrency;
     const prompt = promptTokens(opts.prefill, c.vocabSize);
     let t = performance.now();
@@ -114,7 +118,7 @@ export async function benchOne(
     const mem = memoryGb();
     const memread = await memReadGbS(threads);
     const row = (phase: "prefill" | "decode", tokens: number, s: number): BenchRow => ({
-      backend: moeInt8 ? backendName : backend.name,
+      backend: exact ? backendName : backend.name,
       model: modelName,
       phase,
       tokens,

@@ -2,7 +2,7 @@
 // the output in the model's chat format: harmony, ChatML or plain completion, chatml_formats.ts).
 // What the REPL, `ossi run` and the server all stand on.
 
-import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
+import { createAnyBackend, parseBackendName, type Precision } from "../engine/create_backend.ts";
 import { Session, type TokenGenerator } from "../engine/session.ts";
 import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../io/errors.ts";
@@ -267,8 +267,8 @@ export function readStopTokens(
 export interface OpenChatOptions {
   backend?: string;
   threads?: number;
-  /** gpt-oss on wasm: int8 MoE activations (faster, less exact). */
-  moeInt8?: boolean;
+  /** gpt-oss on wasm: "fast" (int8 weights and expert activations) or "exact" (the default here). */
+  precision?: Precision;
   maxContext?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -293,7 +293,7 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
   const backend = await createAnyBackend(model, backendName, {
     maxContext: opts.maxContext,
     threads: opts.threads,
-    moeInt8: opts.moeInt8,
+    precision: opts.precision,
     onProgress: opts.onProgress,
   });
   return new ChatEngine(new Session(backend), tok, renderer, stops, format);

@@ -8,15 +8,17 @@ import { OssiError } from "../io/errors.ts";
 import { resolveModel } from "../io/hub.ts";
 import { startServer } from "../serve/server.ts";
 import { numberFlag, parseArgs, stringFlag } from "./args.ts";
+import { precisionFlag } from "./chat_flags.ts";
 
 const HELP = `usage: ossi serve [--model DIR|ORG/NAME] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
-                  [--backend auto|ref|wasm|webgpu] [--threads N] [--moe-int8] [--max-context N] [--queue N]
+                  [--backend auto|ref|wasm|webgpu] [--threads N] [--exact] [--max-context N] [--queue N]
                   [--alias NAME]...
 
 Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses) and a chat page
 at http://HOST:PORT/. Requests queue for the one engine; past --queue waiting requests (default 32) the
 server answers 429. With --api-key (or OSSI_API_KEY) every /v1 request needs 'Authorization: Bearer KEY'.
-It binds to loopback unless --host says otherwise. --port 0 picks a free port.
+It binds to loopback unless --host says otherwise. --port 0 picks a free port. On the CPU (wasm backend)
+it runs the fast path (int8 weights and expert activations); --exact runs the reference's f32 arithmetic.
 Requests name the model as GET /v1/models lists it (a Hub id such as openai/gpt-oss-20b, or the folder's
 name); the name without its organisation (gpt-oss-20b) works too, and each --alias NAME adds a name.`;
 
@@ -45,7 +47,7 @@ export async function main(argvIn: string[]): Promise<number> {
   const { aliases: listed, rest: argv } = takeAliases(argvIn);
   const args = parseArgs(argv, {
     values: ["model", "host", "port", "api-key", "backend", "threads", "max-context", "queue"],
-    switches: ["help", "moe-int8"],
+    switches: ["help", "exact", "moe-int8"],
   });
   if (args.flags.has("help")) {
     console.log(HELP);
@@ -74,7 +76,7 @@ export async function main(argvIn: string[]): Promise<number> {
   const engine = await openChatEngine(model.dir, {
     backend,
     threads: numberFlag(args, "threads"),
-    moeInt8: args.flags.has("moe-int8"),
+    precision: precisionFlag(args),
     maxContext: numberFlag(args, "max-context"),
   });
   const modelId = model.name;
