@@ -206,6 +206,9 @@ export function placedWeightBytes(c: ModelConfig): number {
   return c.numLayers * layer + bf16(c.vocabSize, H);
 }
 
+/** Most tokens one Unembed step takes (a shard's logits buffer holds this many rows). */
+export const UNEMBED_ROWS = 64;
+
 /** Shards keep below this many bytes so buffers and alignment fit in a 4 GiB memory. */
 const SHARD_BUDGET = 3.5 * 2 ** 30;
 
@@ -314,13 +317,17 @@ export function planShards(
     const weightBytes = a.offset;
     const L = layers[0];
     const maxIn = Math.max(H, c.numHeads * hd, F);
-    const maxOut = Math.max(L.q.rows, L.o.rows, L.down.rows, unembed.rows, K * (L.gateUp.rows / 2));
+    // the unembedding takes at most UNEMBED_ROWS tokens per step (its rows are the vocabulary's share)
+    const yFloats = Math.max(
+      T * Math.max(L.q.rows, L.o.rows, L.down.rows, K * (L.gateUp.rows / 2)),
+      Math.min(T, UNEMBED_ROWS) * unembed.rows,
+    );
     const xBytes = T * K * maxIn * 4;
     const io: ShardIo = {
       x: a.alloc(xBytes),
       xBytes,
       xp: a.alloc(T * K * Math.max(maxIn * 4, mxfp4XqRowBytes(maxIn))),
-      y: a.alloc(T * maxOut * 4),
+      y: a.alloc(yFloats * 4),
       xn: a.alloc(T * H * 4),
       q: a.alloc(T * L.q.rows * 4),
       k: a.alloc(T * L.k.rows * 4),

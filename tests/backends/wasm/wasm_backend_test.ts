@@ -91,3 +91,20 @@ Deno.test("WasmBackend rejects out-of-range token ids and context overflow", asy
     b.dispose();
   }
 });
+
+Deno.test("WasmBackend gives all 150 logit rows of a long prefill the same bits in one step or in chunks", async () => {
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const toks = Array.from({ length: 150 }, (_, i) => (i * 37 + 3) % model.config.vocabSize);
+  const run = async (maxTokens: number) => {
+    const b = await WasmBackend.create(model.config, model.weights, { maxContext: 160, threads: 2, maxTokens });
+    try {
+      return await b.forward(toks, 0, { logits: "all" });
+    } finally {
+      b.dispose();
+    }
+  };
+  // one 150-token step unembeds in three passes of at most 64 rows
+  const whole = await run(256), chunked = await run(9);
+  assertEquals(whole.length, 150 * model.config.vocabSize);
+  assertEquals(Array.from(whole), Array.from(chunked));
+});
