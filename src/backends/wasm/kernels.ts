@@ -33,11 +33,11 @@ export interface Kernels {
     y: number,
     yStride: number,
   ): void;
-  i8_xq_row_bytes(cols: number): number;
+  i16_xq_row_bytes(cols: number): number;
   i8w_bytes(rows: number, cols: number): number;
   i8w_group_bytes(cols: number): number;
-  /** qMax: 16383 (the fast path's 15 bits) or 127 (one int8 level). */
-  quantize_i8_x(x: number, xq: number, rows: number, cols: number, qMax: number): void;
+  /** qMax: 32767 (the fast path's 16 bits) or 127 (one int8 level). */
+  quantize_i16_x(x: number, xq: number, rows: number, cols: number, qMax: number): void;
   pack_i8w_bf16(src: number, rows: number, cols: number, dst: number): void;
   f32_i8w_matmul(
     w: number,

@@ -76,7 +76,7 @@ export interface ShardIo {
   readonly x: number;
   /** Size of x in bytes. */
   readonly xBytes: number;
-  /** x reordered (bf16 kernels) or quantized (int8: i8XqRowBytes, MXFP4: mxfp4XqRowBytes per row) for the kernel in use. */
+  /** x reordered (bf16 kernels) or quantized (int8 weights: i16XqRowBytes, MXFP4: mxfp4XqRowBytes per row) for the kernel in use. */
   readonly xp: number;
   /** Output rows of this shard's slice: attention of its heads, o rows, SwiGLU pairs, down rows, logits. */
   readonly y: number;
@@ -130,7 +130,7 @@ export interface ShardParams {
   readonly maxTokens: number;
   /** MoE activations quantized to int8 (1) instead of 22 bits (0). */
   readonly moeInt8: number;
-  /** Levels of the int8-weight matmuls' activations: 16383 (the fast path) or 127 (the Q8_0 yardstick). */
+  /** Levels of the int8-weight matmuls' activations: 32767 (the fast path) or 127 (the Q8_0 yardstick). */
   readonly xQMax: number;
 }
 
@@ -144,7 +144,7 @@ export interface DenseFormats {
   readonly expertRows4?: boolean;
 }
 
-export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false, xQMax = 16383): ShardParams {
+export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false, xQMax = 32767): ShardParams {
   return {
     hidden: c.hiddenSize,
     qWidth: c.numHeads * c.headDim,
@@ -173,9 +173,9 @@ export function mxfp4XqRowBytes(cols: number): number {
   return (cols / 32) * 128;
 }
 
-/** Bytes of one row of quantize_i8_x output (asm i8_xq_row_bytes): two digit planes, signs, block scales. */
-export function i8XqRowBytes(cols: number): number {
-  return Math.ceil((cols * 3 + (cols / 32) * 4) / 16) * 16;
+/** Bytes of one row of quantize_i16_x output (asm i16_xq_row_bytes): i16 values, then block scales. */
+export function i16XqRowBytes(cols: number): number {
+  return Math.ceil((cols * 2 + (cols / 32) * 4) / 16) * 16;
 }
 
 /** Bytes of one packed group of four int8 rows (asm i8w_group_bytes): weights, then bf16 block scales. */

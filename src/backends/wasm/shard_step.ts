@@ -46,7 +46,7 @@ export enum Ctl {
 
 /** Puts `tokens` rows of `cols` floats at x into xp in the form the slice's kernel reads. */
 function prepare(k: Kernels, p: ShardParams, m: DenseSlice, x: number, xp: number, tokens: number): void {
-  if (m.format === "i8") k.quantize_i8_x(x, xp, tokens, m.cols, p.xQMax);
+  if (m.format === "i8") k.quantize_i16_x(x, xp, tokens, m.cols, p.xQMax);
   else k.permute_bf16_x(x, xp, tokens * m.cols);
 }
 

@@ -186,7 +186,7 @@ export class WasmBackend implements Backend {
       wasm,
       layouts,
       memories,
-      shardParams(c, maxTokens, moeInt8, opts.q8Recipe ? 127 : 16383),
+      shardParams(c, maxTokens, moeInt8, opts.q8Recipe ? 127 : 32767),
       Math.min(threads, layouts.length),
     );
     return new WasmBackend(

@@ -96,7 +96,11 @@ Deno.test("WasmBackend gives all 150 logit rows of a long prefill the same bits 
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   const toks = Array.from({ length: 150 }, (_, i) => (i * 37 + 3) % model.config.vocabSize);
   const run = async (maxTokens: number) => {
-    const b = await WasmBackend.create(model.config, model.weights, { maxContext: 160, threads: 2, maxTokens });
+    const b = await WasmBackend.create(model.config, model.weights, {
+      maxContext: 160,
+      threads: 2,
+      maxTokens,
+    });
     try {
       return await b.forward(toks, 0, { logits: "all" });
     } finally {
