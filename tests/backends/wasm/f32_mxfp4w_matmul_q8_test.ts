@@ -153,6 +153,28 @@ Deno.test("f32_mxfp4w_matmul_q8() on random shapes", () => {
   }
 });
 
+Deno.test("f32_mxfp4w_matmul_q8() sums the largest products exactly (the i16 partial sums do not overflow)", () => {
+  // every code +6 (offset code 24) and every activation at its block's largest: 8 * 24 * 127 per i16 lane
+  for (const sign of [1, -1]) {
+    const rows = 20, cols = 64, n = 5, r = rng(3);
+    const m = randomExperts(1, rows, cols, r);
+    m.blocks.fill(0x77);
+    const x = new Float32Array(n * cols).fill(sign);
+    const h = new Harness(1024), w = pack(h, m, 0), rb = h.k.q8_xq_row_bytes(cols), xq = h.zeros(n * rb);
+    h.k.quantize_q8_x(h.put(x), xq, n, cols);
+    const ids = h.put(Int32Array.from({ length: n }, (_, i) => i)), y = h.zeros(n * rows * 4);
+    h.k.f32_mxfp4w_matmul_q8(w, h.put(m.bias), rows, cols, xq, ids, n, y, ids, rows);
+    const got = h.f32(y, n * rows), want = new Float32Array(rows);
+    for (let t = 0; t < n; t++) {
+      expertLinear(want, x, t * cols, m, 0);
+      for (let row = 0; row < rows; row++) {
+        const g = got[t * rows + row];
+        assert(Math.abs(g - want[row]) <= Math.abs(want[row]) * 1e-6, `sign ${sign} t ${t} r ${row}: ${g} vs ${want[row]}`);
+      }
+    }
+  }
+});
+
 Deno.test("f32_mxfp4w_matmul_q8() gives each token the same bits alone or in tiles", () => {
   // 9 tokens: two four-token tiles and one decode-tile token; then each token alone (n = 1)
   const rows = 21,
