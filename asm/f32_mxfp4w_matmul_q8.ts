@@ -212,11 +212,65 @@ function tile4x4(
   storeRows(y3, f3, bias, r, valid);
 }
 
+/** The token chain d plus one decoded code v128 (lo, hi) against the token's splats at x + j. */
+@inline function tok(x: usize, j: usize, lo: v128, hi: v128, d: v128): v128 {
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x + j + 4), hi, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x + j), lo, d));
+}
+
+/**
+ * One row group against the eight tokens i..i+7 of the lists: each code v128 is decoded once for the
+ * eight (its five decode ops then cost less than one dot per token).
+ */
+function tile4x8(
+  w: usize, nb: i32, xq: usize, xRows: usize, xBytes: usize, i: i32, cols: usize,
+  y: usize, yRows: usize, yBytes: usize, bias: usize, r: i32, valid: i32,
+): void {
+  const tab = v128.load(CONSTS), m = v128.load(CONSTS, 16), sc = w + (<usize>nb << 6);
+  const x0 = xAt(xq, xRows, i, xBytes), x1 = xAt(xq, xRows, i + 1, xBytes), x2 = xAt(xq, xRows, i + 2, xBytes), x3 = xAt(xq, xRows, i + 3, xBytes);
+  const x4 = xAt(xq, xRows, i + 4, xBytes), x5 = xAt(xq, xRows, i + 5, xBytes), x6 = xAt(xq, xRows, i + 6, xBytes), x7 = xAt(xq, xRows, i + 7, xBytes);
+  let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
+  let f4 = f32x4.splat(0), f5 = f32x4.splat(0), f6 = f32x4.splat(0), f7 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    let d0 = offset(x0, b, cols), d1 = offset(x1, b, cols), d2 = offset(x2, b, cols), d3 = offset(x3, b, cols);
+    let d4 = offset(x4, b, cols), d5 = offset(x5, b, cols), d6 = offset(x6, b, cols), d7 = offset(x7, b, cols);
+    const wb = w + (<usize>b << 6), o = <usize>b << 5;
+    for (let k: usize = 0; k < 64; k += 16) {
+      const v = v128.load(wb + k), j = o + (k >> 1);
+      const lo = i8x16.relaxed_swizzle(tab, v128.and(v, m)), hi = i8x16.relaxed_swizzle(tab, v128.and(i16x8.shr_u(v, 4), m));
+      d0 = tok(x0, j, lo, hi, d0);
+      d1 = tok(x1, j, lo, hi, d1);
+      d2 = tok(x2, j, lo, hi, d2);
+      d3 = tok(x3, j, lo, hi, d3);
+      d4 = tok(x4, j, lo, hi, d4);
+      d5 = tok(x5, j, lo, hi, d5);
+      d6 = tok(x6, j, lo, hi, d6);
+      d7 = tok(x7, j, lo, hi, d7);
+    }
+    const ws = rowScales(sc + (<usize>b << 2));
+    f0 = blockSum(d0, x0, b, cols, ws, f0);
+    f1 = blockSum(d1, x1, b, cols, ws, f1);
+    f2 = blockSum(d2, x2, b, cols, ws, f2);
+    f3 = blockSum(d3, x3, b, cols, ws, f3);
+    f4 = blockSum(d4, x4, b, cols, ws, f4);
+    f5 = blockSum(d5, x5, b, cols, ws, f5);
+    f6 = blockSum(d6, x6, b, cols, ws, f6);
+    f7 = blockSum(d7, x7, b, cols, ws, f7);
+  }
+  storeRows(yAt(y, yRows, i, yBytes), f0, bias, r, valid);
+  storeRows(yAt(y, yRows, i + 1, yBytes), f1, bias, r, valid);
+  storeRows(yAt(y, yRows, i + 2, yBytes), f2, bias, r, valid);
+  storeRows(yAt(y, yRows, i + 3, yBytes), f3, bias, r, valid);
+  storeRows(yAt(y, yRows, i + 4, yBytes), f4, bias, r, valid);
+  storeRows(yAt(y, yRows, i + 5, yBytes), f5, bias, r, valid);
+  storeRows(yAt(y, yRows, i + 6, yBytes), f6, bias, r, valid);
+  storeRows(yAt(y, yRows, i + 7, yBytes), f7, bias, r, valid);
+}
+
 /**
  * For i < n and r < rows: y[yRows[i]*yStride + r] = W[r] . xq[xRows[i]] + bias[r] (bias 0: none). W: from
  * pack_mxfp4_rows4 (mxfp4_rows4_bytes(rows, cols) bytes); xq rows from quantize_q8_x (stride
  * q8_xq_row_bytes(cols)); xRows, yRows: i32 lists. cols % 32 == 0. A lone token takes four row groups at a
- * time; four or more, one row group by four tokens. The bias is read in whole v128s: up to 12 bytes past
+ * time; four or more, one row group by eight tokens, then four. The bias is read in whole v128s: up to 12 bytes past
  * its last row.
  */
 export function f32_mxfp4w_matmul_q8(
@@ -229,7 +283,8 @@ export function f32_mxfp4w_matmul_q8(
   if (n >= 4) {
     for (let g = 0; g < groups; g++) {
       const r = g << 2, valid = min(4, rows - r), wg = w + <usize>g * gBytes;
-      for (i = 0; i + 4 <= n; i += 4) {
+      for (i = 0; i + 8 <= n; i += 8) tile4x8(wg, nb, xq, xRows, xBytes, i, c, y, yRows, yBytes, bias, r, valid);
+      for (; i + 4 <= n; i += 4) {
         tile4x4(
           wg, nb, xAt(xq, xRows, i, xBytes), xAt(xq, xRows, i + 1, xBytes), xAt(xq, xRows, i + 2, xBytes),
           xAt(xq, xRows, i + 3, xBytes), c, yAt(y, yRows, i, yBytes), yAt(y, yRows, i + 1, yBytes),
