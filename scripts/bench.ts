@@ -2,6 +2,7 @@
 // checkpoints (cached under ~/.cache/ossi/synth). One JSON line per (backend, model, phase) with --json,
 // a table otherwise. Weight bandwidth counts the bytes one decoded token must read; memread_gb_s is the
 // machine's streaming-read bandwidth on as many threads (scripts/mem_bandwidth.ts), measured in the same run.
+// WebGPU rows also give the dispatches, submits and weight bytes its kernels counted per token.
 // The last row is the cost of constrained decoding per token (scripts/bench_constrain.ts).
 // usage: deno task bench [--json] [--backends ref,wasm,wasm-exact,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
@@ -11,7 +12,7 @@
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
-import type { ModelConfig } from "../src/model/config.ts";
+import type { GptOssConfig } from "../src/model/gpt_oss.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
 import { profileTable, vsLlamacpp, vsTable } from "./bench_llamacpp.ts";
@@ -34,13 +35,23 @@ export interface BenchRow {
   memread_gb_s: number;
   /** effective_gb_s / memread_gb_s. */
   bandwidth_share: number;
+  /** WebGPU: dispatches, queue submits and counted bytes of weights read, per token of the phase. */
+  dispatches_per_token?: number;
+  submits_per_token?: number;
+  counted_weights_gb_per_token?: number;
+}
+
+interface StepCounters {
+  dispatches: number;
+  submits: number;
+  weightBytes: number;
 }
 
 /**
  * Bytes of weights one token reads: attention (bf16, or int8 with a bf16 scale per 32 on the fast path),
  * router (bf16), k active experts (MXFP4), unembedding (as attention), one embedding row.
  */
-export function weightBytesPerToken(c: ModelConfig, fast = false): number {
+export function weightBytesPerToken(c: GptOssConfig, fast = false): number {
   const H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, F = c.intermediateSize;
   const dense = fast ? 34 / 32 : 2;
   const attn = (qw * H + 2 * kvw * H + H * qw) * dense + c.numExperts * H * 2;
@@ -102,22 +113,41 @@ export async function benchOne(
   });
   const loadS = (performance.now() - t0) / 1000;
   try {
-    const c = model.config, gb = weightBytesPerToken(c, fast) / 1e9;
+    const c = model.config as GptOssConfig, gb = weightBytesPerToken(c, fast) / 1e9;
     const threads = backend.name === "ref" ? 1 : opts.threads ?? navigator.hardwareConcurrency;
     const prompt = promptTokens(opts.prefill, c.vocabSize);
+    // the WebGPU pass counts what its steps cost (GpuBackend.counters(), inside the one-slot adapter)
+    const pass = ((backend as { inner?: object }).inner ?? backend) as { counters?: () => StepCounters };
+    const counters = pass.counters?.bind(pass);
+    const c0 = counters?.();
     let t = performance.now();
-    await backend.forward(prompt, 0, { logits: "last" });
+    await backend.forward([{ slot: 0, tokens: prompt, pos: 0, logits: "last" }]);
     const prefillS = (performance.now() - t) / 1000;
+    const c1 = counters?.();
     let next = 1;
     t = performance.now();
     for (let i = 0; i < opts.decode; i++) {
-      const logits = await backend.forward([next], opts.prefill + i, { logits: "last" });
+      const [logits] = await backend.forward([{
+        slot: 0,
+        tokens: [next],
+        pos: opts.prefill + i,
+        logits: "last",
+      }]);
       next = logits.indexOf(Math.max(...logits.subarray(0, 4096)));
     }
     const decodeS = (performance.now() - t) / 1000;
+    const c2 = counters?.();
+    const perToken = (a: StepCounters | undefined, b: StepCounters | undefined, tokens: number) =>
+      a && b
+        ? {
+          dispatches_per_token: (b.dispatches - a.dispatches) / tokens,
+          submits_per_token: (b.submits - a.submits) / tokens,
+          counted_weights_gb_per_token: (b.weightBytes - a.weightBytes) / tokens / 1e9,
+        }
+        : {};
     const mem = memoryGb();
     const memread = await memReadGbS(threads);
-    const row = (phase: "prefill" | "decode", tokens: number, s: number): BenchRow => ({
+    const row = (phase: "prefill" | "decode", tokens: number, s: number, counted: object): BenchRow => ({
       backend: exact ? backendName : backend.name,
       model: modelName,
       phase,
@@ -131,8 +161,12 @@ export async function benchOne(
       peak_rss_gb: mem.peak,
       memread_gb_s: memread,
       bandwidth_share: (gb * tokens) / s / memread,
+      ...counted,
     });
-    return [row("prefill", opts.prefill, prefillS), row("decode", opts.decode, decodeS)];
+    return [
+      row("prefill", opts.prefill, prefillS, perToken(c0, c1, opts.prefill)),
+      row("decode", opts.decode, decodeS, perToken(c1, c2, opts.decode)),
+    ];
   } finally {
     backend.dispose();
   }
@@ -160,6 +194,9 @@ function table(rows: BenchRow[]): string {
     "threads",
     "load s",
     "peak RSS GB",
+    "dispatches/tok",
+    "submits/tok",
+    "counted GB/tok",
   ];
   const body = rows.map((r) => [
     r.backend,
@@ -173,6 +210,9 @@ function table(rows: BenchRow[]): string {
     String(r.threads),
     r.load_s.toFixed(1),
     r.peak_rss_gb.toFixed(2),
+    r.dispatches_per_token?.toFixed(1) ?? "-",
+    r.submits_per_token?.toFixed(2) ?? "-",
+    r.counted_weights_gb_per_token?.toFixed(3) ?? "-",
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   return [head, ...body].map((r) => r.map((v, i) => v.padEnd(w[i])).join("  ")).join("\n");

@@ -6,8 +6,8 @@
 // usage: deno task bench --vs-llamacpp PATH/TO/llama-bench [--layers 24] [--threads 1,2] [--prompts 64,512]
 //                        [--decode 16] [--rounds 2] [--modes fast,exact] [--json]
 
-import type { WasmBackend } from "../src/backends/wasm/wasm_backend.ts";
-import { createBackend } from "../src/engine/create_backend.ts";
+import { gptOssView } from "../src/backends/legacy_views.ts";
+import { WasmBackend } from "../src/backends/wasm/wasm_backend.ts";
 import { loadModel } from "../src/model/load.ts";
 import { writeGptOssGguf } from "./synth_gguf.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
@@ -140,14 +140,17 @@ async function child(
   decode: number,
   mode: string,
 ): Promise<{ speeds: Speeds; profile: StepProfile }> {
-  const model = loadModel(dir);
-  const backend = await createBackend(model, "wasm", {
+  // the backend createBackend builds for `chat` (the same options as backends/wasm/create.ts), unwrapped
+  const model = loadModel(dir), view = gptOssView(model), fast = mode !== "exact";
+  if (typeof view === "string") throw new Error(`${dir}: not gpt-oss-shaped (${view})`);
+  const backend = await WasmBackend.create(view.config, view.weights, {
     threads,
     maxContext: Math.max(...prompts, decode) + 1,
-    precision: mode === "exact" ? "exact" : "fast",
+    moeInt8: fast,
+    int8Weights: fast,
+    files: model.store.files,
   });
-  const greedy = backend.greedy?.bind(backend);
-  if (!greedy) throw new Error("the wasm backend has no greedy()");
+  const greedy = (tokens: number[], pos: number) => backend.greedy(tokens, pos);
   try {
     const V = model.config.vocabSize;
     // warm-up: every kernel runs (and tiers up) before the timed runs
@@ -164,7 +167,7 @@ async function child(
     for (let i = 0; i < decode; i++) next = await greedy([next], i);
     speeds.tg = decode / ((performance.now() - t) / 1000);
     // the same decode again, timed by step (the profile's bookkeeping costs microseconds per step)
-    const wasm = backend as WasmBackend;
+    const wasm = backend;
     wasm.profiling = true;
     t = performance.now();
     for (let i = 0; i < decode; i++) next = await greedy([next], i);

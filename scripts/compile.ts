@@ -9,6 +9,7 @@
 //   build/*.wasm                 ../../../build from the bundle
 //   app/src/cli/ossi.js          the bundle of src/main.ts
 //   app/src/cli/shard_worker.ts  the bundle of the wasm backend's worker (loaded as ./shard_worker.ts)
+//   app/src/cli/prompt_worker.ts  the bundle of the prompt worker (loaded as ./prompt_worker.ts)
 //   app/src/cli/ui/              the chat page (served as ./ui/ by ossi serve)
 //   app/models/tiny-oss-math/    the demo model (../../models from the bundle)
 //
@@ -91,6 +92,7 @@ async function buildPayload(stage: string): Promise<void> {
   if (exists(`${ROOT}/src/backends/wasm/shard_worker.ts`)) {
     await bundle("src/backends/wasm/shard_worker.ts", `${cli}/shard_worker.ts`);
   }
+  await bundle("src/chat/prompt_worker.ts", `${cli}/prompt_worker.ts`);
   if (exists(`${ROOT}/src/serve/ui`)) copyDir(`${ROOT}/src/serve/ui`, `${cli}/ui`);
   copyDir(`${ROOT}/models/tiny-oss-math`, `${stage}/app/models/tiny-oss-math`);
   if (exists(`${ROOT}/build`)) {
@@ -147,6 +149,8 @@ async function compileNative(output: string): Promise<void> {
     "src/serve/ui",
     "--include",
     "src/backends/wasm/shard_worker.ts",
+    "--include",
+    "src/chat/prompt_worker.ts",
     "-o",
     output,
     "src/main.ts",

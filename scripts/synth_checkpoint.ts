@@ -1,7 +1,7 @@
 // Synthetic gpt-oss checkpoints with the real gpt-oss-20b shapes (or any smaller shape) and random weights
 // in the real dtypes and MXFP4 layout, written as a Hub-layout folder: config.json, one safetensors file
 // per layer plus embeddings, and model.safetensors.index.json. For benchmarks and shape tests.
-// usage: deno run -A scripts/synth_checkpoint.ts OUT_DIR [--layers N] [--seed S]
+// usage: deno run -A scripts/synth_checkpoint.ts OUT_DIR [--layers N] [--seed S] [--shape 20b|120b]
 
 import { writeSafetensorsFile } from "../src/io/safetensors_write.ts";
 import type { DType } from "../src/io/safetensors.ts";
@@ -32,6 +32,12 @@ export const GPT_OSS_20B: SynthShape = {
   ffn: 2880,
   slidingWindow: 128,
 };
+
+/** gpt-oss-120b: 36 layers of 128 experts, otherwise the 20b's per-layer shapes. */
+export const GPT_OSS_120B: SynthShape = { ...GPT_OSS_20B, layers: 36, experts: 128 };
+
+export const SYNTH_SHAPES = { "20b": GPT_OSS_20B, "120b": GPT_OSS_120B } as const;
+export type SynthShapeName = keyof typeof SYNTH_SHAPES;
 
 export function synthConfig(s: SynthShape): Record<string, unknown> {
   return {
@@ -66,8 +72,9 @@ export function synthConfig(s: SynthShape): Record<string, unknown> {
     max_position_embeddings: 131072,
     rms_norm_eps: 1e-5,
     swiglu_limit: 7.0,
-    eos_token_id: [200002, 199999],
-    pad_token_id: 199999,
+    // gpt-oss's ids where the vocabulary holds them (config eos ids must lie inside it)
+    eos_token_id: [200002, 199999].map((id) => Math.min(id, s.vocab - 1)),
+    pad_token_id: Math.min(199999, s.vocab - 1),
     tie_word_embeddings: false,
     quantization_config: {
       quant_method: "mxfp4",
@@ -219,14 +226,23 @@ export async function writeSynthCheckpoint(
 }
 
 /** A cached 20b-shaped checkpoint with `layers` layers under the cache dir; written on first use. */
-export async function cachedSynth20b(layers: number, onFile?: (name: string) => void): Promise<string> {
+export function cachedSynth20b(layers: number, onFile?: (name: string) => void): Promise<string> {
+  return cachedSynth("20b", layers, onFile);
+}
+
+/** A cached checkpoint of gpt-oss-`shape`'s per-layer shapes with `layers` layers; written on first use. */
+export async function cachedSynth(
+  shape: SynthShapeName,
+  layers: number,
+  onFile?: (name: string) => void,
+): Promise<string> {
   const base = Deno.env.get("OSSI_CACHE") ??
     `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`}/ossi`;
-  const dir = `${base}/synth/gpt-oss-20b-synth-${layers}l`;
+  const dir = `${base}/synth/gpt-oss-${shape}-synth-${layers}l`;
   try {
     if (Deno.statSync(`${dir}/config.json`).isFile) return dir;
   } catch { /* not there yet */ }
-  await writeSynthCheckpoint(dir + ".partial", { ...GPT_OSS_20B, layers }, layers, onFile);
+  await writeSynthCheckpoint(dir + ".partial", { ...SYNTH_SHAPES[shape], layers }, layers, onFile);
   try {
     Deno.removeSync(dir, { recursive: true });
   } catch { /* absent */ }
@@ -237,16 +253,21 @@ export async function cachedSynth20b(layers: number, onFile?: (name: string) => 
 if (import.meta.main) {
   const [out, ...rest] = Deno.args;
   if (!out) {
-    console.error("usage: synth_checkpoint.ts OUT_DIR [--layers N] [--seed S]");
+    console.error("usage: synth_checkpoint.ts OUT_DIR [--layers N] [--seed S] [--shape 20b|120b]");
     Deno.exit(2);
   }
   const flag = (name: string, d: number) => {
     const i = rest.indexOf(`--${name}`);
     return i >= 0 ? Number(rest[i + 1]) : d;
   };
+  const shape = rest.includes("--shape") ? rest[rest.indexOf("--shape") + 1] : "20b";
+  if (!(shape in SYNTH_SHAPES)) {
+    console.error(`synth_checkpoint.ts: unknown --shape '${shape}' (expected 20b or 120b)`);
+    Deno.exit(2);
+  }
   const bytes = await writeSynthCheckpoint(
     out,
-    { ...GPT_OSS_20B, layers: flag("layers", 2) },
+    { ...SYNTH_SHAPES[shape as SynthShapeName], layers: flag("layers", 2) },
     flag("seed", 1),
     (f) => console.error(`wrote ${f}`),
   );

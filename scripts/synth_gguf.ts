@@ -5,9 +5,9 @@
 // token ids, never text.
 // usage: deno run -A scripts/synth_gguf.ts MODEL_DIR OUT.gguf
 
-import type { ModelConfig } from "../src/model/config.ts";
+import { gptOssView, type GptOssWeights } from "../src/backends/legacy_views.ts";
 import { bf16ToF32, f16ToF32, type Mat } from "../src/model/dtypes.ts";
-import type { GptOssWeights } from "../src/model/gpt_oss.ts";
+import type { GptOssConfig } from "../src/model/gpt_oss.ts";
 import { loadModel } from "../src/model/load.ts";
 import type { Mxfp4Experts } from "../src/model/mxfp4.ts";
 import { GgmlType, gguf, type GgufTensor, type GgufValue, writeGgufFile } from "./gguf_write.ts";
@@ -117,7 +117,7 @@ function strided(
 }
 
 /** The metadata llama.cpp's gpt-oss loader reads (llama-model.cpp, models/openai-moe.cpp). */
-export function gptOssMetadata(c: ModelConfig, name: string): [string, GgufValue][] {
+export function gptOssMetadata(c: GptOssConfig, name: string): [string, GgufValue][] {
   const k = (s: string) => `${ARCH}.${s}`;
   const meta: [string, GgufValue][] = [
     ["general.architecture", gguf.str(ARCH)],
@@ -133,7 +133,7 @@ export function gptOssMetadata(c: ModelConfig, name: string): [string, GgufValue
     [k("attention.head_count_kv"), gguf.u32(c.numKvHeads)],
     [k("attention.key_length"), gguf.u32(c.headDim)],
     [k("attention.value_length"), gguf.u32(c.headDim)],
-    [k("attention.layer_norm_rms_epsilon"), gguf.f32(c.rmsNormEps)],
+    [k("attention.layer_norm_rms_epsilon"), gguf.f32(c.norm.eps)],
     [k("attention.sliding_window"), gguf.u32(Math.max(...c.layerWindows, 1))],
     [k("expert_count"), gguf.u32(c.numExperts)],
     [k("expert_used_count"), gguf.u32(c.expertsPerToken)],
@@ -141,8 +141,8 @@ export function gptOssMetadata(c: ModelConfig, name: string): [string, GgufValue
     [k("vocab_size"), gguf.u32(c.vocabSize)],
     ["tokenizer.ggml.model", gguf.str("none")],
   ];
-  const y = c.rope.yarn;
-  if (y) {
+  const y = c.rope.scaling;
+  if (y?.kind === "yarn") {
     meta.push(
       [k("rope.scaling.type"), gguf.str("yarn")],
       [k("rope.scaling.factor"), gguf.f32(y.factor)],
@@ -154,7 +154,7 @@ export function gptOssMetadata(c: ModelConfig, name: string): [string, GgufValue
 
 /** Tensor infos and fillers in llama.cpp's gpt-oss names (ggml dims: [cols, rows, experts]). */
 export function gptOssTensors(
-  c: ModelConfig,
+  c: GptOssConfig,
   w: GptOssWeights,
 ): { tensors: GgufTensor[]; fills: ((out: Uint8Array) => void)[] } {
   const tensors: GgufTensor[] = [], fills: ((out: Uint8Array) => void)[] = [];
@@ -196,10 +196,11 @@ export function gptOssTensors(
 
 /** Writes `modelDir` as a GGUF at `out`; returns its size in bytes. */
 export async function writeGptOssGguf(modelDir: string, out: string): Promise<number> {
-  const model = loadModel(modelDir);
-  const { tensors, fills } = gptOssTensors(model.config, model.weights);
+  const view = gptOssView(loadModel(modelDir));
+  if (typeof view === "string") throw new Error(`${modelDir}: not gpt-oss-shaped (${view})`);
+  const { tensors, fills } = gptOssTensors(view.config, view.weights);
   const name = modelDir.split("/").filter(Boolean).pop() ?? "gpt-oss";
-  return await writeGgufFile(out, gptOssMetadata(model.config, name), tensors, (i, o) => fills[i](o));
+  return await writeGgufFile(out, gptOssMetadata(view.config, name), tensors, (i, o) => fills[i](o));
 }
 
 if (import.meta.main) {

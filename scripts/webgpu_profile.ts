@@ -1,11 +1,13 @@
-// WebGPU speed and where the time goes: prefill and greedy decode tokens/s on a model folder, then the
-// same runs with every dispatch timed (timestamp-query) as a per-kernel table. For scripts/device_check.sh.
+// WebGPU speed and where the time goes: prefill and greedy decode tokens/s on a model folder with the
+// dispatches, submits and weight bytes of a decode step, then the same runs with every dispatch timed
+// (timestamp-query) as a per-kernel table. For scripts/device_check.sh.
 // usage: deno run -A scripts/webgpu_profile.ts MODEL_DIR [--prefill 512] [--decode 32] [--json]
 
 import { numberFlag, parseArgs } from "../src/cli/args.ts";
 import { loadModel } from "../src/model/load.ts";
 import { openGpuDevice } from "../src/backends/webgpu/gpu_device.ts";
 import { WebGpuBackend } from "../src/backends/webgpu/webgpu_backend.ts";
+import { gptOssView } from "../src/backends/legacy_views.ts";
 
 const args = parseArgs(Deno.args, { values: ["prefill", "decode"], switches: ["json"] });
 const dir = args.positionals[0];
@@ -20,7 +22,13 @@ const prompt = Array.from({ length: prefill }, (_, i) => (i * 7919 + 13) % model
 console.log(`adapter: ${gpu.description} (f16 ${gpu.hasF16}, timestamps ${gpu.hasTimestamps})`);
 
 const t0 = performance.now();
-const b = await WebGpuBackend.create(model.config, model.weights, { maxContext: prefill + decode + 1, gpu });
+const view = gptOssView(model);
+if (typeof view === "string") throw new Error(`${dir}: not a gpt-oss-shaped model (${view})`);
+const b = await WebGpuBackend.create(view.config, view.weights, {
+  maxContext: prefill + decode + 1,
+  gpu,
+  files: model.store.files,
+});
 const loadS = (performance.now() - t0) / 1000;
 await b.greedy(prompt.slice(0, 4), 0); // build every pipeline once
 for (const profile of [false, true]) {
@@ -31,9 +39,11 @@ for (const profile of [false, true]) {
     let next = await b.greedy(prompt, 0);
     const prefillS = (performance.now() - t) / 1000;
     const prefillTimes = b.kernelTimes();
+    const c0 = b.counters();
     t = performance.now();
     for (let i = 0; i < decode; i++) next = await b.greedy([next], prefill + i);
     const decodeS = (performance.now() - t) / 1000;
+    const c1 = b.counters();
     const decodeTimes = b.kernelTimes();
     let last = 0;
     t = performance.now();
@@ -51,6 +61,10 @@ for (const profile of [false, true]) {
       decode_tokens: decode,
       decode_tokens_per_s_greedy: decode / decodeS,
       decode_tokens_per_s_with_logits: 1 / logitsS,
+      // counted by the kernels' host wrappers, per greedy decode step
+      dispatches_per_step: (c1.dispatches - c0.dispatches) / decode,
+      submits_per_step: (c1.submits - c0.submits) / decode,
+      weight_gb_per_step: (c1.weightBytes - c0.weightBytes) / decode / 1e9,
       vocab_read_back: last,
     };
     console.log(JSON.stringify(summary));

@@ -1,7 +1,8 @@
 // Greedy token choice on the GPU: out[t] = index of the largest of row t of [rows, n] logits (ties: lowest
 // index), so decoding reads back 4 bytes per token instead of the whole vocabulary. Entry `topk_main`
 // writes the k largest (value desc, index asc) to out / out_v for a sampler: k rounds, each taking the
-// best element ordered after the previous pick, so no chosen-set is kept.
+// best element ordered after the previous pick, so no chosen-set is kept. Either entry sets bit 31
+// (NONFINITE) of a row's first index when the row holds a NaN or infinite logit.
 
 override WG: u32 = 64;
 
@@ -17,6 +18,15 @@ struct Params {
 
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
+/** Set by any thread that saw a non-finite logit in the row (workgroup memory starts zeroed). */
+var<workgroup> nonfinite: atomic<u32>;
+
+const NONFINITE: u32 = 0x80000000u;
+
+/** NaN or +-inf: every exponent bit set. Tested on the bits, which no float optimisation may skip. */
+fn is_nonfinite(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
+}
 
 /**
  * Leaves in best_v[0], best_i[0] the largest of every thread's (v, i), ties to the lower index; index
@@ -45,16 +55,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let base = wid.x * p.n;
   var bv = -3.4e38;
   var bi = 0xffffffffu;
+  var bad = false;
   for (var i = lid; i < p.n; i += WG) {
     let v = logits[base + i];
+    bad = bad || is_nonfinite(v);
     if (v > bv || bi == 0xffffffffu) {
       bv = v;
       bi = i;
     }
   }
+  if (bad) {
+    atomicStore(&nonfinite, 1u);
+  }
   reduce_best(lid, bv, bi);
+  workgroupBarrier();
   if (lid == 0u) {
-    out[wid.x] = best_i[0];
+    out[wid.x] = best_i[0] | select(0u, NONFINITE, atomicLoad(&nonfinite) != 0u);
   }
 }
 
@@ -72,22 +88,27 @@ fn topk_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
   for (var j = 0u; j < p.k; j++) {
     var bv = -3.4e38;
     var bi = 0xffffffffu;
+    var bad = false;
     for (var i = lid; i < p.n; i += WG) {
       let v = logits[base + i];
+      bad = bad || (first && is_nonfinite(v));
       if ((first || after(v, i, pv, pi)) && (bi == 0xffffffffu || v > bv)) {
         bv = v;
         bi = i;
       }
     }
+    if (bad) {
+      atomicStore(&nonfinite, 1u);
+    }
     reduce_best(lid, bv, bi);
     workgroupBarrier();
     pv = best_v[0];
     pi = best_i[0];
-    first = false;
     if (lid == 0u) {
-      out[wid.x * p.k + j] = pi;
+      out[wid.x * p.k + j] = pi | select(0u, NONFINITE, first && atomicLoad(&nonfinite) != 0u);
       out_v[wid.x * p.k + j] = pv;
     }
+    first = false;
     workgroupBarrier();
   }
 }

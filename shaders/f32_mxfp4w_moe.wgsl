@@ -76,33 +76,15 @@ fn router_topk(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-fn e8m0(e: u32, r: u32, g: u32) -> f32 {
+/** The scale of block g of row r of expert e. */
+fn scale(e: u32, r: u32, g: u32) -> f32 {
   let i = (e * p.rows + r) * (p.cols / 32u) + g;
-  let byte = (scales[i / 4u] >> ((i % 4u) * 8u)) & 0xffu;
-  return exp2(f32(byte) - 127.0);
-}
-
-/**
- * e2m1 code -> f32 by building the float's bits (no table: indexing a table is slow on GPUs): bit 3 is
- * the sign, e = bits 1-2, m = bit 0; e > 0 gives (1 + m/2) 2^(e-1), e = 0 gives m/2.
- */
-fn e2m1(code: u32) -> f32 {
-  let e = (code >> 1u) & 3u;
-  let m = code & 1u;
-  let bits = select(((e + 126u) << 23u) | (m << 22u), m * (126u << 23u), e == 0u);
-  return bitcast<f32>(bits | ((code & 8u) << 28u));
+  return e8m0(byte_of(scales[i / 4u], i));
 }
 
 /** Word q (8 codes, input columns 8q..8q+7) of row r of part-local expert el. */
 fn word(el: u32, r: u32, q: u32) -> u32 {
   return blocks[(el * p.rows + r) * (p.cols / 8u) + q];
-}
-
-/** The 8 codes of `w` (low nibble first) dotted with the 8 inputs xa, xb. */
-fn dot8(w: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let wa = vec4<f32>(e2m1(w & 15u), e2m1((w >> 4u) & 15u), e2m1((w >> 8u) & 15u), e2m1((w >> 12u) & 15u));
-  let wb = vec4<f32>(e2m1((w >> 16u) & 15u), e2m1((w >> 20u) & 15u), e2m1((w >> 24u) & 15u), e2m1(w >> 28u));
-  return dot(wa, xa) + dot(wb, xb);
 }
 
 // One workgroup per (output i of ffn, slot t*k + j).
@@ -121,8 +103,8 @@ fn gate_up_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
       let g = q / 4u;
       let xa = x[(t * p.cols) / 4u + 2u * q];
       let xb = x[(t * p.cols) / 4u + 2u * q + 1u];
-      acc.x += dot8(word(el, 2u * i, q), xa, xb) * e8m0(e, 2u * i, g);
-      acc.y += dot8(word(el, 2u * i + 1u, q), xa, xb) * e8m0(e, 2u * i + 1u, g);
+      acc.x += dot8(word(el, 2u * i, q), xa, xb) * scale(e, 2u * i, g);
+      acc.y += dot8(word(el, 2u * i + 1u, q), xa, xb) * scale(e, 2u * i + 1u, g);
     }
   }
   partial[lid] = acc;
@@ -157,7 +139,7 @@ fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var d = 0.0;
       for (var q = lid; q < p.cols / 8u; q += WG) {
         let xo = (slot * p.cols) / 4u + 2u * q;
-        d += dot8(word(e - p.e0, r, q), x[xo], x[xo + 1u]) * e8m0(e, r, q / 4u);
+        d += dot8(word(e - p.e0, r, q), x[xo], x[xo + 1u]) * scale(e, r, q / 4u);
       }
       acc += sel_w[slot] * d;
       b += sel_w[slot] * bias[e * p.rows + r];
@@ -175,3 +157,6 @@ fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     moe[t * p.rows + r] = prev + partial[0].x + b;
   }
 }
+
+// e2m1, e8m0, dot8 (last, so that compiler line numbers above match this file)
+//! include mxfp4.wgsl

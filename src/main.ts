@@ -1,6 +1,6 @@
 // ossi: run gpt-oss models from a terminal. Entry point: picks the subcommand and reports errors.
 
-import { OssiError } from "./io/errors.ts";
+import { OssiError } from "./errors.ts";
 import { setNoticeHandler } from "./io/mmap.ts";
 
 /** Each command lives in src/cli/<name>.ts and exports `main(args): Promise<number>` (the exit code). */

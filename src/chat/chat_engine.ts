@@ -1,21 +1,21 @@
 // ChatEngine: one assistant turn end to end (render, encode, generate on the KV-reusing Session, parse
-// the output in the model's chat format: harmony, ChatML or plain completion, chatml_formats.ts).
+// the output in the model's chat format: harmony, a Jinja template or plain completion, chatml_formats.ts).
 // What the REPL, `ossi run` and the server all stand on.
 
-import { createAnyBackend, parseBackendName, type Precision } from "../engine/create_backend.ts";
-import { Session, type TokenGenerator } from "../engine/session.ts";
-import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
-import { FormatError, OssiError } from "../io/errors.ts";
-import { loadAnyModel } from "../model/load_any.ts";
-import { CHAT_FORMATS, type ChatFormat } from "./chatml_formats.ts";
-import { renderResponseFormat } from "./harmony.ts";
+import type { TokenGenerator } from "../engine/session.ts";
+import { exists, joinPath, readJson } from "../io/checkpoint.ts";
+import { FormatError, OssiError } from "../errors.ts";
+import { type ChatFormat, HARMONY } from "./chatml_formats.ts";
 import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
+import { type EncodedPrompt, inThreadEncoder, type PromptEncoder } from "./prompt_encoder.ts";
 import { makeLogprobs, makeSampler, type SamplerParams, samplesArgmax } from "./sampler.ts";
-import { type BpeTokenizer, loadTokenizer, type Tokenizer } from "./tokenizer.ts";
+import type { BpeTokenizer, Tokenizer } from "./tokenizer.ts";
 import { type OutputSpec } from "./constrain/output_program.ts";
 import { constraintFor, type TurnSampling } from "./turn_sampling.ts";
+
+export type { EncodedPrompt };
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -29,6 +29,10 @@ export interface ChatRequest {
   logprobs?: number;
   /** Added to the logits of these ids before sampling (OpenAI's logit_bias). */
   logitBias?: ReadonlyMap<number, number>;
+  /** These messages and options as encodeConversation() gave them (saves encoding them again). */
+  encoded?: EncodedPrompt;
+  /** Called with each generated id, the stop token included, as it is generated. */
+  onToken?: (id: number) => void;
 }
 
 export interface ChatUsage {
@@ -59,7 +63,9 @@ export class ChatEngine {
     readonly renderer: PromptRenderer,
     readonly stopTokens: number[],
     /** How output is parsed (harmony unless the model family says otherwise). */
-    readonly format: ChatFormat = CHAT_FORMATS.gpt_oss,
+    readonly format: ChatFormat = HARMONY,
+    /** Where prompts are rendered and encoded: a worker for model folders, this thread by default. */
+    readonly encoder: PromptEncoder = inThreadEncoder(renderer, tokenizer),
   ) {
     this.stopSet = new Set(stopTokens);
     this.markup = new Set(
@@ -68,36 +74,20 @@ export class ChatEngine {
   }
 
   /**
-   * Renders and encodes a conversation. Special-token text inside message contents (found verbatim in
-   * the rendered prompt, in order) is encoded as plain text, so a message cannot forge harmony markup.
+   * Renders and encodes a conversation. The renderer marks every piece of user text (message contents,
+   * reasoning, tool names, arguments and schemas) as literal, and special-token text inside literal
+   * text is encoded as plain text: a message cannot forge harmony or ChatML markup.
    */
-  encodePrompt(messages: ChatMessage[], prompt: PromptOptions): number[] {
-    return this.renderPrompt(messages, prompt).ids;
+  encodeConversation(messages: ChatMessage[], prompt: PromptOptions): Promise<EncodedPrompt> {
+    return this.encoder.encode(messages, prompt);
   }
 
-  private renderPrompt(messages: ChatMessage[], prompt: PromptOptions): { text: string; ids: number[] } {
-    const text = this.renderer.render(messages, prompt);
-    return { text, ids: this.encodeRendered(text, messages, prompt) };
+  async encodePrompt(messages: ChatMessage[], prompt: PromptOptions): Promise<number[]> {
+    return [...(await this.encodeConversation(messages, prompt)).ids];
   }
 
-  private encodeRendered(text: string, messages: ChatMessage[], prompt: PromptOptions): number[] {
-    const tok = this.tokenizer as Tokenizer & Partial<Pick<BpeTokenizer, "encodeWithLiterals">>;
-    // "<" covers harmony's <|...|>, ChatML's <|im_start|> and <think>.
-    const literals = messageTexts(messages, prompt).filter((t) => t.includes("<"));
-    if (literals.length === 0 || !tok.encodeWithLiterals) return tok.encode(text);
-    const spans: [number, number][] = [];
-    let pos = 0;
-    for (const t of literals) {
-      const i = text.indexOf(t, pos);
-      if (i < 0) continue; // dropped (earlier analysis) or transformed by the template
-      spans.push([i, i + t.length]);
-      pos = i + t.length;
-    }
-    return tok.encodeWithLiterals(text, spans);
-  }
-
-  countPromptTokens(messages: ChatMessage[], prompt: PromptOptions): number {
-    return this.encodePrompt(messages, prompt).length;
+  async countPromptTokens(messages: ChatMessage[], prompt: PromptOptions): Promise<number> {
+    return (await this.encodeConversation(messages, prompt)).ids.length;
   }
 
   /** Streams events for one assistant turn; the last event is {type:"done"}. */
@@ -105,7 +95,8 @@ export class ChatEngine {
     if (!(Number.isInteger(req.maxTokens) && req.maxTokens > 0)) {
       throw new OssiError(`max tokens must be a whole number > 0 (got ${req.maxTokens})`);
     }
-    const { text, ids: prompt } = this.renderPrompt(req.messages, req.prompt);
+    const { rendered, ids: prompt } = req.encoded ?? await this.encodeConversation(req.messages, req.prompt);
+    const text = rendered.text;
     const parser = this.format.parser(this.tokenizer, this.stopSet, text);
     const completion: number[] = [];
     this.lastCompletion = completion;
@@ -136,6 +127,7 @@ export class ChatEngine {
       })
     ) {
       completion.push(id);
+      req.onToken?.(id);
       constraint?.accept(id);
       const events = parser.push(id);
       if (parser.lastKind === "reasoning") reasoningTokens++;
@@ -171,6 +163,11 @@ export class ChatEngine {
       contextUsed: s?.contextUsed ?? prompt.length + completion.length,
       contextSize: this.gen.contextSize,
     };
+  }
+
+  /** Stops the prompt worker, if any (the backend is the caller's). */
+  dispose(): void {
+    this.encoder.dispose();
   }
 
   /** Bias, constraint mask, then the sampler; keeps the log-probabilities when asked for. */
@@ -216,24 +213,6 @@ function tokenBytesOf(tok: Tokenizer, id: number): number[] {
   return [...(t.tokenBytes ? t.tokenBytes(id) : new TextEncoder().encode(tok.decode([id])))];
 }
 
-/** The user-controlled texts of a conversation, in the order a renderer writes them. */
-function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] {
-  const out: string[] = prompt.system ? [prompt.system] : [];
-  // System and developer messages go to the top (the developer message) in harmony renderings.
-  const instructions = messages.filter((m) => m.role === "system" || m.role === "developer");
-  // The response format's section (schema text included) follows the instructions.
-  const format = prompt.responseFormat ? renderResponseFormat(prompt.responseFormat) : null;
-  if (format && instructions.length === 0) out.push(format);
-  const ordered = [...instructions, ...messages.filter((m) => !instructions.includes(m))];
-  ordered.forEach((m, i) => {
-    if (m.reasoning) out.push(m.reasoning);
-    if (m.content) out.push(m.content);
-    for (const c of m.toolCalls ?? []) out.push(c.arguments);
-    if (format && i === instructions.length - 1) out.push(format);
-  });
-  return out;
-}
-
 /**
  * Stop ids: generation_config.json's eos_token_id plus the format's stop strings (harmony: <|return|> and
  * <|call|>). Formats other than harmony fall back to config.json's eos_token_id without a generation config.
@@ -241,16 +220,21 @@ function messageTexts(messages: ChatMessage[], prompt: PromptOptions): string[] 
 export function readStopTokens(
   modelDir: string,
   tok: Tokenizer,
-  format: ChatFormat = CHAT_FORMATS.gpt_oss,
+  format: ChatFormat = HARMONY,
 ): number[] {
   const stops = new Set<number>();
   let file = joinPath(modelDir, "generation_config.json");
-  if (!isFile(file) && format.name !== "harmony") file = joinPath(modelDir, "config.json");
-  if (isFile(file)) {
+  if (!exists(file) && format.name !== "harmony") file = joinPath(modelDir, "config.json");
+  if (exists(file)) {
     const eos = readJson(file).eos_token_id;
     const list = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos];
     for (const id of list) {
       if (!Number.isInteger(id) || id < 0) throw new FormatError(`${file}: eos_token_id must hold token ids`);
+      if (id >= tok.vocabSize) {
+        throw new FormatError(
+          `${file}: eos_token_id ${id} is outside the tokenizer's vocabulary (${tok.vocabSize} ids)`,
+        );
+      }
       stops.add(id);
     }
   }
@@ -262,39 +246,4 @@ export function readStopTokens(
     throw new FormatError(`${modelDir}: no stop tokens (no eos_token_id and no ${format.stopStrings[0]})`);
   }
   return [...stops];
-}
-
-export interface OpenChatOptions {
-  backend?: string;
-  threads?: number;
-  /** gpt-oss on wasm: "fast" (int8 weights and expert activations) or "exact" (the default here). */
-  precision?: Precision;
-  maxContext?: number;
-  onProgress?: (done: number, total: number) => void;
-}
-
-/**
- * Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). The model family
- * (gpt-oss, Qwen3, GPT-2) picks the chat format from CHAT_FORMATS; GPT-2 and Qwen3 run on `ref`.
- */
-export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
-  const tok = await loadTokenizer(modelDir);
-  const model = loadAnyModel(modelDir);
-  const format = CHAT_FORMATS[model.arch];
-  const renderer = format.renderer(modelDir);
-  const stops = readStopTokens(modelDir, tok, format);
-  const config = model.arch === "gpt_oss" ? model.model.config : model.config;
-  if (tok.vocabSize > config.vocabSize) {
-    throw new FormatError(
-      `${modelDir}: tokenizer has ${tok.vocabSize} ids but the model only ${config.vocabSize}`,
-    );
-  }
-  const backendName = parseBackendName(opts.backend ?? "auto");
-  const backend = await createAnyBackend(model, backendName, {
-    maxContext: opts.maxContext,
-    threads: opts.threads,
-    precision: opts.precision,
-    onProgress: opts.onProgress,
-  });
-  return new ChatEngine(new Session(backend), tok, renderer, stops, format);
 }

@@ -1,6 +1,7 @@
-// Streaming parser for ChatML assistant output (Qwen3): fed one token id at a time, it sends the text
-// between <think> and </think> to reasoning events and the rest to content, and stops on <|im_end|>,
-// <|endoftext|> or <|im_start|>. Whitespace that only lays out the think block is dropped.
+// Streaming parser for assistant output of a Jinja-templated model (Qwen3's ChatML, Llama 3): fed one token
+// id at a time, it sends the text between <think> and </think> to reasoning events and the rest to
+// content, and stops on the format's stop and new-turn tokens (ChatML: <|im_end|>, <|endoftext|>,
+// <|im_start|>). Whitespace that only lays out the think block is dropped.
 
 import type { ChatEvent, DoneReason, TokenKind } from "./harmony_parser.ts";
 import { StreamDecoder, type Tokenizer } from "./tokenizer.ts";
@@ -47,12 +48,15 @@ export class ChatmlParser implements OutputParser {
   private readonly thinkEnd: number | undefined;
   private readonly stops: ReadonlySet<number>;
 
-  /** `inReasoning`: the prompt already ends inside a think block (the template wrote `<think>`). */
-  constructor(readonly tok: Tokenizer, inReasoning = false) {
+  /**
+   * `inReasoning`: the prompt already ends inside a think block (the template wrote `<think>`);
+   * `stopStrings`: the token strings that end the output (those the tokenizer lacks are ignored).
+   */
+  constructor(readonly tok: Tokenizer, inReasoning = false, stopStrings: readonly string[] = CHATML_STOPS) {
     this.decoder = new StreamDecoder(tok);
     this.think = tok.tokenId("<think>");
     this.thinkEnd = tok.tokenId("</think>");
-    this.stops = new Set(CHATML_STOPS.map((s) => tok.tokenId(s)).filter((x): x is number => x !== undefined));
+    this.stops = new Set(stopStrings.map((s) => tok.tokenId(s)).filter((x): x is number => x !== undefined));
     if (inReasoning) this.state = "reasoning";
   }
 

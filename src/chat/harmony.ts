@@ -1,7 +1,7 @@
 // The built-in harmony renderer: a conversation to the prompt text gpt-oss was trained on (system,
 // developer with function tools, user, earlier assistant turns, tool results), ending "<|start|>assistant".
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import {
   type ChatMessage,
   type PromptOptions,
@@ -9,6 +9,7 @@ import {
   todayIso,
   type ToolDef,
 } from "./messages.ts";
+import { PromptBuilder, type RenderedPrompt } from "./rendered_prompt.ts";
 
 export const DEFAULT_IDENTITY = "You are ChatGPT, a large language model trained by OpenAI.";
 export const KNOWLEDGE_CUTOFF = "2024-06";
@@ -53,27 +54,32 @@ export function renderFunctionsNamespace(tools: ToolDef[]): string {
   for (const t of tools) {
     if (t.description) s += t.description.split("\n").map((l) => `// ${l}`).join("\n") + "\n";
     const params = t.parameters;
-    const props = params?.properties as Record<string, Schema> | undefined;
-    if (!props || Object.keys(props).length === 0) s += `type ${t.name} = () => any;\n\n`;
-    else s += `type ${t.name} = (_: ${objectType(params as Schema, "")}) => any;\n\n`;
+    if (!isSchema(params) || !isSchema(params.properties) || Object.keys(params.properties).length === 0) {
+      s += `type ${t.name} = () => any;\n\n`;
+    } else s += `type ${t.name} = (_: ${objectType(params, "")}) => any;\n\n`;
   }
   return s + "} // namespace functions";
 }
 
 type Schema = Record<string, unknown>;
 
+/** Schemas come from clients: anything that is not a JSON object renders as `any`, never throws. */
+function isSchema(v: unknown): v is Schema {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 /** An object schema as `{\n// desc\nname?: type, // default: x\n}`; nested objects indent by two. */
 function objectType(schema: Schema, indent: string): string {
-  const props = (schema.properties ?? {}) as Record<string, Schema>;
-  const required = new Set((schema.required as string[] | undefined) ?? []);
+  const props = isSchema(schema.properties) ? schema.properties : {};
+  const required = new Set(Array.isArray(schema.required) ? schema.required : []);
   let s = "{\n";
   for (const [name, prop] of Object.entries(props)) {
-    if (typeof prop.description === "string") {
+    if (isSchema(prop) && typeof prop.description === "string") {
       for (const line of prop.description.split("\n")) s += `${indent}// ${line}\n`;
     }
     const opt = required.has(name) ? "" : "?";
     let line = `${indent}${name}${opt}: ${typeOf(prop, indent + "  ")},`;
-    if (prop.default !== undefined) line += ` // default: ${formatDefault(prop.default)}`;
+    if (isSchema(prop) && prop.default !== undefined) line += ` // default: ${formatDefault(prop.default)}`;
     s += line + "\n";
   }
   return s + indent.slice(2) + "}";
@@ -84,10 +90,11 @@ function formatDefault(v: unknown): string {
 }
 
 /** A JSON-schema type in the TypeScript-like syntax harmony uses. */
-function typeOf(schema: Schema, indent: string): string {
-  if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
-  if ("const" in schema) return JSON.stringify(schema.const);
-  const union = (schema.anyOf ?? schema.oneOf) as Schema[] | undefined;
+function typeOf(schema: unknown, indent: string): string {
+  if (!isSchema(schema)) return "any";
+  if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v) ?? "null").join(" | ");
+  if ("const" in schema) return JSON.stringify(schema.const) ?? "null";
+  const union = schema.anyOf ?? schema.oneOf;
   if (Array.isArray(union)) return union.map((s) => typeOf(s, indent)).join(" | ");
   const t = schema.type;
   if (Array.isArray(t)) return t.map((x) => typeOf({ ...schema, type: x }, indent)).join(" | ");
@@ -102,34 +109,44 @@ function typeOf(schema: Schema, indent: string): string {
     case "null":
       return "null";
     case "array": {
-      const items = schema.items as Schema | undefined;
-      if (!items) return "any[]";
-      const inner = typeOf(items, indent);
+      if (!isSchema(schema.items)) return "any[]";
+      const inner = typeOf(schema.items, indent);
       return inner.includes(" | ") ? `(${inner})[]` : `${inner}[]`;
     }
     case "object":
-      return schema.properties ? objectType(schema, indent) : "object";
+      return isSchema(schema.properties) ? objectType(schema, indent) : "object";
     default:
       return "any";
   }
 }
 
-const msg = (header: string, content: string, end = "<|end|>") =>
-  `<|start|>${header}<|message|>${content}${end}`;
+/** One harmony message. Its body is user text, and so is each `{ name }` part of its header. */
+function message(
+  out: PromptBuilder,
+  header: (string | { name: string })[],
+  body: string,
+  end = "<|end|>",
+): void {
+  out.markup("<|start|>");
+  for (const part of header) typeof part === "string" ? out.markup(part) : out.literal(part.name);
+  out.markup("<|message|>").literal(body).markup(end);
+}
 
 /**
  * Renders a conversation. System and developer messages become the developer "# Instructions" (in
  * order); `opts.system` replaces the identity line. Reasoning of assistant messages is kept only after
  * the last user message (an ongoing tool-calling turn), as harmony requires; earlier analysis is dropped.
+ * Message bodies and the function names in headers are literal: no user text can spell harmony markup.
  */
-export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): string {
-  let out = msg("system", renderSystemContent(opts));
+export function renderHarmonyPrompt(messages: ChatMessage[], opts: PromptOptions): RenderedPrompt {
+  const out = new PromptBuilder();
+  message(out, ["system"], renderSystemContent(opts));
   const instructions = messages
     .filter((m) => m.role === "system" || m.role === "developer")
     .map((m) => m.content)
     .join("\n\n");
   const developer = renderDeveloperContent(instructions, opts.tools, opts.responseFormat);
-  if (developer !== null) out += msg("developer", developer);
+  if (developer !== null) message(out, ["developer"], developer);
 
   let lastUser = -1;
   messages.forEach((m, i) => {
@@ -143,17 +160,20 @@ export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): str
       case "developer":
         return;
       case "user":
-        out += msg("user", m.content);
+        message(out, ["user"], m.content);
         return;
       case "assistant": {
-        if (i > lastUser && m.reasoning) out += msg("assistant<|channel|>analysis", m.reasoning);
+        if (i > lastUser && m.reasoning) message(out, ["assistant<|channel|>analysis"], m.reasoning);
         const calls = m.toolCalls ?? [];
         // Text next to tool calls is a preamble (commentary); on its own it is the final answer.
-        if (m.content) out += msg(`assistant<|channel|>${calls.length ? "commentary" : "final"}`, m.content);
+        if (m.content) {
+          message(out, [`assistant<|channel|>${calls.length ? "commentary" : "final"}`], m.content);
+        }
         for (const c of calls) {
           callNames.set(c.id, c.name);
-          out += msg(
-            `assistant<|channel|>commentary to=functions.${c.name} <|constrain|>json`,
+          message(
+            out,
+            ["assistant<|channel|>commentary to=functions.", { name: c.name }, " <|constrain|>json"],
             c.arguments,
             "<|call|>",
           );
@@ -165,10 +185,15 @@ export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): str
         if (!name) {
           throw new OssiError(`tool message ${i} names no function (set name or a known toolCallId)`);
         }
-        out += msg(`functions.${name} to=assistant<|channel|>commentary`, m.content);
+        message(out, ["functions.", { name }, " to=assistant<|channel|>commentary"], m.content);
         return;
       }
     }
   });
-  return out + "<|start|>assistant";
+  return out.markup("<|start|>assistant").build();
+}
+
+/** The prompt text of renderHarmonyPrompt(). */
+export function renderHarmony(messages: ChatMessage[], opts: PromptOptions): string {
+  return renderHarmonyPrompt(messages, opts).text;
 }

@@ -1,18 +1,33 @@
 // Prompt rendering that follows the model folder: its chat template (chat_template.jinja, or
 // tokenizer_config.json's chat_template) through @huggingface/jinja, else the built-in harmony renderer.
+// Every renderer says which parts of its text are user text (RenderedPrompt.literal).
 
-import { Environment, Interpreter, parse, tokenize } from "@huggingface/jinja";
-import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
-import { FormatError } from "../io/errors.ts";
-import { renderHarmony, renderResponseFormat } from "./harmony.ts";
+import { Environment, parse, tokenize } from "@huggingface/jinja";
+import { exists, joinPath, readJson, readTextFile } from "../io/checkpoint.ts";
+import { FormatError } from "../errors.ts";
+import { renderHarmony, renderHarmonyPrompt, renderResponseFormat } from "./harmony.ts";
 import { type ChatMessage, type PromptOptions, todayIso } from "./messages.ts";
+import type { RenderedPrompt } from "./rendered_prompt.ts";
+import { StandIns } from "./stand_ins.ts";
+import { BudgetedInterpreter, MAX_RANGE } from "./template_budget.ts";
+
+/** chat_template.jinja files larger than this are refused (real ones are a few KB to 20 KB). */
+const MAX_TEMPLATE_BYTES = 1 << 20;
 
 export interface PromptRenderer {
+  /** The prompt text alone (what renderPrompt() gives as `text`). */
   render(messages: ChatMessage[], opts: PromptOptions): string;
+  /**
+   * The prompt and its literal spans. `guard`: the characters that begin or end a special token
+   * (stand_ins.ts boundaryChars); a renderer that cannot place user text exactly hides them from it.
+   */
+  renderPrompt(messages: ChatMessage[], opts: PromptOptions, guard: ReadonlySet<string>): RenderedPrompt;
 }
 
 /** The built-in renderer, used when the folder has no chat template. */
-export const harmonyRenderer: PromptRenderer = { render: renderHarmony };
+export const harmonyRenderer: PromptRenderer = { render: renderHarmony, renderPrompt: renderHarmonyPrompt };
+
+const NO_GUARD: ReadonlySet<string> = new Set();
 
 /** A message as Hugging Face chat templates expect it (OpenAI-style tool calls, `thinking`). */
 function templateMessage(m: ChatMessage): Record<string, unknown> {
@@ -94,7 +109,13 @@ function templateGlobals(): Record<string, unknown> {
     },
     range: (start: number, stop?: number, step = 1) => {
       if (stop === undefined) [start, stop] = [0, start];
+      if (![start, stop, step].every(Number.isSafeInteger)) {
+        throw new FormatError("chat template: range() takes whole numbers");
+      }
       if (step === 0) throw new FormatError("chat template: range() step must not be zero");
+      if ((stop - start) / step > MAX_RANGE) {
+        throw new FormatError(`chat template: range() of more than ${MAX_RANGE} numbers`);
+      }
       const out: number[] = [];
       for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
       return out;
@@ -120,31 +141,42 @@ export class TemplateRenderer implements PromptRenderer {
   }
 
   render(messages: ChatMessage[], opts: PromptOptions): string {
+    return this.renderPrompt(messages, opts, NO_GUARD).text;
+  }
+
+  /** Renders with the user's strings behind stand-ins (stand_ins.ts), so their special-token text is known. */
+  renderPrompt(messages: ChatMessage[], opts: PromptOptions, guard: ReadonlySet<string>): RenderedPrompt {
     const date = opts.date ?? todayIso();
-    const context: Record<string, unknown> = {
-      ...this.specials,
+    const user: Record<string, unknown> = {
       messages: withResponseFormat(messages, opts).map(templateMessage),
-      add_generation_prompt: true,
-      reasoning_effort: opts.effort,
-      strftime_now: (fmt: string) => strftime(date, fmt),
     };
-    if (opts.system !== undefined) context.model_identity = opts.system;
+    if (opts.system !== undefined) user.model_identity = opts.system;
     if (opts.tools?.length) {
-      context.tools = opts.tools.map((t) => ({
+      user.tools = opts.tools.map((t) => ({
         type: "function",
         function: { name: t.name, description: t.description ?? "", parameters: t.parameters ?? {} },
       }));
     }
+    const standIns = new StandIns(guard, user, [this.source, ...Object.values(this.specials)]);
+    const context: Record<string, unknown> = {
+      ...this.specials,
+      ...standIns.hideDeep(user),
+      add_generation_prompt: true,
+      reasoning_effort: opts.effort,
+      strftime_now: (fmt: string) => strftime(date, fmt),
+    };
     // Template.render() would install a strftime_now() on today's clock; the globals are set here
     // instead so that `opts.date` decides "Current date:".
     const env = new Environment();
     for (const [key, value] of Object.entries({ ...templateGlobals(), ...context })) env.set(key, value);
+    let text: string;
     try {
-      return new Interpreter(env).run(this.program).value as string;
+      text = new BudgetedInterpreter(env, this.name).run(this.program).value as string;
     } catch (e) {
       if (e instanceof FormatError) throw e;
       throw new FormatError(`${this.name}: cannot render (${(e as Error).message.split("\n")[0]})`);
     }
+    return standIns.restore(text);
   }
 }
 
@@ -166,15 +198,16 @@ function findTemplate(
   config: Record<string, unknown> | null,
 ): { source: string; file: string } | null {
   const file = joinPath(modelDir, "chat_template.jinja");
-  if (isFile(file)) return { source: Deno.readTextFileSync(file), file };
+  if (exists(file)) return { source: readTextFile(file, MAX_TEMPLATE_BYTES), file };
   const configFile = joinPath(modelDir, "tokenizer_config.json");
   const t = config?.chat_template;
+  if (t === undefined || t === null) return null;
   if (typeof t === "string") return { source: t, file: configFile };
-  if (Array.isArray(t)) {
+  if (Array.isArray(t) && t.length > 0) {
     const named = t.find((x) => x?.name === "default") ?? t[0];
     if (typeof named?.template === "string") return { source: named.template, file: configFile };
   }
-  return null;
+  throw new FormatError(`${configFile}: chat_template must be a string or a list of {name, template}`);
 }
 
 /** Special-token strings (bos_token, eos_token, ...) a template may print. */
@@ -192,7 +225,7 @@ function specialStrings(config: Record<string, unknown> | null): Record<string, 
 
 export function loadPromptRendererSync(modelDir: string): PromptRenderer {
   const configFile = joinPath(modelDir, "tokenizer_config.json");
-  const config = isFile(configFile) ? readJson(configFile) : null;
+  const config = exists(configFile) ? readJson(configFile) : null;
   const found = findTemplate(modelDir, config);
   if (found === null) return harmonyRenderer;
   return new TemplateRenderer(found.source, specialStrings(config), found.file);

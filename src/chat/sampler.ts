@@ -2,8 +2,8 @@
 // PRNG so the same seed gives the same text. Temperature 0 is greedy. No full sort of the vocabulary:
 // top-k keeps a k-heap, top-p sorts only the tokens a histogram of the logits shows it needs.
 
-import { isFile, joinPath, readJson } from "../io/checkpoint.ts";
-import { OssiError } from "../io/errors.ts";
+import { exists, joinPath, readJson } from "../io/checkpoint.ts";
+import { FormatError, OssiError } from "../errors.ts";
 
 export interface SamplerParams {
   /** 0 is greedy. */
@@ -38,12 +38,14 @@ export function defaultSamplerParams(modelDir?: string): SamplerParams {
   const p = { ...BASE_DEFAULTS };
   if (!modelDir) return p;
   const file = joinPath(modelDir, "generation_config.json");
-  if (!isFile(file)) return p;
+  if (!exists(file)) return p;
   const g = readJson(file);
   const num = (key: string): number | undefined => {
     const v = g[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== "number" || !Number.isFinite(v)) throw new OssiError(`${file}: ${key} must be a number`);
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new FormatError(`${file}: ${key} must be a number`);
+    }
     return v;
   };
   p.temperature = num("temperature") ?? p.temperature;
@@ -51,7 +53,15 @@ export function defaultSamplerParams(modelDir?: string): SamplerParams {
   p.topP = num("top_p") ?? p.topP;
   p.minP = num("min_p") ?? p.minP;
   p.repetitionPenalty = num("repetition_penalty") ?? p.repetitionPenalty;
+  if (g.do_sample !== undefined && g.do_sample !== null && typeof g.do_sample !== "boolean") {
+    throw new FormatError(`${file}: do_sample must be true or false`);
+  }
   if (g.do_sample === false) p.temperature = 0;
+  try {
+    validateSamplerParams(p);
+  } catch (e) {
+    throw new FormatError(`${file}: ${(e as Error).message.replace(/^sampler: /, "")}`);
+  }
   return p;
 }
 

@@ -2,12 +2,17 @@
 // added/special tokens split out first, a regex pre-tokenizer, then BPE merges over GPT-2 byte symbols.
 
 import { joinPath, readJson } from "../io/checkpoint.ts";
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
+import { bpeMerge, MAX_MERGES, MergeTable } from "./bpe.ts";
 
 export interface Tokenizer {
   readonly vocabSize: number;
   /** Text to ids; special tokens written as text (e.g. "<|start|>") become their ids. */
   encode(text: string): number[];
+  /** encode(), except that added-token text overlapping the given spans stays ordinary text. */
+  encodeWithLiterals(text: string, spans: readonly (readonly [number, number])[]): number[];
+  /** The strings of the added tokens (special or not): the markup that user text must never produce. */
+  addedTokenTexts(): string[];
   /** Ids to text; special tokens are rendered as their text. */
   decode(ids: readonly number[]): string;
   /** Id of a special or normal token string, or undefined. */
@@ -19,47 +24,6 @@ const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\
 
 const MAX_IDS = 1 << 24;
 
-/** Open-addressing hash table from a token pair (a, b) to its merge (rank, merged id); typed arrays only. */
-export class MergeTable {
-  private readonly mask: number;
-  private readonly left: Int32Array;
-  private readonly right: Int32Array;
-  readonly rank: Int32Array;
-  readonly merged: Int32Array;
-
-  constructor(capacityHint: number) {
-    let cap = 16;
-    while (cap < capacityHint * 2) cap *= 2;
-    this.mask = cap - 1;
-    this.left = new Int32Array(cap).fill(-1);
-    this.right = new Int32Array(cap);
-    this.rank = new Int32Array(cap);
-    this.merged = new Int32Array(cap);
-  }
-
-  private slot(a: number, b: number): number {
-    let h = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca77)) >>> 0;
-    h = (h ^ (h >>> 15)) & this.mask;
-    while (this.left[h] !== -1 && (this.left[h] !== a || this.right[h] !== b)) h = (h + 1) & this.mask;
-    return h;
-  }
-
-  /** Keeps the first (best-ranked) merge of a pair. */
-  add(a: number, b: number, rank: number, merged: number): void {
-    const h = this.slot(a, b);
-    if (this.left[h] !== -1) return;
-    this.left[h] = a;
-    this.right[h] = b;
-    this.rank[h] = rank;
-    this.merged[h] = merged;
-  }
-
-  /** Slot of the pair, or -1 when the pair never merges. */
-  find(a: number, b: number): number {
-    const h = this.slot(a, b);
-    return this.left[h] === -1 ? -1 : h;
-  }
-}
 /** Pieces remembered by the encode cache before it is cleared. */
 const CACHE_LIMIT = 200_000;
 
@@ -75,9 +39,9 @@ function byteLevelAlphabet(): string[] {
 }
 
 /** Rust-regex `\s` is Unicode White_Space (with U+0085, without U+FEFF); JS `\s` differs, so spell it out. */
-function toJsPattern(pattern: string): RegExp {
+function toJsPattern(file: string, pattern: string): RegExp {
   const js = pattern.replaceAll("\\s", "\\p{White_Space}").replaceAll("\\S", "\\P{White_Space}");
-  return new RegExp(js, "gu");
+  return compilePattern(file, js, "gu");
 }
 
 interface AddedToken {
@@ -119,9 +83,18 @@ export class BpeTokenizer implements Tokenizer {
     for (let b = 0; b < 256; b++) {
       const id = vocab.get(this.byteChars[b]);
       if (id === undefined) {
-        throw new FormatError(`tokenizer vocabulary lacks the byte symbol for 0x${b.toString(16)}`);
+        throw new FormatError(`the vocabulary lacks the byte symbol for 0x${b.toString(16)}`);
       }
       this.byteIds[b] = id;
+    }
+    // Every token must spell bytes, so that decoding never meets a symbol it cannot read.
+    const byteSymbols = new Set(this.byteChars);
+    for (const tok of vocab.keys()) {
+      for (const ch of tok) {
+        if (!byteSymbols.has(ch)) {
+          throw new FormatError(`token ${JSON.stringify(tok)} has the non-byte-level symbol '${ch}'`);
+        }
+      }
     }
     for (const t of added) {
       this.addedById.set(t.id, t);
@@ -138,6 +111,10 @@ export class BpeTokenizer implements Tokenizer {
     return this.addedByText.get(token)?.id ?? this.vocab.get(token);
   }
 
+  addedTokenTexts(): string[] {
+    return [...this.addedByText.keys()];
+  }
+
   /** True for added tokens flagged special (e.g. "<|start|>"). */
   isSpecial(id: number): boolean {
     return this.addedById.get(id)?.special ?? false;
@@ -148,8 +125,9 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   /**
-   * encode(), except that special-token text inside the given [start, end) spans (sorted, disjoint) stays
-   * ordinary text: user-supplied content cannot forge harmony markup. Outside the spans it equals encode().
+   * encode(), except that an added token's text overlapping any of the given [start, end) spans (sorted,
+   * disjoint) stays ordinary text: user-supplied content cannot forge markup. Elsewhere it equals encode().
+   * Ordinary text never yields an added token's id (see tokenizerFromJson's merges and bpe()).
    */
   encodeWithLiterals(text: string, spans: readonly (readonly [number, number])[]): number[] {
     const out: number[] = [];
@@ -229,36 +207,9 @@ export class BpeTokenizer implements Tokenizer {
       let sym = "";
       for (const b of bytes) sym += this.byteChars[b];
       const whole = this.vocab.get(sym);
-      if (whole !== undefined) return [whole];
+      if (whole !== undefined && !this.addedById.has(whole)) return [whole];
     }
-    let ids: number[] = Array.from(bytes, (b) => this.byteIds[b]);
-    // Each pass applies the best-ranked pair everywhere it occurs, left to right. A merge never recreates
-    // the pair it merged, so this equals applying the lowest (rank, position) merge one at a time.
-    const table = this.merges;
-    while (ids.length > 1) {
-      let bestRank = Infinity;
-      let bestSlot = -1;
-      for (let i = 0; i + 1 < ids.length; i++) {
-        const slot = table.find(ids[i], ids[i + 1]);
-        if (slot >= 0 && table.rank[slot] < bestRank) {
-          bestRank = table.rank[slot];
-          bestSlot = slot;
-        }
-      }
-      if (bestSlot < 0) break;
-      const merged = table.merged[bestSlot];
-      const next: number[] = [];
-      for (let i = 0; i < ids.length; i++) {
-        if (i + 1 < ids.length && table.find(ids[i], ids[i + 1]) === bestSlot) {
-          next.push(merged);
-          i++;
-        } else {
-          next.push(ids[i]);
-        }
-      }
-      ids = next;
-    }
-    return ids;
+    return bpeMerge(Array.from(bytes, (b) => this.byteIds[b]), this.merges);
   }
 }
 
@@ -278,87 +229,186 @@ function splitIsolated(text: string, re: RegExp): string[] {
 
 type Json = Record<string, unknown>;
 
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** `new RegExp` with a bad pattern as a one-line FormatError. */
+function compilePattern(file: string, pattern: string, flags: string): RegExp {
+  try {
+    return new RegExp(pattern, flags);
+  } catch (e) {
+    throw new FormatError(
+      `${file}: pre-tokenizer pattern ${JSON.stringify(pattern.slice(0, 80))} is not a valid regex (${
+        (e as Error).message.split("\n")[0]
+      })`,
+    );
+  }
+}
+
 /** Collects the regex splitters of a pre_tokenizer (Sequence / Split / ByteLevel). */
-function preTokenizerSplitters(file: string, pre: Json | null | undefined, out: RegExp[]): void {
-  if (!pre) return;
+function preTokenizerSplitters(file: string, pre: unknown, out: RegExp[], depth = 0): void {
+  if (pre === undefined || pre === null) return;
+  if (!isObject(pre)) throw new FormatError(`${file}: pre_tokenizer must be an object`);
   switch (pre.type) {
     case "Sequence":
-      for (const p of (pre.pretokenizers as Json[]) ?? []) preTokenizerSplitters(file, p, out);
+      if (!Array.isArray(pre.pretokenizers) || depth > 8) {
+        throw new FormatError(`${file}: a Sequence pre-tokenizer needs a 'pretokenizers' list`);
+      }
+      for (const p of pre.pretokenizers) preTokenizerSplitters(file, p, out, depth + 1);
       return;
     case "Split": {
-      const pattern = pre.pattern as { Regex?: string; String?: string };
       if (pre.behavior !== "Isolated" || pre.invert) {
-        throw new FormatError(`${file}: Split pre-tokenizer with behavior ${pre.behavior} is not supported`);
+        throw new FormatError(
+          `${file}: Split pre-tokenizer with behavior ${JSON.stringify(pre.behavior)}${
+            pre.invert ? " (inverted)" : ""
+          } is not supported (Isolated only)`,
+        );
       }
-      if (pattern.Regex !== undefined) out.push(toJsPattern(pattern.Regex));
-      else if (pattern.String !== undefined) {
-        out.push(new RegExp(pattern.String.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gu"));
+      const pattern = pre.pattern;
+      if (isObject(pattern) && typeof pattern.Regex === "string") {
+        out.push(toJsPattern(file, pattern.Regex));
+      } else if (isObject(pattern) && typeof pattern.String === "string" && pattern.String !== "") {
+        out.push(compilePattern(file, pattern.String.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gu"));
+      } else {
+        throw new FormatError(
+          `${file}: Split pre-tokenizer needs a pattern {"Regex": ...} or {"String": ...}`,
+        );
       }
       return;
     }
     case "ByteLevel":
       if (pre.add_prefix_space) throw new FormatError(`${file}: ByteLevel add_prefix_space is not supported`);
-      if (pre.use_regex) out.push(toJsPattern(GPT2_PATTERN));
+      if (pre.use_regex) out.push(toJsPattern(file, GPT2_PATTERN));
       return;
     default:
-      throw new FormatError(`${file}: pre-tokenizer '${pre.type}' is not supported (byte-level BPE only)`);
+      throw new FormatError(
+        `${file}: pre-tokenizer '${String(pre.type)}' is not supported (byte-level BPE only)`,
+      );
   }
 }
 
-/** Builds a tokenizer from the parsed tokenizer.json; `file` names it in errors. */
-export function tokenizerFromJson(file: string, json: Json): BpeTokenizer {
-  const model = json.model as Json | undefined;
-  if (!model || model.type !== "BPE") throw new FormatError(`${file}: model.type must be 'BPE'`);
-  const normalize = normalizerOf(file, json.normalizer as Json | null | undefined);
-  const vocabJson = model.vocab as Record<string, number> | undefined;
-  if (!vocabJson || typeof vocabJson !== "object") throw new FormatError(`${file}: model.vocab missing`);
+/** The vocabulary: token string to id, each id below MAX_IDS and given to one token only. */
+function readVocab(file: string, vocabJson: unknown): Map<string, number> {
+  if (!isObject(vocabJson)) throw new FormatError(`${file}: model.vocab must be an object of token -> id`);
   const vocab = new Map<string, number>();
+  const owner = new Map<number, string>();
   for (const tok in vocabJson) {
     const id = vocabJson[tok];
-    if (!Number.isInteger(id) || id < 0 || id >= MAX_IDS) {
-      throw new FormatError(`${file}: bad id for '${tok}'`);
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= MAX_IDS) {
+      throw new FormatError(`${file}: bad id ${JSON.stringify(id)} for '${tok}' (ids are 0-${MAX_IDS - 1})`);
     }
+    const other = owner.get(id);
+    if (other !== undefined) {
+      throw new FormatError(`${file}: id ${id} is given to both '${other}' and '${tok}'`);
+    }
+    owner.set(id, tok);
     vocab.set(tok, id);
   }
-  const mergeList = (model.merges as (string | [string, string])[] | undefined) ?? [];
-  const merges = new MergeTable(mergeList.length);
-  for (let rank = 0; rank < mergeList.length; rank++) {
-    const m = mergeList[rank];
-    const [a, b] = typeof m === "string" ? splitMergeString(m) : m;
+  return vocab;
+}
+
+/** added_tokens: a list of {id, content, special}; no empty content, no id or content used twice. */
+function readAddedTokens(file: string, list: unknown, vocab: Map<string, number>): AddedToken[] {
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list)) throw new FormatError(`${file}: added_tokens must be a list`);
+  const byId = new Map<number, string>();
+  const byContent = new Map<string, number>();
+  for (const [tok, id] of vocab) byId.set(id, tok);
+  return list.map((t, i) => {
+    const at = `${file}: added_tokens[${i}]`;
+    if (!isObject(t)) throw new FormatError(`${at} must be an object {id, content, special}`);
+    const { id, content } = t;
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= MAX_IDS) {
+      throw new FormatError(`${at}: bad id ${JSON.stringify(id)}`);
+    }
+    if (typeof content !== "string" || content === "") {
+      throw new FormatError(`${at}: content must be a non-empty string (got ${JSON.stringify(content)})`);
+    }
+    const owner = byId.get(id);
+    if (owner !== undefined && owner !== content) {
+      throw new FormatError(`${at}: id ${id} is already '${owner}', not ${JSON.stringify(content)}`);
+    }
+    const prior = byContent.get(content);
+    if (prior !== undefined && prior !== id) {
+      throw new FormatError(`${at}: ${JSON.stringify(content)} has two ids, ${prior} and ${id}`);
+    }
+    byId.set(id, content);
+    byContent.set(content, id);
+    return { id, content, special: t.special === true };
+  });
+}
+
+/**
+ * The merge table. A merge whose result is an added token's id is left out: ordinary text must never
+ * become an added token (harmony or ChatML markup) by merging.
+ */
+function readMerges(
+  file: string,
+  list: unknown,
+  vocabJson: Record<string, unknown>,
+  addedIds: ReadonlySet<number>,
+): MergeTable {
+  if (list === undefined || list === null) return new MergeTable(0);
+  if (!Array.isArray(list) || list.length > MAX_MERGES) {
+    throw new FormatError(`${file}: model.merges must be a list of at most ${MAX_MERGES} merges`);
+  }
+  const merges = new MergeTable(list.length);
+  for (let rank = 0; rank < list.length; rank++) {
+    const m = list[rank];
+    const pair = typeof m === "string" ? splitMergeString(m) : m;
+    if (
+      !Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" || typeof pair[1] !== "string"
+    ) {
+      throw new FormatError(`${file}: merge ${rank} must be "a b" or ["a", "b"] (got ${JSON.stringify(m)})`);
+    }
+    const [a, b] = pair;
     // Property reads on the parsed object are several times faster than Map lookups of fresh strings;
     // inherited names (e.g. "constructor") are not numbers and so count as missing.
     const ia = vocabJson[a], ib = vocabJson[b], merged = vocabJson[a + b];
     if (typeof ia !== "number" || typeof ib !== "number" || typeof merged !== "number") {
       throw new FormatError(`${file}: merge ${rank} ('${a}' '${b}') uses tokens not in the vocabulary`);
     }
-    merges.add(ia, ib, rank, merged);
+    if (!addedIds.has(merged)) merges.add(ia, ib, rank, merged);
   }
-  const added: AddedToken[] = ((json.added_tokens as Json[] | undefined) ?? []).map((t) => ({
-    id: t.id as number,
-    content: t.content as string,
-    special: t.special === true,
-  }));
+  return merges;
+}
+
+/** Builds a tokenizer from the parsed tokenizer.json; `file` names it in errors (one line each). */
+export function tokenizerFromJson(file: string, json: Json): BpeTokenizer {
+  const model = json.model;
+  if (!isObject(model) || model.type !== "BPE") throw new FormatError(`${file}: model.type must be 'BPE'`);
+  const normalize = normalizerOf(file, json.normalizer);
+  const vocab = readVocab(file, model.vocab);
+  const added = readAddedTokens(file, json.added_tokens, vocab);
+  const merges = readMerges(file, model.merges, model.vocab as Json, new Set(added.map((t) => t.id)));
   const splitters: RegExp[] = [];
-  preTokenizerSplitters(file, json.pre_tokenizer as Json | null, splitters);
-  return new BpeTokenizer(vocab, merges, added, splitters, model.ignore_merges === true, normalize);
+  preTokenizerSplitters(file, json.pre_tokenizer, splitters);
+  try {
+    return new BpeTokenizer(vocab, merges, added, splitters, model.ignore_merges === true, normalize);
+  } catch (e) {
+    if (e instanceof FormatError) throw new FormatError(`${file}: ${e.message}`);
+    throw e;
+  }
 }
 
 /** The supported normalizers: none, NFC (Qwen3), or a Sequence of those. Returns null for none. */
-function normalizerOf(file: string, n: Json | null | undefined): ((text: string) => string) | null {
-  if (!n) return null;
+function normalizerOf(file: string, n: unknown, depth = 0): ((text: string) => string) | null {
+  if (n === undefined || n === null) return null;
+  if (!isObject(n)) throw new FormatError(`${file}: normalizer must be an object`);
   if (n.type === "NFC") return (text) => text.normalize("NFC");
   if (n.type === "Sequence") {
-    const parts = ((n.normalizers as Json[]) ?? []).map((x) => normalizerOf(file, x)).filter((f) =>
-      f !== null
-    );
+    if (!Array.isArray(n.normalizers) || depth > 8) {
+      throw new FormatError(`${file}: a Sequence normalizer needs a 'normalizers' list`);
+    }
+    const parts = n.normalizers.map((x) => normalizerOf(file, x, depth + 1)).filter((f) => f !== null);
     return parts.length === 0 ? null : (text) => parts.reduce((t, f) => f(t), text);
   }
-  throw new FormatError(`${file}: normalizer '${n.type}' is not supported (NFC only)`);
+  throw new FormatError(`${file}: normalizer '${String(n.type)}' is not supported (NFC only)`);
 }
 
-function splitMergeString(m: string): [string, string] {
+/** "a b" as its two tokens (a token may begin with a space only as its first character); null if none. */
+function splitMergeString(m: string): [string, string] | null {
   const i = m.indexOf(" ", 1);
-  return [m.slice(0, i), m.slice(i + 1)];
+  return i < 0 ? null : [m.slice(0, i), m.slice(i + 1)];
 }
 
 /** Loads `tokenizer.json` from a model folder. */
@@ -372,12 +422,15 @@ export function loadTokenizerSync(modelDir: string): BpeTokenizer {
 }
 
 /** A tokenizer that can say which bytes a token stands for (BpeTokenizer does). */
-interface ByteTokenizer extends Tokenizer {
+interface ByteTokenizer extends DecodingTokenizer {
   tokenBytes(id: number): Uint8Array;
   isSpecial(id: number): boolean;
 }
 
-function hasBytes(tok: Tokenizer): tok is ByteTokenizer {
+/** What decoding needs of a tokenizer. */
+type DecodingTokenizer = Pick<Tokenizer, "decode">;
+
+function hasBytes(tok: DecodingTokenizer): tok is ByteTokenizer {
   return typeof (tok as Partial<ByteTokenizer>).tokenBytes === "function";
 }
 
@@ -387,7 +440,7 @@ export class StreamDecoder {
   /** Fallback path for tokenizers without byte access: ids not yet emitted. */
   private pending: number[] = [];
 
-  constructor(private readonly tok: Tokenizer) {}
+  constructor(private readonly tok: DecodingTokenizer) {}
 
   push(id: number): string {
     const tok = this.tok;

@@ -1,7 +1,7 @@
 // How one turn picks its tokens when a request shapes sampling: logit bias, a constrained-decoding
 // program for the chat format (constrain/), and log-probabilities reported per token.
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import type { ChatEngine } from "./chat_engine.ts";
 import { harmonyProgram, type OutputSpec, plainProgram } from "./constrain/output_program.ts";
 import { TokenConstraint } from "./constrain/token_constraint.ts";
@@ -32,8 +32,9 @@ export function constraintFor(
   switch (engine.format.name) {
     case "harmony":
       return new TokenConstraint(ix, harmonyProgram(tok, spec));
-    case "chatml": {
-      const stop = tok.tokenId("<|im_end|>") ?? engine.stopTokens[0];
+    case "template": {
+      // the format's end of turn (<|im_end|>, <|eot_id|>), else the first stop id
+      const stop = tok.tokenId(engine.format.stopStrings[0] ?? "") ?? engine.stopTokens[0];
       return new TokenConstraint(
         ix,
         plainProgram(tok, spec, stop, /<think>\s*$/.test(prompt) ? "</think>" : undefined),

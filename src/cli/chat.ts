@@ -4,8 +4,8 @@
 
 import type { ChatEngine, ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage, Effort } from "../chat/messages.ts";
-import { OssiError } from "../io/errors.ts";
-import { numberFlag, parseArgs } from "./args.ts";
+import { OssiError } from "../errors.ts";
+import { parseArgs, wholeFlag } from "./args.ts";
 import {
   answerBudget,
   CHAT_FLAGS_HELP,
@@ -130,8 +130,7 @@ export async function main(argv: string[]): Promise<number> {
       2,
     );
   }
-  const delayMs = numberFlag(args, "delay-ms", 0);
-  if (!(delayMs >= 0)) throw new OssiError("--delay-ms must be >= 0", 2);
+  const delayMs = wholeFlag(args, "delay-ms", { min: 0, max: 60_000 }, 0);
   const settings = readChatSettings(args);
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
@@ -190,12 +189,21 @@ async function pipeMode(state: ChatState): Promise<number> {
   return 0;
 }
 
+/** An input (a line, or a block of lines) longer than this is refused: no context holds that much. */
+const MAX_INPUT_CHARS = 64 << 20;
+
 /** Inputs from stdin as they arrive (a question is answered before the next line is written). */
 async function* stdinInputs(): AsyncGenerator<string> {
   const assembler = new InputAssembler();
   let buffered = "";
   for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    // Only the new chunk can hold the next newline: scanning all of a long line again per chunk is quadratic.
+    const noNewline = !chunk.includes("\n");
     buffered += chunk;
+    if (buffered.length + assembler.pendingLength > MAX_INPUT_CHARS) {
+      throw new OssiError(`chat: an input on stdin is over ${MAX_INPUT_CHARS} characters`);
+    }
+    if (noNewline) continue;
     let nl: number;
     while ((nl = buffered.indexOf("\n")) >= 0) {
       const input = assembler.push(buffered.slice(0, nl).replace(/\r$/, ""));

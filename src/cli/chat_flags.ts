@@ -1,13 +1,14 @@
 // Flags shared by `ossi chat` and `ossi run` (model, backend, sampling, effort, system, context) and the
 // engine they open. The demo-model notice is the one line both commands print on stderr.
 
-import { type ChatEngine, openChatEngine } from "../chat/chat_engine.ts";
+import type { ChatEngine } from "../chat/chat_engine.ts";
 import { type Effort, EFFORTS, type PromptOptions } from "../chat/messages.ts";
 import { defaultSamplerParams, type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName, type Precision } from "../engine/create_backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { type ResolvedModel, resolveModel } from "../io/hub.ts";
-import { numberFlag, type ParsedArgs, stringFlag } from "./args.ts";
+import { decimalFlag, MIN_CONTEXT, type ParsedArgs, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
+import { openChatEngine } from "./open_chat_engine.ts";
 import { ProgressBar } from "./term.ts";
 
 export const CHAT_VALUE_FLAGS = [
@@ -72,29 +73,17 @@ export function parseEffort(s: string): Effort {
   throw new OssiError(`effort must be one of ${EFFORTS.join(", ")} (got '${s}')`, 2);
 }
 
-function wholeFlag(args: ParsedArgs, name: string, min: number): number | undefined {
-  const n = numberFlag(args, name);
-  if (n !== undefined && !(Number.isInteger(n) && n >= min)) {
-    throw new OssiError(`--${name} must be a whole number >= ${min} (got ${n})`, 2);
-  }
-  return n;
-}
-
 /** Reads the shared flags and resolves the model (a folder, a cached Hub id, or the demo model). */
 export function readChatSettings(args: ParsedArgs): ChatSettings {
   const backend = stringFlag(args, "backend") ?? "auto";
   parseBackendName(backend);
   const model = resolveModel(stringFlag(args, "model"));
   const sampler = defaultSamplerParams(model.dir);
-  const num = (name: string, key: "temperature" | "topK" | "topP" | "minP") => {
-    const v = numberFlag(args, name);
-    if (v !== undefined) sampler[key] = v;
-  };
-  num("temperature", "temperature");
-  num("top-k", "topK");
-  num("top-p", "topP");
-  num("min-p", "minP");
-  const seed = numberFlag(args, "seed");
+  sampler.temperature = decimalFlag(args, "temperature", { min: 0 }, sampler.temperature);
+  sampler.topK = wholeFlag(args, "top-k", { min: 0 }, sampler.topK);
+  sampler.topP = decimalFlag(args, "top-p", { min: 0, minExclusive: true, max: 1 }, sampler.topP);
+  sampler.minP = decimalFlag(args, "min-p", { min: 0, max: 1 }, sampler.minP);
+  const seed = wholeFlag(args, "seed", {});
   if (seed !== undefined) sampler.seed = seed;
   try {
     validateSamplerParams(sampler);
@@ -108,11 +97,11 @@ export function readChatSettings(args: ParsedArgs): ChatSettings {
     model,
     prompt: { effort, ...(system !== undefined ? { system } : {}) },
     sampler,
-    maxTokens: wholeFlag(args, "max-tokens", 1),
+    maxTokens: wholeFlag(args, "max-tokens", { min: 1 }),
     backend,
-    threads: wholeFlag(args, "threads", 1),
+    threads: wholeFlag(args, "threads", THREAD_RANGE),
     precision: precisionFlag(args),
-    ctx: wholeFlag(args, "ctx", 16),
+    ctx: wholeFlag(args, "ctx", { min: MIN_CONTEXT }),
   };
 }
 

@@ -2,9 +2,13 @@
 
 import type { ChatMessage, Effort } from "../chat/messages.ts";
 import { EFFORTS } from "../chat/messages.ts";
-import { OssiError } from "../io/errors.ts";
+import { readTextFile } from "../io/checkpoint.ts";
+import { OssiError } from "../errors.ts";
 
 export const CONVERSATION_FORMAT = "ossi-chat-1";
+
+/** Saved chats above this are refused before they are read (a whole 128k-token context is about 1 MB). */
+export const MAX_CONVERSATION_BYTES = 16 << 20;
 
 export interface Conversation {
   model: string;
@@ -26,13 +30,13 @@ export function saveConversation(path: string, c: Conversation): void {
 
 /** Reads and validates a saved chat; every problem is a one-line error naming the file. */
 export function loadConversation(path: string): Conversation {
+  // A regular file of at most MAX_CONVERSATION_BYTES, UTF-8 with or without a byte-order mark.
+  const text = readTextFile(path, MAX_CONVERSATION_BYTES);
   let v: unknown;
   try {
-    v = JSON.parse(Deno.readTextFileSync(path));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new OssiError(`${path}: file not found`);
-    if (e instanceof SyntaxError) throw new OssiError(`${path}: not valid JSON`);
-    throw new OssiError(`${path}: cannot read (${(e as Error).message.split("\n")[0]})`);
+    v = JSON.parse(text);
+  } catch {
+    throw new OssiError(`${path}: not valid JSON`);
   }
   const bad = (what: string): never => {
     throw new OssiError(`${path}: ${what}`);

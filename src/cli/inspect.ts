@@ -1,7 +1,7 @@
 // `ossi inspect MODEL [MODEL...]`: models side by side from config.json and safetensors headers only
 // (no weights read): size, depth vs width, attention, positions, norms, FFN and experts, KV cache.
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { isDir } from "../io/checkpoint.ts";
 import { isHubId, resolveModel } from "../io/hub.ts";
 import { inspectModel, type ModelSummary } from "../model/inspect.ts";
@@ -63,7 +63,7 @@ function rows(s: ModelSummary): [string, string][] {
     "-";
   const position = p.kind === "learned absolute"
     ? "learned absolute"
-    : `${p.kind} (theta ${p.theta}${p.yarnFactor ? `, x${p.yarnFactor}` : ""})`;
+    : `${p.kind} (theta ${p.theta}${p.factor ? `, x${p.factor}` : ""})`;
   const ffn = f.experts === 0
     ? `${f.kind}, ${f.width}`
     : `MoE ${f.kind}: ${f.experts} experts x ${f.width}, top-${f.topK}` +

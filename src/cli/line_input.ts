@@ -19,6 +19,11 @@ export class InputAssembler {
     return this.inBlock || this.parts.length > 0;
   }
 
+  /** Characters held for the incomplete input. */
+  get pendingLength(): number {
+    return this.parts.reduce((n, p) => n + p.length + 1, 0);
+  }
+
   reset(): void {
     this.parts = [];
     this.inBlock = false;

@@ -1,6 +1,6 @@
 // `ossi list`: the models in the Hugging Face cache (id, size, snapshot path), and the demo model.
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { demoModelDir, formatBytes, hubCacheDir, listCachedModels } from "../io/hub.ts";
 import { parseArgs } from "./args.ts";
 import { writeOut } from "./term.ts";

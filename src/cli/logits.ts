@@ -1,11 +1,12 @@
 // `ossi logits`: logits for every prompt position and N greedy tokens, as one JSON object on stdout.
 // The way any backend is checked against a reference.
 
-import { OssiError } from "../io/errors.ts";
-import { loadAnyModel } from "../model/load_any.ts";
-import { createAnyBackend, parseBackendName } from "../engine/create_backend.ts";
+import { OssiError } from "../errors.ts";
+import { loadModel } from "../model/load.ts";
+import { createBackend, parseBackendName } from "../engine/create_backend.ts";
+import { NonFiniteError } from "../backends/backend.ts";
 import { argmax } from "../backends/ref/kernels.ts";
-import { numberFlag, parseArgs, stringFlag } from "./args.ts";
+import { parseArgs, parseWhole, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
 
 const HELP = `usage: ossi logits --model DIR --tokens 1,2,3 [--generate N] [--backend auto|ref|wasm|webgpu]
                    [--threads N] [--dump FILE]
@@ -26,42 +27,44 @@ export async function main(argv: string[]): Promise<number> {
   const tokenText = stringFlag(args, "tokens");
   if (!modelPath) throw new OssiError("logits: --model DIR is required", 2);
   if (!tokenText) throw new OssiError("logits: --tokens 1,2,3 is required", 2);
-  const tokens = tokenText.split(",").map((s) => {
-    const n = Number(s.trim());
-    if (s.trim() === "" || !Number.isSafeInteger(n) || n < 0) {
-      throw new OssiError(`logits: bad token id '${s}'`, 2);
-    }
-    return n;
-  });
-  const generate = numberFlag(args, "generate", 0);
-  if (!Number.isSafeInteger(generate) || generate < 0) {
-    throw new OssiError("logits: --generate must be >= 0", 2);
-  }
+  const tokens = tokenText.split(",").map((t) =>
+    parseWhole(t.trim(), "logits: each --tokens id", { min: 0 })
+  );
+  const generate = wholeFlag(args, "generate", { min: 0 }, 0);
+  const threads = wholeFlag(args, "threads", THREAD_RANGE);
+  const backendName = parseBackendName(stringFlag(args, "backend") ?? "auto");
+  const dumpPath = stringFlag(args, "dump");
+  // Opened before any work, so that an unwritable path is refused at once.
+  const dumpFile = dumpPath === undefined ? undefined : openForWriting(dumpPath);
 
-  const any = loadAnyModel(modelPath);
-  const vocab = any.arch === "gpt_oss" ? any.model.config.vocabSize : any.config.vocabSize;
+  const model = loadModel(modelPath);
+  const vocab = model.config.vocabSize;
   for (const t of tokens) {
     if (t >= vocab) throw new OssiError(`logits: token id ${t} is outside the vocabulary (${vocab})`);
   }
-  const backendName = parseBackendName(stringFlag(args, "backend") ?? "auto");
   const maxContext = tokens.length + generate;
-  if (any.arch !== "gpt_oss" && maxContext > any.config.maxContext) {
+  if (maxContext > model.config.maxContext) {
     throw new OssiError(
-      `logits: ${maxContext} tokens exceed the model's context of ${any.config.maxContext}`,
+      `logits: ${maxContext} tokens exceed the model's context of ${model.config.maxContext}`,
     );
   }
-  const backend = await createAnyBackend(any, backendName, {
-    maxContext,
-    threads: numberFlag(args, "threads"),
-  });
-  const dumpPath = stringFlag(args, "dump");
-  const dumpLines: string[] = [];
+  const backend = await createBackend(model, backendName, { maxContext, threads });
+  const dumps: { name: string; layer: number; rows: number; values: number[] }[] = [];
   const debug = dumpPath
     ? (name: string, layer: number, rows: number, values: Float32Array) =>
-      dumpLines.push(JSON.stringify({ name, layer, rows, values: Array.from(values) }))
+      dumps.push({ name, layer, rows, values: Array.from(values) })
     : undefined;
+  const writeDump = () => {
+    if (dumpFile) {
+      writeAll(
+        dumpFile,
+        dumpPath!,
+        new TextEncoder().encode(dumps.map((d) => JSON.stringify(d)).join("\n") + "\n"),
+      );
+    }
+  };
   try {
-    const prompt = await backend.forward(tokens, 0, { logits: "all", debug });
+    const [prompt] = await backend.forward([{ slot: 0, tokens, pos: 0, logits: "all" }], { debug });
     const rows: number[][] = [];
     for (let t = 0; t < tokens.length; t++) {
       rows.push(Array.from(prompt.subarray(t * vocab, (t + 1) * vocab)));
@@ -71,15 +74,46 @@ export async function main(argv: string[]): Promise<number> {
     for (let i = 0; i < generate; i++) {
       generated.push(next);
       if (i + 1 === generate) break;
-      const step = await backend.forward([next], tokens.length + i, { logits: "last" });
+      const [step] = await backend.forward([{
+        slot: 0,
+        tokens: [next],
+        pos: tokens.length + i,
+        logits: "last",
+      }]);
       next = argmax(step);
     }
-    if (dumpPath) await Deno.writeTextFile(dumpPath, dumpLines.join("\n") + "\n");
+    writeDump();
     await writeStdout(JSON.stringify({ logits: rows, generated }) + "\n");
+  } catch (e) {
+    if (!(e instanceof NonFiniteError) || !dumpPath) throw e;
+    // name the first intermediate where the values stop being finite
+    writeDump();
+    const bad = dumps.find((d) => d.values.some((v) => !Number.isFinite(v)));
+    const where = bad
+      ? `the first non-finite intermediate is ${bad.name}${bad.layer >= 0 ? ` of layer ${bad.layer}` : ""}`
+      : "every dumped intermediate is finite";
+    throw new OssiError(`${e.message}; ${where} (dump in ${dumpPath})`);
   } finally {
     backend.dispose();
+    dumpFile?.close();
   }
   return 0;
+}
+
+function openForWriting(path: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path, { write: true, create: true, truncate: true });
+  } catch (e) {
+    throw new OssiError(`logits: cannot write --dump ${path} (${(e as Error).message.split("\n")[0]})`);
+  }
+}
+
+function writeAll(file: Deno.FsFile, path: string, bytes: Uint8Array): void {
+  try {
+    for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+  } catch (e) {
+    throw new OssiError(`logits: cannot write --dump ${path} (${(e as Error).message.split("\n")[0]})`);
+  }
 }
 
 async function writeStdout(text: string): Promise<void> {

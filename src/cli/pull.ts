@@ -1,7 +1,7 @@
 // `ossi pull <org/name>`: downloads a model from the Hugging Face Hub into the shared HF cache, with a
 // progress bar on stderr, resume after interruption, and size/sha256 checks.
 
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { formatBytes, hubCacheDir, isHubId } from "../io/hub.ts";
 import { type PullLayout, pullModel } from "../io/hub_download.ts";
 import { parseArgs, stringFlag } from "./args.ts";

@@ -3,8 +3,8 @@
 
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage } from "../chat/messages.ts";
-import { OssiError } from "../io/errors.ts";
-import { numberFlag, parseArgs, stringFlag } from "./args.ts";
+import { OssiError } from "../errors.ts";
+import { parseArgs, stringFlag, wholeFlag } from "./args.ts";
 import {
   answerBudget,
   CHAT_FLAGS_HELP,
@@ -43,8 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   const prompt = await readPrompt(args.positionals, stringFlag(args, "file"));
   const json = args.flags.has("json");
   const showReasoning = args.flags.has("show-reasoning");
-  const delayMs = numberFlag(args, "delay-ms", 0);
-  if (!(delayMs >= 0)) throw new OssiError("--delay-ms must be >= 0", 2);
+  const delayMs = wholeFlag(args, "delay-ms", { min: 0, max: 60_000 }, 0);
 
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
@@ -115,28 +114,64 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Prompts larger than this (stdin or -f) are refused as they are read: no context holds that much. */
+const MAX_PROMPT_BYTES = 64 << 20;
+
 /** stdin (when it is not a terminal), -f FILE, then the PROMPT words, joined by blank lines. */
 async function readPrompt(positionals: string[], file: string | undefined): Promise<string> {
   const parts: string[] = [];
   if (!Deno.stdin.isTerminal()) {
-    const text = await new Response(Deno.stdin.readable).text();
+    const text = await readLimited(Deno.stdin.readable, "stdin");
     if (text.trim()) parts.push(text.trim());
   }
   if (file !== undefined) {
+    let f: Deno.FsFile;
     try {
-      parts.push(Deno.readTextFileSync(file).trim());
+      // A pipe is fine (-f <(command)); a folder is not.
+      if (Deno.statSync(file).isDirectory) throw new Error("a folder");
+      f = await Deno.open(file, { read: true });
     } catch (e) {
       throw new OssiError(
         `run: cannot read ${file} (${
-          e instanceof Deno.errors.NotFound ? "not found" : (e as Error).message
+          e instanceof Deno.errors.NotFound ? "not found" : (e as Error).message.split("\n")[0]
         })`,
       );
     }
+    parts.push((await readLimited(f.readable, file)).trim());
   }
   if (positionals.length > 0) parts.push(positionals.join(" "));
   const prompt = parts.filter((p) => p !== "").join("\n\n");
   if (!prompt) throw new OssiError("run: no prompt (give PROMPT, -f FILE, or text on stdin)", 2);
   return prompt;
+}
+
+/** A stream's text, refused (one line) past MAX_PROMPT_BYTES or when it is not UTF-8. */
+async function readLimited(stream: ReadableStream<Uint8Array>, what: string): Promise<string> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const reader = stream.getReader();
+  try {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      size += r.value.length;
+      if (size > MAX_PROMPT_BYTES) {
+        throw new OssiError(`run: the prompt from ${what} is over ${MAX_PROMPT_BYTES >> 20} MiB`);
+      }
+      parts.push(r.value);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.length;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new OssiError(`run: the prompt from ${what} is not UTF-8 text`);
+  }
 }
 
 function jsonResult(

@@ -1,18 +1,19 @@
 // `ossi serve`: an OpenAI-compatible HTTP server (chat completions, responses, models) and a chat page at /.
 // This file only reads flags, opens the engine and binds; everything else lives in src/serve/.
 
-import { openChatEngine } from "../chat/chat_engine.ts";
+import { openChatEngine } from "./open_chat_engine.ts";
 import { defaultSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 import { resolveModel } from "../io/hub.ts";
+import { isLoopbackName, normalizeOrigin } from "../serve/origin_policy.ts";
 import { startServer } from "../serve/server.ts";
-import { numberFlag, parseArgs, stringFlag } from "./args.ts";
+import { listFlag, MIN_CONTEXT, parseArgs, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
 import { precisionFlag } from "./chat_flags.ts";
 
 const HELP = `usage: ossi serve [--model DIR|ORG/NAME] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
                   [--backend auto|ref|wasm|webgpu] [--threads N] [--exact] [--max-context N] [--queue N]
-                  [--alias NAME]...
+                  [--alias NAME]... [--cors-origin ORIGIN]...
 
 Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses) and a chat page
 at http://HOST:PORT/. Requests queue for the one engine; past --queue waiting requests (default 32) the
@@ -20,7 +21,10 @@ server answers 429. With --api-key (or OSSI_API_KEY) every /v1 request needs 'Au
 It binds to loopback unless --host says otherwise. --port 0 picks a free port. On the CPU (wasm backend)
 it runs the fast path (int8 weights and expert activations); --exact runs the reference's f32 arithmetic.
 Requests name the model as GET /v1/models lists it (a Hub id such as openai/gpt-oss-20b, or the folder's
-name); the name without its organisation (gpt-oss-20b) works too, and each --alias NAME adds a name.`;
+name); the name without its organisation (gpt-oss-20b) works too, and each --alias NAME adds a name.
+Web pages from other origins are refused unless --cors-origin allows them (repeatable; '*' allows any
+origin), e.g. --cors-origin http://localhost:3000. On loopback, Host names other than localhost and
+loopback addresses are refused (DNS rebinding).`;
 
 /** Every `--alias NAME` / `--alias=NAME` (repeatable), and the arguments without them. */
 export function takeAliases(argv: string[]): { aliases: string[]; rest: string[] } {
@@ -47,6 +51,7 @@ export async function main(argvIn: string[]): Promise<number> {
   const { aliases: listed, rest: argv } = takeAliases(argvIn);
   const args = parseArgs(argv, {
     values: ["model", "host", "port", "api-key", "backend", "threads", "max-context", "queue"],
+    lists: ["cors-origin"],
     switches: ["help", "exact", "moe-int8"],
   });
   if (args.flags.has("help")) {
@@ -57,14 +62,20 @@ export async function main(argvIn: string[]): Promise<number> {
     throw new OssiError(`serve: unexpected argument '${args.positionals[0]}'`, 2);
   }
   const hostname = stringFlag(args, "host") ?? "127.0.0.1";
-  const port = numberFlag(args, "port", 8000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new OssiError("serve: --port must be 0-65535", 2);
+  if (!validHost(hostname)) {
+    throw new OssiError(`serve: --host must be an IP address or a host name (got '${hostname}')`, 2);
   }
-  const queue = numberFlag(args, "queue", 32);
-  if (!Number.isInteger(queue) || queue < 0) {
-    throw new OssiError("serve: --queue must be a whole number >= 0", 2);
-  }
+  const port = wholeFlag(args, "port", { min: 0, max: 65535 }, 8000);
+  const queue = wholeFlag(args, "queue", { min: 0, max: 1_000_000 }, 32);
+  const threads = wholeFlag(args, "threads", THREAD_RANGE);
+  const maxContext = wholeFlag(args, "max-context", { min: MIN_CONTEXT });
+  const corsOrigins = listFlag(args, "cors-origin").map((o) => {
+    const origin = normalizeOrigin(o);
+    if (origin === null) {
+      throw new OssiError(`serve: --cors-origin must be '*' or scheme://host[:port] (got '${o}')`, 2);
+    }
+    return origin;
+  });
   const apiKey = stringFlag(args, "api-key") ?? (Deno.env.get("OSSI_API_KEY") || undefined);
   const backend = parseBackendName(stringFlag(args, "backend") ?? "auto");
 
@@ -75,9 +86,9 @@ export async function main(argvIn: string[]): Promise<number> {
   }
   const engine = await openChatEngine(model.dir, {
     backend,
-    threads: numberFlag(args, "threads"),
+    threads,
     precision: precisionFlag(args),
-    maxContext: numberFlag(args, "max-context"),
+    maxContext,
   });
   const modelId = model.name;
   let server;
@@ -91,6 +102,7 @@ export async function main(argvIn: string[]): Promise<number> {
       contextSize: engine.gen.contextSize,
       sampler: defaultSamplerParams(model.dir),
       apiKey,
+      corsOrigins,
       maxWaiting: queue,
       log: (line) => console.error(line),
     }, { hostname, port });
@@ -101,9 +113,12 @@ export async function main(argvIn: string[]): Promise<number> {
     if (e instanceof Deno.errors.AddrNotAvailable) {
       throw new OssiError(`serve: cannot bind ${hostname}:${port}`);
     }
-    throw e;
+    // An address that does not parse or resolve (--host 999.1.1.1), a port below 1024 without root, ...
+    throw new OssiError(
+      `serve: cannot listen on ${hostname}:${port} (${(e as Error).message.split("\n")[0]})`,
+    );
   }
-  if (!isLoopback(server.hostname) && !apiKey) {
+  if (!isLoopbackName(server.hostname) && !apiKey) {
     console.error(
       `ossi: warning: listening on ${server.hostname} without --api-key; anyone who can reach it can use it`,
     );
@@ -125,6 +140,13 @@ export async function main(argvIn: string[]): Promise<number> {
   return 0;
 }
 
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.");
+/** An IPv4 address with octets 0-255, an IPv6 address, or a DNS name: checked before the model loads. */
+function validHost(host: string): boolean {
+  if (/^[\d.]+$/.test(host)) {
+    const parts = host.split(".");
+    return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+  }
+  if (host.includes(":")) return /^[0-9a-fA-F:.]+$/.test(host);
+  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
+    .test(host);
 }

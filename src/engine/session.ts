@@ -1,9 +1,10 @@
-// Session: one conversation's KV cache over a backend. Generation reuses the longest prefix of the new
-// prompt that is already in the cache, so a chat turn only prefills its new tokens.
+// Session: one conversation's KV cache (slot 0 of a backend). Generation reuses the longest prefix of the
+// new prompt that is already in the cache, so a chat turn only prefills its new tokens; the prefill runs
+// in the backend's chunks, so an abort keeps every chunk completed before it.
 // The narrow interface the REPL, pipe mode and server share is `TokenGenerator`.
 
-import type { Backend } from "../backends/backend.ts";
-import { OssiError } from "../io/errors.ts";
+import { type Backend, ForwardAbortedError, type ForwardOptions } from "../backends/backend.ts";
+import { OssiError } from "../errors.ts";
 
 export interface GenerateRequest {
   /** Full prompt token ids (the whole conversation so far). */
@@ -15,7 +16,7 @@ export interface GenerateRequest {
   /** Generation ends after emitting one of these (the stop token is yielded). */
   readonly stopTokens: ReadonlySet<number>;
   readonly maxTokens: number;
-  /** Aborting ends the generator after the current step; the cache stays consistent. */
+  /** Aborting ends the generator within a layer or a prefill chunk; the cache stays consistent. */
   readonly signal?: AbortSignal;
 }
 
@@ -40,6 +41,8 @@ export interface TokenGenerator {
   generate(req: GenerateRequest): AsyncGenerator<number, void, void>;
   /** Forgets the cached context (next prompt is computed from scratch). */
   reset(): void;
+  /** Throws (ModelChangedError) when the model's files changed on disk since they were loaded. */
+  checkModel?(): void;
 }
 
 export class ContextOverflowError extends OssiError {
@@ -51,8 +54,19 @@ export class Session implements TokenGenerator {
   private cached: number[] = [];
   lastStats: GenerationStats | null = null;
 
-  /** Any architecture's backend: the vocabulary size, the context, forward() and greedy() if it has one. */
-  constructor(readonly backend: Backend<{ readonly vocabSize: number }>) {}
+  /**
+   * Any backend; the session uses its slot 0. `checkFiles` throws when the weight files changed on disk
+   * (TensorStore.checkUnchanged): it runs before every generation, since a backend reading a mapping in
+   * place dies (SIGBUS) on a shrunk file.
+   */
+  constructor(
+    readonly backend: Backend,
+    private readonly checkFiles: () => void = () => {},
+  ) {}
+
+  checkModel(): void {
+    this.checkFiles();
+  }
 
   get vocabSize(): number {
     return this.backend.config.vocabSize;
@@ -68,6 +82,7 @@ export class Session implements TokenGenerator {
 
   async *generate(req: GenerateRequest): AsyncGenerator<number, void, void> {
     const { prompt } = req;
+    this.checkFiles();
     if (prompt.length === 0) throw new OssiError("empty prompt");
     if (prompt.length >= this.contextSize) {
       throw new ContextOverflowError(
@@ -91,9 +106,24 @@ export class Session implements TokenGenerator {
     this.lastStats = stats;
     this.cached.length = p;
     const next = this.nextToken(req);
+    const opts = { shouldStop: () => req.signal?.aborted === true };
     const t0 = performance.now();
-    let token = await next(prompt.slice(p), p);
-    this.cached.push(...prompt.slice(p));
+    // prefill all but the last chunk without logits; each completed chunk stays cached
+    const chunk = this.backend.chunkTokens;
+    let token: number;
+    try {
+      while (prompt.length - this.cached.length > chunk) {
+        const tokens = prompt.slice(this.cached.length, this.cached.length + chunk);
+        await this.backend.forward([{ slot: 0, tokens, pos: this.cached.length, logits: "none" }], opts);
+        this.cached.push(...tokens);
+      }
+      token = await next(prompt.slice(this.cached.length), this.cached.length, opts);
+    } catch (e) {
+      stats.contextUsed = this.cached.length;
+      if (e instanceof ForwardAbortedError) return;
+      throw e;
+    }
+    this.cached.push(...prompt.slice(this.cached.length));
     stats.prefillMs = performance.now() - t0;
     stats.contextUsed = this.cached.length;
 
@@ -106,7 +136,12 @@ export class Session implements TokenGenerator {
       if (this.cached.length + 1 >= this.contextSize) break;
       if (req.signal?.aborted) break;
       const fed = token;
-      token = await next([fed], this.cached.length);
+      try {
+        token = await next([fed], this.cached.length, opts);
+      } catch (e) {
+        if (e instanceof ForwardAbortedError) break;
+        throw e;
+      }
       this.cached.push(fed);
       stats.contextUsed = this.cached.length;
       stats.decodeMs = performance.now() - t1;
@@ -115,9 +150,14 @@ export class Session implements TokenGenerator {
   }
 
   /** How the next token is chosen after running tokens at pos: the backend's argmax, or sample(logits). */
-  private nextToken(req: GenerateRequest): (tokens: number[], pos: number) => Promise<number> {
+  private nextToken(
+    req: GenerateRequest,
+  ): (tokens: number[], pos: number, opts: ForwardOptions) => Promise<number> {
     const b = this.backend;
-    if (req.greedy && b.greedy) return (tokens, pos) => b.greedy!(tokens, pos);
-    return async (tokens, pos) => req.sample(await b.forward(tokens, pos, { logits: "last" }));
+    if (req.greedy && b.greedy) {
+      return async (tokens, pos, opts) => (await b.greedy!([{ slot: 0, tokens, pos }], opts))[0];
+    }
+    return async (tokens, pos, opts) =>
+      req.sample((await b.forward([{ slot: 0, tokens, pos, logits: "last" }], opts))[0]);
   }
 }

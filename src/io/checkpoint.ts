@@ -1,7 +1,7 @@
 // A model folder as the Hugging Face Hub ships it: config.json plus one safetensors file or shards
 // listed by model.safetensors.index.json. Also opens the `original/` sub-layout.
 
-import { FormatError, MissingError, OssiError } from "./errors.ts";
+import { FormatError, MissingError, ModelChangedError, OssiError } from "../errors.ts";
 import { SafetensorsFile, type SafetensorsHeader, type Tensor, type TensorInfo } from "./safetensors.ts";
 
 export const INDEX_FILE = "model.safetensors.index.json";
@@ -27,15 +27,51 @@ export function isDir(path: string): boolean {
   }
 }
 
-/** Reads and parses a JSON file; errors name the file. */
-export function readJson(path: string): Record<string, unknown> {
-  let text: string;
+/** True when something (a file, folder, FIFO, ...) is at `path`, following symlinks. */
+export function exists(path: string): boolean {
   try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new MissingError(`${path}: file not found`);
-    throw new OssiError(`${path}: cannot read (${(e as Error).message})`);
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
+}
+
+/** Text files (configs, tokenizers, templates) larger than this are refused: 27 MB is gpt-oss's tokenizer. */
+export const MAX_TEXT_FILE_BYTES = 256 << 20;
+
+/**
+ * Reads a regular file as UTF-8 text (a leading byte-order mark dropped). A FIFO, device or folder is
+ * refused before it is opened (opening a FIFO would wait for a writer), and so is a file over `maxBytes`.
+ */
+export function readTextFile(path: string, maxBytes = MAX_TEXT_FILE_BYTES): string {
+  let bytes: Uint8Array;
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) throw new FormatError(`${path}: not a regular file`);
+    if (info.size > maxBytes) {
+      throw new FormatError(`${path}: ${info.size} bytes is over the limit of ${maxBytes} for this file`);
+    }
+    bytes = Deno.readFileSync(path);
+  } catch (e) {
+    if (e instanceof OssiError) throw e;
+    if (e instanceof Deno.errors.NotFound) throw new MissingError(`${path}: file not found`);
+    throw new OssiError(`${path}: cannot read (${(e as Error).message.split("\n")[0]})`);
+  }
+  // It may have grown between the stat and the read.
+  if (bytes.length > maxBytes) {
+    throw new FormatError(`${path}: over the limit of ${maxBytes} bytes for this file`);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes); // drops a leading byte-order mark
+  } catch {
+    throw new FormatError(`${path}: not UTF-8 text`);
+  }
+}
+
+/** Reads and parses a JSON file (a regular file, see readTextFile); errors name the file. */
+export function readJson(path: string): Record<string, unknown> {
+  const text = readTextFile(path);
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -117,6 +153,22 @@ export class TensorStore {
 
   get mapped(): boolean {
     return this.files.every((f) => f.mapped);
+  }
+
+  /**
+   * Throws ModelChangedError when a weight file's size or modification time differs from when it was
+   * opened. Reading a mapping after its file shrank kills the process (SIGBUS), so callers check before
+   * each use; a file rewritten between this check and the read is the window that remains.
+   */
+  checkUnchanged(): void {
+    for (const f of this.files) {
+      const change = f.change();
+      if (change !== null) {
+        throw new ModelChangedError(
+          `${f.path} was ${change} since it was loaded: restart ossi to load it again`,
+        );
+      }
+    }
   }
 }
 

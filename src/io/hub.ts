@@ -3,7 +3,7 @@
 // Layout: <cache>/models--ORG--NAME/{blobs/<etag>, snapshots/<commit>/<file> -> ../../blobs/<etag>, refs/main}.
 
 import { isDir, isFile, joinPath, listWeightFiles } from "./checkpoint.ts";
-import { OssiError } from "./errors.ts";
+import { OssiError } from "../errors.ts";
 
 /** The demo model shipped in the repository (models/tiny-oss-math); `OSSI_DEMO_MODEL` overrides it. */
 export function demoModelDir(): string {

@@ -5,7 +5,7 @@
 
 import { createHash } from "node:crypto";
 import { isFile, joinPath } from "./checkpoint.ts";
-import { OssiError } from "./errors.ts";
+import { OssiError } from "../errors.ts";
 import { hubCacheDir, isCommitHash, repoFolderName } from "./hub.ts";
 
 /** Which files of a repository to fetch. */

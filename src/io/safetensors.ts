@@ -2,8 +2,8 @@
 // Format: u64 little-endian header length N, N bytes of JSON, then the data section; every tensor's
 // `data_offsets` are relative to the start of the data section.
 
-import { FormatError, MissingError } from "./errors.ts";
-import { mapFile } from "./mmap.ts";
+import { FormatError, MissingError } from "../errors.ts";
+import { fileChange, type FileStamp, mapFile } from "./mmap.ts";
 
 export type DType =
   | "BF16"
@@ -100,7 +100,7 @@ export function parseHeader(file: string, bytes: Uint8Array, fileSize = bytes.le
     }
     tensors.set(name, parseEntry(file, name, value, dataStart, dataSize));
   }
-  checkNoOverlap(file, [...tensors.values()]);
+  checkTiling(file, [...tensors.values()], dataStart, dataSize);
   return { tensors, metadata, dataStart };
 }
 
@@ -137,25 +137,57 @@ function parseEntry(
   return { name, dtype: dtype as DType, shape: shape as number[], begin: dataStart + b, end: dataStart + e };
 }
 
-function checkNoOverlap(file: string, infos: TensorInfo[]): void {
+/**
+ * The tensors must cover the data section one after another, to its last byte, as the format requires
+ * (gaps of up to 7 bytes that align the next tensor to 8 bytes are allowed: ossi's own writer leaves
+ * them). A wrong header length moves the data section but not the tensors' extent, so it leaves bytes
+ * at the end uncovered (or runs past it): refused here rather than read as tensors shifted by a byte.
+ */
+function checkTiling(file: string, infos: TensorInfo[], dataStart: number, dataSize: number): void {
   const sorted = infos.filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin);
-  for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i].begin < sorted[i - 1].end) {
-      throw new FormatError(`${file}: tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap`);
+  let at = dataStart;
+  for (const [i, t] of sorted.entries()) {
+    if (t.begin < at) {
+      throw new FormatError(`${file}: tensors '${sorted[i - 1].name}' and '${t.name}' overlap`);
     }
+    const gap = t.begin - at;
+    if (gap > 0 && (gap >= 8 || (t.begin - dataStart) % 8 !== 0)) {
+      throw new FormatError(
+        `${file}: ${gap} bytes of the data section before tensor '${t.name}' belong to no tensor`,
+      );
+    }
+    at = t.end;
+  }
+  const end = dataStart + dataSize;
+  if (at !== end) {
+    throw new FormatError(
+      `${file}: the last ${end - at} bytes of the data section belong to no tensor (a wrong header length ` +
+        "would shift every tensor)",
+    );
   }
 }
 
 /** One opened safetensors file: its validated header and its (mapped) bytes. */
 export class SafetensorsFile {
   readonly header: SafetensorsHeader;
-  private constructor(readonly path: string, readonly bytes: Uint8Array, readonly mapped: boolean) {
+  private constructor(
+    readonly path: string,
+    readonly bytes: Uint8Array,
+    readonly mapped: boolean,
+    /** The file as it was opened: a mapping read after the file shrank would be a SIGBUS. */
+    readonly stamp: FileStamp,
+  ) {
     this.header = parseHeader(path, bytes);
   }
 
   static open(path: string): SafetensorsFile {
     const m = mapFile(path);
-    return new SafetensorsFile(path, m.bytes, m.mapped);
+    return new SafetensorsFile(path, m.bytes, m.mapped, m.stamp);
+  }
+
+  /** How the file changed on disk since it was opened, or null. */
+  change(): string | null {
+    return fileChange(this.path, this.stamp);
   }
 
   /** Reads only the header (no mapping of the data): for `inspect`. */

@@ -1,6 +1,6 @@
 // Scalar conversions between storage dtypes and float32, and typed views of tensors as matrices.
 
-import { FormatError } from "../io/errors.ts";
+import { FormatError } from "../errors.ts";
 import type { DType, Tensor } from "../io/safetensors.ts";
 
 const f32 = new Float32Array(1);
@@ -28,6 +28,21 @@ export function f32ToBf16(x: number): number {
   const b = u32[0];
   if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff)) return 0x7fc0;
   return ((b + 0x7fff + ((b >> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** float32 to IEEE half bits, round to nearest even; overflow is infinity (for synthetic checkpoints and tests). */
+export function f32ToF16(x: number): number {
+  const s = x < 0 || Object.is(x, -0) ? 0x8000 : 0, a = Math.abs(x);
+  if (Number.isNaN(x)) return 0x7e00;
+  if (a >= 65520) return s | 0x7c00;
+  if (a < 2 ** -14) return s | roundEven(a * 2 ** 24); // subnormal (rounds up into the normals at 1024)
+  const e = Math.floor(Math.log2(a)), m = roundEven((a / 2 ** e - 1) * 1024);
+  return m === 1024 ? s | ((e + 16) << 10) : s | ((e + 15) << 10) | m;
+}
+
+function roundEven(v: number): number {
+  const f = Math.floor(v), d = v - f;
+  return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
 }
 
 /** Float dtypes a weight matrix may be stored in. */
@@ -94,11 +109,24 @@ export function toF32(
   return out;
 }
 
-/** Row r of a Mat widened to float32 into `out` (length cols). */
-export function matRow(m: Mat, r: number, out: Float32Array): void {
+/**
+ * Widens row r of a Mat into `out` (length cols): bf16 is the top half of an f32 word, so its bits are
+ * shifted straight into `outBits`, a Uint32Array over out's memory (made here when not given).
+ */
+export function loadRow(
+  m: Mat,
+  r: number,
+  out: Float32Array,
+  outBits: Uint32Array = new Uint32Array(out.buffer, out.byteOffset, out.length),
+): void {
   const base = r * m.cols;
-  const d = m.data;
-  if (m.dtype === "F32") out.set((d as Float32Array).subarray(base, base + m.cols));
-  else if (m.dtype === "BF16") { for (let c = 0; c < m.cols; c++) out[c] = bf16ToF32(d[base + c]); }
-  else for (let c = 0; c < m.cols; c++) out[c] = f16ToF32(d[base + c]);
+  if (m.dtype === "F32") {
+    out.set((m.data as Float32Array).subarray(base, base + m.cols));
+  } else if (m.dtype === "BF16") {
+    const d = m.data as Uint16Array;
+    for (let c = 0; c < m.cols; c++) outBits[c] = d[base + c] << 16;
+  } else {
+    const d = m.data as Uint16Array;
+    for (let c = 0; c < m.cols; c++) out[c] = f16ToF32(d[base + c]);
+  }
 }

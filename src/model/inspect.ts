@@ -2,12 +2,12 @@
 // for a folder holding only config.json, from the tensor table its architecture file implies).
 
 import { isFile, joinPath, listWeightFiles, readHeaders, readJson } from "../io/checkpoint.ts";
-import { MissingError } from "../io/errors.ts";
+import { MissingError } from "../errors.ts";
 import { type DType, DTYPE_BYTES } from "../io/safetensors.ts";
-import { gpt2Names, parseGpt2Config } from "./gpt2.ts";
-import { gptOssNames, parseGptOssConfig } from "./gpt_oss.ts";
-import { modelFamily } from "./load_any.ts";
-import { parseQwen3Config, qwen3Names } from "./qwen3.ts";
+import type { Architecture } from "./architecture.ts";
+import type { Mat } from "./dtypes.ts";
+import { architectureOf } from "./registry.ts";
+import { loadWeights, type TensorRef, type WeightReader } from "./weights.ts";
 
 /** One tensor as a header lists it. */
 export interface TensorEntry {
@@ -58,9 +58,10 @@ export interface ModelSummary {
     readonly bias: boolean;
   };
   readonly position: {
-    readonly kind: "learned absolute" | "RoPE" | "RoPE + YaRN";
+    readonly kind: "learned absolute" | "RoPE" | "RoPE + YaRN" | "RoPE + llama3" | "RoPE + linear";
     readonly theta?: number;
-    readonly yarnFactor?: number;
+    /** The scaling's factor (YaRN, llama3). */
+    readonly factor?: number;
   };
   readonly maxContext: number;
   readonly norm: { readonly kind: "LayerNorm" | "RMSNorm"; readonly eps: number };
@@ -129,185 +130,96 @@ interface Described {
   >;
 }
 
-function describeGptOss(file: string, json: Record<string, unknown>): Described {
-  const c = parseGptOssConfig(file, json);
-  const n = gptOssNames("hub", c), H = c.hiddenSize, E = c.numExperts, F = c.intermediateSize;
-  const qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, f = floatDtype(json, "BF16");
-  const t = (name: string, shape: number[], dtype: DType = f): TensorEntry => ({ name, dtype, shape });
-  const table = [t(n.embed.name, [c.vocabSize, H])];
-  for (let l = 0; l < c.numLayers; l++) {
-    const L = n.layer(l);
-    table.push(
-      t(L.attnNorm.name, [H]),
-      t(L.q.name, [qw, H]),
-      t(L.qBias.name, [qw]),
-      t(L.k.name, [kvw, H]),
-      t(L.kBias.name, [kvw]),
-      t(L.v.name, [kvw, H]),
-      t(L.vBias.name, [kvw]),
-      t(L.o.name, [H, qw]),
-      t(L.oBias.name, [H]),
-      t(L.sinks.name, [c.numHeads]),
-      t(L.mlpNorm.name, [H]),
-      t(L.router.name, [E, H]),
-      t(L.routerBias.name, [E]),
-      t(L.gateUpBlocks.name, [E, 2 * F, H / 32, 16], "U8"),
-      t(L.gateUpScales.name, [E, 2 * F, H / 32], "U8"),
-      t(L.gateUpBias.name, [E, 2 * F]),
-      t(L.downBlocks.name, [E, H, F / 32, 16], "U8"),
-      t(L.downScales.name, [E, H, F / 32], "U8"),
-      t(L.downBias.name, [E, H]),
-    );
+/** Records the tensors a plan reads (loadWeights() over this reader), with their stored shapes. */
+class TableRecorder implements WeightReader {
+  readonly table: TensorEntry[] = [];
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly float: DType) {}
+
+  private add(ref: TensorRef, shape: readonly number[], dtype: DType): void {
+    if (this.seen.has(ref.name)) return;
+    this.seen.add(ref.name);
+    const full = ref.rows ? [ref.rows.of, ...shape.slice(1)] : [...shape];
+    this.table.push({ name: ref.name, dtype, shape: ref.transposed ? [full[1], full[0]] : full });
   }
-  table.push(t(n.finalNorm.name, [H]), t(n.unembed.name, [c.vocabSize, H]));
-  const sliding = c.layerWindows.filter((w) => w > 0);
+
+  mat(ref: TensorRef, rows: number, cols: number): Mat {
+    this.add(ref, [rows, cols], this.float);
+    return { dtype: "F32", rows, cols, data: new Float32Array(0) };
+  }
+
+  vec(ref: TensorRef, shape: readonly number[]): Float32Array {
+    this.add(ref, shape, this.float);
+    return new Float32Array(0);
+  }
+
+  u8(ref: TensorRef, shape: readonly number[]): Uint8Array {
+    this.add(ref, shape, "U8");
+    return new Uint8Array(0);
+  }
+}
+
+const ACTIVATION_NAMES = {
+  gelu_tanh: "GELU (tanh) MLP",
+  swiglu: "SwiGLU",
+  swiglu_clamped: "clamped SwiGLU",
+} as const;
+
+/** The implied tensor table and the summary of a config, from its architecture's plan and names. */
+function describe(arch: Architecture, file: string, json: Record<string, unknown>): Described {
+  const c = arch.parseConfig(file, json), plan = arch.plan(c), names = arch.tensorNames(c, null, file);
+  const float = floatDtype(json, arch.defaultDtype), recorder = new TableRecorder(float);
+  const weights = loadWeights(recorder, c, plan, names);
+  const table = [
+    ...recorder.table,
+    ...(names.buffers ?? []).map((b) => ({ name: b.name, dtype: float, shape: b.shape })),
+  ];
+  const layers = plan.layers, moe = layers.flatMap((p) => p.mlp.kind === "moe" ? [p.mlp] : []);
+  const sliding = layers.map((p) => p.attention.window).filter((w) => w > 0);
+  const mlp = moe[0] ?? layers[0].mlp;
+  const scaling = c.rope?.scaling;
   return {
     table,
-    numExperts: E,
-    topK: c.expertsPerToken,
+    numExperts: moe[0]?.experts ?? 0,
+    topK: moe[0]?.topK ?? 0,
     summary: {
       layers: c.numLayers,
-      width: H,
+      width: c.hiddenSize,
       attention: {
         ...heads(c.numHeads, c.numKvHeads, c.headDim),
         slidingWindow: sliding[0] ?? 0,
         slidingLayers: sliding.length,
-        sinks: true,
-        qkNorm: false,
-        bias: true,
+        sinks: layers.some((p) => p.attention.sinks),
+        qkNorm: layers.some((p) => p.attention.qkNorm),
+        bias: layers.some((p) => p.attention.bias),
       },
-      position: c.rope.yarn
-        ? { kind: "RoPE + YaRN", theta: c.rope.theta, yarnFactor: c.rope.yarn.factor }
+      position: !c.rope
+        ? { kind: "learned absolute" }
+        : scaling?.kind === "yarn"
+        ? { kind: "RoPE + YaRN", theta: c.rope.theta, factor: scaling.factor }
+        : scaling?.kind === "llama3"
+        ? { kind: "RoPE + llama3", theta: c.rope.theta, factor: scaling.factor }
+        : scaling?.kind === "linear"
+        ? { kind: "RoPE + linear", theta: c.rope.theta, factor: scaling.factor }
         : { kind: "RoPE", theta: c.rope.theta },
       maxContext: c.maxContext,
-      norm: { kind: "RMSNorm", eps: c.rmsNormEps },
+      norm: { kind: c.norm.kind === "rmsnorm" ? "RMSNorm" : "LayerNorm", eps: c.norm.eps },
       ffn: {
-        kind: "clamped SwiGLU",
-        width: F,
-        experts: E,
-        topK: c.expertsPerToken,
-        sparseLayers: c.numLayers,
-        router: "top-k logits, then softmax",
+        kind: ACTIVATION_NAMES[mlp.act.kind],
+        width: mlp.width,
+        experts: moe[0]?.experts ?? 0,
+        topK: moe[0]?.topK ?? 0,
+        sparseLayers: moe.length,
+        router: !moe[0]
+          ? null
+          : moe[0].routing === "topk_softmax"
+          ? "top-k logits, then softmax"
+          : `softmax, then top-k${moe[0].normalize ? " (renormalised)" : " (not renormalised)"}`,
       },
       vocab: c.vocabSize,
-      tiedEmbeddings: false,
-      kvCache: kvBytes(c.layerWindows, c.numKvHeads * c.headDim),
-    },
-  };
-}
-
-function describeGpt2(file: string, json: Record<string, unknown>): Described {
-  const c = parseGpt2Config(file, json);
-  const n = gpt2Names(""), H = c.hiddenSize, F = c.ffnSize, f = floatDtype(json, "F32");
-  const t = (name: string, shape: number[]): TensorEntry => ({ name, dtype: f, shape });
-  const table = [t(n.tokenEmbed, [c.vocabSize, H]), t(n.posEmbed, [c.maxContext, H])];
-  for (let l = 0; l < c.numLayers; l++) {
-    const L = n.layer(l);
-    table.push(
-      t(L.ln1W, [H]),
-      t(L.ln1B, [H]),
-      t(`h.${l}.attn.bias`, [1, 1, c.maxContext, c.maxContext]),
-      t(L.qkv, [H, 3 * H]),
-      t(L.qkvBias, [3 * H]),
-      t(L.o, [H, H]),
-      t(L.oBias, [H]),
-      t(L.ln2W, [H]),
-      t(L.ln2B, [H]),
-      t(L.fc, [H, F]),
-      t(L.fcBias, [F]),
-      t(L.proj, [F, H]),
-      t(L.projBias, [H]),
-    );
-  }
-  table.push(t(n.finalNormW, [H]), t(n.finalNormB, [H]));
-  return {
-    table,
-    numExperts: 0,
-    topK: 0,
-    summary: {
-      layers: c.numLayers,
-      width: H,
-      attention: {
-        ...heads(c.numHeads, c.numHeads, c.headDim),
-        slidingWindow: 0,
-        slidingLayers: 0,
-        sinks: false,
-        qkNorm: false,
-        bias: true,
-      },
-      position: { kind: "learned absolute" },
-      maxContext: c.maxContext,
-      norm: { kind: "LayerNorm", eps: c.layerNormEps },
-      ffn: { kind: "GELU (tanh) MLP", width: F, experts: 0, topK: 0, sparseLayers: 0, router: null },
-      vocab: c.vocabSize,
-      tiedEmbeddings: true,
-      kvCache: kvBytes(new Array(c.numLayers).fill(0), H),
-    },
-  };
-}
-
-function describeQwen3(file: string, json: Record<string, unknown>): Described {
-  const c = parseQwen3Config(file, json);
-  const H = c.hiddenSize,
-    D = c.headDim,
-    qw = c.numHeads * D,
-    kvw = c.numKvHeads * D,
-    f = floatDtype(json, "BF16");
-  const t = (name: string, shape: number[]): TensorEntry => ({ name, dtype: f, shape });
-  const table = [t(qwen3Names.embed, [c.vocabSize, H])];
-  for (let l = 0; l < c.numLayers; l++) {
-    const L = qwen3Names.layer(l);
-    table.push(t(L.attnNorm, [H]), t(L.q, [qw, H]), t(L.k, [kvw, H]), t(L.v, [kvw, H]), t(L.o, [H, qw]));
-    if (c.attentionBias) table.push(t(L.qBias, [qw]), t(L.kBias, [kvw]), t(L.vBias, [kvw]), t(L.oBias, [H]));
-    table.push(t(L.qNorm, [D]), t(L.kNorm, [D]), t(L.mlpNorm, [H]));
-    if (c.layerIsMoe[l]) {
-      const { numExperts: E, expertSize: S } = c.moe!;
-      table.push(t(L.router, [E, H]));
-      for (let e = 0; e < E; e++) {
-        table.push(t(L.expertGate(e), [S, H]), t(L.expertUp(e), [S, H]), t(L.expertDown(e), [H, S]));
-      }
-    } else {
-      const F = c.intermediateSize;
-      table.push(t(L.gate, [F, H]), t(L.up, [F, H]), t(L.down, [H, F]));
-    }
-  }
-  table.push(t(qwen3Names.finalNorm, [H]));
-  if (!c.tieEmbeddings) table.push(t(qwen3Names.lmHead, [c.vocabSize, H]));
-  const sliding = c.layerWindows.filter((w) => w > 0);
-  const sparse = c.layerIsMoe.filter(Boolean).length;
-  return {
-    table,
-    numExperts: c.moe?.numExperts ?? 0,
-    topK: c.moe?.expertsPerToken ?? 0,
-    summary: {
-      layers: c.numLayers,
-      width: H,
-      attention: {
-        ...heads(c.numHeads, c.numKvHeads, D),
-        slidingWindow: sliding[0] ?? 0,
-        slidingLayers: sliding.length,
-        sinks: false,
-        qkNorm: true,
-        bias: c.attentionBias,
-      },
-      position: c.rope.yarn
-        ? { kind: "RoPE + YaRN", theta: c.rope.theta, yarnFactor: c.rope.yarn.factor }
-        : { kind: "RoPE", theta: c.rope.theta },
-      maxContext: c.maxContext,
-      norm: { kind: "RMSNorm", eps: c.rmsNormEps },
-      ffn: {
-        kind: "SwiGLU",
-        width: c.moe && sparse > 0 ? c.moe.expertSize : c.intermediateSize,
-        experts: c.moe?.numExperts ?? 0,
-        topK: c.moe?.expertsPerToken ?? 0,
-        sparseLayers: sparse,
-        router: c.moe
-          ? `softmax, then top-k${c.moe.normTopkProb ? " (renormalised)" : " (not renormalised)"}`
-          : null,
-      },
-      vocab: c.vocabSize,
-      tiedEmbeddings: c.tieEmbeddings,
-      kvCache: kvBytes(c.layerWindows, kvw),
+      tiedEmbeddings: weights.unembed === weights.embed,
+      kvCache: kvBytes(layers.map((p) => p.attention.window), c.numKvHeads * c.headDim),
     },
   };
 }
@@ -372,12 +284,7 @@ export function inspectModel(path: string): ModelSummary {
   const dir = configDir(path);
   const file = joinPath(dir, "config.json");
   const json = readJson(file);
-  const family = modelFamily(file, json);
-  const d = family === "gpt2"
-    ? describeGpt2(file, json)
-    : family === "qwen3"
-    ? describeQwen3(file, json)
-    : describeGptOss(file, json);
+  const d = describe(architectureOf(file, json), file, json);
   const files = listWeightFiles(dir);
   let table = d.table, totalBytes: number;
   if (files.length > 0) {
@@ -404,7 +311,5 @@ export function inspectModel(path: string): ModelSummary {
 /** The tensor table an architecture implies for a config (what a Hub checkpoint of it would list). */
 export function impliedTensors(path: string): TensorEntry[] {
   const dir = configDir(path), file = joinPath(dir, "config.json"), json = readJson(file);
-  const family = modelFamily(file, json);
-  return (family === "gpt2" ? describeGpt2 : family === "qwen3" ? describeQwen3 : describeGptOss)(file, json)
-    .table;
+  return describe(architectureOf(file, json), file, json).table;
 }

@@ -1,23 +1,24 @@
-// Opens a model folder: finds its config and weights (Hub layout, or the original/ layout), parses the
-// config with the architecture's parser and resolves the weights.
+// Opens a model folder of any registered architecture: finds its config and weights (Hub layout, or the
+// original/ layout), parses the config with the architecture's parser, plans the layers and resolves the
+// weights the plan needs through the layout's name table.
 
 import { isDir, isFile, joinPath, listWeightFiles, readJson, TensorStore } from "../io/checkpoint.ts";
-import { FormatError, MissingError } from "../io/errors.ts";
+import { MissingError } from "../errors.ts";
+import type { Architecture } from "./architecture.ts";
 import type { ModelConfig } from "./config.ts";
-import {
-  detectLayout,
-  type GptOssLayout,
-  type GptOssWeights,
-  loadGptOssWeights,
-  parseGptOssConfig,
-} from "./gpt_oss.ts";
+import type { ModelPlan } from "./plan.ts";
+import { architectureOf } from "./registry.ts";
+import { CheckpointReader, loadWeights, type ModelWeights } from "./weights.ts";
 
-export interface LoadedModel {
+export interface LoadedModel<C extends ModelConfig = ModelConfig> {
   /** The folder holding config.json and the weights actually used. */
   readonly dir: string;
-  readonly config: ModelConfig;
-  readonly layout: GptOssLayout;
-  readonly weights: GptOssWeights;
+  readonly arch: Architecture<C>;
+  readonly config: C;
+  readonly plan: ModelPlan;
+  /** The checkpoint layout found ("hub", "original", ...). */
+  readonly layout: string;
+  readonly weights: ModelWeights;
   readonly store: TensorStore;
 }
 
@@ -36,22 +37,19 @@ export function resolveWeightsDir(path: string): string {
 }
 
 /** Parses a folder's config.json with the parser of its architecture. */
-export function readModelConfig(dir: string): ModelConfig {
+export function readModelConfig(dir: string): { arch: Architecture; config: ModelConfig } {
   const file = joinPath(dir, "config.json");
   const json = readJson(file);
-  const type = json.model_type;
-  // The original/ config has no model_type; it is recognised by its openai key names.
-  if (type === "gpt_oss" || (type === undefined && "num_experts" in json && "rope_ntk_alpha" in json)) {
-    return parseGptOssConfig(file, json);
-  }
-  throw new FormatError(`${file}: model_type ${JSON.stringify(type)} is not supported (expected 'gpt_oss')`);
+  const arch = architectureOf(file, json);
+  return { arch, config: arch.parseConfig(file, json) };
 }
 
 export function loadModel(path: string): LoadedModel {
   const dir = resolveWeightsDir(path);
-  const config = readModelConfig(dir);
+  const { arch, config } = readModelConfig(dir);
   const store = TensorStore.open(dir);
-  const layout = detectLayout(store);
-  const weights = loadGptOssWeights(store, config, layout);
-  return { dir, config, layout, weights, store };
+  const plan = arch.plan(config);
+  const names = arch.tensorNames(config, (n) => store.has(n), dir);
+  const weights = loadWeights(new CheckpointReader((n) => store.tensor(n)), config, plan, names);
+  return { dir, arch, config, plan, layout: names.layout, weights, store };
 }

@@ -9,27 +9,31 @@ import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_comp
 import { type FinishReason, runTurn, type TurnResult } from "./run_turn.ts";
 import { awaitSlot, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
 import { sseResponse } from "./sse.ts";
+import { TokenIds, wantsTokenIds } from "./token_ids.ts";
 
 export function newId(prefix: string): string {
   return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 }
 
-export function handleChatCompletions(
+export async function handleChatCompletions(
   ctx: ServeContext,
   body: unknown,
   signal: AbortSignal,
-): Promise<Response> | Response {
+): Promise<Response> {
   const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.tokenizer.vocabSize);
+  const wantIds = wantsTokenIds(body);
   const abort = new AbortController();
-  const prepared = ctx.prepare(spec, abort.signal);
+  const prepared = await ctx.prepare(spec, abort.signal);
+  const ids = new TokenIds(wantIds, prepared.request.encoded!.ids);
+  prepared.request.onToken = ids.onToken;
   const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
   // From here on the request holds a place in the queue: a client that leaves must give it back.
   const onGone = () => abort.abort();
   signal.addEventListener("abort", onGone, { once: true });
   if (signal.aborted) abort.abort();
   const done = () => signal.removeEventListener("abort", onGone);
-  if (spec.stream) return streamCompletion(ctx, spec, prepared, slot, abort, done);
-  return completeOnce(ctx, spec, prepared, awaitSlot(slot, abort.signal)).finally(done);
+  if (spec.stream) return streamCompletion(ctx, spec, prepared, ids, slot, abort, done);
+  return await completeOnce(ctx, spec, prepared, ids, awaitSlot(slot, abort.signal)).finally(done);
 }
 
 interface Collected {
@@ -44,6 +48,7 @@ async function completeOnce(
   ctx: ServeContext,
   spec: ChatCompletionSpec,
   prepared: PreparedTurn,
+  ids: TokenIds,
   slot: Promise<() => void>,
 ): Promise<Response> {
   const release = await slot;
@@ -76,8 +81,10 @@ async function completeOnce(
         ? null
         : { content: out.logprobs.map(wireLogprob), refusal: null },
       finish_reason: wireFinish(out.result.finishReason, out.toolCalls),
+      ...ids.allField(),
     }],
     usage: chatUsage(prepared, out.result.usage),
+    ...ids.promptField(),
   });
 }
 
@@ -109,18 +116,20 @@ function streamCompletion(
   ctx: ServeContext,
   spec: ChatCompletionSpec,
   prepared: PreparedTurn,
+  ids: TokenIds,
   slot: Promise<() => void>,
   abort: AbortController,
   done: () => void,
 ): Response {
   const id = newId("chatcmpl-");
   const created = Math.floor(Date.now() / 1000);
+  // With return_token_ids, each chunk carries the ids generated since the one before (as vLLM's do).
   const chunk = (delta: Record<string, unknown>, finish: string | null = null, logprobs: unknown = null) => ({
     id,
     object: "chat.completion.chunk",
     created,
     model: spec.model,
-    choices: [{ index: 0, delta, logprobs, finish_reason: finish }],
+    choices: [{ index: 0, delta, logprobs, finish_reason: finish, ...ids.nextField() }],
   });
   slot.catch(() => {}); // a request aborted while queued rejects its slot; the producer sees that below.
   return sseResponse(
@@ -128,7 +137,7 @@ function streamCompletion(
       let release: (() => void) | undefined;
       try {
         release = await slot;
-        sink.send(chunk({ role: "assistant", content: "", refusal: null }));
+        sink.send({ ...chunk({ role: "assistant", content: "", refusal: null }), ...ids.promptField() });
         const toolCalls: ToolCall[] = [];
         const turn = runTurn(ctx.engine, prepared.request, spec.stops);
         let result: TurnResult;

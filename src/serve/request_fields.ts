@@ -4,7 +4,7 @@
 import { badRequest } from "./api_error.ts";
 import type { Effort } from "../chat/messages.ts";
 import { type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
-import { OssiError } from "../io/errors.ts";
+import { OssiError } from "../errors.ts";
 
 export type Json = Record<string, unknown>;
 

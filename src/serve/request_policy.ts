@@ -44,6 +44,8 @@ const CHAT: Policy = {
     "top_k",
     "min_p",
     "repetition_penalty",
+    // vLLM's extension: the prompt's and the answer's token ids (token_ids.ts)
+    "return_token_ids",
     // cannot change the answer
     "user",
     "metadata",
@@ -97,6 +99,7 @@ const RESPONSES: Policy = {
     "top_k",
     "min_p",
     "repetition_penalty",
+    "return_token_ids",
   ]),
   refused: {
     background: "background responses are not supported (nothing is stored)",

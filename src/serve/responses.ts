@@ -9,18 +9,22 @@ import { parseResponsesRequest, type ResponsesSpec } from "./responses_request.t
 import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
 import { awaitSlot, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
 import { sseResponse, type SseSink } from "./sse.ts";
+import { TokenIds, wantsTokenIds } from "./token_ids.ts";
 
 type Item = Record<string, unknown> & { type: string; id: string };
 type Emit = (type: string, fields: Record<string, unknown>) => void;
 
-export function handleResponses(
+export async function handleResponses(
   ctx: ServeContext,
   body: unknown,
   signal: AbortSignal,
-): Promise<Response> | Response {
+): Promise<Response> {
   const spec = parseResponsesRequest(body, ctx.opts.sampler);
+  const wantIds = wantsTokenIds(body);
   const abort = new AbortController();
-  const prepared = ctx.prepare(spec, abort.signal);
+  const prepared = await ctx.prepare(spec, abort.signal);
+  const ids = new TokenIds(wantIds, prepared.request.encoded!.ids);
+  prepared.request.onToken = ids.onToken;
   const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
   // From here on the request holds a place in the queue: a client that leaves must give it back.
   const onGone = () => abort.abort();
@@ -29,13 +33,18 @@ export function handleResponses(
   const done = () => signal.removeEventListener("abort", onGone);
   const id = newId("resp_");
   const createdAt = Math.floor(Date.now() / 1000);
+  const object = (builder: OutputBuilder, result: TurnResult | null) => ({
+    ...responseObject(spec, id, createdAt, builder, result, prepared),
+    ...ids.promptField(),
+    ...(result ? ids.allField() : {}),
+  });
   if (!spec.stream) {
-    return (async () => {
+    return await (async () => {
       const release = await awaitSlot(slot, abort.signal);
       try {
         const builder = new OutputBuilder(() => {}, spec.logprobs !== undefined);
         const result = await drive(ctx, prepared, builder);
-        return Response.json(responseObject(spec, id, createdAt, builder, result, prepared));
+        return Response.json(object(builder, result));
       } catch (e) {
         throw engineError(e);
       } finally {
@@ -54,13 +63,13 @@ export function handleResponses(
       const emit: Emit = (type, fields) => send(sink, type, fields);
       try {
         const builder = new OutputBuilder(emit, spec.logprobs !== undefined);
-        const initial = responseObject(spec, id, createdAt, builder, null, prepared);
+        const initial = object(builder, null);
         emit("response.created", { response: initial });
         release = await slot;
         emit("response.in_progress", { response: initial });
         const result = await drive(ctx, prepared, builder);
         if (result.finishReason === "aborted") return;
-        const final = responseObject(spec, id, createdAt, builder, result, prepared);
+        const final = object(builder, result);
         emit(final.status === "completed" ? "response.completed" : "response.incomplete", {
           response: final,
         });
@@ -97,7 +106,6 @@ export class OutputBuilder {
   readonly items: Item[] = [];
   private open: { item: Item; text: string; kind: "reasoning" | "message"; logprobs: unknown[] } | null =
     null;
-  reasoningText = "";
 
   /** `logprobs`: the request asked for them (message.output_text.logprobs). */
   constructor(private readonly emit: Emit, private readonly logprobs = false) {}
@@ -134,7 +142,6 @@ export class OutputBuilder {
     if (this.open?.kind !== kind) this.start(kind);
     const open = this.open!;
     open.text += ev.text;
-    if (kind === "reasoning") this.reasoningText += ev.text;
     const where = { item_id: open.item.id, output_index: this.items.length - 1, content_index: 0 };
     if (kind === "reasoning") this.emit("response.reasoning_text.delta", { ...where, delta: ev.text });
     else {

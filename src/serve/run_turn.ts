@@ -6,7 +6,7 @@ import type { ChatEvent, TokenLogprob } from "../chat/harmony_parser.ts";
 import { StopMatcher } from "./stop_matcher.ts";
 
 /** What the routes need of a ChatEngine (a stub engine in tests is a real ChatEngine over scripted tokens). */
-export type TurnEngine = Pick<ChatEngine, "chat" | "countPromptTokens" | "tokenizer">;
+export type TurnEngine = Pick<ChatEngine, "chat" | "encodeConversation" | "tokenizer" | "gen">;
 
 export type FinishReason = "stop" | "length" | "tool_calls" | "aborted";
 export type TurnEvent = Exclude<ChatEvent, { type: "done" }>;

@@ -1,10 +1,10 @@
 // What every route shares: the engine behind its FIFO queue, the served model's name and context size,
 // default sampling, and the checks a turn passes before it may queue (model name, prompt length).
 
-import type { ChatRequest } from "../chat/chat_engine.ts";
+import type { ChatRequest, EncodedPrompt } from "../chat/chat_engine.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
 import { ContextOverflowError } from "../engine/session.ts";
-import { OssiError } from "../io/errors.ts";
+import { ModelChangedError, OssiError } from "../errors.ts";
 import { ApiError, badRequest } from "./api_error.ts";
 import { EngineQueue } from "./engine_queue.ts";
 import type { TurnEngine } from "./run_turn.ts";
@@ -24,6 +24,8 @@ export interface ServeOptions {
   sampler: SamplerParams;
   /** When set, /v1/* requires `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /** Web page origins allowed besides the server's own (`--cors-origin`; "*" for any). */
+  corsOrigins?: string[];
   /** Requests that may wait for the engine; one more gets 429. Default 32. */
   maxWaiting?: number;
   /** Where the server reports internal errors (default: nowhere). */
@@ -68,15 +70,20 @@ export class ServeContext {
     );
   }
 
-  /** Checks the model and the prompt's length; the ChatRequest is ready to run once the engine is ours. */
-  prepare(spec: TurnSpec, signal: AbortSignal): PreparedTurn {
+  /**
+   * Checks the model, encodes the prompt and checks its length; the ChatRequest is ready to run once the
+   * engine is ours. The prompt is rendered and encoded off the main thread (the engine's prompt worker).
+   */
+  async prepare(spec: TurnSpec, signal: AbortSignal): Promise<PreparedTurn> {
     this.checkModel(spec.model);
-    let promptTokens: number;
+    let encoded: EncodedPrompt;
     try {
-      promptTokens = this.engine.countPromptTokens(spec.messages, spec.prompt);
+      this.engine.gen.checkModel?.();
+      encoded = await this.engine.encodeConversation(spec.messages, spec.prompt);
     } catch (e) {
       throw engineError(e);
     }
+    const promptTokens = encoded.ids.length;
     const room = this.opts.contextSize - promptTokens;
     if (room < 1) {
       throw new ApiError(
@@ -94,6 +101,7 @@ export class ServeContext {
       sampler: spec.sampler,
       maxTokens,
       signal,
+      encoded,
     };
     if (spec.output) request.output = spec.output;
     if (spec.logprobs !== undefined) request.logprobs = spec.logprobs;
@@ -121,6 +129,7 @@ export async function awaitSlot(slot: Promise<() => void>, signal: AbortSignal):
 
 /** Engine-side errors as API errors: a too-long prompt or bad conversation is the client's (400). */
 export function engineError(e: unknown): unknown {
+  if (e instanceof ModelChangedError) return new ApiError(503, e.message, "server_error", "model_changed");
   if (e instanceof ContextOverflowError) {
     return new ApiError(400, e.message, "invalid_request_error", "context_length_exceeded", "messages");
   }

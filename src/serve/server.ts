@@ -1,27 +1,39 @@
-// The HTTP server: routes, API-key check, body parsing, and the rule that no request can bring it down
-// (every failure becomes an OpenAI-shaped error response). `startServer` binds it with Deno.serve.
+// The HTTP server: routes, Origin/Host policy (origin_policy.ts), API-key check, body parsing, and the rule
+// that no request can bring it down (every failure becomes an OpenAI-shaped error response).
+// `startServer` binds it with Deno.serve.
 
+import { createHash, timingSafeEqual } from "node:crypto";
 import { ApiError, errorResponse, toApiError } from "./api_error.ts";
 import { handleChatCompletions } from "./chat_completions.ts";
 import { handleResponses } from "./responses.ts";
+import { isLoopbackName, OriginPolicy } from "./origin_policy.ts";
 import { ServeContext, type ServeOptions } from "./serve_context.ts";
 import { serveUi } from "./ui_files.ts";
 
-/** Bodies above this are refused (413) before parsing. */
-const MAX_BODY_BYTES = 16 << 20;
+/** Bodies above this are refused (413) while they are read, whether or not they give a length. */
+export const MAX_BODY_BYTES = 16 << 20;
+
+/** JSON bodies nested deeper are refused (400): renderers and serializers recurse on tool schemas. */
+export const MAX_JSON_DEPTH = 64;
 
 export type Handler = (req: Request) => Promise<Response>;
 
-export function createHandler(opts: ServeOptions): { handler: Handler; context: ServeContext } {
+export function createHandler(
+  opts: ServeOptions,
+  policy = new OriginPolicy({ corsOrigins: opts.corsOrigins, loopback: false }),
+): { handler: Handler; context: ServeContext } {
   const ctx = new ServeContext(opts);
   const handler: Handler = async (req) => {
+    let res: Response;
     try {
-      return await route(ctx, req);
+      res = policy.check(req) ?? await route(ctx, req);
     } catch (e) {
       const err = toApiError(e);
       ctx.logError(err.status >= 500 ? e : err);
-      return errorResponse(err);
+      res = errorResponse(err);
     }
+    for (const [k, v] of Object.entries(policy.corsHeaders(req.headers.get("origin")))) res.headers.set(k, v);
+    return res;
   };
   return { handler, context: ctx };
 }
@@ -46,7 +58,7 @@ async function route(ctx: ServeContext, req: Request): Promise<Response> {
   }
   if (path.startsWith("/v1/models/")) {
     allow(req, "GET");
-    const id = decodeURIComponent(path.slice("/v1/models/".length));
+    const id = decodePathPart(path.slice("/v1/models/".length));
     ctx.checkModel(id);
     return Response.json(modelCard(ctx, id));
   }
@@ -76,12 +88,25 @@ function allow(req: Request, method: string): void {
   }
 }
 
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ApiError(
+      400,
+      `malformed %-encoding in '${part.slice(0, 100)}'`,
+      "invalid_request_error",
+      "invalid_path",
+    );
+  }
+}
+
 function checkKey(ctx: ServeContext, req: Request): void {
   const key = ctx.opts.apiKey;
   if (!key) return;
   const auth = req.headers.get("authorization") ?? "";
   const given = auth.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
-  if (given !== key) {
+  if (given === undefined || !sameSecret(given, key)) {
     throw new ApiError(
       401,
       given ? "Incorrect API key provided" : "Missing API key: send 'Authorization: Bearer <key>'",
@@ -91,31 +116,59 @@ function checkKey(ctx: ServeContext, req: Request): void {
   }
 }
 
+/** Compares in time that depends on neither the keys' contents nor their lengths (SHA-256 digests). */
+function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => createHash("sha256").update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/**
+ * Reads the body as JSON: at most MAX_BODY_BYTES, counted while reading (a chunked body has no
+ * Content-Length), UTF-8, nested at most MAX_JSON_DEPTH deep.
+ */
 async function readJson(req: Request): Promise<unknown> {
+  const tooLarge = () =>
+    new ApiError(413, `request body over ${MAX_BODY_BYTES} bytes`, "invalid_request_error", "body_too_large");
   const length = Number(req.headers.get("content-length") ?? "0");
-  if (length > MAX_BODY_BYTES) {
-    throw new ApiError(
-      413,
-      `request body over ${MAX_BODY_BYTES} bytes`,
-      "invalid_request_error",
-      "body_too_large",
-    );
+  if (length > MAX_BODY_BYTES) throw tooLarge();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    const reader = req.body?.getReader();
+    while (reader) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > MAX_BODY_BYTES) {
+        reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      parts.push(value);
+    }
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    throw new ApiError(400, "could not read the request body", "invalid_request_error", "invalid_body");
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.length;
   }
   let text: string;
   try {
-    const bytes = new Uint8Array(await req.arrayBuffer());
-    if (bytes.length > MAX_BODY_BYTES) throw new Error("too large");
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw new ApiError(
       400,
-      "could not read the request body as UTF-8 text (at most 16 MiB)",
+      "could not read the request body as UTF-8 text",
       "invalid_request_error",
       "invalid_body",
     );
   }
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (e) {
     throw new ApiError(
       400,
@@ -124,6 +177,29 @@ async function readJson(req: Request): Promise<unknown> {
       "invalid_json",
     );
   }
+  if (jsonDepth(body) > MAX_JSON_DEPTH) {
+    throw new ApiError(
+      400,
+      `the JSON body is nested more than ${MAX_JSON_DEPTH} levels deep`,
+      "invalid_request_error",
+      "invalid_json",
+    );
+  }
+  return body;
+}
+
+/** Nesting depth of a parsed JSON value (a scalar is 0), without recursion. */
+function jsonDepth(root: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > MAX_JSON_DEPTH) return max;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) stack.push([x, d + 1]);
+  }
+  return max;
 }
 
 export interface StartOptions {
@@ -144,7 +220,8 @@ export interface RunningServer {
 }
 
 export function startServer(opts: ServeOptions, bind: StartOptions): RunningServer {
-  const { handler, context } = createHandler(opts);
+  const policy = new OriginPolicy({ corsOrigins: opts.corsOrigins, loopback: isLoopbackName(bind.hostname) });
+  const { handler, context } = createHandler(opts, policy);
   const server = Deno.serve({
     hostname: bind.hostname,
     port: bind.port,

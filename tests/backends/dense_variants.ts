@@ -3,8 +3,9 @@
 // sliding-window layer, attention biases and an untied head, GPT-2 with its own lm_head.
 
 import type { FloatDType, Mat } from "../../src/model/dtypes.ts";
-import { loadAnyModel, type LoadedGpt2, type LoadedQwen3 } from "../../src/model/load_any.ts";
-import type { Qwen3LayerWeights } from "../../src/model/qwen3.ts";
+import { type LoadedModel, loadModel } from "../../src/model/load.ts";
+import type { Qwen3Config } from "../../src/model/qwen3.ts";
+import type { LayerWeights } from "../../src/model/weights.ts";
 import { FIXTURES } from "../fixture_util.ts";
 
 export type RandomMat = (
@@ -15,48 +16,60 @@ export type RandomMat = (
   scale?: number,
 ) => Mat;
 
-export const qwen3 = loadAnyModel(`${FIXTURES}/qwen3-tiny`) as LoadedQwen3;
-export const qwen3Moe = loadAnyModel(`${FIXTURES}/qwen3-moe-tiny`) as LoadedQwen3;
-export const gpt2 = loadAnyModel(`${FIXTURES}/gpt2-tiny`) as LoadedGpt2;
+export const qwen3 = loadModel(`${FIXTURES}/qwen3-tiny`);
+export const qwen3Moe = loadModel(`${FIXTURES}/qwen3-moe-tiny`);
+export const gpt2 = loadModel(`${FIXTURES}/gpt2-tiny`);
+
+/** The model with its config patched and its plan made again from the patched config. */
+export function withConfig(m: LoadedModel, patch: Record<string, unknown>): LoadedModel {
+  const config = { ...m.config, ...patch };
+  return { ...m, config, plan: m.arch.plan(config) };
+}
 
 /** The four fixture variants; `r` draws the new weights through the caller's `randomMat`. */
 export function fixtureVariants(
   r: () => number,
   randomMat: RandomMat,
   randomF32: (n: number, r: () => number, scale?: number) => Float32Array,
-): [string, LoadedGpt2 | LoadedQwen3][] {
-  const moeCfg = qwen3Moe.config, c = qwen3.config, H = c.hiddenSize, D = c.headDim;
+): [string, LoadedModel][] {
+  const moeCfg = qwen3Moe.config as Qwen3Config,
+    c = qwen3.config as Qwen3Config,
+    H = c.hiddenSize,
+    D = c.headDim;
   const F = moeCfg.intermediateSize;
-  const denseLayer: Qwen3LayerWeights = {
+  const denseLayer: LayerWeights = {
     ...qwen3Moe.weights.layers[1],
     ffn: {
       kind: "dense",
       gate: randomMat(r, F, H, "BF16", 0.2),
+      gateBias: null,
       up: randomMat(r, F, H, "BF16", 0.2),
+      upBias: null,
       down: randomMat(r, H, F, "BF16", 0.2),
+      downBias: null,
     },
   };
+  const withDense = withConfig(qwen3Moe, {
+    layerIsMoe: moeCfg.layerIsMoe.map((m, l) => l === 1 ? false : m),
+  });
   return [
-    ["qwen3-moe norm_topk_prob false", {
-      ...qwen3Moe,
-      config: { ...moeCfg, moe: { ...moeCfg.moe!, normTopkProb: false } },
-    }],
+    [
+      "qwen3-moe norm_topk_prob false",
+      withConfig(qwen3Moe, { moe: { ...moeCfg.moe!, normTopkProb: false } }),
+    ],
     ["qwen3-moe with a dense-only layer 1", {
-      ...qwen3Moe,
-      config: { ...moeCfg, layerIsMoe: moeCfg.layerIsMoe.map((m, l) => l === 1 ? false : m) },
+      ...withDense,
       weights: {
         ...qwen3Moe.weights,
         layers: qwen3Moe.weights.layers.map((L, l) => l === 1 ? denseLayer : L),
       },
     }],
     ["qwen3 with a 3-token sliding window on layer 1, attention biases and an untied head", {
-      ...qwen3,
-      config: {
-        ...c,
+      ...withConfig(qwen3, {
         attentionBias: true,
         tieEmbeddings: false,
         layerWindows: c.layerWindows.map((w, l) => l === 1 ? 3 : w),
-      },
+      }),
       weights: {
         ...qwen3.weights,
         unembed: randomMat(r, c.vocabSize, H, "BF16"),

@@ -2,9 +2,12 @@
 // rendering a ChatML template (reasoning_content, --system as a system message), and the format table.
 
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { CHAT_FORMATS, completionRenderer } from "../../src/chat/chatml_formats.ts";
+import { chatFormat, completionRenderer } from "../../src/chat/chatml_formats.ts";
+import { gpt2 } from "../../src/model/gpt2.ts";
+import { gptOss } from "../../src/model/gpt_oss.ts";
+import { qwen3 } from "../../src/model/qwen3.ts";
 import { tokenizerFromJson } from "../../src/chat/tokenizer.ts";
-import { FormatError } from "../../src/io/errors.ts";
+import { FormatError } from "../../src/errors.ts";
 import { syntheticTokenizerJson, tokenizedFixture } from "../cli/other_arch_fixture.ts";
 
 Deno.test("tokenizer: an NFC normalizer composes text before encoding; without it the forms differ", () => {
@@ -38,7 +41,7 @@ Deno.test("tokenizer: a Qwen-style Split regex (with (?i:...)) + ByteLevel round
 Deno.test("chatml renderer: template output, reasoning of the last assistant turn, --system prepended", () => {
   const dir = tokenizedFixture("qwen3-tiny");
   try {
-    const r = CHAT_FORMATS.qwen3.renderer(dir);
+    const r = chatFormat(qwen3.chat).renderer(dir);
     const text = r.render([{ role: "user", content: "Hi" }], { effort: "medium", system: "Be brief." });
     assertEquals(
       text,
@@ -57,16 +60,16 @@ Deno.test("chatml renderer: template output, reasoning of the last assistant tur
 Deno.test("chatml renderer: a Qwen3 folder without a chat template is a clear error", () => {
   const dir = tokenizedFixture("qwen3-tiny", { withTemplate: false });
   try {
-    assertThrows(() => CHAT_FORMATS.qwen3.renderer(dir), FormatError, /no chat template/);
+    assertThrows(() => chatFormat(qwen3.chat).renderer(dir), FormatError, /no chat template/);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
 });
 
-Deno.test("format table: families map to harmony, ChatML and completion; completion renders the last input", () => {
-  assertEquals(CHAT_FORMATS.gpt_oss.name, "harmony");
-  assertEquals(CHAT_FORMATS.qwen3.name, "chatml");
-  assertEquals(CHAT_FORMATS.gpt2.name, "completion");
+Deno.test("chat formats: families name harmony, a template and completion; completion renders the last input", () => {
+  assertEquals(chatFormat(gptOss.chat).name, "harmony");
+  assertEquals(chatFormat(qwen3.chat).name, "template");
+  assertEquals(chatFormat(gpt2.chat).name, "completion");
   assertEquals(
     completionRenderer.render([
       { role: "user", content: "first" },

@@ -4,7 +4,7 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { renderFunctionsNamespace, renderHarmony } from "../../src/chat/harmony.ts";
 import type { ChatMessage, PromptOptions, ToolDef } from "../../src/chat/messages.ts";
-import { OssiError } from "../../src/io/errors.ts";
+import { OssiError } from "../../src/errors.ts";
 
 const GOLDEN = new URL("./golden/", import.meta.url).pathname;
 

@@ -7,7 +7,7 @@ import { DEMO_MODEL } from "../fixture_util.ts";
 import { renderHarmony } from "../../src/chat/harmony.ts";
 import type { ChatMessage } from "../../src/chat/messages.ts";
 import { harmonyRenderer, loadPromptRenderer, loadPromptRendererSync } from "../../src/chat/prompt.ts";
-import { FormatError } from "../../src/io/errors.ts";
+import { FormatError } from "../../src/errors.ts";
 
 const evalItems = Deno.readTextFileSync(`${DEMO_MODEL}/eval.jsonl`).trim().split("\n").map((l) =>
   JSON.parse(l)

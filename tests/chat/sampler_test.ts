@@ -11,7 +11,7 @@ import {
   samplesArgmax,
   samplingDistribution,
 } from "../../src/chat/sampler.ts";
-import { OssiError } from "../../src/io/errors.ts";
+import { OssiError } from "../../src/errors.ts";
 
 const params = (o: Partial<SamplerParams> = {}): SamplerParams => ({
   temperature: 1,

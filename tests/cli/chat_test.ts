@@ -6,7 +6,7 @@ import { ROOT, runCli } from "../fixture_util.ts";
 import { formatStats } from "../../src/cli/chat.ts";
 import { InputAssembler } from "../../src/cli/line_input.ts";
 import { loadConversation, saveConversation } from "../../src/cli/conversation_file.ts";
-import { OssiError } from "../../src/io/errors.ts";
+import { OssiError } from "../../src/errors.ts";
 
 /** A cache folder that does not exist: no cached gpt-oss is picked over the demo model. */
 const ENV = { HF_HUB_CACHE: `/tmp/ossi-no-hf-cache-${Deno.pid}` };

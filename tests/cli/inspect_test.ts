@@ -9,7 +9,7 @@ import { encodeSafetensors } from "../../src/io/safetensors_write.ts";
 import { FIXTURES, runCli } from "../fixture_util.ts";
 
 const CONFIGS = `${FIXTURES}/configs`;
-const TINY = ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "gpt-oss-tiny"];
+const TINY = ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "gpt-oss-tiny", "llama-tiny"];
 
 const near = (x: number, want: number, tol: number, what: string) =>
   assert(Math.abs(x - want) <= tol, `${what}: ${x} is not within ${tol} of ${want}`);
@@ -81,7 +81,7 @@ Deno.test("inspectModel() gives gpt-oss-20b about 21B total / 3.6B active and gp
     bytesPerToken: 2 * 24 * 8 * 64 * 2,
     bytesPerTokenPastWindow: 2 * 12 * 8 * 64 * 2,
   });
-  assertEquals(s20.position, { kind: "RoPE + YaRN", theta: 150000, yarnFactor: 32 });
+  assertEquals(s20.position, { kind: "RoPE + YaRN", theta: 150000, factor: 32 });
 });
 
 Deno.test("inspectModel() gives GPT-2 124M, Qwen3-0.6B 0.6B and Qwen3-30B-A3B 30.5B / 3.3B", () => {
@@ -141,17 +141,30 @@ Deno.test("ossi inspect prints the models side by side, and --json the same summ
   assertEquals(JSON.parse(j.stdout), JSON.parse(JSON.stringify(models.map((m) => inspectModel(m)))));
 });
 
+Deno.test("inspectModel() gives Llama-3.2-1B 1.24B (tied, head_dim 64 given) and Llama-3.1-8B 8.03B (untied, derived)", () => {
+  const small = inspectModel(`${CONFIGS}/Llama-3.2-1B`), big = inspectModel(`${CONFIGS}/Llama-3.1-8B`);
+  assertEquals(small.params.total, 1_235_814_400);
+  assertEquals(big.params.total, 8_030_261_248);
+  assertEquals([small.tiedEmbeddings, big.tiedEmbeddings], [true, false]);
+  assertEquals([small.attention.kind, small.attention.kvHeads, small.attention.headDim], ["GQA", 8, 64]);
+  assertEquals(big.attention.headDim, 128);
+  assertEquals(small.position, { kind: "RoPE + llama3", theta: 500000, factor: 32 });
+  assertEquals([big.ffn.kind, big.ffn.width, big.norm.kind], ["SwiGLU", 14336, "RMSNorm"]);
+  // K and V of 16 layers x 8 KV heads x 64 at 2 bytes
+  assertEquals(small.kvCache.bytesPerToken, 2 * 16 * 8 * 64 * 2);
+});
+
 Deno.test("ossi inspect fails in one line on a folder without config.json, and asks for a model", async () => {
   const dir = await Deno.makeTempDir();
   const r = await runCli(["inspect", dir]);
   assertEquals(r.code, 1);
   assertEquals(r.stderr, `ossi: ${dir}: no config.json (not a model folder)\n`);
-  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ model_type: "llama" }));
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ model_type: "mamba" }));
   const u = await runCli(["inspect", dir]);
   assertEquals(u.code, 1);
   assertMatch(
     u.stderr,
-    /^ossi: .*config\.json: model_type "llama" is not supported \(expected one of .*\)\n$/,
+    /^ossi: .*config\.json: model_type "mamba" is not supported \(expected one of .*\)\n$/,
   );
   const none = await runCli(["inspect"]);
   assertEquals(none.code, 2);

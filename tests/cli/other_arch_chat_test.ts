@@ -1,9 +1,10 @@
-// `ossi run` and `ossi chat` on GPT-2 (plain completion) and Qwen3 / Qwen3-MoE (ChatML), on the tiny
-// fixtures with a synthetic tokenizer. Greedy `ossi run` must print exactly what decoding the greedy ids
+// `ossi run` and `ossi chat` on GPT-2 (plain completion), Qwen3 / Qwen3-MoE (ChatML) and Llama (Llama 3's
+// template), on the tiny fixtures with a synthetic tokenizer. Greedy `ossi run` must print exactly what decoding the greedy ids
 // of `ossi logits --generate N` gives (the same engine, checked end to end).
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { ChatmlParser } from "../../src/chat/chatml_parser.ts";
+import { loadPromptRendererSync } from "../../src/chat/prompt.ts";
 import { loadTokenizerSync } from "../../src/chat/tokenizer.ts";
 import { runCli } from "../fixture_util.ts";
 import { tokenizedFixture } from "./other_arch_fixture.ts";
@@ -15,6 +16,14 @@ async function greedyIds(dir: string, prompt: number[], n: number): Promise<numb
   const r = await runCli(["logits", "--model", dir, "--tokens", prompt.join(","), "--generate", String(n)]);
   assertEquals(r.code, 0, r.stderr);
   return JSON.parse(r.stdout).generated;
+}
+
+/** `ossi run --json` of one question, greedy, at most N tokens, with `flags`: the parsed output. */
+async function runJson(dir: string, question: string, ...flags: string[]) {
+  const args = ["--model", dir, "--temperature", "0", "--max-tokens", String(N), "--json", ...flags];
+  const r = await runCli(["run", ...args, question]);
+  assertEquals(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
 }
 
 async function withFixture(name: string, fn: (dir: string) => Promise<void>, withTemplate = true) {
@@ -57,19 +66,7 @@ Deno.test("ossi chat on GPT-2 says it has no chat format and completes each pipe
 for (const fixture of ["qwen3-tiny", "qwen3-moe-tiny"]) {
   Deno.test(`ossi run --json on ${fixture} equals the ChatML parse of ossi logits' greedy ids`, async () => {
     await withFixture(fixture, async (dir) => {
-      const r = await runCli([
-        "run",
-        "--model",
-        dir,
-        "--temperature",
-        "0",
-        "--max-tokens",
-        String(N),
-        "--json",
-        "What is two and two?",
-      ]);
-      assertEquals(r.code, 0, r.stderr);
-      const out = JSON.parse(r.stdout);
+      const out = await runJson(dir, "What is two and two?");
       const tok = loadTokenizerSync(dir);
       // The template's rendering of one user message (chatml_format_test.ts checks the renderer).
       const prompt = tok.encode("<|im_start|>user\nWhat is two and two?<|im_end|>\n<|im_start|>assistant\n");
@@ -114,34 +111,61 @@ Deno.test("GPT-2 / Qwen3 chat errors: a Qwen3 folder without a template exits 1 
   await withFixture("qwen3-tiny", async (dir) => {
     const r = await runCli(["run", "--model", dir, "hi"]);
     assertEquals(r.code, 1);
-    assertMatch(r.stderr, /^ossi: .*no chat template .* for this ChatML model\n$/);
+    assertMatch(r.stderr, /^ossi: .*no chat template .* for this model\n$/);
   }, false);
 });
 
 Deno.test("ossi run on qwen3-tiny gives the same greedy answer on webgpu and wasm as on ref", async () => {
   await withFixture("qwen3-tiny", async (dir) => {
-    const args = [
-      "run",
-      "--model",
-      dir,
-      "--temperature",
-      "0",
-      "--max-tokens",
-      "12",
-      "--json",
-      "What is 2+2?",
-    ];
-    const ref = await runCli([...args, "--backend", "ref"]);
-    const gpu = await runCli([...args, "--backend", "webgpu"]);
-    const wasm = await runCli([...args, "--backend", "wasm"]);
+    const pick = (j: { answer: string; reasoning: string }) => [j.answer, j.reasoning];
+    const ref = pick(await runJson(dir, "What is 2+2?", "--backend", "ref"));
+    assertEquals(pick(await runJson(dir, "What is 2+2?", "--backend", "webgpu")), ref);
+    assertEquals(pick(await runJson(dir, "What is 2+2?", "--backend", "wasm")), ref);
+  });
+});
+
+Deno.test("ossi run --json on llama-tiny renders Llama 3's template and equals the decoded greedy ids of ossi logits", async () => {
+  await withFixture("llama-tiny", async (dir) => {
+    const question = "What is two and two?";
+    const out = await runJson(dir, question), tok = loadTokenizerSync(dir);
+    const text = loadPromptRendererSync(dir).render([{ role: "user", content: question }], {
+      effort: "medium",
+    });
+    assert(
+      text.startsWith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge"),
+      text,
+    );
+    assert(
+      text.endsWith(
+        `<|start_header_id|>user<|end_header_id|>\n\n${question}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`,
+      ),
+    );
+    const prompt = tok.encode(text);
+    assertEquals(out.usage.prompt_tokens, prompt.length);
+    assertEquals(
+      prompt.filter((id) => id === tok.tokenId("<|start_header_id|>")).length,
+      3,
+      "markup is one id each",
+    );
+    // the answer is the text up to a stop id (<|eot_id|>, <|end_of_text|>) or a new header
+    const stops = ["<|eot_id|>", "<|end_of_text|>", "<|start_header_id|>"].map((s) => tok.tokenId(s));
+    const ids = await greedyIds(dir, prompt, N), end = ids.findIndex((id) => stops.includes(id));
+    assertEquals(out.answer, tok.decode(end < 0 ? ids : ids.slice(0, end)).trim());
+    assertEquals(out.finish_reason, end < 0 ? "length" : "stop");
+  });
+});
+
+Deno.test("ossi chat on llama-tiny answers piped questions on every backend, each the same as ref's", async () => {
+  await withFixture("llama-tiny", async (dir) => {
+    const args = ["chat", "--model", dir, "--temperature", "0", "--max-tokens", "6", "--system", "Be brief."];
+    const stdin = "Hi\nWhat is two and two?\n";
+    const ref = await runCli([...args, "--backend", "ref"], { stdin });
     assertEquals(ref.code, 0, ref.stderr);
-    assertEquals(gpu.code, 0, gpu.stderr);
-    assertEquals(wasm.code, 0, wasm.stderr);
-    const pick = (s: string) => {
-      const j = JSON.parse(s);
-      return [j.answer, j.reasoning];
-    };
-    assertEquals(pick(gpu.stdout), pick(ref.stdout));
-    assertEquals(pick(wasm.stdout), pick(ref.stdout));
+    assert(ref.stdout.split("\n").length >= 3, `two answers: ${JSON.stringify(ref.stdout)}`);
+    for (const backend of ["wasm", "webgpu"]) {
+      const other = await runCli([...args, "--backend", backend], { stdin });
+      assertEquals(other.code, 0, other.stderr);
+      assertEquals(other.stdout, ref.stdout, backend);
+    }
   });
 });

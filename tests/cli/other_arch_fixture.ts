@@ -1,7 +1,7 @@
-// Test helper: the tiny GPT-2 / Qwen3 fixtures have no tokenizer, so this builds a synthetic byte-level
-// BPE tokenizer.json (256 byte symbols + merges learned from a small text + the family's special tokens,
-// the last special at config.json's eos_token_id) and, for Qwen3, a ChatML chat template modelled on
-// Qwen3's, in a temp copy of the fixture.
+// Test helper: the tiny GPT-2 / Qwen3 / Llama fixtures have no tokenizer, so this builds a synthetic
+// byte-level BPE tokenizer.json (256 byte symbols + merges learned from a small text + the family's special
+// tokens, the last special at config.json's eos_token_id) and, for Qwen3, a ChatML chat template modelled
+// on Qwen3's, for Llama one modelled on Llama 3.1's, in a temp copy of the fixture.
 
 import { FIXTURES } from "../fixture_util.ts";
 
@@ -68,7 +68,7 @@ function learnMerges(count: number, symbols: string[]): [string, string][] {
   return merges;
 }
 
-export type Family = "gpt2" | "qwen3";
+export type Family = "gpt2" | "qwen3" | "llama";
 
 /** Special tokens in id order; the last one sits at eos_token_id. */
 const SPECIALS: Record<Family, { content: string; special: boolean }[]> = {
@@ -80,11 +80,22 @@ const SPECIALS: Record<Family, { content: string; special: boolean }[]> = {
     { content: "<|im_start|>", special: true },
     { content: "<|im_end|>", special: true },
   ],
+  // llama-tiny: bos 573, eos 574
+  llama: [
+    { content: "<|start_header_id|>", special: true },
+    { content: "<|end_header_id|>", special: true },
+    { content: "<|eot_id|>", special: true },
+    { content: "<|begin_of_text|>", special: true },
+    { content: "<|end_of_text|>", special: true },
+  ],
 };
 
 /** The regex Qwen2/Qwen3 tokenizer.json files use in their Split pre-tokenizer. */
 const QWEN_SPLIT =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/** Llama 3's Split regex: Qwen's, with numbers in groups of up to three digits. */
+const LLAMA3_SPLIT = QWEN_SPLIT.replace("\\p{N}|", "\\p{N}{1,3}|");
 
 /** A tokenizer.json object for a family whose last special token has id `eos`. */
 export function syntheticTokenizerJson(family: Family, eos: number): Record<string, unknown> {
@@ -110,11 +121,16 @@ export function syntheticTokenizerJson(family: Family, eos: number): Record<stri
     version: "1.0",
     added_tokens: added,
     normalizer: family === "qwen3" ? { type: "NFC" } : null,
-    pre_tokenizer: family === "qwen3"
+    pre_tokenizer: family !== "gpt2"
       ? {
         type: "Sequence",
         pretokenizers: [
-          { type: "Split", pattern: { Regex: QWEN_SPLIT }, behavior: "Isolated", invert: false },
+          {
+            type: "Split",
+            pattern: { Regex: family === "qwen3" ? QWEN_SPLIT : LLAMA3_SPLIT },
+            behavior: "Isolated",
+            invert: false,
+          },
           { ...byteLevel, use_regex: false },
         ],
       }
@@ -148,9 +164,34 @@ export const CHATML_TEMPLATE = [
   "{%- endif %}",
 ].join("\n");
 
+/**
+ * A template in the manner of Llama 3.1's: <|begin_of_text|>, a system header with the knowledge cutoff and
+ * today's date (strftime_now), the system message's text, then one header block per message.
+ */
+export const LLAMA3_TEMPLATE = [
+  "{{- bos_token }}",
+  "{%- if not date_string is defined %}",
+  "{%- if strftime_now is defined %}{%- set date_string = strftime_now('%d %b %Y') %}",
+  "{%- else %}{%- set date_string = '26 Jul 2024' %}{%- endif %}",
+  "{%- endif %}",
+  "{%- if messages[0]['role'] == 'system' %}",
+  "{%- set system_message = messages[0]['content'] | trim %}",
+  "{%- set messages = messages[1:] %}",
+  "{%- else %}{%- set system_message = '' %}{%- endif %}",
+  "{{- '<|start_header_id|>system<|end_header_id|>\n\n' }}",
+  "{{- 'Cutting Knowledge Date: December 2023\n' }}",
+  "{{- 'Today Date: ' + date_string + '\n\n' }}",
+  "{{- system_message }}",
+  "{{- '<|eot_id|>' }}",
+  "{%- for message in messages %}",
+  "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}",
+  "{%- endfor %}",
+  "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}",
+].join("\n");
+
 /** The family a fixture belongs to. */
 export function familyOf(fixture: string): Family {
-  return fixture.startsWith("gpt2") ? "gpt2" : "qwen3";
+  return fixture.startsWith("gpt2") ? "gpt2" : fixture.startsWith("llama") ? "llama" : "qwen3";
 }
 
 /**
@@ -172,6 +213,16 @@ export function tokenizedFixture(fixture: string, opts: { withTemplate?: boolean
     Deno.writeTextFileSync(
       `${dir}/tokenizer_config.json`,
       JSON.stringify({ eos_token: "<|im_end|>", pad_token: "<|endoftext|>", chat_template: CHATML_TEMPLATE }),
+    );
+  }
+  if (family === "llama" && opts.withTemplate !== false) {
+    Deno.writeTextFileSync(
+      `${dir}/tokenizer_config.json`,
+      JSON.stringify({
+        bos_token: "<|begin_of_text|>",
+        eos_token: "<|eot_id|>",
+        chat_template: LLAMA3_TEMPLATE,
+      }),
     );
   }
   return dir;

@@ -4,7 +4,7 @@
 import { assertEquals, assertThrows } from "../assert.ts";
 import { parseArgs } from "../../src/cli/args.ts";
 import { CHAT_SWITCH_FLAGS, precisionFlag } from "../../src/cli/chat_flags.ts";
-import { OssiError } from "../../src/io/errors.ts";
+import { OssiError } from "../../src/errors.ts";
 import { runCli } from "../fixture_util.ts";
 
 const parse = (argv: string[]) => parseArgs(argv, { switches: [...CHAT_SWITCH_FLAGS] });

@@ -1,11 +1,15 @@
 // Session's greedy fast path: with `greedy` set and a backend that has greedy(), tokens come from the
 // backend's argmax instead of sample(forward logits), and they are the same tokens; otherwise forward().
+// Its prefill runs in the backend's chunks: an abort keeps the chunks done, and later turns reuse them.
 
 import { assert, assertEquals } from "../assert.ts";
 import { DEMO_MODEL, FIXTURES, readReference } from "../fixture_util.ts";
 import type { Backend } from "../../src/backends/backend.ts";
 import { WasmBackend } from "../../src/backends/wasm/wasm_backend.ts";
-import { ChatEngine, openChatEngine } from "../../src/chat/chat_engine.ts";
+import { ChatEngine } from "../../src/chat/chat_engine.ts";
+import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
+import { batched, ossView } from "../backends/gpt_oss_view.ts";
+import { refBackend } from "../backends/fixture_check.ts";
 import { argmax, defaultSamplerParams, makeSampler } from "../../src/chat/sampler.ts";
 import { type GenerateRequest, Session } from "../../src/engine/session.ts";
 import { loadModel } from "../../src/model/load.ts";
@@ -13,12 +17,14 @@ import { loadModel } from "../../src/model/load.ts";
 /** Wraps a backend, counting forward() and greedy() calls; `fastPath` false hides greedy() and topk(). */
 function counting(b: Backend, fastPath: boolean): Backend & { calls: { forward: number; greedy: number } } {
   const calls = { forward: 0, greedy: 0 };
-  const forward: Backend["forward"] = (tokens, pos, opts) => (calls.forward++, b.forward(tokens, pos, opts));
-  const greedy: Backend["greedy"] = (tokens, pos) => (calls.greedy++, b.greedy!(tokens, pos));
+  const forward: Backend["forward"] = (batch, opts) => (calls.forward++, b.forward(batch, opts));
+  const greedy: Backend["greedy"] = (batch, opts) => (calls.greedy++, b.greedy!(batch, opts));
   const wrapped = {
     name: b.name,
     config: b.config,
     maxContext: b.maxContext,
+    slots: b.slots,
+    chunkTokens: b.chunkTokens,
     forward,
     dispose: () => {},
     calls,
@@ -35,8 +41,11 @@ async function collect(session: Session, req: GenerateRequest): Promise<number[]
 const ref = readReference("gpt-oss-tiny");
 
 Deno.test("Session with greedy gives the same tokens through backend.greedy() as through forward(), across turns", async () => {
-  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await WasmBackend.create(model.config, model.weights, { maxContext: 64, threads: 2, shards: 3 });
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny"), v = ossView(model);
+  const b = await batched(
+    model,
+    WasmBackend.create(v.config, v.weights, { maxContext: 64, threads: 2, shards: 3 }),
+  );
   try {
     const fast = counting(b, true), slow = counting(b, false);
     const run = async (backend: Backend, prompts: number[][]) => {
@@ -69,8 +78,8 @@ Deno.test("Session with greedy gives the same tokens through backend.greedy() as
 });
 
 Deno.test("Session without greedy samples forward() logits even when the backend has greedy()", async () => {
-  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await WasmBackend.create(model.config, model.weights, { maxContext: 64, threads: 1 });
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny"), v = ossView(model);
+  const b = await batched(model, WasmBackend.create(v.config, v.weights, { maxContext: 64, threads: 1 }));
   try {
     const fast = counting(b, true);
     const sampler = { ...defaultSamplerParams(), temperature: 1.3, topK: 40, seed: 5 };
@@ -120,4 +129,35 @@ Deno.test("ChatEngine at temperature 0 on wasm takes the greedy fast path and gi
   } finally {
     backend.dispose();
   }
+});
+
+Deno.test("Session prefills in the backend's chunks; an abort keeps the chunks done and the next turn reuses them", async () => {
+  const model = loadModel(FIXTURES + "/qwen3-tiny"), ref = readReference("qwen3-tiny");
+  const inner = refBackend(model, 64);
+  // 5-token chunks, and a forward() that aborts the request after the second chunk
+  const abort = new AbortController();
+  let forwards = 0;
+  const b: Backend = {
+    ...inner,
+    name: inner.name,
+    config: inner.config,
+    maxContext: inner.maxContext,
+    slots: inner.slots,
+    chunkTokens: 5,
+    forward: async (batch, opts) => {
+      forwards++;
+      const out = await inner.forward(batch, opts);
+      if (forwards === 2) abort.abort();
+      return out;
+    },
+    dispose: () => {},
+  };
+  const session = new Session(b), prompt = ref.prompt_token_ids;
+  const req = { prompt, sample: argmax, stopTokens: new Set<number>(), maxTokens: 3 };
+  assertEquals(await collect(session, { ...req, signal: abort.signal }), []);
+  assertEquals(session.lastStats!.contextUsed, 10, "two 5-token chunks stay cached");
+  assertEquals(forwards, 3, "the third chunk saw shouldStop() and stopped");
+  const tokens = await collect(session, req);
+  assertEquals(session.lastStats!.cachedTokens, 10);
+  assertEquals(tokens, ref.greedy.token_ids.slice(0, 3));
 });

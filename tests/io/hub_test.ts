@@ -2,7 +2,7 @@
 
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
-import { OssiError } from "../../src/io/errors.ts";
+import { OssiError } from "../../src/errors.ts";
 import {
   findCachedSnapshot,
   hubCacheDir,

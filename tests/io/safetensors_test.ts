@@ -1,7 +1,7 @@
 // safetensors header validation: every malformed input is a FormatError naming the file, never a crash.
 
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { FormatError, MissingError } from "../../src/io/errors.ts";
+import { FormatError, MissingError } from "../../src/errors.ts";
 import { parseHeader, SafetensorsFile } from "../../src/io/safetensors.ts";
 import { encodeSafetensors } from "../../src/io/safetensors_write.ts";
 
@@ -86,6 +86,29 @@ const bad: [string, Uint8Array, RegExp][] = [
       new Uint8Array(6),
     ),
     /overlap/,
+  ],
+  [
+    "a header length one byte short (the tensors would all shift by a byte)",
+    (() => {
+      const b = encodeSafetensors([{ name: "w", dtype: "F32", shape: [3], bytes: new Uint8Array(12) }]);
+      const view = new DataView(b.buffer);
+      view.setBigUint64(0, view.getBigUint64(0, true) - 1n, true); // the header is padded with spaces
+      return b;
+    })(),
+    /last 1 bytes of the data section belong to no tensor/,
+  ],
+  [
+    "bytes after the last tensor",
+    withHeader('{"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}', new Uint8Array(5)),
+    /last 1 bytes/,
+  ],
+  [
+    "a gap between tensors that is not alignment",
+    withHeader(
+      '{"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"y":{"dtype":"U8","shape":[4],"data_offsets":[20,24]}}',
+      new Uint8Array(24),
+    ),
+    /16 bytes of the data section before tensor 'y' belong to no tensor/,
   ],
 ];
 for (const [what, bytes, re] of bad) {

@@ -5,11 +5,11 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";
 import { encodeSafetensors, type TensorToWrite } from "../../src/io/safetensors_write.ts";
-import { FormatError, MissingError } from "../../src/io/errors.ts";
+import { FormatError, MissingError } from "../../src/errors.ts";
 import { bf16ToF32, f32ToBf16 } from "../../src/model/dtypes.ts";
-import { type AnyLoadedModel, loadAnyModel, type LoadedQwen3 } from "../../src/model/load_any.ts";
-import { createArchRefBackend } from "../../src/backends/ref/arch_backend.ts";
-import { parseQwen3Config } from "../../src/model/qwen3.ts";
+import { type LoadedModel, loadModel } from "../../src/model/load.ts";
+import { qwen3, type Qwen3Config } from "../../src/model/qwen3.ts";
+import { forward1, refBackend } from "../backends/fixture_check.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../fixture_util.ts";
 
 type Tensors = Map<string, TensorToWrite>;
@@ -51,14 +51,13 @@ async function writeModel(config: Record<string, unknown>, tensors: Tensors, sha
   return dir;
 }
 
-async function promptLogits(model: AnyLoadedModel, tokens: number[]): Promise<Float32Array> {
-  if (model.arch === "gpt_oss") throw new Error("not a GPT-2/Qwen3 model");
-  return await createArchRefBackend(model, 64).forward(tokens, 0, { logits: "all" });
+async function promptLogits(model: LoadedModel, tokens: number[]): Promise<Float32Array> {
+  return await forward1(refBackend(model, 64), tokens, 0, "all");
 }
 
 /** The fixture's own logits from the unchanged folder. */
 async function baseline(fixture: string): Promise<Float32Array> {
-  return await promptLogits(loadAnyModel(`${FIXTURES}/${fixture}`), readReference(fixture).prompt_token_ids);
+  return await promptLogits(loadModel(`${FIXTURES}/${fixture}`), readReference(fixture).prompt_token_ids);
 }
 
 /** A copy of a BF16 tensor with every value multiplied by 2 (exact: only the exponent changes). */
@@ -83,8 +82,8 @@ Deno.test("GPT-2 sharded in two files, `transformer.`-prefixed, with masked_bias
     });
   }
   const dir = await writeModel(readConfig("gpt2-tiny"), tensors, 2);
-  const model = loadAnyModel(dir);
-  assert(model.arch === "gpt2" && model.store.files.length === 2);
+  const model = loadModel(dir);
+  assert(model.arch.family === "GPT-2" && model.store.files.length === 2);
   assertEquals(
     Array.from(await promptLogits(model, readReference("gpt2-tiny").prompt_token_ids)),
     Array.from(await baseline("gpt2-tiny")),
@@ -97,7 +96,7 @@ Deno.test("GPT-2 with its own lm_head.weight (2 x wte) gives exactly twice the t
   const doubled = Float32Array.from(new Float32Array(wte.bytes.slice().buffer), (x) => 2 * x);
   tensors.set("lm_head.weight", { ...wte, name: "lm_head.weight", bytes: new Uint8Array(doubled.buffer) });
   const dir = await writeModel(readConfig("gpt2-tiny"), tensors);
-  const got = await promptLogits(loadAnyModel(dir), readReference("gpt2-tiny").prompt_token_ids);
+  const got = await promptLogits(loadModel(dir), readReference("gpt2-tiny").prompt_token_ids);
   assertEquals(Array.from(got), Array.from(await baseline("gpt2-tiny"), (x) => 2 * x));
   await Deno.remove(dir, { recursive: true });
 });
@@ -106,8 +105,8 @@ Deno.test("Qwen3 sharded, untied (lm_head = 2 x embed) gives exactly twice the t
   const tensors = readTensors("qwen3-tiny");
   tensors.set("lm_head.weight", doubledBf16(tensors.get("model.embed_tokens.weight")!, "lm_head.weight"));
   const dir = await writeModel({ ...readConfig("qwen3-tiny"), tie_word_embeddings: false }, tensors, 2);
-  const model = loadAnyModel(dir) as LoadedQwen3;
-  assertEquals(model.config.tieEmbeddings, false);
+  const model = loadModel(dir);
+  assertEquals((model.config as Qwen3Config).tieEmbeddings, false);
   const got = await promptLogits(model, readReference("qwen3-tiny").prompt_token_ids);
   assertEquals(Array.from(got), Array.from(await baseline("qwen3-tiny"), (x) => 2 * x));
   await Deno.remove(dir, { recursive: true });
@@ -118,7 +117,7 @@ Deno.test("Qwen3 with untied head but no lm_head.weight names the missing tensor
     { ...readConfig("qwen3-tiny"), tie_word_embeddings: false },
     readTensors("qwen3-tiny"),
   );
-  assertThrows(() => loadAnyModel(dir), MissingError, /missing tensor 'lm_head\.weight'/);
+  assertThrows(() => loadModel(dir), MissingError, /missing tensor 'lm_head\.weight'/);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -136,7 +135,7 @@ Deno.test("Qwen3 as MHA (4 KV heads, each GQA KV head duplicated) equals the GQA
     }
   }
   const dir = await writeModel({ ...readConfig("qwen3-tiny"), num_key_value_heads: 4 }, tensors);
-  const got = await promptLogits(loadAnyModel(dir), readReference("qwen3-tiny").prompt_token_ids);
+  const got = await promptLogits(loadModel(dir), readReference("qwen3-tiny").prompt_token_ids);
   const d = maxAbsDiff(got, Array.from(await baseline("qwen3-tiny")));
   assert(d < 1e-5, `differs by ${d}`);
   await Deno.remove(dir, { recursive: true });
@@ -144,21 +143,23 @@ Deno.test("Qwen3 as MHA (4 KV heads, each GQA KV head duplicated) equals the GQA
 
 Deno.test("Qwen3-MoE with norm_topk_prob false scales each token's expert mix by its kept probability", async () => {
   const ref = readReference("qwen3-moe-tiny"), toks = ref.prompt_token_ids, K = 3, E = 8, H = 64;
-  const dumpsOf = async (model: AnyLoadedModel) => {
+  const dumpsOf = async (model: LoadedModel) => {
     const dumps = new Map<string, Float32Array>();
-    if (model.arch === "gpt_oss") throw new Error("unexpected");
-    const logits = await createArchRefBackend(model, 64).forward(toks, 0, {
-      logits: "all",
-      debug: (name, layer, _r, v) => dumps.set(`${name}.${layer}`, v.slice()),
-    });
+    const logits = await forward1(
+      refBackend(model, 64),
+      toks,
+      0,
+      "all",
+      (name, layer, _r, v) => dumps.set(`${name}.${layer}`, v.slice()),
+    );
     return { dumps, logits };
   };
   const dir = await writeModel(
     { ...readConfig("qwen3-moe-tiny"), norm_topk_prob: false },
     readTensors("qwen3-moe-tiny"),
   );
-  const raw = await dumpsOf(loadAnyModel(dir)),
-    norm = await dumpsOf(loadAnyModel(`${FIXTURES}/qwen3-moe-tiny`));
+  const raw = await dumpsOf(loadModel(dir)),
+    norm = await dumpsOf(loadModel(`${FIXTURES}/qwen3-moe-tiny`));
   // layer 0 sees the same input, so the same router logits and experts; the mix shrinks by sum(top-k p)
   assertEquals(Array.from(raw.dumps.get("router_topk.0")!), Array.from(norm.dumps.get("router_topk.0")!));
   const logits = raw.dumps.get("router_logits.0")!,
@@ -202,11 +203,11 @@ Deno.test("Qwen3-MoE with a dense-only layer equals the MoE layer whose experts 
     }
   }
   const b = await writeModel(readConfig("qwen3-moe-tiny"), same);
-  const ma = loadAnyModel(a) as LoadedQwen3;
-  assertEquals(ma.config.layerIsMoe, [true, false, true]);
+  const ma = loadModel(a);
+  assertEquals((ma.config as Qwen3Config).layerIsMoe, [true, false, true]);
   assertEquals(ma.weights.layers[1].ffn.kind, "dense");
   const toks = readReference("qwen3-moe-tiny").prompt_token_ids;
-  const la = await promptLogits(ma, toks), lb = await promptLogits(loadAnyModel(b), toks);
+  const la = await promptLogits(ma, toks), lb = await promptLogits(loadModel(b), toks);
   const d = maxAbsDiff(la, Array.from(lb));
   assert(d < 1e-4, `differs by ${d}`);
   // and a real difference from the fixture, so layer 1 really changed
@@ -215,21 +216,26 @@ Deno.test("Qwen3-MoE with a dense-only layer equals the MoE layer whose experts 
   await Deno.remove(b, { recursive: true });
 });
 
-Deno.test("parseQwen3Config() plans sparse layers from decoder_sparse_step and mlp_only_layers", () => {
+Deno.test("qwen3.parseConfig() plans sparse layers from decoder_sparse_step and mlp_only_layers", () => {
   const cfg = readConfig("qwen3-moe-tiny");
+  const parse = (json: Record<string, unknown>) => qwen3.parseConfig("c.json", json);
   const plan = (extra: Record<string, unknown>) =>
-    parseQwen3Config("c.json", { ...cfg, ...extra }).layerIsMoe;
+    qwen3.plan(parse({ ...cfg, ...extra })).layers.map((p) => p.mlp.kind === "moe");
   assertEquals(plan({}), [true, true, true]);
   assertEquals(plan({ decoder_sparse_step: 2 }), [false, true, false]);
   assertEquals(plan({ mlp_only_layers: [0, 2] }), [false, true, false]);
   assertEquals(plan({ decoder_sparse_step: 1, mlp_only_layers: [0, 1, 2] }), [false, false, false]);
-  assertThrows(() => plan({ mlp_only_layers: [3] }), FormatError, /mlp_only_layers holds 3/);
+  assertThrows(
+    () => plan({ mlp_only_layers: [3] }),
+    FormatError,
+    /key 'mlp_only_layers' holds 3, outside 0..2/,
+  );
   assertThrows(() => plan({ num_experts_per_tok: 9 }), FormatError, /exceeds num_experts/);
-  const dense = parseQwen3Config("c.json", readConfig("qwen3-tiny"));
+  const dense = parse(readConfig("qwen3-tiny"));
   assertEquals(dense.moe, null);
   assertEquals(dense.layerIsMoe, [false, false, false]);
   assertEquals(dense.headDim, 32);
-  const sliding = parseQwen3Config("c.json", {
+  const sliding = parse({
     ...readConfig("qwen3-tiny"),
     use_sliding_window: true,
     sliding_window: 8,
@@ -244,28 +250,28 @@ Deno.test("a MoE layer without its dense tensors (decoder_sparse_step 2) names t
     readTensors("qwen3-moe-tiny"),
   );
   assertThrows(
-    () => loadAnyModel(dir),
+    () => loadModel(dir),
     MissingError,
     /missing tensor 'model\.layers\.0\.mlp\.gate_proj\.weight'/,
   );
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("loadAnyModel() rejects unknown model types, unsupported activations and wrong shapes in one line", async () => {
-  const bad = await writeModel({ ...readConfig("gpt2-tiny"), model_type: "llama" }, readTensors("gpt2-tiny"));
+Deno.test("loadModel() rejects unknown model types, unsupported activations and wrong shapes in one line", async () => {
+  const bad = await writeModel({ ...readConfig("gpt2-tiny"), model_type: "mamba" }, readTensors("gpt2-tiny"));
   assertThrows(
-    () => loadAnyModel(bad),
+    () => loadModel(bad),
     FormatError,
-    /model_type "llama" is not supported \(expected one of 'gpt_oss', 'gpt2', 'qwen3', 'qwen3_moe'\)/,
+    /model_type "mamba" is not supported \(expected one of 'gpt_oss', 'gpt2', 'qwen3', 'qwen3_moe'.*\)/,
   );
   const gelu = await writeModel(
     { ...readConfig("gpt2-tiny"), activation_function: "gelu" },
     readTensors("gpt2-tiny"),
   );
-  assertThrows(() => loadAnyModel(gelu), FormatError, /activation_function "gelu" is not supported/);
+  assertThrows(() => loadModel(gelu), FormatError, /activation_function "gelu" is not supported/);
   const wide = await writeModel({ ...readConfig("qwen3-tiny"), head_dim: 16 }, readTensors("qwen3-tiny"));
   assertThrows(
-    () => loadAnyModel(wide),
+    () => loadModel(wide),
     FormatError,
     /'model\.layers\.0\.self_attn\.q_proj\.weight' has shape \[128,64\], expected \[64,64\]/,
   );

@@ -1,12 +1,17 @@
-// Model folders: sharded checkpoints through the index, layout detection, config parsing of both layouts.
+// Model folders: sharded checkpoints through the index, layout detection, config parsing of both layouts,
+// the architecture of every fixture from its config.json, and `ossi logits` on each.
 
-import { assert, assertEquals, assertThrows } from "../assert.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "../assert.ts";
 import { loadModel, readModelConfig } from "../../src/model/load.ts";
+import type { GptOssConfig } from "../../src/model/gpt_oss.ts";
+import type { Qwen3Config } from "../../src/model/qwen3.ts";
 import { SafetensorsFile } from "../../src/io/safetensors.ts";
 import { encodeSafetensors } from "../../src/io/safetensors_write.ts";
-import { RefBackend } from "../../src/backends/ref/ref_backend.ts";
-import { FormatError, MissingError } from "../../src/io/errors.ts";
-import { FIXTURES, readReference } from "../fixture_util.ts";
+import { FormatError, MissingError } from "../../src/errors.ts";
+import { FIXTURES, readReference, runCli } from "../fixture_util.ts";
+import { forward1, refBackend } from "../backends/fixture_check.ts";
+import { checkLogitsCli } from "../logits_cli.ts";
+import { gptOssRope } from "../rope_configs.ts";
 
 const TINY = `${FIXTURES}/gpt-oss-tiny`;
 
@@ -35,12 +40,8 @@ Deno.test("loadModel() reads a sharded checkpoint through its index and computes
   const ref = readReference("gpt-oss-tiny");
   const a = loadModel(TINY), b = loadModel(dir);
   assertEquals(b.store.files.length, 3);
-  const la = await new RefBackend(a.config, a.weights, 32).forward(ref.prompt_token_ids, 0, {
-    logits: "all",
-  });
-  const lb = await new RefBackend(b.config, b.weights, 32).forward(ref.prompt_token_ids, 0, {
-    logits: "all",
-  });
+  const la = await forward1(refBackend(a, 32), ref.prompt_token_ids, 0, "all");
+  const lb = await forward1(refBackend(b, 32), ref.prompt_token_ids, 0, "all");
   assertEquals(Array.from(lb), Array.from(la));
   await Deno.remove(dir, { recursive: true });
 });
@@ -57,17 +58,12 @@ Deno.test("loadModel() rejects a tensor present in two shards", async () => {
 });
 
 Deno.test("readModelConfig() gives the same ModelConfig for the Hub and original/ configs", () => {
-  const hub = readModelConfig(TINY), orig = readModelConfig(`${TINY}/original`);
+  const hub = readModelConfig(TINY).config as GptOssConfig;
+  const orig = readModelConfig(`${TINY}/original`).config as GptOssConfig;
   const strip = (c: object) => ({ ...c, source: "", eosTokenIds: [], maxContext: 0 });
   assertEquals(strip(orig), strip(hub));
   assertEquals(hub.layerWindows, [8, 0, 8, 0]);
-  assertEquals(hub.rope.yarn, {
-    factor: 32,
-    betaFast: 32,
-    betaSlow: 1,
-    originalContext: 4096,
-    truncate: false,
-  });
+  assertEquals(hub.rope, gptOssRope(16));
 });
 
 Deno.test("loadModel() finds original/ when the folder root has no weights, and names missing folders", async () => {
@@ -82,4 +78,52 @@ Deno.test("loadModel() finds original/ when the folder root has no weights, and 
   assert(m.dir.endsWith("/original"));
   assertThrows(() => loadModel(`${dir}/nope`), MissingError, /no such model folder/);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("loadModel() picks each fixture's architecture from config.json and plans its layers", () => {
+  const oss = loadModel(`${FIXTURES}/gpt-oss-tiny`);
+  assertEquals([oss.arch.family, oss.layout, oss.plan.layers[0].mlp.kind], ["gpt-oss", "hub", "moe"]);
+  const gpt2 = loadModel(`${FIXTURES}/gpt2-tiny`);
+  assertEquals(gpt2.arch.family, "GPT-2");
+  assertEquals([
+    gpt2.config.numLayers,
+    gpt2.config.headDim,
+    gpt2.plan.layers[0].mlp.width,
+    gpt2.config.maxContext,
+  ], [
+    3,
+    16,
+    256,
+    64,
+  ]);
+  const moe = loadModel(`${FIXTURES}/qwen3-moe-tiny`);
+  assertEquals([moe.arch.family, moe.config.arch], ["Qwen3", "qwen3_moe"]);
+  assertEquals((moe.config as Qwen3Config).moe, {
+    numExperts: 8,
+    expertsPerToken: 3,
+    expertSize: 32,
+    normTopkProb: true,
+  });
+});
+
+for (const fixture of ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "llama-tiny"]) {
+  Deno.test(`ossi logits on ${fixture} matches the reference logits and greedy tokens`, () =>
+    checkLogitsCli(fixture));
+}
+
+Deno.test("ossi logits refuses tokens past the vocabulary and past the context in one line", async () => {
+  const big = await runCli(["logits", "--model", `${FIXTURES}/gpt2-tiny`, "--tokens", "389"]);
+  assertEquals(big.code, 1);
+  assertMatch(big.stderr, /^ossi: logits: token id 389 is outside the vocabulary \(389\)\n$/);
+  const long = await runCli([
+    "logits",
+    "--model",
+    `${FIXTURES}/gpt2-tiny`,
+    "--tokens",
+    "1,2",
+    "--generate",
+    "63",
+  ]);
+  assertEquals(long.code, 1);
+  assertMatch(long.stderr, /^ossi: logits: 65 tokens exceed the model's context of 64\n$/);
 });

@@ -209,7 +209,7 @@ Deno.test("model names: /v1/models lists the id and --alias names; a Hub id's na
     rest: ["--port", "0"],
   });
   const { startServer } = await import("../../src/serve/server.ts");
-  const { openChatEngine } = await import("../../src/chat/chat_engine.ts");
+  const { openChatEngine } = await import("../../src/cli/open_chat_engine.ts");
   const { DEMO_MODEL } = await import("../fixture_util.ts");
   const engine = await openChatEngine(DEMO_MODEL, { backend: "ref", maxContext: 512 });
   const server = startServer({

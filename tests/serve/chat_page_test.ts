@@ -6,7 +6,7 @@
 import { chromium } from "playwright-core";
 import type { BrowserContext } from "playwright-core";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { openChatEngine } from "../../src/chat/chat_engine.ts";
+import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { startServer } from "../../src/serve/server.ts";
 import { DEMO_MODEL, ROOT } from "../fixture_util.ts";

@@ -2,30 +2,7 @@
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { DEMO_MODEL, ROOT, runCli } from "../fixture_util.ts";
-
-/** Starts `ossi serve ARGS` and resolves with its URL once it says it is serving. */
-async function spawnServe(args: string[], env: Record<string, string> = {}) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}/src/main.ts`, "serve", ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let err = "";
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    err += value;
-    const m = /serving \S+ at (http:\/\/\S+) /.exec(err);
-    if (m) return { child, url: m[1], stderr: () => err, reader };
-  }
-  child.kill("SIGKILL");
-  await child.status;
-  throw new Error(`ossi serve did not start:\n${err}`);
-}
+import { spawnServe } from "./spawn_serve.ts";
 
 Deno.test("ossi serve binds 127.0.0.1 on --port 0, answers, and exits 0 on SIGTERM", async () => {
   const { child, url, reader } = await spawnServe(["--model", DEMO_MODEL, "--port", "0", "--backend", "ref"]);
@@ -54,7 +31,7 @@ Deno.test("ossi serve binds 127.0.0.1 on --port 0, answers, and exits 0 on SIGTE
 Deno.test("ossi serve refuses bad flags (exit 2) and a missing model (exit 1) with a one-line error", async () => {
   const r = await runCli(["serve", "--port", "http"]);
   assertEquals(r.code, 2);
-  assertMatch(r.stderr, /--port must be a number/);
+  assertMatch(r.stderr, /--port must be a whole number/);
   assert(!r.stderr.includes("    at "), "no stack trace");
   const missing = await runCli(["serve", "--model", "/no/such/model"]);
   assertEquals(missing.code, 1);

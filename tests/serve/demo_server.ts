@@ -2,7 +2,7 @@
 
 import OpenAI from "openai";
 import { assertEquals } from "../assert.ts";
-import { openChatEngine } from "../../src/chat/chat_engine.ts";
+import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { type RunningServer, startServer } from "../../src/serve/server.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";

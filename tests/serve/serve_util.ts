@@ -2,9 +2,10 @@
 // ChatEngine and harmony renderer/parser on a ScriptedGenerator), and a server-sent-events reader.
 
 import { ChatEngine } from "../../src/chat/chat_engine.ts";
-import { harmonyRenderer } from "../../src/chat/prompt.ts";
+import { harmonyRenderer, type PromptRenderer } from "../../src/chat/prompt.ts";
+import type { PromptEncoder } from "../../src/chat/prompt_encoder.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
-import { loadTokenizer } from "../../src/chat/tokenizer.ts";
+import { loadTokenizer, type Tokenizer } from "../../src/chat/tokenizer.ts";
 import { type RunningServer, startServer } from "../../src/serve/server.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
 import { ScriptedGenerator, type ScriptOptions } from "./scripted_generator.ts";
@@ -22,13 +23,30 @@ export interface StubServer {
   close(): Promise<void>;
 }
 
-export type StubOptions = ScriptOptions & { apiKey?: string; maxWaiting?: number };
+export type StubOptions = ScriptOptions & {
+  apiKey?: string;
+  maxWaiting?: number;
+  corsOrigins?: string[];
+  /** Default: the built-in harmony renderer. */
+  renderer?: PromptRenderer;
+  /** Default: the demo model's tokenizer. */
+  tokenizer?: Tokenizer;
+  /** Default: prompts are encoded on the calling thread. */
+  encoder?: PromptEncoder;
+};
 
 export async function startStubServer(opts: StubOptions = {}): Promise<StubServer> {
-  const tok = await loadTokenizer(DEMO_MODEL);
+  const tok = opts.tokenizer ?? await loadTokenizer(DEMO_MODEL);
   const gen = new ScriptedGenerator(tok, opts);
   const stops = ["<|return|>", "<|call|>", "<|endoftext|>"].map((t) => tok.tokenId(t)!);
-  const engine = new ChatEngine(gen, tok, harmonyRenderer, stops);
+  const engine = new ChatEngine(
+    gen,
+    tok,
+    opts.renderer ?? harmonyRenderer,
+    stops,
+    undefined,
+    opts.encoder,
+  );
   const logs: string[] = [];
   const server = startServer({
     engine,
@@ -36,6 +54,7 @@ export async function startStubServer(opts: StubOptions = {}): Promise<StubServe
     contextSize: gen.contextSize,
     sampler: { ...defaultSamplerParams(), temperature: 0 },
     apiKey: opts.apiKey,
+    corsOrigins: opts.corsOrigins,
     maxWaiting: opts.maxWaiting,
     log: (line) => logs.push(line),
   }, { hostname: "127.0.0.1", port: 0 });
@@ -45,6 +64,7 @@ export async function startStubServer(opts: StubOptions = {}): Promise<StubServe
     url: server.url,
     close: async () => {
       await server.shutdown();
+      engine.dispose();
       if (logs.length) throw new Error(`server logged errors:\n${logs.join("\n")}`);
     },
   };

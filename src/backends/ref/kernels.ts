@@ -1,30 +1,9 @@
 // Scalar float32 reference kernels: the definition every WASM and WGSL kernel is tested against.
 // Plain loops, no tricks; activations are row-major [tokens, width] Float32Arrays.
 
-import type { Mat } from "../../model/dtypes.ts";
+import { loadRow, type Mat } from "../../model/dtypes.ts";
 import { expertRow, type Mxfp4Experts } from "../../model/mxfp4.ts";
 import type { RopeTables } from "../../model/rope.ts";
-
-/** Widens row r of a weight matrix into `out` (bf16 is the top half of an f32 word). */
-export function loadRow(m: Mat, r: number, out: Float32Array, outBits: Uint32Array): void {
-  const base = r * m.cols;
-  if (m.dtype === "F32") {
-    out.set((m.data as Float32Array).subarray(base, base + m.cols));
-  } else if (m.dtype === "BF16") {
-    const d = m.data as Uint16Array;
-    for (let c = 0; c < m.cols; c++) outBits[c] = d[base + c] << 16;
-  } else {
-    const d = m.data as Uint16Array;
-    for (let c = 0; c < m.cols; c++) out[c] = halfToFloat(d[base + c]);
-  }
-}
-
-function halfToFloat(h: number): number {
-  const e = (h >> 10) & 0x1f, m = h & 0x3ff, s = h & 0x8000 ? -1 : 1;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
 
 /** y[t, r] = sum_c W[r, c] * x[t, c] + b[r], for rows [r0, r1) (all by default). W is [rows, cols]. */
 export function linear(
@@ -66,9 +45,6 @@ export function rmsnorm(
     for (let i = 0; i < n; i++) y[t * n + i] = x[t * n + i] * inv * w[i];
   }
 }
-
-// ropeTables lives in src/model/rope.ts (shared by the backends); re-exported for existing importers.
-export { type RopeTables, ropeTables } from "../../model/rope.ts";
 
 /** Rotates `heads` vectors of width dim at offset `off` of x for position pos; pairs are (i, i + dim/2). */
 export function rope(

@@ -1,114 +1,175 @@
-// The reference backend: the gpt-oss forward pass in plain float32 TypeScript over the scalar kernels.
-// Slow and obviously correct; every other backend is checked against it.
+// The reference backend: one forward pass over the plan in plain float32 TypeScript, for every
+// architecture. Slow and obviously correct; every other backend is checked against it. A batch runs as
+// one stack of rows (each row with its sequence's KV slot and position), exactly as one sequence would.
 
+import { OssiError } from "../../errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
-import type { GptOssWeights } from "../../model/gpt_oss.ts";
-import { type Backend, checkTokens, type ForwardOptions } from "../backend.ts";
+import { loadRow } from "../../model/dtypes.ts";
+import type { ModelPlan } from "../../model/plan.ts";
+import { type RopeTables, ropeTables } from "../../model/rope.ts";
+import type { ModelWeights } from "../../model/weights.ts";
 import {
-  attentionSink,
-  expertLinear,
-  linear,
-  loadRow,
-  rmsnorm,
-  rope,
-  type RopeTables,
-  ropeTables,
-  swigluClamped,
-  topkSoftmax,
-} from "./kernels.ts";
+  type Backend,
+  checkBatch,
+  checkFinite,
+  checkPickBatch,
+  checkTopK,
+  ForwardAbortedError,
+  type ForwardOptions,
+  logitRows,
+  type PickSequence,
+  type Sequence,
+} from "../backend.ts";
+import { denseMlp, routedExperts, unsupportedFfn } from "./ffn.ts";
+import { argmax, attentionSink, linear, rmsnorm, rope } from "./kernels.ts";
+import { layerNorm, qkNorm } from "./kernels_dense.ts";
+import { LayerKvCache } from "./layer_kv_cache.ts";
 
-/** Per-layer key/value caches [capacity, kvHeads*headDim], grown on demand up to maxContext. */
-class KvCache {
-  k: Float32Array[];
-  v: Float32Array[];
-  capacity = 0;
-  constructor(readonly layers: number, readonly width: number, readonly maxContext: number) {
-    this.k = [];
-    this.v = [];
-  }
-  ensure(tokens: number): void {
-    if (tokens <= this.capacity) return;
-    const cap = Math.min(this.maxContext, Math.max(tokens, this.capacity * 2, 64));
-    for (let l = 0; l < this.layers; l++) {
-      const k = new Float32Array(cap * this.width), v = new Float32Array(cap * this.width);
-      if (this.k[l]) (k.set(this.k[l]), v.set(this.v[l]));
-      this.k[l] = k;
-      this.v[l] = v;
-    }
-    this.capacity = cap;
-  }
+export interface RefBackendOptions {
+  /** KV-cache capacity of each slot in tokens (at most the model's context). */
+  readonly maxContext: number;
+  /** KV caches (default 1). */
+  readonly slots?: number;
+}
+
+/** The rows of a batch: each token with its sequence's slot and its position. */
+interface Rows {
+  readonly tokens: number[];
+  readonly slot: number[];
+  readonly pos: number[];
 }
 
 export class RefBackend implements Backend {
   readonly name = "ref" as const;
-  private readonly rope: RopeTables;
-  private readonly cache: KvCache;
+  readonly maxContext: number;
+  readonly slots: number;
+  /** Any chunking gives the same bits here; prefill chunks only bound how late an abort is seen. */
+  readonly chunkTokens = 64;
+  private readonly rope: RopeTables | null;
+  private readonly caches: LayerKvCache[];
+  /** -inf sinks: attention without a sink adds exp(-inf) = 0 to the softmax denominator. */
+  private readonly noSinks: Float32Array;
 
   constructor(
     readonly config: ModelConfig,
-    private readonly w: GptOssWeights,
-    readonly maxContext = config.maxContext,
+    private readonly plan: ModelPlan,
+    private readonly w: ModelWeights,
+    opts: RefBackendOptions,
   ) {
-    this.rope = ropeTables(config.rope);
-    this.cache = new KvCache(config.numLayers, config.numKvHeads * config.headDim, maxContext);
+    for (const p of plan.layers) {
+      const no = unsupportedFfn(p.mlp);
+      if (no) throw new OssiError(`ref backend: ${no} is not implemented`);
+    }
+    this.maxContext = Math.min(opts.maxContext, config.maxContext);
+    this.slots = opts.slots ?? 1;
+    this.rope = config.rope && ropeTables(config.rope);
+    const kvw = config.numKvHeads * config.headDim;
+    this.caches = Array.from(
+      { length: this.slots },
+      () => new LayerKvCache(config.numLayers, kvw, this.maxContext),
+    );
+    this.noSinks = new Float32Array(config.numHeads).fill(-Infinity);
   }
 
-  forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array> {
-    return Promise.resolve(this.forwardSync(tokens, pos, opts));
+  forward(batch: readonly Sequence[], opts: ForwardOptions = {}): Promise<Float32Array[]> {
+    try {
+      checkBatch(batch, this.slots, this.maxContext, this.config.vocabSize);
+      return Promise.resolve(this.run(batch, opts));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
-    const c = this.config, w = this.w, T = tokens.length, H = c.hiddenSize, dbg = opts.debug;
-    const qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, F = c.intermediateSize;
-    checkTokens(tokens, pos, this.maxContext, c.vocabSize);
-    this.cache.ensure(pos + T);
+  async greedy(batch: readonly PickSequence[], opts: ForwardOptions = {}): Promise<number[]> {
+    checkPickBatch(batch, this.slots, this.maxContext, this.config.vocabSize);
+    const rows = await this.forward(batch.map((s) => ({ ...s, logits: "last" })), opts);
+    return rows.map((r) => argmax(r));
+  }
+
+  async topk(
+    batch: readonly PickSequence[],
+    k: number,
+    opts: ForwardOptions = {},
+  ): Promise<{ ids: Uint32Array; logits: Float32Array }[]> {
+    checkTopK(k, this.config.vocabSize);
+    checkPickBatch(batch, this.slots, this.maxContext, this.config.vocabSize);
+    const rows = await this.forward(batch.map((s) => ({ ...s, logits: "last" })), opts);
+    return rows.map((r) => {
+      const ids = Uint32Array.from(r.keys()).sort((a, b) => r[b] - r[a] || a - b).slice(0, k);
+      return { ids, logits: Float32Array.from(ids, (i) => r[i]) };
+    });
+  }
+
+  dispose(): void {}
+
+  private run(batch: readonly Sequence[], opts: ForwardOptions): Float32Array[] {
+    const c = this.config, w = this.w, H = c.hiddenSize, D = c.headDim, eps = c.norm.eps;
+    const qw = c.numHeads * D, kvw = c.numKvHeads * D, dbg = opts.debug, stop = opts.shouldStop;
+    const r = batchRows(batch), T = r.tokens.length;
+    for (const s of batch) this.caches[s.slot].ensure(s.pos + s.tokens.length);
 
     const x = new Float32Array(T * H); // residual stream
     const xn = new Float32Array(T * H);
     const q = new Float32Array(T * qw), k = new Float32Array(T * kvw), v = new Float32Array(T * kvw);
-    const att = new Float32Array(T * qw), proj = new Float32Array(T * H);
-    const routerLogits = new Float32Array(T * c.numExperts);
-    const gateUp = new Float32Array(2 * F), act = new Float32Array(F), down = new Float32Array(H);
-    const moe = new Float32Array(T * H);
+    const att = new Float32Array(T * qw), proj = new Float32Array(T * H), ffn = new Float32Array(T * H);
+    const row = new Float32Array(H);
 
-    // token embedding
+    // token embedding (+ learned position embedding)
     for (let t = 0; t < T; t++) {
-      const id = tokens[t];
-      loadRow(w.embed, id, x.subarray(t * H, (t + 1) * H), new Uint32Array(x.buffer, t * H * 4, H));
+      loadRow(w.embed, r.tokens[t], x.subarray(t * H, (t + 1) * H), new Uint32Array(x.buffer, t * H * 4, H));
+      if (!w.posEmbed) continue;
+      loadRow(w.posEmbed, r.pos[t], row);
+      for (let i = 0; i < H; i++) x[t * H + i] += row[i];
     }
     dbg?.("embedding", -1, T, x);
 
     for (let l = 0; l < c.numLayers; l++) {
-      const L = w.layers[l], kc = this.cache.k[l], vc = this.cache.v[l];
-      // attention rmsnorm
-      rmsnorm(xn, x, L.attnNorm, c.rmsNormEps, T, H);
+      if (stop?.()) throw new ForwardAbortedError();
+      const p = this.plan.layers[l], a = p.attention, L = w.layers[l];
+      // attention norm
+      norm(xn, x, L.attnNorm, L.attnNormBias, p.norm, eps, T, H);
       dbg?.("attn_norm", l, T, xn);
-      // q, k, v projections with biases
+      // q, k, v projections
       linear(q, xn, L.q, L.qBias, T);
       linear(k, xn, L.k, L.kBias, T);
       linear(v, xn, L.v, L.vBias, T);
-      // rope on q and k, then append k, v to the cache
-      for (let t = 0; t < T; t++) {
-        rope(q, t * qw, c.numHeads, c.headDim, pos + t, this.rope);
-        rope(k, t * kvw, c.numKvHeads, c.headDim, pos + t, this.rope);
+      // per-head RMSNorm of q and k
+      if (a.qkNorm) {
+        qkNorm(q, L.qNorm!, eps, T, c.numHeads, D);
+        qkNorm(k, L.kNorm!, eps, T, c.numKvHeads, D);
       }
-      kc.set(k, pos * kvw);
-      vc.set(v, pos * kvw);
-      // attention with sinks (sliding window on the layers that have one)
+      // rope on q and k
+      if (a.rope) {
+        for (let t = 0; t < T; t++) {
+          rope(q, t * qw, c.numHeads, D, r.pos[t], this.rope!);
+          rope(k, t * kvw, c.numKvHeads, D, r.pos[t], this.rope!);
+        }
+        const what = a.qkNorm ? "qk_norm_and_rope" : "rope";
+        dbg?.(`q_after_${what}`, l, T, q);
+        dbg?.(`k_after_${what}`, l, T, k);
+      }
+      // append k, v to each row's cache
       for (let t = 0; t < T; t++) {
+        const cache = this.caches[r.slot[t]];
+        cache.k[l].set(k.subarray(t * kvw, (t + 1) * kvw), r.pos[t] * kvw);
+        cache.v[l].set(v.subarray(t * kvw, (t + 1) * kvw), r.pos[t] * kvw);
+      }
+      // causal attention over the row's cache (sinks, sliding window where the layer has them)
+      for (let t = 0; t < T; t++) {
+        const cache = this.caches[r.slot[t]], sinks = L.sinks ?? this.noSinks;
         attentionSink(
           att,
           t * qw,
           q,
           t * qw,
-          kc,
-          vc,
-          pos + t,
-          c.layerWindows[l],
-          L.sinks,
+          cache.k[l],
+          cache.v[l],
+          r.pos[t],
+          a.window,
+          sinks,
           c.numHeads,
           c.numKvHeads,
-          c.headDim,
+          D,
         );
       }
       dbg?.("attn_core", l, T, att);
@@ -118,45 +179,70 @@ export class RefBackend implements Backend {
       for (let i = 0; i < T * H; i++) x[i] += proj[i];
       dbg?.("residual_after_attention", l, T, x);
 
-      // mlp rmsnorm, router top-k then softmax over the chosen experts
-      rmsnorm(xn, x, L.mlpNorm, c.rmsNormEps, T, H);
+      // mlp norm
+      norm(xn, x, L.mlpNorm, L.mlpNormBias, p.norm, eps, T, H);
       dbg?.("mlp_norm", l, T, xn);
-      linear(routerLogits, xn, L.router, L.routerBias, T);
-      dbg?.("router_logits", l, T, routerLogits);
-      moe.fill(0);
-      const topk = new Float32Array(T * c.expertsPerToken);
-      for (let t = 0; t < T; t++) {
-        const sel = topkSoftmax(
-          routerLogits.subarray(t * c.numExperts, (t + 1) * c.numExperts),
-          c.expertsPerToken,
-        );
-        for (let j = 0; j < c.expertsPerToken; j++) {
-          const e = sel.experts[j];
-          topk[t * c.expertsPerToken + j] = e;
-          // gate_up, clamped SwiGLU, down, weighted sum
-          expertLinear(gateUp, xn, t * H, L.gateUp, e);
-          swigluClamped(act, gateUp, F, c.swigluLimit, c.swigluAlpha);
-          expertLinear(down, act, 0, L.down, e);
-          for (let i = 0; i < H; i++) moe[t * H + i] += sel.weights[j] * down[i];
-        }
-      }
-      dbg?.("router_topk", l, T, topk);
-      dbg?.("moe_out", l, T, moe);
+      // feed-forward: dense MLP, or routed experts
+      if (L.ffn.kind === "dense") denseMlp(ffn, xn, L.ffn, p.mlp.act, T);
+      else {routedExperts(ffn, xn, L.ffn, p.mlp as Extract<typeof p.mlp, { kind: "moe" }>, T, (n, vs) =>
+          dbg?.(n, l, T, vs));}
+      dbg?.(`${this.plan.ffnTap}_out`, l, T, ffn);
       // residual
-      for (let i = 0; i < T * H; i++) x[i] += moe[i];
-      dbg?.("residual_after_moe", l, T, x);
+      for (let i = 0; i < T * H; i++) x[i] += ffn[i];
+      dbg?.(`residual_after_${this.plan.ffnTap}`, l, T, x);
     }
 
-    if (opts.logits === "none") return new Float32Array(0);
-    const first = opts.logits === "last" ? T - 1 : 0, rows = T - first;
+    // rows whose logits are wanted: each sequence's all, last or none
+    if (stop?.()) throw new ForwardAbortedError();
+    const wanted: number[] = [];
+    let t0 = 0;
+    for (const s of batch) {
+      const n = logitRows(s);
+      for (let i = s.tokens.length - n; i < s.tokens.length; i++) wanted.push(t0 + i);
+      t0 += s.tokens.length;
+    }
+    if (wanted.length === 0) return batch.map(() => new Float32Array(0));
     // final norm, unembedding
-    const xf = new Float32Array(rows * H);
-    rmsnorm(xf, x.subarray(first * H), w.finalNorm, c.rmsNormEps, rows, H);
-    dbg?.("final_norm", -1, rows, xf);
-    const logits = new Float32Array(rows * c.vocabSize);
-    linear(logits, xf, w.unembed, null, rows);
-    return logits;
+    const m = wanted.length, V = c.vocabSize, xf = new Float32Array(m * H);
+    const picked = wanted.length === T
+      ? x
+      : Float32Array.from(wanted.flatMap((t) => [...x.subarray(t * H, (t + 1) * H)]));
+    norm(xf, picked, w.finalNorm, w.finalNormBias, c.norm.kind, eps, m, H);
+    dbg?.("final_norm", -1, m, xf);
+    const logits = new Float32Array(m * V);
+    linear(logits, xf, w.unembed, null, m);
+    let at = 0;
+    return batch.map((s) => {
+      const n = logitRows(s), out = logits.slice(at * V, (at + n) * V);
+      checkFinite(out, V, s.pos + s.tokens.length - n);
+      at += n;
+      return out;
+    });
   }
+}
 
-  dispose(): void {}
+/** The batch's tokens as rows, in sequence order. */
+function batchRows(batch: readonly Sequence[]): Rows {
+  const r: Rows = { tokens: [], slot: [], pos: [] };
+  for (const s of batch) {
+    for (let i = 0; i < s.tokens.length; i++) {
+      (r.tokens.push(s.tokens[i]), r.slot.push(s.slot), r.pos.push(s.pos + i));
+    }
+  }
+  return r;
+}
+
+/** The plan's norm of T rows: RMSNorm, or LayerNorm with its bias. */
+function norm(
+  y: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  b: Float32Array | null,
+  kind: "rmsnorm" | "layernorm",
+  eps: number,
+  T: number,
+  H: number,
+): void {
+  if (kind === "layernorm") layerNorm(y, x, w, b!, eps, T, H);
+  else rmsnorm(y, x, w, eps, T, H);
 }

@@ -2,9 +2,8 @@
 // bf16 matmul takes them, everything else widened to f32), activations, KV cache, and the linear layer
 // that picks the matmul kernel by weight dtype. Single-threaded: the main thread runs every kernel.
 
-import { OssiError } from "../../io/errors.ts";
-import type { Mat } from "../../model/dtypes.ts";
-import { loadRow } from "../ref/kernels.ts";
+import { OssiError } from "../../errors.ts";
+import { loadRow, type Mat } from "../../model/dtypes.ts";
 import type { AllKernels } from "./dense_kernels.ts";
 import { Arena, instantiateKernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 

@@ -3,8 +3,9 @@
 // forward passes use, and the steps they share: attention over the KV cache with its output projection
 // and residual, and the MLP's residual.
 
-import { OssiError } from "../../io/errors.ts";
-import { type Backend, checkTokens, type DebugSink, type ForwardOptions } from "../backend.ts";
+import { OssiError } from "../../errors.ts";
+import { checkTokens, type DebugSink } from "../backend.ts";
+import type { SequenceOptions, SingleSequenceBackend } from "../single_sequence.ts";
 import type { DensePlacer, DenseRuntime, PlacedMat } from "./dense_runtime.ts";
 
 export interface DenseWasmOptions {
@@ -87,13 +88,13 @@ export interface DenseAttention {
 export type Emit = (name: string, layer: number, rows: number, at: number, width: number) => void;
 
 export abstract class DenseWasmBackend<C extends { readonly vocabSize: number }, B extends DenseActivations>
-  implements Backend<C> {
+  implements SingleSequenceBackend {
   readonly name = "wasm" as const;
 
   protected constructor(
     readonly config: C,
     readonly maxContext: number,
-    protected readonly maxTokens: number,
+    readonly maxTokens: number,
     protected readonly rt: DenseRuntime,
     protected readonly b: B,
     protected readonly heads: HeadShape,
@@ -106,7 +107,7 @@ export abstract class DenseWasmBackend<C extends { readonly vocabSize: number },
    */
   protected abstract chunk(T: number, pos: number, first: number, dbg: DebugSink | undefined): number;
 
-  forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array> {
+  forward(tokens: ArrayLike<number>, pos: number, opts: SequenceOptions): Promise<Float32Array> {
     try {
       return Promise.resolve(this.forwardSync(tokens, pos, opts));
     } catch (e) {
@@ -114,7 +115,7 @@ export abstract class DenseWasmBackend<C extends { readonly vocabSize: number },
     }
   }
 
-  forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
+  forwardSync(tokens: ArrayLike<number>, pos: number, opts: SequenceOptions): Float32Array {
     const n = tokens.length, V = this.config.vocabSize;
     checkTokens(tokens, pos, this.maxContext, V);
     const rows = opts.logits === "all" ? n : opts.logits === "last" && n > 0 ? 1 : 0;

@@ -2,8 +2,8 @@
 // blocks, multi-head causal attention (the sink attention kernel with every sink at -inf), GELU (tanh)
 // MLP, final LayerNorm and the (usually tied) head. Mirrors ref/gpt2_backend.ts step by step.
 
-import type { Gpt2Config, Gpt2Weights } from "../../model/gpt2.ts";
 import type { DebugSink } from "../backend.ts";
+import type { Gpt2ViewConfig, Gpt2Weights } from "../legacy_views.ts";
 import { DensePlacer, type PlacedMat } from "./dense_runtime.ts";
 import {
   type DenseActivations,
@@ -43,8 +43,8 @@ interface Gpt2Layout extends DenseActivations {
   hidden: number; // [T, ffn]
 }
 
-export class Gpt2WasmBackend extends DenseWasmBackend<Gpt2Config, Gpt2Layout> {
-  static create(config: Gpt2Config, w: Gpt2Weights, opts: DenseWasmOptions): Gpt2WasmBackend {
+export class Gpt2WasmBackend extends DenseWasmBackend<Gpt2ViewConfig, Gpt2Layout> {
+  static create(config: Gpt2ViewConfig, w: Gpt2Weights, opts: DenseWasmOptions): Gpt2WasmBackend {
     const c = config, H = c.hiddenSize;
     // learned positions: there is no embedding past n_positions
     const { ctx, T } = denseSizes(c.maxContext, c.headDim, opts);
@@ -84,7 +84,7 @@ export class Gpt2WasmBackend extends DenseWasmBackend<Gpt2Config, Gpt2Layout> {
   }
 
   protected chunk(T: number, pos: number, first: number, dbg: DebugSink | undefined): number {
-    const c = this.config, rt = this.rt, k = rt.k, b = this.b, H = c.hiddenSize, eps = c.layerNormEps;
+    const c = this.config, rt = this.rt, k = rt.k, b = this.b, H = c.hiddenSize, eps = c.norm.eps;
     const emit = this.emitter(dbg);
 
     // token embedding + learned position embedding

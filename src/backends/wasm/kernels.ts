@@ -1,7 +1,7 @@
 // Loads build/ossi_kernels.wasm (compiled from asm/ by `deno task build:asm`) and instantiates it over a
 // shared memory. Every pointer argument is a byte offset into that memory.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 
 export const KERNELS_WASM_URL = new URL("../../../build/ossi_kernels.wasm", import.meta.url);
 

@@ -1,11 +1,11 @@
-// The Qwen3 / Qwen3-MoE forward pass on the WASM SIMD kernels: RMSNorm, GQA with per-head QK-norm before
-// RoPE (plain theta), attention through the sink kernel with every sink at -inf (sliding windows where
-// the layer has one), and per layer a dense SwiGLU MLP or softmax-then-top-k routed experts. Mirrors
-// ref/qwen3_backend.ts step by step.
+// The forward pass of dense RoPE models (Qwen3, Qwen3-MoE, Llama) on the WASM SIMD kernels: RMSNorm, GQA
+// with per-head QK-norm before RoPE where the model has it, attention through the sink kernel with every
+// sink at -inf (sliding windows where the layer has one), and per layer a dense SwiGLU MLP (optional
+// biases) or softmax-then-top-k routed experts. Mirrors the reference pass step by step.
 
-import type { Qwen3Config, Qwen3Weights } from "../../model/qwen3.ts";
 import { ropeTables } from "../../model/rope.ts";
 import type { DebugSink } from "../backend.ts";
+import type { RopeDenseConfig, RopeDenseWeights } from "../legacy_views.ts";
 import { DensePlacer, type PlacedMat } from "./dense_runtime.ts";
 import {
   type DenseActivations,
@@ -19,7 +19,16 @@ import {
 import { ropeCosSin } from "./rope_tables.ts";
 
 type Ffn =
-  | { kind: "dense"; gate: PlacedMat; up: PlacedMat; down: PlacedMat }
+  // biases: byte offsets, 0 for none
+  | {
+    kind: "dense";
+    gate: PlacedMat;
+    up: PlacedMat;
+    down: PlacedMat;
+    gateBias: number;
+    upBias: number;
+    downBias: number;
+  }
   | { kind: "moe"; router: PlacedMat; gate: PlacedMat[]; up: PlacedMat[]; down: PlacedMat[] };
 
 interface Qwen3Layer extends DenseAttention {
@@ -30,7 +39,7 @@ interface Qwen3Layer extends DenseAttention {
   qBias: number; // 0: none
   kBias: number;
   vBias: number;
-  qNorm: number;
+  qNorm: number; // 0: no QK-norm
   kNorm: number;
   mlpNorm: number;
   ffn: Ffn;
@@ -55,8 +64,8 @@ interface Qwen3Layout extends DenseActivations {
   slots: number; // [T*k, hidden]: each (token, choice)'s expert output
 }
 
-export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config, Qwen3Layout> {
-  static create(config: Qwen3Config, w: Qwen3Weights, opts: DenseWasmOptions): Qwen3WasmBackend {
+export class Qwen3WasmBackend extends DenseWasmBackend<RopeDenseConfig, Qwen3Layout> {
+  static create(config: RopeDenseConfig, w: RopeDenseWeights, opts: DenseWasmOptions): Qwen3WasmBackend {
     const c = config, H = c.hiddenSize, D = c.headDim, kvw = c.numKvHeads * D;
     const { ctx, T } = denseSizes(c.maxContext, D, opts);
     const heads: HeadShape = { heads: c.numHeads, kvHeads: c.numKvHeads, headDim: D };
@@ -75,7 +84,16 @@ export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config, Qwen3Layout>
         };
       } else {
         ffnWidth = Math.max(ffnWidth, L.ffn.gate.rows);
-        ffn = { kind: "dense", gate: p.mat(L.ffn.gate), up: p.mat(L.ffn.up), down: p.mat(L.ffn.down) };
+        const f = L.ffn;
+        ffn = {
+          kind: "dense",
+          gate: p.mat(f.gate),
+          up: p.mat(f.up),
+          down: p.mat(f.down),
+          gateBias: p.vec(f.gateBias),
+          upBias: p.vec(f.upBias),
+          downBias: p.vec(f.downBias),
+        };
       }
       return {
         attnNorm: p.vec(L.attnNorm),
@@ -119,7 +137,7 @@ export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config, Qwen3Layout>
 
   protected chunk(T: number, pos: number, first: number, dbg: DebugSink | undefined): number {
     const c = this.config, rt = this.rt, k = rt.k, b = this.b, H = c.hiddenSize, D = c.headDim;
-    const qw = c.numHeads * D, kvw = c.numKvHeads * D, eps = c.rmsNormEps;
+    const qw = c.numHeads * D, kvw = c.numKvHeads * D, eps = c.norm.eps;
     const emit = this.emitter(dbg);
 
     // token embedding
@@ -134,13 +152,16 @@ export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config, Qwen3Layout>
       rt.linear(L.q, L.qBias, b.xn, T, b.q);
       rt.linear(L.k, L.kBias, b.xn, T, b.k);
       rt.linear(L.v, L.vBias, b.xn, T, b.v);
-      // per-head RMSNorm of q and k, then rope
-      k.qk_rmsnorm(b.q, L.qNorm, eps, T, c.numHeads, D);
-      k.qk_rmsnorm(b.k, L.kNorm, eps, T, c.numKvHeads, D);
+      // per-head RMSNorm of q and k (models with QK-norm), then rope
+      if (L.qNorm) {
+        k.qk_rmsnorm(b.q, L.qNorm, eps, T, c.numHeads, D);
+        k.qk_rmsnorm(b.k, L.kNorm, eps, T, c.numKvHeads, D);
+      }
       k.rope(b.q, T, qw, c.numHeads, D, b.cos, b.sin, pos);
       k.rope(b.k, T, kvw, c.numKvHeads, D, b.cos, b.sin, pos);
-      emit("q_after_qk_norm_and_rope", l, T, b.q, qw);
-      emit("k_after_qk_norm_and_rope", l, T, b.k, kvw);
+      const what = L.qNorm ? "qk_norm_and_rope" : "rope";
+      emit(`q_after_${what}`, l, T, b.q, qw);
+      emit(`k_after_${what}`, l, T, b.k, kvw);
       // causal grouped-query attention (no sinks; the layer's window), residual
       this.attend(L, l, T, pos, c.layerWindows[l], emit);
 
@@ -150,10 +171,10 @@ export class Qwen3WasmBackend extends DenseWasmBackend<Qwen3Config, Qwen3Layout>
       if (L.ffn.kind === "moe") this.moe(L.ffn, T, l, dbg);
       else {
         const F = L.ffn.gate.rows;
-        rt.linear(L.ffn.gate, 0, b.xn, T, b.gate);
-        rt.linear(L.ffn.up, 0, b.xn, T, b.up);
+        rt.linear(L.ffn.gate, L.ffn.gateBias, b.xn, T, b.gate);
+        rt.linear(L.ffn.up, L.ffn.upBias, b.xn, T, b.up);
         k.swiglu(b.gate, b.gate, b.up, T * F);
-        rt.linear(L.ffn.down, 0, b.gate, T, b.proj);
+        rt.linear(L.ffn.down, L.ffn.downBias, b.gate, T, b.proj);
       }
       this.addMlp(l, T, H, emit);
     }

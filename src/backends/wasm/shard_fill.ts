@@ -1,9 +1,9 @@
 // Fills a shard's memory at load: copies its row-slices out of the (mapped) checkpoint, packing them for
 // the fast path's int8 kernels where its layout says so (see shard_layout.ts).
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { Mat } from "../../model/dtypes.ts";
-import type { GptOssWeights } from "../../model/gpt_oss.ts";
+import type { GptOssWeights } from "../legacy_views.ts";
 import type { Mxfp4Experts } from "../../model/mxfp4.ts";
 import type { Kernels } from "./kernels.ts";
 import {

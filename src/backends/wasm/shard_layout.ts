@@ -4,8 +4,8 @@
 // own input/output buffers. Shards are plain data so the layout can be posted to the worker that computes
 // on it; shard_fill.ts copies the weights in.
 
-import { OssiError } from "../../io/errors.ts";
-import type { ModelConfig } from "../../model/config.ts";
+import { OssiError } from "../../errors.ts";
+import type { GptOssConfig } from "../../model/gpt_oss.ts";
 import { Arena, MAX_PAGES } from "./kernels.ts";
 import { TOPK_MAX } from "../backend.ts";
 
@@ -144,12 +144,12 @@ export interface DenseFormats {
   readonly expertRows4?: boolean;
 }
 
-export function shardParams(c: ModelConfig, maxTokens: number, moeInt8 = false, xQMax = 32767): ShardParams {
+export function shardParams(c: GptOssConfig, maxTokens: number, moeInt8 = false, xQMax = 32767): ShardParams {
   return {
     hidden: c.hiddenSize,
     qWidth: c.numHeads * c.headDim,
     headDim: c.headDim,
-    eps: c.rmsNormEps,
+    eps: c.norm.eps,
     windows: c.layerWindows,
     ffn: c.intermediateSize,
     experts: c.numExperts,
@@ -189,12 +189,12 @@ export function mxfp4Rows4Bytes(rows: number, cols: number): number {
 }
 
 /** Bytes of the KV cache of `maxContext` tokens, all layers and heads. */
-export function kvCacheBytes(c: ModelConfig, maxContext: number): number {
+export function kvCacheBytes(c: GptOssConfig, maxContext: number): number {
   return c.numLayers * maxContext * c.numKvHeads * c.headDim * 4 * 2;
 }
 
 /** Bytes of weights a model places in shards (everything but the embedding, which is read per token). */
-export function placedWeightBytes(c: ModelConfig): number {
+export function placedWeightBytes(c: GptOssConfig): number {
   const H = c.hiddenSize,
     qw = c.numHeads * c.headDim,
     kvw = c.numKvHeads * c.headDim,
@@ -216,7 +216,7 @@ const SHARD_BUDGET = 3.5 * 2 ** 30;
  * Enough shards for the 4 GiB limit (weights and the KV cache of maxContext tokens), a multiple of
  * `threads` so each worker gets the same share.
  */
-export function shardCount(c: ModelConfig, threads: number, maxContext = 0): number {
+export function shardCount(c: GptOssConfig, threads: number, maxContext = 0): number {
   const bytes = placedWeightBytes(c) + kvCacheBytes(c, maxContext);
   return threads * Math.max(1, Math.ceil(bytes / threads / SHARD_BUDGET));
 }
@@ -226,7 +226,7 @@ export function shardCount(c: ModelConfig, threads: number, maxContext = 0): num
  * widths that are multiples of 32).
  */
 export function planShards(
-  c: ModelConfig,
+  c: GptOssConfig,
   shards: number,
   maxTokens: number,
   maxContext: number,

@@ -5,17 +5,11 @@
 // between shards and adds the residuals. greedy()/topk() unembed on the shards and bring back only each
 // shard's best k logits, not the whole row.
 
-import { OssiError } from "../../io/errors.ts";
-import type { ModelConfig } from "../../model/config.ts";
-import type { GptOssWeights } from "../../model/gpt_oss.ts";
-import {
-  type Backend,
-  checkTokens,
-  checkTopK,
-  type DebugSink,
-  type ForwardOptions,
-  TOPK_MAX,
-} from "../backend.ts";
+import { OssiError } from "../../errors.ts";
+import type { GptOssConfig } from "../../model/gpt_oss.ts";
+import { checkTokens, checkTopK, type DebugSink, NonFiniteError, TOPK_MAX } from "../backend.ts";
+import type { GptOssWeights } from "../legacy_views.ts";
+import type { SequenceOptions, SingleSequenceBackend } from "../single_sequence.ts";
 import { ropeTables } from "../../model/rope.ts";
 import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 import { releaseMappedPages } from "./page_release.ts";
@@ -78,7 +72,7 @@ interface MainBuffers {
 /** The logits argument of a chunk that unembeds no row. */
 const NO_LOGITS = new Float32Array(0);
 
-export class WasmBackend implements Backend {
+export class WasmBackend implements SingleSequenceBackend {
   readonly name = "wasm" as const;
   private readonly f32: Float32Array;
   private readonly u32: Uint32Array;
@@ -90,11 +84,11 @@ export class WasmBackend implements Backend {
   private readonly cursors: Int32Array;
 
   private constructor(
-    readonly config: ModelConfig,
+    readonly config: GptOssConfig,
     private readonly w: GptOssWeights,
     readonly maxContext: number,
     readonly threads: number,
-    private readonly maxTokens: number,
+    readonly maxTokens: number,
     private readonly k: Kernels,
     memory: WebAssembly.Memory,
     private readonly b: MainBuffers,
@@ -114,7 +108,11 @@ export class WasmBackend implements Backend {
     return this.layouts.length;
   }
 
-  static async create(config: ModelConfig, w: GptOssWeights, opts: WasmBackendOptions): Promise<WasmBackend> {
+  static async create(
+    config: GptOssConfig,
+    w: GptOssWeights,
+    opts: WasmBackendOptions,
+  ): Promise<WasmBackend> {
     const c = config, H = c.hiddenSize, qw = c.numHeads * c.headDim;
     if (H % 32 !== 0 || qw % 8 !== 0 || c.headDim % 4 !== 0) {
       throw new OssiError(
@@ -204,7 +202,7 @@ export class WasmBackend implements Backend {
     );
   }
 
-  forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array> {
+  forward(tokens: ArrayLike<number>, pos: number, opts: SequenceOptions): Promise<Float32Array> {
     try {
       return Promise.resolve(this.forwardSync(tokens, pos, opts));
     } catch (e) {
@@ -212,7 +210,7 @@ export class WasmBackend implements Backend {
     }
   }
 
-  forwardSync(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Float32Array {
+  forwardSync(tokens: ArrayLike<number>, pos: number, opts: SequenceOptions): Float32Array {
     const n = tokens.length, V = this.config.vocabSize;
     checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
     const rows = opts.logits === "all" ? n : opts.logits === "last" && n > 0 ? 1 : 0;
@@ -226,12 +224,12 @@ export class WasmBackend implements Backend {
     return logits;
   }
 
-  /** Greedy fast path: runs `tokens` and returns the argmax token of the last one (ties: lowest id; 0 when
-   * no logit is above -Infinity, as the sampler's argmax), from one candidate per shard. */
+  /** Greedy fast path: runs `tokens` and returns the argmax token of the last one (ties: lowest id), from
+   * one candidate per shard; NonFiniteError when the row holds NaN or the best logit is infinite. */
   greedy(tokens: ArrayLike<number>, pos: number): Promise<number> {
     try {
-      const found = this.pickSync(tokens, pos, 1);
-      return Promise.resolve(found > 0 && this.bestVals[0] > -Infinity ? this.bestIds[0] : 0);
+      this.pickSync(tokens, pos, 1);
+      return Promise.resolve(this.bestIds[0]);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -240,7 +238,7 @@ export class WasmBackend implements Backend {
   /**
    * Sampling fast path: runs `tokens` and returns the k largest logits of the last one (value desc, index
    * asc) with their token ids, merged from k candidates per shard. k <= min(vocab, 1024). NaN logits are
-   * never chosen (fewer than k come back only when the row holds NaN).
+   * never chosen: fewer than k candidates means the row holds NaN, a NonFiniteError as an infinite logit.
    */
   topk(
     tokens: ArrayLike<number>,
@@ -256,7 +254,10 @@ export class WasmBackend implements Backend {
     }
   }
 
-  /** Runs `tokens`; leaves the k best logits of the last one in bestIds/bestVals and returns their count. */
+  /**
+   * Runs `tokens`; leaves the k best logits of the last one in bestIds/bestVals and returns their count (k:
+   * fewer are found only when the row holds NaN, which, like an infinite best logit, is a NonFiniteError).
+   */
   private pickSync(tokens: ArrayLike<number>, pos: number, k: number): number {
     const n = tokens.length, H = this.config.hiddenSize, b = this.b;
     checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
@@ -267,10 +268,14 @@ export class WasmBackend implements Backend {
       this.chunk(tokens, t0, T, pos + t0, T, NO_LOGITS, 0, undefined);
     }
     // final norm of the last token; each shard unembeds it and keeps its k best
-    this.k.rmsnorm(b.xn, b.x + (T - 1) * H * 4, b.finalNorm, this.config.rmsNormEps, 1, H);
+    this.k.rmsnorm(b.xn, b.x + (T - 1) * H * 4, b.finalNorm, this.config.norm.eps, 1, H);
     this.broadcast(b.xn, H);
     this.pool.run(Step.UnembedTopK, k, 1);
-    return this.mergeCandidates(k);
+    const found = this.mergeCandidates(k);
+    if (found < k || !Number.isFinite(this.bestVals[0])) {
+      throw new NonFiniteError(found < k ? NaN : this.bestVals[0], pos + n - 1);
+    }
+    return found;
   }
 
   /** Merges the shards' best-first candidate lists into bestIds/bestVals (value desc, id asc). */
@@ -352,7 +357,7 @@ export class WasmBackend implements Backend {
 
     if (T === first) return;
     // final norm, unembedding straight into the caller's logits, UNEMBED_ROWS rows at a time
-    k.rmsnorm(b.xn, b.x + first * H * 4, b.finalNorm, c.rmsNormEps, T - first, H);
+    k.rmsnorm(b.xn, b.x + first * H * 4, b.finalNorm, c.norm.eps, T - first, H);
     emit("final_norm", -1, T - first, b.xn, H);
     const V = c.vocabSize;
     for (let r0 = 0; r0 < T - first; r0 += UNEMBED_ROWS) {
@@ -371,7 +376,7 @@ export class WasmBackend implements Backend {
   /** Debug dumps only: the rmsnorm the shards apply, computed here from the same kernel and inputs. */
   private debugNorm(dbg: DebugSink, name: string, l: number, T: number, w: number): void {
     const H = this.config.hiddenSize, b = this.b;
-    this.k.rmsnorm(b.xn, b.x, w, this.config.rmsNormEps, T, H);
+    this.k.rmsnorm(b.xn, b.x, w, this.config.norm.eps, T, H);
     dbg(name, l, T, this.f32.slice(b.xn / 4, b.xn / 4 + T * H));
   }
 

@@ -2,7 +2,7 @@
 // and runs a step on all shards at once, synchronised through Atomics on a shared control block.
 // No allocation per step.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
 import type { WorkerInit } from "./shard_worker.ts";
 import { Ctl, Step } from "./shard_step.ts";

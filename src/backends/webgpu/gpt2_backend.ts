@@ -2,8 +2,8 @@
 // q|k|v projection (Conv1D weights already [out, in] from gpt2.ts), causal multi-head attention without
 // rotation or sinks, GELU (tanh) MLP, tied LM head.
 
-import type { Gpt2Config, Gpt2Weights } from "../../model/gpt2.ts";
 import type { DebugSink } from "../backend.ts";
+import type { Gpt2ViewConfig, Gpt2Weights } from "../legacy_views.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
 import {
   bindingLimit,
@@ -36,11 +36,11 @@ interface LayerBuffers {
   vCache: GPUBuffer;
 }
 
-export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
+export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2ViewConfig> {
   private readonly act: Record<"posIds" | "x" | "xn" | "qkv" | "q" | "att" | "proj" | "hidden", GPUBuffer>;
 
   private constructor(
-    config: Gpt2Config,
+    config: Gpt2ViewConfig,
     maxContext: number,
     maxTokens: number,
     gpu: GpuDevice,
@@ -67,7 +67,11 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
   }
 
   /** The context is capped at n_positions: there is no position embedding past it. */
-  static async create(config: Gpt2Config, w: Gpt2Weights, opts: DenseGpuOptions): Promise<Gpt2WebGpuBackend> {
+  static async create(
+    config: Gpt2ViewConfig,
+    w: Gpt2Weights,
+    opts: DenseGpuOptions,
+  ): Promise<Gpt2WebGpuBackend> {
     const gpu = opts.gpu ?? await openGpuDevice();
     const dev = gpu.device, c = config, H = c.hiddenSize;
     const maxContext = Math.min(opts.maxContext, c.maxContext);
@@ -116,7 +120,7 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
   }
 
   protected async recordLayers(T: number, pos: number, dump: Dump | null, _dbg?: DebugSink): Promise<void> {
-    const c = this.config, a = this.act, rec = this.rec, H = c.hiddenSize, eps = c.layerNormEps;
+    const c = this.config, a = this.act, rec = this.rec, H = c.hiddenSize, eps = c.norm.eps;
     const dummy = this.io.dummy;
     const mm = (w: GpuMat, bias: GPUBuffer, x: GPUBuffer, y: GPUBuffer) =>
       op.matmul(rec, { w, bias, dummy, x, y, tokens: T });
@@ -186,7 +190,7 @@ export class Gpt2WebGpuBackend extends DenseGpuBackend<Gpt2Config> {
   protected recordLogits(r: number, m: number): void {
     const c = this.config, a = this.act, H = c.hiddenSize;
     // final layernorm, tied unembedding
-    dense.layernorm(this.rec, a.x, r * H, this.finalNormW, this.finalNormB, a.xn, m, H, c.layerNormEps);
+    dense.layernorm(this.rec, a.x, r * H, this.finalNormW, this.finalNormB, a.xn, m, H, c.norm.eps);
     this.recordUnembedding(this.unembed, a.xn, m);
   }
 }

@@ -3,15 +3,9 @@
 // paths on the GPU, readback through one staging buffer, debug dumps and disposal. A subclass records its
 // layer stack and its final norm + unembedding; KV cache rows at positions >= pos are simply overwritten.
 
-import { OssiError } from "../../io/errors.ts";
-import {
-  type Backend,
-  checkTokens,
-  checkTopK,
-  type DebugSink,
-  type ForwardOptions,
-  TOPK_MAX,
-} from "../backend.ts";
+import { OssiError } from "../../errors.ts";
+import { checkTokens, checkTopK, type DebugSink, NonFiniteError, TOPK_MAX } from "../backend.ts";
+import type { SequenceOptions, SingleSequenceBackend } from "../single_sequence.ts";
 import type { GpuDevice } from "./gpu_device.ts";
 import { type GpuMat, STORAGE, type WeightUploader } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
@@ -46,7 +40,10 @@ export type Dump = (
   off?: number,
 ) => Promise<void>;
 
-export abstract class GpuBackend<C extends { readonly vocabSize: number }> implements Backend<C> {
+/** Bit 31 of a picked index: the row held a NaN or infinite logit (shaders/argmax.wgsl). */
+const NONFINITE = 0x80000000;
+
+export abstract class GpuBackend<C extends { readonly vocabSize: number }> implements SingleSequenceBackend {
   readonly name = "webgpu" as const;
   protected readonly rec: Recorder;
   /** Buffers every subclass uses: token ids, logits rows, argmax/top-k output, a bias placeholder. */
@@ -115,7 +112,7 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
     op.matmul(this.rec, { w, bias: null, dummy: this.io.dummy, x, y: this.io.logits, tokens: m });
   }
 
-  async forward(tokens: ArrayLike<number>, pos: number, opts: ForwardOptions): Promise<Float32Array> {
+  async forward(tokens: ArrayLike<number>, pos: number, opts: SequenceOptions): Promise<Float32Array> {
     const T = tokens.length, V = this.config.vocabSize;
     this.validate(tokens, pos);
     const rows = opts.logits === "all" ? T : opts.logits === "last" ? Math.min(T, 1) : 0;
@@ -124,7 +121,8 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
       const n = Math.min(this.maxTokens, T - t0);
       const last = t0 + n === T;
       const mode = opts.logits === "all" ? "all" : opts.logits === "last" && last ? "last" : "none";
-      await this.runChunk(tokens, t0, n, pos + t0, opts.debug);
+      // a chunk whose logits are read back goes in the same submit as that read
+      await this.runChunk(tokens, t0, n, pos + t0, opts.debug, -1, mode === "none");
       if (mode === "none") continue;
       for (let r = mode === "last" ? n - 1 : 0; r < n; r += this.logitRows) {
         const m = Math.min(this.logitRows, n - r);
@@ -135,10 +133,21 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
     return out;
   }
 
-  /** Greedy fast path: runs `tokens` and returns the argmax token of the last one, reading back 4 bytes. */
+  /**
+   * Dispatches, queue submits and bytes of weights read (as the kernels' host wrappers count them) since
+   * the backend was created: the cost of a step on any adapter, by difference.
+   */
+  counters(): { dispatches: number; submits: number; weightBytes: number } {
+    return { dispatches: this.rec.dispatches, submits: this.rec.submits, weightBytes: this.rec.weightBytes };
+  }
+
+  /**
+   * Greedy fast path: runs `tokens` and returns the argmax token of the last one, reading back 4 bytes;
+   * NonFiniteError when that row holds a NaN or infinite logit.
+   */
   async greedy(tokens: ArrayLike<number>, pos: number): Promise<number> {
     await this.runPicking(tokens, pos, 0);
-    return (await this.readU32(this.io.best, 1))[0];
+    return this.checkedId((await this.readU32(this.io.best, 1))[0], pos + tokens.length - 1);
   }
 
   /**
@@ -152,7 +161,15 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
   ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
     checkTopK(k, this.config.vocabSize);
     await this.runPicking(tokens, pos, k);
-    return { ids: await this.readU32(this.io.best, k), logits: await this.read(this.io.topkVals, k) };
+    const ids = await this.readU32(this.io.best, k);
+    ids[0] = this.checkedId(ids[0], pos + tokens.length - 1);
+    return { ids, logits: await this.read(this.io.topkVals, k) };
+  }
+
+  /** A picked id without its NONFINITE bit; NonFiniteError when the bit is set. */
+  private checkedId(id: number, position: number): number {
+    if (id & NONFINITE) throw new NonFiniteError(NaN, position);
+    return id;
   }
 
   dispose(): void {
@@ -165,18 +182,25 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
     this.rec.profiler?.destroy();
   }
 
-  /** Runs tokens in chunks; after the last, the argmax (k = 0) or top-k of the last token on the GPU. */
+  /**
+   * Runs tokens in chunks; after the last, the argmax (k = 0) or top-k of the last token on the GPU, left
+   * recorded for the read that follows (one submit per step).
+   */
   private async runPicking(tokens: ArrayLike<number>, pos: number, k: number): Promise<void> {
     const T = tokens.length;
     this.validate(tokens, pos);
     if (T === 0) throw new RangeError("greedy()/topk() need at least one token");
     for (let t0 = 0; t0 < T; t0 += this.maxTokens) {
       const n = Math.min(this.maxTokens, T - t0);
-      await this.runChunk(tokens, t0, n, pos + t0, undefined, t0 + n === T ? k : -1);
+      const last = t0 + n === T;
+      await this.runChunk(tokens, t0, n, pos + t0, undefined, last ? k : -1, !last);
     }
   }
 
-  /** Tokens [t0, t0 + n) at positions pos..: one submit; `pick` >= 0 adds the last token's argmax/top-k. */
+  /**
+   * Records tokens [t0, t0 + n) at positions pos..; `pick` >= 0 adds the last token's argmax/top-k. Submits
+   * unless `submit` is false: then the caller's read submits it (the next chunk must not start before).
+   */
   private async runChunk(
     tokens: ArrayLike<number>,
     t0: number,
@@ -184,6 +208,7 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
     pos: number,
     dbg?: DebugSink,
     pick = -1,
+    submit = true,
   ): Promise<void> {
     const ids = new Uint32Array(n), V = this.config.vocabSize;
     for (let i = 0; i < n; i++) ids[i] = tokens[t0 + i];
@@ -199,7 +224,7 @@ export abstract class GpuBackend<C extends { readonly vocabSize: number }> imple
       if (pick === 0) op.argmax(this.rec, this.io.logits, this.io.best, 1, V);
       else op.topk(this.rec, this.io.logits, this.io.best, this.io.topkVals, 1, V, pick);
     }
-    await this.rec.submit();
+    if (submit) await this.rec.submit();
   }
 
   private validate(tokens: ArrayLike<number>, pos: number): void {

@@ -1,7 +1,7 @@
 // Dense (16/32-bit) MoE experts in GPU buffers: every expert's [rows, cols] matrix stacked by experts and
 // split into parts of whole experts that fit the storage-binding limit (kernels run once per part).
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { Mat } from "../../model/dtypes.ts";
 import { stackRows, WDT, type WeightUploader } from "./gpu_weights.ts";
 

@@ -1,7 +1,7 @@
 // Opens a WebGPU device on the best adapter with that adapter's maximum limits (big storage bindings,
 // large workgroup memory) and `shader-f16` when it has it; errors become one-line OssiErrors.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import { ensureXdgRuntimeDir } from "./gpu_env.ts";
 
 export interface GpuDevice {

@@ -2,8 +2,8 @@
 // larger than the storage-binding limit is split into parts: matrices by row ranges, MXFP4 experts by
 // whole experts, each part its own buffer (kernels run once per part).
 
-import { OssiError } from "../../io/errors.ts";
-import { type Mat, matRow } from "../../model/dtypes.ts";
+import { OssiError } from "../../errors.ts";
+import { loadRow, type Mat } from "../../model/dtypes.ts";
 import type { Mxfp4Experts } from "../../model/mxfp4.ts";
 import type { GpuDevice } from "./gpu_device.ts";
 
@@ -53,21 +53,43 @@ export function stackRows(mats: readonly Mat[]): Mat {
     for (const m of mats) (data.set(m.data, at), at += m.data.length);
     return { dtype: mats[0].dtype, rows, cols, data };
   }
-  const data = new Float32Array(rows * cols), row = new Float32Array(cols);
+  const data = new Float32Array(rows * cols),
+    row = new Float32Array(cols),
+    bits = new Uint32Array(row.buffer);
   let r0 = 0;
   for (const m of mats) {
-    for (let r = 0; r < m.rows; r++) (matRow(m, r, row), data.set(row, (r0 + r) * cols));
+    for (let r = 0; r < m.rows; r++) (loadRow(m, r, row, bits), data.set(row, (r0 + r) * cols));
     r0 += m.rows;
   }
   return { dtype: "F32", rows, cols, data };
 }
 
 const CHUNK = 32 << 20; // bytes per writeBuffer call: bounds the staging copy
+const FLUSH = 256 << 20; // staged bytes after which the pending writes are submitted
 
+/**
+ * Uploads weights. Invariant: queue.writeBuffer() stages a copy of the data that lives until a submit has
+ * carried it to the GPU (WebGPU implementations hold pending writes until the next submit, and a buffer's
+ * memory is often only committed by that copy), so at most FLUSH staged bytes are left unsubmitted and
+ * drain() waits for the queue: a model larger than half the memory loads without holding it twice.
+ */
 export class WeightUploader {
   readonly buffers: GPUBuffer[] = [];
   bytes = 0;
+  private staged = 0;
   constructor(readonly device: GPUDevice, readonly maxBinding: number) {}
+
+  /** Submits the pending writes (their staging is freed once the queue has run them). */
+  flush(): void {
+    this.device.queue.submit([]);
+    this.staged = 0;
+  }
+
+  /** Submits the pending writes and waits until the queue has run them. */
+  async drain(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+  }
 
   /** A storage buffer holding `data` (zero-padded to a multiple of 4 bytes). */
   upload(data: ArrayBufferView, label: string): GPUBuffer {
@@ -98,6 +120,8 @@ export class WeightUploader {
     }
     this.buffers.push(buffer);
     this.bytes += size;
+    this.staged += size;
+    if (this.staged >= FLUSH) this.flush();
     return buffer;
   }
 
@@ -182,15 +206,16 @@ export function kvCache(up: WeightUploader, floats: number, label: string): GPUB
 
 /** Throws a one-line OssiError when an error scope around the uploads caught an out-of-memory. */
 export async function checkUploaded(dev: GPUDevice): Promise<void> {
+  dev.queue.submit([]);
   await dev.queue.onSubmittedWorkDone();
   const oom = await dev.popErrorScope();
   if (oom) throw new OssiError(`the GPU ran out of memory loading the model (${oom.message.split("\n")[0]})`);
 }
 
 /**
- * Uploads `count` layers in order (`upload(l)` returns layer l's buffers), letting the queue drain the
- * staged uploads after each layer instead of holding the whole model twice; `uploaded(l)` runs before
- * each drain.
+ * Uploads `count` layers in order (`upload(l)` returns layer l's buffers), submitting and draining the
+ * staged uploads after each layer instead of holding the whole model twice; `uploaded(l)` runs after
+ * each drain (release the layer's mapped pages there).
  */
 export async function uploadLayers<L>(
   dev: GPUDevice,
@@ -201,8 +226,9 @@ export async function uploadLayers<L>(
   const layers: L[] = [];
   for (let l = 0; l < count; l++) {
     layers.push(upload(l));
-    uploaded?.(l);
+    dev.queue.submit([]);
     await dev.queue.onSubmittedWorkDone();
+    uploaded?.(l);
   }
   return layers;
 }

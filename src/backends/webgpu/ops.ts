@@ -1,19 +1,19 @@
 // Thin host wrappers, one per WGSL kernel: check shapes, fill Params, pick the variant, dispatch.
 // They allocate nothing; every buffer is passed in.
 
-import type { GpuExperts, GpuMat } from "./gpu_weights.ts";
+import type { GpuMat } from "./gpu_weights.ts";
 import type { Recorder } from "./recorder.ts";
 
-const WG = 64;
+export const WG = 64;
 /** Rows and the 2-D grid that covers them (row = wid.y * 32768 + wid.x in the shaders). */
-const rowGrid = (rows: number): [number, number] => [Math.min(rows, 32768), Math.ceil(rows / 32768)];
+export const rowGrid = (rows: number): [number, number] => [Math.min(rows, 32768), Math.ceil(rows / 32768)];
 /** Workgroups for one thread per element (index = gid.y * 65535 * WG + gid.x). */
-const elemGrid = (n: number): [number, number] => {
+export const elemGrid = (n: number): [number, number] => {
   const g = Math.max(1, Math.ceil(n / WG));
   return [Math.min(g, 65535), Math.ceil(g / 65535)];
 };
 
-function check(ok: boolean, what: string): void {
+export function check(ok: boolean, what: string): void {
   if (!ok) throw new RangeError(`webgpu kernel: ${what}`);
 }
 
@@ -29,31 +29,56 @@ export interface MatmulArgs {
   readonly yOffset?: number;
   readonly yStride?: number;
   readonly tokens: number;
+  /** Force the row kernel or the tiled GEMM (benchmarks); default by token count (GEMM_MIN_TOKENS). */
+  readonly kernel?: "rows" | "gemm";
 }
 
-/** y[t, yOffset + r] = W x[t] + b over every part of W. Decode (1 token) uses the TT = 1 variant. */
+/** Tokens from which the matmul runs as tiled GEMM (64 rows x 64 tokens per workgroup): below, the
+ * one-row-per-workgroup kernel reads each weight once for up to 8 tokens (1 at decode) and wastes less. */
+export const GEMM_MIN_TOKENS = 9;
+const GEMM_ROWS = 64, GEMM_TOKENS = 64;
+
+/** Bytes of one element of a matrix in its storage dtype (WDT 2 is f32). */
+const elemBytes = (wdt: number) => (wdt === 2 ? 4 : 2);
+
+/**
+ * y[t, yOffset + r] = W x[t] + b over every part of W: one token as a matrix-vector product, up to 8 tokens
+ * per workgroup row, and from GEMM_MIN_TOKENS tokens as tiled GEMM.
+ */
 export function matmul(rec: Recorder, a: MatmulArgs): void {
   const { w } = a;
   check(a.tokens > 0 && w.cols % 2 === 0, `matmul tokens ${a.tokens}, cols ${w.cols}`);
+  const gemm = a.kernel ? a.kernel === "gemm" : a.tokens >= GEMM_MIN_TOKENS;
   const TT = a.tokens === 1 ? 1 : 8;
+  const tiles = Math.ceil(a.tokens / (gemm ? GEMM_TOKENS : TT));
   for (const part of w.parts) {
-    rec.dispatch(
-      "f32_bf16w_matmul",
-      "main",
-      { WG, TT, WDT: w.wdt, HAS_BIAS: a.bias !== null },
-      { 1: part.buffer, 2: a.x, 3: a.bias ?? a.dummy, 4: a.y },
-      {
-        rows: part.rows,
-        cols: w.cols,
-        tokens: a.tokens,
-        row0: part.row0,
-        x_stride: a.xStride ?? w.cols,
-        x_offset: a.xOffset ?? 0,
-        y_stride: a.yStride ?? w.rows,
-        y_offset: a.yOffset ?? 0,
-      },
-      [...rowGrid(part.rows), Math.ceil(a.tokens / TT)],
-    );
+    const params = {
+      rows: part.rows,
+      cols: w.cols,
+      tokens: a.tokens,
+      row0: part.row0,
+      x_stride: a.xStride ?? w.cols,
+      x_offset: a.xOffset ?? 0,
+      y_stride: a.yStride ?? w.rows,
+      y_offset: a.yOffset ?? 0,
+    };
+    const bindings = { 1: part.buffer, 2: a.x, 3: a.bias ?? a.dummy, 4: a.y };
+    if (gemm) {
+      rec.dispatch("f32_bf16w_matmul", "gemm", { WDT: w.wdt, HAS_BIAS: a.bias !== null }, bindings, params, [
+        Math.ceil(part.rows / GEMM_ROWS),
+        tiles,
+      ]);
+    } else {
+      rec.dispatch(
+        "f32_bf16w_matmul",
+        "main",
+        { WG, TT, WDT: w.wdt, HAS_BIAS: a.bias !== null },
+        bindings,
+        params,
+        [...rowGrid(part.rows), tiles],
+      );
+    }
+    rec.countWeights(tiles * part.rows * (w.cols * elemBytes(w.wdt) + (a.bias ? 4 : 0)));
   }
 }
 
@@ -70,6 +95,7 @@ export function rmsnorm(
   rec.dispatch("rmsnorm", "main", { WG }, { 1: x, 2: w, 3: y }, { tokens, n, x_offset: xOffset, eps }, [
     tokens,
   ]);
+  rec.countWeights(tokens * n * 4);
 }
 
 /** x += r (in place), then y = rmsnorm(x) * w, row by row: the residual add fused with the next norm. */
@@ -86,6 +112,7 @@ export function addRmsnorm(
   rec.dispatch("rmsnorm", "add_main", { WG }, { 2: w, 3: y, 4: x, 5: r }, { tokens, n, x_offset: 0, eps }, [
     tokens,
   ]);
+  rec.countWeights(tokens * n * 4);
 }
 
 /** Rotates `tokens` rows (at `offset`, `stride` apart) of `heads` vectors for positions pos0, pos0+1, ... */
@@ -163,80 +190,74 @@ export interface AttentionArgs {
   readonly window: number;
   /** The caches hold f16 (the "f16kv" shader variant). */
   readonly kvF16?: boolean;
+  /**
+   * Scratch for split attention (flash-decoding): without it every (head, token) runs on one workgroup.
+   * `floats` is its size; tokens * heads * splits * (headDim + 2) floats must fit for a split to be used.
+   */
+  readonly split?: { readonly scratch: GPUBuffer; readonly floats: number };
+  /** Keys per split (a multiple of 64; default SPLIT_KEYS). */
+  readonly splitKeys?: number;
+  /** Split when at most this many tokens (default 1: decode; prefill has workgroups enough). */
+  readonly splitMaxTokens?: number;
 }
 
+/** Keys per workgroup of split attention: a decode step over more keys than this is split. */
+export const SPLIT_KEYS = 256;
+
+/** Partials split attention needs for `keys` keys (the most a query sees). */
+export const attentionSplits = (keys: number, splitKeys = SPLIT_KEYS) => Math.ceil(keys / splitKeys);
+
+/**
+ * Attention with sinks over the KV cache. With `split` scratch, a step of few tokens over a long context
+ * runs as flash-decoding: ceil(keys / splitKeys) workgroups per (head, token), then one combine.
+ */
 export function attention(rec: Recorder, a: AttentionArgs): void {
   check(
     a.headDim <= 2 * WG && a.heads % a.kvHeads === 0,
     `attention head_dim ${a.headDim}, heads ${a.heads}/${a.kvHeads}`,
   );
+  const splitKeys = a.splitKeys ?? SPLIT_KEYS;
+  check(splitKeys > 0 && splitKeys % WG === 0, `attention split_keys ${splitKeys}`);
+  const lastPos = a.pos0 + a.tokens - 1;
+  const keys = a.window > 0 ? Math.min(a.window, lastPos + 1) : lastPos + 1;
+  const splits = attentionSplits(keys, splitKeys);
+  const split = a.split !== undefined && splits > 1 && a.tokens <= (a.splitMaxTokens ?? 1) &&
+    a.tokens * a.heads * splits * (a.headDim + 2) <= a.split.floats;
+  const params = {
+    tokens: a.tokens,
+    pos0: a.pos0,
+    heads: a.heads,
+    kv_heads: a.kvHeads,
+    head_dim: a.headDim,
+    window: a.window,
+    scale: 1 / Math.sqrt(a.headDim),
+    splits: split ? splits : 1,
+    split_keys: splitKeys,
+  };
+  rec.countWeights(a.tokens * a.heads * 4); // the sinks; the KV cache is not a weight
+  const variant = a.kvF16 ? "f16kv" : "f32";
+  const qkv = { 1: a.q, 2: a.k, 3: a.v };
+  if (!split) {
+    rec.dispatch("sdpa_sink_window", "main", { WG }, { ...qkv, 4: a.sinks, 5: a.out }, params, [
+      a.heads,
+      a.tokens,
+    ], variant);
+    return;
+  }
+  const part = a.split!.scratch;
   rec.dispatch(
     "sdpa_sink_window",
-    "main",
+    "split",
     { WG },
-    { 1: a.q, 2: a.k, 3: a.v, 4: a.sinks, 5: a.out },
-    {
-      tokens: a.tokens,
-      pos0: a.pos0,
-      heads: a.heads,
-      kv_heads: a.kvHeads,
-      head_dim: a.headDim,
-      window: a.window,
-      scale: 1 / Math.sqrt(a.headDim),
-    },
-    [a.heads, a.tokens],
-    a.kvF16 ? "f16kv" : "f32",
+    { ...qkv, 6: part },
+    params,
+    [a.heads, a.tokens, splits],
+    variant,
   );
-}
-
-export interface MoeArgs {
-  readonly routerLogits: GPUBuffer; // [tokens, experts]
-  readonly sel: GPUBuffer; // [tokens, k] u32
-  readonly selW: GPUBuffer; // [tokens, k]
-  readonly x: GPUBuffer; // [tokens, hidden] normed input
-  readonly act: GPUBuffer; // [tokens, k, ffn] scratch
-  readonly out: GPUBuffer; // [tokens, hidden]
-  readonly gateUp: GpuExperts; // [experts, 2*ffn, hidden]
-  readonly down: GpuExperts; // [experts, hidden, ffn]
-  readonly tokens: number;
-  readonly k: number;
-  readonly limit: number;
-  readonly alpha: number;
-}
-
-/** Router top-k + softmax, gate_up + clamped SwiGLU, down and the weighted sum, for the chosen experts only. */
-export function moe(rec: Recorder, a: MoeArgs): void {
-  const { gateUp, down, tokens, k } = a;
-  check(gateUp.numExperts <= 256 && gateUp.cols % 32 === 0 && down.cols % 32 === 0, "moe shapes");
-  check(down.cols * 2 === gateUp.rows && down.rows === gateUp.cols, "moe gate_up/down shapes disagree");
-  const base = { tokens, k, num_experts: gateUp.numExperts, limit: a.limit, alpha: a.alpha, first: 0 };
-  rec.dispatch("f32_mxfp4w_moe", "router_topk", { WG }, { 1: a.routerLogits, 2: a.sel, 3: a.selW }, {
-    ...base,
-    rows: 0,
-    cols: 0,
-    e0: 0,
-    e1: 0,
-  }, [Math.ceil(tokens / WG)]);
-  for (const part of gateUp.parts) {
-    rec.dispatch(
-      "f32_mxfp4w_moe",
-      "gate_up_swiglu",
-      { WG },
-      { 2: a.sel, 4: part.buffer, 5: gateUp.scales, 6: gateUp.bias, 7: a.x, 8: a.act },
-      { ...base, rows: gateUp.rows, cols: gateUp.cols, e0: part.e0, e1: part.e1 },
-      [...rowGrid(gateUp.rows / 2), tokens * k],
-    );
-  }
-  down.parts.forEach((part, i) => {
-    rec.dispatch(
-      "f32_mxfp4w_moe",
-      "down",
-      { WG },
-      { 2: a.sel, 3: a.selW, 4: part.buffer, 5: down.scales, 6: down.bias, 7: a.act, 9: a.out },
-      { ...base, rows: down.rows, cols: down.cols, e0: part.e0, e1: part.e1, first: i === 0 ? 1 : 0 },
-      [...rowGrid(down.rows), tokens],
-    );
-  });
+  rec.dispatch("sdpa_sink_window", "combine", { WG }, { 4: a.sinks, 5: a.out, 6: part }, params, [
+    a.heads,
+    a.tokens,
+  ], variant);
 }
 
 /** y[t] = row ids[t] of the embedding matrix. */
@@ -249,6 +270,7 @@ export function embed(rec: Recorder, ids: GPUBuffer, w: GpuMat, y: GPUBuffer, to
       rows: part.rows,
     }, [tokens]);
   }
+  rec.countWeights(tokens * w.cols * elemBytes(w.wdt)); // one row per token, from whichever part holds it
 }
 
 /** y[i] += x[i], i < n. */

@@ -1,7 +1,7 @@
 // Compute pipelines built once per {kernel, variant, entry point, override constants} and cached under
 // that explicit key; WGSL comes from shaders/<kernel>.wgsl. Shader errors surface as one-line OssiErrors.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { KernelName } from "./params.ts";
 
 export type Constants = Readonly<Record<string, number | boolean>>;
@@ -16,9 +16,15 @@ export type Variant = "f32" | "f16kv";
 
 const KV_ALIAS = "alias kv_t = f32;";
 
+/** A line `//! include NAME.wgsl` is replaced by shaders/lib/NAME.wgsl (helpers shared by kernels). */
+const INCLUDE = /^\/\/! include ([a-z0-9_]+\.wgsl)$/gm;
+
 /** The WGSL source of a kernel variant. */
 export function shaderSource(kernel: KernelName, variant: Variant = "f32"): string {
-  const src = Deno.readTextFileSync(new URL(`${kernel}.wgsl`, SHADER_DIR));
+  const src = Deno.readTextFileSync(new URL(`${kernel}.wgsl`, SHADER_DIR)).replace(
+    INCLUDE,
+    (_, name: string) => Deno.readTextFileSync(new URL(`lib/${name}`, SHADER_DIR)),
+  );
   if (variant === "f32") return src;
   if (!src.includes(KV_ALIAS)) {
     throw new OssiError(`shaders/${kernel}.wgsl has no '${KV_ALIAS}' for variant ${variant}`);

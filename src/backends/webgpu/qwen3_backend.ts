@@ -1,10 +1,11 @@
-// The WebGPU forward pass of Qwen3 (dense) and Qwen3-MoE: RMSNorm, fused q|k|v projection, per-head QK-norm
-// before RoPE, grouped-query causal attention (sliding window where the layer has one), and per layer either
-// a dense SwiGLU MLP (gate|up fused at load) or softmax-then-top-k routing over dense bf16 experts.
+// The WebGPU forward pass of dense RoPE models (Qwen3, Qwen3-MoE, Llama): RMSNorm, fused q|k|v projection,
+// per-head QK-norm before RoPE where the model has it, grouped-query causal attention (sliding window where
+// the layer has one), and per layer either a dense SwiGLU MLP (gate|up fused at load, optional biases) or
+// softmax-then-top-k routing over dense bf16 experts.
 
-import type { Qwen3Config, Qwen3Weights } from "../../model/qwen3.ts";
 import type { Mat } from "../../model/dtypes.ts";
 import type { DebugSink } from "../backend.ts";
+import type { RopeDenseConfig, RopeDenseWeights } from "../legacy_views.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
 import { type GpuDenseExperts, uploadDenseExperts } from "./gpu_dense_experts.ts";
 import {
@@ -23,15 +24,16 @@ import { DenseGpuBackend, type DenseGpuOptions } from "./dense_gpu_backend.ts";
 import { cosSinTable } from "./webgpu_backend.ts";
 
 type Ffn =
-  | { kind: "dense"; gateUp: GpuMat; down: GpuMat } // gateUp [2*ffn, hidden]: gate rows then up rows
+  // gateUp [2*ffn, hidden]: gate rows then up rows
+  | { kind: "dense"; gateUp: GpuMat; gateUpBias: GPUBuffer | null; down: GpuMat; downBias: GPUBuffer | null }
   | { kind: "moe"; router: GpuMat; gateUp: GpuDenseExperts; down: GpuDenseExperts };
 
 interface LayerBuffers {
   attnNorm: GPUBuffer;
   qkv: GpuMat; // [(heads + 2 kvHeads) headDim, hidden]: q, k, v stacked at load
   qkvBias: GPUBuffer | null;
-  qNorm: GPUBuffer; // [headDim]
-  kNorm: GPUBuffer; // [headDim]
+  qNorm: GPUBuffer | null; // [headDim]; null without QK-norm
+  kNorm: GPUBuffer | null; // [headDim]
   o: GpuMat;
   oBias: GPUBuffer | null;
   mlpNorm: GPUBuffer;
@@ -40,14 +42,14 @@ interface LayerBuffers {
   vCache: GPUBuffer;
 }
 
-export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
+export class Qwen3WebGpuBackend extends DenseGpuBackend<RopeDenseConfig> {
   private readonly act: Record<
     "x" | "xn" | "qkv" | "q" | "att" | "proj" | "ffn" | "gateUp" | "hidden" | "router" | "sel" | "selW",
     GPUBuffer
   >;
 
   private constructor(
-    config: Qwen3Config,
+    config: RopeDenseConfig,
     maxContext: number,
     maxTokens: number,
     gpu: GpuDevice,
@@ -80,8 +82,8 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
   }
 
   static async create(
-    config: Qwen3Config,
-    w: Qwen3Weights,
+    config: RopeDenseConfig,
+    w: RopeDenseWeights,
     opts: DenseGpuOptions,
   ): Promise<Qwen3WebGpuBackend> {
     const gpu = opts.gpu ?? await openGpuDevice();
@@ -106,7 +108,11 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
         ? {
           kind: "dense",
           gateUp: up.mat(stackRows([f.gate, f.up]), p + "gate_up"),
+          gateUpBias: f.gateBias || f.upBias
+            ? up.upload(stackedBias(f.gateBias, f.upBias, f.up.rows), p + "gate_up_bias")
+            : null,
           down: up.mat(f.down, p + "down"),
+          downBias: f.downBias ? up.upload(f.downBias, p + "down_bias") : null,
         }
         : {
           kind: "moe",
@@ -122,8 +128,8 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
         attnNorm: up.upload(L.attnNorm, p + "attn_norm"),
         qkv: up.mat(stackRows([L.q, L.k, L.v]), p + "qkv"),
         qkvBias,
-        qNorm: up.upload(L.qNorm, p + "q_norm"),
-        kNorm: up.upload(L.kNorm, p + "k_norm"),
+        qNorm: L.qNorm && up.upload(L.qNorm, p + "q_norm"),
+        kNorm: L.kNorm && up.upload(L.kNorm, p + "k_norm"),
         o: up.mat(L.o, p + "o"),
         oBias: L.oBias ? up.upload(L.oBias, p + "o_bias") : null,
         mlpNorm: up.upload(L.mlpNorm, p + "mlp_norm"),
@@ -164,25 +170,28 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
     for (let l = 0; l < c.numLayers; l++) {
       const L = this.layers[l];
       // attention rmsnorm; after the first layer fused with the previous layer's FFN residual add
-      if (l === 0) op.rmsnorm(rec, a.x, 0, L.attnNorm, a.xn, T, H, c.rmsNormEps);
-      else op.addRmsnorm(rec, a.x, a.ffn, L.attnNorm, a.xn, T, H, c.rmsNormEps);
+      if (l === 0) op.rmsnorm(rec, a.x, 0, L.attnNorm, a.xn, T, H, c.norm.eps);
+      else op.addRmsnorm(rec, a.x, a.ffn, L.attnNorm, a.xn, T, H, c.norm.eps);
       if (l > 0) await dump?.("residual_after_mlp", l - 1, a.x, H);
       await dump?.("attn_norm", l, a.xn, H);
       // q, k, v projection (one fused matmul)
       mm(L.qkv, L.qkvBias, a.xn, a.qkv);
-      // per-head RMSNorm of q and k, then rope; k and v appended to the cache rows pos..pos+T-1
-      dense.qkRmsnorm(
-        rec,
-        a.qkv,
-        L.qNorm,
-        L.kNorm,
-        T,
-        c.numHeads,
-        c.numKvHeads,
-        D,
-        qw + 2 * kvw,
-        c.rmsNormEps,
-      );
+      // per-head RMSNorm of q and k (models with QK-norm), then rope; k and v appended to the cache rows
+      // pos..pos+T-1
+      if (L.qNorm && L.kNorm) {
+        dense.qkRmsnorm(
+          rec,
+          a.qkv,
+          L.qNorm,
+          L.kNorm,
+          T,
+          c.numHeads,
+          c.numKvHeads,
+          D,
+          qw + 2 * kvw,
+          c.norm.eps,
+        );
+      }
       op.ropeQkv(rec, {
         qkv: a.qkv,
         q: a.q,
@@ -195,8 +204,9 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
         headDim: D,
         pos0: pos,
       });
-      await dump?.("q_after_qk_norm_and_rope", l, a.q, qw);
-      await dump?.("k_after_qk_norm_and_rope", l, L.kCache, kvw, T, pos * kvw);
+      const what = L.qNorm ? "qk_norm_and_rope" : "rope";
+      await dump?.(`q_after_${what}`, l, a.q, qw);
+      await dump?.(`k_after_${what}`, l, L.kCache, kvw, T, pos * kvw);
       // causal grouped-query attention, no sinks
       op.attention(rec, {
         q: a.q,
@@ -215,16 +225,16 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
       mm(L.o, L.oBias, a.att, a.proj);
       await dump?.("attn_out", l, a.proj, H);
       // residual add fused with the mlp rmsnorm
-      op.addRmsnorm(rec, a.x, a.proj, L.mlpNorm, a.xn, T, H, c.rmsNormEps);
+      op.addRmsnorm(rec, a.x, a.proj, L.mlpNorm, a.xn, T, H, c.norm.eps);
       await dump?.("residual_after_attention", l, a.x, H);
       await dump?.("mlp_norm", l, a.xn, H);
       // the layer's FFN into a.ffn
       const f = L.ffn;
       if (f.kind === "dense") {
         // gate|up, silu(gate) * up, down
-        mm(f.gateUp, null, a.xn, a.gateUp);
+        mm(f.gateUp, f.gateUpBias, a.xn, a.gateUp);
         dense.swiglu(rec, a.gateUp, a.hidden, T, f.gateUp.rows / 2);
-        mm(f.down, null, a.hidden, a.ffn);
+        mm(f.down, f.downBias, a.hidden, a.ffn);
       } else {
         const m = c.moe!;
         // router logits, softmax then top-k, the chosen experts' SwiGLUs weighted and summed
@@ -259,7 +269,15 @@ export class Qwen3WebGpuBackend extends DenseGpuBackend<Qwen3Config> {
   protected recordLogits(r: number, m: number): void {
     const c = this.config, a = this.act;
     // final rmsnorm, unembedding
-    op.rmsnorm(this.rec, a.x, r * c.hiddenSize, this.finalNorm, a.xn, m, c.hiddenSize, c.rmsNormEps);
+    op.rmsnorm(this.rec, a.x, r * c.hiddenSize, this.finalNorm, a.xn, m, c.hiddenSize, c.norm.eps);
     this.recordUnembedding(this.unembed, a.xn, m);
   }
+}
+
+/** The bias of gate rows stacked on up rows (`n` each); an absent one is zeros. */
+function stackedBias(gate: Float32Array | null, up: Float32Array | null, n: number): Float32Array {
+  const out = new Float32Array(2 * n);
+  if (gate) out.set(gate, 0);
+  if (up) out.set(up, n);
+  return out;
 }

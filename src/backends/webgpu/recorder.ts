@@ -2,6 +2,7 @@
 // Params written into a uniform arena (one 256-byte slot per dispatch, uploaded once before the submit)
 // and bind groups cached per dispatch slot, so steady-state decoding creates no GPU objects.
 
+import { OssiError } from "../../errors.ts";
 import { type KernelName, packParams, paramsSize, type ParamValues } from "./params.ts";
 import type { Constants, PipelineCache, Variant } from "./pipelines.ts";
 import type { GpuProfiler } from "./profiler.ts";
@@ -46,8 +47,16 @@ export class Recorder {
   private pass: GPUComputePassEncoder | null = null;
   private slot = 0;
   private flushedSlots = 0;
+  private bindErrors: Promise<string | null>[] = [];
   /** Dispatches recorded since construction, for tests and benchmarks. */
   dispatches = 0;
+  /** Queue submits since construction. */
+  submits = 0;
+  /**
+   * Bytes of weights the recorded dispatches read, as their host wrappers count them (each weight once per
+   * tile of tokens that reads it; see ops.ts), since construction.
+   */
+  weightBytes = 0;
 
   /** With a profiler, each dispatch runs in its own timed pass (slower; for per-kernel times only). */
   constructor(
@@ -88,7 +97,15 @@ export class Recorder {
         entries.push({ binding: Number(b), resource: { buffer: bindings[b] } });
         buffers.push(bindings[b]);
       }
+      // A binding the entry point does not use (or lacks) is a validation error that would otherwise only
+      // drop the dispatch; submit() awaits the scope and throws.
+      this.device.pushErrorScope("validation");
       const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.bindErrors.push(
+        this.device.popErrorScope().then((e) =>
+          e && `${kernel}:${entry} bindings: ${e.message.split("\n")[0]}`
+        ),
+      );
       cached = this.slots[slot] = { kernel, variant, entry, constants, pipeline, buffers, group };
     }
     const { pipeline } = cached;
@@ -104,6 +121,11 @@ export class Recorder {
     this.dispatches++;
   }
 
+  /** Adds `bytes` to the weight bytes read (called by the host wrappers beside their dispatches). */
+  countWeights(bytes: number): void {
+    this.weightBytes += bytes;
+  }
+
   /** Adds a buffer copy (between compute passes). */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.endPass();
@@ -113,6 +135,18 @@ export class Recorder {
   /** Uploads the Params written since the last submit and submits everything recorded. */
   async submit(): Promise<void> {
     await this.pipelines.check();
+    if (this.bindErrors.length) {
+      const errs = (await Promise.all(this.bindErrors)).filter((e) => e !== null);
+      this.bindErrors = [];
+      if (errs.length) {
+        // drop the recorded work and every cached bind group (a bad one would be reused silently)
+        this.endPass();
+        this.encoder = null;
+        this.slots.length = 0;
+        this.reset();
+        throw new OssiError(`WebGPU dispatch error: ${errs[0]}`);
+      }
+    }
     this.endPass();
     for (let s = this.flushedSlots; s < this.slot;) {
       const a = Math.floor(s / SLOTS_PER_ARENA), end = Math.min(this.slot, (a + 1) * SLOTS_PER_ARENA);
@@ -122,7 +156,7 @@ export class Recorder {
     }
     this.flushedSlots = this.slot;
     const timed = this.encoder !== null && this.profiler !== null && this.profiler.resolve(this.encoder);
-    if (this.encoder) this.device.queue.submit([this.encoder.finish()]);
+    if (this.encoder) (this.device.queue.submit([this.encoder.finish()]), this.submits++);
     this.encoder = null;
     if (timed) await this.profiler!.collect();
   }

@@ -3,10 +3,12 @@
 // one command encoder and one submit; decode reads back one row of logits, 4 bytes with greedy(), or k
 // (id, logit) pairs with topk().
 
-import { OssiError } from "../../io/errors.ts";
-import type { ModelConfig } from "../../model/config.ts";
-import type { GptOssWeights } from "../../model/gpt_oss.ts";
+import { OssiError } from "../../errors.ts";
+import { type MappedFile, releaseMappedPages } from "../../io/mmap.ts";
+import type { GptOssConfig } from "../../model/gpt_oss.ts";
+import type { RopeConfig } from "../../model/config.ts";
 import type { DebugSink } from "../backend.ts";
+import type { GptOssWeights } from "../legacy_views.ts";
 import { ropeTables } from "../../model/rope.ts";
 import { chunkTokens, type Dump, GpuBackend, type GpuBackendOptions } from "./gpu_backend_base.ts";
 import { type GpuDevice, openGpuDevice } from "./gpu_device.ts";
@@ -21,6 +23,7 @@ import {
   WeightUploader,
 } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
+import { moe, type MoeGroupedScratch, moeGroupedSizes } from "./ops_moe.ts";
 import { PipelineCache } from "./pipelines.ts";
 import { GpuProfiler, type KernelTime } from "./profiler.ts";
 
@@ -33,6 +36,8 @@ export interface WebGpuOptions extends GpuBackendOptions {
   /** Time every dispatch with timestamp queries (see kernelTimes()); ignored without `timestamp-query`. */
   readonly profile?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
+  /** The mapped checkpoint files: their resident pages are dropped as each layer reaches the GPU. */
+  readonly files?: readonly Pick<MappedFile, "bytes" | "mapped">[];
 }
 
 interface LayerBuffers {
@@ -51,7 +56,7 @@ interface LayerBuffers {
   vCache: GPUBuffer;
 }
 
-export class WebGpuBackend extends GpuBackend<ModelConfig> {
+export class WebGpuBackend extends GpuBackend<GptOssConfig> {
   private readonly act: Record<
     | "x"
     | "xn"
@@ -66,9 +71,12 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
     | "moe",
     GPUBuffer
   >;
+  /** Scratch of the MoE grouped by expert (prefill chunks) and of split attention (long decode steps). */
+  private readonly moeGrouped: MoeGroupedScratch;
+  private readonly attnSplit: { scratch: GPUBuffer; floats: number };
 
   private constructor(
-    config: ModelConfig,
+    config: GptOssConfig,
     maxContext: number,
     maxTokens: number,
     gpu: GpuDevice,
@@ -99,6 +107,14 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
       moeAct: this.buffer("moe_act", T * c.expertsPerToken * c.intermediateSize),
       moe: this.buffer("moe", T * c.hiddenSize),
     };
+    const g = moeGroupedSizes(T, c.expertsPerToken, c.numExperts, c.hiddenSize);
+    this.moeGrouped = {
+      order: this.buffer("moe_order", g.order),
+      tiles: this.buffer("moe_tiles", g.tiles),
+      slotOut: this.buffer("moe_slot_out", g.slotOut),
+    };
+    const splitFloats = c.numHeads * op.attentionSplits(maxContext) * (c.headDim + 2);
+    this.attnSplit = { scratch: this.buffer("attention_partials", splitFloats), floats: splitFloats };
     this.setProfiling(profile);
   }
 
@@ -122,7 +138,7 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
     return out;
   }
 
-  static async create(config: ModelConfig, w: GptOssWeights, opts: WebGpuOptions): Promise<WebGpuBackend> {
+  static async create(config: GptOssConfig, w: GptOssWeights, opts: WebGpuOptions): Promise<WebGpuBackend> {
     const gpu = opts.gpu ?? await openGpuDevice();
     const dev = gpu.device;
     const limit = bindingLimit(gpu);
@@ -161,17 +177,19 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
         vCache: cache(p + "v_cache"),
       };
     };
-    const layers = await uploadLayers(
-      dev,
-      c.numLayers,
-      uploadLayer,
-      (l) => opts.onProgress?.(l + 1, c.numLayers + 1),
-    );
+    const release = () => opts.files && releaseMappedPages(opts.files);
+    const layers = await uploadLayers(dev, c.numLayers, uploadLayer, (l) => {
+      release();
+      opts.onProgress?.(l + 1, c.numLayers + 1);
+    });
     const embedding = up.mat(w.embed, "embedding");
+    await up.drain();
+    release();
     const finalNorm = up.upload(w.finalNorm, "final_norm");
     const unembed = up.mat(w.unembed, "unembedding");
     const cosSin = up.upload(cosSinTable(config, opts.maxContext), "rope cos/sin");
     await checkUploaded(dev);
+    release();
     opts.onProgress?.(c.numLayers + 1, c.numLayers + 1);
     return new WebGpuBackend(
       config,
@@ -206,8 +224,8 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
     for (let l = 0; l < c.numLayers; l++) {
       const L = this.layers[l];
       // attention rmsnorm; after the first layer fused with the previous layer's MoE residual add
-      if (l === 0) op.rmsnorm(rec, a.x, 0, L.attnNorm, a.xn, T, H, c.rmsNormEps);
-      else op.addRmsnorm(rec, a.x, a.moe, L.attnNorm, a.xn, T, H, c.rmsNormEps);
+      if (l === 0) op.rmsnorm(rec, a.x, 0, L.attnNorm, a.xn, T, H, c.norm.eps);
+      else op.addRmsnorm(rec, a.x, a.moe, L.attnNorm, a.xn, T, H, c.norm.eps);
       if (l > 0) await dump?.("residual_after_moe", l - 1, a.x, H);
       await dump?.("attn_norm", l, a.xn, H);
       // q, k, v projection (one fused matmul with biases)
@@ -240,20 +258,21 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
         headDim: c.headDim,
         window: c.layerWindows[l],
         kvF16: this.kvF16,
+        split: this.attnSplit,
       });
       await dump?.("attn_core", l, a.att, qw);
       // output projection, residual
       mm(L.o, L.oBias, a.att, a.proj);
       await dump?.("attn_out", l, a.proj, H);
       // residual add fused with the mlp rmsnorm
-      op.addRmsnorm(rec, a.x, a.proj, L.mlpNorm, a.xn, T, H, c.rmsNormEps);
+      op.addRmsnorm(rec, a.x, a.proj, L.mlpNorm, a.xn, T, H, c.norm.eps);
       await dump?.("residual_after_attention", l, a.x, H);
       await dump?.("mlp_norm", l, a.xn, H);
       // router logits
       mm(L.router, L.routerBias, a.xn, a.router);
       await dump?.("router_logits", l, a.router, c.numExperts);
       // router top-k, gate_up + clamped SwiGLU, down, weighted sum
-      op.moe(rec, {
+      moe(rec, {
         routerLogits: a.router,
         sel: a.sel,
         selW: a.selW,
@@ -266,6 +285,7 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
         k: K,
         limit: c.swigluLimit,
         alpha: c.swigluAlpha,
+        grouped: this.moeGrouped,
       });
       if (dump) {
         const ids = await this.readU32(a.sel, T * K);
@@ -283,13 +303,13 @@ export class WebGpuBackend extends GpuBackend<ModelConfig> {
   /** Final norm and unembedding of chunk rows [r, r + m) into the logits buffer (recorded, not submitted). */
   protected recordLogits(r: number, m: number): void {
     const c = this.config, a = this.act;
-    op.rmsnorm(this.rec, a.x, r * c.hiddenSize, this.finalNorm, a.xn, m, c.hiddenSize, c.rmsNormEps);
+    op.rmsnorm(this.rec, a.x, r * c.hiddenSize, this.finalNorm, a.xn, m, c.hiddenSize, c.norm.eps);
     this.recordUnembedding(this.unembed, a.xn, m);
   }
 }
 
 /** cos and sin (times the YaRN concentration) of every position and frequency: [maxContext, dim/2] pairs. */
-export function cosSinTable(config: Pick<ModelConfig, "rope">, maxContext: number): Float32Array {
+export function cosSinTable(config: { readonly rope: RopeConfig }, maxContext: number): Float32Array {
   const t = ropeTables(config.rope), half = config.rope.dim / 2;
   const out = new Float32Array(maxContext * half * 2);
   for (let p = 0; p < maxContext; p++) {

@@ -5,7 +5,7 @@
 // each after any number of <|channel|>analysis<|message|>...<|end|><|start|>assistant messages.
 // Other formats write the JSON directly (ChatML after a think block the prompt opened), then stop.
 
-import { OssiError } from "../../io/errors.ts";
+import { OssiError } from "../../errors.ts";
 import type { Tokenizer } from "../tokenizer.ts";
 import type { SchemaNode } from "./json_schema.ts";
 import type { ProgramNode, TextChoice } from "./token_constraint.ts";

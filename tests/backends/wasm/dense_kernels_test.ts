@@ -3,7 +3,8 @@
 
 import { assert, assertEquals } from "../../assert.ts";
 import { geluTanh, layerNorm, qkNorm, softmaxTopk, swiglu } from "../../../src/backends/ref/kernels_dense.ts";
-import { linear, loadRow } from "../../../src/backends/ref/kernels.ts";
+import { linear } from "../../../src/backends/ref/kernels.ts";
+import { loadRow } from "../../../src/model/dtypes.ts";
 import type { AllKernels } from "../../../src/backends/wasm/dense_kernels.ts";
 import { f32ToBf16, type Mat } from "../../../src/model/dtypes.ts";
 import { Harness } from "./kernel_harness.ts";

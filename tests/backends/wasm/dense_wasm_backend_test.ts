@@ -1,11 +1,14 @@
-// The GPT-2 / Qwen3 / Qwen3-MoE WASM backends against the fixtures' independent float64 references: prompt
+// The GPT-2 / Qwen3 / Qwen3-MoE / Llama WASM backends against the fixtures' independent float64 references: prompt
 // logits, debug values, greedy tokens over the KV cache, chunked prefill, and prefill in short steps.
 
-import { assert, assertEquals, assertThrows } from "../../assert.ts";
-import { createArchWasmBackend } from "../../../src/backends/wasm/dense_arch_backend.ts";
-import { loadAnyModel, type LoadedGpt2, type LoadedQwen3 } from "../../../src/model/load_any.ts";
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { createWasmBackend } from "../../../src/backends/wasm/create.ts";
+import { type LoadedModel, loadModel } from "../../../src/model/load.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
-import { checkAgainstReference } from "../fixture_check.ts";
+import { checkAgainstReference, forward1 } from "../fixture_check.ts";
+
+const wasmOf = (model: LoadedModel, maxContext = 64, maxTokens?: number) =>
+  createWasmBackend(model, { maxContext, slots: 1, maxTokens });
 
 const RESIDUALS = {
   residual_after_attention: "residual_after_attention",
@@ -24,15 +27,16 @@ const CASES: [string, Record<string, string>, Record<string, string>][] = [
     { ...QWEN3, router_logits: "router_logits", expert_weights: "expert_weights" },
     { experts_selected: "router_topk" },
   ],
+  ["llama-tiny", { ...RESIDUALS, q_after_rope: "q_after_rope", k_after_rope: "k_after_rope" }, {}],
 ];
 
 for (const [fixture, debug, exact] of CASES) {
-  const model = loadAnyModel(`${FIXTURES}/${fixture}`) as LoadedGpt2 | LoadedQwen3;
+  const model = loadModel(`${FIXTURES}/${fixture}`);
 
   Deno.test(`wasm ${fixture} matches the reference: prompt logits, debug values, greedy steps, chunked prefill`, async () => {
     const worst = await checkAgainstReference(
       fixture,
-      () => createArchWasmBackend(model, { maxContext: 64 }),
+      () => wasmOf(model),
       debug,
       exact,
     );
@@ -41,26 +45,25 @@ for (const [fixture, debug, exact] of CASES) {
 
   Deno.test(`wasm ${fixture} in 5-token prefill steps gives the logits of one 64-token step`, async () => {
     const toks = readReference(fixture).prompt_token_ids;
-    const one = createArchWasmBackend(model, { maxContext: 64 });
-    const steps = createArchWasmBackend(model, { maxContext: 64, maxTokens: 5 });
-    const a = await one.forward(toks, 0, { logits: "all" }),
-      b = await steps.forward(toks, 0, { logits: "all" });
+    const one = await wasmOf(model);
+    const steps = await wasmOf(model, 64, 5);
+    const a = await forward1(one, toks, 0, "all"),
+      b = await forward1(steps, toks, 0, "all");
     assertEquals(b.length, toks.length * model.config.vocabSize);
     assert(
       maxAbsDiff(b, Array.from(a)) < 1e-6,
       `prefill in steps differs by ${maxAbsDiff(b, Array.from(a))}`,
     );
-    const last = await steps.forward(toks, 0, { logits: "last" });
+    const last = await forward1(steps, toks, 0, "last");
     assert(maxAbsDiff(last, Array.from(a.subarray((toks.length - 1) * model.config.vocabSize))) < 1e-6);
   });
 }
 
-Deno.test("wasm GPT-2 caps its context at n_positions; bad positions and token ids throw RangeError", () => {
-  const model = loadAnyModel(`${FIXTURES}/gpt2-tiny`) as LoadedGpt2;
-  const b = createArchWasmBackend(model, { maxContext: 1000 });
+Deno.test("wasm GPT-2 caps its context at n_positions; bad positions and token ids throw RangeError", async () => {
+  const b = await wasmOf(loadModel(`${FIXTURES}/gpt2-tiny`), 1000);
   assert(b.maxContext === 64);
-  b.forwardSync([1], 63, { logits: "none" });
-  assertThrows(() => b.forwardSync([1], 64, { logits: "none" }), RangeError, /context overflow/);
-  assertThrows(() => b.forwardSync([389], 0, { logits: "none" }), RangeError, /token id 389/);
-  assertThrows(() => b.forwardSync([1.5], 0, { logits: "none" }), RangeError, /token id 1.5/);
+  await forward1(b, [1], 63, "none");
+  await assertRejects(() => forward1(b, [1], 64, "none"), RangeError, /context overflow/);
+  await assertRejects(() => forward1(b, [389], 0, "none"), RangeError, /token id 389/);
+  await assertRejects(() => forward1(b, [1.5], 0, "none"), RangeError, /token id 1.5/);
 });

@@ -169,7 +169,10 @@ Deno.test("f32_mxfp4w_matmul_q8() sums the largest products exactly (the i16 par
       expertLinear(want, x, t * cols, m, 0);
       for (let row = 0; row < rows; row++) {
         const g = got[t * rows + row];
-        assert(Math.abs(g - want[row]) <= Math.abs(want[row]) * 1e-6, `sign ${sign} t ${t} r ${row}: ${g} vs ${want[row]}`);
+        assert(
+          Math.abs(g - want[row]) <= Math.abs(want[row]) * 1e-6,
+          `sign ${sign} t ${t} r ${row}: ${g} vs ${want[row]}`,
+        );
       }
     }
   }

@@ -1,7 +1,9 @@
 // rmsnorm, add_inplace, rope, sdpa_sink_window and topk_softmax against the reference kernels.
 
 import { assert, assertEquals } from "../../assert.ts";
-import { attentionSink, rmsnorm, rope, ropeTables, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
+import { attentionSink, rmsnorm, rope, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
+import { ropeTables } from "../../../src/model/rope.ts";
+import { gptOssRope } from "../../rope_configs.ts";
 import { ropeCosSin } from "../../../src/backends/wasm/rope_tables.ts";
 import { Harness } from "./kernel_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
@@ -29,11 +31,7 @@ Deno.test("add_inplace() adds with a partial tail", () => {
 });
 
 Deno.test("rope() with YaRN tables matches the reference at several positions", () => {
-  const cfg = {
-    theta: 150000,
-    dim: 64,
-    yarn: { factor: 32, betaFast: 32, betaSlow: 1, originalContext: 4096, truncate: false },
-  };
+  const cfg = gptOssRope(64);
   const tables = ropeTables(cfg);
   const { cos, sin } = ropeCosSin(tables, 64, 300);
   const r = rng(5), tokens = 3, heads = 4, stride = heads * 64 + 32, pos0 = 297;

@@ -2,11 +2,12 @@
 // (heads*head_dim != hidden, odd expert counts, several shards), and the shard plan for gpt-oss-20b.
 
 import { assert, assertEquals, assertMatch } from "../../assert.ts";
-import { OssiError } from "../../../src/io/errors.ts";
+import { OssiError } from "../../../src/errors.ts";
 import { loadModel } from "../../../src/model/load.ts";
-import { parseGptOssConfig } from "../../../src/model/gpt_oss.ts";
+import { gptOss } from "../../../src/model/gpt_oss.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
-import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
+import { forward1, refBackend } from "../fixture_check.ts";
+import { ossView } from "../gpt_oss_view.ts";
 import { argmax } from "../../../src/backends/ref/kernels.ts";
 import { planShards, shardCount } from "../../../src/backends/wasm/shard_layout.ts";
 import {
@@ -50,9 +51,9 @@ for (const [i, shape] of SHAPES.entries()) {
     try {
       await writeSynthCheckpoint(dir, shape, 7 + i);
       const model = loadModel(dir);
-      const ref = new RefBackend(model.config, model.weights, 32);
+      const ref = refBackend(model, 32), v = ossView(model);
       const progress: number[] = [];
-      const wasm = await WasmBackend.create(model.config, model.weights, {
+      const wasm = await WasmBackend.create(v.config, v.weights, {
         maxContext: 32,
         threads: 2,
         shards: 3,
@@ -64,7 +65,7 @@ for (const [i, shape] of SHAPES.entries()) {
       assertEquals(progress.at(-1), 1);
       try {
         const prompt = Array.from({ length: 11 }, (_, t) => (t * 37 + 5) % shape.vocab);
-        const a = await ref.forward(prompt, 0, { logits: "all" }),
+        const a = await forward1(ref, prompt, 0, "all"),
           b = await wasm.forward(prompt, 0, { logits: "all" });
         const scale = Math.max(...a.map(Math.abs));
         const d = maxAbsDiff(b, Array.from(a));
@@ -72,7 +73,7 @@ for (const [i, shape] of SHAPES.entries()) {
         let na = argmax(a, prompt.length - 1, shape.vocab), nb = argmax(b, prompt.length - 1, shape.vocab);
         for (let s = 0; s < 6; s++) {
           assertEquals(nb, na, `greedy token ${s}`);
-          const sa = await ref.forward([na], prompt.length + s, { logits: "last" });
+          const sa = await forward1(ref, [na], prompt.length + s, "last");
           const sb = await wasm.forward([nb], prompt.length + s, { logits: "last" });
           na = argmax(sa);
           nb = argmax(sb);
@@ -87,7 +88,7 @@ for (const [i, shape] of SHAPES.entries()) {
 }
 
 Deno.test("planShards() splits gpt-oss-20b into memories under 4 GiB that cover every row and KV head once", () => {
-  const cfg = parseGptOssConfig("synthetic", synthConfig(GPT_OSS_20B));
+  const cfg = gptOss.parseConfig("synthetic", synthConfig(GPT_OSS_20B));
   const shards = shardCount(cfg, 2, 8192);
   assertEquals(shards, 4);
   const plan = planShards(cfg, shards, 64, 8192);
@@ -118,7 +119,7 @@ Deno.test("planShards() splits gpt-oss-20b into memories under 4 GiB that cover 
 });
 
 Deno.test("WasmBackend.create() rejects shapes its kernels cannot tile with a one-line OssiError", async () => {
-  const cfg = parseGptOssConfig("synthetic", synthConfig({ ...SHAPES[0], headDim: 6, heads: 4 }));
+  const cfg = gptOss.parseConfig("synthetic", synthConfig({ ...SHAPES[0], headDim: 6, heads: 4 }));
   let err: unknown;
   await WasmBackend.create(cfg, {} as never, { maxContext: 8 }).catch((e) => (err = e));
   assert(err instanceof OssiError, String(err));

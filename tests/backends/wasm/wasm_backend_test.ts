@@ -1,21 +1,27 @@
 // The WASM backend against the gpt-oss-tiny fixture's float64 reference (both layouts), against the ref
 // backend on several shard/thread splits, and its KV-cache semantics (chunked prefill, rollback).
 
-import { checkAgainstReference, GPT_OSS_DEBUG, GPT_OSS_EXACT } from "../fixture_check.ts";
+import {
+  checkAgainstReference,
+  forward1,
+  GPT_OSS_DEBUG,
+  GPT_OSS_EXACT,
+  refBackend,
+} from "../fixture_check.ts";
+import { batched, ossView } from "../gpt_oss_view.ts";
 import { assert, assertEquals } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
-import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
 
 const ref = readReference("gpt-oss-tiny");
 
 for (const layout of ["", "/original"]) {
   Deno.test(`WasmBackend matches gpt-oss-tiny${layout || " (Hub layout)"} prompt logits, debug values and greedy tokens`, async () => {
-    const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout);
+    const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout), v = ossView(model);
     await checkAgainstReference(
       "gpt-oss-tiny",
-      () => WasmBackend.create(model.config, model.weights, { maxContext: 64, threads: 2 }),
+      () => batched(model, WasmBackend.create(v.config, v.weights, { maxContext: 64, threads: 2 })),
       GPT_OSS_DEBUG,
       GPT_OSS_EXACT,
     );
@@ -25,10 +31,10 @@ for (const layout of ["", "/original"]) {
 Deno.test("WasmBackend agrees with RefBackend, bit for bit alike across 1-3 threads, shard counts and prefill chunks", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   const toks = ref.prompt_token_ids;
-  const want = await new RefBackend(model.config, model.weights, 64).forward(toks, 0, { logits: "all" });
+  const want = await forward1(refBackend(model, 64), toks, 0, "all");
   let first: Float32Array | undefined;
   for (const [threads, shards, maxTokens] of [[1, 1, 64], [2, 4, 5], [3, 3, 1], [1, 5, 7]]) {
-    const b = await WasmBackend.create(model.config, model.weights, {
+    const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
       maxContext: 64,
       threads,
       shards,
@@ -54,7 +60,7 @@ Deno.test("WasmBackend agrees with RefBackend, bit for bit alike across 1-3 thre
 Deno.test("WasmBackend chunked prefill equals one call, and rolling back overwrites the cache", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   // files: the mapped pages are dropped after loading; the mapping must still read back intact
-  const b = await WasmBackend.create(model.config, model.weights, {
+  const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
     maxContext: 64,
     threads: 2,
     files: model.store.files,
@@ -70,7 +76,7 @@ Deno.test("WasmBackend chunked prefill equals one call, and rolling back overwri
     // every kernel sums each token in one fixed order, so chunking changes no bit
     assertEquals(Array.from(last), Array.from(whole));
     assertEquals((await b.forward([1], 0, { logits: "none" })).length, 0);
-    const again = await new RefBackend(model.config, model.weights, 64).forward(toks, 0, { logits: "last" });
+    const again = await forward1(refBackend(model, 64), toks, 0, "last");
     assert(maxAbsDiff(again, Array.from(whole)) < 1e-4, "mapped weights changed after releasing their pages");
   } finally {
     b.dispose();
@@ -79,7 +85,10 @@ Deno.test("WasmBackend chunked prefill equals one call, and rolling back overwri
 
 Deno.test("WasmBackend rejects out-of-range token ids and context overflow", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await WasmBackend.create(model.config, model.weights, { maxContext: 8, threads: 1 });
+  const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+    maxContext: 8,
+    threads: 1,
+  });
   try {
     let msg = "";
     await b.forward([model.config.vocabSize], 0, { logits: "last" }).catch((e) => (msg = e.message));
@@ -96,7 +105,7 @@ Deno.test("WasmBackend gives all 150 logit rows of a long prefill the same bits 
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   const toks = Array.from({ length: 150 }, (_, i) => (i * 37 + 3) % model.config.vocabSize);
   const run = async (maxTokens: number) => {
-    const b = await WasmBackend.create(model.config, model.weights, {
+    const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
       maxContext: 160,
       threads: 2,
       maxTokens,

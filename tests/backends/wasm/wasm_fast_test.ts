@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
+import { ossView } from "../gpt_oss_view.ts";
 import { DEMO_MODEL, FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
 import { DEMO_EVAL } from "../../demo_eval.ts";
 
@@ -17,7 +18,7 @@ Deno.test("the fast path gives the same bits across 1-3 threads, shard counts an
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   let first: Float32Array | undefined;
   for (const [threads, shards, maxTokens] of [[1, 1, 64], [2, 4, 5], [3, 3, 1], [1, 5, 7]]) {
-    const b = await WasmBackend.create(model.config, model.weights, {
+    const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
       maxContext: 64,
       threads,
       shards,
@@ -58,8 +59,8 @@ async function greedyAnswer(b: WasmBackend, prompt: number[], max: number): Prom
 Deno.test("the fast path leaves the demo model's greedy answers unchanged on 16 eval prompts", async () => {
   const model = loadModel(DEMO_MODEL);
   const opts = { maxContext: 256, threads: 2 };
-  const exact = await WasmBackend.create(model.config, model.weights, opts);
-  const fast = await WasmBackend.create(model.config, model.weights, { ...opts, ...FAST });
+  const exact = await WasmBackend.create(ossView(model).config, ossView(model).weights, opts);
+  const fast = await WasmBackend.create(ossView(model).config, ossView(model).weights, { ...opts, ...FAST });
   try {
     for (const item of DEMO_EVAL.filter((_, i) => i % 3 === 0).slice(0, 16)) {
       const want = await greedyAnswer(exact, item.prompt_ids, 40);

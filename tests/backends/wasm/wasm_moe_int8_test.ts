@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
+import { ossView } from "../gpt_oss_view.ts";
 import { DEMO_MODEL, FIXTURES, maxAbsDiff, readReference, runCli } from "../../fixture_util.ts";
 import { DEMO_EVAL } from "../../demo_eval.ts";
 
@@ -18,7 +19,7 @@ const INT8_LOGITS_TOLERANCE = 0.6;
 Deno.test("int8 MoE activations keep gpt-oss-tiny's logits within their own tolerance, and move them", async () => {
   const ref = readReference("gpt-oss-tiny");
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await WasmBackend.create(model.config, model.weights, {
+  const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
     maxContext: 64,
     threads: 2,
     moeInt8: true,
@@ -50,8 +51,11 @@ async function greedyAnswer(b: WasmBackend, prompt: number[], max: number): Prom
 Deno.test("int8 MoE activations leave the demo model's greedy answers unchanged on 12 eval prompts", async () => {
   const model = loadModel(DEMO_MODEL);
   const opts = { maxContext: 256, threads: 2 };
-  const exact = await WasmBackend.create(model.config, model.weights, opts);
-  const int8 = await WasmBackend.create(model.config, model.weights, { ...opts, moeInt8: true });
+  const exact = await WasmBackend.create(ossView(model).config, ossView(model).weights, opts);
+  const int8 = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+    ...opts,
+    moeInt8: true,
+  });
   try {
     for (const item of DEMO_EVAL.slice(0, 12)) {
       const want = await greedyAnswer(exact, item.prompt_ids, 40);

@@ -4,10 +4,11 @@
 
 import { assert, assertEquals } from "../../assert.ts";
 import { argmax } from "../../../src/backends/ref/kernels.ts";
-import { createArchRefBackend } from "../../../src/backends/ref/arch_backend.ts";
-import { createArchWebGpuBackend } from "../../../src/backends/webgpu/arch_backend.ts";
+import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
+import { createWebGpuBackend } from "../../../src/backends/webgpu/create.ts";
 import { maxAbsDiff } from "../../fixture_util.ts";
 import { fixtureVariants } from "../dense_variants.ts";
+import { forward1, greedy1 } from "../fixture_check.ts";
 import { sharedGpu } from "./gpu_harness.ts";
 import { randomF32, rng } from "../../random.ts";
 import { randomMat } from "./random_model.ts";
@@ -20,17 +21,17 @@ Deno.test("WebGPU GPT-2/Qwen3 variants match the reference backend: prompt logit
   const gpu = await sharedGpu();
   const tokens = Array.from({ length: 12 }, (_, i) => (i * 37 + 5) % 300);
   for (const [what, model] of variants()) {
-    const ref = createArchRefBackend(model, 32);
-    const gb = await createArchWebGpuBackend(model, { maxContext: 32, gpu, maxTokens: 8 });
+    const ref = new RefBackend(model.config, model.plan, model.weights, { maxContext: 32 });
+    const gb = await createWebGpuBackend(model, { maxContext: 32, slots: 1, gpu, maxTokens: 8 });
     try {
-      const want = await ref.forward(tokens, 0, { logits: "all" });
-      const got = await gb.forward(tokens, 0, { logits: "all" });
+      const want = await forward1(ref, tokens, 0, "all");
+      const got = await forward1(gb, tokens, 0, "all");
       const d = maxAbsDiff(got, Array.from(want));
       assert(d < 2e-3, `${what}: prompt logits differ by ${d}`);
       let a = argmax(want, tokens.length - 1, model.config.vocabSize);
       for (let i = 0; i < 4; i++) {
-        const next = argmax(await ref.forward([a], tokens.length + i, { logits: "last" }));
-        assertEquals(await gb.greedy([a], tokens.length + i), next, `${what}: step ${i}`);
+        const next = argmax(await forward1(ref, [a], tokens.length + i, "last"));
+        assertEquals(await greedy1(gb, [a], tokens.length + i), next, `${what}: step ${i}`);
         a = next;
       }
     } finally {

@@ -1,10 +1,11 @@
 // shaders/f32_bf16w_matmul.wgsl against the scalar linear(): bf16, f16 and f32 weights, exact fit and
-// partial tails (rows, columns, token tiles), several tokens, strided/offset input and output, split parts.
+// partial tails (rows, columns, token tiles), several tokens, strided/offset input and output, split parts;
+// the row kernel (decode, small batches) and the tiled GEMM (prefill) alike.
 
 import { assert } from "../../assert.ts";
 import { linear } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
-import { matmul } from "../../../src/backends/webgpu/ops.ts";
+import { GEMM_MIN_TOKENS, matmul } from "../../../src/backends/webgpu/ops.ts";
 import type { FloatDType } from "../../../src/model/dtypes.ts";
 import { type KernelHarness, withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
@@ -96,6 +97,53 @@ Deno.test(
         bias: r() < 0.5,
       };
       await check(h, c, 200 + i);
+    }
+  }),
+);
+
+Deno.test(
+  "f32_bf16w_matmul as tiled GEMM matches linear(): full 64x64 tiles, tails in rows, tokens and columns",
+  withHarness(async (h) => {
+    let seed = 300;
+    for (const dtype of ["BF16", "F16", "F32"] as const) {
+      await check(h, { rows: 128, cols: 64, tokens: 64, dtype, bias: true }, seed++); // exact tiles, 2 slices
+      await check(h, { rows: 130, cols: 70, tokens: 65, dtype, bias: false }, seed++); // a tail everywhere
+      await check(h, { rows: 3, cols: 2, tokens: GEMM_MIN_TOKENS, dtype, bias: true }, seed++); // tiny
+    }
+    await check(h, { rows: 200, cols: 96, tokens: 130, dtype: "BF16", bias: true }, seed++); // 3 token tiles
+  }),
+);
+
+Deno.test(
+  "f32_bf16w_matmul as tiled GEMM over weights split into row parts equals the whole",
+  withHarness(async (h) => {
+    // parts of 40 rows: the first row tile of each part starts at its row0, tails within each part
+    await check(
+      h,
+      { rows: 101, cols: 48, tokens: 20, dtype: "BF16", bias: true, maxBinding: 48 * 2 * 40 },
+      350,
+    );
+    await check(
+      h,
+      { rows: 77, cols: 34, tokens: 70, dtype: "F32", bias: false, maxBinding: 34 * 4 * 64 },
+      351,
+    );
+  }),
+);
+
+Deno.test(
+  "f32_bf16w_matmul as tiled GEMM matches linear() on random shapes",
+  withHarness(async (h) => {
+    const r = rng(404);
+    for (let i = 0; i < 5; i++) {
+      const c: Case = {
+        rows: 1 + Math.floor(r() * 150),
+        cols: 2 * (1 + Math.floor(r() * 60)),
+        tokens: GEMM_MIN_TOKENS + Math.floor(r() * 120),
+        dtype: (["BF16", "F16", "F32"] as const)[i % 3],
+        bias: r() < 0.5,
+      };
+      await check(h, c, 400 + i);
     }
   }),
 );

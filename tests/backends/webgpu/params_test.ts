@@ -29,7 +29,9 @@ Deno.test("every shader's struct Params matches its declaration in params.ts", (
 });
 
 Deno.test("every shader in shaders/ has a Params declaration", () => {
-  const files = [...Deno.readDirSync(`${ROOT}/shaders`)].map((e) => e.name.replace(/\.wgsl$/, "")).sort();
+  const files = [...Deno.readDirSync(`${ROOT}/shaders`)].filter((e) => e.isFile).map((e) =>
+    e.name.replace(/\.wgsl$/, "")
+  ).sort();
   assertEquals(files, Object.keys(PARAMS).sort());
 });
 

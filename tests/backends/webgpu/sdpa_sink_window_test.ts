@@ -1,9 +1,11 @@
 // shaders/sdpa_sink_window.wgsl against the scalar attentionSink(): decode and prefill, full and sliding
-// windows, grouped KV heads, key counts past one 64-key chunk (with a partial last chunk), head_dim > 64.
+// windows, grouped KV heads, key counts past one 64-key chunk (with a partial last chunk), head_dim > 64;
+// split attention (flash-decoding) over long contexts: several splits with a partial last one, windows
+// across split boundaries, tokens whose last splits are empty, f16 caches.
 
-import { assert, assertThrows } from "../../assert.ts";
+import { assert, assertEquals, assertThrows } from "../../assert.ts";
 import { attentionSink } from "../../../src/backends/ref/kernels.ts";
-import { attention } from "../../../src/backends/webgpu/ops.ts";
+import { attention, attentionSplits } from "../../../src/backends/webgpu/ops.ts";
 import { type KernelHarness, withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
@@ -17,7 +19,13 @@ interface Case {
   window: number;
 }
 
-async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false): Promise<void> {
+/** Split attention: keys per split, and up to how many tokens the split is used. */
+interface Split {
+  keys: number;
+  maxTokens?: number;
+}
+
+async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false, split?: Split): Promise<void> {
   const r = rng(seed);
   const ctx = c.pos0 + c.tokens, kvw = c.kvHeads * c.headDim, qw = c.heads * c.headDim;
   const q = randomF32(c.tokens * qw, r, 2);
@@ -31,9 +39,26 @@ async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false): Pr
   }
   const out = h.put(c.tokens * qw * 4);
   const cache = (a: Float32Array) => h.put(kvF16 ? Float16Array.from(a) : a);
-  attention(h.rec, { q: h.put(q), k: cache(k), v: cache(v), sinks: h.put(sinks), out, ...c, kvF16 });
+  const before = h.rec.dispatches;
+  const keys = c.window > 0 ? Math.min(c.window, ctx) : ctx;
+  const splits = split ? attentionSplits(keys, split.keys) : 1;
+  const floats = c.tokens * c.heads * splits * (c.headDim + 2);
+  attention(h.rec, {
+    q: h.put(q),
+    k: cache(k),
+    v: cache(v),
+    sinks: h.put(sinks),
+    out,
+    ...c,
+    kvF16,
+    split: split && { scratch: h.put(new Float32Array(floats).fill(NaN)), floats },
+    splitKeys: split?.keys,
+    splitMaxTokens: split?.maxTokens,
+  });
+  const what = `${JSON.stringify(c)}${kvF16 ? " f16 cache" : ""}${split ? ` in ${splits} splits` : ""}`;
+  assertEquals(h.rec.dispatches - before, splits > 1 ? 2 : 1, `${what}: dispatches`);
   const d = maxRelDiff(await h.f32(out, c.tokens * qw), want);
-  assert(d < 1e-5, `${JSON.stringify(c)}${kvF16 ? " f16 cache" : ""}: differs by ${d}`);
+  assert(d < 1e-5, `${what}: differs by ${d}`);
 }
 
 Deno.test(
@@ -68,6 +93,51 @@ Deno.test(
 );
 
 Deno.test(
+  "sdpa_sink_window split over long contexts matches attentionSink() (flash-decoding with the sink)",
+  withHarness(async (h) => {
+    const big = { keys: 256 };
+    await check(h, { tokens: 1, pos0: 1000, heads: 8, kvHeads: 2, headDim: 64, window: 0 }, 70, false, big); // 4 splits, tail
+    await check(h, { tokens: 1, pos0: 1023, heads: 4, kvHeads: 4, headDim: 64, window: 0 }, 71, false, big); // exact fit
+    await check(h, { tokens: 1, pos0: 256, heads: 4, kvHeads: 1, headDim: 96, window: 0 }, 72, false, big); // 1 key past
+    await check(h, { tokens: 1, pos0: 900, heads: 4, kvHeads: 2, headDim: 32, window: 300 }, 73, false, big); // window
+    await check(h, { tokens: 1, pos0: 100, heads: 4, kvHeads: 2, headDim: 16, window: 0 }, 74, false, big); // 1 split: main
+    const small = { keys: 64, maxTokens: 8 };
+    await check(h, { tokens: 5, pos0: 190, heads: 3, kvHeads: 1, headDim: 24, window: 0 }, 75, false, small); // empty splits
+    await check(
+      h,
+      { tokens: 4, pos0: 150, heads: 4, kvHeads: 2, headDim: 128, window: 100 },
+      76,
+      false,
+      small,
+    );
+  }),
+);
+
+Deno.test(
+  "sdpa_sink_window split matches attentionSink() on random long contexts",
+  withHarness(async (h) => {
+    const r = rng(91);
+    for (let i = 0; i < 4; i++) {
+      const kvHeads = 1 + Math.floor(r() * 2);
+      await check(
+        h,
+        {
+          tokens: 1 + Math.floor(r() * 3),
+          pos0: 64 + Math.floor(r() * 700),
+          heads: kvHeads * (1 + Math.floor(r() * 3)),
+          kvHeads,
+          headDim: 2 * (1 + Math.floor(r() * 50)),
+          window: r() < 0.5 ? 0 : 64 + Math.floor(r() * 300),
+        },
+        90 + i,
+        false,
+        { keys: 64 * (1 + Math.floor(r() * 3)), maxTokens: 4 },
+      );
+    }
+  }),
+);
+
+Deno.test(
   "sdpa_sink_window f16kv variant reads an f16 cache like attentionSink() (refused without shader-f16)",
   withHarness(async (h) => {
     if (!h.gpu.hasF16) {
@@ -80,10 +150,31 @@ Deno.test(
         Error,
         /needs a GPU with shader-f16/,
       );
+      // the split path (a decode step over more than 256 keys) is refused alike
+      const split = { scratch: buf, floats: 64 };
+      assertThrows(
+        () =>
+          attention(h.rec, {
+            q: buf,
+            k: buf,
+            v: buf,
+            sinks: buf,
+            out: buf,
+            ...c,
+            pos0: 300,
+            kvF16: true,
+            split,
+          }),
+        Error,
+        /needs a GPU with shader-f16/,
+      );
       return;
     }
     await check(h, { tokens: 1, pos0: 150, heads: 6, kvHeads: 2, headDim: 64, window: 0 }, 60, true);
     await check(h, { tokens: 7, pos0: 70, heads: 3, kvHeads: 3, headDim: 96, window: 5 }, 61, true);
     await check(h, { tokens: 4, pos0: 3, heads: 2, kvHeads: 1, headDim: 10, window: 0 }, 62, true);
+    await check(h, { tokens: 1, pos0: 700, heads: 4, kvHeads: 2, headDim: 64, window: 0 }, 63, true, {
+      keys: 256,
+    });
   }),
 );

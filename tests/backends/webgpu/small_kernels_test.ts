@@ -4,11 +4,12 @@
 import { assert, assertEquals } from "../../assert.ts";
 import {
   argmax as refArgmax,
-  loadRow,
   rmsnorm as refRmsnorm,
   rope as refRope,
-  ropeTables,
 } from "../../../src/backends/ref/kernels.ts";
+import { loadRow } from "../../../src/model/dtypes.ts";
+import { ropeTables } from "../../../src/model/rope.ts";
+import { gptOssRope } from "../../rope_configs.ts";
 import { stackRows, WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import {
   addInplace,
@@ -21,7 +22,6 @@ import {
   topk,
 } from "../../../src/backends/webgpu/ops.ts";
 import { cosSinTable } from "../../../src/backends/webgpu/webgpu_backend.ts";
-import type { ModelConfig } from "../../../src/model/config.ts";
 import { withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
@@ -78,11 +78,7 @@ Deno.test(
       ]] as const
     ) {
       const config = {
-        rope: {
-          theta: 150000,
-          dim,
-          yarn: { factor: 32, betaFast: 32, betaSlow: 1, originalContext: 4096, truncate },
-        },
+        rope: gptOssRope(dim, truncate),
       };
       const tables = ropeTables(config.rope);
       const stride = heads * dim + 3, off = 5;
@@ -90,7 +86,7 @@ Deno.test(
       const want = x.slice();
       for (let t = 0; t < tokens; t++) refRope(want, off + t * stride, heads, dim, pos0 + t, tables);
       const b = h.put(x);
-      const cs = cosSinTable(config as unknown as ModelConfig, pos0 + tokens);
+      const cs = cosSinTable(config, pos0 + tokens);
       rope(h.rec, b, off, stride, tokens, heads, dim, pos0, h.put(cs));
       const d = maxRelDiff(await h.f32(b, x.length), want);
       assert(d < 1e-5, `rope ${tokens}x${heads}x${dim}@${pos0}: differs by ${d}`);
@@ -105,11 +101,7 @@ Deno.test(
     for (
       const [tokens, heads, kvHeads, dim, pos0] of [[1, 4, 2, 16, 9], [6, 3, 1, 8, 0], [3, 8, 8, 64, 100]]
     ) {
-      const rope = {
-        theta: 150000,
-        dim,
-        yarn: { factor: 32, betaFast: 32, betaSlow: 1, originalContext: 4096, truncate: false },
-      };
+      const rope = gptOssRope(dim);
       const tables = ropeTables(rope);
       const qw = heads * dim, kvw = kvHeads * dim, stride = qw + 2 * kvw, ctx = pos0 + tokens + 2;
       const qkv = randomF32(tokens * stride, r);
@@ -125,7 +117,7 @@ Deno.test(
       const q = h.put(tokens * qw * 4),
         k = h.put(new Float32Array(ctx * kvw).fill(7)),
         v = h.put(new Float32Array(ctx * kvw).fill(7));
-      const cs = cosSinTable({ rope } as unknown as ModelConfig, ctx);
+      const cs = cosSinTable({ rope }, ctx);
       ropeQkv(h.rec, {
         qkv: h.put(qkv),
         q,
@@ -199,25 +191,32 @@ Deno.test(
   }),
 );
 
+/** Bit 31 of a picked index: the row holds a NaN or infinite logit. */
+const NONFINITE = 0x80000000;
+
 Deno.test(
-  "argmax picks the largest (lowest index on ties) per row, for rows shorter and longer than a workgroup",
+  "argmax picks the largest (lowest index on ties) per row, and flags rows holding NaN or infinity",
   withHarness(async (h) => {
     const r = rng(5);
     for (const n of [5, 64, 1000]) {
-      const rows = 3;
+      const rows = 5;
       const l = randomF32(rows * n, r);
       l[n + n - 1] = 5, l[n + 2] = 5; // row 1: a tie, the lower index wins
-      l.fill(-Infinity, 2 * n, 3 * n); // row 2: all -inf gives index 0
+      l.fill(-Infinity, 2 * n, 3 * n); // row 2: all -inf
+      l[3 * n + n - 1] = NaN; // row 3: one NaN, at the end
+      l[4 * n + 1] = Infinity; // row 4: one +inf
       const out = h.put(rows * 4);
       argmax(h.rec, h.put(l), out, rows, n);
-      const want = [0, 1, 2].map((t) => refArgmax(l, t, n));
-      assertEquals(Array.from(await h.u32(out, rows)), want, `n ${n}`);
+      const got = Array.from(await h.u32(out, rows));
+      assertEquals(got.slice(0, 2), [0, 1].map((t) => refArgmax(l, t, n)), `n ${n}`);
+      assertEquals(got.slice(2).map((id) => (id & NONFINITE) !== 0), [true, true, true], `n ${n} flags`);
+      assertEquals(got[4] & ~NONFINITE, 1, `n ${n}: +inf is still the largest`);
     }
   }),
 );
 
 Deno.test(
-  "argmax topk_main returns the k largest (value desc, index asc), ties and -inf included",
+  "argmax topk_main returns the k largest (value desc, index asc), ties included, flagging a row with -inf",
   withHarness(async (h) => {
     const r = rng(6);
     for (const [n, k] of [[5, 5], [5, 1], [300, 17], [1000, 64], [3000, 3]]) {
@@ -230,7 +229,9 @@ Deno.test(
       for (let t = 0; t < rows; t++) {
         const row = l.subarray(t * n, (t + 1) * n);
         const want = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
-        assertEquals(Array.from(gotIds.subarray(t * k, (t + 1) * k)), want, `n ${n} k ${k} row ${t}`);
+        // row 1 holds -inf: its first id carries the NONFINITE bit, the others are plain
+        const flagged = want.map((id, j) => t === 1 && j === 0 ? (id | NONFINITE) >>> 0 : id);
+        assertEquals(Array.from(gotIds.subarray(t * k, (t + 1) * k)), flagged, `n ${n} k ${k} row ${t}`);
         assertEquals(Array.from(gotVals.subarray(t * k, (t + 1) * k)), want.map((i) => row[i]));
       }
     }

@@ -1,4 +1,5 @@
-// Errors a user can act on. The CLI prints `message` on one line and exits 1; anything else is a bug.
+// Errors a user can act on, shared by every layer (io, model, backends, engine, chat, cli, serve). The CLI
+// prints `message` on one line and exits with `exitCode`; anything else is a bug.
 
 export class OssiError extends Error {
   override name = "OssiError";
@@ -18,4 +19,9 @@ export class FormatError extends OssiError {
 /** A required file, tensor or config key is absent. */
 export class MissingError extends OssiError {
   override name = "MissingError";
+}
+
+/** A model file changed on disk after it was loaded (its mapping may no longer be readable). */
+export class ModelChangedError extends OssiError {
+  override name = "ModelChangedError";
 }

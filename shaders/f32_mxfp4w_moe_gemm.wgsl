@@ -1,0 +1,257 @@
+// The MoE MLP of several tokens grouped by expert, so each active expert's MXFP4 weights are read once per
+// tile of up to BT of its tokens (once for its whole group when the group fits a tile). A slot is one
+// (token, chosen expert) pair, slot = t*k + j. Entries, run in order after f32_mxfp4w_moe's router_topk:
+//   group:          counts the slots of each expert, scans, and scatters the slot ids into `order` sorted
+//                   by expert (in slot order within an expert); cuts each expert's run into tiles of BT.
+//   gate_up_swiglu: per (64-row tile, token tile): act[slot, i] = clamped SwiGLU of gate_up rows 2i, 2i+1.
+//   down:           per (64-row tile, token tile): slot_out[slot, r] = w_slot * (down_e row r . act[slot] + b).
+//   combine:        moe[t, r] = sum over j of slot_out[t*k + j, r].
+// A tile stages 64 weight rows x 32 columns (one MXFP4 block per row, decoded once) and BT inputs x 32
+// columns in workgroup memory; thread (tr, tt) owns rows tr*TM.. and tokens 4tt..4tt+3 of the tile.
+// Experts may be split into parts [e0, e1) (one gate_up and one down dispatch per part; tiles of experts
+// outside the part return at once). Blocks: [experts, rows, cols/32, 16] u8 as u32 words; scales
+// [experts, rows, cols/32] e8m0 bytes.
+
+override BT: u32 = 64; // tokens per tile: 16, 32 or 64 (4 <= BT <= 64, a multiple of 4)
+override TM: u32 = 4; // rows per thread: 2 or 4 (even: a thread owns whole gate/up pairs)
+override WG: u32 = (64u / TM) * (BT / 4u);
+const GM: u32 = 64u; // rows per tile
+const GK: u32 = 32u; // columns per slice: one MXFP4 block
+
+struct Params {
+  tokens: u32,
+  k: u32, // experts per token
+  num_experts: u32,
+  rows: u32, // rows of one expert's matrix (gate_up: 2*ffn, down: hidden)
+  cols: u32, // input width, a multiple of 32
+  e0: u32, // experts [e0, e1) are in this dispatch's blocks part
+  e1: u32,
+  limit: f32,
+  alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> sel: array<u32>; // [tokens*k] chosen experts
+@group(0) @binding(2) var<storage, read> sel_w: array<f32>; // [tokens*k] their weights
+@group(0) @binding(3) var<storage, read_write> order_out: array<u32>; // group: [tokens*k]
+@group(0) @binding(4) var<storage, read_write> tiles_out: array<u32>; // group: count, then (e, start, n)
+@group(0) @binding(5) var<storage, read> order: array<u32>; // the same buffers, read by the tiles
+@group(0) @binding(6) var<storage, read> tiles: array<u32>;
+@group(0) @binding(7) var<storage, read> blocks: array<u32>;
+@group(0) @binding(8) var<storage, read> scales: array<u32>;
+@group(0) @binding(9) var<storage, read> bias: array<f32>;
+// gate_up: normed x [tokens, cols]; down: act [tokens*k, cols]; as column pairs (cols is even)
+@group(0) @binding(10) var<storage, read> x: array<vec2<f32>>;
+@group(0) @binding(11) var<storage, read_write> act: array<f32>; // [tokens*k, rows/2]
+@group(0) @binding(12) var<storage, read_write> slot_out: array<f32>; // [tokens*k, rows]
+@group(0) @binding(13) var<storage, read_write> moe: array<f32>; // [tokens, rows]
+
+const MAX_EXPERTS: u32 = 256u;
+
+var<workgroup> counts: array<u32, MAX_EXPERTS>;
+var<workgroup> slot_base: array<u32, MAX_EXPERTS>;
+var<workgroup> tile_base: array<u32, MAX_EXPERTS>;
+
+// One workgroup of 256 threads, thread e for expert e (num_experts <= 256).
+@compute @workgroup_size(256)
+fn group(@builtin(local_invocation_index) e: u32) {
+  let slots = p.tokens * p.k;
+  var n = 0u;
+  if (e < p.num_experts) {
+    for (var s = 0u; s < slots; s++) {
+      n += select(0u, 1u, sel[s] == e);
+    }
+  }
+  counts[e] = n;
+  workgroupBarrier();
+  if (e == 0u) {
+    var so = 0u;
+    var to = 0u;
+    for (var i = 0u; i < p.num_experts; i++) {
+      slot_base[i] = so;
+      tile_base[i] = to;
+      so += counts[i];
+      to += (counts[i] + BT - 1u) / BT;
+    }
+    tiles_out[0] = to;
+  }
+  workgroupBarrier();
+  if (e < p.num_experts) {
+    var o = slot_base[e];
+    for (var s = 0u; s < slots; s++) {
+      if (sel[s] == e) {
+        order_out[o] = s;
+        o++;
+      }
+    }
+    for (var i = 0u; i * BT < n; i++) {
+      let at = 1u + 3u * (tile_base[e] + i);
+      tiles_out[at] = e;
+      tiles_out[at + 1u] = slot_base[e] + i * BT;
+      tiles_out[at + 2u] = min(BT, n - i * BT);
+    }
+  }
+}
+
+var<workgroup> w_tile: array<f32, GK * GM>; // [GK][GM], decoded and scaled
+var<workgroup> x_tile: array<vec4<f32>, GK * BT / 4u>; // [GK][BT/4]: 4 tokens of one column
+
+/** One token tile: its expert, its first index into `order` and its token count (0: nothing to do). */
+struct Tile {
+  e: u32,
+  start: u32,
+  n: u32,
+}
+
+fn tile_of(i: u32) -> Tile {
+  if (i >= tiles[0]) {
+    return Tile(0u, 0u, 0u);
+  }
+  let t = Tile(tiles[1u + 3u * i], tiles[2u + 3u * i], tiles[3u + 3u * i]);
+  if (t.e < p.e0 || t.e >= p.e1) {
+    return Tile(0u, 0u, 0u);
+  }
+  return t;
+}
+
+/**
+ * Rows r0.. of expert tile.e times the tile's inputs: acc[i][j] = row r0 + tr*TM + i . x[row of token
+ * 4tt + j], where the input row of tile token j is order[start + j] / x_div (gate_up reads tokens, down
+ * reads slots). Every thread of the workgroup calls it (barriers).
+ */
+fn tile_matmul(lid: u32, r0: u32, tile: Tile, x_div: u32) -> array<vec4<f32>, 4> {
+  var acc: array<vec4<f32>, 4>;
+  let el = tile.e - p.e0;
+  let words = p.cols / 8u;
+  // loading x: thread lid < BT*4 fetches column pair cp of tile tokens 4quad..4quad+3
+  let quad = lid / 16u;
+  let cp = lid % 16u;
+  var xrow: array<u32, 4>;
+  var xlive: array<bool, 4>;
+  for (var j = 0u; j < 4u; j++) {
+    let tj = 4u * quad + j;
+    xlive[j] = quad < BT / 4u && tj < tile.n;
+    xrow[j] = select(0u, order[tile.start + min(tj, tile.n - 1u)] / x_div, xlive[j]);
+  }
+  let tr = lid / (BT / 4u);
+  let tt = lid % (BT / 4u);
+  for (var k0 = 0u; k0 < p.cols; k0 += GK) {
+    // weights: 64 rows x 4 words (8 codes each) and one scale per row
+    for (var i = lid; i < GM * 4u; i += WG) {
+      let row = i / 4u;
+      let wq = i % 4u;
+      let r = r0 + row;
+      var v: array<f32, 8>;
+      if (r < p.rows) {
+        let g = (el * p.rows + r) * words + k0 / 8u + wq;
+        let si = ((tile.e * p.rows + r) * p.cols + k0) / 32u;
+        v = codes8(blocks[g]);
+        let s = e8m0(byte_of(scales[si / 4u], si));
+        for (var c = 0u; c < 8u; c++) {
+          v[c] *= s;
+        }
+      }
+      for (var c = 0u; c < 8u; c++) {
+        w_tile[(8u * wq + c) * GM + row] = v[c];
+      }
+    }
+    if (quad < BT / 4u) {
+      var xa = vec4<f32>(0.0);
+      var xb = vec4<f32>(0.0);
+      for (var j = 0u; j < 4u; j++) {
+        if (xlive[j]) {
+          let v = x[(xrow[j] * p.cols + k0) / 2u + cp];
+          xa[j] = v.x;
+          xb[j] = v.y;
+        }
+      }
+      x_tile[2u * cp * (BT / 4u) + quad] = xa;
+      x_tile[(2u * cp + 1u) * (BT / 4u) + quad] = xb;
+    }
+    workgroupBarrier();
+    for (var c = 0u; c < GK; c++) {
+      let b = x_tile[c * (BT / 4u) + tt];
+      for (var i = 0u; i < TM; i++) {
+        acc[i] += w_tile[c * GM + tr * TM + i] * b;
+      }
+    }
+    workgroupBarrier();
+  }
+  return acc;
+}
+
+// Workgroup (row tile, token tile); act rows are slots.
+@compute @workgroup_size(WG)
+fn gate_up_swiglu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tile = tile_of(wid.y);
+  if (tile.n == 0u) {
+    return;
+  }
+  let r0 = wid.x * GM;
+  let acc = tile_matmul(lid, r0, tile, p.k);
+  let tr = lid / (BT / 4u);
+  let tt = lid % (BT / 4u);
+  let ffn = p.rows / 2u;
+  for (var i = 0u; i < TM; i += 2u) {
+    let r = r0 + tr * TM + i; // even: the gate row, r + 1 the up row
+    if (r >= p.rows) {
+      break;
+    }
+    let bg = bias[tile.e * p.rows + r];
+    let bu = bias[tile.e * p.rows + r + 1u];
+    for (var j = 0u; j < 4u; j++) {
+      let tj = 4u * tt + j;
+      if (tj < tile.n) {
+        let gate = min(acc[i][j] + bg, p.limit);
+        let up = clamp(acc[i + 1u][j] + bu, -p.limit, p.limit);
+        act[order[tile.start + tj] * ffn + r / 2u] = (up + 1.0) * (gate / (1.0 + exp(-p.alpha * gate)));
+      }
+    }
+  }
+}
+
+// Workgroup (row tile, token tile); inputs and outputs are slots.
+@compute @workgroup_size(WG)
+fn down(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tile = tile_of(wid.y);
+  if (tile.n == 0u) {
+    return;
+  }
+  let r0 = wid.x * GM;
+  let acc = tile_matmul(lid, r0, tile, 1u);
+  let tr = lid / (BT / 4u);
+  let tt = lid % (BT / 4u);
+  for (var i = 0u; i < TM; i++) {
+    let r = r0 + tr * TM + i;
+    if (r >= p.rows) {
+      break;
+    }
+    let b = bias[tile.e * p.rows + r];
+    for (var j = 0u; j < 4u; j++) {
+      let tj = 4u * tt + j;
+      if (tj < tile.n) {
+        let slot = order[tile.start + tj];
+        slot_out[slot * p.rows + r] = sel_w[slot] * (acc[i][j] + b);
+      }
+    }
+  }
+}
+
+// One thread per output element; the k slots of a token are added in order j = 0, 1, ...
+@compute @workgroup_size(64)
+fn combine(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.y * 65535u * 64u + gid.x;
+  if (i >= p.tokens * p.rows) {
+    return;
+  }
+  let t = i / p.rows;
+  let r = i % p.rows;
+  var sum = 0.0;
+  for (var j = 0u; j < p.k; j++) {
+    sum += slot_out[(t * p.k + j) * p.rows + r];
+  }
+  moe[i] = sum;
+}
+
+// e2m1, e8m0, codes8 (last, so that compiler line numbers above match this file)
+//! include mxfp4.wgsl
