@@ -32,8 +32,9 @@ export function i8w_bytes(rows: i32, cols: i32): i32 {
 /**
  * Quantizes `rows` rows of `cols` floats (x, contiguous) into rows of i16_xq_row_bytes(cols) at xq: per
  * 32-value block, scale = maxabs / qMax (0 for an all-zero block), q = round(x * (qMax / maxabs)) formed in
- * f64, ties to even. qMax: 32767 (the fast path) or 127 (one int8 level, as llama.cpp's Q8_0 activations;
- * for the quality gate's yardstick). cols % 32 == 0.
+ * f64, ties to even. A block holding NaN or an infinity gets scale NaN and q 0, so every dot with it is NaN
+ * (a non-finite activation never turns finite). qMax: 32767 (the fast path) or 127 (one int8 level, as
+ * llama.cpp's Q8_0 activations; for the quality gate's yardstick). cols % 32 == 0.
  */
 export function quantize_i16_x(x: usize, xq: usize, rows: i32, cols: i32, qMax: i32): void {
   const nb = cols >> 5, rowBytes = <usize>i16_xq_row_bytes(cols);
@@ -44,10 +45,12 @@ export function quantize_i16_x(x: usize, xq: usize, rows: i32, cols: i32, qMax: 
       let m = f32x4.abs(v128.load(s));
       for (let j = 1; j < 8; j++) m = f32x4.max(m, f32x4.abs(v128.load(s + (<usize>j << 4))));
       const maxAbs = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-      const inv: f64 = maxAbs > 0 ? <f64>qMax / <f64>maxAbs : 0;
-      store<f32>(sc + (<usize>b << 2), maxAbs > 0 ? <f32>(<f64>maxAbs / <f64>qMax) : 0);
+      const finite = maxAbs < Infinity; // false for NaN too
+      const inv: f64 = finite && maxAbs > 0 ? <f64>qMax / <f64>maxAbs : 0;
+      store<f32>(sc + (<usize>b << 2), finite ? (maxAbs > 0 ? <f32>(<f64>maxAbs / <f64>qMax) : 0) : NaN);
       for (let c = 0; c < 32; c++) {
-        store<i16>(q + (<usize>((b << 5) + c) << 1), <i16>nearest<f64>(<f64>load<f32>(s + (<usize>c << 2)) * inv));
+        const v = finite ? nearest<f64>(<f64>load<f32>(s + (<usize>c << 2)) * inv) : 0;
+        store<i16>(q + (<usize>((b << 5) + c) << 1), <i16>v);
       }
     }
   }

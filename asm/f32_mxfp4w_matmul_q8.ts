@@ -69,7 +69,8 @@ export function pack_mxfp4_rows4(blocks: usize, scales: usize, rows: i32, cols: 
  * Quantizes `rows` rows of `cols` floats (x, contiguous) into rows of q8_xq_row_bytes(cols) at xq: per
  * 32-value block, scale = maxabs / 127 (0 for an all-zero block), q = round(x * (127 / maxabs)) formed in
  * f64, ties to even, in column order; then scale/2 per block (the codes are 2 * value) and 12 * (sum of q).
- * cols % 32 == 0.
+ * A block holding NaN or an infinity gets scale NaN and q 0, so every dot with it is NaN (a non-finite
+ * activation never turns finite). cols % 32 == 0.
  */
 export function quantize_q8_x(x: usize, xq: usize, rows: i32, cols: i32): void {
   const nb = cols >> 5, rowBytes = <usize>q8_xq_row_bytes(cols);
@@ -81,11 +82,12 @@ export function quantize_q8_x(x: usize, xq: usize, rows: i32, cols: i32): void {
       let m = f32x4.abs(v128.load(s));
       for (let j = 1; j < 8; j++) m = f32x4.max(m, f32x4.abs(v128.load(s + (<usize>j << 4))));
       const maxAbs = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-      const inv: f64 = maxAbs > 0 ? 127 / <f64>maxAbs : 0;
-      store<f32>(sc + (<usize>b << 2), maxAbs > 0 ? <f32>(<f64>maxAbs / 127 * 0.5) : 0);
+      const finite = maxAbs < Infinity; // false for NaN too
+      const inv: f64 = finite && maxAbs > 0 ? 127 / <f64>maxAbs : 0;
+      store<f32>(sc + (<usize>b << 2), finite ? (maxAbs > 0 ? <f32>(<f64>maxAbs / 127 * 0.5) : 0) : NaN);
       let sum = 0;
       for (let c = 0; c < 32; c++) {
-        const v = <i32>nearest<f64>(<f64>load<f32>(s + (<usize>c << 2)) * inv);
+        const v = finite ? <i32>nearest<f64>(<f64>load<f32>(s + (<usize>c << 2)) * inv) : 0;
         sum += v;
         store<i8>(q + (<usize>b << 5) + <usize>c, <i8>v);
       }

@@ -138,3 +138,20 @@ Deno.test("f32_i8w_matmul() on random shapes", () => {
     check(1 + Math.floor(r() * 40), 32 * (1 + Math.floor(r() * 6)), 1 + Math.floor(r() * 9), 100 + i);
   }
 });
+
+Deno.test("f32_i8w_matmul() gives NaN for every row that meets a NaN or infinite activation", () => {
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const r = rng(8),
+      rows = 9,
+      cols = 64,
+      tokens = 2,
+      m = randomBf16(rows, cols, r),
+      x = randomF32(tokens * cols, r);
+    x[cols + 40] = bad; // token 1, second block
+    const h = new Harness(), { w, xq } = setUp(h, m, x, tokens), y = h.zeros(tokens * rows * 4);
+    h.k.f32_i8w_matmul(w, 0, rows, cols, xq, tokens, y, rows);
+    const got = h.f32(y, tokens * rows);
+    assert(got.subarray(0, rows).every(Number.isFinite), `${bad}: token 0 stays finite`);
+    assert(got.subarray(rows).every(Number.isNaN), `${bad}: token 1 is NaN in every row`);
+  }
+});

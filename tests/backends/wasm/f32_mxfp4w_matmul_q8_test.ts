@@ -198,3 +198,22 @@ Deno.test("f32_mxfp4w_matmul_q8() gives each token the same bits alone or in til
     assertEquals([...h.f32(alone, rows)], [...together.subarray(t * rows, (t + 1) * rows)], `token ${t}`);
   }
 });
+
+Deno.test("f32_mxfp4w_matmul_q8() gives NaN for every row that meets a NaN or infinite activation", () => {
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const rows = 20,
+      cols = 64,
+      n = 2,
+      r = rng(4),
+      m = randomExperts(1, rows, cols, r),
+      x = randomF32(n * cols, r);
+    x[cols + 3] = bad; // token 1, first block
+    const h = new Harness(1024), w = pack(h, m, 0), rb = h.k.q8_xq_row_bytes(cols), xq = h.zeros(n * rb);
+    h.k.quantize_q8_x(h.put(x), xq, n, cols);
+    const ids = h.put(Int32Array.from({ length: n }, (_, i) => i)), y = h.zeros(n * rows * 4);
+    h.k.f32_mxfp4w_matmul_q8(w, h.put(m.bias), rows, cols, xq, ids, n, y, ids, rows);
+    const got = h.f32(y, n * rows);
+    assert(got.subarray(0, rows).every(Number.isFinite), `${bad}: token 0 stays finite`);
+    assert(got.subarray(rows).every(Number.isNaN), `${bad}: token 1 is NaN in every row`);
+  }
+});
