@@ -11,6 +11,8 @@
 // whatever its tile.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
+import { blockMaxAbs, storeRows } from "./int_common";
+
 /** Bytes of one quantized activation row: cols i16, then cols/32 f32 scales, 16-aligned. */
 export function i16_xq_row_bytes(cols: i32): i32 {
   return (cols * 2 + (cols >> 5) * 4 + 15) & ~15;
@@ -42,9 +44,7 @@ export function quantize_i16_x(x: usize, xq: usize, rows: i32, cols: i32, qMax: 
     const xr = x + (<usize>t * <usize>cols << 2), q = xq + <usize>t * rowBytes, sc = q + (<usize>cols << 1);
     for (let b = 0; b < nb; b++) {
       const s = xr + (<usize>b << 7);
-      let m = f32x4.abs(v128.load(s));
-      for (let j = 1; j < 8; j++) m = f32x4.max(m, f32x4.abs(v128.load(s + (<usize>j << 4))));
-      const maxAbs = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const maxAbs = blockMaxAbs(s);
       const finite = maxAbs < Infinity; // false for NaN too
       const inv: f64 = finite && maxAbs > 0 ? <f64>qMax / <f64>maxAbs : 0;
       store<f32>(sc + (<usize>b << 2), finite ? (maxAbs > 0 ? <f32>(<f64>maxAbs / <f64>qMax) : 0) : NaN);
@@ -94,17 +94,6 @@ export function pack_i8w_bf16(src: usize, rows: i32, cols: i32, dst: usize): voi
 @inline function quad(v: v128, x: usize, acc: v128): v128 {
   acc = i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), v128.load32_splat(x)));
   return i32x4.add(acc, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), v128.load32_splat(x, 4)));
-}
-
-/** y[r..r+4) = f + bias[r..] (bias 0: none); rows at or past `valid` (padding) are not stored. */
-@inline function storeRows(y: usize, f: v128, bias: usize, r: i32, valid: i32): void {
-  const o = <usize>r << 2;
-  // a bias is allocated in whole v128s (rows rounded up to 4): the load stays inside it
-  const v = bias ? f32x4.add(f, v128.load(bias + o)) : f;
-  if (valid >= 4) { v128.store(y + o, v); return; }
-  store<f32>(y + o, f32x4.extract_lane(v, 0));
-  if (valid > 1) store<f32>(y + o, f32x4.extract_lane(v, 1), 4);
-  if (valid > 2) store<f32>(y + o, f32x4.extract_lane(v, 2), 8);
 }
 
 /**

@@ -9,6 +9,8 @@
 // i32; blocks are summed in f32 in order, so every (row, token) gets the same bits whatever its tile.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
+import { blockMaxAbs, storeRows } from "./int_common";
+
 /**
  * At +0: 2 x e2m1 value + 12 for each code (bit 3 sign, bits 0-2 index [0, .5, 1, 1.5, 2, 3, 4, 6]). At
  * +16: the low-nibble mask. At +32: i8x16.swizzle moving byte l of a u32 to byte 3 of lane l (e8m0 -> f32
@@ -79,9 +81,7 @@ export function quantize_q8_x(x: usize, xq: usize, rows: i32, cols: i32): void {
     const sc = q + <usize>cols, off = sc + (<usize>nb << 2);
     for (let b = 0; b < nb; b++) {
       const s = xr + (<usize>b << 7);
-      let m = f32x4.abs(v128.load(s));
-      for (let j = 1; j < 8; j++) m = f32x4.max(m, f32x4.abs(v128.load(s + (<usize>j << 4))));
-      const maxAbs = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const maxAbs = blockMaxAbs(s);
       const finite = maxAbs < Infinity; // false for NaN too
       const inv: f64 = finite && maxAbs > 0 ? 127 / <f64>maxAbs : 0;
       store<f32>(sc + (<usize>b << 2), finite ? (maxAbs > 0 ? <f32>(<f64>maxAbs / 127 * 0.5) : 0) : NaN);
@@ -112,16 +112,6 @@ export function quantize_q8_x(x: usize, xq: usize, rows: i32, cols: i32): void {
 /** f + d * (xs/2 * ws): block b of a (row group, token) chain. */
 @inline function blockSum(d: v128, x: usize, b: i32, cols: usize, ws: v128, f: v128): v128 {
   return f32x4.relaxed_madd(f32x4.convert_i32x4_s(d), f32x4.mul(v128.load32_splat(x + cols + (<usize>b << 2)), ws), f);
-}
-
-/** y[r..r+4) = f + bias[r..] (bias 0: none); rows at or past `valid` are not stored. */
-@inline function storeRows(y: usize, f: v128, bias: usize, r: i32, valid: i32): void {
-  const o = <usize>r << 2;
-  const v = bias ? f32x4.add(f, v128.load(bias + o)) : f;
-  if (valid >= 4) { v128.store(y + o, v); return; }
-  store<f32>(y + o, f32x4.extract_lane(v, 0));
-  if (valid > 1) store<f32>(y + o, f32x4.extract_lane(v, 1), 4);
-  if (valid > 2) store<f32>(y + o, f32x4.extract_lane(v, 2), 8);
 }
 
 @inline function xAt(xq: usize, xRows: usize, i: i32, xBytes: usize): usize {

@@ -18,6 +18,7 @@ import { cachedSynth20b } from "./synth_checkpoint.ts";
 import { profileTable, vsLlamacpp, vsTable } from "./bench_llamacpp.ts";
 import { gateDemo, gateHolds, gateSynthetic, gateTable } from "./quality_gate.ts";
 import { benchConstrain, constrainTable, findGptOssTokenizer } from "./bench_constrain.ts";
+import { textTable } from "./text_table.ts";
 
 export interface BenchRow {
   backend: string;
@@ -214,8 +215,7 @@ function table(rows: BenchRow[]): string {
     r.submits_per_token?.toFixed(2) ?? "-",
     r.counted_weights_gb_per_token?.toFixed(3) ?? "-",
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  return [head, ...body].map((r) => r.map((v, i) => v.padEnd(w[i])).join("  ")).join("\n");
+  return textTable(head, body);
 }
 
 /** `--threads 1,2` and the like: a list of positive integers. */

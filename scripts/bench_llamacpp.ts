@@ -11,6 +11,7 @@ import { WasmBackend } from "../src/backends/wasm/wasm_backend.ts";
 import { loadModel } from "../src/model/load.ts";
 import { writeGptOssGguf } from "./synth_gguf.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
+import { textTable } from "./text_table.ts";
 
 export interface VsOptions {
   llamaBench: string;
@@ -249,9 +250,7 @@ export function vsTable(rows: Row[], layers: number): string {
       engine === "llama.cpp" ? "" : median(rs.map((r) => r.ratio)).toFixed(2),
     ];
   });
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const lines = [head, ...body].map((r) => r.map((v, i) => v.padEnd(w[i])).join("  "));
-  return [`gpt-oss-20b shapes, ${layers} layers, same weights (GGUF for llama.cpp)`, ...lines].join("\n");
+  return `gpt-oss-20b shapes, ${layers} layers, same weights (GGUF for llama.cpp)\n${textTable(head, body)}`;
 }
 
 if (import.meta.main && Deno.args[0] === "--child") {

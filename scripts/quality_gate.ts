@@ -10,6 +10,7 @@ import { WasmBackend, type WasmBackendOptions } from "../src/backends/wasm/wasm_
 import { gptOssView } from "../src/backends/legacy_views.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
+import { textTable } from "./text_table.ts";
 
 /**
  * The exact path, the fast ones and the yardstick, as WasmBackend options. "fast" is the default of
@@ -225,6 +226,5 @@ export function gateTable(rows: GateRow[]): string {
     r.max_abs_dlogit.toFixed(4),
     r.answers_changed === undefined ? "" : String(r.answers_changed),
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  return [head, ...body].map((r) => r.map((v, i) => v.padEnd(w[i])).join("  ")).join("\n");
+  return textTable(head, body);
 }

@@ -5,10 +5,11 @@ import { OssiError } from "../../errors.ts";
 
 export const KERNELS_WASM_URL = new URL("../../../build/ossi_kernels.wasm", import.meta.url);
 
-/** f32_mxfp4w_matmul's signature (asm/f32_mxfp4w_matmul.ts). */
-type Mxfp4Matmul = (
-  blocks: number,
-  scales: number,
+/**
+ * The arguments the expert matmuls share after their weights: y[yRows[i]*yStride + r] = W[r] . xq[xRows[i]]
+ * + bias[r] for i < n, r < rows (asm/f32_mxfp4w_matmul.ts, asm/f32_mxfp4w_matmul_q8.ts).
+ */
+type RowListArgs = [
   bias: number,
   rows: number,
   cols: number,
@@ -18,7 +19,7 @@ type Mxfp4Matmul = (
   y: number,
   yRows: number,
   yStride: number,
-) => void;
+];
 
 /** The exports of asm/index.ts; see each asm/ file for the contract of its kernel. */
 export interface Kernels {
@@ -54,21 +55,10 @@ export interface Kernels {
   pack_mxfp4_rows4(blocks: number, scales: number, rows: number, cols: number, dst: number): void;
   q8_xq_row_bytes(cols: number): number;
   quantize_q8_x(x: number, xq: number, rows: number, cols: number): void;
-  f32_mxfp4w_matmul_q8(
-    w: number,
-    bias: number,
-    rows: number,
-    cols: number,
-    xq: number,
-    xRows: number,
-    n: number,
-    y: number,
-    yRows: number,
-    yStride: number,
-  ): void;
+  f32_mxfp4w_matmul_q8(w: number, ...args: RowListArgs): void;
   mxfp4_xq_row_bytes(cols: number): number;
   quantize_mxfp4_x(x: number, xq: number, rows: number, cols: number): void;
-  f32_mxfp4w_matmul: Mxfp4Matmul;
+  f32_mxfp4w_matmul(blocks: number, scales: number, ...args: RowListArgs): void;
   f32_mxfp4w_moe_gate_up_swiglu(
     blocks: number,
     scales: number,

@@ -7,18 +7,7 @@ import { expertLinear } from "../../../src/backends/ref/kernels.ts";
 import { mxfp4Q8Linear, quantizeBlocks } from "../../../src/backends/ref/int8_kernels.ts";
 import type { Mxfp4Experts } from "../../../src/model/mxfp4.ts";
 import { Harness } from "./kernel_harness.ts";
-import { randomF32, rng } from "../../random.ts";
-
-function randomExperts(numExperts: number, rows: number, cols: number, r: () => number): Mxfp4Experts {
-  return {
-    numExperts,
-    rows,
-    cols,
-    blocks: Uint8Array.from({ length: numExperts * rows * cols / 2 }, () => Math.floor(r() * 256)),
-    scales: Uint8Array.from({ length: numExperts * rows * cols / 32 }, () => 121 + Math.floor(r() * 8)),
-    bias: randomF32(numExperts * rows, r),
-  };
-}
+import { randomExperts, randomF32, rng } from "../../random.ts";
 
 /** Packs expert e of m in the harness; returns the packed weights' offset. */
 function pack(h: Harness, m: Mxfp4Experts, e: number): number {
@@ -35,7 +24,7 @@ function pack(h: Harness, m: Mxfp4Experts, e: number): number {
 }
 
 Deno.test("pack_mxfp4_rows4() puts each code and scale where the layout says", () => {
-  const r = rng(1), m = randomExperts(1, 6, 64, r), h = new Harness();
+  const r = rng(1), m = randomExperts(r, 1, 6, 64), h = new Harness();
   const w = pack(h, m, 0), gb = h.k.mxfp4_rows4_group_bytes(64), nb = 2;
   assertEquals(gb, Math.ceil((nb * 68) / 16) * 16);
   const bytes = new Uint8Array(h.memory.buffer, w, h.k.mxfp4_rows4_bytes(6, 64));
@@ -82,7 +71,7 @@ Deno.test("quantize_q8_x() gives the reference's integers, half scales and offse
  * and checks every value against mxfp4Q8Linear and expertLinear.
  */
 function check(rows: number, cols: number, n: number, seed: number): Float32Array {
-  const r = rng(seed), m = randomExperts(3, rows, cols, r), x = randomF32(n * cols, r, 2);
+  const r = rng(seed), m = randomExperts(r, 3, rows, cols), x = randomF32(n * cols, r, 2);
   const h = new Harness(1024), e = 1;
   const w = pack(h, m, e), rb = h.k.q8_xq_row_bytes(cols), xq = h.zeros(n * rb);
   h.k.quantize_q8_x(h.put(x), xq, n, cols);
@@ -132,6 +121,15 @@ function check(rows: number, cols: number, n: number, seed: number): Float32Arra
   return got;
 }
 
+/** Expert 0 of m on the n tokens of x in one call (input i to output i): the [n, rows] result. */
+function runAll(m: Mxfp4Experts, x: Float32Array, n: number): Float32Array {
+  const h = new Harness(1024), w = pack(h, m, 0), rb = h.k.q8_xq_row_bytes(m.cols), xq = h.zeros(n * rb);
+  h.k.quantize_q8_x(h.put(x), xq, n, m.cols);
+  const ids = h.put(Int32Array.from({ length: n }, (_, i) => i)), y = h.zeros(n * m.rows * 4);
+  h.k.f32_mxfp4w_matmul_q8(w, h.put(m.bias), m.rows, m.cols, xq, ids, n, y, ids, m.rows);
+  return h.f32(y, n * m.rows);
+}
+
 Deno.test("f32_mxfp4w_matmul_q8() on one token: 16-row tiles, whole row groups, a partial group", () => {
   check(16, 64, 1, 10);
   check(37, 96, 1, 11); // two 16-row tiles, one group, one row
@@ -153,18 +151,12 @@ Deno.test("f32_mxfp4w_matmul_q8() on random shapes", () => {
   }
 });
 
-Deno.test("f32_mxfp4w_matmul_q8() sums the largest products exactly (the i16 partial sums do not overflow)", () => {
-  // every code +6 (offset code 24) and every activation at its block's largest: 8 * 24 * 127 per i16 lane
+Deno.test("f32_mxfp4w_matmul_q8() sums the largest products exactly (the i32 chains do not overflow)", () => {
+  // every code +6 (offset code 24) and every activation at its block's largest: 24 * 127 per product
   for (const sign of [1, -1]) {
-    const rows = 20, cols = 64, n = 5, r = rng(3);
-    const m = randomExperts(1, rows, cols, r);
+    const rows = 20, cols = 64, n = 5, m = randomExperts(rng(3), 1, rows, cols);
     m.blocks.fill(0x77);
-    const x = new Float32Array(n * cols).fill(sign);
-    const h = new Harness(1024), w = pack(h, m, 0), rb = h.k.q8_xq_row_bytes(cols), xq = h.zeros(n * rb);
-    h.k.quantize_q8_x(h.put(x), xq, n, cols);
-    const ids = h.put(Int32Array.from({ length: n }, (_, i) => i)), y = h.zeros(n * rows * 4);
-    h.k.f32_mxfp4w_matmul_q8(w, h.put(m.bias), rows, cols, xq, ids, n, y, ids, rows);
-    const got = h.f32(y, n * rows), want = new Float32Array(rows);
+    const x = new Float32Array(n * cols).fill(sign), got = runAll(m, x, n), want = new Float32Array(rows);
     for (let t = 0; t < n; t++) {
       expertLinear(want, x, t * cols, m, 0);
       for (let row = 0; row < rows; row++) {
@@ -179,23 +171,17 @@ Deno.test("f32_mxfp4w_matmul_q8() sums the largest products exactly (the i16 par
 });
 
 Deno.test("f32_mxfp4w_matmul_q8() gives each token the same bits alone or in tiles", () => {
-  // 9 tokens: two four-token tiles and one decode-tile token; then each token alone (n = 1)
+  // 13 tokens: an eight-token tile, a four-token tile and a decode-tile token; then each token alone
   const rows = 21,
     cols = 64,
-    n = 9,
+    n = 13,
     r = rng(5),
-    m = randomExperts(1, rows, cols, r),
+    m = randomExperts(r, 1, rows, cols),
     x = randomF32(n * cols, r);
-  const h = new Harness(1024), w = pack(h, m, 0), rb = h.k.q8_xq_row_bytes(cols), xq = h.zeros(n * rb);
-  h.k.quantize_q8_x(h.put(x), xq, n, cols);
-  const ids = h.put(Int32Array.from({ length: n }, (_, i) => i)),
-    bias = h.put(m.bias),
-    y = h.zeros(n * rows * 4);
-  h.k.f32_mxfp4w_matmul_q8(w, bias, rows, cols, xq, ids, n, y, ids, rows);
-  const together = h.f32(y, n * rows), alone = h.zeros(rows * 4), zero = h.put(Int32Array.of(0));
+  const together = runAll(m, x, n);
   for (let t = 0; t < n; t++) {
-    h.k.f32_mxfp4w_matmul_q8(w, bias, rows, cols, xq + t * rb, zero, 1, alone, zero, rows);
-    assertEquals([...h.f32(alone, rows)], [...together.subarray(t * rows, (t + 1) * rows)], `token ${t}`);
+    const alone = runAll(m, x.subarray(t * cols, (t + 1) * cols), 1);
+    assertEquals([...alone], [...together.subarray(t * rows, (t + 1) * rows)], `token ${t}`);
   }
 });
 
@@ -205,14 +191,10 @@ Deno.test("f32_mxfp4w_matmul_q8() gives NaN for every row that meets a NaN or in
       cols = 64,
       n = 2,
       r = rng(4),
-      m = randomExperts(1, rows, cols, r),
+      m = randomExperts(r, 1, rows, cols),
       x = randomF32(n * cols, r);
     x[cols + 3] = bad; // token 1, first block
-    const h = new Harness(1024), w = pack(h, m, 0), rb = h.k.q8_xq_row_bytes(cols), xq = h.zeros(n * rb);
-    h.k.quantize_q8_x(h.put(x), xq, n, cols);
-    const ids = h.put(Int32Array.from({ length: n }, (_, i) => i)), y = h.zeros(n * rows * 4);
-    h.k.f32_mxfp4w_matmul_q8(w, h.put(m.bias), rows, cols, xq, ids, n, y, ids, rows);
-    const got = h.f32(y, n * rows);
+    const got = runAll(m, x, n);
     assert(got.subarray(0, rows).every(Number.isFinite), `${bad}: token 0 stays finite`);
     assert(got.subarray(rows).every(Number.isNaN), `${bad}: token 1 is NaN in every row`);
   }

@@ -7,18 +7,7 @@ import { expertLinear, swigluClamped } from "../../../src/backends/ref/kernels.t
 import { expertRow, type Mxfp4Experts } from "../../../src/model/mxfp4.ts";
 import { Harness } from "./kernel_harness.ts";
 import { maxScaledDiff } from "../../diff.ts";
-import { randomF32, rng } from "../../random.ts";
-
-function randomExperts(numExperts: number, rows: number, cols: number, r: () => number): Mxfp4Experts {
-  return {
-    numExperts,
-    rows,
-    cols,
-    blocks: Uint8Array.from({ length: numExperts * rows * cols / 2 }, () => Math.floor(r() * 256)),
-    scales: Uint8Array.from({ length: numExperts * rows * cols / 32 }, () => 121 + Math.floor(r() * 8)),
-    bias: randomF32(numExperts * rows, r),
-  };
-}
+import { randomExperts, randomF32, rng } from "../../random.ts";
 
 /**
  * Largest move of a quantized activation, relative to its block's largest |x|: q rounds to half a step of
@@ -50,7 +39,7 @@ function quantBound(w: Float32Array, x: Float32Array, t: number, cols: number, s
 
 function checkMatmul(rows: number, cols: number, n: number, seed: number): void {
   const r = rng(seed);
-  const m = randomExperts(1, rows, cols, r);
+  const m = randomExperts(r, 1, rows, cols);
   const x = randomF32(n * cols, r);
   const want = new Float32Array(n * rows);
   // output row i holds input row n-1-i: the lists are honoured in both directions
@@ -221,7 +210,7 @@ function checkMoe(
   int8 = false,
 ): void {
   const r = rng(seed);
-  const gu = randomExperts(experts, 2 * F, H, r), dn = randomExperts(experts, H, F, r);
+  const gu = randomExperts(r, experts, 2 * F, H), dn = randomExperts(r, experts, H, F);
   const x = randomF32(tokens * H, r, 2);
   const sel = Int32Array.from({ length: tokens * k }, () => Math.floor(r() * experts));
   const wts = Float32Array.from({ length: tokens * k }, () => r());
@@ -324,7 +313,7 @@ Deno.test("f32_mxfp4w_moe kernels match the reference expert step on random shap
 
 Deno.test("f32_mxfp4w_matmul() gives each token the same bits alone or in tiles", () => {
   const r = rng(43), rows = 6, cols = 96, n = 7;
-  const m = randomExperts(1, rows, cols, r);
+  const m = randomExperts(r, 1, rows, cols);
   const x = randomF32(n * cols, r);
   const h = new Harness();
   const xp = h.zeros(n * h.k.mxfp4_xq_row_bytes(cols)), y = h.zeros(n * rows * 4);

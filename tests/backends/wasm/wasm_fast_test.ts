@@ -1,8 +1,8 @@
-// The fast path (int8 weights for attention and the unembedding, int8 expert activations) on whole
-// models: bit-identical whatever the threads, shards and prefill chunks (its packings pad row groups that
-// shard splits cut), close to the exact path on gpt-oss-tiny, and the demo model's greedy answers unchanged.
-// The kernels are checked against their scalar definitions in f32_i8w_matmul_test.ts and
-// f32_mxfp4w_matmul_q8_test.ts; the whole-model loss is measured by `deno task bench --quality`.
+// The fast path (int8 weights for attention and the unembedding, int8 expert activations) and the int8
+// experts alone on whole models: close to the float64 reference on gpt-oss-tiny, and the demo model's greedy
+// answers unchanged. Its bits across threads, shards and chunks: wasm_backend_test.ts; the kernels against
+// their scalar definitions: f32_i8w_matmul_test.ts, f32_mxfp4w_matmul_q8_test.ts; the whole-model loss:
+// `deno task bench --quality`.
 
 import { assert, assertEquals } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
@@ -13,34 +13,22 @@ import { DEMO_EVAL } from "../../demo_eval.ts";
 
 const FAST = { int8Weights: true, moeInt8: true };
 
-Deno.test("the fast path gives the same bits across 1-3 threads, shard counts and prefill chunks", async () => {
+Deno.test("the fast path keeps gpt-oss-tiny's logits near the float64 reference, and moves them", async () => {
   const ref = readReference("gpt-oss-tiny");
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  let first: Float32Array | undefined;
-  for (const [threads, shards, maxTokens] of [[1, 1, 64], [2, 4, 5], [3, 3, 1], [1, 5, 7]]) {
-    const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
-      maxContext: 64,
-      threads,
-      shards,
-      maxTokens,
-      ...FAST,
-    });
-    try {
-      const got = await b.forward(ref.prompt_token_ids, 0, { logits: "all" });
-      first ??= got;
-      assertEquals(
-        Array.from(got),
-        Array.from(first),
-        `threads ${threads} shards ${shards} maxTokens ${maxTokens}`,
-      );
-    } finally {
-      b.dispose();
-    }
+  const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+    maxContext: 64,
+    threads: 2,
+    ...FAST,
+  });
+  try {
+    const d = maxAbsDiff(await b.forward(ref.prompt_token_ids, 0, { logits: "all" }), ref.prompt_logits);
+    // measured 0.83: gpt-oss-tiny's random weights make its logits, which reach 10, far more sensitive than
+    // a trained model's; and not the exact path's 2e-3: the int8 kernels ran
+    assert(d < 1.5 && d > ref.recommended_tolerance.logits_max_abs_diff, `fast logits off by ${d}`);
+  } finally {
+    b.dispose();
   }
-  // near the float64 reference (measured 0.83: gpt-oss-tiny's random weights make its logits, which reach
-  // 10, far more sensitive than a trained model's), and not the exact path's 2e-3: the int8 kernels ran
-  const d = maxAbsDiff(first!, ref.prompt_logits);
-  assert(d < 1.5 && d > ref.recommended_tolerance.logits_max_abs_diff, `fast logits off by ${d}`);
 });
 
 /** Greedy continuation of a prompt, up to `max` tokens or an end-of-message token. */
@@ -56,18 +44,24 @@ async function greedyAnswer(b: WasmBackend, prompt: number[], max: number): Prom
   return out;
 }
 
-Deno.test("the fast path leaves the demo model's greedy answers unchanged on 16 eval prompts", async () => {
-  const model = loadModel(DEMO_MODEL);
-  const opts = { maxContext: 256, threads: 2 };
-  const exact = await WasmBackend.create(ossView(model).config, ossView(model).weights, opts);
-  const fast = await WasmBackend.create(ossView(model).config, ossView(model).weights, { ...opts, ...FAST });
-  try {
-    for (const item of DEMO_EVAL.filter((_, i) => i % 3 === 0).slice(0, 16)) {
-      const want = await greedyAnswer(exact, item.prompt_ids, 40);
-      assertEquals(await greedyAnswer(fast, item.prompt_ids, 40), want, item.messages[0].content);
+for (
+  const [mode, opts] of [["the fast path", FAST], ["int8 expert activations alone", {
+    moeInt8: true,
+  }]] as const
+) {
+  Deno.test(`${mode} leaves the demo model's greedy answers unchanged on 16 eval prompts`, async () => {
+    const model = loadModel(DEMO_MODEL), v = ossView(model);
+    const base = { maxContext: 256, threads: 2 };
+    const exact = await WasmBackend.create(v.config, v.weights, base);
+    const fast = await WasmBackend.create(v.config, v.weights, { ...base, ...opts });
+    try {
+      for (const item of DEMO_EVAL.filter((_, i) => i % 3 === 0).slice(0, 16)) {
+        const want = await greedyAnswer(exact, item.prompt_ids, 40);
+        assertEquals(await greedyAnswer(fast, item.prompt_ids, 40), want, item.messages[0].content);
+      }
+    } finally {
+      exact.dispose();
+      fast.dispose();
     }
-  } finally {
-    exact.dispose();
-    fast.dispose();
-  }
-});
+  });
+}
