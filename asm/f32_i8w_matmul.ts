@@ -67,19 +67,36 @@ export function pack_i8w_bf16(src: usize, rows: i32, cols: i32, dst: usize): voi
   for (let r = 0; r < padded; r++) {
     const row = src + (<usize>r * <usize>cols << 1), group = dst + <usize>(r >> 2) * gBytes, lane = <usize>(r & 3);
     for (let b = 0; b < nb; b++) {
-      let maxAbs: f32 = 0;
+      const blk = row + (<usize>b << 6);
+      // the largest |w| of the block, its 32 bf16 widened eight at a time
+      let m = f32x4.splat(0);
       if (r < rows) {
-        for (let c = b << 5; c < (b + 1) << 5; c++) maxAbs = max(maxAbs, abs(reinterpret<f32>(<u32>load<u16>(row + (<usize>c << 1)) << 16)));
+        for (let j: usize = 0; j < 64; j += 16) {
+          const v = v128.load(blk + j);
+          m = f32x4.max(m, f32x4.abs(i32x4.shl(i32x4.extend_low_i16x8_u(v), 16)));
+          m = f32x4.max(m, f32x4.abs(i32x4.shl(i32x4.extend_high_i16x8_u(v), 16)));
+        }
       }
+      const maxAbs = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
       // the scale's f32 bits rounded up to the next bf16: never below maxabs / 127
       let bits = reinterpret<u32>(maxAbs / 127);
       if (bits & 0xffff) bits = (bits + 0x10000) & 0xffff0000;
-      const scale = <f64>reinterpret<f32>(bits);
       store<u16>(group + (<usize>cols << 2) + (<usize>b << 3) + (lane << 1), <u16>(bits >> 16));
-      for (let c = b << 5; c < (b + 1) << 5; c++) {
-        const v: f64 = r < rows ? <f64>reinterpret<f32>(<u32>load<u16>(row + (<usize>c << 1)) << 16) : 0;
-        const at = group + (<usize>(c >> 2) << 4) + <usize>(c & 1) + (lane << 1) + (<usize>((c >> 1) & 1) << 3);
-        store<i8>(at, <i8>(scale > 0 ? nearest<f64>(v / scale) : 0));
+      const scale = f64x2.splat(<f64>reinterpret<f32>(bits));
+      for (let c = b << 5; c < (b + 1) << 5; c += 4) {
+        // q = round(w / scale) of columns c..c+3 in f64, ties to even (0 for a zero scale or a padding row)
+        let q = i32x4.splat(0);
+        if (bits != 0 && r < rows) {
+          const w = i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(row + (<usize>c << 1))), 16);
+          const q01 = i32x4.trunc_sat_f64x2_s_zero(f64x2.nearest(f64x2.div(f64x2.promote_low_f32x4(w), scale)));
+          const q23 = i32x4.trunc_sat_f64x2_s_zero(f64x2.nearest(f64x2.div(f64x2.promote_low_f32x4(v128.shuffle<i32>(w, w, 2, 3, 2, 3)), scale)));
+          q = v128.shuffle<i32>(q01, q23, 0, 1, 4, 5);
+        }
+        // |q| <= 127: the narrowing is exact; columns c, c+1 go to bytes 2r, 2r+1 of v128 c/4, c+2, c+3 to 8+2r
+        const q8 = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q, q), i16x8.splat(0));
+        const at = group + (<usize>(c >> 2) << 4) + (lane << 1);
+        store<u16>(at, i16x8.extract_lane_u(q8, 0));
+        store<u16>(at, i16x8.extract_lane_u(q8, 1), 8);
       }
     }
   }

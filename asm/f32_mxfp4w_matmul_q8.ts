@@ -44,27 +44,41 @@ export function q8_xq_row_bytes(cols: i32): i32 {
  * (b, r) at nb*64 + 4b + r. The last group is padded with zero codes and scale 0. cols % 32 == 0.
  */
 export function pack_mxfp4_rows4(blocks: usize, scales: usize, rows: i32, cols: i32, dst: usize): void {
-  const nb = cols >> 5, gBytes = <usize>mxfp4_rows4_group_bytes(cols), padded = (rows + 3) & ~3;
-  for (let r = 0; r < padded; r++) {
-    const group = dst + <usize>(r >> 2) * gBytes, lane = <usize>(r & 3);
+  const nb = cols >> 5, gBytes = <usize>mxfp4_rows4_group_bytes(cols), m = v128.load(CONSTS, 16);
+  for (let g = 0; g < (rows + 3) >> 2; g++) {
+    const group = dst + <usize>g * gBytes, r0 = g << 2;
     for (let b = 0; b < nb; b++) {
-      const src = blocks + (<usize>r * <usize>nb + <usize>b << 4);
-      for (let k = 0; k < 4; k++) {
-        for (let i = 0; i < 4; i++) {
-          let byte: u32 = 0;
-          if (r < rows) {
-            // columns 8k+i and 8k+4+i of the block: even ones in low nibbles, odd ones in high
-            const c0 = (k << 3) + i, c1 = c0 + 4;
-            const lo = (<u32>load<u8>(src + <usize>(c0 >> 1)) >> (<u32>(c0 & 1) << 2)) & 15;
-            const hi = (<u32>load<u8>(src + <usize>(c1 >> 1)) >> (<u32>(c1 & 1) << 2)) & 15;
-            byte = lo | (hi << 4);
-          }
-          store<u8>(group + (<usize>b << 6) + (<usize>k << 4) + (lane << 2) + <usize>i, <u8>byte);
-        }
+      // each row's 16 code bytes as 4 lanes: lane k = its bytes for columns 8k..8k+3 (low) and 8k+4.. (high)
+      const o0 = rowCodes(blocks, r0, rows, nb, b, m), o1 = rowCodes(blocks, r0 + 1, rows, nb, b, m);
+      const o2 = rowCodes(blocks, r0 + 2, rows, nb, b, m), o3 = rowCodes(blocks, r0 + 3, rows, nb, b, m);
+      // transpose 4x4 lanes: v128 k of the block holds lane k of rows 0..3
+      const t0 = v128.shuffle<i32>(o0, o1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(o2, o3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<i32>(o0, o1, 2, 6, 3, 7), t3 = v128.shuffle<i32>(o2, o3, 2, 6, 3, 7);
+      const at = group + (<usize>b << 6);
+      v128.store(at, v128.shuffle<i32>(t0, t1, 0, 1, 4, 5));
+      v128.store(at, v128.shuffle<i32>(t0, t1, 2, 3, 6, 7), 16);
+      v128.store(at, v128.shuffle<i32>(t2, t3, 0, 1, 4, 5), 32);
+      v128.store(at, v128.shuffle<i32>(t2, t3, 2, 3, 6, 7), 48);
+      for (let l = 0; l < 4; l++) {
+        const r = r0 + l;
+        store<u8>(group + (<usize>nb << 6) + (<usize>b << 2) + <usize>l, r < rows ? load<u8>(scales + <usize>r * <usize>nb + <usize>b) : 0);
       }
-      store<u8>(group + (<usize>nb << 6) + (<usize>b << 2) + lane, r < rows ? load<u8>(scales + <usize>r * <usize>nb + <usize>b) : 0);
     }
   }
+}
+
+/**
+ * Row r's block b (16 checkpoint bytes: column 2j in the low nibble of byte j, 2j+1 in the high) rearranged:
+ * byte 4k+i = code(8k+i) | code(8k+4+i) << 4. Zero for a padding row (r >= rows).
+ */
+@inline function rowCodes(blocks: usize, r: i32, rows: i32, nb: i32, b: i32, m: v128): v128 {
+  if (r >= rows) return i32x4.splat(0);
+  const v = v128.load(blocks + (<usize>r * <usize>nb + <usize>b << 4));
+  const even = v128.and(v, m), odd = v128.and(i16x8.shr_u(v, 4), m);
+  // byte 4k+i: column 8k+i (even column: byte 4k+i/2 of `even`; odd: of `odd`), then column 8k+4+i
+  const lo = i8x16.shuffle(even, odd, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29);
+  const hi = i8x16.shuffle(even, odd, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
+  return v128.or(lo, i16x8.shl(hi, 4));
 }
 
 /**
