@@ -1,6 +1,7 @@
 // bf16-weight matmul: y[t*yStride + r] = sum_c W[r, c] x[t, c] + b[r], W bf16 [rows, cols], x, y, b f32.
 // Decode (one token) takes 8 rows at a time; prefill takes 2 rows x 4 tokens, so each weight is read once
-// per 4 tokens and each activation load feeds two rows.
+// per 4 tokens and each activation load feeds two rows; two or three tokens left (a batch of 2-3 decoding
+// sequences) take 4 rows x 2 tokens, so the weights stream once per pair, not once per token.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 /** Mask keeping the high bf16 of each 32-bit lane, already in f32 position. */
@@ -100,6 +101,34 @@ function dot2x4(wr: usize, rowBytes: usize, xt: usize, xBytes: usize, cols: i32,
   store<f32>(o + 3 * yBytes, hsum(b3) + c1, 4);
 }
 
+/** Four rows against two permuted tokens (xBytes apart); results go yBytes apart per token. */
+function dot4x2(wr: usize, rowBytes: usize, xt: usize, xBytes: usize, cols: i32, y: usize, yBytes: usize, bias: usize, r: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  const end = xt + (<usize>cols << 2);
+  for (let p = wr, xo = xt; xo < end; xo += 32, p += 16) {
+    const w0 = v128.load(p), w1 = v128.load(p + rowBytes), w2 = v128.load(p + 2 * rowBytes), w3 = v128.load(p + 3 * rowBytes);
+    a0 = step(w0, xo, a0);
+    b0 = step(w0, xo + xBytes, b0);
+    a1 = step(w1, xo, a1);
+    b1 = step(w1, xo + xBytes, b1);
+    a2 = step(w2, xo, a2);
+    b2 = step(w2, xo + xBytes, b2);
+    a3 = step(w3, xo, a3);
+    b3 = step(w3, xo + xBytes, b3);
+  }
+  const o0 = y + (<usize>r << 2), o1 = o0 + yBytes;
+  const c0 = biasAt(bias, r), c1 = biasAt(bias, r + 1), c2 = biasAt(bias, r + 2), c3 = biasAt(bias, r + 3);
+  store<f32>(o0, hsum(a0) + c0);
+  store<f32>(o0, hsum(a1) + c1, 4);
+  store<f32>(o0, hsum(a2) + c2, 8);
+  store<f32>(o0, hsum(a3) + c3, 12);
+  store<f32>(o1, hsum(b0) + c0);
+  store<f32>(o1, hsum(b1) + c1, 4);
+  store<f32>(o1, hsum(b2) + c2, 8);
+  store<f32>(o1, hsum(b3) + c3, 12);
+}
+
 /** One row against four permuted tokens (xBytes apart). */
 function dot1x4(wr: usize, xt: usize, xBytes: usize, cols: i32, y: usize, yBytes: usize, bias: usize, r: i32): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
@@ -132,7 +161,17 @@ export function f32_bf16w_matmul(w: usize, bias: usize, rows: i32, cols: i32, xp
     for (; r + 2 <= rows; r += 2) dot2x4(w + <usize>r * rowBytes, rowBytes, xt, xBytes, cols, yt, yBytes, bias, r);
     if (r < rows) dot1x4(w + <usize>r * rowBytes, xt, xBytes, cols, yt, yBytes, bias, r);
   }
-  // remaining tokens one by one, eight rows at a time
+  // two at a time (a pair of decoding sequences): each weight row streams once per pair
+  for (; t + 2 <= tokens; t += 2) {
+    const xt = xp + <usize>t * xBytes, yt = y + <usize>t * yBytes;
+    let r = 0;
+    for (; r + 4 <= rows; r += 4) dot4x2(w + <usize>r * rowBytes, rowBytes, xt, xBytes, cols, yt, yBytes, bias, r);
+    for (; r < rows; r++) {
+      store<f32>(yt + (<usize>r << 2), dot1(w + <usize>r * rowBytes, xt, cols) + biasAt(bias, r));
+      store<f32>(yt + yBytes + (<usize>r << 2), dot1(w + <usize>r * rowBytes, xt + xBytes, cols) + biasAt(bias, r));
+    }
+  }
+  // the last token alone, eight rows at a time
   for (; t < tokens; t++) {
     const xt = xp + <usize>t * xBytes, yt = y + <usize>t * yBytes;
     let r = 0;

@@ -3,7 +3,9 @@
 // a table otherwise. Weight bandwidth counts the bytes one decoded token must read; memread_gb_s is the
 // machine's streaming-read bandwidth on as many threads (scripts/mem_bandwidth.ts), measured in the same run.
 // WebGPU rows also give the dispatches, submits and weight bytes its kernels counted per token.
-// The last row is the cost of constrained decoding per token (scripts/bench_constrain.ts).
+// Then the serving row (scripts/bench_serve.ts: wasm with 4 KV slots on the 20b shapes, aggregate decode
+// tokens/s with 1, 2 and 4 concurrent streams, time to first token beside a long generation), and last
+// the cost of constrained decoding per token (scripts/bench_constrain.ts).
 // usage: deno task bench [--json] [--backends ref,wasm,wasm-exact,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
 //        deno task bench --quality [--layers 2] [--json] (see quality_gate.ts)
@@ -18,6 +20,7 @@ import { cachedSynth20b } from "./synth_checkpoint.ts";
 import { profileTable, vsLlamacpp, vsTable } from "./bench_llamacpp.ts";
 import { gateDemo, gateHolds, gateSynthetic, gateTable } from "./quality_gate.ts";
 import { benchConstrain, constrainTable, findGptOssTokenizer } from "./bench_constrain.ts";
+import { benchServe, serveTable } from "./bench_serve.ts";
 import { textTable } from "./text_table.ts";
 
 export interface BenchRow {
@@ -298,6 +301,17 @@ if (import.meta.main) {
     }
   }
   if (!json) console.log(table(rows));
+  // serving: continuous batching over 4 slots on the 20b shapes
+  if (models.includes("20b") && backends.includes("wasm")) {
+    const serve = await benchServe(await cachedSynth20b(layers), `gpt-oss-20b-synth-${layers}l`, {
+      threads,
+      decode: 16,
+      rounds: 2,
+    });
+    await collectGarbage();
+    if (json) { for (const r of serve) console.log(JSON.stringify(r)); }
+    else console.log(serveTable(serve));
+  }
   // The cost of constrained decoding (structured outputs, forced tool calls) per token, on gpt-oss's vocabulary.
   const tokDir = findGptOssTokenizer();
   if (tokDir) {

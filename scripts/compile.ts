@@ -8,8 +8,10 @@
 //   deno                         the Deno binary
 //   build/*.wasm                 ../../../build from the bundle
 //   app/src/cli/ossi.js          the bundle of src/main.ts
+//   app/src/cli/engine_worker.ts the bundle of the engine's worker (loaded as ./engine_worker.ts)
 //   app/src/cli/shard_worker.ts  the bundle of the wasm backend's worker (loaded as ./shard_worker.ts)
-//   app/src/cli/prompt_worker.ts  the bundle of the prompt worker (loaded as ./prompt_worker.ts)
+//   app/src/cli/prompt_worker.ts the bundle of the prompt worker (loaded as ./prompt_worker.ts)
+//   (the engine worker starts the other two: every bundle sits in one folder, so each finds the next)
 //   app/src/cli/ui/              the chat page (served as ./ui/ by ossi serve)
 //   app/models/tiny-oss-math/    the demo model (../../models from the bundle)
 //
@@ -89,6 +91,7 @@ async function buildPayload(stage: string): Promise<void> {
       cwd: ROOT,
     });
   await bundle("src/main.ts", `${cli}/ossi.js`);
+  await bundle("src/service/engine_worker.ts", `${cli}/engine_worker.ts`);
   if (exists(`${ROOT}/src/backends/wasm/shard_worker.ts`)) {
     await bundle("src/backends/wasm/shard_worker.ts", `${cli}/shard_worker.ts`);
   }
@@ -149,6 +152,8 @@ async function compileNative(output: string): Promise<void> {
     "src/serve/ui",
     "--include",
     "src/backends/wasm/shard_worker.ts",
+    "--include",
+    "src/service/engine_worker.ts",
     "--include",
     "src/chat/prompt_worker.ts",
     "-o",

@@ -23,6 +23,8 @@ export interface ChatRequest {
   sampler: SamplerParams;
   maxTokens: number;
   signal?: AbortSignal;
+  /** Polled between layers with `signal` (a flag set by another thread; see GenerateRequest.shouldStop). */
+  shouldStop?: () => boolean;
   /** Constrained decoding: the answer must be JSON of a schema, or a call to one of the tools. */
   output?: OutputSpec;
   /** Report each answer token's log-probability with this many alternatives (0-20). */
@@ -124,6 +126,7 @@ export class ChatEngine {
         stopTokens: this.stopSet,
         maxTokens: req.maxTokens,
         signal: req.signal,
+        shouldStop: req.shouldStop,
       })
     ) {
       completion.push(id);
@@ -145,7 +148,7 @@ export class ChatEngine {
       else if (parser.done) break;
     }
     if (!parser.done) {
-      const reason = req.signal?.aborted ? "aborted" : stopped ? "stop" : "length";
+      const reason = req.signal?.aborted || req.shouldStop?.() ? "aborted" : stopped ? "stop" : "length";
       for (const ev of parser.end(reason)) {
         if (ev.type === "content" && sampling.logprobs) ev.logprobs = pending.splice(0);
         yield ev;

@@ -2,9 +2,10 @@
 // slash commands, history, Ctrl-C to stop an answer. With stdin not a terminal: answers each question
 // read from stdin (one per line, or multi-line inputs) on stdout, and exits.
 
-import type { ChatEngine, ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage, Effort } from "../chat/messages.ts";
 import { OssiError } from "../errors.ts";
+import type { ChatService } from "../service/chat_service.ts";
 import { parseArgs, wholeFlag } from "./args.ts";
 import {
   answerBudget,
@@ -52,7 +53,7 @@ class ChatState {
   showReasoning = true;
   lastUsage: ChatUsage | null = null;
 
-  constructor(readonly settings: ChatSettings, readonly engine: ChatEngine, readonly delayMs: number) {
+  constructor(readonly settings: ChatSettings, readonly engine: ChatService, readonly delayMs: number) {
     this.effort = settings.prompt.effort;
     this.system = settings.prompt.system;
   }
@@ -61,7 +62,14 @@ class ChatState {
 interface TurnSink {
   reasoning(text: string): Promise<void>;
   content(text: string): Promise<void>;
+  /** While a long prompt is read (prefilled): tokens of the prompt in the KV cache so far, and in all. */
+  reading?(done: number, total: number): void;
+  /** The first output arrived, or the turn ended: the reading status goes. */
+  read?(): void;
 }
+
+/** How long a prompt is read before the REPL says so, and how often the count is refreshed. */
+const READING_AFTER_MS = 500, READING_EVERY_MS = 250;
 
 interface TurnResult {
   answer: string;
@@ -76,18 +84,23 @@ async function runTurn(
   signal: AbortSignal,
 ): Promise<TurnResult> {
   const messages: ChatMessage[] = [...state.messages, { role: "user", content: question }];
+  const prompt = { effort: state.effort, ...(state.system !== undefined ? { system: state.system } : {}) };
+  const encoded = await state.engine.encodeConversation(messages, prompt);
   const events = state.engine.chat({
     messages,
-    prompt: { effort: state.effort, ...(state.system !== undefined ? { system: state.system } : {}) },
+    prompt,
     sampler: state.settings.sampler,
     maxTokens: answerBudget(state.settings, state.engine),
     signal,
+    encoded,
   });
+  const reading = sink.reading ? watchReading(state, encoded.ids.length, sink) : null;
   let answer = "";
   let reasoning = "";
   let finish = "stop";
   while (true) {
     const r = await events.next();
+    reading?.stop();
     if (r.done) {
       state.lastUsage = r.value;
       break;
@@ -114,6 +127,33 @@ async function runTurn(
   return { answer, finish };
 }
 
+/**
+ * Shows how much of a long prompt the engine has read, from its shared counters (the engine computes in
+ * its worker: this thread only looks), until stop().
+ */
+function watchReading(state: ChatState, total: number, sink: TurnSink): { stop(): void } {
+  let shown = false, stopped = false;
+  const tick = () => {
+    if (stopped) return;
+    shown = true;
+    sink.reading!(Math.min(total, state.engine.stats().slots[0]?.contextUsed ?? 0), total);
+  };
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const start = setTimeout(() => {
+    tick();
+    timer = setInterval(tick, READING_EVERY_MS);
+  }, READING_AFTER_MS);
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(start);
+      clearInterval(timer);
+      if (shown) sink.read?.();
+    },
+  };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     values: [...CHAT_VALUE_FLAGS, "delay-ms"],
@@ -135,7 +175,7 @@ export async function main(argv: string[]): Promise<number> {
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
   const engine = await openEngine(settings);
-  if (engine.format.name === "completion") {
+  if (engine.info.format === "completion") {
     await writeErr(
       `ossi: ${settings.model.name} has no chat format; each input is continued as plain text (no conversation memory)\n`,
     );
@@ -151,10 +191,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** "wasm backend", or "auto: wasm backend" when auto chose it. */
-export function backendLabel(state: { settings: ChatSettings; engine: ChatEngine }): string {
-  const chosen = (state.engine.gen as { backend?: { name?: string } }).backend?.name;
-  const asked = state.settings.backend;
-  if (!chosen) return `${asked} backend`;
+export function backendLabel(state: { settings: ChatSettings; engine: ChatService }): string {
+  const chosen = state.engine.info.backend, asked = state.settings.backend;
   return asked === "auto" ? `auto: ${chosen} backend` : `${chosen} backend`;
 }
 
@@ -249,7 +287,7 @@ async function repl(state: ChatState): Promise<number> {
   await writeOut(
     `${st.bold("ossi chat")} ${m.name} ${
       st.dim(
-        `(${backendLabel(state)}, context ${state.engine.gen.contextSize} tokens, effort ${state.effort})`,
+        `(${backendLabel(state)}, context ${state.engine.info.contextSize} tokens, effort ${state.effort})`,
       )
     }\n` +
       st.dim("/help lists the commands; Ctrl-C stops an answer; Ctrl-D or /quit leaves.") + "\n",
@@ -287,6 +325,10 @@ async function repl(state: ChatState): Promise<number> {
 async function replTurn(state: ChatState, question: string, st: Styles, signal: AbortSignal): Promise<void> {
   let mode: "none" | "reasoning" | "content" = "none";
   const sink: TurnSink = {
+    // status lines: a stdout gone is seen by the next answer's write
+    reading: (done, total) =>
+      writeOut(`\r${st.dim(`reading the prompt: ${done} of ${total} tokens`)}\x1b[K`).catch(() => {}),
+    read: () => writeOut("\r\x1b[K").catch(() => {}),
     reasoning: async (t) => {
       if (!state.showReasoning) return;
       if (mode === "none") await writeOut(st.dim("thinking: "));

@@ -1,14 +1,14 @@
 // Flags shared by `ossi chat` and `ossi run` (model, backend, sampling, effort, system, context) and the
 // engine they open. The demo-model notice is the one line both commands print on stderr.
 
-import type { ChatEngine } from "../chat/chat_engine.ts";
 import { type Effort, EFFORTS, type PromptOptions } from "../chat/messages.ts";
 import { defaultSamplerParams, type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName, type Precision } from "../engine/create_backend.ts";
 import { OssiError } from "../errors.ts";
 import { type ResolvedModel, resolveModel } from "../io/hub.ts";
+import type { ChatService } from "../service/chat_service.ts";
+import { WorkerChatService } from "../service/worker_service.ts";
 import { decimalFlag, MIN_CONTEXT, type ParsedArgs, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
-import { openChatEngine } from "./open_chat_engine.ts";
 import { ProgressBar } from "./term.ts";
 
 export const CHAT_VALUE_FLAGS = [
@@ -113,24 +113,24 @@ export function modelNotice(s: ChatSettings): string | undefined {
   return undefined;
 }
 
-/** Opens the engine; weight placement shows a progress bar on a terminal's stderr. */
-export async function openEngine(s: ChatSettings): Promise<ChatEngine> {
+/**
+ * Opens the engine in its worker (one KV slot: one conversation); weight placement shows a progress bar
+ * on a terminal's stderr.
+ */
+export async function openEngine(s: ChatSettings): Promise<ChatService> {
   const bar = new ProgressBar();
   try {
-    return await openChatEngine(s.model.dir, {
-      backend: s.backend,
-      threads: s.threads,
-      precision: s.precision,
-      maxContext: s.ctx,
-      onProgress: (done, total) =>
-        bar.update(done, total, `loading ${s.model.name}`, (n) => String(Math.round(n))),
-    });
+    return await WorkerChatService.open(
+      s.model.dir,
+      { backend: s.backend, threads: s.threads, precision: s.precision, maxContext: s.ctx, slots: 1 },
+      (done, total) => bar.update(done, total, `loading ${s.model.name}`, (n) => String(Math.round(n))),
+    );
   } finally {
     bar.clear();
   }
 }
 
 /** Tokens one answer may use: --max-tokens, else the whole context. */
-export function answerBudget(s: ChatSettings, engine: ChatEngine): number {
-  return s.maxTokens ?? engine.gen.contextSize;
+export function answerBudget(s: ChatSettings, engine: ChatService): number {
+  return s.maxTokens ?? engine.info.contextSize;
 }

@@ -1,14 +1,12 @@
-// Opens a model folder as a ChatEngine: tokenizer, the architecture's chat format (renderer, parser, stop
-// tokens), the backend from the engine's factory, and a Session over it. What chat, run and serve open.
+// Opens a model folder as one ChatEngine over its own backend (one KV slot), in this thread: the parts the
+// engine worker's service opens (service/open_service.ts). For tests and tools; chat, run and serve open
+// the engine in its worker.
 
-import { ChatEngine, readStopTokens } from "../chat/chat_engine.ts";
-import { chatFormat } from "../chat/chatml_formats.ts";
+import { ChatEngine } from "../chat/chat_engine.ts";
 import { WorkerEncoder } from "../chat/prompt_encoder.ts";
-import { loadTokenizer } from "../chat/tokenizer.ts";
 import { createBackend, parseBackendName, type Precision } from "../engine/create_backend.ts";
 import { Session } from "../engine/session.ts";
-import { FormatError } from "../errors.ts";
-import { loadModel } from "../model/load.ts";
+import { loadChatModel } from "../service/open_service.ts";
 
 export interface OpenChatOptions {
   backend?: string;
@@ -21,17 +19,8 @@ export interface OpenChatOptions {
 
 /** Loads model + tokenizer + renderer + backend into a ChatEngine (model = folder path). */
 export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {}): Promise<ChatEngine> {
-  const tok = await loadTokenizer(modelDir);
-  const model = loadModel(modelDir);
-  const format = chatFormat(model.arch.chat);
-  const renderer = format.renderer(modelDir);
-  const stops = readStopTokens(modelDir, tok, format);
-  if (tok.vocabSize > model.config.vocabSize) {
-    throw new FormatError(
-      `${modelDir}: tokenizer has ${tok.vocabSize} ids but the model only ${model.config.vocabSize}`,
-    );
-  }
-  const backend = await createBackend(model, parseBackendName(opts.backend ?? "auto"), {
+  const m = await loadChatModel(modelDir);
+  const backend = await createBackend(m.model, parseBackendName(opts.backend ?? "auto"), {
     maxContext: opts.maxContext,
     threads: opts.threads,
     precision: opts.precision,
@@ -39,7 +28,7 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
   });
   // The weight files are checked before each generation (reading a shrunk mapping is a SIGBUS); prompts
   // are rendered and encoded in a worker, so no template or tokenizer regex can stall this thread.
-  const session = new Session(backend, () => model.store.checkUnchanged());
-  const encoder = new WorkerEncoder(modelDir, model.arch.chat);
-  return new ChatEngine(session, tok, renderer, stops, format, encoder);
+  const session = new Session(backend, { checkFiles: () => m.model.store.checkUnchanged() });
+  const encoder = new WorkerEncoder(modelDir, m.model.arch.chat);
+  return new ChatEngine(session, m.tokenizer, m.renderer, m.stops, m.format, encoder);
 }

@@ -16,6 +16,8 @@ import {
 } from "./chat_flags.ts";
 import { StdoutClosed, styles, useColor, writeErr, writeOut } from "./term.ts";
 
+const SIGNALS = ["SIGINT", "SIGTERM"] as const;
+
 const HELP = `usage: ossi run [PROMPT] [-f FILE] [--json] [--show-reasoning] [options]
 
 Answers one prompt and exits. The prompt is stdin (when piped), then FILE's text (-f), then PROMPT,
@@ -27,7 +29,7 @@ goes to stdout; --show-reasoning writes the model's analysis to stderr; --json p
 ${CHAT_FLAGS_HELP}
   --delay-ms N          wait N ms after each token (to watch streaming; used by tests)
 
-exit codes: 0 answered, 1 error (model, input), 2 usage error, 130 interrupted (Ctrl-C).`;
+exit codes: 0 answered, 1 error (model, input), 2 usage error, 130 interrupted (Ctrl-C, SIGTERM).`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
@@ -49,11 +51,12 @@ export async function main(argv: string[]): Promise<number> {
   if (notice) await writeErr(notice + "\n");
   const engine = await openEngine(settings);
   // Models without a chat format (GPT-2) continue the prompt text as it is.
-  const completion = engine.format.name === "completion";
+  const completion = engine.info.format === "completion";
 
+  // SIGINT and SIGTERM stop the turn (mid-prefill too: the engine polls between layers); exit 130
   const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  Deno.addSignalListener("SIGINT", onSigint);
+  const onSignal = () => controller.abort();
+  for (const sig of SIGNALS) Deno.addSignalListener(sig, onSignal);
   const dim = styles(useColor(Deno.stderr)).dim;
   const messages: ChatMessage[] = [{ role: "user", content: prompt }];
   let answer = "";
@@ -99,12 +102,12 @@ export async function main(argv: string[]): Promise<number> {
       await writeOut(
         JSON.stringify(jsonResult(settings.model.name, answer, reasoning, finish, usage)) + "\n",
       );
-    } else await writeOut(answer.endsWith("\n") ? "" : "\n");
+    } else if (answer !== "" || finish !== "aborted") await writeOut(answer.endsWith("\n") ? "" : "\n");
   } catch (e) {
     if (e instanceof StdoutClosed) return 0;
     throw e;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    for (const sig of SIGNALS) Deno.removeSignalListener(sig, onSignal);
   }
   if (finish === "aborted") {
     await writeErr("ossi: interrupted\n");

@@ -1,25 +1,29 @@
 // `ossi serve`: an OpenAI-compatible HTTP server (chat completions, responses, models) and a chat page at /.
 // This file only reads flags, opens the engine and binds; everything else lives in src/serve/.
 
-import { openChatEngine } from "./open_chat_engine.ts";
 import { defaultSamplerParams } from "../chat/sampler.ts";
 import { parseBackendName } from "../engine/create_backend.ts";
 import { OssiError } from "../errors.ts";
 import { resolveModel } from "../io/hub.ts";
 import { isLoopbackName, normalizeOrigin } from "../serve/origin_policy.ts";
 import { startServer } from "../serve/server.ts";
+import { WorkerChatService } from "../service/worker_service.ts";
 import { listFlag, MIN_CONTEXT, parseArgs, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
 import { precisionFlag } from "./chat_flags.ts";
 
 const HELP = `usage: ossi serve [--model DIR|ORG/NAME] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
-                  [--backend auto|ref|wasm|webgpu] [--threads N] [--exact] [--max-context N] [--queue N]
-                  [--alias NAME]... [--cors-origin ORIGIN]...
+                  [--backend auto|ref|wasm|webgpu] [--threads N] [--exact] [--max-context N]
+                  [--parallel N] [--queue N] [--alias NAME]... [--cors-origin ORIGIN]...
 
-Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses) and a chat page
-at http://HOST:PORT/. Requests queue for the one engine; past --queue waiting requests (default 32) the
-server answers 429. With --api-key (or OSSI_API_KEY) every /v1 request needs 'Authorization: Bearer KEY'.
-It binds to loopback unless --host says otherwise. --port 0 picks a free port. On the CPU (wasm backend)
-it runs the fast path (int8 weights and expert activations); --exact runs the reference's f32 arithmetic.
+Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses), a chat page
+at http://HOST:PORT/, GET /health, GET /metrics (Prometheus) and POST /stop {"id"}. --parallel N gives
+the engine N KV slots of --max-context tokens each: N requests generate at once, their decode steps
+batched; a request goes to the free slot that already holds its conversation. Past --queue waiting
+requests (default 32) the server answers 429. SIGINT or SIGTERM stops the requests in progress and
+exits 0. With --api-key (or OSSI_API_KEY) every /v1 request needs 'Authorization: Bearer KEY'.
+It binds to loopback unless --host says otherwise. --port 0 picks a free port. On the CPU (wasm
+backend) it runs the fast path (int8 weights and expert activations); --exact runs the reference's f32
+arithmetic.
 Requests name the model as GET /v1/models lists it (a Hub id such as openai/gpt-oss-20b, or the folder's
 name); the name without its organisation (gpt-oss-20b) works too, and each --alias NAME adds a name.
 Web pages from other origins are refused unless --cors-origin allows them (repeatable; '*' allows any
@@ -50,7 +54,7 @@ export function takeAliases(argv: string[]): { aliases: string[]; rest: string[]
 export async function main(argvIn: string[]): Promise<number> {
   const { aliases: listed, rest: argv } = takeAliases(argvIn);
   const args = parseArgs(argv, {
-    values: ["model", "host", "port", "api-key", "backend", "threads", "max-context", "queue"],
+    values: ["model", "host", "port", "api-key", "backend", "threads", "max-context", "queue", "parallel"],
     lists: ["cors-origin"],
     switches: ["help", "exact", "moe-int8"],
   });
@@ -76,6 +80,7 @@ export async function main(argvIn: string[]): Promise<number> {
     }
     return origin;
   });
+  const parallel = wholeFlag(args, "parallel", { min: 1, max: 256 });
   const apiKey = stringFlag(args, "api-key") ?? (Deno.env.get("OSSI_API_KEY") || undefined);
   const backend = parseBackendName(stringFlag(args, "backend") ?? "auto");
 
@@ -84,11 +89,13 @@ export async function main(argvIn: string[]): Promise<number> {
   if (model.source === "demo") {
     console.error(`ossi: no gpt-oss model given or cached; serving the demo model ${model.dir}`);
   }
-  const engine = await openChatEngine(model.dir, {
+  // the engine lives in a worker: this thread keeps the sockets and signals
+  const engine = await WorkerChatService.open(model.dir, {
     backend,
     threads,
     precision: precisionFlag(args),
     maxContext,
+    slots: parallel,
   });
   const modelId = model.name;
   let server;
@@ -99,7 +106,6 @@ export async function main(argvIn: string[]): Promise<number> {
       // A cached Hub id also answers to its name part (openai/gpt-oss-20b -> gpt-oss-20b).
       aliases: [model.dir, ...(modelArg ? [modelArg] : []), modelId.split("/").pop()!],
       listedAliases: listed.filter((a) => a !== modelId),
-      contextSize: engine.gen.contextSize,
       sampler: defaultSamplerParams(model.dir),
       apiKey,
       corsOrigins,
@@ -107,6 +113,7 @@ export async function main(argvIn: string[]): Promise<number> {
       log: (line) => console.error(line),
     }, { hostname, port });
   } catch (e) {
+    await engine.close();
     if (e instanceof Deno.errors.AddrInUse) {
       throw new OssiError(`serve: ${hostname}:${port} is already in use`);
     }
@@ -124,18 +131,23 @@ export async function main(argvIn: string[]): Promise<number> {
     );
   }
   console.error(
-    `ossi: serving ${modelId} at ${server.url} (chat page ${server.url}/, OpenAI API ${server.url}/v1)`,
+    `ossi: serving ${modelId} at ${server.url} (chat page ${server.url}/, OpenAI API ${server.url}/v1; ` +
+      `${engine.info.backend} backend, ${engine.info.slots} slot${engine.info.slots === 1 ? "" : "s"} of ` +
+      `${engine.info.contextSize} tokens)`,
   );
-  // The first signal lets answers in progress finish; a second one quits at once.
+  // A signal stops accepting, stops the requests in progress (streams end with an error event saying
+  // so), frees the engine and exits 0; a second one quits at once.
   let stopping = false;
   const stop = () => {
     if (stopping) Deno.exit(130);
     stopping = true;
-    console.error("ossi: stopping after the answers in progress (Ctrl+C again to quit now)");
+    console.error("ossi: shutting down");
+    server.context.shutDown();
     void server.shutdown();
   };
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, stop);
   await server.finished;
+  await engine.close();
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(sig, stop);
   return 0;
 }

@@ -71,6 +71,15 @@ export async function createBackend(
 }
 
 /**
+ * Whether `name`'s pass for the model holds several KV slots (runs a batch of sequences): the reference
+ * backend always, the wasm backend's sharded gpt-oss pass; the others one slot so far.
+ */
+export function holdsSeveralSlots(model: LoadedModel, name: Exclude<BackendName, "auto">): boolean {
+  if (name === "ref") return true;
+  return name === "wasm" && typeof gptOssView(model) !== "string";
+}
+
+/**
  * WebGPU on a hardware adapter when one of its passes runs the model; otherwise (no adapter, or a software
  * fallback one) the multi-threaded WASM backend where it runs the model, else the reference.
  */

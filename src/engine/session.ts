@@ -1,10 +1,13 @@
-// Session: one conversation's KV cache (slot 0 of a backend). Generation reuses the longest prefix of the
-// new prompt that is already in the cache, so a chat turn only prefills its new tokens; the prefill runs
-// in the backend's chunks, so an abort keeps every chunk completed before it.
+// Session: one conversation's KV cache (one slot of a backend). Generation reuses the longest prefix of the
+// new prompt that is already in the cache, so a chat turn only prefills its new tokens. Its steps run
+// through the backend's BatchScheduler, batched with the other slots' steps; the prefill runs in chunks,
+// so an abort keeps every chunk completed before it.
 // The narrow interface the REPL, pipe mode and server share is `TokenGenerator`.
 
-import { type Backend, ForwardAbortedError, type ForwardOptions } from "../backends/backend.ts";
+import { type Backend, ForwardAbortedError } from "../backends/backend.ts";
 import { OssiError } from "../errors.ts";
+import { type BatchBackend, BatchScheduler, type Picker } from "./batch_scheduler.ts";
+import type { EngineStats } from "./engine_stats.ts";
 
 export interface GenerateRequest {
   /** Full prompt token ids (the whole conversation so far). */
@@ -18,6 +21,11 @@ export interface GenerateRequest {
   readonly maxTokens: number;
   /** Aborting ends the generator within a layer or a prefill chunk; the cache stays consistent. */
   readonly signal?: AbortSignal;
+  /**
+   * Polled between layers with `signal`: true stops the generation as an abort does. For a flag another
+   * thread sets while this one is busy computing (a worker cannot run its abort listeners then).
+   */
+  readonly shouldStop?: () => boolean;
 }
 
 export interface GenerationStats {
@@ -41,6 +49,8 @@ export interface TokenGenerator {
   generate(req: GenerateRequest): AsyncGenerator<number, void, void>;
   /** Forgets the cached context (next prompt is computed from scratch). */
   reset(): void;
+  /** How many leading tokens of `prompt` the KV cache holds (picks the slot that saves the most work). */
+  cachedPrefix?(prompt: readonly number[]): number;
   /** Throws (ModelChangedError) when the model's files changed on disk since they were loaded. */
   checkModel?(): void;
 }
@@ -49,38 +59,78 @@ export class ContextOverflowError extends OssiError {
   override name = "ContextOverflowError";
 }
 
-export class Session implements TokenGenerator {
-  /** Tokens whose keys/values are in the backend's cache, in position order. */
-  private cached: number[] = [];
-  lastStats: GenerationStats | null = null;
-
+export interface SessionOptions {
+  /** Which KV slot of the scheduler's backend (default 0). */
+  readonly slot?: number;
+  /** Counters this session adds to (tokens prefilled, reused and generated; its slot's context use). */
+  readonly stats?: EngineStats;
   /**
-   * Any backend; the session uses its slot 0. `checkFiles` throws when the weight files changed on disk
-   * (TensorStore.checkUnchanged): it runs before every generation, since a backend reading a mapping in
-   * place dies (SIGBUS) on a shrunk file.
+   * Throws when the weight files changed on disk (TensorStore.checkUnchanged): it runs before every
+   * generation, since a backend reading a mapping in place dies (SIGBUS) on a shrunk file.
    */
-  constructor(
-    readonly backend: Backend,
-    private readonly checkFiles: () => void = () => {},
-  ) {}
+  readonly checkFiles?: () => void;
+}
+
+export class Session implements TokenGenerator {
+  /** Tokens whose keys/values are in the slot's cache, in position order. */
+  private cached: number[] = [];
+  private busy = false;
+  lastStats: GenerationStats | null = null;
+  readonly scheduler: BatchScheduler;
+  readonly slot: number;
+  private readonly stats: EngineStats | undefined;
+  private readonly checkFiles: () => void;
+
+  /** Over a backend of its own (slot 0), or over one slot of a scheduler that several sessions share. */
+  constructor(over: Backend | BatchScheduler, opts: SessionOptions = {}) {
+    this.scheduler = over instanceof BatchScheduler ? over : new BatchScheduler(over);
+    this.slot = opts.slot ?? 0;
+    this.stats = opts.stats;
+    this.checkFiles = opts.checkFiles ?? (() => {});
+    if (this.slot >= this.scheduler.slots) {
+      throw new RangeError(`slot ${this.slot} out of range (the backend has ${this.scheduler.slots})`);
+    }
+  }
+
+  get backend(): BatchBackend {
+    return this.scheduler.backend;
+  }
 
   checkModel(): void {
     this.checkFiles();
   }
 
   get vocabSize(): number {
-    return this.backend.config.vocabSize;
+    return this.scheduler.backend.config.vocabSize;
   }
 
   get contextSize(): number {
-    return this.backend.maxContext;
+    return this.scheduler.backend.maxContext;
   }
 
   reset(): void {
     this.cached = [];
+    this.stats?.setContext(this.slot, 0);
+  }
+
+  cachedPrefix(prompt: readonly number[]): number {
+    let p = 0;
+    const limit = Math.min(this.cached.length, prompt.length);
+    while (p < limit && this.cached[p] === prompt[p]) p++;
+    return p;
   }
 
   async *generate(req: GenerateRequest): AsyncGenerator<number, void, void> {
+    if (this.busy) throw new Error(`session on slot ${this.slot}: two generations at once`);
+    this.busy = true;
+    try {
+      yield* this.run(req);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async *run(req: GenerateRequest): AsyncGenerator<number, void, void> {
     const { prompt } = req;
     this.checkFiles();
     if (prompt.length === 0) throw new OssiError("empty prompt");
@@ -90,9 +140,7 @@ export class Session implements TokenGenerator {
       );
     }
     // Longest shared prefix, leaving at least one prompt token to compute the next-token logits from.
-    let p = 0;
-    const limit = Math.min(this.cached.length, prompt.length - 1);
-    while (p < limit && this.cached[p] === prompt[p]) p++;
+    const p = Math.min(this.cachedPrefix(prompt), prompt.length - 1);
     const stats: GenerationStats = {
       promptTokens: prompt.length,
       cachedTokens: p,
@@ -105,59 +153,57 @@ export class Session implements TokenGenerator {
     };
     this.lastStats = stats;
     this.cached.length = p;
-    const next = this.nextToken(req);
-    const opts = { shouldStop: () => req.signal?.aborted === true };
+    this.stats?.countCached(p);
+    this.stats?.setContext(this.slot, p);
+    const stopped = () => req.signal?.aborted === true || req.shouldStop?.() === true;
+    const pick: Picker = req.greedy && this.scheduler.backend.greedy ? "greedy" : req.sample;
+    // each completed chunk of `tokens` (run at the end of the cache) is cached at once
+    const step = (tokens: number[], prompt: boolean) => {
+      const pos = this.cached.length;
+      return this.scheduler.run({
+        slot: this.slot,
+        tokens,
+        pos,
+        pick,
+        shouldStop: stopped,
+        onProgress: (done) => {
+          const added = pos + done - this.cached.length;
+          for (let i = this.cached.length - pos; i < done; i++) this.cached.push(tokens[i]);
+          if (prompt) this.stats?.countPrefilled(added);
+          this.stats?.setContext(this.slot, this.cached.length);
+        },
+      });
+    };
     const t0 = performance.now();
-    // prefill all but the last chunk without logits; each completed chunk stays cached
-    const chunk = this.backend.chunkTokens;
     let token: number;
     try {
-      while (prompt.length - this.cached.length > chunk) {
-        const tokens = prompt.slice(this.cached.length, this.cached.length + chunk);
-        await this.backend.forward([{ slot: 0, tokens, pos: this.cached.length, logits: "none" }], opts);
-        this.cached.push(...tokens);
-      }
-      token = await next(prompt.slice(this.cached.length), this.cached.length, opts);
+      token = await step(prompt.slice(p), true);
     } catch (e) {
       stats.contextUsed = this.cached.length;
       if (e instanceof ForwardAbortedError) return;
       throw e;
     }
-    this.cached.push(...prompt.slice(this.cached.length));
     stats.prefillMs = performance.now() - t0;
     stats.contextUsed = this.cached.length;
 
     const t1 = performance.now();
     for (let i = 0; i < req.maxTokens; i++) {
-      if (req.signal?.aborted) break;
+      if (stopped()) break;
       stats.decodeTokens++;
+      this.stats?.countGenerated();
       yield token;
       if (req.stopTokens.has(token) || i + 1 === req.maxTokens) break;
       if (this.cached.length + 1 >= this.contextSize) break;
-      if (req.signal?.aborted) break;
-      const fed = token;
+      if (stopped()) break;
       try {
-        token = await next([fed], this.cached.length, opts);
+        token = await step([token], false);
       } catch (e) {
         if (e instanceof ForwardAbortedError) break;
         throw e;
       }
-      this.cached.push(fed);
       stats.contextUsed = this.cached.length;
       stats.decodeMs = performance.now() - t1;
     }
     stats.decodeMs = performance.now() - t1;
-  }
-
-  /** How the next token is chosen after running tokens at pos: the backend's argmax, or sample(logits). */
-  private nextToken(
-    req: GenerateRequest,
-  ): (tokens: number[], pos: number, opts: ForwardOptions) => Promise<number> {
-    const b = this.backend;
-    if (req.greedy && b.greedy) {
-      return async (tokens, pos, opts) => (await b.greedy!([{ slot: 0, tokens, pos }], opts))[0];
-    }
-    return async (tokens, pos, opts) =>
-      req.sample((await b.forward([{ slot: 0, tokens, pos, logits: "last" }], opts))[0]);
   }
 }

@@ -4,12 +4,11 @@
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { TokenLogprob } from "../chat/harmony_parser.ts";
 import type { ToolCall } from "../chat/messages.ts";
-import { errorBody, toApiError } from "./api_error.ts";
+import { errorBody } from "./api_error.ts";
 import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_completions_request.ts";
 import { type FinishReason, runTurn, type TurnResult } from "./run_turn.ts";
-import { awaitSlot, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
+import { type AdmittedTurn, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
 import { sseResponse } from "./sse.ts";
-import { TokenIds, wantsTokenIds } from "./token_ids.ts";
 
 export function newId(prefix: string): string {
   return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
@@ -20,20 +19,15 @@ export async function handleChatCompletions(
   body: unknown,
   signal: AbortSignal,
 ): Promise<Response> {
-  const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.tokenizer.vocabSize);
-  const wantIds = wantsTokenIds(body);
-  const abort = new AbortController();
-  const prepared = await ctx.prepare(spec, abort.signal);
-  const ids = new TokenIds(wantIds, prepared.request.encoded!.ids);
-  prepared.request.onToken = ids.onToken;
-  const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
+  const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.info.vocabSize);
+  const turn = await ctx.admit(spec, newId("chatcmpl-"), body, signal);
   // From here on the request holds a place in the queue: a client that leaves must give it back.
-  const onGone = () => abort.abort();
-  signal.addEventListener("abort", onGone, { once: true });
-  if (signal.aborted) abort.abort();
-  const done = () => signal.removeEventListener("abort", onGone);
-  if (spec.stream) return streamCompletion(ctx, spec, prepared, ids, slot, abort, done);
-  return await completeOnce(ctx, spec, prepared, ids, awaitSlot(slot, abort.signal)).finally(done);
+  if (spec.stream) return streamCompletion(ctx, spec, turn);
+  try {
+    return await completeOnce(ctx, spec, turn);
+  } finally {
+    turn.req.done();
+  }
 }
 
 interface Collected {
@@ -47,11 +41,10 @@ interface Collected {
 async function completeOnce(
   ctx: ServeContext,
   spec: ChatCompletionSpec,
-  prepared: PreparedTurn,
-  ids: TokenIds,
-  slot: Promise<() => void>,
+  turn: AdmittedTurn,
 ): Promise<Response> {
-  const release = await slot;
+  const { prepared, ids, req: { id } } = turn;
+  const release = await ctx.awaitPlace(turn.place, turn.req.abort.signal);
   let out: Collected;
   try {
     out = await collect(ctx, prepared, spec.stops);
@@ -60,6 +53,7 @@ async function completeOnce(
   } finally {
     release();
   }
+  if (out.result.finishReason === "aborted") ctx.refuseWhenStopping();
   const message: Record<string, unknown> = {
     role: "assistant",
     content: out.content || (out.toolCalls.length ? null : ""),
@@ -70,7 +64,7 @@ async function completeOnce(
   if (out.reasoning) message.reasoning_content = message.reasoning = out.reasoning;
   if (out.toolCalls.length) message.tool_calls = out.toolCalls.map((c) => wireToolCall(c));
   return Response.json({
-    id: newId("chatcmpl-"),
+    id,
     object: "chat.completion",
     created: Math.floor(Date.now() / 1000),
     model: spec.model,
@@ -85,7 +79,7 @@ async function completeOnce(
     }],
     usage: chatUsage(prepared, out.result.usage),
     ...ids.promptField(),
-  });
+  }, { headers: { "x-request-id": id } });
 }
 
 async function collect(ctx: ServeContext, prepared: PreparedTurn, stops: string[]): Promise<Collected> {
@@ -112,16 +106,9 @@ async function collect(ctx: ServeContext, prepared: PreparedTurn, stops: string[
   }
 }
 
-function streamCompletion(
-  ctx: ServeContext,
-  spec: ChatCompletionSpec,
-  prepared: PreparedTurn,
-  ids: TokenIds,
-  slot: Promise<() => void>,
-  abort: AbortController,
-  done: () => void,
-): Response {
-  const id = newId("chatcmpl-");
+function streamCompletion(ctx: ServeContext, spec: ChatCompletionSpec, turn: AdmittedTurn): Response {
+  const { prepared, ids, req, place: slot } = turn;
+  const id = req.id, abort = req.abort;
   const created = Math.floor(Date.now() / 1000);
   // With return_token_ids, each chunk carries the ids generated since the one before (as vLLM's do).
   const chunk = (delta: Record<string, unknown>, finish: string | null = null, logprobs: unknown = null) => ({
@@ -160,7 +147,9 @@ function streamCompletion(
             toolCalls.push(ev.call);
           }
         }
-        if (result.finishReason === "aborted") return; // the client is gone
+        // stopped: by shutdown (an error event says so), POST /stop (the stream ends as usual) or the
+        // client leaving (nothing more is written)
+        if (result.finishReason === "aborted") ctx.refuseWhenStopping();
         sink.send(chunk({}, wireFinish(result.finishReason, toolCalls)));
         if (spec.includeUsage) {
           sink.send({
@@ -175,17 +164,18 @@ function streamCompletion(
         sink.sendRaw("[DONE]");
       } finally {
         release?.();
-        done();
+        req.done();
       }
     },
     abort,
     (e, sink) => {
-      if (abort.signal.aborted) return;
-      const err = toApiError(engineError(e));
-      ctx.logError(err.status >= 500 ? e : err);
+      const err = ctx.streamError(e, abort.signal.aborted);
+      if (!err) return;
+      ctx.logError(err.status >= 500 && err.status !== 503 ? e : err);
       sink.send(errorBody(err));
       sink.sendRaw("[DONE]");
     },
+    { "x-request-id": id },
   );
 }
 

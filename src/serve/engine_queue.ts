@@ -1,6 +1,6 @@
-// A FIFO lock over the one engine: a request owns the engine from acquire() until it calls release, so two
-// generations never interleave (they would otherwise share one KV cache). At most `maxWaiting` requests wait;
-// one more is refused at once with 429.
+// A FIFO admission queue over the engine's KV slots: at most `capacity` requests (one per slot) own a
+// place from acquire() until they call release, so the engine never holds more turns than it has slots;
+// at most `maxWaiting` requests wait, and one more is refused at once with 429.
 
 import { ApiError } from "./api_error.ts";
 
@@ -11,28 +11,33 @@ interface Waiter {
 }
 
 export class EngineQueue {
-  private owner: symbol | null = null;
+  private owners = 0;
   private readonly waiters: Waiter[] = [];
 
-  constructor(readonly maxWaiting: number) {}
+  constructor(readonly maxWaiting: number, readonly capacity = 1) {}
 
-  /** Requests waiting for the engine (the owner excluded). */
+  /** Requests waiting for a place (the owners excluded). */
   get waiting(): number {
     return this.waiters.length;
   }
 
+  /** Requests that own a place (generating on a slot). */
+  get running(): number {
+    return this.owners;
+  }
+
   get busy(): boolean {
-    return this.owner !== null;
+    return this.owners > 0;
   }
 
   /**
-   * Resolves with a release function once this request owns the engine; rejects with the signal's reason
-   * if it aborts while waiting (its place is freed). Throws ApiError 429 synchronously when the queue is
-   * full, so a streaming route can refuse before it sends its headers.
+   * Resolves with a release function once this request owns a place; rejects with the signal's reason
+   * if it aborts while waiting (its place in line is freed). Throws ApiError 429 synchronously when the
+   * queue is full, so a streaming route can refuse before it sends its headers.
    */
   acquire(signal?: AbortSignal): Promise<Release> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.owner === null) return Promise.resolve(this.grantNext());
+    if (this.owners < this.capacity && this.waiters.length === 0) return Promise.resolve(this.grantNext());
     if (this.waiters.length >= this.maxWaiting) {
       throw new ApiError(
         429,
@@ -60,11 +65,12 @@ export class EngineQueue {
 
   /** Makes a new owner and returns its release; releasing twice is harmless. */
   private grantNext(): Release {
-    const token = Symbol("owner");
-    this.owner = token;
+    this.owners++;
+    let released = false;
     return () => {
-      if (this.owner !== token) return;
-      this.owner = null;
+      if (released) return;
+      released = true;
+      this.owners--;
       const next = this.waiters.shift();
       if (next) next.grant(this.grantNext());
     };

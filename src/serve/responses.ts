@@ -3,13 +3,12 @@
 // response.output_text.delta, ..., response.completed), each with a sequence_number.
 
 import type { ChatUsage } from "../chat/chat_engine.ts";
-import { errorBody, toApiError } from "./api_error.ts";
+import { errorBody } from "./api_error.ts";
 import { newId, wireLogprob } from "./chat_completions.ts";
 import { parseResponsesRequest, type ResponsesSpec } from "./responses_request.ts";
 import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
-import { awaitSlot, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
+import { type AdmittedTurn, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
 import { sseResponse, type SseSink } from "./sse.ts";
-import { TokenIds, wantsTokenIds } from "./token_ids.ts";
 
 type Item = Record<string, unknown> & { type: string; id: string };
 type Emit = (type: string, fields: Record<string, unknown>) => void;
@@ -20,40 +19,41 @@ export async function handleResponses(
   signal: AbortSignal,
 ): Promise<Response> {
   const spec = parseResponsesRequest(body, ctx.opts.sampler);
-  const wantIds = wantsTokenIds(body);
-  const abort = new AbortController();
-  const prepared = await ctx.prepare(spec, abort.signal);
-  const ids = new TokenIds(wantIds, prepared.request.encoded!.ids);
-  prepared.request.onToken = ids.onToken;
-  const slot = ctx.queue.acquire(abort.signal); // throws 429 at once when the queue is full
+  const turn = await ctx.admit(spec, newId("resp_"), body, signal);
   // From here on the request holds a place in the queue: a client that leaves must give it back.
-  const onGone = () => abort.abort();
-  signal.addEventListener("abort", onGone, { once: true });
-  if (signal.aborted) abort.abort();
-  const done = () => signal.removeEventListener("abort", onGone);
-  const id = newId("resp_");
+  const { req, prepared, ids } = turn;
   const createdAt = Math.floor(Date.now() / 1000);
   const object = (builder: OutputBuilder, result: TurnResult | null) => ({
-    ...responseObject(spec, id, createdAt, builder, result, prepared),
+    ...responseObject(spec, req.id, createdAt, builder, result, prepared),
     ...ids.promptField(),
     ...(result ? ids.allField() : {}),
   });
-  if (!spec.stream) {
-    return await (async () => {
-      const release = await awaitSlot(slot, abort.signal);
-      try {
-        const builder = new OutputBuilder(() => {}, spec.logprobs !== undefined);
-        const result = await drive(ctx, prepared, builder);
-        return Response.json(object(builder, result));
-      } catch (e) {
-        throw engineError(e);
-      } finally {
-        release();
-        done();
-      }
-    })();
+  if (spec.stream) return streamResponse(ctx, spec, turn, object);
+  try {
+    const release = await ctx.awaitPlace(turn.place, req.abort.signal);
+    try {
+      const builder = new OutputBuilder(() => {}, spec.logprobs !== undefined);
+      const result = await drive(ctx, prepared, builder);
+      if (result.finishReason === "aborted") ctx.refuseWhenStopping();
+      return Response.json(object(builder, result), { headers: { "x-request-id": req.id } });
+    } catch (e) {
+      throw engineError(e);
+    } finally {
+      release();
+    }
+  } finally {
+    req.done();
   }
-  slot.catch(() => {}); // rejected only when the client left while queued
+}
+
+function streamResponse(
+  ctx: ServeContext,
+  spec: ResponsesSpec,
+  turn: AdmittedTurn,
+  object: (builder: OutputBuilder, result: TurnResult | null) => ReturnType<typeof responseObject>,
+): Response {
+  const { req, prepared, place } = turn, { id, abort } = req;
+  place.catch(() => {}); // rejected only when the request was stopped while queued
   let seq = 0;
   const send = (sink: SseSink, type: string, fields: Record<string, unknown>) =>
     sink.send({ type, sequence_number: seq++, ...fields }, type);
@@ -65,27 +65,30 @@ export async function handleResponses(
         const builder = new OutputBuilder(emit, spec.logprobs !== undefined);
         const initial = object(builder, null);
         emit("response.created", { response: initial });
-        release = await slot;
+        release = await place;
         emit("response.in_progress", { response: initial });
         const result = await drive(ctx, prepared, builder);
-        if (result.finishReason === "aborted") return;
+        // stopped: by shutdown (an error event says so), POST /stop (the stream ends as usual) or the
+        // client leaving (nothing more is written)
+        if (result.finishReason === "aborted") ctx.refuseWhenStopping();
         const final = object(builder, result);
         emit(final.status === "completed" ? "response.completed" : "response.incomplete", {
           response: final,
         });
       } finally {
         release?.();
-        done();
+        req.done();
       }
     },
     abort,
     (e, sink) => {
-      if (abort.signal.aborted) return;
-      const err = toApiError(engineError(e));
-      ctx.logError(err.status >= 500 ? e : err);
+      const err = ctx.streamError(e, abort.signal.aborted);
+      if (!err) return;
+      ctx.logError(err.status >= 500 && err.status !== 503 ? e : err);
       const { message, code, param } = errorBody(err).error;
       send(sink, "error", { message, code, param });
     },
+    { "x-request-id": id },
   );
 }
 

@@ -1,12 +1,13 @@
 // One assistant turn on the engine as the HTTP routes need it: the engine's events with `stop` strings
 // applied to the answer text, ending in a finish reason and the usage counts.
 
-import type { ChatEngine, ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
+import type { ChatRequest, ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatEvent, TokenLogprob } from "../chat/harmony_parser.ts";
+import type { ChatService } from "../service/chat_service.ts";
 import { StopMatcher } from "./stop_matcher.ts";
 
-/** What the routes need of a ChatEngine (a stub engine in tests is a real ChatEngine over scripted tokens). */
-export type TurnEngine = Pick<ChatEngine, "chat" | "encodeConversation" | "tokenizer" | "gen">;
+/** What a turn needs of the engine (in tests, a real ChatEngine over scripted tokens, in this thread). */
+export type TurnEngine = Pick<ChatService, "chat">;
 
 export type FinishReason = "stop" | "length" | "tool_calls" | "aborted";
 export type TurnEvent = Exclude<ChatEvent, { type: "done" }>;

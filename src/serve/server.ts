@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ApiError, errorResponse, toApiError } from "./api_error.ts";
 import { handleChatCompletions } from "./chat_completions.ts";
+import { healthBody, metricsText } from "./metrics.ts";
 import { handleResponses } from "./responses.ts";
 import { isLoopbackName, OriginPolicy } from "./origin_policy.ts";
 import { ServeContext, type ServeOptions } from "./serve_context.ts";
@@ -41,8 +42,18 @@ export function createHandler(
 async function route(ctx: ServeContext, req: Request): Promise<Response> {
   const { pathname } = new URL(req.url);
   if (!pathname.startsWith("/v1/")) {
-    if (pathname === "/health") {
-      return Response.json({ status: "ok", waiting: ctx.queue.waiting, busy: ctx.queue.busy });
+    if (pathname === "/health") return Response.json(healthBody(ctx));
+    if (pathname === "/metrics") {
+      checkKey(ctx, req);
+      allow(req, "GET");
+      return new Response(metricsText(ctx), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
+    if (pathname === "/stop") {
+      checkKey(ctx, req);
+      allow(req, "POST");
+      return stopRequest(ctx, await readJson(req));
     }
     if (req.method === "GET" || req.method === "HEAD") {
       const page = await serveUi(pathname);
@@ -71,6 +82,18 @@ async function route(ctx: ServeContext, req: Request): Promise<Response> {
     return await handleResponses(ctx, await readJson(req), req.signal);
   }
   throw new ApiError(404, `no route for ${req.method} ${pathname}`, "invalid_request_error", "not_found");
+}
+
+/** POST /stop {"id"}: stops the request whose response has that id (chatcmpl-..., resp_...). */
+function stopRequest(ctx: ServeContext, body: unknown): Response {
+  const id = (body as { id?: unknown } | null)?.id;
+  if (typeof id !== "string" || id === "") {
+    throw new ApiError(400, 'send {"id": "<response id>"}', "invalid_request_error", "invalid_value", "id");
+  }
+  if (!ctx.stop(id)) {
+    throw new ApiError(404, `no request '${id}' is running`, "invalid_request_error", "not_found", "id");
+  }
+  return Response.json({ id, object: "stop", stopped: true });
 }
 
 function modelCard(ctx: ServeContext, id: string) {

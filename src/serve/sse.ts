@@ -13,6 +13,7 @@ export function sseResponse(
   produce: (sink: SseSink) => Promise<void>,
   abort: AbortController,
   onError: (e: unknown, sink: SseSink) => void,
+  headers: Record<string, string> = {},
 ): Response {
   const enc = new TextEncoder();
   let open = true;
@@ -51,6 +52,7 @@ export function sseResponse(
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
       "x-accel-buffering": "no",
+      ...headers,
     },
   });
 }

@@ -162,6 +162,64 @@ Deno.test({
 });
 
 Deno.test({
+  name: "ossi chat REPL: Ctrl-C during a long prefill returns to the prompt at once and keeps the session",
+  ignore: !HAS_TMUX,
+  async fn() {
+    const { env, cache } = setup();
+    const command = `${Deno.execPath()} run -A ${ROOT}/src/main.ts chat --backend ref`;
+    const pane = await Pane.start(`ossi-test-${Deno.pid}-p`, command, env);
+    try {
+      await pane.waitFor("the banner", (t) => t.includes("/help lists the commands"));
+      // a saved conversation of about 2,500 tokens: many seconds of prefill on the reference backend
+      const saved = `${cache}/long.json`;
+      const long = "What is 1+1? ".repeat(350).trim();
+      Deno.writeTextFileSync(
+        saved,
+        JSON.stringify({
+          format: "ossi-chat-1",
+          model: "tiny-oss-math",
+          effort: "low",
+          messages: [{ role: "user", content: long }, { role: "assistant", content: "2" }],
+        }),
+      );
+      await pane.line(`/load ${saved}`);
+      await pane.waitFor("the conversation loaded", (t) => t.includes("loaded 2 messages"));
+      await pane.line("What is 23+45?");
+      const reading = await pane.waitFor(
+        "the prefill's progress",
+        (t) => /reading the prompt: \d+ of \d+ tokens/.test(t),
+      );
+      const [, done, total] = /reading the prompt: (\d+) of (\d+) tokens/.exec(reading)!.map(Number);
+      assert(done < total, "the prefill is under way");
+      await pane.keys("C-c");
+      const stopped = await pane.waitFor(
+        "the prompt back",
+        (t) => t.trimEnd().endsWith("[stopped]\n>>>"),
+        10_000,
+      );
+      assert(!stopped.includes("thinking: "), "no answer was started");
+      // the session goes on: the same conversation, its prefill resumed from the chunks already computed
+      await pane.line("What is 12+10?");
+      // (the demo model is no good at answering after 2,500 tokens of 1+1: any answer will do)
+      await pane.waitFor("the answer after Ctrl-C", (t) => {
+        const after = t.split("What is 12+10?")[1] ?? "";
+        return after.includes("thinking: ") && after.trimEnd().endsWith("\n>>>");
+      }, 120_000);
+      await pane.line("/stats");
+      const stats = await pane.waitFor("stats of the last turn", (t) => /reused from the KV cache/.test(t));
+      const [prompt, reused] = /prompt: (\d+) tokens, (\d+) reused/.exec(stats)!.slice(1).map(Number);
+      assert(prompt > 2000, `the loaded conversation is still there (${prompt} prompt tokens)`);
+      assert(reused >= done, `the chunks read before Ctrl-C were kept (reused ${reused}, read ${done})`);
+      await pane.line("/quit");
+      await pane.waitFor("a clean exit", (t) => t.includes("EXIT=0"));
+    } finally {
+      await pane.kill();
+      Deno.removeSync(cache, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name:
     "ossi chat REPL: Ctrl-C clears a half-typed line; twice at an empty prompt exits; history is recalled",
   ignore: !HAS_TMUX,

@@ -154,6 +154,40 @@ Deno.test("Ctrl-C (SIGINT) stops ossi run: exit 130, partial output, one line on
   assert(!stdout.includes("68"), "the answer was not finished");
 });
 
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} mid-prefill stops ossi run at once: exit 130, nothing on stdout`, async () => {
+    const file = Deno.makeTempFileSync({ suffix: ".txt" });
+    // about 6,000 tokens: a minute of prefill on the reference backend
+    Deno.writeTextFileSync(file, "What is 1+1? ".repeat(850));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}/src/main.ts`, "run", "--backend", "ref", "-f", file],
+      env: { NO_COLOR: "1", ...ENV },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      let stderr = "";
+      while (!stderr.includes("demo model")) stderr += (await reader.read()).value ?? "";
+      // the engine opens in well under a second; the prefill then runs for a minute
+      await new Promise((r) => setTimeout(r, 2000));
+      const t0 = Date.now();
+      child.kill(signal);
+      for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += r.value;
+      const stdout = await new Response(child.stdout).text();
+      const status = await child.status;
+      const ms = Date.now() - t0;
+      assertEquals(status.code, 130, stderr);
+      assertMatch(stderr, /ossi: interrupted\n$/, "the turn was stopped, not the process killed");
+      assertEquals(stdout, "");
+      assert(ms < 15_000, `it stopped mid-prefill (${ms} ms after the signal)`);
+    } finally {
+      Deno.removeSync(file);
+    }
+  });
+}
+
 Deno.test("a closed stdout pipe (| head -1) ends ossi chat quietly with exit 0", async () => {
   const questions = Array.from({ length: 12 }, (_, i) => `What is ${10 + i}+${20 + i}?`).join("\n");
   const script =

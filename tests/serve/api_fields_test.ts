@@ -209,15 +209,14 @@ Deno.test("model names: /v1/models lists the id and --alias names; a Hub id's na
     rest: ["--port", "0"],
   });
   const { startServer } = await import("../../src/serve/server.ts");
-  const { openChatEngine } = await import("../../src/cli/open_chat_engine.ts");
+  const { openLocalService } = await import("../../src/service/open_service.ts");
   const { DEMO_MODEL } = await import("../fixture_util.ts");
-  const engine = await openChatEngine(DEMO_MODEL, { backend: "ref", maxContext: 512 });
+  const engine = await openLocalService(DEMO_MODEL, { backend: "ref", maxContext: 512 });
   const server = startServer({
     engine,
     modelId: "openai/gpt-oss-20b",
     aliases: ["gpt-oss-20b"],
     listedAliases: ["my-model"],
-    contextSize: 512,
     sampler: { temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0 },
   }, { hostname: "127.0.0.1", port: 0 });
   try {
@@ -234,5 +233,6 @@ Deno.test("model names: /v1/models lists the id and --alias names; a Hub id's na
     assertEquals((await r.json()).id, "my-model");
   } finally {
     await server.shutdown();
+    await engine.close();
   }
 });

@@ -6,7 +6,7 @@
 import { chromium } from "playwright-core";
 import type { BrowserContext } from "playwright-core";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
+import { openLocalService } from "../../src/service/open_service.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { startServer } from "../../src/serve/server.ts";
 import { DEMO_MODEL, ROOT } from "../fixture_util.ts";
@@ -64,11 +64,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const engine = await openChatEngine(DEMO_MODEL, { backend: "ref", maxContext: 1024 });
+    const engine = await openLocalService(DEMO_MODEL, { backend: "ref", maxContext: 1024 });
     const server = startServer({
       engine,
       modelId: "tiny-oss-math",
-      contextSize: engine.gen.contextSize,
       sampler: defaultSamplerParams(DEMO_MODEL),
     }, { hostname: "127.0.0.1", port: 0 });
     try {
@@ -112,6 +111,7 @@ Deno.test({
       });
     } finally {
       await server.shutdown();
+      await engine.close();
     }
   },
 });

@@ -2,7 +2,7 @@
 
 import OpenAI from "openai";
 import { assertEquals } from "../assert.ts";
-import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
+import { openLocalService } from "../../src/service/open_service.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { type RunningServer, startServer } from "../../src/serve/server.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
@@ -12,12 +12,11 @@ export const MODEL = "tiny-oss-math";
 export async function withDemoServer(
   fn: (client: OpenAI, server: RunningServer, url: string) => Promise<void>,
 ) {
-  const engine = await openChatEngine(DEMO_MODEL, { backend: "ref", maxContext: 1024 });
+  const engine = await openLocalService(DEMO_MODEL, { backend: "ref", maxContext: 1024 });
   const logs: string[] = [];
   const server = startServer({
     engine,
     modelId: MODEL,
-    contextSize: engine.gen.contextSize,
     sampler: defaultSamplerParams(DEMO_MODEL),
     log: (l) => logs.push(l),
   }, { hostname: "127.0.0.1", port: 0 });
@@ -31,6 +30,7 @@ export async function withDemoServer(
     await fn(client, server, server.url);
   } finally {
     await server.shutdown();
+    await engine.close();
   }
   assertEquals(logs, [], "the server logged no errors");
 }

@@ -7,6 +7,7 @@ import type { PromptEncoder } from "../../src/chat/prompt_encoder.ts";
 import { defaultSamplerParams } from "../../src/chat/sampler.ts";
 import { loadTokenizer, type Tokenizer } from "../../src/chat/tokenizer.ts";
 import { type RunningServer, startServer } from "../../src/serve/server.ts";
+import { LocalChatService } from "../../src/service/local_service.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
 import { ScriptedGenerator, type ScriptOptions } from "./scripted_generator.ts";
 
@@ -39,19 +40,13 @@ export async function startStubServer(opts: StubOptions = {}): Promise<StubServe
   const tok = opts.tokenizer ?? await loadTokenizer(DEMO_MODEL);
   const gen = new ScriptedGenerator(tok, opts);
   const stops = ["<|return|>", "<|call|>", "<|endoftext|>"].map((t) => tok.tokenId(t)!);
-  const engine = new ChatEngine(
-    gen,
-    tok,
-    opts.renderer ?? harmonyRenderer,
-    stops,
-    undefined,
-    opts.encoder,
-  );
+  const engine = new LocalChatService([
+    new ChatEngine(gen, tok, opts.renderer ?? harmonyRenderer, stops, undefined, opts.encoder),
+  ]);
   const logs: string[] = [];
   const server = startServer({
     engine,
     modelId: STUB_MODEL,
-    contextSize: gen.contextSize,
     sampler: { ...defaultSamplerParams(), temperature: 0 },
     apiKey: opts.apiKey,
     corsOrigins: opts.corsOrigins,
@@ -64,7 +59,7 @@ export async function startStubServer(opts: StubOptions = {}): Promise<StubServe
     url: server.url,
     close: async () => {
       await server.shutdown();
-      engine.dispose();
+      await engine.close();
       if (logs.length) throw new Error(`server logged errors:\n${logs.join("\n")}`);
     },
   };

@@ -1,5 +1,6 @@
 // Builds the WASM CPU backend for a loaded model: the sharded multi-threaded pass when the plan is
-// gpt-oss-shaped (MXFP4 experts), else the single-threaded dense pass (RoPE models or GPT-2-shaped ones).
+// gpt-oss-shaped (MXFP4 experts; any number of KV slots, batched), else the single-threaded dense pass
+// (RoPE models or GPT-2-shaped ones; one slot).
 
 import { OssiError } from "../../errors.ts";
 import type { Precision } from "../../engine/create_backend.ts";
@@ -10,6 +11,7 @@ import { SingleSlotBackend } from "../single_sequence.ts";
 import { Gpt2WasmBackend } from "./gpt2_wasm_backend.ts";
 import { Qwen3WasmBackend } from "./qwen3_wasm_backend.ts";
 import { WasmBackend } from "./wasm_backend.ts";
+import { WasmBatchBackend } from "./wasm_batch_backend.ts";
 
 export interface WasmCreateOptions {
   readonly maxContext: number;
@@ -29,11 +31,11 @@ export interface WasmCreateOptions {
 }
 
 export async function createWasmBackend(model: LoadedModel, o: WasmCreateOptions): Promise<Backend> {
-  if (o.slots !== 1) throw new OssiError(`wasm backend: one KV cache so far (asked for ${o.slots} slots)`);
   const oss = gptOssView(model);
   if (typeof oss !== "string") {
     const inner = await WasmBackend.create(oss.config, oss.weights, {
       maxContext: o.maxContext,
+      slots: o.slots,
       threads: o.threads,
       moeInt8: o.moeInt8 || o.precision === "fast",
       int8Weights: o.precision === "fast",
@@ -41,7 +43,12 @@ export async function createWasmBackend(model: LoadedModel, o: WasmCreateOptions
       maxTokens: o.maxTokens,
       files: model.store.files,
     });
-    return new SingleSlotBackend(model.config, inner);
+    return new WasmBatchBackend(model.config, inner);
+  }
+  if (o.slots !== 1) {
+    throw new OssiError(
+      `wasm backend: the dense pass holds one KV cache so far (asked for ${o.slots} slots)`,
+    );
   }
   if (o.moeInt8) throw new OssiError("--moe-int8 applies to MXFP4 experts, which this model does not have");
   const rope = ropeDenseView(model);

@@ -54,9 +54,12 @@ export interface LayerSlices {
   readonly mlpNorm: number;
   /** f32 [heads] sinks of the shard's query heads. */
   readonly sinks: number;
-  /** f32 [maxContext, kvHeads*headDim] keys and values of the shard's KV heads (rope applied to keys). */
-  readonly kCache: number;
-  readonly vCache: number;
+  /**
+   * Per KV slot, f32 [maxContext, kvHeads*headDim] keys and values of the shard's KV heads (rope applied
+   * to keys).
+   */
+  readonly kCache: readonly number[];
+  readonly vCache: readonly number[];
 }
 
 /**
@@ -188,9 +191,9 @@ export function mxfp4Rows4Bytes(rows: number, cols: number): number {
   return Math.ceil(rows / 4) * Math.ceil(((cols / 32) * 68) / 16) * 16;
 }
 
-/** Bytes of the KV cache of `maxContext` tokens, all layers and heads. */
-export function kvCacheBytes(c: GptOssConfig, maxContext: number): number {
-  return c.numLayers * maxContext * c.numKvHeads * c.headDim * 4 * 2;
+/** Bytes of the KV caches of `slots` slots of `maxContext` tokens, all layers and heads. */
+export function kvCacheBytes(c: GptOssConfig, maxContext: number, slots = 1): number {
+  return slots * c.numLayers * maxContext * c.numKvHeads * c.headDim * 4 * 2;
 }
 
 /** Bytes of weights a model places in shards (everything but the embedding, which is read per token). */
@@ -213,11 +216,11 @@ export const UNEMBED_ROWS = 64;
 const SHARD_BUDGET = 3.5 * 2 ** 30;
 
 /**
- * Enough shards for the 4 GiB limit (weights and the KV cache of maxContext tokens), a multiple of
- * `threads` so each worker gets the same share.
+ * Enough shards for the 4 GiB limit (weights and the KV caches of `slots` slots of maxContext tokens), a
+ * multiple of `threads` so each worker gets the same share.
  */
-export function shardCount(c: GptOssConfig, threads: number, maxContext = 0): number {
-  const bytes = placedWeightBytes(c) + kvCacheBytes(c, maxContext);
+export function shardCount(c: GptOssConfig, threads: number, maxContext = 0, slots = 1): number {
+  const bytes = placedWeightBytes(c) + kvCacheBytes(c, maxContext, slots);
   return threads * Math.max(1, Math.ceil(bytes / threads / SHARD_BUDGET));
 }
 
@@ -230,6 +233,7 @@ export function planShards(
   shards: number,
   maxTokens: number,
   maxContext: number,
+  slots: number,
   formats: DenseFormats = {},
 ): ShardLayout[] {
   const int8Weights = formats.int8Weights ?? false;
@@ -309,8 +313,8 @@ export function planShards(
         attnNorm: a.alloc(H * 4),
         mlpNorm: a.alloc(H * 4),
         sinks: a.alloc(heads.heads * 4),
-        kCache: a.alloc(maxContext * heads.kvHeads * hd * 4),
-        vCache: a.alloc(maxContext * heads.kvHeads * hd * 4),
+        kCache: Array.from({ length: slots }, () => a.alloc(maxContext * heads.kvHeads * hd * 4)),
+        vCache: Array.from({ length: slots }, () => a.alloc(maxContext * heads.kvHeads * hd * 4)),
       });
     }
     const unembed = dense(c.vocabSize, H, false, int8Weights);
@@ -346,7 +350,7 @@ export function planShards(
       throw new OssiError(
         `wasm backend: shard ${s} needs ${
           (a.offset / 2 ** 30).toFixed(2)
-        } GiB (> 4 GiB); use more shards or a smaller context`,
+        } GiB (> 4 GiB); use more shards, a smaller context or fewer slots`,
       );
     }
     layouts.push({ index: s, pages: a.pages, weightBytes, heads, layers, unembed, cos, sin, io });

@@ -5,10 +5,19 @@
 import type { Kernels } from "./kernels.ts";
 import type { DenseSlice, ShardLayout, ShardParams } from "./shard_layout.ts";
 
+/** One sequence's rows of a step: rows [row, row + n) at positions pos, pos+1, ... of KV slot `slot`. */
+export interface Segment {
+  readonly slot: number;
+  readonly row: number;
+  readonly n: number;
+  readonly pos: number;
+}
+
 export enum Step {
   /**
-   * Attention of the residual io.x [tokens, hidden] at positions pos.. on the shard's heads: rmsnorm, q/k/v,
-   * rope, keys and values into its cache, attention with sinks: io.y [tokens, heads*headDim].
+   * Attention of the residual io.x [tokens, hidden] on the shard's heads: rmsnorm, q/k/v, then per
+   * segment (Ctl.Segments) rope, keys and values into its slot's cache, attention with sinks: io.y
+   * [tokens, heads*headDim].
    */
   Attn = 1,
   /** Attention output projection of io.x [tokens, heads*headDim]. */
@@ -39,9 +48,23 @@ export enum Ctl {
   Tokens = 4,
   /** Set by a worker whose step threw. */
   Failed = 5,
-  /** Position of the first token (Attn). */
-  Pos = 6,
+  /** Segments of the current stack of rows (Attn); their {slot, row, n, pos} follow from Ctl.Slots on. */
+  Segments = 6,
   Slots = 8,
+}
+
+/** Int32 slots of the control block: the fixed ones, then four per segment (at most one per row). */
+export function ctlInts(maxTokens: number): number {
+  return Ctl.Slots + 4 * maxTokens;
+}
+
+/** The segments the host stored in the control block. */
+export function readSegments(ctl: Int32Array): Segment[] {
+  const n = Atomics.load(ctl, Ctl.Segments), out: Segment[] = [];
+  for (let i = 0, at = Ctl.Slots; i < n; i++, at += 4) {
+    out.push({ slot: ctl[at], row: ctl[at + 1], n: ctl[at + 2], pos: ctl[at + 3] });
+  }
+  return out;
 }
 
 /** Puts `tokens` rows of `cols` floats at x into xp in the form the slice's kernel reads. */
@@ -57,7 +80,7 @@ function dense(k: Kernels, m: DenseSlice, xp: number, tokens: number, y: number)
 }
 
 /**
- * Runs `step` of `layer` on `tokens` tokens (the first at position `pos`) on shard s; f32 views its memory.
+ * Runs `step` of `layer` on `tokens` rows (the sequences `segs`) on shard s; f32 views its memory.
  */
 export function runStep(
   k: Kernels,
@@ -67,7 +90,7 @@ export function runStep(
   step: Step,
   layer: number,
   tokens: number,
-  pos: number,
+  segs: readonly Segment[],
 ): void {
   const io = s.io;
   if (step === Step.Unembed) {
@@ -92,25 +115,30 @@ export function runStep(
       dense(k, L.q, io.xp, tokens, io.q);
       dense(k, L.k, io.xp, tokens, io.k);
       dense(k, L.v, io.xp, tokens, io.v);
-      k.rope(io.q, tokens, qw, h.heads, hd, s.cos, s.sin, pos);
-      k.rope(io.k, tokens, kvw, h.kvHeads, hd, s.cos, s.sin, pos);
-      // positions >= pos are overwritten
-      f32.copyWithin(L.kCache / 4 + pos * kvw, io.k / 4, io.k / 4 + tokens * kvw);
-      f32.copyWithin(L.vCache / 4 + pos * kvw, io.v / 4, io.v / 4 + tokens * kvw);
-      k.sdpa_sink_window(
-        io.y,
-        io.q,
-        L.kCache,
-        L.vCache,
-        pos,
-        tokens,
-        p.windows[layer],
-        L.sinks,
-        h.heads,
-        h.kvHeads,
-        hd,
-        io.scores,
-      );
+      // per sequence: rope, its keys and values into its slot's cache (positions >= pos are overwritten),
+      // attention against that cache
+      for (const g of segs) {
+        const q = io.q + g.row * qw * 4, kr = io.k + g.row * kvw * 4, vr = io.v + g.row * kvw * 4;
+        const kc = L.kCache[g.slot], vc = L.vCache[g.slot];
+        k.rope(q, g.n, qw, h.heads, hd, s.cos, s.sin, g.pos);
+        k.rope(kr, g.n, kvw, h.kvHeads, hd, s.cos, s.sin, g.pos);
+        f32.copyWithin(kc / 4 + g.pos * kvw, kr / 4, kr / 4 + g.n * kvw);
+        f32.copyWithin(vc / 4 + g.pos * kvw, vr / 4, vr / 4 + g.n * kvw);
+        k.sdpa_sink_window(
+          io.y + g.row * qw * 4,
+          q,
+          kc,
+          vc,
+          g.pos,
+          g.n,
+          p.windows[layer],
+          L.sinks,
+          h.heads,
+          h.kvHeads,
+          hd,
+          io.scores,
+        );
+      }
       return;
     }
     case Step.Out:

@@ -3,7 +3,7 @@
 
 import { instantiateKernels, type Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
-import { Ctl, runStep, Step } from "./shard_step.ts";
+import { Ctl, readSegments, runStep, Step } from "./shard_step.ts";
 
 export interface WorkerInit {
   readonly wasm: Uint8Array;
@@ -43,9 +43,9 @@ scope.onmessage = (e) => {
     const step = Atomics.load(ctl, Ctl.Step) as Step;
     if (step === Step.Exit) break;
     const layer = Atomics.load(ctl, Ctl.Layer), tokens = Atomics.load(ctl, Ctl.Tokens);
-    const pos = Atomics.load(ctl, Ctl.Pos);
+    const segs = step === Step.Attn ? readSegments(ctl) : [];
     try {
-      for (const s of shards) runStep(s.k, s.f32, s.layout, init.params, step, layer, tokens, pos);
+      for (const s of shards) runStep(s.k, s.f32, s.layout, init.params, step, layer, tokens, segs);
     } catch (err) {
       Atomics.store(ctl, Ctl.Failed, 1);
       console.error(`wasm worker: ${(err as Error).message}`);

@@ -2,12 +2,25 @@
 // in worker threads over weight shards (see shard_layout.ts), each a row-slice of every matrix in its own
 // memory, so a model larger than wasm32's 4 GiB fits: attention on each shard's own KV heads and cache, the
 // matmuls, routing on each shard's router copy. The main thread keeps the residual stream, moves rows
-// between shards and adds the residuals. greedy()/topk() unembed on the shards and bring back only each
-// shard's best k logits, not the whole row.
+// between shards and adds the residuals. A batch of sequences runs as one stack of rows: every matmul reads
+// its weights once for all of them; rope, the cache append and attention run per sequence against its
+// slot's cache (one per slot in each shard). greedy()/topk() of one sequence unembed on the shards and
+// bring back only each shard's best k logits, not the whole row.
 
 import { OssiError } from "../../errors.ts";
 import type { GptOssConfig } from "../../model/gpt_oss.ts";
-import { checkTokens, checkTopK, type DebugSink, NonFiniteError, TOPK_MAX } from "../backend.ts";
+import {
+  checkBatch,
+  checkFinite,
+  checkTokens,
+  checkTopK,
+  type DebugSink,
+  ForwardAbortedError,
+  logitRows,
+  NonFiniteError,
+  type Sequence,
+  TOPK_MAX,
+} from "../backend.ts";
 import type { GptOssWeights } from "../legacy_views.ts";
 import type { SequenceOptions, SingleSequenceBackend } from "../single_sequence.ts";
 import { ropeTables } from "../../model/rope.ts";
@@ -23,11 +36,14 @@ import {
   shardParams,
   UNEMBED_ROWS,
 } from "./shard_layout.ts";
-import { Step } from "./shard_step.ts";
+import { type Segment, Step } from "./shard_step.ts";
 import { WorkerPool } from "./worker_pool.ts";
 
 export interface WasmBackendOptions {
+  /** KV-cache capacity of each slot, in tokens. */
   readonly maxContext: number;
+  /** KV caches (default 1): sequences that a batch may run side by side. */
+  readonly slots?: number;
   /** Worker threads (default: all cores). */
   readonly threads?: number;
   /** Weight shards (default: enough for the 4 GiB limit, a multiple of threads); for tests. */
@@ -69,8 +85,15 @@ interface MainBuffers {
   finalNorm: number;
 }
 
-/** The logits argument of a chunk that unembeds no row. */
-const NO_LOGITS = new Float32Array(0);
+/** A chunk row whose logits are wanted, and where they go: `out` from float `at`. */
+interface LogitRow {
+  readonly row: number;
+  readonly out: Float32Array;
+  readonly at: number;
+}
+
+/** What a chunk polls before each step on the shards; true stops it (ForwardAbortedError). */
+type StopPoll = (() => boolean) | undefined;
 
 export class WasmBackend implements SingleSequenceBackend {
   readonly name = "wasm" as const;
@@ -87,6 +110,7 @@ export class WasmBackend implements SingleSequenceBackend {
     readonly config: GptOssConfig,
     private readonly w: GptOssWeights,
     readonly maxContext: number,
+    readonly slots: number,
     readonly threads: number,
     readonly maxTokens: number,
     private readonly k: Kernels,
@@ -126,7 +150,8 @@ export class WasmBackend implements SingleSequenceBackend {
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
       throw new OssiError(`--threads must be an integer from 1 to 256, got ${opts.threads}`, 2);
     }
-    const maxTokens = opts.maxTokens ?? 256, ctx = opts.maxContext;
+    const maxTokens = opts.maxTokens ?? 256, ctx = opts.maxContext, slots = opts.slots ?? 1;
+    if (!Number.isInteger(slots) || slots < 1) throw new OssiError(`wasm backend: bad slot count ${slots}`);
     const wasm = readKernelsWasm();
     const module = new WebAssembly.Module(wasm as BufferSource);
 
@@ -151,9 +176,10 @@ export class WasmBackend implements SingleSequenceBackend {
     });
     f32.set(w.finalNorm, b.finalNorm / 4);
 
-    // weight shards, copied once from the mapping, each with its heads' KV cache
+    // weight shards, copied once from the mapping, each with its heads' KV cache of every slot
     const moeInt8 = opts.moeInt8 || opts.q8Recipe;
-    const layouts = planShards(c, opts.shards ?? shardCount(c, threads, ctx), maxTokens, ctx, {
+    const shards = opts.shards ?? shardCount(c, threads, ctx, slots);
+    const layouts = planShards(c, shards, maxTokens, ctx, slots, {
       int8Weights: opts.int8Weights || opts.q8Recipe,
       int8Router: opts.q8Recipe,
       expertRows4: moeInt8,
@@ -191,6 +217,7 @@ export class WasmBackend implements SingleSequenceBackend {
       c,
       w,
       ctx,
+      slots,
       threads,
       maxTokens,
       instantiateKernels(module, memory),
@@ -210,18 +237,65 @@ export class WasmBackend implements SingleSequenceBackend {
     }
   }
 
+  /** One sequence on slot 0 (the single-sequence interface). */
   forwardSync(tokens: ArrayLike<number>, pos: number, opts: SequenceOptions): Float32Array {
-    const n = tokens.length, V = this.config.vocabSize;
     checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
-    const rows = opts.logits === "all" ? n : opts.logits === "last" && n > 0 ? 1 : 0;
-    const logits = new Float32Array(rows * V);
-    for (let t0 = 0; t0 < n; t0 += this.maxTokens) {
-      const T = Math.min(this.maxTokens, n - t0);
-      // rows of this chunk whose logits are wanted: all, or the very last token's
-      const first = opts.logits === "all" ? 0 : opts.logits === "last" && t0 + T === n ? T - 1 : T;
-      this.chunk(tokens, t0, T, pos + t0, first, logits, opts.logits === "all" ? t0 : 0, opts.debug);
+    return this.forwardBatch([{ slot: 0, tokens, pos, logits: opts.logits }], opts.debug)[0];
+  }
+
+  /**
+   * Runs a batch as stacks of up to maxTokens rows (a sequence may span chunks; one sequence alone is
+   * chunked as it always was), polling `stop` before each step on the shards. Returns each sequence's
+   * logits as its `logits` asks, unchecked (the batch interface checks them).
+   */
+  forwardBatch(batch: readonly Sequence[], debug?: DebugSink, stop?: StopPoll): Float32Array[] {
+    const V = this.config.vocabSize;
+    checkBatch(batch, this.slots, this.maxContext, V);
+    const outs = batch.map((s) => new Float32Array(logitRows(s) * V));
+    let si = 0, off = 0;
+    while (si < batch.length) {
+      const ids: number[] = [], segs: Segment[] = [], want: LogitRow[] = [];
+      // fill one chunk, sequence after sequence
+      for (; si < batch.length && ids.length < this.maxTokens; si++, off = 0) {
+        const s = batch[si],
+          n = Math.min(s.tokens.length - off, this.maxTokens - ids.length),
+          row = ids.length;
+        for (let t = 0; t < n; t++) {
+          ids.push(s.tokens[off + t]);
+          if (s.logits === "all") want.push({ row: row + t, out: outs[si], at: (off + t) * V });
+        }
+        if (s.logits === "last" && n > 0 && off + n === s.tokens.length) {
+          want.push({ row: row + n - 1, out: outs[si], at: 0 });
+        }
+        if (n > 0) segs.push({ slot: s.slot, row, n, pos: s.pos + off });
+        off += n;
+        if (off < s.tokens.length) break; // the chunk is full: this sequence goes on in the next one
+      }
+      if (ids.length > 0) this.chunk(ids, segs, want, debug, stop);
     }
-    return logits;
+    return outs;
+  }
+
+  /**
+   * Each sequence's argmax after running the batch (ties: lowest id). One sequence takes the shards'
+   * top-1 path; several unembed their last rows together (one read of the unembedding) and pick here.
+   */
+  greedyBatch(batch: readonly Sequence[], stop?: StopPoll): number[] {
+    if (batch.length === 1) {
+      const s = batch[0];
+      checkBatch(batch, this.slots, this.maxContext, this.config.vocabSize);
+      if (s.tokens.length === 0) throw new RangeError("greedy()/topk() need at least one token");
+      this.pickSync(s.tokens, s.pos, 1, s.slot, stop);
+      return [this.bestIds[0]];
+    }
+    const V = this.config.vocabSize;
+    const rows = this.forwardBatch(batch.map((s) => ({ ...s, logits: "last" })), undefined, stop);
+    return rows.map((r, i) => {
+      checkFinite(r, V, batch[i].pos + batch[i].tokens.length - 1);
+      let best = 0;
+      for (let j = 1; j < V; j++) if (r[j] > r[best]) best = j;
+      return best;
+    });
   }
 
   /** Greedy fast path: runs `tokens` and returns the argmax token of the last one (ties: lowest id), from
@@ -246,27 +320,40 @@ export class WasmBackend implements SingleSequenceBackend {
     k: number,
   ): Promise<{ ids: Uint32Array; logits: Float32Array }> {
     try {
-      checkTopK(k, this.config.vocabSize);
-      const found = this.pickSync(tokens, pos, k);
-      return Promise.resolve({ ids: this.bestIds.slice(0, found), logits: this.bestVals.slice(0, found) });
+      return Promise.resolve(this.topkSync(tokens, pos, k));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** topk() on any slot, polling `stop` before each step. */
+  topkSync(
+    tokens: ArrayLike<number>,
+    pos: number,
+    k: number,
+    slot = 0,
+    stop?: StopPoll,
+  ): { ids: Uint32Array; logits: Float32Array } {
+    checkTopK(k, this.config.vocabSize);
+    const found = this.pickSync(tokens, pos, k, slot, stop);
+    return { ids: this.bestIds.slice(0, found), logits: this.bestVals.slice(0, found) };
   }
 
   /**
    * Runs `tokens`; leaves the k best logits of the last one in bestIds/bestVals and returns their count (k:
    * fewer are found only when the row holds NaN, which, like an infinite best logit, is a NonFiniteError).
    */
-  private pickSync(tokens: ArrayLike<number>, pos: number, k: number): number {
+  private pickSync(tokens: ArrayLike<number>, pos: number, k: number, slot = 0, stop?: StopPoll): number {
     const n = tokens.length, H = this.config.hiddenSize, b = this.b;
     checkTokens(tokens, pos, this.maxContext, this.config.vocabSize);
     if (n === 0) throw new RangeError("greedy()/topk() need at least one token");
     let T = 0;
     for (let t0 = 0; t0 < n; t0 += T) {
       T = Math.min(this.maxTokens, n - t0);
-      this.chunk(tokens, t0, T, pos + t0, T, NO_LOGITS, 0, undefined);
+      const ids = Array.from({ length: T }, (_, t) => tokens[t0 + t]);
+      this.chunk(ids, [{ slot, row: 0, n: T, pos: pos + t0 }], [], undefined, stop);
     }
+    if (stop?.()) throw new ForwardAbortedError();
     // final norm of the last token; each shard unembeds it and keeps its k best
     this.k.rmsnorm(b.xn, b.x + (T - 1) * H * 4, b.finalNorm, this.config.norm.eps, 1, H);
     this.broadcast(b.xn, H);
@@ -298,41 +385,48 @@ export class WasmBackend implements SingleSequenceBackend {
     return found;
   }
 
-  /** Runs tokens [t0, t0+T) at positions pos..; writes logits of chunk rows [first, T) from row outRow. */
+  /**
+   * Runs one stack of rows (`tokens`, one per row), each sequence's rows (`segs`) against its slot's cache
+   * at its positions, polling `stop` before each step on the shards (a stop lands within one step of one
+   * layer); writes the logits of the `want` rows.
+   */
   private chunk(
-    tokens: ArrayLike<number>,
-    t0: number,
-    T: number,
-    pos: number,
-    first: number,
-    logits: Float32Array,
-    outRow: number,
+    tokens: readonly number[],
+    segs: readonly Segment[],
+    want: readonly LogitRow[],
     dbg: DebugSink | undefined,
+    stop: StopPoll,
   ): void {
-    const c = this.config, k = this.k, b = this.b, f32 = this.f32, H = c.hiddenSize;
+    const c = this.config, k = this.k, b = this.b, f32 = this.f32, H = c.hiddenSize, T = tokens.length;
     const qw = c.numHeads * c.headDim, K = c.expertsPerToken, F = c.intermediateSize;
     const emit = (name: string, layer: number, rows: number, at: number, width: number) =>
       dbg?.(name, layer, rows, f32.slice(at / 4, at / 4 + rows * width));
+    const run = (step: Step, layer: number, rows = T) => {
+      if (stop?.()) throw new ForwardAbortedError();
+      this.pool.run(step, layer, rows);
+    };
 
     // token embedding: bf16 rows widened straight from the mapping
     const embed = this.w.embed.data as Uint16Array;
     for (let t = 0; t < T; t++) {
-      const src = tokens[t0 + t] * H, dst = b.x / 4 + t * H;
+      const src = tokens[t] * H, dst = b.x / 4 + t * H;
       for (let i = 0; i < H; i++) this.u32[dst + i] = embed[src + i] << 16;
     }
     emit("embedding", -1, T, b.x, H);
+    this.pool.setSegments(segs);
 
     for (let l = 0; l < c.numLayers; l++) {
-      // attention: each shard norms x, projects q/k/v of its KV heads, ropes them, appends to its cache
-      // (positions >= pos are overwritten) and attends with sinks (sliding window on the layers with one)
+      // attention: each shard norms x, projects q/k/v of its KV heads, then per sequence ropes them,
+      // appends to its slot's cache (positions >= pos are overwritten) and attends with sinks (sliding
+      // window on the layers with one)
       if (dbg) this.debugNorm(dbg, "attn_norm", l, T, b.attnNorm[l]);
       this.broadcast(b.x, T * H);
-      this.pool.run(Step.Attn, l, T, pos);
+      run(Step.Attn, l);
       this.gatherHeads(T, b.att, qw);
       emit("attn_core", l, T, b.att, qw);
       // output projection, residual
       this.broadcast(b.att, T * qw);
-      this.pool.run(Step.Out, l, T);
+      run(Step.Out, l);
       this.gather((s) => s.layers[l].o, T, b.proj, H);
       emit("attn_out", l, T, b.proj, H);
       k.add_inplace(b.x, b.proj, T * H);
@@ -342,12 +436,12 @@ export class WasmBackend implements SingleSequenceBackend {
       // runs gate_up + SwiGLU on its rows of the chosen experts
       if (dbg) this.debugNorm(dbg, "mlp_norm", l, T, b.mlpNorm[l]);
       this.broadcast(b.x, T * H);
-      this.pool.run(Step.MoeUp, l, T);
+      run(Step.MoeUp, l);
       if (dbg) this.debugRouting(dbg, l, T);
       this.gatherPairs(l, T * K, b.act, F);
       // down projection, weighted sum over the chosen experts
       this.broadcast(b.act, T * K * F);
-      this.pool.run(Step.Down, l, T);
+      run(Step.Down, l);
       this.gather((s) => s.layers[l].down, T, b.proj, H);
       emit("moe_out", l, T, b.proj, H);
       // residual
@@ -355,19 +449,20 @@ export class WasmBackend implements SingleSequenceBackend {
       emit("residual_after_moe", l, T, b.x, H);
     }
 
-    if (T === first) return;
-    // final norm, unembedding straight into the caller's logits, UNEMBED_ROWS rows at a time
-    k.rmsnorm(b.xn, b.x + first * H * 4, b.finalNorm, c.norm.eps, T - first, H);
-    emit("final_norm", -1, T - first, b.xn, H);
-    const V = c.vocabSize;
-    for (let r0 = 0; r0 < T - first; r0 += UNEMBED_ROWS) {
-      const rows = Math.min(UNEMBED_ROWS, T - first - r0);
+    if (want.length === 0) return;
+    // final norm of the wanted rows (side by side), unembedding into the callers' logits, UNEMBED_ROWS
+    // rows at a time
+    want.forEach((w, j) => k.rmsnorm(b.xn + j * H * 4, b.x + w.row * H * 4, b.finalNorm, c.norm.eps, 1, H));
+    emit("final_norm", -1, want.length, b.xn, H);
+    for (let r0 = 0; r0 < want.length; r0 += UNEMBED_ROWS) {
+      const rows = Math.min(UNEMBED_ROWS, want.length - r0);
       this.broadcast(b.xn + r0 * H * 4, rows * H);
-      this.pool.run(Step.Unembed, 0, rows);
+      run(Step.Unembed, 0, rows);
       this.layouts.forEach((s, i) => {
         const src = this.shardF32[i], y = s.io.y / 4, u = s.unembed;
-        for (let t = 0; t < rows; t++) {
-          logits.set(src.subarray(y + t * u.rows, y + (t + 1) * u.rows), (outRow + r0 + t) * V + u.r0);
+        for (let j = 0; j < rows; j++) {
+          const w = want[r0 + j];
+          w.out.set(src.subarray(y + j * u.rows, y + (j + 1) * u.rows), w.at + u.r0);
         }
       });
     }

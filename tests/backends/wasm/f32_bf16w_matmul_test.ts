@@ -1,4 +1,4 @@
-// f32_bf16w_matmul (decode and prefill paths) against the reference linear().
+// f32_bf16w_matmul (decode, pair and prefill paths) against the reference linear().
 
 import { assert, assertEquals } from "../../assert.ts";
 import { linear } from "../../../src/backends/ref/kernels.ts";
@@ -28,6 +28,13 @@ Deno.test("f32_bf16w_matmul() matches linear() on exact tiles (4 rows, 4 tokens)
   check(16, 256, 8, false, 3);
 });
 
+Deno.test("f32_bf16w_matmul() matches linear() on token pairs (2, 3, 6 tokens; 4-row tiles and tails)", () => {
+  check(8, 64, 2, true, 11);
+  check(9, 48, 3, false, 12);
+  check(6, 32, 6, true, 13);
+  check(3, 16, 2, true, 14);
+});
+
 Deno.test("f32_bf16w_matmul() matches linear() with partial row and token tails", () => {
   check(7, 72, 1, true, 4);
   check(1, 8, 1, true, 5);
@@ -49,7 +56,11 @@ Deno.test("f32_bf16w_matmul() matches linear() on random shapes", () => {
 });
 
 Deno.test("f32_bf16w_matmul() gives each token the same bits alone or in a batch of any size", () => {
-  const r = rng(42), rows = 19, cols = 72, tokens = 7;
+  for (const tokens of [2, 3, 7]) sameBitsAlone(tokens);
+});
+
+function sameBitsAlone(tokens: number): void {
+  const r = rng(42 + tokens), rows = 19, cols = 72;
   const w = Uint16Array.from(randomF32(rows * cols, r), f32ToBf16), x = randomF32(tokens * cols, r);
   const h = new Harness();
   const wAt = h.put(w), xp = h.zeros(x.byteLength), y = h.zeros(tokens * rows * 4);
@@ -61,7 +72,7 @@ Deno.test("f32_bf16w_matmul() gives each token the same bits alone or in a batch
     assertEquals(
       Array.from(h.f32(y, rows)),
       Array.from(batch.subarray(t * rows, (t + 1) * rows)),
-      `token ${t}`,
+      `token ${t} of ${tokens}`,
     );
   }
-});
+}

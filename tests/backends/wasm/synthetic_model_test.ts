@@ -91,7 +91,7 @@ Deno.test("planShards() splits gpt-oss-20b into memories under 4 GiB that cover 
   const cfg = gptOss.parseConfig("synthetic", synthConfig(GPT_OSS_20B));
   const shards = shardCount(cfg, 2, 8192);
   assertEquals(shards, 4);
-  const plan = planShards(cfg, shards, 64, 8192);
+  const plan = planShards(cfg, shards, 64, 8192, 1);
   for (const s of plan) assert(s.pages * 65536 <= 4 * 2 ** 30, `shard ${s.index} is ${s.pages} pages`);
   const covered = (pick: (s: (typeof plan)[number]) => { r0: number; rows: number }, total: number) => {
     let next = 0;
