@@ -6,9 +6,8 @@
 // (12 * the sum of q, precomputed per lane), then scaled by scale/2 * 2^(e-127) in f32; f32 accumulation
 // across blocks. The error is f32-like (2^-22 of the block's largest |x| per activation); one int16 level
 // (2^-16) is too coarse for the clamped SwiGLU outputs, whose blocks carry outliers (1.3e-3 logits error
-// on gpt-oss-tiny against 1e-5). The opt-in int8 variant (quantize_mxfp4_x_int8, f32_mxfp4w_matmul_int8)
-// keeps one digit, q = round(x / scale) with scale = maxabs / 127, as the usual q8 CPU kernels do: a third
-// of the dots, an error of 2^-8 of the block's largest |x| per activation.
+// on gpt-oss-tiny against 1e-5). This is the exact path's kernel; the fast path's int8 activations use
+// f32_mxfp4w_matmul_q8.ts on a four-row packing of the same weights.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 /**
@@ -28,26 +27,15 @@ const CONSTS: usize = memory.data<u8>([
 /** Largest |q|: 2^22 - 1, so d2 stays within [-64, 64] and every i16 and i32 sum below is exact. */
 const Q_MAX: f64 = 4194303;
 
-/** Largest |q| of the int8 variant. */
-const Q_MAX_INT8: f64 = 127;
-
 /**
- * The two quantized formats are told apart at compile time by a type parameter: Q22 (three digits) or Q8
- * (one). A Q22 block is d2, d1, d0 (32 i8 each: the 16 even columns, then the 16 odd ones), scale/2 in 4 f32
- * lanes, then 12 * (sum of q over columns 8l..8l+7) in i32 lane l: 128 bytes. A Q8 block is the one digit
- * plane, scale/2, and the sums: 64 bytes.
+ * A quantized block is d2, d1, d0 (32 i8 each: the 16 even columns, then the 16 odd ones), scale/2 in 4 f32
+ * lanes, then 12 * (sum of q over columns 8l..8l+7) in i32 lane l: 128 bytes.
  */
-type Q22 = i32;
-type Q8 = i8;
+const XQ_BLOCK: i32 = 128;
 
-/** Bytes of one quantized block; the scale sits at xqBlock - 32, the offset sums at xqBlock - 16. */
-@inline function xqBlock<Q>(): i32 {
-  return sizeof<Q>() == 1 ? 64 : 128;
-}
-
-/** Bytes of one quantized row of `cols` activations (cols/32 blocks of 128 bytes; Q8 rows use half). */
+/** Bytes of one quantized row of `cols` activations (cols/32 blocks of 128 bytes). */
 export function mxfp4_xq_row_bytes(cols: i32): i32 {
-  return (cols >> 5) * xqBlock<Q22>();
+  return (cols >> 5) * XQ_BLOCK;
 }
 
 /**
@@ -58,16 +46,7 @@ export function mxfp4_xq_row_bytes(cols: i32): i32 {
  * column, its high nibble the odd one. cols % 32 == 0.
  */
 export function quantize_mxfp4_x(x: usize, xq: usize, rows: i32, cols: i32): void {
-  quantize<Q22>(x, xq, rows, cols);
-}
-
-/** quantize_mxfp4_x for f32_mxfp4w_matmul_int8: one digit, q = round(x / scale), scale = maxabs / 127. */
-export function quantize_mxfp4_x_int8(x: usize, xq: usize, rows: i32, cols: i32): void {
-  quantize<Q8>(x, xq, rows, cols);
-}
-
-@inline function quantize<Q>(x: usize, xq: usize, rows: i32, cols: i32): void {
-  const nb = cols >> 5, qMax = sizeof<Q>() == 1 ? Q_MAX_INT8 : Q_MAX, blockBytes = <usize>xqBlock<Q>();
+  const nb = cols >> 5, qMax = Q_MAX, blockBytes = <usize>XQ_BLOCK;
   for (let t = 0; t < rows; t++) {
     const xr = x + (<usize>t * <usize>cols << 2), qr = xq + <usize>t * <usize>nb * blockBytes;
     for (let g = 0; g < nb; g++) {
@@ -83,15 +62,11 @@ export function quantize_mxfp4_x_int8(x: usize, xq: usize, rows: i32, cols: i32)
           const q = <i32>nearest<f64>(<f64>load<f32>(s + (<usize>c << 2)) * inv);
           sum += q;
           const at = d + <usize>((c & 1) << 4) + <usize>(c >> 1);
-          if (sizeof<Q>() == 1) {
-            store<i8>(at, <i8>q);
-          } else {
-            const d0 = ((q + 128) & 255) - 128, q1 = (q - d0) >> 8;
-            const d1 = ((q1 + 128) & 255) - 128, d2 = (q1 - d1) >> 8;
-            store<i8>(at, <i8>d2);
-            store<i8>(at, <i8>d1, 32);
-            store<i8>(at, <i8>d0, 64);
-          }
+          const d0 = ((q + 128) & 255) - 128, q1 = (q - d0) >> 8;
+          const d1 = ((q1 + 128) & 255) - 128, d2 = (q1 - d1) >> 8;
+          store<i8>(at, <i8>d2);
+          store<i8>(at, <i8>d1, 32);
+          store<i8>(at, <i8>d0, 64);
         }
         store<i32>(d + blockBytes - 16 + (<usize>lane << 2), sum * 12);
       }
@@ -128,18 +103,13 @@ export function quantize_mxfp4_x_int8(x: usize, xq: usize, rows: i32, cols: i32)
  * acc + (q . w) * scale/2 * ws, as 4 f32 partial sums. i32 lane l is the exact dot over columns 8l..8l+7
  * (|q . (2w+12)| <= 8 * 24 * 2^22 < 2^31 before the offset is taken off).
  */
-@inline function blockDot<Q>(ev: v128, od: v128, ws: v128, q: usize, acc: v128): v128 {
+@inline function blockDot(ev: v128, od: v128, ws: v128, q: usize, acc: v128): v128 {
   const ones = v128.load(CONSTS, 48);
-  let dot: v128;
-  if (sizeof<Q>() == 1) {
-    dot = i32x4.sub(i32x4.dot_i16x8_s(digitDot(q, ev, od), ones), v128.load(q, 48));
-  } else {
-    const hi = i32x4.shl(i32x4.dot_i16x8_s(digitDot(q, ev, od), ones), 16);
-    const mid = i32x4.dot_i16x8_s(digitDot(q + 32, ev, od), v128.load(CONSTS, 64));
-    const lo = i32x4.dot_i16x8_s(digitDot(q + 64, ev, od), ones);
-    dot = i32x4.sub(i32x4.add(hi, i32x4.add(mid, lo)), v128.load(q, 112));
-  }
-  return f32x4.relaxed_madd(f32x4.convert_i32x4_s(dot), f32x4.mul(v128.load(q, xqBlock<Q>() - 32), ws), acc);
+  const hi = i32x4.shl(i32x4.dot_i16x8_s(digitDot(q, ev, od), ones), 16);
+  const mid = i32x4.dot_i16x8_s(digitDot(q + 32, ev, od), v128.load(CONSTS, 64));
+  const lo = i32x4.dot_i16x8_s(digitDot(q + 64, ev, od), ones);
+  const dot = i32x4.sub(i32x4.add(hi, i32x4.add(mid, lo)), v128.load(q, 112));
+  return f32x4.relaxed_madd(f32x4.convert_i32x4_s(dot), f32x4.mul(v128.load(q, XQ_BLOCK - 32), ws), acc);
 }
 
 @inline function yAt(y: usize, yRows: usize, i: i32, yBytes: usize, r: i32): usize {
@@ -155,7 +125,7 @@ export function quantize_mxfp4_x_int8(x: usize, xq: usize, rows: i32, cols: i32)
 }
 
 /** Tokens [i, n) of one row r (blocks at br, scales at sr): four, then two, then one at a time. */
-function rowTokens<Q>(
+function rowTokens(
   br: usize, sr: usize, b: f32, nb: i32, xq: usize, xRows: usize, xBytes: usize, i: i32, n: i32,
   y: usize, yRows: usize, yBytes: usize, r: i32,
 ): void {
@@ -165,11 +135,11 @@ function rowTokens<Q>(
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let g = 0; g < nb; g++) {
       const bv = v128.load(br + (<usize>g << 4));
-      const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * <usize>xqBlock<Q>();
-      a0 = blockDot<Q>(ev, od, ws, x0 + off, a0);
-      a1 = blockDot<Q>(ev, od, ws, x1 + off, a1);
-      a2 = blockDot<Q>(ev, od, ws, x2 + off, a2);
-      a3 = blockDot<Q>(ev, od, ws, x3 + off, a3);
+      const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * <usize>XQ_BLOCK;
+      a0 = blockDot(ev, od, ws, x0 + off, a0);
+      a1 = blockDot(ev, od, ws, x1 + off, a1);
+      a2 = blockDot(ev, od, ws, x2 + off, a2);
+      a3 = blockDot(ev, od, ws, x3 + off, a3);
     }
     store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
     store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b);
@@ -181,9 +151,9 @@ function rowTokens<Q>(
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
     for (let g = 0; g < nb; g++) {
       const bv = v128.load(br + (<usize>g << 4));
-      const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * <usize>xqBlock<Q>();
-      a0 = blockDot<Q>(ev, od, ws, x0 + off, a0);
-      a1 = blockDot<Q>(ev, od, ws, x1 + off, a1);
+      const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g), off = <usize>g * <usize>XQ_BLOCK;
+      a0 = blockDot(ev, od, ws, x0 + off, a0);
+      a1 = blockDot(ev, od, ws, x1 + off, a1);
     }
     store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
     store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b);
@@ -193,7 +163,7 @@ function rowTokens<Q>(
     let a0 = f32x4.splat(0);
     for (let g = 0; g < nb; g++) {
       const bv = v128.load(br + (<usize>g << 4));
-      a0 = blockDot<Q>(evenCodes(bv), oddCodes(bv), blockScale(sr + g), x0 + <usize>g * <usize>xqBlock<Q>(), a0);
+      a0 = blockDot(evenCodes(bv), oddCodes(bv), blockScale(sr + g), x0 + <usize>g * <usize>XQ_BLOCK, a0);
     }
     store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b);
   }
@@ -203,7 +173,7 @@ function rowTokens<Q>(
  * Rows r and r+1 against tokens in fours: each activation block is read once for both rows (four tokens'
  * blocks are 512 bytes, and a row's sweep over all of them outgrows L1). Returns the first token left.
  */
-function rowPairTokens4<Q>(
+function rowPairTokens4(
   br: usize, sr: usize, bias: usize, nb: i32, xq: usize, xRows: usize, xBytes: usize, n: i32,
   y: usize, yRows: usize, yBytes: usize, r: i32,
 ): i32 {
@@ -215,18 +185,18 @@ function rowPairTokens4<Q>(
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
     for (let g = 0; g < nb; g++) {
-      const p = br + (<usize>g << 4), off = <usize>g * <usize>xqBlock<Q>();
+      const p = br + (<usize>g << 4), off = <usize>g * <usize>XQ_BLOCK;
       const bv = v128.load(p), bw = v128.load(p + rowBytes);
       const ev = evenCodes(bv), od = oddCodes(bv), ws = blockScale(sr + g);
       const ew = evenCodes(bw), ow = oddCodes(bw), wt = blockScale(sr + nb + g);
-      a0 = blockDot<Q>(ev, od, ws, x0 + off, a0);
-      c0 = blockDot<Q>(ew, ow, wt, x0 + off, c0);
-      a1 = blockDot<Q>(ev, od, ws, x1 + off, a1);
-      c1 = blockDot<Q>(ew, ow, wt, x1 + off, c1);
-      a2 = blockDot<Q>(ev, od, ws, x2 + off, a2);
-      c2 = blockDot<Q>(ew, ow, wt, x2 + off, c2);
-      a3 = blockDot<Q>(ev, od, ws, x3 + off, a3);
-      c3 = blockDot<Q>(ew, ow, wt, x3 + off, c3);
+      a0 = blockDot(ev, od, ws, x0 + off, a0);
+      c0 = blockDot(ew, ow, wt, x0 + off, c0);
+      a1 = blockDot(ev, od, ws, x1 + off, a1);
+      c1 = blockDot(ew, ow, wt, x1 + off, c1);
+      a2 = blockDot(ev, od, ws, x2 + off, a2);
+      c2 = blockDot(ew, ow, wt, x2 + off, c2);
+      a3 = blockDot(ev, od, ws, x3 + off, a3);
+      c3 = blockDot(ew, ow, wt, x3 + off, c3);
     }
     store<f32>(yAt(y, yRows, i, yBytes, r), hsum(a0) + b0);
     store<f32>(yAt(y, yRows, i + 1, yBytes, r), hsum(a1) + b0);
@@ -241,16 +211,16 @@ function rowPairTokens4<Q>(
 }
 
 /** A lone token (decode) against rows r..r+3: four independent chains share each activation block. */
-function fourRows1<Q>(br: usize, sr: usize, bias: usize, nb: i32, x0: usize, y: usize, r: i32): void {
+function fourRows1(br: usize, sr: usize, bias: usize, nb: i32, x0: usize, y: usize, r: i32): void {
   const rowBytes = <usize>nb << 4;
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   for (let g = 0; g < nb; g++) {
-    const p = br + (<usize>g << 4), sc = sr + g, q = x0 + <usize>g * <usize>xqBlock<Q>();
+    const p = br + (<usize>g << 4), sc = sr + g, q = x0 + <usize>g * <usize>XQ_BLOCK;
     const v0 = v128.load(p), v1 = v128.load(p + rowBytes), v2 = v128.load(p + 2 * rowBytes), v3 = v128.load(p + 3 * rowBytes);
-    a0 = blockDot<Q>(evenCodes(v0), oddCodes(v0), blockScale(sc), q, a0);
-    a1 = blockDot<Q>(evenCodes(v1), oddCodes(v1), blockScale(sc + nb), q, a1);
-    a2 = blockDot<Q>(evenCodes(v2), oddCodes(v2), blockScale(sc + 2 * nb), q, a2);
-    a3 = blockDot<Q>(evenCodes(v3), oddCodes(v3), blockScale(sc + 3 * nb), q, a3);
+    a0 = blockDot(evenCodes(v0), oddCodes(v0), blockScale(sc), q, a0);
+    a1 = blockDot(evenCodes(v1), oddCodes(v1), blockScale(sc + nb), q, a1);
+    a2 = blockDot(evenCodes(v2), oddCodes(v2), blockScale(sc + 2 * nb), q, a2);
+    a3 = blockDot(evenCodes(v3), oddCodes(v3), blockScale(sc + 3 * nb), q, a3);
   }
   // y is the token's output row (yAt with r = 0)
   store<f32>(y + (<usize>r << 2), hsum(a0) + biasAt(bias, r));
@@ -271,36 +241,21 @@ export function f32_mxfp4w_matmul(
   blocks: usize, scales: usize, bias: usize, rows: i32, cols: i32,
   xq: usize, xRows: usize, n: i32, y: usize, yRows: usize, yStride: i32,
 ): void {
-  matmul<Q22>(blocks, scales, bias, rows, cols, xq, xRows, n, y, yRows, yStride);
-}
-
-/** f32_mxfp4w_matmul on rows from quantize_mxfp4_x_int8 (one digit: faster, 2^-8 of a block's largest). */
-export function f32_mxfp4w_matmul_int8(
-  blocks: usize, scales: usize, bias: usize, rows: i32, cols: i32,
-  xq: usize, xRows: usize, n: i32, y: usize, yRows: usize, yStride: i32,
-): void {
-  matmul<Q8>(blocks, scales, bias, rows, cols, xq, xRows, n, y, yRows, yStride);
-}
-
-@inline function matmul<Q>(
-  blocks: usize, scales: usize, bias: usize, rows: i32, cols: i32,
-  xq: usize, xRows: usize, n: i32, y: usize, yRows: usize, yStride: i32,
-): void {
-  const nb = cols >> 5, xBytes = <usize>nb * <usize>xqBlock<Q>(), yBytes = <usize>yStride << 2;
+  const nb = cols >> 5, xBytes = <usize>nb * <usize>XQ_BLOCK, yBytes = <usize>yStride << 2;
   const rowBytes = <usize>nb << 4;
   let r = 0;
   if (n == 1) {
     const x0 = xAt(xq, xRows, 0, xBytes), y0 = yAt(y, yRows, 0, yBytes, 0);
-    for (; r + 4 <= rows; r += 4) fourRows1<Q>(blocks + <usize>r * rowBytes, scales + <usize>r * <usize>nb, bias, nb, x0, y0, r);
+    for (; r + 4 <= rows; r += 4) fourRows1(blocks + <usize>r * rowBytes, scales + <usize>r * <usize>nb, bias, nb, x0, y0, r);
   } else if (n >= 4) {
     for (; r + 2 <= rows; r += 2) {
       const br = blocks + <usize>r * rowBytes, sr = scales + <usize>r * <usize>nb;
-      const i = rowPairTokens4<Q>(br, sr, bias, nb, xq, xRows, xBytes, n, y, yRows, yBytes, r);
-      rowTokens<Q>(br, sr, biasAt(bias, r), nb, xq, xRows, xBytes, i, n, y, yRows, yBytes, r);
-      rowTokens<Q>(br + rowBytes, sr + nb, biasAt(bias, r + 1), nb, xq, xRows, xBytes, i, n, y, yRows, yBytes, r + 1);
+      const i = rowPairTokens4(br, sr, bias, nb, xq, xRows, xBytes, n, y, yRows, yBytes, r);
+      rowTokens(br, sr, biasAt(bias, r), nb, xq, xRows, xBytes, i, n, y, yRows, yBytes, r);
+      rowTokens(br + rowBytes, sr + nb, biasAt(bias, r + 1), nb, xq, xRows, xBytes, i, n, y, yRows, yBytes, r + 1);
     }
   }
   for (; r < rows; r++) {
-    rowTokens<Q>(blocks + <usize>r * rowBytes, scales + <usize>r * <usize>nb, biasAt(bias, r), nb, xq, xRows, xBytes, 0, n, y, yRows, yBytes, r);
+    rowTokens(blocks + <usize>r * rowBytes, scales + <usize>r * <usize>nb, biasAt(bias, r), nb, xq, xRows, xBytes, 0, n, y, yRows, yBytes, r);
   }
 }

@@ -2,32 +2,38 @@
 // Tokens are grouped by expert so each expert's weights stream once per call (prefill reuses them).
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
-import {
-  f32_mxfp4w_matmul,
-  f32_mxfp4w_matmul_int8,
-  quantize_mxfp4_x,
-  quantize_mxfp4_x_int8,
-} from "./f32_mxfp4w_matmul";
+import { f32_mxfp4w_matmul, quantize_mxfp4_x } from "./f32_mxfp4w_matmul";
+import { f32_mxfp4w_matmul_q8, mxfp4_rows4_bytes, quantize_q8_x } from "./f32_mxfp4w_matmul_q8";
+
+/**
+ * Expert e's matmul on activations quantized by quantizeX: 22 bits on the checkpoint layout (blocks,
+ * scales: see f32_mxfp4w_matmul.ts), or int8 on the four-row packing (blocks: pack_mxfp4_rows4 output,
+ * scales unused: see f32_mxfp4w_matmul_q8.ts).
+ */
+function expertMatmul(
+  int8: bool, e: i32, blocks: usize, scales: usize, bias: usize, rows: i32, cols: i32,
+  xq: usize, xRows: usize, n: i32, y: usize, yRows: usize, yStride: i32,
+): void {
+  const b = bias + (<usize>e * <usize>rows << 2);
+  if (int8) {
+    const w = blocks + <usize>e * <usize>mxfp4_rows4_bytes(rows, cols);
+    f32_mxfp4w_matmul_q8(w, b, rows, cols, xq, xRows, n, y, yRows, yStride);
+  } else {
+    const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
+    f32_mxfp4w_matmul(blocks + <usize>e * eBlocks, scales + <usize>e * eScales, b, rows, cols, xq, xRows, n, y, yRows, yStride);
+  }
+}
+
+/** Quantizes activations for expertMatmul: 22 bits (f32-like), or int8 when asked (faster, 2^-8). */
+function quantizeX(int8: bool, x: usize, xq: usize, rows: i32, cols: i32): void {
+  if (int8) quantize_q8_x(x, xq, rows, cols);
+  else quantize_mxfp4_x(x, xq, rows, cols);
+}
 
 /**
  * Writes into lists the (input row, output row) pairs of the selections that chose expert e:
  * selection i = t*k + j reads input row (perSelection ? i : t) and writes row i. Returns their count.
  */
-/** The MXFP4 matmul on activations quantized by quantizeX (see f32_mxfp4w_matmul.ts). */
-function expertMatmul(
-  int8: bool, blocks: usize, scales: usize, bias: usize, rows: i32, cols: i32,
-  xq: usize, xRows: usize, n: i32, y: usize, yRows: usize, yStride: i32,
-): void {
-  if (int8) f32_mxfp4w_matmul_int8(blocks, scales, bias, rows, cols, xq, xRows, n, y, yRows, yStride);
-  else f32_mxfp4w_matmul(blocks, scales, bias, rows, cols, xq, xRows, n, y, yRows, yStride);
-}
-
-/** Quantizes activations for expertMatmul: 22 bits (f32-like), or int8 when asked (faster, 2^-8). */
-function quantizeX(int8: bool, x: usize, xq: usize, rows: i32, cols: i32): void {
-  if (int8) quantize_mxfp4_x_int8(x, xq, rows, cols);
-  else quantize_mxfp4_x(x, xq, rows, cols);
-}
-
 function gather(sel: usize, count: i32, k: i32, e: i32, perSelection: bool, xList: usize, yList: usize): i32 {
   let n = 0;
   for (let i = 0; i < count; i++) {
@@ -43,8 +49,9 @@ function gather(sel: usize, count: i32, k: i32, e: i32, perSelection: bool, xLis
  * act[i, p] for selection i = t*k + j (expert sel[i]) and pair p < rows/2 of this slice:
  * g = min(gate, limit), u = clamp(up, ±limit), act = (u + 1) * g * sigmoid(alpha * g), where gate and up
  * are rows 2p and 2p+1 of W_e x[t] + b_e. Weights: [experts, rows, cols/32, 16] blocks, [experts, rows,
- * cols/32] scales, [experts, rows] bias. tmp: [tokens*k, rows] f32; lists: 2*tokens*k i32; xp: tokens*cols f32 (holds the quantized x).
- * int8: quantize the activations to int8 instead of 22 bits.
+ * cols/32] scales (int8: [experts] pack_mxfp4_rows4 packings in blocks), [experts, rows] bias. tmp:
+ * [tokens*k, rows] f32; lists: 2*tokens*k i32; xp: tokens*cols f32 (holds the quantized x).
+ * int8: int8 activations on the four-row packing instead of 22 bits on the checkpoint layout.
  */
 export function f32_mxfp4w_moe_gate_up_swiglu(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
@@ -53,11 +60,10 @@ export function f32_mxfp4w_moe_gate_up_swiglu(
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
   quantizeX(int8, x, xp, tokens, cols);
-  const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
   for (let e = 0; e < experts; e++) {
     const n = gather(sel, count, k, e, false, xList, yList);
     if (n == 0) continue;
-    expertMatmul(int8, blocks + <usize>e * eBlocks, scales + <usize>e * eScales, bias + (<usize>e * <usize>rows << 2), rows, cols, xp, xList, n, tmp, yList, rows);
+    expertMatmul(int8, e, blocks, scales, bias, rows, cols, xp, xList, n, tmp, yList, rows);
   }
   const pairs = rows >> 1;
   for (let i = 0; i < count; i++) {
@@ -73,7 +79,7 @@ export function f32_mxfp4w_moe_gate_up_swiglu(
 /**
  * out[t, r] = sum_j weights[t*k + j] * (W_e act[t*k + j] + b_e)[r] with e = sel[t*k + j], for the rows of
  * this slice. act: [tokens*k, cols]; tmp: [tokens*k, rows]; xp: tokens*k*cols f32 (holds the quantized act); lists: 2*tokens*k i32.
- * int8: quantize the activations to int8 instead of 22 bits.
+ * Weights and int8 as for f32_mxfp4w_moe_gate_up_swiglu.
  */
 export function f32_mxfp4w_moe_down_sum(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
@@ -82,11 +88,10 @@ export function f32_mxfp4w_moe_down_sum(
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
   quantizeX(int8, act, xp, count, cols);
-  const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
   for (let e = 0; e < experts; e++) {
     const n = gather(sel, count, k, e, true, xList, yList);
     if (n == 0) continue;
-    expertMatmul(int8, blocks + <usize>e * eBlocks, scales + <usize>e * eScales, bias + (<usize>e * <usize>rows << 2), rows, cols, xp, xList, n, tmp, yList, rows);
+    expertMatmul(int8, e, blocks, scales, bias, rows, cols, xp, xList, n, tmp, yList, rows);
   }
   for (let t = 0; t < tokens; t++) {
     const o = out + (<usize>t * <usize>rows << 2);

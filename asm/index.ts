@@ -3,13 +3,16 @@
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 export { f32_bf16w_matmul, permute_bf16_x } from "./f32_bf16w_matmul";
+export { f32_mxfp4w_matmul, mxfp4_xq_row_bytes, quantize_mxfp4_x } from "./f32_mxfp4w_matmul";
+export { f32_i8w_matmul, i16_xq_row_bytes, i8w_bytes, i8w_group_bytes, pack_i8w_bf16, quantize_i16_x } from "./f32_i8w_matmul";
 export {
-  f32_mxfp4w_matmul,
-  f32_mxfp4w_matmul_int8,
-  mxfp4_xq_row_bytes,
-  quantize_mxfp4_x,
-  quantize_mxfp4_x_int8,
-} from "./f32_mxfp4w_matmul";
+  f32_mxfp4w_matmul_q8,
+  mxfp4_rows4_bytes,
+  mxfp4_rows4_group_bytes,
+  pack_mxfp4_rows4,
+  q8_xq_row_bytes,
+  quantize_q8_x,
+} from "./f32_mxfp4w_matmul_q8";
 export { f32_mxfp4w_moe_down_sum, f32_mxfp4w_moe_gate_up_swiglu } from "./f32_mxfp4w_moe";
 export { add_inplace, rmsnorm } from "./rmsnorm";
 export { rope } from "./rope";

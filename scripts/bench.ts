@@ -6,16 +6,22 @@
 // Then the serving row (scripts/bench_serve.ts: wasm with 4 KV slots on the 20b shapes, aggregate decode
 // tokens/s with 1, 2 and 4 concurrent streams, time to first token beside a long generation), and last
 // the cost of constrained decoding per token (scripts/bench_constrain.ts).
-// usage: deno task bench [--json] [--backends ref,wasm,wasm-int8,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
+// usage: deno task bench [--json] [--backends ref,wasm,wasm-exact,webgpu] [--models tiny,20b] [--layers 2] [--threads N]
 //                        [--prefill 64] [--decode 8]
+//        deno task bench --quality [--layers 2] [--json] (see quality_gate.ts)
+//        deno task bench --vs-llamacpp PATH/TO/llama-bench [--layers 24] [--threads 1,2] [--prompts 64,512]
+//                        [--decode 16] [--rounds 2] [--modes fast,exact] (see bench_llamacpp.ts)
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
 import type { GptOssConfig } from "../src/model/gpt_oss.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
+import { profileTable, vsLlamacpp, vsTable } from "./bench_llamacpp.ts";
+import { gateDemo, gateHolds, gateSynthetic, gateTable } from "./quality_gate.ts";
 import { benchConstrain, constrainTable, findGptOssTokenizer } from "./bench_constrain.ts";
 import { benchServe, serveTable } from "./bench_serve.ts";
+import { textTable } from "./text_table.ts";
 
 export interface BenchRow {
   backend: string;
@@ -45,12 +51,16 @@ interface StepCounters {
   weightBytes: number;
 }
 
-/** Bytes of weights one token reads: attention and router (bf16), k active experts (MXFP4), unembedding, one embedding row. */
-export function weightBytesPerToken(c: GptOssConfig): number {
+/**
+ * Bytes of weights one token reads: attention (bf16, or int8 with a bf16 scale per 32 on the fast path),
+ * router (bf16), k active experts (MXFP4), unembedding (as attention), one embedding row.
+ */
+export function weightBytesPerToken(c: GptOssConfig, fast = false): number {
   const H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim, F = c.intermediateSize;
-  const attn = (qw * H + 2 * kvw * H + H * qw + c.numExperts * H) * 2;
+  const dense = fast ? 34 / 32 : 2;
+  const attn = (qw * H + 2 * kvw * H + H * qw) * dense + c.numExperts * H * 2;
   const expert = (2 * F * H + H * F) * (17 / 32) + (2 * F + H) * 2;
-  return c.numLayers * (attn + c.expertsPerToken * expert) + c.vocabSize * H * 2 + H * 2;
+  return c.numLayers * (attn + c.expertsPerToken * expert) + c.vocabSize * H * dense + H * 2;
 }
 
 function memoryGb(): { rss: number; peak: number } {
@@ -98,16 +108,16 @@ export async function benchOne(
 ): Promise<BenchRow[]> {
   const t0 = performance.now();
   const model = loadModel(dir);
-  // "wasm-int8": the wasm backend with int8 MoE activations (--moe-int8)
-  const moeInt8 = backendName === "wasm-int8";
-  const backend = await createBackend(model, parseBackendName(moeInt8 ? "wasm" : backendName), {
+  // "wasm": the fast path (the default of chat, run, serve); "wasm-exact": --exact
+  const exact = backendName === "wasm-exact", fast = backendName === "wasm";
+  const backend = await createBackend(model, parseBackendName(exact ? "wasm" : backendName), {
     threads: opts.threads,
     maxContext: opts.prefill + opts.decode + 1,
-    moeInt8,
+    precision: fast ? "fast" : "exact",
   });
   const loadS = (performance.now() - t0) / 1000;
   try {
-    const c = model.config as GptOssConfig, gb = weightBytesPerToken(c) / 1e9;
+    const c = model.config as GptOssConfig, gb = weightBytesPerToken(c, fast) / 1e9;
     const threads = backend.name === "ref" ? 1 : opts.threads ?? navigator.hardwareConcurrency;
     const prompt = promptTokens(opts.prefill, c.vocabSize);
     // the WebGPU backend counts what its steps cost (WebGpuBackend.counters())
@@ -142,7 +152,7 @@ export async function benchOne(
     const mem = memoryGb();
     const memread = await memReadGbS(threads);
     const row = (phase: "prefill" | "decode", tokens: number, s: number, counted: object): BenchRow => ({
-      backend: moeInt8 ? backendName : backend.name,
+      backend: exact ? backendName : backend.name,
       model: modelName,
       phase,
       tokens,
@@ -208,16 +218,68 @@ function table(rows: BenchRow[]): string {
     r.submits_per_token?.toFixed(2) ?? "-",
     r.counted_weights_gb_per_token?.toFixed(3) ?? "-",
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  return [head, ...body].map((r) => r.map((v, i) => v.padEnd(w[i])).join("  ")).join("\n");
+  return textTable(head, body);
+}
+
+/** `--threads 1,2` and the like: a list of positive integers. */
+function intList(s: string, flag: string): number[] {
+  const xs = s.split(",").map(Number);
+  if (xs.some((x) => !Number.isInteger(x) || x < 1)) {
+    throw new Error(`--${flag}: expected numbers like 1,2, got '${s}'`);
+  }
+  return xs;
 }
 
 if (import.meta.main) {
   const args = parseArgs(Deno.args, {
-    values: ["backends", "models", "layers", "threads", "prefill", "decode"],
-    switches: ["json"],
+    values: [
+      "backends",
+      "models",
+      "layers",
+      "threads",
+      "prefill",
+      "decode",
+      "vs-llamacpp",
+      "prompts",
+      "rounds",
+      "modes",
+    ],
+    switches: ["json", "quality"],
   });
   const json = args.flags.has("json");
+  if (args.flags.has("quality")) {
+    const demo = new URL("../models/tiny-oss-math", import.meta.url).pathname;
+    const prompts = Deno.readTextFileSync(`${demo}/eval.jsonl`).trim().split("\n").map((l) =>
+      JSON.parse(l).prompt_ids as number[]
+    );
+    const rows = [...await gateDemo(demo, prompts), ...await gateSynthetic(numberFlag(args, "layers", 2))];
+    const verdict = gateHolds(rows, "fast");
+    if (json) { for (const r of rows) console.log(JSON.stringify(r)); }
+    else {
+      console.log(gateTable(rows));
+      console.log(
+        `gate for the fast path: ${verdict.holds ? "holds" : `fails (${verdict.reasons.join("; ")})`}`,
+      );
+    }
+    Deno.exit(verdict.holds ? 0 : 1);
+  }
+  const llamaBench = stringFlag(args, "vs-llamacpp");
+  if (llamaBench) {
+    const layers = numberFlag(args, "layers", 2);
+    const { rows, profiles } = await vsLlamacpp({
+      llamaBench,
+      layers,
+      threads: intList(stringFlag(args, "threads") ?? "1,2", "threads"),
+      prompts: intList(stringFlag(args, "prompts") ?? "64,512", "prompts"),
+      decode: numberFlag(args, "decode", 16),
+      rounds: numberFlag(args, "rounds", 2),
+      modes: (stringFlag(args, "modes") ?? "fast").split(","),
+      json,
+    });
+    if (json) console.log(JSON.stringify({ profiles }));
+    else console.log(`${vsTable(rows, layers)}\n${profileTable(profiles)}`);
+    Deno.exit(0);
+  }
   const backends = (stringFlag(args, "backends") ?? "ref,wasm,webgpu").split(",");
   const models = (stringFlag(args, "models") ?? "tiny,20b").split(",");
   const layers = numberFlag(args, "layers", 2), threads = numberFlag(args, "threads");

@@ -3,8 +3,11 @@
 // equal hashes mean bit-identical outputs. --taps FILE also writes one hash per debug tap (name.layer),
 // and --compare FILE checks a run against such a file: every tap present before must hash the same
 // (taps a run adds are listed, not failed).
-//   deno run -A scripts/hash_outputs.ts [--backends ref,wasm,webgpu] [--taps FILE] [--compare FILE]
+// --precision fast hashes the wasm backend's fast path (the default is the exact one).
+//   deno run -A scripts/hash_outputs.ts [--backends ref,wasm,webgpu] [--precision exact|fast] [--taps FILE]
+//                                       [--compare FILE]
 
+import type { Precision } from "../src/engine/create_backend.ts";
 import { openBackend } from "./hash_outputs_open.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -57,7 +60,7 @@ function promptOf(dir: string, vocab: number): number[] {
 const tapHashes: Record<string, Record<string, string>> = {};
 
 async function hashOne(dir: string, backend: string, key: string): Promise<Record<string, string>> {
-  const b = await openBackend(dir, backend);
+  const b = await openBackend(dir, backend, precision);
   const V = b.vocabSize, prompt = promptOf(dir, V);
   const dumps = new Hash(), logitsHash = new Hash(), taps: Record<string, string> = {};
   const all = await b.forward(prompt, 0, "all", (name, layer, rows, values) => {
@@ -82,7 +85,7 @@ async function hashOne(dir: string, backend: string, key: string): Promise<Recor
     steps: steps.hex(),
     tokens: tokens.join(","),
   };
-  const g = await openBackend(dir, backend);
+  const g = await openBackend(dir, backend, precision);
   if (g.greedy) {
     const fast: number[] = [];
     let t = await g.greedy(prompt, 0);
@@ -93,7 +96,7 @@ async function hashOne(dir: string, backend: string, key: string): Promise<Recor
     out.greedy = fast.join(",");
   }
   g.dispose();
-  const k = await openBackend(dir, backend);
+  const k = await openBackend(dir, backend, precision);
   if (k.topk) {
     const r = await k.topk(prompt, 0, 5);
     out.topk = new Hash().bytes(new Uint8Array(r.ids.buffer)).floats(r.logits).hex();
@@ -106,6 +109,7 @@ const flag = (name: string) => {
   const i = Deno.args.indexOf(name);
   return i >= 0 ? Deno.args[i + 1] : undefined;
 };
+const precision = (flag("--precision") ?? "exact") as Precision;
 const backends = flag("--backends")?.split(",") ?? ["ref", "wasm", "webgpu"];
 for (const fixture of FIXTURES) {
   for (const backend of backends) {

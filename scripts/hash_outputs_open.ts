@@ -1,6 +1,6 @@
 // How scripts/hash_outputs.ts opens a backend: the one part that follows the loader and factory API.
 
-import { createBackend } from "../src/engine/create_backend.ts";
+import { createBackend, type Precision } from "../src/engine/create_backend.ts";
 import { loadModel } from "../src/model/load.ts";
 
 export interface HashedBackend {
@@ -16,8 +16,12 @@ export interface HashedBackend {
   dispose(): void;
 }
 
-export async function openBackend(dir: string, name: string): Promise<HashedBackend> {
-  const b = await createBackend(loadModel(dir), name as "ref", { maxContext: 64, threads: 2 });
+export async function openBackend(
+  dir: string,
+  name: string,
+  precision: Precision = "exact",
+): Promise<HashedBackend> {
+  const b = await createBackend(loadModel(dir), name as "ref", { maxContext: 64, threads: 2, precision });
   return {
     vocabSize: b.config.vocabSize,
     forward: async (tokens, pos, logits, debug) =>

@@ -3,7 +3,7 @@
 
 import { type Effort, EFFORTS, type PromptOptions } from "../chat/messages.ts";
 import { defaultSamplerParams, type SamplerParams, validateSamplerParams } from "../chat/sampler.ts";
-import { parseBackendName } from "../engine/create_backend.ts";
+import { parseBackendName, type Precision } from "../engine/create_backend.ts";
 import { OssiError } from "../errors.ts";
 import { type ResolvedModel, resolveModel } from "../io/hub.ts";
 import type { ChatService } from "../service/chat_service.ts";
@@ -26,16 +26,17 @@ export const CHAT_VALUE_FLAGS = [
   "ctx",
 ] as const;
 
-/** Switches `ossi chat` and `ossi run` share. */
-export const CHAT_SWITCH_FLAGS = ["moe-int8"] as const;
+/** Switches `ossi chat` and `ossi run` share (`--moe-int8` is the default now, kept for old scripts). */
+export const CHAT_SWITCH_FLAGS = ["exact", "moe-int8"] as const;
 
 export const CHAT_FLAGS_HELP = `model and sampling:
   --model DIR|ORG/NAME  model folder or Hub id in the HF cache (default: a cached openai/gpt-oss-20b
                         or -120b, else the demo model models/tiny-oss-math)
   --backend NAME        auto, ref, wasm or webgpu (default auto)
   --threads N           CPU threads for the wasm backend
-  --moe-int8            wasm: int8 activations for the experts (faster, less exact; the default keeps
-                        the f32 reference's accuracy)
+  --exact               wasm: the reference's f32 arithmetic on the checkpoint's bf16 weights (slower);
+                        the default uses int8 attention and unembedding weights and int8 expert
+                        activations, within llama.cpp's Q8_0 loss (README: CPU backend, accuracy)
   --ctx N               context size in tokens (KV cache capacity)
   --effort LEVEL        reasoning effort: low, medium or high (default medium; low for the demo model)
   --system TEXT         replaces the model-identity line of the system message
@@ -51,8 +52,20 @@ export interface ChatSettings {
   maxTokens?: number;
   backend: string;
   threads?: number;
-  moeInt8: boolean;
+  precision: Precision;
   ctx?: number;
+}
+
+/**
+ * --exact picks the exact path; the fast path is the default (`--moe-int8`, its old opt-in spelling,
+ * asks for it too and contradicts --exact).
+ */
+export function precisionFlag(args: ParsedArgs): Precision {
+  const exact = args.flags.has("exact");
+  if (exact && args.flags.has("moe-int8")) {
+    throw new OssiError("--exact and --moe-int8 contradict each other", 2);
+  }
+  return exact ? "exact" : "fast";
 }
 
 export function parseEffort(s: string): Effort {
@@ -87,7 +100,7 @@ export function readChatSettings(args: ParsedArgs): ChatSettings {
     maxTokens: wholeFlag(args, "max-tokens", { min: 1 }),
     backend,
     threads: wholeFlag(args, "threads", THREAD_RANGE),
-    moeInt8: args.flags.has("moe-int8"),
+    precision: precisionFlag(args),
     ctx: wholeFlag(args, "ctx", { min: MIN_CONTEXT }),
   };
 }
@@ -109,7 +122,7 @@ export async function openEngine(s: ChatSettings): Promise<ChatService> {
   try {
     return await WorkerChatService.open(
       s.model.dir,
-      { backend: s.backend, threads: s.threads, moeInt8: s.moeInt8, maxContext: s.ctx, slots: 1 },
+      { backend: s.backend, threads: s.threads, precision: s.precision, maxContext: s.ctx, slots: 1 },
       (done, total) => bar.update(done, total, `loading ${s.model.name}`, (n) => String(Math.round(n))),
     );
   } finally {

@@ -4,15 +4,15 @@
 
 import { ChatEngine } from "../chat/chat_engine.ts";
 import { WorkerEncoder } from "../chat/prompt_encoder.ts";
-import { createBackend, parseBackendName } from "../engine/create_backend.ts";
+import { createBackend, parseBackendName, type Precision } from "../engine/create_backend.ts";
 import { Session } from "../engine/session.ts";
 import { loadChatModel } from "../service/open_service.ts";
 
 export interface OpenChatOptions {
   backend?: string;
   threads?: number;
-  /** wasm, MXFP4 experts: int8 activations (faster, less exact). */
-  moeInt8?: boolean;
+  /** gpt-oss on wasm: "fast" (int8 weights and expert activations) or "exact" (the default here). */
+  precision?: Precision;
   maxContext?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -23,7 +23,7 @@ export async function openChatEngine(modelDir: string, opts: OpenChatOptions = {
   const backend = await createBackend(m.model, parseBackendName(opts.backend ?? "auto"), {
     maxContext: opts.maxContext,
     threads: opts.threads,
-    moeInt8: opts.moeInt8,
+    precision: opts.precision,
     onProgress: opts.onProgress,
   });
   // The weight files are checked before each generation (reading a shrunk mapping is a SIGBUS); prompts

@@ -9,9 +9,10 @@ import { isLoopbackName, normalizeOrigin } from "../serve/origin_policy.ts";
 import { startServer } from "../serve/server.ts";
 import { WorkerChatService } from "../service/worker_service.ts";
 import { listFlag, MIN_CONTEXT, parseArgs, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
+import { precisionFlag } from "./chat_flags.ts";
 
 const HELP = `usage: ossi serve [--model DIR|ORG/NAME] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
-                  [--backend auto|ref|wasm|webgpu] [--threads N] [--moe-int8] [--max-context N]
+                  [--backend auto|ref|wasm|webgpu] [--threads N] [--exact] [--max-context N]
                   [--parallel N] [--queue N] [--alias NAME]... [--cors-origin ORIGIN]...
 
 Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses), a chat page
@@ -20,7 +21,9 @@ the engine N KV slots of --max-context tokens each: N requests generate at once,
 batched; a request goes to the free slot that already holds its conversation. Past --queue waiting
 requests (default 32) the server answers 429. SIGINT or SIGTERM stops the requests in progress and
 exits 0. With --api-key (or OSSI_API_KEY) every /v1 request needs 'Authorization: Bearer KEY'.
-It binds to loopback unless --host says otherwise. --port 0 picks a free port.
+It binds to loopback unless --host says otherwise. --port 0 picks a free port. On the CPU (wasm
+backend) it runs the fast path (int8 weights and expert activations); --exact runs the reference's f32
+arithmetic.
 Requests name the model as GET /v1/models lists it (a Hub id such as openai/gpt-oss-20b, or the folder's
 name); the name without its organisation (gpt-oss-20b) works too, and each --alias NAME adds a name.
 Web pages from other origins are refused unless --cors-origin allows them (repeatable; '*' allows any
@@ -53,7 +56,7 @@ export async function main(argvIn: string[]): Promise<number> {
   const args = parseArgs(argv, {
     values: ["model", "host", "port", "api-key", "backend", "threads", "max-context", "queue", "parallel"],
     lists: ["cors-origin"],
-    switches: ["help", "moe-int8"],
+    switches: ["help", "exact", "moe-int8"],
   });
   if (args.flags.has("help")) {
     console.log(HELP);
@@ -90,7 +93,7 @@ export async function main(argvIn: string[]): Promise<number> {
   const engine = await WorkerChatService.open(model.dir, {
     backend,
     threads,
-    moeInt8: args.flags.has("moe-int8"),
+    precision: precisionFlag(args),
     maxContext,
     slots: parallel,
   });

@@ -10,6 +10,7 @@ import { webgpuUnsupported } from "../backends/webgpu/plan_support.ts";
 import type { LoadedModel } from "../model/load.ts";
 
 export type BackendName = "ref" | "wasm" | "webgpu" | "auto";
+export type Precision = "exact" | "fast";
 export const BACKEND_NAMES: readonly BackendName[] = ["auto", "ref", "wasm", "webgpu"];
 
 export interface BackendOptions {
@@ -21,6 +22,12 @@ export interface BackendOptions {
   readonly threads?: number;
   /** WASM backend, MXFP4 experts: int8 activations (faster, less exact; see WasmBackendOptions.moeInt8). */
   readonly moeInt8?: boolean;
+  /**
+   * "exact" (the default): the reference's f32 arithmetic on the checkpoint's weights. "fast": the WASM
+   * backend's int8 weights (attention, unembedding) and int8 expert activations, within the loss the
+   * quality gate measured (README); other backends and the dense WASM pass run exact either way.
+   */
+  readonly precision?: Precision;
   /** Progress of weight placement, 0..1, for a progress bar. */
   readonly onProgress?: (done: number, total: number) => void;
 }

@@ -15,6 +15,7 @@ import {
   DEFAULT_MAX_CONTEXT,
   holdsSeveralSlots,
   parseBackendName,
+  type Precision,
 } from "../engine/create_backend.ts";
 import { EngineStats } from "../engine/engine_stats.ts";
 import { Session } from "../engine/session.ts";
@@ -26,8 +27,8 @@ export interface OpenServiceOptions {
   /** auto, ref, wasm or webgpu (default auto). */
   readonly backend?: string;
   readonly threads?: number;
-  /** wasm, MXFP4 experts: int8 activations (faster, less exact). */
-  readonly moeInt8?: boolean;
+  /** wasm: "fast" (int8 weights and expert activations) or "exact" (the default here). */
+  readonly precision?: Precision;
   /** KV-cache capacity of each slot, in tokens. */
   readonly maxContext?: number;
   /** KV slots: conversations that generate at once (default: defaultSlots()). */
@@ -58,11 +59,8 @@ export async function loadChatModel(modelDir: string): Promise<ChatModel> {
   return { tokenizer, format, renderer, stops, model };
 }
 
-/**
- * The most slots a default gives, the share of the machine's memory their KV caches may take, and the
- * room for them in the wasm backend's one 4 GiB memory (beside its activations).
- */
-const DEFAULT_MAX_SLOTS = 4, KV_MEMORY_SHARE = 0.25, WASM_KV_BYTES = 3 * 2 ** 30;
+/** The most slots a default gives, and the share of the machine's memory their KV caches may take. */
+const DEFAULT_MAX_SLOTS = 4, KV_MEMORY_SHARE = 0.25;
 
 /** Bytes of one slot's KV cache: layers * context * 2 (k, v) * kv_heads * head_dim f32 values. */
 export function kvBytesPerSlot(model: LoadedModel, maxContext: number): number {
@@ -72,7 +70,7 @@ export function kvBytesPerSlot(model: LoadedModel, maxContext: number): number {
 
 /**
  * Slots when none are asked for: where the backend's pass holds several KV caches, as many as fit, up to
- * 4 (together they may take a quarter of the machine's memory, and 3 GiB on wasm); else 1.
+ * 4 (together they may take a quarter of the machine's memory); else 1.
  */
 export function defaultSlots(
   model: LoadedModel,
@@ -80,8 +78,7 @@ export function defaultSlots(
   maxContext: number,
 ): number {
   if (!holdsSeveralSlots(model, backend)) return 1;
-  let budget = Deno.systemMemoryInfo().total * KV_MEMORY_SHARE;
-  if (backend === "wasm") budget = Math.min(budget, WASM_KV_BYTES);
+  const budget = Deno.systemMemoryInfo().total * KV_MEMORY_SHARE;
   return Math.max(1, Math.min(DEFAULT_MAX_SLOTS, Math.floor(budget / kvBytesPerSlot(model, maxContext))));
 }
 
@@ -106,7 +103,7 @@ export async function openLocalService(
   const backend = await createBackend(m.model, name, {
     maxContext: opts.maxContext,
     threads: opts.threads,
-    moeInt8: opts.moeInt8,
+    precision: opts.precision,
     onProgress,
     slots,
   });

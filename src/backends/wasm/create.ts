@@ -3,6 +3,7 @@
 // (RoPE models or GPT-2-shaped ones; one slot).
 
 import { OssiError } from "../../errors.ts";
+import type { Precision } from "../../engine/create_backend.ts";
 import type { LoadedModel } from "../../model/load.ts";
 import type { Backend } from "../backend.ts";
 import { gpt2View, gptOssView, ropeDenseView } from "../legacy_views.ts";
@@ -19,8 +20,13 @@ export interface WasmCreateOptions {
   readonly threads?: number;
   /** Int8 expert activations (the sharded pass only). */
   readonly moeInt8?: boolean;
+  /**
+   * "fast": int8 attention and unembedding weights and int8 expert activations (the sharded pass; the
+   * dense pass runs exact either way). Default "exact".
+   */
+  readonly precision?: Precision;
   readonly onProgress?: (done: number, total: number) => void;
-  /** Tokens per prefill step (default 64): activations are sized for this many rows. */
+  /** Tokens per prefill step (default 256): activations are sized for this many rows. */
   readonly maxTokens?: number;
 }
 
@@ -31,7 +37,8 @@ export async function createWasmBackend(model: LoadedModel, o: WasmCreateOptions
       maxContext: o.maxContext,
       slots: o.slots,
       threads: o.threads,
-      moeInt8: o.moeInt8,
+      moeInt8: o.moeInt8 || o.precision === "fast",
+      int8Weights: o.precision === "fast",
       onProgress: o.onProgress,
       maxTokens: o.maxTokens,
       files: model.store.files,

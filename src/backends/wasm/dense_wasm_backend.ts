@@ -47,7 +47,7 @@ export interface DenseActivations {
   readonly att: number; // [T, heads*headDim]
   readonly proj: number; // [T, hidden]: attention or MLP output, before the residual add
   readonly logits: number; // [T, vocab]
-  readonly scores: number; // [maxContext]
+  readonly scores: number; // [heads/kvHeads, maxContext]
   readonly sinks: number; // [heads], all -inf: the sink attention kernel then attends without a sink
 }
 
@@ -71,7 +71,7 @@ export function placeActivations(
     att: p.floats(T * qw),
     proj: p.floats(T * hidden),
     logits: p.floats(T * vocab),
-    scores: p.floats(ctx),
+    scores: p.floats((s.heads / s.kvHeads) * ctx),
     sinks: p.vec(new Float32Array(s.heads).fill(-Infinity)),
   };
 }

@@ -5,10 +5,11 @@ import { OssiError } from "../../errors.ts";
 
 export const KERNELS_WASM_URL = new URL("../../../build/ossi_kernels.wasm", import.meta.url);
 
-/** f32_mxfp4w_matmul's signature, shared by its int8 variant (asm/f32_mxfp4w_matmul.ts). */
-type Mxfp4Matmul = (
-  blocks: number,
-  scales: number,
+/**
+ * The arguments the expert matmuls share after their weights: y[yRows[i]*yStride + r] = W[r] . xq[xRows[i]]
+ * + bias[r] for i < n, r < rows (asm/f32_mxfp4w_matmul.ts, asm/f32_mxfp4w_matmul_q8.ts).
+ */
+type RowListArgs = [
   bias: number,
   rows: number,
   cols: number,
@@ -18,7 +19,7 @@ type Mxfp4Matmul = (
   y: number,
   yRows: number,
   yStride: number,
-) => void;
+];
 
 /** The exports of asm/index.ts; see each asm/ file for the contract of its kernel. */
 export interface Kernels {
@@ -33,11 +34,31 @@ export interface Kernels {
     y: number,
     yStride: number,
   ): void;
+  i16_xq_row_bytes(cols: number): number;
+  i8w_bytes(rows: number, cols: number): number;
+  i8w_group_bytes(cols: number): number;
+  /** qMax: 32767 (the fast path's 16 bits) or 127 (one int8 level). */
+  quantize_i16_x(x: number, xq: number, rows: number, cols: number, qMax: number): void;
+  pack_i8w_bf16(src: number, rows: number, cols: number, dst: number): void;
+  f32_i8w_matmul(
+    w: number,
+    bias: number,
+    rows: number,
+    cols: number,
+    xq: number,
+    tokens: number,
+    y: number,
+    yStride: number,
+  ): void;
+  mxfp4_rows4_bytes(rows: number, cols: number): number;
+  mxfp4_rows4_group_bytes(cols: number): number;
+  pack_mxfp4_rows4(blocks: number, scales: number, rows: number, cols: number, dst: number): void;
+  q8_xq_row_bytes(cols: number): number;
+  quantize_q8_x(x: number, xq: number, rows: number, cols: number): void;
+  f32_mxfp4w_matmul_q8(w: number, ...args: RowListArgs): void;
   mxfp4_xq_row_bytes(cols: number): number;
   quantize_mxfp4_x(x: number, xq: number, rows: number, cols: number): void;
-  quantize_mxfp4_x_int8(x: number, xq: number, rows: number, cols: number): void;
-  f32_mxfp4w_matmul: Mxfp4Matmul;
-  f32_mxfp4w_matmul_int8: Mxfp4Matmul;
+  f32_mxfp4w_matmul(blocks: number, scales: number, ...args: RowListArgs): void;
   f32_mxfp4w_moe_gate_up_swiglu(
     blocks: number,
     scales: number,
@@ -55,7 +76,7 @@ export interface Kernels {
     alpha: number,
     tmp: number,
     lists: number,
-    /** 1: int8 activations (faster, 2^-8 of a block's largest); 0: 22 bits. */
+    /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
   ): void;
   f32_mxfp4w_moe_down_sum(
@@ -74,7 +95,7 @@ export interface Kernels {
     out: number,
     tmp: number,
     lists: number,
-    /** 1: int8 activations (faster, 2^-8 of a block's largest); 0: 22 bits. */
+    /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
   ): void;
   rmsnorm(y: number, x: number, w: number, eps: number, tokens: number, n: number): void;

@@ -1,10 +1,11 @@
-// The WASM CPU backend: the gpt-oss forward pass over AssemblyScript SIMD kernels. The main thread owns one
-// memory with activations, norms and the KV caches (one per slot) and runs the cheap steps (norms, rope,
-// attention, top-k); the matmuls run in worker threads over weight shards (see shard_layout.ts), each a
-// row-slice of every matrix in its own memory, so a model larger than wasm32's 4 GiB fits. A batch of
-// sequences runs as one stack of rows: every matmul reads its weights once for all of them; rope, the
-// cache append and attention run per sequence against its slot's cache. greedy()/topk() of one sequence
-// unembed on the shards and bring back only each shard's best k logits, not the whole row.
+// The WASM CPU backend: the gpt-oss forward pass over AssemblyScript SIMD kernels. Everything per layer runs
+// in worker threads over weight shards (see shard_layout.ts), each a row-slice of every matrix in its own
+// memory, so a model larger than wasm32's 4 GiB fits: attention on each shard's own KV heads and cache, the
+// matmuls, routing on each shard's router copy. The main thread keeps the residual stream, moves rows
+// between shards and adds the residuals. A batch of sequences runs as one stack of rows: every matmul reads
+// its weights once for all of them; rope, the cache append and attention run per sequence against its
+// slot's cache (one per slot in each shard). greedy()/topk() of one sequence unembed on the shards and
+// bring back only each shard's best k logits, not the whole row.
 
 import { OssiError } from "../../errors.ts";
 import type { GptOssConfig } from "../../model/gpt_oss.ts";
@@ -26,15 +27,16 @@ import { ropeTables } from "../../model/rope.ts";
 import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 import { releaseMappedPages } from "./page_release.ts";
 import { ropeCosSin } from "./rope_tables.ts";
+import { fillShard } from "./shard_fill.ts";
 import {
-  fillShard,
   placedWeightBytes,
   planShards,
   shardCount,
   type ShardLayout,
   shardParams,
+  UNEMBED_ROWS,
 } from "./shard_layout.ts";
-import { Step } from "./shard_step.ts";
+import { type Segment, Step } from "./shard_step.ts";
 import { WorkerPool } from "./worker_pool.ts";
 
 export interface WasmBackendOptions {
@@ -46,13 +48,26 @@ export interface WasmBackendOptions {
   readonly threads?: number;
   /** Weight shards (default: enough for the 4 GiB limit, a multiple of threads); for tests. */
   readonly shards?: number;
-  /** Tokens per prefill step (default 64). */
+  /**
+   * Tokens per prefill step (default 256): each step streams every expert's weights once for all its
+   * tokens, so longer steps read fewer bytes per token (a 512-token prefill: 64 -> 256 was 1.2-1.4x).
+   */
   readonly maxTokens?: number;
   /**
    * Quantize the MoE experts' activations to int8 per 32 values (faster: about 1.5x decode and 1.9x prefill
    * on the experts) instead of 22 bits, which keeps the f32 reference's accuracy. Default false.
    */
   readonly moeInt8?: boolean;
+  /**
+   * Attention, router and unembedding as int8 rows with a scale each, quantized at load from the file's
+   * bf16 (half the bytes per token), on int8 activations. Default false.
+   */
+  readonly int8Weights?: boolean;
+  /**
+   * The quality gate's yardstick, llama.cpp's recipe on the same weights: int8 weights for the router too,
+   * and one int8 level (not 15 bits) for the activations of every int8 matmul. Not a user mode.
+   */
+  readonly q8Recipe?: boolean;
   readonly onProgress?: (done: number, total: number) => void;
   /** The model's files; mapped ones have their resident pages dropped after each shard is copied. */
   readonly files?: readonly { bytes: Uint8Array; mapped: boolean }[];
@@ -61,33 +76,13 @@ export interface WasmBackendOptions {
 /** Byte offsets of the main thread's buffers; activations are sized for maxTokens rows. */
 interface MainBuffers {
   x: number; // [T, hidden] residual stream
-  xn: number; // [T, hidden]
-  q: number; // [T, heads*headDim]
-  k: number; // [T, kvHeads*headDim]
-  v: number;
-  att: number; // [T, heads*headDim]
+  xn: number; // [T, hidden]: the final norm (and, for debug dumps, the layer norms)
+  att: number; // [T, heads*headDim] attention of all heads
   proj: number; // [T, hidden]
-  router: number; // [T, experts]
-  sel: number; // [T, k] i32
-  selW: number; // [T, k]
   act: number; // [T*k, ffn]
-  scores: number; // [maxContext]
-  cos: number; // [maxContext, headDim/2]
-  sin: number;
-  attnNorm: number[]; // per layer [hidden]
+  attnNorm: number[]; // per layer [hidden], for debug dumps
   mlpNorm: number[];
-  sinks: number[]; // per layer [heads]
   finalNorm: number;
-  kCache: number[]; // per slot and layer (slot * layers + layer) [maxContext, kvHeads*headDim]
-  vCache: number[];
-}
-
-/** One sequence's rows of a chunk: rows [row, row + n) at positions pos, pos+1, ... of KV slot `slot`. */
-interface Segment {
-  readonly slot: number;
-  readonly row: number;
-  readonly n: number;
-  readonly pos: number;
 }
 
 /** A chunk row whose logits are wanted, and where they go: `out` from float `at`. */
@@ -97,7 +92,7 @@ interface LogitRow {
   readonly at: number;
 }
 
-/** What a chunk polls between the steps of each layer; true stops it (ForwardAbortedError). */
+/** What a chunk polls before each step on the shards; true stops it (ForwardAbortedError). */
 type StopPoll = (() => boolean) | undefined;
 
 export class WasmBackend implements SingleSequenceBackend {
@@ -142,7 +137,7 @@ export class WasmBackend implements SingleSequenceBackend {
     w: GptOssWeights,
     opts: WasmBackendOptions,
   ): Promise<WasmBackend> {
-    const c = config, H = c.hiddenSize, qw = c.numHeads * c.headDim, kvw = c.numKvHeads * c.headDim;
+    const c = config, H = c.hiddenSize, qw = c.numHeads * c.headDim;
     if (H % 32 !== 0 || qw % 8 !== 0 || c.headDim % 4 !== 0) {
       throw new OssiError(
         `wasm backend: needs hidden % 32, heads*head_dim % 8 and head_dim % 4 == 0 (got ${H}, ${qw}, ${c.headDim}); try --backend ref`,
@@ -155,57 +150,41 @@ export class WasmBackend implements SingleSequenceBackend {
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
       throw new OssiError(`--threads must be an integer from 1 to 256, got ${opts.threads}`, 2);
     }
-    const maxTokens = opts.maxTokens ?? 64, ctx = opts.maxContext, slots = opts.slots ?? 1;
+    const maxTokens = opts.maxTokens ?? 256, ctx = opts.maxContext, slots = opts.slots ?? 1;
     if (!Number.isInteger(slots) || slots < 1) throw new OssiError(`wasm backend: bad slot count ${slots}`);
     const wasm = readKernelsWasm();
     const module = new WebAssembly.Module(wasm as BufferSource);
 
-    // main memory: activations, norms, rope tables and the KV cache
+    // main memory: the residual stream and the rows moved between shards
     const a = new Arena(), T = maxTokens, K = c.expertsPerToken;
-    const vecs = (n: number, copies = 1) =>
-      Array.from({ length: c.numLayers * copies }, () => a.alloc(n * 4));
+    const vecs = (n: number) => Array.from({ length: c.numLayers }, () => a.alloc(n * 4));
     const b: MainBuffers = {
       x: a.alloc(T * H * 4),
       xn: a.alloc(T * H * 4),
-      q: a.alloc(T * qw * 4),
-      k: a.alloc(T * kvw * 4),
-      v: a.alloc(T * kvw * 4),
       att: a.alloc(T * qw * 4),
       proj: a.alloc(T * H * 4),
-      router: a.alloc(T * c.numExperts * 4),
-      sel: a.alloc(T * K * 4),
-      selW: a.alloc(T * K * 4),
       act: a.alloc(T * K * c.intermediateSize * 4),
-      scores: a.alloc(ctx * 4),
-      cos: a.alloc((ctx * c.headDim) / 2 * 4),
-      sin: a.alloc((ctx * c.headDim) / 2 * 4),
       attnNorm: vecs(H),
       mlpNorm: vecs(H),
-      sinks: vecs(c.numHeads),
       finalNorm: a.alloc(H * 4),
-      kCache: vecs(ctx * kvw, slots),
-      vCache: vecs(ctx * kvw, slots),
     };
-    if (a.offset > 4 * 2 ** 30 - 2 ** 20) {
-      throw new OssiError(
-        `wasm backend: ${slots} KV cache${slots > 1 ? "s" : ""} of ${ctx} tokens do not fit in 4 GiB; ` +
-          `use a smaller --max-context${slots > 1 ? " or fewer slots" : ""}`,
-      );
-    }
     const memory = sharedMemory(a.pages);
     const f32 = new Float32Array(memory.buffer);
-    const tables = ropeCosSin(ropeTables(c.rope), c.headDim, ctx);
-    f32.set(tables.cos, b.cos / 4);
-    f32.set(tables.sin, b.sin / 4);
     w.layers.forEach((L, l) => {
       f32.set(L.attnNorm, b.attnNorm[l] / 4);
       f32.set(L.mlpNorm, b.mlpNorm[l] / 4);
-      f32.set(L.sinks, b.sinks[l] / 4);
     });
     f32.set(w.finalNorm, b.finalNorm / 4);
 
-    // weight shards, copied once from the mapping
-    const layouts = planShards(c, opts.shards ?? shardCount(c, threads), maxTokens);
+    // weight shards, copied once from the mapping, each with its heads' KV cache of every slot
+    const moeInt8 = opts.moeInt8 || opts.q8Recipe;
+    const shards = opts.shards ?? shardCount(c, threads, ctx, slots);
+    const layouts = planShards(c, shards, maxTokens, ctx, slots, {
+      int8Weights: opts.int8Weights || opts.q8Recipe,
+      int8Router: opts.q8Recipe,
+      expertRows4: moeInt8,
+    });
+    const rope = ropeCosSin(ropeTables(c.rope), c.headDim, ctx);
     const total = placedWeightBytes(c);
     let done = 0;
     const memories: WebAssembly.Memory[] = [];
@@ -214,7 +193,16 @@ export class WasmBackend implements SingleSequenceBackend {
       memories.push(m);
       // dropping the mapping's resident pages after each layer keeps peak RSS near the wasm memories alone
       const release = () => opts.files && releaseMappedPages(opts.files);
-      fillShard(layout, m, w, (n) => opts.onProgress?.(done = Math.min(total, done + n), total), release);
+      const packer = instantiateKernels(module, m);
+      fillShard(
+        layout,
+        m,
+        w,
+        rope,
+        packer,
+        (n) => opts.onProgress?.(done = Math.min(total, done + n), total),
+        release,
+      );
       release();
     }
     opts.onProgress?.(total, total);
@@ -222,7 +210,7 @@ export class WasmBackend implements SingleSequenceBackend {
       wasm,
       layouts,
       memories,
-      shardParams(c, maxTokens, opts.moeInt8),
+      shardParams(c, maxTokens, moeInt8, opts.q8Recipe ? 127 : 32767),
       Math.min(threads, layouts.length),
     );
     return new WasmBackend(
@@ -257,8 +245,8 @@ export class WasmBackend implements SingleSequenceBackend {
 
   /**
    * Runs a batch as stacks of up to maxTokens rows (a sequence may span chunks; one sequence alone is
-   * chunked exactly as before), polling `stop` between layers. Returns each sequence's logits as its
-   * `logits` asks, unchecked (the batch interface checks them).
+   * chunked as it always was), polling `stop` before each step on the shards. Returns each sequence's
+   * logits as its `logits` asks, unchecked (the batch interface checks them).
    */
   forwardBatch(batch: readonly Sequence[], debug?: DebugSink, stop?: StopPoll): Float32Array[] {
     const V = this.config.vocabSize;
@@ -338,7 +326,7 @@ export class WasmBackend implements SingleSequenceBackend {
     }
   }
 
-  /** topk() on any slot, polling `stop` between layers. */
+  /** topk() on any slot, polling `stop` before each step. */
   topkSync(
     tokens: ArrayLike<number>,
     pos: number,
@@ -365,6 +353,7 @@ export class WasmBackend implements SingleSequenceBackend {
       const ids = Array.from({ length: T }, (_, t) => tokens[t0 + t]);
       this.chunk(ids, [{ slot, row: 0, n: T, pos: pos + t0 }], [], undefined, stop);
     }
+    if (stop?.()) throw new ForwardAbortedError();
     // final norm of the last token; each shard unembeds it and keeps its k best
     this.k.rmsnorm(b.xn, b.x + (T - 1) * H * 4, b.finalNorm, this.config.norm.eps, 1, H);
     this.broadcast(b.xn, H);
@@ -409,15 +398,12 @@ export class WasmBackend implements SingleSequenceBackend {
     stop: StopPoll,
   ): void {
     const c = this.config, k = this.k, b = this.b, f32 = this.f32, H = c.hiddenSize, T = tokens.length;
-    const qw = c.numHeads * c.headDim,
-      kvw = c.numKvHeads * c.headDim,
-      K = c.expertsPerToken,
-      F = c.intermediateSize;
+    const qw = c.numHeads * c.headDim, K = c.expertsPerToken, F = c.intermediateSize;
     const emit = (name: string, layer: number, rows: number, at: number, width: number) =>
       dbg?.(name, layer, rows, f32.slice(at / 4, at / 4 + rows * width));
-    const run = (step: Step, layer: number) => {
+    const run = (step: Step, layer: number, rows = T) => {
       if (stop?.()) throw new ForwardAbortedError();
-      this.pool.run(step, layer, T);
+      this.pool.run(step, layer, rows);
     };
 
     // token embedding: bf16 rows widened straight from the mapping
@@ -427,85 +413,73 @@ export class WasmBackend implements SingleSequenceBackend {
       for (let i = 0; i < H; i++) this.u32[dst + i] = embed[src + i] << 16;
     }
     emit("embedding", -1, T, b.x, H);
+    this.pool.setSegments(segs);
 
     for (let l = 0; l < c.numLayers; l++) {
-      // attention rmsnorm
-      k.rmsnorm(b.xn, b.x, b.attnNorm[l], c.norm.eps, T, H);
-      emit("attn_norm", l, T, b.xn, H);
-      // q, k, v projections (with biases) on the shards
-      this.broadcast(b.xn, T * H);
-      run(Step.Qkv, l);
-      this.gather((s) => s.layers[l].q, "y", T, b.q, qw);
-      this.gather((s) => s.layers[l].k, "yk", T, b.k, kvw);
-      this.gather((s) => s.layers[l].v, "yv", T, b.v, kvw);
-      // per sequence: rope on q and k, append k, v to its slot's cache (positions >= pos are overwritten),
-      // attention with sinks (sliding window on the layers that have one)
-      for (const g of segs) {
-        const q = b.q + g.row * qw * 4, kr = b.k + g.row * kvw * 4, vr = b.v + g.row * kvw * 4;
-        const kc = b.kCache[g.slot * c.numLayers + l], vc = b.vCache[g.slot * c.numLayers + l];
-        k.rope(q, g.n, qw, c.numHeads, c.headDim, b.cos, b.sin, g.pos);
-        k.rope(kr, g.n, kvw, c.numKvHeads, c.headDim, b.cos, b.sin, g.pos);
-        f32.copyWithin(kc / 4 + g.pos * kvw, kr / 4, kr / 4 + g.n * kvw);
-        f32.copyWithin(vc / 4 + g.pos * kvw, vr / 4, vr / 4 + g.n * kvw);
-        k.sdpa_sink_window(
-          b.att + g.row * qw * 4,
-          q,
-          kc,
-          vc,
-          g.pos,
-          g.n,
-          c.layerWindows[l],
-          b.sinks[l],
-          c.numHeads,
-          c.numKvHeads,
-          c.headDim,
-          b.scores,
-        );
-      }
+      // attention: each shard norms x, projects q/k/v of its KV heads, then per sequence ropes them,
+      // appends to its slot's cache (positions >= pos are overwritten) and attends with sinks (sliding
+      // window on the layers with one)
+      if (dbg) this.debugNorm(dbg, "attn_norm", l, T, b.attnNorm[l]);
+      this.broadcast(b.x, T * H);
+      run(Step.Attn, l);
+      this.gatherHeads(T, b.att, qw);
       emit("attn_core", l, T, b.att, qw);
       // output projection, residual
       this.broadcast(b.att, T * qw);
       run(Step.Out, l);
-      this.gather((s) => s.layers[l].o, "y", T, b.proj, H);
+      this.gather((s) => s.layers[l].o, T, b.proj, H);
       emit("attn_out", l, T, b.proj, H);
       k.add_inplace(b.x, b.proj, T * H);
       emit("residual_after_attention", l, T, b.x, H);
 
-      // mlp rmsnorm, router, top-k softmax
-      k.rmsnorm(b.xn, b.x, b.mlpNorm[l], c.norm.eps, T, H);
-      emit("mlp_norm", l, T, b.xn, H);
-      this.broadcast(b.xn, T * H);
-      run(Step.Router, l);
-      this.gather((s) => s.layers[l].router, "y", T, b.router, c.numExperts);
-      emit("router_logits", l, T, b.router, c.numExperts);
-      k.topk_softmax(b.router, T, c.numExperts, K, b.sel, b.selW);
-      if (dbg) dbg("router_topk", l, T, Float32Array.from(new Int32Array(f32.buffer, b.sel, T * K)));
-      this.broadcastSelection(T * K);
-      // gate_up + SwiGLU per chosen expert (xn is still in every shard's io.x)
-      run(Step.GateUp, l);
+      // MoE: each shard norms x, routes with its router copy (the same choice everywhere: same bits) and
+      // runs gate_up + SwiGLU on its rows of the chosen experts
+      if (dbg) this.debugNorm(dbg, "mlp_norm", l, T, b.mlpNorm[l]);
+      this.broadcast(b.x, T * H);
+      run(Step.MoeUp, l);
+      if (dbg) this.debugRouting(dbg, l, T);
       this.gatherPairs(l, T * K, b.act, F);
       // down projection, weighted sum over the chosen experts
       this.broadcast(b.act, T * K * F);
       run(Step.Down, l);
-      this.gather((s) => s.layers[l].down, "y", T, b.proj, H);
+      this.gather((s) => s.layers[l].down, T, b.proj, H);
       emit("moe_out", l, T, b.proj, H);
       // residual
       k.add_inplace(b.x, b.proj, T * H);
       emit("residual_after_moe", l, T, b.x, H);
     }
 
-    const rows = want.length;
-    if (rows === 0) return;
-    if (stop?.()) throw new ForwardAbortedError();
-    // final norm of the wanted rows (side by side), unembedding into the callers' logits
+    if (want.length === 0) return;
+    // final norm of the wanted rows (side by side), unembedding into the callers' logits, UNEMBED_ROWS
+    // rows at a time
     want.forEach((w, j) => k.rmsnorm(b.xn + j * H * 4, b.x + w.row * H * 4, b.finalNorm, c.norm.eps, 1, H));
-    emit("final_norm", -1, rows, b.xn, H);
-    this.broadcast(b.xn, rows * H);
-    this.pool.run(Step.Unembed, 0, rows);
-    this.layouts.forEach((s, i) => {
-      const src = this.shardF32[i], y = s.io.y / 4, u = s.unembed;
-      want.forEach((w, j) => w.out.set(src.subarray(y + j * u.rows, y + (j + 1) * u.rows), w.at + u.r0));
-    });
+    emit("final_norm", -1, want.length, b.xn, H);
+    for (let r0 = 0; r0 < want.length; r0 += UNEMBED_ROWS) {
+      const rows = Math.min(UNEMBED_ROWS, want.length - r0);
+      this.broadcast(b.xn + r0 * H * 4, rows * H);
+      run(Step.Unembed, 0, rows);
+      this.layouts.forEach((s, i) => {
+        const src = this.shardF32[i], y = s.io.y / 4, u = s.unembed;
+        for (let j = 0; j < rows; j++) {
+          const w = want[r0 + j];
+          w.out.set(src.subarray(y + j * u.rows, y + (j + 1) * u.rows), w.at + u.r0);
+        }
+      });
+    }
+  }
+
+  /** Debug dumps only: the rmsnorm the shards apply, computed here from the same kernel and inputs. */
+  private debugNorm(dbg: DebugSink, name: string, l: number, T: number, w: number): void {
+    const H = this.config.hiddenSize, b = this.b;
+    this.k.rmsnorm(b.xn, b.x, w, this.config.norm.eps, T, H);
+    dbg(name, l, T, this.f32.slice(b.xn / 4, b.xn / 4 + T * H));
+  }
+
+  /** Debug dumps only: router logits and choices, as shard 0 computed them (every shard has the same). */
+  private debugRouting(dbg: DebugSink, l: number, T: number): void {
+    const io = this.layouts[0].io, E = this.config.numExperts, K = this.config.expertsPerToken;
+    dbg("router_logits", l, T, this.shardF32[0].slice(io.router / 4, io.router / 4 + T * E));
+    dbg("router_topk", l, T, Float32Array.from(this.shardI32[0].subarray(io.sel / 4, io.sel / 4 + T * K)));
   }
 
   /** Copies `floats` floats at main offset `at` into every shard's io.x. */
@@ -514,29 +488,25 @@ export class WasmBackend implements SingleSequenceBackend {
     this.layouts.forEach((s, i) => this.shardF32[i].set(src, s.io.x / 4));
   }
 
-  private broadcastSelection(count: number): void {
-    const sel = new Int32Array(this.f32.buffer, this.b.sel, count),
-      w = this.f32.subarray(this.b.selW / 4, this.b.selW / 4 + count);
-    this.layouts.forEach((s, i) => {
-      this.shardI32[i].set(sel, s.io.sel / 4);
-      this.shardF32[i].set(w, s.io.selW / 4);
-    });
-  }
-
   /** Assembles [T, width] at main offset `at` from each shard's [T, rows] slice starting at column r0. */
   private gather(
     slice: (s: ShardLayout) => { r0: number; rows: number },
-    buf: "y" | "yk" | "yv",
     T: number,
     at: number,
     width: number,
   ): void {
     this.layouts.forEach((s, i) => {
-      const { r0, rows } = slice(s), src = this.shardF32[i], y = s.io[buf] / 4;
+      const { r0, rows } = slice(s), src = this.shardF32[i], y = s.io.y / 4;
       for (let t = 0; t < T; t++) {
         this.f32.set(src.subarray(y + t * rows, y + (t + 1) * rows), at / 4 + t * width + r0);
       }
     });
+  }
+
+  /** Assembles the attention rows [T, heads*headDim] from each shard's heads. */
+  private gatherHeads(T: number, at: number, width: number): void {
+    const hd = this.config.headDim;
+    this.gather((s) => ({ r0: s.heads.h0 * hd, rows: s.heads.heads * hd }), T, at, width);
   }
 
   /** Assembles the SwiGLU activations [count, ffn] from each shard's [count, pairs] slice. */
@@ -547,6 +517,17 @@ export class WasmBackend implements SingleSequenceBackend {
         this.f32.set(src.subarray(y + r * pairs, y + (r + 1) * pairs), at / 4 + r * ffn + p0);
       }
     });
+  }
+
+  /** Turns the per-step profile on (an empty one) or off (null); see stepProfile(). */
+  set profiling(on: boolean) {
+    this.pool.profile = on ? {} : null;
+  }
+
+  /** Milliseconds spent in each worker step since profiling was turned on, by step name. */
+  stepProfile(): Record<string, number> {
+    const p = this.pool.profile ?? {};
+    return Object.fromEntries(Object.entries(p).map(([step, ms]) => [Step[Number(step)], ms]));
   }
 
   dispose(): void {

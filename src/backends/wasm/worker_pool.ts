@@ -5,7 +5,7 @@
 import { OssiError } from "../../errors.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
 import type { WorkerInit } from "./shard_worker.ts";
-import { Ctl, Step } from "./shard_step.ts";
+import { Ctl, ctlInts, type Segment, Step } from "./shard_step.ts";
 
 /** How long the host waits for workers to make progress on one step. */
 const STALL_MS = 300_000;
@@ -24,7 +24,7 @@ export class WorkerPool {
     params: ShardParams,
     threads: number,
   ): Promise<WorkerPool> {
-    const ctlBuffer = new SharedArrayBuffer(Ctl.Slots * 4);
+    const ctlBuffer = new SharedArrayBuffer(ctlInts(params.maxTokens) * 4);
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
     for (let t = 0; t < threads; t++) {
@@ -61,9 +61,18 @@ export class WorkerPool {
     return pool;
   }
 
+  /** Stores the sequences of the next steps' rows (at most one per row) for the Attn steps. */
+  setSegments(segs: readonly Segment[]): void {
+    const c = this.ctl;
+    if (Ctl.Slots + 4 * segs.length > c.length) throw new Error("wasm backend: more segments than rows");
+    segs.forEach((g, i) => c.set([g.slot, g.row, g.n, g.pos], Ctl.Slots + 4 * i));
+    Atomics.store(c, Ctl.Segments, segs.length);
+  }
+
   /** Runs `step` on every shard and blocks until all workers are done. */
   run(step: Step, layer: number, tokens: number): void {
     const c = this.ctl, n = this.workers.length;
+    const t0 = this.profile ? performance.now() : 0;
     Atomics.store(c, Ctl.Done, 0);
     Atomics.store(c, Ctl.Step, step);
     Atomics.store(c, Ctl.Layer, layer);
@@ -77,7 +86,11 @@ export class WorkerPool {
       }
     }
     if (Atomics.load(c, Ctl.Failed)) throw new Error("wasm backend: a worker step failed");
+    if (this.profile) this.profile[step] = (this.profile[step] ?? 0) + performance.now() - t0;
   }
+
+  /** When set, run() adds each step's wall time (ms, host side: compute plus wake-up) under its Step. */
+  profile: Record<number, number> | null = null;
 
   dispose(): void {
     Atomics.store(this.ctl, Ctl.Step, Step.Exit);

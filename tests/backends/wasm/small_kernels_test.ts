@@ -76,7 +76,7 @@ function checkAttention(
     heads,
     kvHeads,
     dim,
-    h.zeros(ctx * 4),
+    h.zeros((heads / kvHeads) * ctx * 4),
   );
   const d = maxRelDiff(h.f32(out, want.length), want);
   assert(d < 1e-5, `attention differs by ${d}`);
@@ -88,6 +88,9 @@ Deno.test("sdpa_sink_window() matches attentionSink() with full attention and a 
   checkAttention(4, 2, 16, 5, 7, 3, 3);
   checkAttention(8, 1, 64, 40, 2, 8, 4);
   checkAttention(6, 3, 12, 20, 4, 0, 5);
+  // gpt-oss-20b's eight query heads per KV head (two passes of four), and five (four and one)
+  checkAttention(16, 2, 64, 30, 5, 0, 6);
+  checkAttention(10, 2, 32, 12, 3, 4, 7);
 });
 
 Deno.test("topk_softmax() matches topkSoftmax(), ties going to the lower index", () => {

@@ -87,11 +87,11 @@ for (const [i, shape] of SHAPES.entries()) {
   });
 }
 
-Deno.test("planShards() splits gpt-oss-20b into memories under 4 GiB that cover every row once", () => {
+Deno.test("planShards() splits gpt-oss-20b into memories under 4 GiB that cover every row and KV head once", () => {
   const cfg = gptOss.parseConfig("synthetic", synthConfig(GPT_OSS_20B));
-  const shards = shardCount(cfg, 2);
+  const shards = shardCount(cfg, 2, 8192);
   assertEquals(shards, 4);
-  const plan = planShards(cfg, shards, 64);
+  const plan = planShards(cfg, shards, 64, 8192, 1);
   for (const s of plan) assert(s.pages * 65536 <= 4 * 2 ** 30, `shard ${s.index} is ${s.pages} pages`);
   const covered = (pick: (s: (typeof plan)[number]) => { r0: number; rows: number }, total: number) => {
     let next = 0;
@@ -104,10 +104,18 @@ Deno.test("planShards() splits gpt-oss-20b into memories under 4 GiB that cover 
   };
   covered((s) => s.unembed, cfg.vocabSize);
   covered((s) => s.layers[5].q, cfg.numHeads * cfg.headDim);
-  covered((s) => s.layers[5].router, cfg.numExperts);
+  covered((s) => s.layers[5].k, cfg.numKvHeads * cfg.headDim);
+  covered((s) => ({ r0: s.heads.kv0, rows: s.heads.kvHeads }), cfg.numKvHeads);
+  covered((s) => ({ r0: s.heads.h0, rows: s.heads.heads }), cfg.numHeads);
+  // each shard's q rows are its KV heads' query heads
+  for (const s of plan) assertEquals(s.layers[5].q.r0, s.heads.h0 * cfg.headDim);
+  // every shard routes with the whole router
+  for (const s of plan) assertEquals([s.layers[5].router.r0, s.layers[5].router.rows], [0, cfg.numExperts]);
   covered((s) => s.layers[5].gateUp, 2 * cfg.intermediateSize);
   covered((s) => s.layers[5].down, cfg.hiddenSize);
   for (const s of plan) assertEquals(s.layers[0].gateUp.r0 % 2, 0);
+  // a long context takes more shards: the KV cache is split with the heads
+  assert(shardCount(cfg, 2, 131072) > shards);
 });
 
 Deno.test("WasmBackend.create() rejects shapes its kernels cannot tile with a one-line OssiError", async () => {

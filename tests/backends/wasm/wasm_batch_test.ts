@@ -7,7 +7,7 @@ import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { type Backend, ForwardAbortedError, type Sequence } from "../../../src/backends/backend.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
 import { WasmBatchBackend } from "../../../src/backends/wasm/wasm_batch_backend.ts";
-import { createBackend } from "../../../src/engine/create_backend.ts";
+import { createBackend, type Precision } from "../../../src/engine/create_backend.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { FIXTURES, readReference } from "../../fixture_util.ts";
 import { ossView } from "../gpt_oss_view.ts";
@@ -16,57 +16,68 @@ const model = loadModel(FIXTURES + "/gpt-oss-tiny"), V = model.config.vocabSize;
 const prompt = readReference("gpt-oss-tiny").prompt_token_ids;
 
 /** `slots` KV caches; chunks of `maxTokens` rows (small, so that a batch spans several). */
-async function open(slots: number, maxTokens = 64): Promise<Backend> {
-  if (maxTokens === 64) return await createBackend(model, "wasm", { maxContext: 64, slots, threads: 2 });
-  const v = ossView(model);
+async function open(slots: number, maxTokens = 64, precision: Precision = "exact"): Promise<Backend> {
+  if (maxTokens === 64) {
+    return await createBackend(model, "wasm", { maxContext: 64, slots, threads: 2, precision });
+  }
+  const v = ossView(model), fast = precision === "fast";
   return new WasmBatchBackend(
     model.config,
-    await WasmBackend.create(v.config, v.weights, { maxContext: 64, slots, threads: 2, maxTokens }),
+    await WasmBackend.create(v.config, v.weights, {
+      maxContext: 64,
+      slots,
+      threads: 2,
+      maxTokens,
+      int8Weights: fast,
+      moeInt8: fast,
+    }),
   );
 }
 
 const last = (rows: Float32Array) => rows.subarray(rows.length - V);
 const argmax = (x: Float32Array) => x.reduce((best, v, i) => (v > x[best] ? i : best), 0);
 
-Deno.test("wasm batch: each sequence's logits are bit for bit those it gets alone", async () => {
-  const batch3 = await open(3, 8), alone = await open(1);
-  try {
-    // three prompts in chunks of 8 rows (sequences span chunks and share them), then decode steps together
-    const prompts = [prompt, prompt.slice(3, 20), [...prompt.slice(0, 9), 7, 7, 7]];
-    const first = await batch3.forward(
-      prompts.map((tokens, slot) => ({ slot, tokens, pos: 0, logits: "all" })),
-    );
-    const steps: Float32Array[][] = [];
-    for (const [slot, tokens] of prompts.entries()) {
-      const want = (await alone.forward([{ slot: 0, tokens, pos: 0, logits: "all" }]))[0];
-      assertEquals(first[slot], want, `prompt ${slot}`);
-      // three decode steps alone, to compare with the batch's
-      let pos = tokens.length, next = argmax(last(want));
-      steps.push([]);
-      for (let i = 0; i < 3; i++) {
-        const row = (await alone.forward([{ slot: 0, tokens: [next], pos: pos++, logits: "last" }]))[0];
-        steps[slot].push(row);
-        next = argmax(row);
+for (const precision of ["exact", "fast"] as const) {
+  Deno.test(`wasm batch (${precision}): each sequence's logits are bit for bit those it gets alone`, async () => {
+    const batch3 = await open(3, 8, precision), alone = await open(1, 64, precision);
+    try {
+      // three prompts in chunks of 8 rows (sequences span chunks and share them), then decode steps together
+      const prompts = [prompt, prompt.slice(3, 20), [...prompt.slice(0, 9), 7, 7, 7]];
+      const first = await batch3.forward(
+        prompts.map((tokens, slot) => ({ slot, tokens, pos: 0, logits: "all" })),
+      );
+      const steps: Float32Array[][] = [];
+      for (const [slot, tokens] of prompts.entries()) {
+        const want = (await alone.forward([{ slot: 0, tokens, pos: 0, logits: "all" }]))[0];
+        assertEquals(first[slot], want, `prompt ${slot}`);
+        // three decode steps alone, to compare with the batch's
+        let pos = tokens.length, next = argmax(last(want));
+        steps.push([]);
+        for (let i = 0; i < 3; i++) {
+          const row = (await alone.forward([{ slot: 0, tokens: [next], pos: pos++, logits: "last" }]))[0];
+          steps[slot].push(row);
+          next = argmax(row);
+        }
       }
+      const pos = prompts.map((p) => p.length);
+      let next = first.map((rows) => argmax(last(rows)));
+      for (let i = 0; i < 3; i++) {
+        const batch: Sequence[] = next.map((t, slot) => ({
+          slot,
+          tokens: [t],
+          pos: pos[slot]++,
+          logits: "last",
+        }));
+        const rows = await batch3.forward(batch);
+        rows.forEach((r, slot) => assertEquals(r, steps[slot][i], `slot ${slot} step ${i}`));
+        next = rows.map(argmax);
+      }
+    } finally {
+      batch3.dispose();
+      alone.dispose();
     }
-    const pos = prompts.map((p) => p.length);
-    let next = first.map((rows) => argmax(last(rows)));
-    for (let i = 0; i < 3; i++) {
-      const batch: Sequence[] = next.map((t, slot) => ({
-        slot,
-        tokens: [t],
-        pos: pos[slot]++,
-        logits: "last",
-      }));
-      const rows = await batch3.forward(batch);
-      rows.forEach((r, slot) => assertEquals(r, steps[slot][i], `slot ${slot} step ${i}`));
-      next = rows.map(argmax);
-    }
-  } finally {
-    batch3.dispose();
-    alone.dispose();
-  }
-});
+  });
+}
 
 Deno.test("wasm batch: greedy() of several sequences equals the argmax of their forward() rows", async () => {
   const b = await open(2);

@@ -4,9 +4,10 @@
 
 import { f32ToBf16, type FloatDType, type Mat } from "../../../src/model/dtypes.ts";
 import type { LoadedModel } from "../../../src/model/load.ts";
-import type { Mxfp4Experts } from "../../../src/model/mxfp4.ts";
 import { randomModel as randomOfConfig } from "../../../scripts/random_model.ts";
-import { randomF32, rng } from "../../random.ts";
+import { randomExperts, randomF32, rng } from "../../random.ts";
+
+export { randomExperts };
 
 /** A random f16 bit pattern of magnitude in [2^-6, 2). */
 function randomHalf(r: () => number): number {
@@ -19,15 +20,6 @@ export function randomMat(r: () => number, rows: number, cols: number, dtype: Fl
   const data = new Uint16Array(n);
   for (let i = 0; i < n; i++) data[i] = dtype === "BF16" ? f32ToBf16((r() * 2 - 1) * scale) : randomHalf(r);
   return { dtype, rows, cols, data };
-}
-
-export function randomExperts(r: () => number, numExperts: number, rows: number, cols: number): Mxfp4Experts {
-  const blocks = Uint8Array.from({ length: (numExperts * rows * cols) / 2 }, () => Math.floor(r() * 256));
-  const scales = Uint8Array.from(
-    { length: (numExperts * rows * cols) / 32 },
-    () => 119 + Math.floor(r() * 6),
-  );
-  return { numExperts, rows, cols, blocks, scales, bias: randomF32(numExperts * rows, r, 0.2) };
 }
 
 /** A random gpt-oss: odd head counts, mixed dtypes, sliding and full layers, YaRN with or without truncation. */

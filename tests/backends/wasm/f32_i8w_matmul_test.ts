@@ -1,0 +1,157 @@
+// f32_i8w_matmul, quantize_i16_x and pack_i8w_bf16 against their scalar definition in
+// src/backends/ref/int8_kernels.ts (the same integers, the same block sums), and against the f32 linear()
+// within the bound of the two quantizations.
+
+import { assert, assertEquals } from "../../assert.ts";
+import { linear } from "../../../src/backends/ref/kernels.ts";
+import {
+  I8W_X_QMAX,
+  i8wLinear,
+  quantizeBlocks,
+  quantizeI8Weights,
+} from "../../../src/backends/ref/int8_kernels.ts";
+import { bf16ToF32, f32ToBf16, type Mat } from "../../../src/model/dtypes.ts";
+import { Harness } from "./kernel_harness.ts";
+import { randomF32, rng } from "../../random.ts";
+
+function randomBf16(rows: number, cols: number, r: () => number): Mat {
+  const data = Uint16Array.from(
+    { length: rows * cols },
+    () => f32ToBf16((r() * 2 - 1) * 2 ** Math.floor(r() * 4 - 6)),
+  );
+  return { dtype: "BF16", rows, cols, data };
+}
+
+/** Packs m on the wasm side and quantizes x; returns offsets of everything the matmul needs. */
+function setUp(h: Harness, m: Mat, x: Float32Array, tokens: number, qMax = I8W_X_QMAX) {
+  const w = h.zeros(h.k.i8w_bytes(m.rows, m.cols));
+  h.k.pack_i8w_bf16(h.put(m.data as Uint16Array), m.rows, m.cols, w);
+  const xq = h.zeros(tokens * h.k.i16_xq_row_bytes(m.cols));
+  h.k.quantize_i16_x(h.put(x), xq, tokens, m.cols, qMax);
+  return { w, xq };
+}
+
+Deno.test("pack_i8w_bf16() and quantize_i16_x() give the reference's integers and scales", () => {
+  const r = rng(1), rows = 7, cols = 64, tokens = 3;
+  const m = randomBf16(rows, cols, r);
+  (m.data as Uint16Array).fill(0, 2 * cols, 3 * cols); // an all-zero row
+  const x = randomF32(tokens * cols, r, 3);
+  x.fill(0, 32, 64); // an all-zero block
+  x[5] = 0.5 * (x[6] = 1); // a tie, rounded to even once scaled
+  const h = new Harness();
+  const { w, xq } = setUp(h, m, x, tokens);
+  const want = quantizeI8Weights(m), wantX = quantizeBlocks(x, tokens, cols, I8W_X_QMAX);
+  const gb = h.k.i8w_group_bytes(cols), nb = cols / 32;
+  const packed = new Int8Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols));
+  const scaleBits = new Uint16Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols) / 2);
+  for (let row = 0; row < 8; row++) {
+    const g = (row >> 2) * gb;
+    for (let c = 0; c < cols; c++) {
+      // v128 c/4: columns c, c+1 of rows 0..3 as byte pairs, then columns c+2, c+3
+      const got = packed[g + (c >> 2) * 16 + (c & 1) + (row & 3) * 2 + ((c >> 1) & 1) * 8];
+      assertEquals(got, row < rows ? want.q[row * cols + c] : 0, `w[${row}, ${c}]`);
+    }
+    for (let b = 0; b < nb; b++) {
+      const s = bf16ToF32(scaleBits[(g + cols * 4 + b * 8) / 2 + (row & 3)]);
+      assertEquals(s, row < rows ? want.scale[row * nb + b] : 0, `scale[${row}, ${b}]`);
+    }
+  }
+  const rb = h.k.i16_xq_row_bytes(cols);
+  for (let t = 0; t < tokens; t++) {
+    const q = new Int16Array(h.memory.buffer, xq + t * rb, cols);
+    assertEquals([...q], [...wantX.q.subarray(t * cols, (t + 1) * cols)], `token ${t}`);
+    assertEquals([...h.f32(xq + t * rb + 2 * cols, cols / 32)], [...wantX.scale.subarray(t * 2, t * 2 + 2)]);
+  }
+});
+
+/** Runs the kernel and checks it against i8Linear (both fma settings bracket the machine) and linear(). */
+function check(
+  rows: number,
+  cols: number,
+  tokens: number,
+  seed: number,
+  bias = true,
+  qMax = I8W_X_QMAX,
+): void {
+  const r = rng(seed), m = randomBf16(rows, cols, r), x = randomF32(tokens * cols, r);
+  const b = bias ? randomF32(rows, r) : null;
+  const h = new Harness(1024);
+  const { w, xq } = setUp(h, m, x, tokens, qMax);
+  // NaN marks what the kernel must not write: the 3 columns past `rows` in each output row
+  const stride = rows + 3, y = h.put(new Float32Array(tokens * stride).fill(NaN));
+  h.k.f32_i8w_matmul(w, b ? h.put(b) : 0, rows, cols, xq, tokens, y, stride);
+  const got = h.f32(y, tokens * stride);
+  const wq = quantizeI8Weights(m), xqRef = quantizeBlocks(x, tokens, cols, qMax);
+  const fused = new Float32Array(tokens * rows), plain = new Float32Array(tokens * rows);
+  i8wLinear(fused, xqRef, wq, b, tokens, true);
+  i8wLinear(plain, xqRef, wq, b, tokens, false);
+  const exact = new Float32Array(tokens * rows);
+  linear(exact, x, m, b, tokens);
+  const wf = Float32Array.from(m.data as Uint16Array, bf16ToF32);
+  for (let t = 0; t < tokens; t++) {
+    for (let row = 0; row < rows; row++) {
+      const g = got[t * stride + row], i = t * rows + row;
+      const ulp = Math.abs(fused[i]) * 2 ** -20 + 1e-30;
+      assert(
+        Math.abs(g - fused[i]) <= ulp || Math.abs(g - plain[i]) <= ulp,
+        `${rows}x${cols} t=${t} r=${row}: ${g} vs ${fused[i]} / ${plain[i]}`,
+      );
+      // against f32: each product moves by at most half a step of both quantizations
+      let bound = 0;
+      for (let c = 0; c < cols; c++) {
+        const blk = t * cols + (c & ~31);
+        let xMax = 0;
+        for (let j = 0; j < 32; j++) xMax = Math.max(xMax, Math.abs(x[blk + j]));
+        const wv = Math.abs(wf[row * cols + c]), xv = Math.abs(x[t * cols + c]);
+        const xStep = xMax / qMax / 2, wStep = wq.scale[row * (cols / 32) + (c >> 5)] / 2;
+        bound += wv * xStep + xv * wStep + wStep * xStep;
+      }
+      assert(Math.abs(g - exact[i]) <= bound * 1.01 + 1e-6, `${g} vs f32 ${exact[i]} (bound ${bound})`);
+    }
+  }
+  // rows past `rows` of each output row are never written
+  for (let t = 0; t < tokens; t++) {
+    assertEquals([...got.subarray(t * stride + rows, (t + 1) * stride)], [NaN, NaN, NaN]);
+  }
+}
+
+Deno.test("f32_i8w_matmul() on one token: 16-row tiles, then 4-row groups, then a partial group", () => {
+  check(16, 64, 1, 11);
+  check(21 + 16, 96, 1, 12);
+  check(3, 32, 1, 13, false);
+});
+
+Deno.test("f32_i8w_matmul() on several tokens: 4-token tiles and the tokens left", () => {
+  check(8, 64, 4, 21);
+  check(13, 128, 7, 22);
+  check(5, 32, 2, 23, false);
+});
+
+Deno.test("f32_i8w_matmul() on one-level int8 activations (qMax 127, the quality gate's yardstick)", () => {
+  check(20, 64, 1, 31, true, 127);
+  check(9, 96, 5, 32, true, 127);
+});
+
+Deno.test("f32_i8w_matmul() on random shapes", () => {
+  const r = rng(99);
+  for (let i = 0; i < 6; i++) {
+    check(1 + Math.floor(r() * 40), 32 * (1 + Math.floor(r() * 6)), 1 + Math.floor(r() * 9), 100 + i);
+  }
+});
+
+Deno.test("f32_i8w_matmul() gives NaN for every row that meets a NaN or infinite activation", () => {
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const r = rng(8),
+      rows = 9,
+      cols = 64,
+      tokens = 2,
+      m = randomBf16(rows, cols, r),
+      x = randomF32(tokens * cols, r);
+    x[cols + 40] = bad; // token 1, second block
+    const h = new Harness(), { w, xq } = setUp(h, m, x, tokens), y = h.zeros(tokens * rows * 4);
+    h.k.f32_i8w_matmul(w, 0, rows, cols, xq, tokens, y, rows);
+    const got = h.f32(y, tokens * rows);
+    assert(got.subarray(0, rows).every(Number.isFinite), `${bad}: token 0 stays finite`);
+    assert(got.subarray(rows).every(Number.isNaN), `${bad}: token 1 is NaN in every row`);
+  }
+});
