@@ -130,8 +130,10 @@ function unknownOption(
   const near = long ? nearest(name, [...byLong.keys()]) : undefined;
   const hint = near
     ? `did you mean --${near}?`
-    : `${ctx.command ? `ossi ${ctx.command} ` : ""}--help lists the options`;
-  return `unknown option '${spelled}' (${hint})`;
+    : ctx.command
+    ? `ossi ${ctx.command} --help lists the options`
+    : "";
+  return `unknown option '${spelled}'${hint ? ` (${hint})` : ""}`;
 }
 
 /**

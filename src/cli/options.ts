@@ -7,7 +7,8 @@ import type { PullLayout } from "../io/hub_download.ts";
 import { BACKEND_NAMES } from "../engine/create_backend.ts";
 import { MIN_CONTEXT, type OptionDef, type ParsedArgs, parseOptions, THREAD_RANGE } from "./args.ts";
 
-const PROBABILITY_OPEN_BELOW = { min: 0, minExclusive: true, max: 1 };
+/** A share of the probability mass: above 0, at most 1. */
+const MASS_RANGE = { min: 0, minExclusive: true, max: 1 };
 
 /** Every option of every command, by long name; a command's entry below may reword the help line. */
 const OPTIONS = {
@@ -57,7 +58,7 @@ const OPTIONS = {
     help: "sample from the K likeliest tokens (0: all)",
   },
   "top-p": {
-    value: { type: "decimal", meta: "P", range: PROBABILITY_OPEN_BELOW },
+    value: { type: "decimal", meta: "P", range: MASS_RANGE },
     help: "sample from the likeliest tokens that hold P of the probability (1: all)",
   },
   "min-p": {
@@ -150,27 +151,26 @@ const ENGINE: readonly OptionName[] = [
   "moe-int8",
 ];
 const SAMPLING: readonly OptionName[] = ["temperature", "top-k", "top-p", "min-p"];
+/** What chat and run share: the engine, sampling, the answer's budget and the prompt. */
+const CHAT_AND_RUN: readonly OptionName[] = [
+  ...ENGINE,
+  ...SAMPLING,
+  "seed",
+  "max-tokens",
+  "effort",
+  "system",
+];
 
 /** Which options each command takes, in the order its help lists them. */
 const COMMAND_OPTIONS: Record<string, readonly CommandOption[]> = {
   chat: [
-    ...ENGINE,
-    ...SAMPLING,
-    "seed",
-    "max-tokens",
-    "effort",
-    "system",
+    ...CHAT_AND_RUN,
     "no-reasoning",
     "delay-ms",
     "help",
   ],
   run: [
-    ...ENGINE,
-    ...SAMPLING,
-    "seed",
-    "max-tokens",
-    "effort",
-    "system",
+    ...CHAT_AND_RUN,
     "file",
     ["json", "print one JSON object {answer, reasoning, finish_reason, model, usage, timings}"],
     "show-reasoning",
