@@ -6,7 +6,7 @@ import { resolveModel } from "../io/hub.ts";
 import { loadModel } from "../model/load.ts";
 import { type BackendName, createBackend } from "../engine/create_backend.ts";
 import { NonFiniteError } from "../backends/backend.ts";
-import { argmax } from "../backends/ref/kernels.ts";
+import { rowTopkArgmax } from "../backends/ref/kernels.ts";
 import { numberOption, parseWhole, stringFlag } from "./args.ts";
 import { commandHelp, parseCommandArgs } from "./options.ts";
 import { precisionFlag } from "./settings.ts";
@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
       rows.push(Array.from(prompt.subarray(t * vocab, (t + 1) * vocab)));
     }
     const generated: number[] = [];
-    let next = argmax(prompt, tokens.length - 1, vocab);
+    let next = rowTopkArgmax(prompt, tokens.length - 1, vocab);
     for (let i = 0; i < generate; i++) {
       generated.push(next);
       if (i + 1 === generate) break;
@@ -84,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
         pos: tokens.length + i,
         logits: "last",
       }]);
-      next = argmax(step);
+      next = rowTopkArgmax(step);
     }
     writeDump();
     await writeStdout(JSON.stringify({ logits: rows, generated }) + "\n");
