@@ -1,8 +1,8 @@
 // Greedy token choice on the GPU (row_topk): entry `argmax` writes out[t] = index of the largest of row t
 // of [rows, n] logits (ties: lowest index), so decoding reads back 4 bytes per token instead of the whole
 // vocabulary. Entry `main` writes the k largest (value desc, index asc) to out / out_v for a sampler:
-// k rounds, each taking the best element ordered after the previous pick, so no chosen-set is kept. Either entry sets bit 31
-// (NONFINITE) of a row's first index when the row holds a NaN or infinite logit.
+// k rounds, each taking the best element ordered after the previous pick, so no chosen-set is kept. Either
+// entry sets bit 31 (NONFINITE) of a row's first index when the row holds a NaN or infinite logit.
 
 override WG: u32 = 64;
 

@@ -134,7 +134,7 @@ export function f32Mxfp4wMatmulQ8(
   }
 }
 
-// Former names, kept while tests/backends/wasm/ still imports them (/work/team/asm_renames.md lists them).
+// Former names, kept while tests/backends/wasm/ still imports them; to be removed with those imports.
 /** @deprecated use f32I8wMatmul */
 export const i8wLinear = f32I8wMatmul;
 /** @deprecated use f32Mxfp4wMatmulQ8 */

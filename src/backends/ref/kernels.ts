@@ -1,5 +1,6 @@
 // Scalar float32 reference kernels: the definition every WASM and WGSL kernel is tested against, each named
-// after its kernel's stem in camelCase (README "Kernels"). Plain loops; activations are row-major [tokens, width].
+// after its kernel's stem in camelCase (README "Kernels"). Plain loops; activations are row-major
+// [tokens, width] Float32Arrays.
 
 import { loadRow, type Mat } from "../../model/dtypes.ts";
 import { expertRow, type Mxfp4Experts } from "../../model/mxfp4.ts";
@@ -180,7 +181,7 @@ export function rowTopkArgmax(logits: Float32Array, t = 0, n = logits.length): n
   return best;
 }
 
-// Former names, kept while tests/backends/wasm/ still imports them (/work/team/asm_renames.md lists them).
+// Former names, kept while tests/backends/wasm/ still imports them; to be removed with those imports.
 /** @deprecated use f32Bf16wMatmul */
 export const linear = f32Bf16wMatmul;
 /** @deprecated use sdpaSinkWindow */

@@ -115,7 +115,7 @@ export function moeRouterSoftmaxTopk(
   return { experts, weights };
 }
 
-// Former names, kept while tests/backends/wasm/ still imports them (/work/team/asm_renames.md lists them).
+// Former names, kept while tests/backends/wasm/ still imports them; to be removed with those imports.
 /** @deprecated use layernorm */
 export const layerNorm = layernorm;
 /** @deprecated use qkRmsnorm */

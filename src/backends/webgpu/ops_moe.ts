@@ -1,9 +1,9 @@
 // Host wrappers of the mixture-of-experts kernels: routing (moeRouter, shaders/moe_router.wgsl, either order
-// of softmax and top-k), then the chosen experts, MXFP4 or float, picked by moe(). A token or a few (decode) run slot by slot
-// as matrix-vector products (f32Mxfp4wMoe, f32Bf16wMoe); enough tokens that experts
-// average MOE_GROUP_MIN slots (a prefill chunk, a large batch of decode tokens from several sequences) are
-// grouped by expert on the GPU and run as tiles of tokens (f32Mxfp4wMoeGemm, either
-// format), so each active expert's weights are read once per tile.
+// of softmax and top-k), then the chosen experts, MXFP4 or float, as moe() picks. A token or a few (decode)
+// run slot by slot as matrix-vector products (f32Mxfp4wMoe, f32Bf16wMoe); enough tokens that experts average
+// MOE_GROUP_MIN slots (a prefill chunk, a large batch of decode tokens from several sequences) are grouped by
+// expert on the GPU and run as tiles of tokens (f32Mxfp4wMoeGemm, either format), so each active expert's
+// weights are read once per tile.
 
 import type { Activation } from "../../model/plan.ts";
 import type { GpuFloatExperts } from "./gpu_float_experts.ts";
@@ -132,8 +132,8 @@ function expertBytes(x: GpuExperts | GpuFloatExperts): number {
 }
 
 /**
- * The chosen experts (after moeRouter()): gate_up + SwiGLU, down and the weighted sum, reading only the chosen
- * experts. Counted weight bytes: exact for the slot path (each slot reads its expert once); for the
+ * The chosen experts (after moeRouter()): gate_up + SwiGLU, down and the weighted sum, reading only the
+ * chosen experts. Counted weight bytes: exact for the slot path (each slot reads its expert once); for the
  * grouped path the bound of moeMaxTiles tiles (the GPU knows the groups, the host does not).
  */
 export function moe(rec: Recorder, a: MoeArgs): void {
