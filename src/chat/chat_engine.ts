@@ -14,6 +14,7 @@ import { makeLogprobs, makeSampler, type SamplerParams, samplesArgmax } from "./
 import type { BpeTokenizer, Tokenizer } from "./tokenizer.ts";
 import { type OutputSpec } from "./constrain/output_program.ts";
 import { constraintFor, type TurnSampling } from "./turn_sampling.ts";
+import { CompletionParser } from "./template_parser.ts";
 
 export type { EncodedPrompt };
 
@@ -99,7 +100,10 @@ export class ChatEngine {
     }
     const { rendered, ids: prompt } = req.encoded ?? await this.encodeConversation(req.messages, req.prompt);
     const text = rendered.text;
-    const parser = this.format.parser(this.tokenizer, this.stopSet, text);
+    // A raw prompt is continued as plain text, whatever the model's chat format.
+    const parser = req.prompt.raw
+      ? new CompletionParser(this.tokenizer, this.stopSet)
+      : this.format.parser(this.tokenizer, this.stopSet, text);
     const completion: number[] = [];
     this.lastCompletion = completion;
     const penalised = () => completion.filter((id) => !this.markup.has(id));

@@ -21,6 +21,7 @@ import {
   optNumber,
   optString,
   parseEffort,
+  parseIncludeUsage,
   parseSampler,
   parseStop,
   reqString,
@@ -42,6 +43,8 @@ export interface TurnSpec {
   /** Log-probabilities of answer tokens, with this many alternatives each. */
   logprobs?: number;
   logitBias?: ReadonlyMap<number, number>;
+  /** The request field holding the prompt, named by errors about it (default "messages"). */
+  promptParam?: string;
 }
 
 export interface ChatCompletionSpec extends TurnSpec {
@@ -70,10 +73,7 @@ export function parseChatCompletionRequest(
   void n; // only n = 1 is served; optNumber rejects any other value.
   const maxTokens = optNumber(body, "max_completion_tokens", 1, Number.MAX_SAFE_INTEGER, true) ??
     optNumber(body, "max_tokens", 1, Number.MAX_SAFE_INTEGER, true);
-  const streamOptions = body.stream_options;
-  if (streamOptions !== undefined && streamOptions !== null && !isObject(streamOptions)) {
-    throw badRequest("'stream_options' must be an object", "stream_options");
-  }
+  const includeUsage = parseIncludeUsage(body);
   checkModalities(body.modalities);
   checkPrediction(body.prediction);
   optBool(body, "parallel_tool_calls");
@@ -94,7 +94,7 @@ export function parseChatCompletionRequest(
     maxTokens,
     stops: parseStop(body.stop),
     stream: optBool(body, "stream") ?? false,
-    includeUsage: isObject(streamOptions) ? optBool(streamOptions, "include_usage") ?? false : false,
+    includeUsage,
     ...(output ? { output } : {}),
     ...(logprobs !== undefined ? { logprobs } : {}),
     ...(logitBias ? { logitBias } : {}),
