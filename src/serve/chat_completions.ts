@@ -7,26 +7,22 @@ import type { ToolCall } from "../chat/messages.ts";
 import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_completions_request.ts";
 import type { FinishReason } from "./run_turn.ts";
 import type { AdmittedTurn, PreparedTurn, ServeContext } from "./serve_context.ts";
-import { runToEnd, streamTurn } from "./turn_response.ts";
+import { completionHead, runToEnd, serveTurn, streamTurn } from "./turn_response.ts";
 
 export function newId(prefix: string): string {
   return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 }
 
-export async function handleChatCompletions(
+export function handleChatCompletions(
   ctx: ServeContext,
   body: unknown,
   signal: AbortSignal,
 ): Promise<Response> {
   const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.info.vocabSize);
-  const turn = await ctx.admit(spec, newId("chatcmpl-"), body, signal);
-  // From here on the request holds a place in the queue: a client that leaves must give it back.
-  if (spec.stream) return streamCompletion(ctx, spec, turn);
-  try {
-    return await completeOnce(ctx, spec, turn);
-  } finally {
-    turn.req.done();
-  }
+  return serveTurn(ctx, spec, newId("chatcmpl-"), body, signal, {
+    once: (turn) => completeOnce(ctx, spec, turn),
+    stream: (turn) => streamCompletion(ctx, spec, turn),
+  });
 }
 
 interface Collected {
@@ -60,10 +56,7 @@ async function completeOnce(
   if (out.reasoning) message.reasoning_content = message.reasoning = out.reasoning;
   if (out.toolCalls.length) message.tool_calls = out.toolCalls.map((c) => wireToolCall(c));
   return Response.json({
-    id,
-    object: "chat.completion",
-    created: Math.floor(Date.now() / 1000),
-    model: spec.model,
+    ...completionHead(id, "chat.completion", spec.model),
     choices: [{
       index: 0,
       message,
@@ -80,13 +73,10 @@ async function completeOnce(
 
 function streamCompletion(ctx: ServeContext, spec: ChatCompletionSpec, turn: AdmittedTurn): Response {
   const { prepared, ids, req: { id } } = turn;
-  const created = Math.floor(Date.now() / 1000);
+  const head = completionHead(id, "chat.completion.chunk", spec.model);
   // With return_token_ids, each chunk carries the ids generated since the one before (as vLLM's do).
   const chunk = (delta: Record<string, unknown>, finish: string | null = null, logprobs: unknown = null) => ({
-    id,
-    object: "chat.completion.chunk",
-    created,
-    model: spec.model,
+    ...head,
     choices: [{ index: 0, delta, logprobs, finish_reason: finish, ...ids.nextField() }],
   });
   const toolCalls: ToolCall[] = [];
@@ -109,14 +99,7 @@ function streamCompletion(ctx: ServeContext, spec: ChatCompletionSpec, turn: Adm
     end: (result) => {
       sink.send(chunk({}, wireFinish(result.finishReason, toolCalls)));
       if (spec.includeUsage) {
-        sink.send({
-          id,
-          object: "chat.completion.chunk",
-          created,
-          model: spec.model,
-          choices: [],
-          usage: turnUsage(prepared, result.usage),
-        });
+        sink.send({ ...head, choices: [], usage: turnUsage(prepared, result.usage) });
       }
     },
   }));

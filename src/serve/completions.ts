@@ -7,22 +7,14 @@ import { newId, turnUsage } from "./chat_completions.ts";
 import { type CompletionSpec, parseCompletionRequest } from "./completions_request.ts";
 import type { TurnResult } from "./run_turn.ts";
 import type { AdmittedTurn, ServeContext } from "./serve_context.ts";
-import { runToEnd, streamTurn } from "./turn_response.ts";
+import { completionHead, runToEnd, serveTurn, streamTurn } from "./turn_response.ts";
 
-export async function handleCompletions(
-  ctx: ServeContext,
-  body: unknown,
-  signal: AbortSignal,
-): Promise<Response> {
+export function handleCompletions(ctx: ServeContext, body: unknown, signal: AbortSignal): Promise<Response> {
   const spec = parseCompletionRequest(body, ctx.opts.sampler, ctx.engine.info.vocabSize);
-  const turn = await ctx.admit(spec, newId("cmpl-"), body, signal);
-  // From here on the request holds a place in the queue: a client that leaves must give it back.
-  if (spec.stream) return streamCompletion(ctx, spec, turn);
-  try {
-    return await completeOnce(ctx, spec, turn);
-  } finally {
-    turn.req.done();
-  }
+  return serveTurn(ctx, spec, newId("cmpl-"), body, signal, {
+    once: (turn) => completeOnce(ctx, spec, turn),
+    stream: (turn) => streamCompletion(ctx, spec, turn),
+  });
 }
 
 /** The legacy logprobs object: parallel lists, with each token's offset in the choice's text. */
@@ -81,10 +73,7 @@ async function completeOnce(ctx: ServeContext, spec: CompletionSpec, turn: Admit
     if (ev.logprobs) logprobs.push(...ev.logprobs);
   });
   return Response.json({
-    id,
-    object: "text_completion",
-    created: Math.floor(Date.now() / 1000),
-    model: spec.model,
+    ...completionHead(id, "text_completion", spec.model),
     choices: [{
       index: 0,
       text,
@@ -99,16 +88,13 @@ async function completeOnce(ctx: ServeContext, spec: CompletionSpec, turn: Admit
 
 function streamCompletion(ctx: ServeContext, spec: CompletionSpec, turn: AdmittedTurn): Response {
   const { prepared, ids, req: { id } } = turn;
-  const created = Math.floor(Date.now() / 1000);
+  const head = completionHead(id, "text_completion", spec.model);
   const prompt = echoed(spec, turn);
   const lp = new LogprobsWriter(prompt.length);
   // With return_token_ids, the first chunk carries the prompt's ids and each chunk the ids generated since
   // the one before (as vLLM's do).
   const chunk = (text: string, finish: string | null = null, logprobs: LegacyLogprobs | null = null) => ({
-    id,
-    object: "text_completion",
-    created,
-    model: spec.model,
+    ...head,
     choices: [{ index: 0, text, logprobs, finish_reason: finish, ...ids.nextField() }],
   });
   return streamTurn(ctx, spec, turn, (sink) => ({
@@ -125,14 +111,7 @@ function streamCompletion(ctx: ServeContext, spec: CompletionSpec, turn: Admitte
     end: (result) => {
       sink.send(chunk("", wireFinish(result)));
       if (spec.includeUsage) {
-        sink.send({
-          id,
-          object: "text_completion",
-          created,
-          model: spec.model,
-          choices: [],
-          usage: turnUsage(prepared, result.usage),
-        });
+        sink.send({ ...head, choices: [], usage: turnUsage(prepared, result.usage) });
       }
     },
   }));

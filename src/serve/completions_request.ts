@@ -4,20 +4,9 @@
 import type { RawPrompt } from "../chat/messages.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
 import { badRequest } from "./api_error.ts";
-import type { ChatCompletionSpec } from "./chat_completions_request.ts";
-import { parseLogitBias } from "./output_fields.ts";
+import { type ChatCompletionSpec, parseGenerationFields } from "./chat_completions_request.ts";
 import { checkFields } from "./request_policy.ts";
-import {
-  type Json,
-  optBool,
-  optNumber,
-  optString,
-  parseIncludeUsage,
-  parseSampler,
-  parseStop,
-  reqString,
-  requireObjectBody,
-} from "./request_fields.ts";
+import { type Json, optBool, optNumber, optString, reqString, requireObjectBody } from "./request_fields.ts";
 
 /** OpenAI's default `max_tokens` on this API (the chat API's default is the whole context). */
 export const DEFAULT_COMPLETION_TOKENS = 16;
@@ -51,20 +40,15 @@ export function parseCompletionRequest(
       "echo",
     );
   }
-  const logitBias = parseLogitBias(body.logit_bias, vocabSize);
   return {
     model,
     messages: [],
     prompt: { effort: "low", raw: prompt },
     promptParam: "prompt",
     echo,
-    sampler: parseSampler(body, defaults),
     maxTokens: optNumber(body, "max_tokens", 1, Number.MAX_SAFE_INTEGER, true) ?? DEFAULT_COMPLETION_TOKENS,
-    stops: parseStop(body.stop),
-    stream: optBool(body, "stream") ?? false,
-    includeUsage: parseIncludeUsage(body),
+    ...parseGenerationFields(body, defaults, vocabSize),
     ...(logprobs !== undefined ? { logprobs } : {}),
-    ...(logitBias ? { logitBias } : {}),
   };
 }
 

@@ -8,6 +8,43 @@ import { runTurn, type TurnEvent, type TurnResult } from "./run_turn.ts";
 import { type AdmittedTurn, engineError, type ServeContext } from "./serve_context.ts";
 import { sseResponse, type SseSink } from "./sse.ts";
 
+/** What every completion object and chunk of both completions APIs opens with. */
+export function completionHead(id: string, object: string, model: string, created = nowSeconds()) {
+  return { id, object, created, model };
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** How a route answers an admitted turn: at once (one JSON body) or streamed. */
+export interface TurnRoute {
+  once(turn: AdmittedTurn): Promise<Response>;
+  stream(turn: AdmittedTurn): Response;
+}
+
+/**
+ * Admits a parsed turn as request `id` and answers it by `route`; the request is done when the answer
+ * is (a stream: when its last byte is written).
+ */
+export async function serveTurn(
+  ctx: ServeContext,
+  spec: TurnSpec & { stream: boolean },
+  id: string,
+  body: unknown,
+  signal: AbortSignal,
+  route: TurnRoute,
+): Promise<Response> {
+  const turn = await ctx.admit(spec, id, body, signal);
+  // From here on the request holds a place in the queue: a client that leaves must give it back.
+  if (spec.stream) return route.stream(turn);
+  try {
+    return await route.once(turn);
+  } finally {
+    turn.req.done();
+  }
+}
+
 /** Feeds a turn's events to `onEvent` and returns how it ended. */
 async function drain(
   turn: AsyncGenerator<TurnEvent, TurnResult, void>,

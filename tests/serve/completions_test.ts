@@ -7,11 +7,23 @@ import OpenAI from "openai";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { loadTokenizer } from "../../src/chat/tokenizer.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
+import { DEMO_EVAL } from "../demo_eval.ts";
 import { RAW_REPLY } from "./scripted_generator.ts";
-import { type Json, postJson, sseJson, STUB_MODEL, type StubServer, withStubServer } from "./serve_util.ts";
+import { spawnServe } from "./spawn_serve.ts";
+import {
+  type Json,
+  postJson,
+  sseJson,
+  STUB_MODEL,
+  type StubServer,
+  waitFor,
+  withStubServer,
+} from "./serve_util.ts";
 
 const tok = await loadTokenizer(DEMO_MODEL);
 const PROMPT = "Once upon a time";
+/** The stub model and PROMPT, the fields most requests here share. */
+const ASK = { model: STUB_MODEL, prompt: PROMPT };
 
 const clientOf = (s: StubServer, apiKey = "x") =>
   new OpenAI({ baseURL: `${s.url}/v1`, apiKey, maxRetries: 0, timeout: 30_000 });
@@ -22,19 +34,11 @@ const replyTokens = (n: number) => tok.decode(tok.encode(RAW_REPLY).slice(0, n))
 /** Token-id fields of vLLM's return_token_ids, on a completion choice. */
 type WithIds = { prompt_token_ids?: number[]; token_ids?: number[] };
 
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 Deno.test(
   "completions: a raw prompt is continued without a template; max_tokens defaults to 16; usage",
   withStubServer({}, async (s) => {
     const client = clientOf(s);
-    const c = await client.completions.create({ model: STUB_MODEL, prompt: PROMPT, max_tokens: 500 });
+    const c = await client.completions.create({ ...ASK, max_tokens: 500 });
     assertEquals(s.gen.prompts.at(-1), PROMPT, "the engine saw the prompt alone");
     assertEquals(c.object, "text_completion");
     assertMatch(c.id, /^cmpl-/);
@@ -48,7 +52,7 @@ Deno.test(
     assertEquals(c.usage!.completion_tokens, tok.encode(RAW_REPLY).length + 1);
     assertEquals(c.usage!.total_tokens, c.usage!.prompt_tokens + c.usage!.completion_tokens);
 
-    const short = await client.completions.create({ model: STUB_MODEL, prompt: PROMPT });
+    const short = await client.completions.create(ASK);
     assertEquals([short.choices[0].text, short.choices[0].finish_reason], [replyTokens(16), "length"]);
     assertEquals(short.usage!.completion_tokens, 16);
     // the same prompt again: its tokens but the last come from the slot's cache
@@ -61,8 +65,7 @@ Deno.test(
   withStubServer({}, async (s) => {
     const client = clientOf(s);
     const stream = await client.completions.create({
-      model: STUB_MODEL,
-      prompt: PROMPT,
+      ...ASK,
       max_tokens: 500,
       stream: true,
       stream_options: { include_usage: true },
@@ -82,8 +85,7 @@ Deno.test(
     assertEquals(chunks.at(-1)!.choices[0].finish_reason, "stop");
 
     const res = await postJson(`${s.url}/v1/completions`, {
-      model: STUB_MODEL,
-      prompt: PROMPT,
+      ...ASK,
       echo: true,
       stream: true,
     });
@@ -103,22 +105,19 @@ Deno.test(
     const client = clientOf(s);
     const at = (x: string) => RAW_REPLY.slice(0, RAW_REPLY.indexOf(x));
     let c = await client.completions.create({
-      model: STUB_MODEL,
-      prompt: PROMPT,
+      ...ASK,
       max_tokens: 500,
       stop: "fox",
     });
     assertEquals([c.choices[0].text, c.choices[0].finish_reason], [at("fox"), "stop"]);
     c = await client.completions.create({
-      model: STUB_MODEL,
-      prompt: PROMPT,
+      ...ASK,
       max_tokens: 500,
       stop: ["lazy", "brown", "zebra", "twice"],
     });
     assertEquals(c.choices[0].text, at("brown"));
     const stream = await client.completions.create({
-      model: STUB_MODEL,
-      prompt: PROMPT,
+      ...ASK,
       max_tokens: 500,
       stop: ["jumps"],
       stream: true,
@@ -127,7 +126,7 @@ Deno.test(
     for await (const chunk of stream) text += chunk.choices[0]?.text ?? "";
     assertEquals(text, at("jumps"));
 
-    c = await client.completions.create({ model: STUB_MODEL, prompt: PROMPT, echo: true, max_tokens: 5 });
+    c = await client.completions.create({ ...ASK, echo: true, max_tokens: 5 });
     assertEquals(c.choices[0].text, PROMPT + replyTokens(5));
     assertEquals(c.usage!.completion_tokens, 5);
   }),
@@ -157,9 +156,8 @@ Deno.test(
   "completions: logprobs in the legacy shape (tokens, token_logprobs, top_logprobs, text_offset)",
   withStubServer({}, async (s) => {
     const client = clientOf(s);
-    const c = await client.completions.create({
-      model: STUB_MODEL,
-      prompt: PROMPT,
+    const c = await clientOf(s).completions.create({
+      ...ASK,
       logprobs: 3,
       max_tokens: 8,
     });
@@ -167,8 +165,7 @@ Deno.test(
     assertEquals(c.choices[0].logprobs!.tokens!.length, 8);
     assert(Object.keys(c.choices[0].logprobs!.top_logprobs![0]).length >= 3, "3 alternatives");
     const none = await client.completions.create({
-      model: STUB_MODEL,
-      prompt: PROMPT,
+      ...ASK,
       logprobs: 0,
       max_tokens: 4,
     });
@@ -176,8 +173,7 @@ Deno.test(
 
     // streamed: each chunk's offsets continue the text so far
     const stream = await client.completions.create({
-      model: STUB_MODEL,
-      prompt: PROMPT,
+      ...ASK,
       logprobs: 2,
       max_tokens: 12,
       stream: true,
@@ -253,7 +249,7 @@ Deno.test(
 Deno.test(
   "completions: refused fields are 400s naming the field; harmless ones are accepted",
   withStubServer({}, async (s) => {
-    const base = { model: STUB_MODEL, prompt: PROMPT, max_tokens: 2 };
+    const base = { ...ASK, max_tokens: 2 };
     const refused: [Json, string][] = [
       [{ n: 2 }, "n"],
       [{ best_of: 3 }, "best_of"],
@@ -355,14 +351,13 @@ Deno.test(
       const ac = new AbortController();
       const res = postJson(
         `${s.url}/v1/completions`,
-        { model: STUB_MODEL, prompt: PROMPT, max_tokens: 500, stream },
+        { ...ASK, max_tokens: 500, stream },
         {},
         ac.signal,
       ).catch((e) => e);
       await waitFor(() => s.gen.busy, "the generation to start");
       const waiting = postJson(`${s.url}/v1/completions`, {
-        model: STUB_MODEL,
-        prompt: PROMPT,
+        ...ASK,
         max_tokens: 3,
       });
       await waitFor(() => s.server.context.queue.waiting === 1, "the second request to queue");
@@ -383,12 +378,12 @@ Deno.test(
   withStubServer({ delayMs: 10, apiKey: "sekret" }, async (s) => {
     const auth = { authorization: "Bearer sekret" };
     assertEquals(
-      (await postJson(`${s.url}/v1/completions`, { model: STUB_MODEL, prompt: PROMPT })).status,
+      (await postJson(`${s.url}/v1/completions`, ASK)).status,
       401,
     );
     const res = await postJson(
       `${s.url}/v1/completions`,
-      { model: STUB_MODEL, prompt: PROMPT, max_tokens: 500, stream: true },
+      { ...ASK, max_tokens: 500, stream: true },
       auth,
     );
     const id = res.headers.get("x-request-id")!;
@@ -403,3 +398,40 @@ Deno.test(
     assertMatch(m, /^ossi_requests_finished_total 1$/m);
   }),
 );
+
+Deno.test("ossi serve (engine worker, demo model): a rendered chat prompt sent as ids completes as the reference; as text it stays text", async () => {
+  const s = await spawnServe(["--model", DEMO_MODEL, "--port", "0", "--backend", "ref"]);
+  try {
+    const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "x", maxRetries: 0, timeout: 60_000 });
+    const item = DEMO_EVAL.find((e) => e.task === "add" && e.messages.length === 1 && e.reference_correct)!;
+    const params = {
+      model: "tiny-oss-math",
+      max_tokens: 200,
+      temperature: 0,
+      return_token_ids: true,
+    } as const;
+    const c = await client.completions.create({ ...params, prompt: item.prompt_ids });
+    const choice = c.choices[0] as OpenAI.CompletionChoice & WithIds;
+    // the raw completion of the chat prompt is the chat turn, its harmony markup as text
+    assertEquals(choice.token_ids, tok.encode(item.reference_completion));
+    assertEquals(choice.text, item.reference_completion.replace(/<\|return\|>$/, ""));
+    assertEquals([choice.finish_reason, c.usage!.prompt_tokens], ["stop", item.prompt_ids.length]);
+
+    const text = tok.decode(item.prompt_ids);
+    const t = await client.completions.create({ ...params, prompt: text, max_tokens: 4 });
+    const ids = (t.choices[0] as WithIds).prompt_token_ids!;
+    assertEquals(ids, tok.encodeWithLiterals(text, [[0, text.length]]));
+    assert(ids.length > item.prompt_ids.length, "the markup was spelled out as text");
+    assertEquals([t.choices[0].finish_reason, t.usage!.completion_tokens], ["length", 4]);
+
+    const again = await client.completions.create({ ...params, prompt: item.prompt_ids, max_tokens: 2 });
+    assertEquals(again.usage!.prompt_tokens_details?.cached_tokens, item.prompt_ids.length - 1);
+    const m = await (await fetch(`${s.url}/metrics`)).text();
+    assertMatch(m, /^ossi_requests_finished_total 3$/m);
+  } finally {
+    s.child.kill("SIGTERM");
+    await s.reader.cancel().catch(() => {});
+    assertEquals((await s.child.status).code, 0);
+    await s.child.stdout.cancel().catch(() => {});
+  }
+});
