@@ -65,7 +65,8 @@ function wireFinish(result: TurnResult): "stop" | "length" {
 
 async function completeOnce(ctx: ServeContext, spec: CompletionSpec, turn: AdmittedTurn): Promise<Response> {
   const { prepared, ids, req: { id } } = turn;
-  let text = echoed(spec, turn);
+  const prompt = echoed(spec, turn);
+  let text = prompt;
   const logprobs: TokenLogprob[] = [];
   const result = await runToEnd(ctx, spec, turn, (ev) => {
     if (ev.type !== "content") return; // a raw turn yields only content
@@ -77,7 +78,7 @@ async function completeOnce(ctx: ServeContext, spec: CompletionSpec, turn: Admit
     choices: [{
       index: 0,
       text,
-      logprobs: spec.logprobs === undefined ? null : new LogprobsWriter(0).write(logprobs),
+      logprobs: spec.logprobs === undefined ? null : new LogprobsWriter(prompt.length).write(logprobs),
       finish_reason: wireFinish(result),
       ...ids.promptField(),
       ...ids.allField(),

@@ -216,6 +216,18 @@ Deno.test(
       assertEquals(choice.text, "Twice upon a time" + replyTokens(3));
       assertEquals(s.gen.prompts.at(-1), "Twice upon a time");
     }
+    // streamed: the prompt's ids on the first chunk, then each chunk's new ids
+    const res = await postJson(`${s.url}/v1/completions`, {
+      model: STUB_MODEL,
+      prompt: ids,
+      max_tokens: 5,
+      stream: true,
+      return_token_ids: true,
+    });
+    const chunks = await sseJson(res);
+    assertEquals(chunks[0].choices[0].prompt_token_ids, ids);
+    assertEquals(chunks.flatMap((c) => c.choices[0].token_ids), tok.encode(RAW_REPLY).slice(0, 5));
+    assertEquals(chunks.map((c) => c.choices[0].text).join(""), replyTokens(5));
     // special ids given as ids are ids: that is how a client sends a chat template it rendered itself
     const special = [tok.tokenId("<|start|>")!, ...tok.encode("user")];
     const c = await client.completions.create({ model: STUB_MODEL, prompt: special, max_tokens: 1 });
