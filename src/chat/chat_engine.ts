@@ -1,11 +1,11 @@
 // ChatEngine: one assistant turn end to end (render, encode, generate on the KV-reusing Session, parse
-// the output in the model's chat format: harmony, a Jinja template or plain completion, chatml_formats.ts).
+// the output in the model's chat format: harmony, a Jinja template or plain completion, chat_formats.ts).
 // What the REPL, `ossi run` and the server all stand on.
 
 import type { TokenGenerator } from "../engine/session.ts";
 import { exists, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../errors.ts";
-import { type ChatFormat, HARMONY } from "./chatml_formats.ts";
+import { type ChatFormat, HARMONY } from "./chat_formats.ts";
 import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";

@@ -5,7 +5,7 @@
 // thread's event loop.
 
 import { OssiError } from "../errors.ts";
-import type { ChatFormatSpec } from "./chatml_formats.ts";
+import type { ChatFormatSpec } from "./chat_formats.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
 import type { PromptReply, PromptRequest } from "./prompt_worker.ts";
