@@ -4,7 +4,7 @@
 
 export { f32_bf16w_matmul, permute_bf16_x } from "./f32_bf16w_matmul";
 export { f32_mxfp4w_matmul, mxfp4_xq_row_bytes, quantize_mxfp4_x } from "./f32_mxfp4w_matmul";
-export { f32_i8w_matmul, i16_xq_row_bytes, i8w_bytes, i8w_group_bytes, pack_i8w_bf16, quantize_i16_x } from "./f32_i8w_matmul";
+export { f32_i8w_matmul, i16_xq_row_bytes, i8w_bytes, i8w_group_bytes, i8w_u8_dot, pack_i8w_bf16, quantize_i16_x } from "./f32_i8w_matmul";
 export {
   f32_mxfp4w_matmul_q8,
   mxfp4_rows4_bytes,

@@ -1,5 +1,5 @@
 // Scalar definition of the fast path's integer arithmetic (asm/f32_i8w_matmul.ts): int8 weights and
-// activations (16 bits there) quantized per 32-value block, exact integer dots per block. The
+// activations quantized per 32-value block, exact integer dots per block. The
 // WASM kernels are tested against these; the quality gate measures what they cost against f32Bf16wMatmul().
 
 import { bf16ToF32, type Mat } from "../../model/dtypes.ts";
@@ -55,8 +55,8 @@ export interface QBlocks {
   readonly scale: Float32Array;
 }
 
-/** The activations' levels of f32_i8w_matmul: 16-bit integers. */
-export const I8W_X_QMAX = 32767;
+/** The activations' levels of f32_i8w_matmul: one int8 level, as llama.cpp's Q8_0 activations. */
+export const I8W_X_QMAX = 127;
 
 /**
  * Per block of 32: scale = f32(maxabs / qMax), q = round_even(x * (qMax / maxabs)) in f64 (an all-zero

@@ -133,7 +133,7 @@ export interface ShardParams {
   readonly maxTokens: number;
   /** MoE activations quantized to int8 (1) instead of 22 bits (0). */
   readonly moeInt8: number;
-  /** Levels of the int8-weight matmuls' activations: 32767 (the fast path) or 127 (the Q8_0 yardstick). */
+  /** Levels of the int8-weight matmuls' activations: 1..127 (127, one int8 level, for the fast path). */
   readonly xQMax: number;
 }
 
@@ -147,7 +147,7 @@ export interface DenseFormats {
   readonly expertRows4?: boolean;
 }
 
-export function shardParams(c: GptOssConfig, maxTokens: number, moeInt8 = false, xQMax = 32767): ShardParams {
+export function shardParams(c: GptOssConfig, maxTokens: number, moeInt8 = false, xQMax = 127): ShardParams {
   return {
     hidden: c.hiddenSize,
     qWidth: c.numHeads * c.headDim,

@@ -210,7 +210,7 @@ export class WasmBackend implements SingleSequenceBackend {
       wasm,
       layouts,
       memories,
-      shardParams(c, maxTokens, moeInt8, opts.q8Recipe ? 127 : 32767),
+      shardParams(c, maxTokens, moeInt8),
       Math.min(threads, layouts.length),
     );
     return new WasmBackend(

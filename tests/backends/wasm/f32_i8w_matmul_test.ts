@@ -1,6 +1,7 @@
 // f32_i8w_matmul, quantize_i16_x and pack_i8w_bf16 against their scalar definition in
 // src/backends/ref/int8_kernels.ts (the same integers, the same block sums), and against the f32 linear()
-// within the bound of the two quantizations.
+// within the bound of the two quantizations; in both of the kernel's forms (one relaxed dot per 16 products
+// where this machine's dot reads u8 exactly, else two 7-bit digits), which must give the same bits.
 
 import { assert, assertEquals } from "../../assert.ts";
 import { linear } from "../../../src/backends/ref/kernels.ts";
@@ -22,16 +23,27 @@ function randomBf16(rows: number, cols: number, r: () => number): Mat {
   return { dtype: "BF16", rows, cols, data };
 }
 
-/** Packs m on the wasm side and quantizes x; returns offsets of everything the matmul needs. */
-function setUp(h: Harness, m: Mat, x: Float32Array, tokens: number, qMax = I8W_X_QMAX) {
+/** The kernel's forms: 1 the u8 form (the digit form where the probe finds no exact u8 dot), 0 digits. */
+const FORMS = [1, 0];
+
+/**
+ * Packs m on the wasm side and quantizes x under `form`; returns offsets of everything the matmul needs
+ * and the form in use.
+ */
+function setUp(h: Harness, m: Mat, x: Float32Array, tokens: number, qMax = I8W_X_QMAX, form = 1) {
+  const used = h.k.i8w_u8_dot(form);
   const w = h.zeros(h.k.i8w_bytes(m.rows, m.cols));
   h.k.pack_i8w_bf16(h.put(m.data as Uint16Array), m.rows, m.cols, w);
   const xq = h.zeros(tokens * h.k.i16_xq_row_bytes(m.cols));
   h.k.quantize_i16_x(h.put(x), xq, tokens, m.cols, qMax);
-  return { w, xq };
+  return { w, xq, used };
 }
 
 Deno.test("pack_i8w_bf16() and quantize_i16_x() give the reference's integers and scales", () => {
+  for (const form of FORMS) packAndQuantize(form);
+});
+
+function packAndQuantize(form: number): void {
   const r = rng(1), rows = 7, cols = 64, tokens = 3;
   const m = randomBf16(rows, cols, r);
   (m.data as Uint16Array).fill(0, 2 * cols, 3 * cols); // an all-zero row
@@ -39,7 +51,7 @@ Deno.test("pack_i8w_bf16() and quantize_i16_x() give the reference's integers an
   x.fill(0, 32, 64); // an all-zero block
   x[5] = 0.5 * (x[6] = 1); // a tie, rounded to even once scaled
   const h = new Harness();
-  const { w, xq } = setUp(h, m, x, tokens);
+  const { w, xq, used } = setUp(h, m, x, tokens, I8W_X_QMAX, form);
   const want = quantizeI8Weights(m), wantX = quantizeBlocks(x, tokens, cols, I8W_X_QMAX);
   const gb = h.k.i8w_group_bytes(cols), nb = cols / 32;
   const packed = new Int8Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols));
@@ -47,8 +59,8 @@ Deno.test("pack_i8w_bf16() and quantize_i16_x() give the reference's integers an
   for (let row = 0; row < 8; row++) {
     const g = (row >> 2) * gb;
     for (let c = 0; c < cols; c++) {
-      // v128 c/4: columns c, c+1 of rows 0..3 as byte pairs, then columns c+2, c+3
-      const got = packed[g + (c >> 2) * 16 + (c & 1) + (row & 3) * 2 + ((c >> 1) & 1) * 8];
+      // v128 c/4: columns c..c+3 of row r at bytes 4r..4r+3
+      const got = packed[g + (c >> 2) * 16 + (row & 3) * 4 + (c & 3)];
       assertEquals(got, row < rows ? want.q[row * cols + c] : 0, `w[${row}, ${c}]`);
     }
     for (let b = 0; b < nb; b++) {
@@ -58,11 +70,13 @@ Deno.test("pack_i8w_bf16() and quantize_i16_x() give the reference's integers an
   }
   const rb = h.k.i16_xq_row_bytes(cols);
   for (let t = 0; t < tokens; t++) {
-    const q = new Int16Array(h.memory.buffer, xq + t * rb, cols);
-    assertEquals([...q], [...wantX.q.subarray(t * cols, (t + 1) * cols)], `token ${t}`);
+    const u = new Uint8Array(h.memory.buffer, xq + t * rb, 2 * cols);
+    // q + 128 as one byte (u8 form) or as its low 7 bits, then (cols bytes on) its high bit (digit form)
+    const q = Array.from({ length: cols }, (_, c) => used ? u[c] - 128 : u[c] + 128 * u[cols + c] - 128);
+    assertEquals(q, [...wantX.q.subarray(t * cols, (t + 1) * cols)], `form ${used} token ${t}`);
     assertEquals([...h.f32(xq + t * rb + 2 * cols, cols / 32)], [...wantX.scale.subarray(t * 2, t * 2 + 2)]);
   }
-});
+}
 
 /** Runs the kernel and checks it against i8Linear (both fma settings bracket the machine) and linear(). */
 function check(
@@ -73,10 +87,22 @@ function check(
   bias = true,
   qMax = I8W_X_QMAX,
 ): void {
+  for (const form of FORMS) checkForm(rows, cols, tokens, seed, bias, qMax, form);
+}
+
+function checkForm(
+  rows: number,
+  cols: number,
+  tokens: number,
+  seed: number,
+  bias: boolean,
+  qMax: number,
+  form: number,
+): void {
   const r = rng(seed), m = randomBf16(rows, cols, r), x = randomF32(tokens * cols, r);
   const b = bias ? randomF32(rows, r) : null;
   const h = new Harness(1024);
-  const { w, xq } = setUp(h, m, x, tokens, qMax);
+  const { w, xq } = setUp(h, m, x, tokens, qMax, form);
   // NaN marks what the kernel must not write: the 3 columns past `rows` in each output row
   const stride = rows + 3, y = h.put(new Float32Array(tokens * stride).fill(NaN));
   h.k.f32_i8w_matmul(w, b ? h.put(b) : 0, rows, cols, xq, tokens, y, stride);
@@ -94,7 +120,7 @@ function check(
       const ulp = Math.abs(fused[i]) * 2 ** -20 + 1e-30;
       assert(
         Math.abs(g - fused[i]) <= ulp || Math.abs(g - plain[i]) <= ulp,
-        `${rows}x${cols} t=${t} r=${row}: ${g} vs ${fused[i]} / ${plain[i]}`,
+        `form ${form} ${rows}x${cols} t=${t} r=${row}: ${g} vs ${fused[i]} / ${plain[i]}`,
       );
       // against f32: each product moves by at most half a step of both quantizations
       let bound = 0;
@@ -121,15 +147,40 @@ Deno.test("f32_i8w_matmul() on one token: 16-row tiles, then 4-row groups, then 
   check(3, 32, 1, 13, false);
 });
 
-Deno.test("f32_i8w_matmul() on several tokens: 4-token tiles and the tokens left", () => {
+Deno.test("f32_i8w_matmul() on several tokens: 8-token tiles, then 2-token ones, then one", () => {
   check(8, 64, 4, 21);
   check(13, 128, 7, 22);
   check(5, 32, 2, 23, false);
+  check(6, 64, 8, 24);
+  check(9, 96, 19, 25);
 });
 
-Deno.test("f32_i8w_matmul() on one-level int8 activations (qMax 127, the quality gate's yardstick)", () => {
-  check(20, 64, 1, 31, true, 127);
-  check(9, 96, 5, 32, true, 127);
+Deno.test("f32_i8w_matmul() on fewer activation levels (qMax 63, 1)", () => {
+  check(20, 64, 1, 31, true, 63);
+  check(9, 96, 5, 32, true, 1);
+});
+
+Deno.test("f32_i8w_matmul() is exact at the extremes: q = -127 (u = 1) and 127 (u = 255), row sums +-4064", () => {
+  // every weight +-max and every activation +-max: each block's dot and its 128 * row-sum offset are as
+  // large as they get; the results are integers times the scales, so an offset off by one row sum shows
+  for (const form of FORMS) {
+    const rows = 8, cols = 64, tokens = 9;
+    const m: Mat = {
+      dtype: "BF16",
+      rows,
+      cols,
+      data: Uint16Array.from({ length: rows * cols }, (_, i) => f32ToBf16((i >> 6) % 3 === 1 ? -1 : 1)),
+    };
+    const x = Float32Array.from({ length: tokens * cols }, (_, i) => (i % 64 < 32 + (i >> 6)) ? -2 : 2);
+    const h = new Harness();
+    const { w, xq } = setUp(h, m, x, tokens, I8W_X_QMAX, form), y = h.zeros(tokens * rows * 4);
+    h.k.f32_i8w_matmul(w, 0, rows, cols, xq, tokens, y, rows);
+    const got = h.f32(y, tokens * rows), want = new Float32Array(tokens * rows);
+    i8wLinear(want, quantizeBlocks(x, tokens, cols, I8W_X_QMAX), quantizeI8Weights(m), null, tokens);
+    assertEquals([...got], [...want], `form ${form}`);
+    linear(want, x, m, null, tokens);
+    for (let i = 0; i < got.length; i++) assert(Math.abs(got[i] - want[i]) < 0.01, `form ${form} ${i}: ${got[i]} ${want[i]}`);
+  }
 });
 
 Deno.test("f32_i8w_matmul() on random shapes", () => {
@@ -140,7 +191,7 @@ Deno.test("f32_i8w_matmul() on random shapes", () => {
 });
 
 Deno.test("f32_i8w_matmul() gives NaN for every row that meets a NaN or infinite activation", () => {
-  for (const bad of [NaN, Infinity, -Infinity]) {
+  for (const [bad, form] of [NaN, Infinity, -Infinity].flatMap((v) => FORMS.map((f) => [v, f]))) {
     const r = rng(8),
       rows = 9,
       cols = 64,
@@ -148,7 +199,9 @@ Deno.test("f32_i8w_matmul() gives NaN for every row that meets a NaN or infinite
       m = randomBf16(rows, cols, r),
       x = randomF32(tokens * cols, r);
     x[cols + 40] = bad; // token 1, second block
-    const h = new Harness(), { w, xq } = setUp(h, m, x, tokens), y = h.zeros(tokens * rows * 4);
+    const h = new Harness(),
+      { w, xq } = setUp(h, m, x, tokens, I8W_X_QMAX, form),
+      y = h.zeros(tokens * rows * 4);
     h.k.f32_i8w_matmul(w, 0, rows, cols, xq, tokens, y, rows);
     const got = h.f32(y, tokens * rows);
     assert(got.subarray(0, rows).every(Number.isFinite), `${bad}: token 0 stays finite`);
