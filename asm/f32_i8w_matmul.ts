@@ -201,10 +201,35 @@ function tile4x4(w: usize, nb: i32, x: usize, xBytes: usize, cols: usize, y: usi
   for (let b = 0; b < nb; b++) {
     let d0 = i32x4.splat(0), d1 = d0, d2 = d0, d3 = d0, s = d0;
     const c0 = <usize>b << 5;
-    for (let j: usize = 0; j < 32; j += 4) {
-      const c = c0 + j, v = v128.load(w + (c << 2));
+    // per 16 columns: one v128 of each token's bytes, its four 4-byte lanes splat by shuffles (no address
+    // arithmetic per splat), and the four weight v128 at immediate offsets
+    for (let j: usize = 0; j < 32; j += 16) {
+      const c = c0 + j, wp = w + (c << 2);
+      const a0 = v128.load(x + c), a1 = v128.load(x1 + c), a2 = v128.load(x2 + c), a3 = v128.load(x3 + c);
+      let v = v128.load(wp);
       s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
-      d0 = dot4(v, x + c, d0); d1 = dot4(v, x1 + c, d1); d2 = dot4(v, x2 + c, d2); d3 = dot4(v, x3 + c, d3);
+      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 0, 0, 0, 0), d0);
+      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 0, 0, 0, 0), d1);
+      d2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a2, a2, 0, 0, 0, 0), d2);
+      d3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a3, a3, 0, 0, 0, 0), d3);
+      v = v128.load(wp, 16);
+      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
+      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 1, 1, 1, 1), d0);
+      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 1, 1, 1, 1), d1);
+      d2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a2, a2, 1, 1, 1, 1), d2);
+      d3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a3, a3, 1, 1, 1, 1), d3);
+      v = v128.load(wp, 32);
+      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
+      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 2, 2, 2, 2), d0);
+      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 2, 2, 2, 2), d1);
+      d2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a2, a2, 2, 2, 2, 2), d2);
+      d3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a3, a3, 2, 2, 2, 2), d3);
+      v = v128.load(wp, 48);
+      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
+      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 3, 3, 3, 3), d0);
+      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 3, 3, 3, 3), d1);
+      d2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a2, a2, 3, 3, 3, 3), d2);
+      d3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a3, a3, 3, 3, 3, 3), d3);
     }
     const o = i32x4.shl(s, 7), wsc = weightScales(ws, b);
     f0 = blockSum(d0, o, wsc, b, x + sc, f0); f1 = blockSum(d1, o, wsc, b, x1 + sc, f1);
@@ -221,12 +246,21 @@ function tile4x2(w: usize, nb: i32, x: usize, xBytes: usize, cols: usize, y: usi
   for (let b = 0; b < nb; b++) {
     let d0 = i32x4.splat(0), d1 = d0, e0 = d0, e1 = d0, s = d0, t = d0;
     const c0 = <usize>b << 5;
-    // two chains per token (even and odd column quads) hide the dot's latency
-    for (let j: usize = 0; j < 32; j += 8) {
-      const c = c0 + j, v = v128.load(w + (c << 2)), u = v128.load(w + (c << 2), 16);
+    // two chains per token (even and odd column quads) hide the dot's latency; splats by shuffles as tile4x4
+    for (let j: usize = 0; j < 32; j += 16) {
+      const c = c0 + j, wp = w + (c << 2), a0 = v128.load(x + c), a1 = v128.load(x1 + c);
+      let v = v128.load(wp), u = v128.load(wp, 16);
       s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s); t = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, ones, t);
-      d0 = dot4(v, x + c, d0); e0 = dot4(u, x + c + 4, e0);
-      d1 = dot4(v, x1 + c, d1); e1 = dot4(u, x1 + c + 4, e1);
+      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 0, 0, 0, 0), d0);
+      e0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.shuffle<i32>(a0, a0, 1, 1, 1, 1), e0);
+      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 0, 0, 0, 0), d1);
+      e1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.shuffle<i32>(a1, a1, 1, 1, 1, 1), e1);
+      v = v128.load(wp, 32); u = v128.load(wp, 48);
+      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s); t = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, ones, t);
+      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 2, 2, 2, 2), d0);
+      e0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.shuffle<i32>(a0, a0, 3, 3, 3, 3), e0);
+      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 2, 2, 2, 2), d1);
+      e1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.shuffle<i32>(a1, a1, 3, 3, 3, 3), e1);
     }
     const o = i32x4.shl(i32x4.add(s, t), 7), wsc = weightScales(ws, b);
     f0 = blockSum(i32x4.add(d0, e0), o, wsc, b, x + sc, f0);

@@ -1,5 +1,6 @@
 // f32_i8w_matmul alone on an unembedding-sized matrix (201088 x 2880 int8, far past cache), 1/2/4/8
-// tokens, one thread: this build's kernel against another build's (an older ossi_kernels.wasm), rounds
+// tokens, one thread: this build's kernel (in its probed form, and forced to the 7-bit digit form that
+// machines without an exact u8 dot take) against another build's (an older ossi_kernels.wasm), rounds
 // interleaved, best of each reported. A developer's measurement, not a test.
 // Run: deno run --config deno.dev.json -A scripts/i8w_kernel_bench.ts OLD.wasm [rounds]
 
@@ -21,7 +22,7 @@ interface Setup {
   y: number;
 }
 
-function setUp(wasm: Uint8Array, qMax: number): Setup {
+function setUp(wasm: Uint8Array, qMax: number, form?: number): Setup {
   const a = new Arena(), seedRows = 1024;
   const gb = Math.ceil((COLS * 4 + (COLS / 32) * 8) / 16) * 16;
   const w = a.alloc(Math.ceil(ROWS / 4) * gb), src = a.alloc(seedRows * COLS * 2);
@@ -29,6 +30,7 @@ function setUp(wasm: Uint8Array, qMax: number): Setup {
   const y = a.alloc(MAX_TOKENS * ROWS * 4);
   const memory = sharedMemory(a.pages);
   const k = instantiateKernels(new WebAssembly.Module(wasm as BufferSource), memory);
+  if (form !== undefined) k.i8w_u8_dot(form);
   // 1024 rows of varied bf16 packed, then copied over the whole matrix (its bytes are what is timed)
   const u16 = new Uint16Array(memory.buffer, src, seedRows * COLS);
   for (let i = 0; i < u16.length; i++) u16[i] = (0x3c00 + ((i * 7919) % 2000)) ^ ((i & 1) << 15);
@@ -55,23 +57,24 @@ if (import.meta.main) {
   }
   const rounds = Number(Deno.args[1] ?? 5);
   // the older builds took 16-bit activations (qMax 32767); this one takes at most 127
-  const old = setUp(Deno.readFileSync(Deno.args[0]), 32767), now = setUp(readKernelsWasm(), 127);
-  const best = (n: number) => Array.from({ length: n }, () => Infinity);
-  const oldMs = best(TOKEN_COUNTS.length), newMs = best(TOKEN_COUNTS.length);
+  const old = setUp(Deno.readFileSync(Deno.args[0]), 32767);
+  const now = setUp(readKernelsWasm(), 127, -1), digits = setUp(readKernelsWasm(), 127, 0);
+  const best = () => TOKEN_COUNTS.map(() => Infinity);
+  const oldMs = best(), newMs = best(), digitMs = best();
   for (let r = 0; r < rounds; r++) {
     TOKEN_COUNTS.forEach((tokens, i) => {
       oldMs[i] = Math.min(oldMs[i], timeMs(old, tokens));
       newMs[i] = Math.min(newMs[i], timeMs(now, tokens));
+      digitMs[i] = Math.min(digitMs[i], timeMs(digits, tokens));
     });
   }
+  const form = now.k.i8w_u8_dot(-1) ? "u8" : "digits";
   console.log(`f32_i8w_matmul ${ROWS} x ${COLS}, one thread, best of ${rounds} interleaved rounds (ms)`);
-  console.log("tokens  old     new     old/new");
+  console.log(`tokens  old      new(${form}) old/new  digits   old/digits`);
   TOKEN_COUNTS.forEach((tokens, i) => {
-    const ratio = oldMs[i] / newMs[i];
+    const cells = [oldMs[i], newMs[i], oldMs[i] / newMs[i], digitMs[i], oldMs[i] / digitMs[i]];
     console.log(
-      `${String(tokens).padEnd(7)} ${oldMs[i].toFixed(1).padEnd(7)} ${newMs[i].toFixed(1).padEnd(7)} ${
-        ratio.toFixed(2)
-      }`,
+      `${String(tokens).padEnd(7)} ${cells.map((c) => c.toFixed(c < 10 ? 2 : 1).padEnd(8)).join(" ")}`,
     );
   });
 }

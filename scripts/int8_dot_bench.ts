@@ -112,7 +112,7 @@ type DotForm = (w: number, x: number, n: number, reps: number) => number;
 
 if (import.meta.main) {
   const seconds = Number(Deno.args[0] ?? 0.3);
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(await compile()), {
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(await compile() as BufferSource), {
     env: { abort() {} },
   });
   const k = instance.exports as Record<string, unknown>;

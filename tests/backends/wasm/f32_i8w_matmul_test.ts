@@ -179,7 +179,9 @@ Deno.test("f32_i8w_matmul() is exact at the extremes: q = -127 (u = 1) and 127 (
     i8wLinear(want, quantizeBlocks(x, tokens, cols, I8W_X_QMAX), quantizeI8Weights(m), null, tokens);
     assertEquals([...got], [...want], `form ${form}`);
     linear(want, x, m, null, tokens);
-    for (let i = 0; i < got.length; i++) assert(Math.abs(got[i] - want[i]) < 0.01, `form ${form} ${i}: ${got[i]} ${want[i]}`);
+    for (let i = 0; i < got.length; i++) {
+      assert(Math.abs(got[i] - want[i]) < 0.01, `form ${form} ${i}: ${got[i]} ${want[i]}`);
+    }
   }
 });
 
