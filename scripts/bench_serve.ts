@@ -63,6 +63,8 @@ export async function benchServe(
 ): Promise<(ServeRow | TtftRow)[]> {
   const model = loadModel(dir), vocab = model.config.vocabSize;
   const backend = await createBackend(model, "wasm", {
+    // the fast path, as `ossi serve` runs by default (createBackend's own default is exact)
+    precision: "fast",
     slots: SLOTS,
     maxContext: Math.max(PROMPT + 4 * opts.decode + 8, 264),
     threads: opts.threads,
