@@ -6,7 +6,6 @@
 // usage: deno task bench --vs-llamacpp PATH/TO/llama-bench [--layers 24] [--threads 1,2] [--prompts 64,512]
 //                        [--decode 16] [--rounds 2] [--modes fast,exact] [--json]
 
-import { gptOssView } from "../src/backends/legacy_views.ts";
 import { WasmBackend } from "../src/backends/wasm/wasm_backend.ts";
 import { loadModel } from "../src/model/load.ts";
 import { writeGptOssGguf } from "./synth_gguf.ts";
@@ -142,9 +141,8 @@ async function child(
   mode: string,
 ): Promise<{ speeds: Speeds; profile: StepProfile }> {
   // the backend createBackend builds for `chat` (the same options as backends/wasm/create.ts), unwrapped
-  const model = loadModel(dir), view = gptOssView(model), fast = mode !== "exact";
-  if (typeof view === "string") throw new Error(`${dir}: not gpt-oss-shaped (${view})`);
-  const backend = await WasmBackend.create(view.config, view.weights, {
+  const model = loadModel(dir), fast = mode !== "exact";
+  const backend = await WasmBackend.create(model.config, model.plan, model.weights, {
     threads,
     maxContext: Math.max(...prompts, decode) + 1,
     moeInt8: fast,

@@ -7,7 +7,6 @@
 // usage: deno task bench --quality [--layers 2] [--json]
 
 import { WasmBackend, type WasmBackendOptions } from "../src/backends/wasm/wasm_backend.ts";
-import { gptOssView } from "../src/backends/legacy_views.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
 import { textTable } from "./text_table.ts";
@@ -84,12 +83,6 @@ export interface GateRow extends KlStats {
 }
 
 /** The gpt-oss config and weights of a model folder, as the WASM backend takes them. */
-function openGptOss(dir: string) {
-  const view = gptOssView(loadModel(dir));
-  if (typeof view === "string") throw new Error(`${dir}: not gpt-oss-shaped (${view})`);
-  return view;
-}
-
 /** Greedy continuation of `prompt`, up to `max` tokens or one of `stops`. */
 async function greedyAnswer(
   b: WasmBackend,
@@ -123,10 +116,10 @@ function concat(xs: Float32Array[]): Float32Array {
 
 /** The demo model: eval prompts + the exact path's greedy answers, teacher-forced through every mode. */
 export async function gateDemo(dir: string, prompts: number[][], threads = 2): Promise<GateRow[]> {
-  const model = openGptOss(dir);
+  const model = loadModel(dir);
   const stops = [...model.config.eosTokenIds, 506]; // <|end|> ends an analysis message
   const open = (mode: string) =>
-    WasmBackend.create(model.config, model.weights, { maxContext: 512, threads, ...MODES[mode] });
+    WasmBackend.create(model.config, model.plan, model.weights, { maxContext: 512, threads, ...MODES[mode] });
   const exact = await open("exact");
   const answers: number[][] = [], streams: number[][] = [];
   let want: Float32Array;
@@ -158,10 +151,10 @@ export async function gateDemo(dir: string, prompts: number[][], threads = 2): P
 /** Pseudo-random token streams on a synthetic gpt-oss-20b-shaped model. */
 export async function gateSynthetic(layers: number, threads = 2): Promise<GateRow[]> {
   const dir = await cachedSynth20b(layers);
-  const model = openGptOss(dir), V = model.config.vocabSize;
+  const model = loadModel(dir), V = model.config.vocabSize;
   const streams = [1, 2, 3].map((s) => Array.from({ length: 48 }, (_, i) => (i * 7919 * s + 13 * s) % V));
   const run = async (mode: string) => {
-    const b = await WasmBackend.create(model.config, model.weights, {
+    const b = await WasmBackend.create(model.config, model.plan, model.weights, {
       maxContext: 64,
       threads,
       ...MODES[mode],
