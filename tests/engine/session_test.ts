@@ -5,10 +5,9 @@
 import { assert, assertEquals } from "../assert.ts";
 import { DEMO_MODEL, FIXTURES, readReference } from "../fixture_util.ts";
 import type { Backend } from "../../src/backends/backend.ts";
-import { WasmBackend } from "../../src/backends/wasm/wasm_backend.ts";
 import { ChatEngine } from "../../src/chat/chat_engine.ts";
 import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
-import { batched } from "../backends/gpt_oss_view.ts";
+import { openWasm } from "../backends/wasm/open_wasm.ts";
 import { refBackend } from "../backends/fixture_check.ts";
 import { argmax, defaultSamplerParams, makeSampler } from "../../src/chat/sampler.ts";
 import { type GenerateRequest, Session } from "../../src/engine/session.ts";
@@ -48,10 +47,7 @@ const ref = readReference("gpt-oss-tiny");
 
 Deno.test("Session with greedy gives the same tokens through backend.greedy() as through forward(), across turns", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await batched(
-    model,
-    WasmBackend.create(model.config, model.plan, model.weights, { maxContext: 64, threads: 2, shards: 3 }),
-  );
+  const b = await openWasm(model, { maxContext: 64, threads: 2, shards: 3 });
   try {
     const fast = counting(b, true), slow = counting(b, false);
     const run = async (backend: Backend, prompts: number[][]) => {
@@ -85,10 +81,7 @@ Deno.test("Session with greedy gives the same tokens through backend.greedy() as
 
 Deno.test("Session without greedy samples forward() logits even when the backend has greedy()", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await batched(
-    model,
-    WasmBackend.create(model.config, model.plan, model.weights, { maxContext: 64, threads: 1 }),
-  );
+  const b = await openWasm(model, { maxContext: 64, threads: 1 });
   try {
     const fast = counting(b, true);
     const sampler = { ...defaultSamplerParams(), temperature: 1.3, topK: 40, seed: 5 };

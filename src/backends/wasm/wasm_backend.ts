@@ -25,7 +25,6 @@ import {
   type Sequence,
   TOPK_MAX,
 } from "../backend.ts";
-import type { SequenceOptions, SingleSequenceBackend } from "../single_sequence.ts";
 import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 import { releaseMappedPages } from "./page_release.ts";
 import { ropeCosSin } from "./rope_tables.ts";
@@ -105,7 +104,17 @@ interface LogitRow {
 /** What a chunk polls before each step on the shards; true stops it (ForwardAbortedError). */
 type StopPoll = (() => boolean) | undefined;
 
-export class WasmBackend implements SingleSequenceBackend {
+/** The options of one sequence's forward(). */
+export interface SequenceOptions {
+  readonly logits: Sequence["logits"];
+  readonly debug?: DebugSink;
+}
+
+/**
+ * The pass itself: batches (forwardBatch/greedyBatch, behind the batch interface in wasm_batch_backend.ts)
+ * and, on slot 0, one sequence's forward()/greedy()/topk().
+ */
+export class WasmBackend {
   readonly name = "wasm" as const;
   private readonly f32: Float32Array;
   private readonly u32: Uint32Array;

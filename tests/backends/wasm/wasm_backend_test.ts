@@ -8,7 +8,7 @@ import {
   GPT_OSS_EXACT,
   refBackend,
 } from "../fixture_check.ts";
-import { batched } from "../gpt_oss_view.ts";
+import { openWasm } from "./open_wasm.ts";
 import { assert, assertEquals } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
@@ -21,11 +21,7 @@ for (const layout of ["", "/original"]) {
     const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout);
     await checkAgainstReference(
       "gpt-oss-tiny",
-      () =>
-        batched(
-          model,
-          WasmBackend.create(model.config, model.plan, model.weights, { maxContext: 64, threads: 2 }),
-        ),
+      () => openWasm(model, { maxContext: 64, threads: 2 }),
       GPT_OSS_DEBUG,
       GPT_OSS_EXACT,
     );
