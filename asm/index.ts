@@ -20,9 +20,8 @@ export { sdpa_sink_window } from "./sdpa_sink_window";
 export { topk_softmax } from "./topk_softmax";
 export { row_topk } from "./row_topk";
 export { stream_read } from "./stream_read";
-// LayerNorm, learned positions, GELU, QK-norm, plain SwiGLU, softmax-then-top-k routing, f32 weights
+// LayerNorm, GELU, QK-norm, plain SwiGLU, softmax-then-top-k routing, f32 weights
 export { f32_f32w_matmul } from "./f32_f32w_matmul";
-export { add_position_rows, gather_rows_bf16, gather_rows_f32 } from "./embed_rows";
 export { gelu_tanh } from "./gelu_tanh";
 export { layernorm } from "./layernorm";
 export { qk_rmsnorm } from "./qk_norm";

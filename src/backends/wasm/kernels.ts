@@ -152,9 +152,6 @@ export interface Kernels {
     y: number,
     yStride: number,
   ): void;
-  gather_rows_f32(table: number, ids: number, tokens: number, n: number, out: number): void;
-  gather_rows_bf16(table: number, ids: number, tokens: number, n: number, out: number): void;
-  add_position_rows(x: number, table: number, row0: number, tokens: number, n: number): void;
 }
 
 /** Bytes below this offset are left to the module's static data (constant tables from 1024 up). */

@@ -1,5 +1,6 @@
-// The GPT-2 / Qwen3 / Qwen3-MoE / Llama WASM backends against the fixtures' independent float64 references: prompt
-// logits, debug values, greedy tokens over the KV cache, chunked prefill, and prefill in short steps.
+// The wasm pass on the GPT-2, Qwen3, Qwen3-MoE and Llama fixtures against their independent float64
+// references: prompt logits, debug values, greedy tokens over the KV cache, chunked prefill, and prefill in
+// short steps.
 
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { createWasmBackend } from "../../../src/backends/wasm/create.ts";
