@@ -7,18 +7,21 @@ import type { Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
 import { DenseInput, type ShardMemory } from "./shard_step.ts";
 
-/**
- * FfnUp once io.xn holds the normed residual [tokens, hidden]: io.y [tokens*k, act.cols] (k = 1 for a
- * dense MLP), row t*k + j the activation columns of token t's j-th choice; routing into io.sel/io.selW.
- */
-export function ffnUp(
+/** What both steps take: the kernels, views and layout of the shard, its params, the layer and the rows. */
+type FfnStepArgs = [
   k: Kernels,
   mem: ShardMemory,
   s: ShardLayout,
   p: ShardParams,
   layer: number,
   tokens: number,
-): void {
+];
+
+/**
+ * FfnUp once io.xn holds the normed residual [tokens, hidden]: io.y [tokens*k, act.cols] (k = 1 for a
+ * dense MLP), row t*k + j the activation columns of token t's j-th choice; routing into io.sel/io.selW.
+ */
+export function ffnUp(...[k, mem, s, p, layer, tokens]: FfnStepArgs): void {
   const io = s.io, L = s.layers[layer], f = L.ffn, mlp = p.layers[layer].mlp, cols = L.act.cols;
   if (f.kind === "dense") {
     if (cols === 0) return;
@@ -73,14 +76,7 @@ export function ffnUp(
  * Down once io.x holds the whole activation [tokens*k, width]: io.y [tokens, rows] of this shard's rows of
  * the down projection, summed over each token's choices with io.selW (in choice order).
  */
-export function ffnDown(
-  k: Kernels,
-  mem: ShardMemory,
-  s: ShardLayout,
-  p: ShardParams,
-  layer: number,
-  tokens: number,
-): void {
+export function ffnDown(...[k, mem, s, p, layer, tokens]: FfnStepArgs): void {
   const io = s.io, f = s.layers[layer].ffn;
   if (f.kind === "dense") {
     new DenseInput(k, io.x, io.xp, tokens, p.xQMax).matmul(f.down, io.y);
