@@ -1,6 +1,7 @@
 // Builds the WASM CPU backend for a loaded model: the sharded multi-threaded pass over its plan (every
 // architecture; any number of KV slots, batched) behind the batch interface.
 
+import { OssiError } from "../../errors.ts";
 import type { Precision } from "../../engine/create_backend.ts";
 import type { LoadedModel } from "../../model/load.ts";
 import type { Backend } from "../backend.ts";
@@ -25,6 +26,9 @@ export interface WasmCreateOptions {
 }
 
 export async function createWasmBackend(model: LoadedModel, o: WasmCreateOptions): Promise<Backend> {
+  if (o.moeInt8 && !model.plan.layers.some((p) => p.mlp.kind === "moe")) {
+    throw new OssiError("--moe-int8 applies to routed experts, which this model does not have", 2);
+  }
   const inner = await WasmBackend.create(model.config, model.plan, model.weights, {
     maxContext: o.maxContext,
     slots: o.slots,
