@@ -2,10 +2,11 @@
 // kernels. Everything per layer runs in worker threads over weight shards (see shard_layout.ts), each a
 // row-slice of every matrix in its own memory, so a model larger than wasm32's 4 GiB fits: attention on
 // each shard's own KV heads and cache, the matmuls, routing on each shard's router copy. The main thread
-// keeps the residual stream, gathers the embedding rows, moves rows between shards and adds the residuals. A batch of sequences runs as one stack of rows: every matmul reads
-// its weights once for all of them; rope, the cache append and attention run per sequence against its
-// slot's cache (one per slot in each shard). greedy()/topk() of one sequence unembed on the shards and
-// bring back only each shard's best k logits, not the whole row.
+// keeps the residual stream, widens the embedding rows, moves rows between shards and adds the residuals.
+// A batch of sequences runs as one stack of rows: every matmul reads its weights once for all of them;
+// rope, the cache append and attention run per sequence against its slot's cache (one per slot in each
+// shard). greedy()/topk() of one sequence unembed on the shards and bring back only each shard's best k
+// logits, not the whole row.
 
 import { OssiError } from "../../errors.ts";
 import type { ModelConfig } from "../../model/config.ts";
