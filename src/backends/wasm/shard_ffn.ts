@@ -5,7 +5,8 @@
 import type { Activation, MoePlan } from "../../model/plan.ts";
 import type { Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
-import { DenseInput, type ShardMemory } from "./shard_step.ts";
+import { DenseInput } from "./shard_ops.ts";
+import type { ShardMemory } from "./shard_step.ts";
 
 /** What both steps take: the kernels, views and layout of the shard, its params, the layer and the rows. */
 type FfnStepArgs = [

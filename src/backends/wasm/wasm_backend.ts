@@ -41,7 +41,8 @@ import {
   shardParams,
   UNEMBED_ROWS,
 } from "./shard_layout.ts";
-import { norm, type Segment, Step } from "./shard_step.ts";
+import { norm } from "./shard_ops.ts";
+import { type Segment, Step } from "./shard_step.ts";
 import { wasmUnsupported } from "./plan_support.ts";
 import { WorkerPool } from "./worker_pool.ts";
 
