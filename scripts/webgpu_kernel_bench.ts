@@ -7,8 +7,14 @@
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { openGpuDevice } from "../src/backends/webgpu/gpu_device.ts";
 import { STORAGE, WeightUploader } from "../src/backends/webgpu/gpu_weights.ts";
-import { attention, attentionSplits, matmul } from "../src/backends/webgpu/ops.ts";
-import { moe, type MoeArgs, moeGroupedSizes, route, type RouteArgs } from "../src/backends/webgpu/ops_moe.ts";
+import { attentionSplits, f32Bf16wMatmul, sdpaSinkWindow } from "../src/backends/webgpu/ops.ts";
+import {
+  moe,
+  type MoeArgs,
+  moeGroupedSizes,
+  moeRouter,
+  type MoeRouterArgs,
+} from "../src/backends/webgpu/ops_moe.ts";
 import { PipelineCache } from "../src/backends/webgpu/pipelines.ts";
 import { Recorder } from "../src/backends/webgpu/recorder.ts";
 import type { Mxfp4Experts } from "../src/model/mxfp4.ts";
@@ -76,9 +82,10 @@ const pairs: Pair[] = [];
   }, "qkv");
   const x = buffer(f32(T * H, 8)), y = buffer(T * rows * 4), bias = buffer(f32(rows, 9));
   pairs.push({
-    name: `qkv matmul ${rows}x${H} bf16, ${T} tokens`,
+    name: `f32_bf16w_matmul: qkv ${rows}x${H} bf16, ${T} tokens`,
     variants: ["rows (8 tokens/workgroup)", "tiled GEMM (64x64)"],
-    record: (v) => matmul(rec, { w, bias, dummy: bias, x, y, tokens: T, kernel: v === 0 ? "rows" : "gemm" }),
+    record: (v) =>
+      f32Bf16wMatmul(rec, { w, bias, dummy: bias, x, y, tokens: T, kernel: v === 0 ? "rows" : "gemm" }),
   });
 }
 {
@@ -106,7 +113,7 @@ const pairs: Pair[] = [];
     tokens: T,
     k: K,
   };
-  const routing: RouteArgs = {
+  const routing: MoeRouterArgs = {
     routing: "topk_softmax",
     normalize: true,
     logits,
@@ -117,10 +124,10 @@ const pairs: Pair[] = [];
     k: K,
   };
   pairs.push({
-    name: `MoE ${E} experts top-${K}, ${H}x${F} MXFP4, ${T} tokens`,
+    name: `f32_mxfp4w_moe: ${E} experts top-${K}, ${H}x${F} MXFP4, ${T} tokens`,
     variants: ["slot by slot", "grouped by expert"],
     record: (v) => {
-      route(rec, routing);
+      moeRouter(rec, routing);
       moe(rec, v === 0 ? a : { ...a, grouped, groupMin: 0 });
     },
   });
@@ -145,9 +152,9 @@ const pairs: Pair[] = [];
     window: 0,
   };
   pairs.push({
-    name: `decode attention over ${ctx} keys, ${s.heads} heads`,
+    name: `sdpa_sink_window: decode over ${ctx} keys, ${s.heads} heads`,
     variants: ["one workgroup per head", `split (${attentionSplits(ctx)} x 256 keys)`],
-    record: (x) => attention(rec, x === 0 ? a : { ...a, split }),
+    record: (x) => sdpaSinkWindow(rec, x === 0 ? a : { ...a, split }),
   });
 }
 

@@ -1,5 +1,5 @@
 // The mixture-of-experts MLP over MXFP4 experts, slot by slot (a token or a few: decode), after routing
-// (shaders/softmax_topk.wgsl) chose each token's k experts and their weights; two entry points in order:
+// (shaders/moe_router.wgsl) chose each token's k experts and their weights; two entry points in order:
 //   gate_up_swiglu: act[t, j, i] = clamped SwiGLU of rows (2i, 2i+1) of gate_up of the j-th chosen expert.
 //   down:           moe[t, r] (+)= sum_j weight_j * (down_e row r . act[t, j, :] + bias_e[r]).
 // Only the chosen experts' weights are read. Expert blocks may be split into parts of whole experts

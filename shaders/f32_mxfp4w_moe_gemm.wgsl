@@ -1,6 +1,6 @@
 // The MoE MLP of several tokens grouped by expert, so each active expert's weights are read once per tile
 // of up to BT of its tokens (once for its whole group when the group fits a tile). A slot is one (token,
-// chosen expert) pair, slot = t*k + j. Entries, run in order after routing (softmax_topk.wgsl):
+// chosen expert) pair, slot = t*k + j. Entries, run in order after routing (moe_router.wgsl):
 //   group:          counts the slots of each expert, scans, and scatters the slot ids into `order` sorted
 //                   by expert (in slot order within an expert); cuts each expert's run into tiles of BT.
 //   gate_up_swiglu: per (64-row tile, token tile): act[slot, i] = SwiGLU of gate_up rows 2i (gate), 2i+1

@@ -1,6 +1,7 @@
 // ossi: run gpt-oss models from a terminal. Entry point: picks the subcommand and reports errors.
 
 import { OssiError } from "./errors.ts";
+import { nearest } from "./cli/args.ts";
 import { setNoticeHandler } from "./io/mmap.ts";
 
 /** Each command lives in src/cli/<name>.ts and exports `main(args): Promise<number>` (the exit code). */
@@ -40,12 +41,13 @@ function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
   return `usage: ossi <command> [options]\n\ncommands:\n${
     lines.join("\n")
-  }\n\nossi <command> --help for a command's options`;
+  }\n\nossi help <command> (or ossi <command> --help) for a command's options`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   setNoticeHandler((line) => console.error(line));
-  const [name, ...rest] = argv;
+  let [name, ...rest] = argv;
+  if (name === "help" && rest.length > 0) [name, rest] = [rest[0], ["--help"]];
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(usage());
     return name ? 0 : 2;
@@ -56,7 +58,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    console.error(`ossi: unknown command '${name}'\n\n${usage()}`);
+    const near = nearest(name, Object.keys(COMMANDS));
+    const hint = near
+      ? ` (did you mean ${near}?)`
+      : name.startsWith("-")
+      ? " (options follow a command)"
+      : "";
+    console.error(`ossi: unknown command '${name}'${hint}\n\n${usage()}`);
     return 2;
   }
   try {

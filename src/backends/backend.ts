@@ -5,6 +5,14 @@
 import { OssiError } from "../errors.ts";
 import type { ModelConfig } from "../model/config.ts";
 
+/**
+ * How a backend computes: "exact", the reference's f32 arithmetic on the checkpoint's weights; "fast", the
+ * WASM backend's int8 weights (attention, unembedding) and int8 expert activations, within the loss the
+ * quality gate measured. Backends and passes without a fast path run exact either way.
+ */
+export type Precision = "exact" | "fast";
+export const PRECISIONS: readonly Precision[] = ["fast", "exact"];
+
 /** Receives named intermediates (`attn_norm`, `attn_out`, `router_topk`, `moe_out`, ...) for debugging. */
 export type DebugSink = (name: string, layer: number, rows: number, values: Float32Array) => void;
 

@@ -1,11 +1,11 @@
 // ChatEngine: one assistant turn end to end (render, encode, generate on the KV-reusing Session, parse
-// the output in the model's chat format: harmony, a Jinja template or plain completion, chatml_formats.ts).
+// the output in the model's chat format: harmony, a Jinja template or plain completion, chat_formats.ts).
 // What the REPL, `ossi run` and the server all stand on.
 
 import type { TokenGenerator } from "../engine/session.ts";
 import { exists, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../errors.ts";
-import { type ChatFormat, HARMONY } from "./chatml_formats.ts";
+import { type ChatFormat, HARMONY } from "./chat_formats.ts";
 import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
@@ -14,6 +14,7 @@ import { makeLogprobs, makeSampler, type SamplerParams, samplesArgmax } from "./
 import type { BpeTokenizer, Tokenizer } from "./tokenizer.ts";
 import { type OutputSpec } from "./constrain/output_program.ts";
 import { constraintFor, type TurnSampling } from "./turn_sampling.ts";
+import { CompletionParser } from "./template_parser.ts";
 
 export type { EncodedPrompt };
 
@@ -99,7 +100,10 @@ export class ChatEngine {
     }
     const { rendered, ids: prompt } = req.encoded ?? await this.encodeConversation(req.messages, req.prompt);
     const text = rendered.text;
-    const parser = this.format.parser(this.tokenizer, this.stopSet, text);
+    // A raw prompt is continued as plain text, whatever the model's chat format.
+    const parser = req.prompt.raw
+      ? new CompletionParser(this.tokenizer, this.stopSet)
+      : this.format.parser(this.tokenizer, this.stopSet, text);
     const completion: number[] = [];
     this.lastCompletion = completion;
     const penalised = () => completion.filter((id) => !this.markup.has(id));

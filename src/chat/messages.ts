@@ -47,7 +47,18 @@ export interface PromptOptions {
   tools?: ToolDef[];
   /** YYYY-MM-DD for "Current date:"; default today. */
   date?: string;
+  /**
+   * A raw completion (the legacy Completions API): this prompt instead of the rendered conversation, with
+   * no chat template and no markup, and the output read as plain text up to a stop id.
+   */
+  raw?: RawPrompt;
 }
+
+/**
+ * A raw prompt: text, encoded with no special tokens (text that spells one stays text), or token ids as
+ * given (each below the vocabulary size).
+ */
+export type RawPrompt = { readonly text: string } | { readonly ids: readonly number[] };
 
 /** Today's date as YYYY-MM-DD (UTC). */
 export function todayIso(): string {

@@ -5,11 +5,11 @@
 // thread's event loop.
 
 import { OssiError } from "../errors.ts";
-import type { ChatFormatSpec } from "./chatml_formats.ts";
-import type { ChatMessage, PromptOptions } from "./messages.ts";
+import type { ChatFormatSpec } from "./chat_formats.ts";
+import type { ChatMessage, PromptOptions, RawPrompt } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
 import type { PromptReply, PromptRequest } from "./prompt_worker.ts";
-import type { RenderedPrompt, Span } from "./rendered_prompt.ts";
+import { literalPrompt, type RenderedPrompt, type Span } from "./rendered_prompt.ts";
 import { boundaryChars } from "./stand_ins.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
@@ -24,22 +24,40 @@ export interface PromptEncoder {
   dispose(): void;
 }
 
+type EncodingTokenizer = Pick<Tokenizer, "encodeWithLiterals" | "addedTokenTexts" | "decode" | "vocabSize">;
+
 /**
  * Renders and encodes on the calling thread. The renderer marks every piece of user text as literal,
  * and special-token text inside literal text is encoded as plain text.
  */
-export function inThreadEncoder(
-  renderer: PromptRenderer,
-  tok: Pick<Tokenizer, "encodeWithLiterals" | "addedTokenTexts">,
-): PromptEncoder {
+export function inThreadEncoder(renderer: PromptRenderer, tok: EncodingTokenizer): PromptEncoder {
   const guard = boundaryChars(tok.addedTokenTexts());
   return {
     encode: (messages, opts) => {
+      if (opts.raw) return Promise.resolve(encodeRaw(opts.raw, tok));
       const rendered = renderer.renderPrompt(messages, opts, guard);
       return Promise.resolve({ rendered, ids: tok.encodeWithLiterals(rendered.text, rendered.literal) });
     },
     dispose: () => {},
   };
+}
+
+/**
+ * A raw prompt's ids and text: text is all literal (no special token comes of it); ids are checked
+ * against the vocabulary and decoded.
+ */
+function encodeRaw(raw: RawPrompt, tok: EncodingTokenizer): EncodedPrompt {
+  if ("text" in raw) {
+    const rendered = literalPrompt(raw.text);
+    return { rendered, ids: tok.encodeWithLiterals(raw.text, rendered.literal) };
+  }
+  const bad = raw.ids.findIndex((id) => !(Number.isInteger(id) && id >= 0 && id < tok.vocabSize));
+  if (bad >= 0) {
+    throw new OssiError(
+      `prompt token ${bad} is ${raw.ids[bad]}: not a token id (the vocabulary has ${tok.vocabSize})`,
+    );
+  }
+  return { rendered: literalPrompt(tok.decode(raw.ids)), ids: [...raw.ids] };
 }
 
 export interface WorkerEncoderOptions {

@@ -3,7 +3,7 @@
 // (catastrophic backtracking on some text) can stall the main thread's event loop: the host
 // (prompt_encoder.ts) gives each prompt a time budget and terminates this worker when it runs over.
 
-import { chatFormat, type ChatFormatSpec } from "./chatml_formats.ts";
+import { chatFormat, type ChatFormatSpec } from "./chat_formats.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import { inThreadEncoder, type PromptEncoder } from "./prompt_encoder.ts";
 import { OssiError } from "../errors.ts";

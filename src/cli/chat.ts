@@ -3,36 +3,26 @@
 // read from stdin (one per line, or multi-line inputs) on stdout, and exits.
 
 import type { ChatUsage } from "../chat/chat_engine.ts";
-import type { ChatMessage, Effort } from "../chat/messages.ts";
+import { type ChatMessage, type Effort, EFFORTS } from "../chat/messages.ts";
 import { OssiError } from "../errors.ts";
 import type { ChatService } from "../service/chat_service.ts";
-import { parseArgs, wholeFlag } from "./args.ts";
-import {
-  answerBudget,
-  CHAT_FLAGS_HELP,
-  CHAT_SWITCH_FLAGS,
-  CHAT_VALUE_FLAGS,
-  type ChatSettings,
-  modelNotice,
-  openEngine,
-  parseEffort,
-  readChatSettings,
-} from "./chat_flags.ts";
+import { numberOption } from "./args.ts";
 import { loadConversation, saveConversation } from "./conversation_file.ts";
 import { historyFile, InputAssembler, TerminalInput } from "./line_input.ts";
+import { commandHelp, parseCommandArgs } from "./options.ts";
+import { answerBudget, type ChatSettings, modelNotice, openEngine, readChatSettings } from "./settings.ts";
 import { StdoutClosed, type Styles, styles, useColor, writeErr, writeOut } from "./term.ts";
 
-const HELP = `usage: ossi chat [options]
+const HELP = commandHelp(
+  "chat",
+  `usage: ossi chat [options]
 
 Chats with a model. On a terminal: type a question and press Enter; end a line with \\ or open a """
 block to write several lines; Ctrl-C stops an answer (twice at an empty prompt exits); /help lists the
 commands. With stdin not a terminal it answers each question read from stdin (one per line) and exits:
   echo "What is 23+45?" | ossi chat
-A model without a chat format (GPT-2) says so on stderr and continues each input as plain text.
-
-${CHAT_FLAGS_HELP}
-  --no-reasoning        start with the reasoning hidden (toggle with /reasoning)
-  --delay-ms N          wait N ms after each token (to watch streaming; used by tests)`;
+A model without a chat format (GPT-2) says so on stderr and continues each input as plain text.`,
+);
 
 export const COMMAND_HELP = `commands:
   /help                     this list
@@ -155,11 +145,7 @@ function watchReading(state: ChatState, total: number, sink: TurnSink): { stop()
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, {
-    values: [...CHAT_VALUE_FLAGS, "delay-ms"],
-    switches: ["help", "no-reasoning", ...CHAT_SWITCH_FLAGS],
-    aliases: { m: "model" },
-  });
+  const args = parseCommandArgs("chat", argv);
   if (args.flags.has("help")) {
     console.log(HELP);
     return 0;
@@ -170,7 +156,7 @@ export async function main(argv: string[]): Promise<number> {
       2,
     );
   }
-  const delayMs = wholeFlag(args, "delay-ms", { min: 0, max: 60_000 }, 0);
+  const delayMs = numberOption(args, "delay-ms", 0);
   const settings = readChatSettings(args);
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");
@@ -188,6 +174,12 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof StdoutClosed) return 0;
     throw e;
   }
+}
+
+/** A /effort argument: low, medium or high. */
+function parseEffort(s: string): Effort {
+  if ((EFFORTS as readonly string[]).includes(s)) return s as Effort;
+  throw new OssiError(`effort must be one of ${EFFORTS.join(", ")} (got '${s}')`, 2);
 }
 
 /** "wasm backend", or "auto: wasm backend" when auto chose it. */

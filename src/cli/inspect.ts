@@ -5,18 +5,21 @@ import { OssiError } from "../errors.ts";
 import { isDir } from "../io/checkpoint.ts";
 import { isHubId, resolveModel } from "../io/hub.ts";
 import { inspectModel, type ModelSummary } from "../model/inspect.ts";
-import { parseArgs } from "./args.ts";
+import { commandHelp, parseCommandArgs } from "./options.ts";
 
-const HELP = `usage: ossi inspect MODEL [MODEL...] [--json]
+const HELP = commandHelp(
+  "inspect",
+  `usage: ossi inspect MODEL [MODEL...] [--json]
 
 Compares models side by side: folders (Hub layout, original/ layout, or a folder holding only config.json)
 or Hub ids (ORG/NAME) found in the Hugging Face cache, as chat, run and serve find them,
 reading only config.json and the safetensors headers. --json prints the summaries as a JSON array.
 "active" counts what each token multiplies (no input-embedding lookups, k of E experts);
-"with embeddings" adds the lookup tables.`;
+"with embeddings" adds the lookup tables.`,
+);
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { switches: ["help", "json"] });
+  const args = parseCommandArgs("inspect", argv);
   if (args.flags.has("help")) {
     console.log(HELP);
     return 0;

@@ -2,16 +2,19 @@
 
 import { OssiError } from "../errors.ts";
 import { demoModelDir, formatBytes, hubCacheDir, listCachedModels } from "../io/hub.ts";
-import { parseArgs } from "./args.ts";
+import { commandHelp, parseCommandArgs } from "./options.ts";
 import { writeOut } from "./term.ts";
 
-const HELP = `usage: ossi list [--json]
+const HELP = commandHelp(
+  "list",
+  `usage: ossi list [--json]
 
 Lists the models in the Hugging Face cache (${"$"}HF_HUB_CACHE, else ${"$"}HF_HOME/hub, else
-~/.cache/huggingface/hub): id, size on disk and snapshot folder. --json prints one JSON array.`;
+~/.cache/huggingface/hub): id, size on disk and snapshot folder. --json prints one JSON array.`,
+);
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { switches: ["help", "json"] });
+  const args = parseCommandArgs("list", argv);
   if (args.flags.has("help")) {
     console.log(HELP);
     return 0;

@@ -2,23 +2,26 @@
 // The way any backend is checked against a reference.
 
 import { OssiError } from "../errors.ts";
+import { resolveModel } from "../io/hub.ts";
 import { loadModel } from "../model/load.ts";
-import { createBackend, parseBackendName } from "../engine/create_backend.ts";
+import { type BackendName, createBackend } from "../engine/create_backend.ts";
 import { NonFiniteError } from "../backends/backend.ts";
-import { argmax } from "../backends/ref/kernels.ts";
-import { parseArgs, parseWhole, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
+import { rowTopkArgmax } from "../backends/ref/kernels.ts";
+import { numberOption, parseWhole, stringFlag } from "./args.ts";
+import { commandHelp, parseCommandArgs } from "./options.ts";
+import { precisionFlag } from "./settings.ts";
 
-const HELP = `usage: ossi logits --model DIR --tokens 1,2,3 [--generate N] [--backend auto|ref|wasm|webgpu]
-                   [--threads N] [--dump FILE]
+const HELP = commandHelp(
+  "logits",
+  `usage: ossi logits --model DIR --tokens 1,2,3 [--generate N] [--backend auto|ref|wasm|webgpu]
+                   [--threads N] [--precision exact|fast] [--dump FILE]
 
 Prints {"logits": [[...], ...], "generated": [...]}: logits at every prompt position, then N greedy
-tokens (argmax, no stop on end-of-text). --dump writes per-layer intermediates as JSON lines to FILE.`;
+tokens (argmax, no stop on end-of-text). --dump writes per-layer intermediates as JSON lines to FILE.`,
+);
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, {
-    values: ["model", "tokens", "generate", "backend", "threads", "dump"],
-    switches: ["help"],
-  });
+  const args = parseCommandArgs("logits", argv);
   if (args.flags.has("help")) {
     console.log(HELP);
     return 0;
@@ -30,14 +33,15 @@ export async function main(argv: string[]): Promise<number> {
   const tokens = tokenText.split(",").map((t) =>
     parseWhole(t.trim(), "logits: each --tokens id", { min: 0 })
   );
-  const generate = wholeFlag(args, "generate", { min: 0 }, 0);
-  const threads = wholeFlag(args, "threads", THREAD_RANGE);
-  const backendName = parseBackendName(stringFlag(args, "backend") ?? "auto");
+  const generate = numberOption(args, "generate", 0);
+  const threads = numberOption(args, "threads");
+  const backendName = (stringFlag(args, "backend") ?? "auto") as BackendName;
+  const precision = precisionFlag(args, "exact");
   const dumpPath = stringFlag(args, "dump");
   // Opened before any work, so that an unwritable path is refused at once.
   const dumpFile = dumpPath === undefined ? undefined : openForWriting(dumpPath);
 
-  const model = loadModel(modelPath);
+  const model = loadModel(resolveModel(modelPath).dir);
   const vocab = model.config.vocabSize;
   for (const t of tokens) {
     if (t >= vocab) throw new OssiError(`logits: token id ${t} is outside the vocabulary (${vocab})`);
@@ -48,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       `logits: ${maxContext} tokens exceed the model's context of ${model.config.maxContext}`,
     );
   }
-  const backend = await createBackend(model, backendName, { maxContext, threads });
+  const backend = await createBackend(model, backendName, { maxContext, threads, precision });
   const dumps: { name: string; layer: number; rows: number; values: number[] }[] = [];
   const debug = dumpPath
     ? (name: string, layer: number, rows: number, values: Float32Array) =>
@@ -70,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
       rows.push(Array.from(prompt.subarray(t * vocab, (t + 1) * vocab)));
     }
     const generated: number[] = [];
-    let next = argmax(prompt, tokens.length - 1, vocab);
+    let next = rowTopkArgmax(prompt, tokens.length - 1, vocab);
     for (let i = 0; i < generate; i++) {
       generated.push(next);
       if (i + 1 === generate) break;
@@ -80,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
         pos: tokens.length + i,
         logits: "last",
       }]);
-      next = argmax(step);
+      next = rowTopkArgmax(step);
     }
     writeDump();
     await writeStdout(JSON.stringify({ logits: rows, generated }) + "\n");

@@ -4,22 +4,24 @@
 import { OssiError } from "../errors.ts";
 import { formatBytes, hubCacheDir, isHubId } from "../io/hub.ts";
 import { type PullLayout, pullModel } from "../io/hub_download.ts";
-import { parseArgs, stringFlag } from "./args.ts";
+import { stringFlag } from "./args.ts";
+import { commandHelp, parseCommandArgs } from "./options.ts";
 import { ProgressBar, writeErr, writeOut } from "./term.ts";
 
-const HELP = `usage: ossi pull ORG/NAME[@REVISION] [--layout hub|original|all] [--revision REV]
+const HELP = commandHelp(
+  "pull",
+  `usage: ossi pull ORG/NAME[@REVISION] [--layout hub|original|all] [--revision REV]
 
 Downloads a model into the Hugging Face cache ($HF_HUB_CACHE, else $HF_HOME/hub, else
 ~/.cache/huggingface/hub), where other tools find it too. --layout hub (default) fetches the
 transformers layout (config.json, *.safetensors, tokenizer files); original fetches original/ plus the
 tokenizer and config files; all fetches everything. An interrupted download resumes when run again.
 HF_TOKEN (for gated or private models) and HF_ENDPOINT (a mirror) are honoured.
-Prints the snapshot folder on stdout; exit 3 when the download fails.`;
-
-const LAYOUTS: readonly PullLayout[] = ["hub", "original", "all"];
+Prints the snapshot folder on stdout; exit 3 when the download fails.`,
+);
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["layout", "revision"], switches: ["help"] });
+  const args = parseCommandArgs("pull", argv);
   if (args.flags.has("help")) {
     console.log(HELP);
     return 0;
@@ -32,9 +34,6 @@ export async function main(argv: string[]): Promise<number> {
     throw new OssiError(`pull: '${args.positionals[0]}' is not a Hub id like openai/gpt-oss-20b`, 2);
   }
   const layout = (stringFlag(args, "layout") ?? "hub") as PullLayout;
-  if (!LAYOUTS.includes(layout)) {
-    throw new OssiError(`pull: --layout must be one of ${LAYOUTS.join(", ")}`, 2);
-  }
   const revision = stringFlag(args, "revision") ?? (atRev || "main");
 
   const bar = new ProgressBar();

@@ -4,39 +4,27 @@
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage } from "../chat/messages.ts";
 import { OssiError } from "../errors.ts";
-import { parseArgs, stringFlag, wholeFlag } from "./args.ts";
-import {
-  answerBudget,
-  CHAT_FLAGS_HELP,
-  CHAT_SWITCH_FLAGS,
-  CHAT_VALUE_FLAGS,
-  modelNotice,
-  openEngine,
-  readChatSettings,
-} from "./chat_flags.ts";
+import { numberOption, stringFlag } from "./args.ts";
+import { commandHelp, parseCommandArgs } from "./options.ts";
+import { answerBudget, modelNotice, openEngine, readChatSettings } from "./settings.ts";
 import { StdoutClosed, styles, useColor, writeErr, writeOut } from "./term.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
-const HELP = `usage: ossi run [PROMPT] [-f FILE] [--json] [--show-reasoning] [options]
+const HELP = commandHelp(
+  "run",
+  `usage: ossi run [PROMPT] [-f FILE] [--json] [--show-reasoning] [options]
 
 Answers one prompt and exits. The prompt is stdin (when piped), then FILE's text (-f), then PROMPT,
 joined by blank lines (cat notes.txt | ossi run "Summarise this"). Only the final answer
 goes to stdout; --show-reasoning writes the model's analysis to stderr; --json prints one JSON object
 {answer, reasoning, finish_reason, model, usage, timings} instead. A model without a chat format
 (GPT-2) continues the prompt text: stdout is the continuation.
-
-${CHAT_FLAGS_HELP}
-  --delay-ms N          wait N ms after each token (to watch streaming; used by tests)
-
-exit codes: 0 answered, 1 error (model, input), 2 usage error, 130 interrupted (Ctrl-C, SIGTERM).`;
+exit codes: 0 answered, 1 error (model, input), 2 usage error, 130 interrupted (Ctrl-C, SIGTERM).`,
+);
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, {
-    values: [...CHAT_VALUE_FLAGS, "file", "delay-ms"],
-    switches: ["help", "json", "show-reasoning", ...CHAT_SWITCH_FLAGS],
-    aliases: { f: "file", m: "model" },
-  });
+  const args = parseCommandArgs("run", argv);
   if (args.flags.has("help")) {
     console.log(HELP);
     return 0;
@@ -45,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   const prompt = await readPrompt(args.positionals, stringFlag(args, "file"));
   const json = args.flags.has("json");
   const showReasoning = args.flags.has("show-reasoning");
-  const delayMs = wholeFlag(args, "delay-ms", { min: 0, max: 60_000 }, 0);
+  const delayMs = numberOption(args, "delay-ms", 0);
 
   const notice = modelNotice(settings);
   if (notice) await writeErr(notice + "\n");

@@ -1,23 +1,22 @@
 // `ossi serve`: an OpenAI-compatible HTTP server (chat completions, responses, models) and a chat page at /.
 // This file only reads flags, opens the engine and binds; everything else lives in src/serve/.
 
-import { defaultSamplerParams } from "../chat/sampler.ts";
-import { parseBackendName } from "../engine/create_backend.ts";
 import { OssiError } from "../errors.ts";
-import { resolveModel } from "../io/hub.ts";
 import { isLoopbackName, normalizeOrigin } from "../serve/origin_policy.ts";
 import { startServer } from "../serve/server.ts";
 import { WorkerChatService } from "../service/worker_service.ts";
-import { listFlag, MIN_CONTEXT, parseArgs, stringFlag, THREAD_RANGE, wholeFlag } from "./args.ts";
-import { precisionFlag } from "./chat_flags.ts";
+import { listFlag, numberOption, stringFlag } from "./args.ts";
+import { commandHelp, parseCommandArgs } from "./options.ts";
+import { readEngineSettings, readSampler } from "./settings.ts";
 
-const HELP = `usage: ossi serve [--model DIR|ORG/NAME] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
-                  [--backend auto|ref|wasm|webgpu] [--threads N] [--exact] [--max-context N]
-                  [--parallel N] [--queue N] [--alias NAME]... [--cors-origin ORIGIN]...
+const HELP = commandHelp(
+  "serve",
+  `usage: ossi serve [--model DIR|ORG/NAME] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
+                  [--parallel N] [--alias NAME]... [--cors-origin ORIGIN]... [options]
 
 Serves the OpenAI API (GET /v1/models, POST /v1/chat/completions, POST /v1/responses), a chat page
 at http://HOST:PORT/, GET /health, GET /metrics (Prometheus) and POST /stop {"id"}. --parallel N gives
-the engine N KV slots of --max-context tokens each: N requests generate at once, their decode steps
+the engine N KV slots of --ctx tokens each: N requests generate at once, their decode steps
 batched; a request goes to the free slot that already holds its conversation. Past --queue waiting
 requests (default 32) the server answers 429. SIGINT or SIGTERM stops the requests in progress and
 exits 0. With --api-key (or OSSI_API_KEY) every /v1 request needs 'Authorization: Bearer KEY'.
@@ -28,36 +27,11 @@ Requests name the model as GET /v1/models lists it (a Hub id such as openai/gpt-
 name); the name without its organisation (gpt-oss-20b) works too, and each --alias NAME adds a name.
 Web pages from other origins are refused unless --cors-origin allows them (repeatable; '*' allows any
 origin), e.g. --cors-origin http://localhost:3000. On loopback, Host names other than localhost and
-loopback addresses are refused (DNS rebinding).`;
+loopback addresses are refused (DNS rebinding).`,
+);
 
-/** Every `--alias NAME` / `--alias=NAME` (repeatable), and the arguments without them. */
-export function takeAliases(argv: string[]): { aliases: string[]; rest: string[] } {
-  const aliases: string[] = [];
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--") {
-      rest.push(...argv.slice(i));
-      break;
-    }
-    if (a === "--alias" || a.startsWith("--alias=")) {
-      const v = a === "--alias" ? argv[++i] : a.slice("--alias=".length);
-      if (v === undefined || v.trim() === "" || v.startsWith("--")) {
-        throw new OssiError("serve: --alias needs a model name", 2);
-      }
-      aliases.push(v);
-    } else rest.push(a);
-  }
-  return { aliases, rest };
-}
-
-export async function main(argvIn: string[]): Promise<number> {
-  const { aliases: listed, rest: argv } = takeAliases(argvIn);
-  const args = parseArgs(argv, {
-    values: ["model", "host", "port", "api-key", "backend", "threads", "max-context", "queue", "parallel"],
-    lists: ["cors-origin"],
-    switches: ["help", "exact", "moe-int8"],
-  });
+export async function main(argv: string[]): Promise<number> {
+  const args = parseCommandArgs("serve", argv);
   if (args.flags.has("help")) {
     console.log(HELP);
     return 0;
@@ -65,14 +39,14 @@ export async function main(argvIn: string[]): Promise<number> {
   if (args.positionals.length > 0) {
     throw new OssiError(`serve: unexpected argument '${args.positionals[0]}'`, 2);
   }
+  const listed = listFlag(args, "alias");
+  if (listed.some((a) => a.trim() === "")) throw new OssiError("serve: --alias needs a model name", 2);
   const hostname = stringFlag(args, "host") ?? "127.0.0.1";
   if (!validHost(hostname)) {
     throw new OssiError(`serve: --host must be an IP address or a host name (got '${hostname}')`, 2);
   }
-  const port = wholeFlag(args, "port", { min: 0, max: 65535 }, 8000);
-  const queue = wholeFlag(args, "queue", { min: 0, max: 1_000_000 }, 32);
-  const threads = wholeFlag(args, "threads", THREAD_RANGE);
-  const maxContext = wholeFlag(args, "max-context", { min: MIN_CONTEXT });
+  const port = numberOption(args, "port", 8000);
+  const queue = numberOption(args, "queue", 32);
   const corsOrigins = listFlag(args, "cors-origin").map((o) => {
     const origin = normalizeOrigin(o);
     if (origin === null) {
@@ -80,12 +54,10 @@ export async function main(argvIn: string[]): Promise<number> {
     }
     return origin;
   });
-  const parallel = wholeFlag(args, "parallel", { min: 1, max: 256 });
   const apiKey = stringFlag(args, "api-key") ?? (Deno.env.get("OSSI_API_KEY") || undefined);
-  const backend = parseBackendName(stringFlag(args, "backend") ?? "auto");
-
+  const { model, backend, threads, precision, ctx } = readEngineSettings(args);
+  const sampler = readSampler(args, model.dir);
   const modelArg = stringFlag(args, "model");
-  const model = resolveModel(modelArg);
   if (model.source === "demo") {
     console.error(`ossi: no gpt-oss model given or cached; serving the demo model ${model.dir}`);
   }
@@ -93,9 +65,9 @@ export async function main(argvIn: string[]): Promise<number> {
   const engine = await WorkerChatService.open(model.dir, {
     backend,
     threads,
-    precision: precisionFlag(args),
-    maxContext,
-    slots: parallel,
+    precision,
+    maxContext: ctx,
+    slots: numberOption(args, "parallel"),
   });
   const modelId = model.name;
   let server;
@@ -106,7 +78,7 @@ export async function main(argvIn: string[]): Promise<number> {
       // A cached Hub id also answers to its name part (openai/gpt-oss-20b -> gpt-oss-20b).
       aliases: [model.dir, ...(modelArg ? [modelArg] : []), modelId.split("/").pop()!],
       listedAliases: listed.filter((a) => a !== modelId),
-      sampler: defaultSamplerParams(model.dir),
+      sampler,
       apiKey,
       corsOrigins,
       maxWaiting: queue,

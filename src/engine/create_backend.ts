@@ -3,14 +3,15 @@
 // has one, then the scalar reference.
 
 import { OssiError } from "../errors.ts";
-import type { Backend } from "../backends/backend.ts";
+import type { Backend, Precision } from "../backends/backend.ts";
 import { ensureXdgRuntimeDir } from "../backends/webgpu/gpu_env.ts";
 import { wasmUnsupported } from "../backends/wasm/plan_support.ts";
 import { webgpuUnsupported } from "../backends/webgpu/plan_support.ts";
 import type { LoadedModel } from "../model/load.ts";
 
 export type BackendName = "ref" | "wasm" | "webgpu" | "auto";
-export type Precision = "exact" | "fast";
+// Re-exported for the backends that still import it from here (wasm/create.ts): it lives with Backend.
+export type { Precision };
 export const BACKEND_NAMES: readonly BackendName[] = ["auto", "ref", "wasm", "webgpu"];
 
 export interface BackendOptions {

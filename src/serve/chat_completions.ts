@@ -4,30 +4,25 @@
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { TokenLogprob } from "../chat/harmony_parser.ts";
 import type { ToolCall } from "../chat/messages.ts";
-import { errorBody } from "./api_error.ts";
 import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_completions_request.ts";
-import { type FinishReason, runTurn, type TurnResult } from "./run_turn.ts";
-import { type AdmittedTurn, engineError, type PreparedTurn, type ServeContext } from "./serve_context.ts";
-import { sseResponse } from "./sse.ts";
+import type { FinishReason } from "./run_turn.ts";
+import type { AdmittedTurn, PreparedTurn, ServeContext } from "./serve_context.ts";
+import { completionHead, runToEnd, serveTurn, streamTurn } from "./turn_response.ts";
 
 export function newId(prefix: string): string {
   return `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 }
 
-export async function handleChatCompletions(
+export function handleChatCompletions(
   ctx: ServeContext,
   body: unknown,
   signal: AbortSignal,
 ): Promise<Response> {
   const spec = parseChatCompletionRequest(body, ctx.opts.sampler, ctx.engine.info.vocabSize);
-  const turn = await ctx.admit(spec, newId("chatcmpl-"), body, signal);
-  // From here on the request holds a place in the queue: a client that leaves must give it back.
-  if (spec.stream) return streamCompletion(ctx, spec, turn);
-  try {
-    return await completeOnce(ctx, spec, turn);
-  } finally {
-    turn.req.done();
-  }
+  return serveTurn(ctx, spec, newId("chatcmpl-"), body, signal, {
+    once: (turn) => completeOnce(ctx, spec, turn),
+    stream: (turn) => streamCompletion(ctx, spec, turn),
+  });
 }
 
 interface Collected {
@@ -35,7 +30,6 @@ interface Collected {
   reasoning: string;
   toolCalls: ToolCall[];
   logprobs: TokenLogprob[];
-  result: TurnResult;
 }
 
 async function completeOnce(
@@ -44,16 +38,14 @@ async function completeOnce(
   turn: AdmittedTurn,
 ): Promise<Response> {
   const { prepared, ids, req: { id } } = turn;
-  const release = await ctx.awaitPlace(turn.place, turn.req.abort.signal);
-  let out: Collected;
-  try {
-    out = await collect(ctx, prepared, spec.stops);
-  } catch (e) {
-    throw engineError(e);
-  } finally {
-    release();
-  }
-  if (out.result.finishReason === "aborted") ctx.refuseWhenStopping();
+  const out: Collected = { content: "", reasoning: "", toolCalls: [], logprobs: [] };
+  const result = await runToEnd(ctx, spec, turn, (ev) => {
+    if (ev.type === "content") {
+      out.content += ev.text;
+      if (ev.logprobs) out.logprobs.push(...ev.logprobs);
+    } else if (ev.type === "reasoning") out.reasoning += ev.text;
+    else out.toolCalls.push(ev.call);
+  });
   const message: Record<string, unknown> = {
     role: "assistant",
     content: out.content || (out.toolCalls.length ? null : ""),
@@ -64,119 +56,53 @@ async function completeOnce(
   if (out.reasoning) message.reasoning_content = message.reasoning = out.reasoning;
   if (out.toolCalls.length) message.tool_calls = out.toolCalls.map((c) => wireToolCall(c));
   return Response.json({
-    id,
-    object: "chat.completion",
-    created: Math.floor(Date.now() / 1000),
-    model: spec.model,
+    ...completionHead(id, "chat.completion", spec.model),
     choices: [{
       index: 0,
       message,
       logprobs: spec.logprobs === undefined
         ? null
         : { content: out.logprobs.map(wireLogprob), refusal: null },
-      finish_reason: wireFinish(out.result.finishReason, out.toolCalls),
+      finish_reason: wireFinish(result.finishReason, out.toolCalls),
       ...ids.allField(),
     }],
-    usage: chatUsage(prepared, out.result.usage),
+    usage: turnUsage(prepared, result.usage),
     ...ids.promptField(),
   }, { headers: { "x-request-id": id } });
 }
 
-async function collect(ctx: ServeContext, prepared: PreparedTurn, stops: string[]): Promise<Collected> {
-  const out: Collected = {
-    content: "",
-    reasoning: "",
-    toolCalls: [],
-    logprobs: [],
-    result: { finishReason: "stop", usage: null },
-  };
-  const turn = runTurn(ctx.engine, prepared.request, stops);
-  while (true) {
-    const r = await turn.next();
-    if (r.done) {
-      out.result = r.value;
-      return out;
-    }
-    const ev = r.value;
-    if (ev.type === "content") {
-      out.content += ev.text;
-      if (ev.logprobs) out.logprobs.push(...ev.logprobs);
-    } else if (ev.type === "reasoning") out.reasoning += ev.text;
-    else out.toolCalls.push(ev.call);
-  }
-}
-
 function streamCompletion(ctx: ServeContext, spec: ChatCompletionSpec, turn: AdmittedTurn): Response {
-  const { prepared, ids, req, place: slot } = turn;
-  const id = req.id, abort = req.abort;
-  const created = Math.floor(Date.now() / 1000);
+  const { prepared, ids, req: { id } } = turn;
+  const head = completionHead(id, "chat.completion.chunk", spec.model);
   // With return_token_ids, each chunk carries the ids generated since the one before (as vLLM's do).
   const chunk = (delta: Record<string, unknown>, finish: string | null = null, logprobs: unknown = null) => ({
-    id,
-    object: "chat.completion.chunk",
-    created,
-    model: spec.model,
+    ...head,
     choices: [{ index: 0, delta, logprobs, finish_reason: finish, ...ids.nextField() }],
   });
-  slot.catch(() => {}); // a request aborted while queued rejects its slot; the producer sees that below.
-  return sseResponse(
-    async (sink) => {
-      let release: (() => void) | undefined;
-      try {
-        release = await slot;
-        sink.send({ ...chunk({ role: "assistant", content: "", refusal: null }), ...ids.promptField() });
-        const toolCalls: ToolCall[] = [];
-        const turn = runTurn(ctx.engine, prepared.request, spec.stops);
-        let result: TurnResult;
-        while (true) {
-          const r = await turn.next();
-          if (r.done) {
-            result = r.value;
-            break;
-          }
-          const ev = r.value;
-          if (ev.type === "content") {
-            const lp = spec.logprobs === undefined
-              ? null
-              : { content: (ev.logprobs ?? []).map(wireLogprob), refusal: null };
-            sink.send(chunk({ content: ev.text }, null, lp));
-          } else if (ev.type === "reasoning") {
-            sink.send(chunk({ reasoning_content: ev.text, reasoning: ev.text }));
-          } else {
-            sink.send(chunk({ tool_calls: [{ index: toolCalls.length, ...wireToolCall(ev.call) }] }));
-            toolCalls.push(ev.call);
-          }
-        }
-        // stopped: by shutdown (an error event says so), POST /stop (the stream ends as usual) or the
-        // client leaving (nothing more is written)
-        if (result.finishReason === "aborted") ctx.refuseWhenStopping();
-        sink.send(chunk({}, wireFinish(result.finishReason, toolCalls)));
-        if (spec.includeUsage) {
-          sink.send({
-            id,
-            object: "chat.completion.chunk",
-            created,
-            model: spec.model,
-            choices: [],
-            usage: chatUsage(prepared, result.usage),
-          });
-        }
-        sink.sendRaw("[DONE]");
-      } finally {
-        release?.();
-        req.done();
+  const toolCalls: ToolCall[] = [];
+  return streamTurn(ctx, spec, turn, (sink) => ({
+    start: () =>
+      sink.send({ ...chunk({ role: "assistant", content: "", refusal: null }), ...ids.promptField() }),
+    event: (ev) => {
+      if (ev.type === "content") {
+        const lp = spec.logprobs === undefined
+          ? null
+          : { content: (ev.logprobs ?? []).map(wireLogprob), refusal: null };
+        sink.send(chunk({ content: ev.text }, null, lp));
+      } else if (ev.type === "reasoning") {
+        sink.send(chunk({ reasoning_content: ev.text, reasoning: ev.text }));
+      } else {
+        sink.send(chunk({ tool_calls: [{ index: toolCalls.length, ...wireToolCall(ev.call) }] }));
+        toolCalls.push(ev.call);
       }
     },
-    abort,
-    (e, sink) => {
-      const err = ctx.streamError(e, abort.signal.aborted);
-      if (!err) return;
-      ctx.logError(err.status >= 500 && err.status !== 503 ? e : err);
-      sink.send(errorBody(err));
-      sink.sendRaw("[DONE]");
+    end: (result) => {
+      sink.send(chunk({}, wireFinish(result.finishReason, toolCalls)));
+      if (spec.includeUsage) {
+        sink.send({ ...head, choices: [], usage: turnUsage(prepared, result.usage) });
+      }
     },
-    { "x-request-id": id },
-  );
+  }));
 }
 
 export function wireToolCall(c: ToolCall) {
@@ -189,7 +115,7 @@ function wireFinish(reason: FinishReason, calls: ToolCall[]): string {
 }
 
 /** OpenAI's usage object; reasoning_tokens counts the generated reasoning-text tokens (within completion). */
-function chatUsage(prepared: PreparedTurn, usage: ChatUsage | null) {
+export function turnUsage(prepared: PreparedTurn, usage: ChatUsage | null) {
   const prompt = usage?.promptTokens ?? prepared.promptTokens;
   const completion = usage?.completionTokens ?? 0;
   return {

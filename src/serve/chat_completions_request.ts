@@ -21,6 +21,7 @@ import {
   optNumber,
   optString,
   parseEffort,
+  parseIncludeUsage,
   parseSampler,
   parseStop,
   reqString,
@@ -42,6 +43,8 @@ export interface TurnSpec {
   /** Log-probabilities of answer tokens, with this many alternatives each. */
   logprobs?: number;
   logitBias?: ReadonlyMap<number, number>;
+  /** The request field holding the prompt, named by errors about it (default "messages"). */
+  promptParam?: string;
 }
 
 export interface ChatCompletionSpec extends TurnSpec {
@@ -70,10 +73,6 @@ export function parseChatCompletionRequest(
   void n; // only n = 1 is served; optNumber rejects any other value.
   const maxTokens = optNumber(body, "max_completion_tokens", 1, Number.MAX_SAFE_INTEGER, true) ??
     optNumber(body, "max_tokens", 1, Number.MAX_SAFE_INTEGER, true);
-  const streamOptions = body.stream_options;
-  if (streamOptions !== undefined && streamOptions !== null && !isObject(streamOptions)) {
-    throw badRequest("'stream_options' must be an object", "stream_options");
-  }
   checkModalities(body.modalities);
   checkPrediction(body.prediction);
   optBool(body, "parallel_tool_calls");
@@ -85,18 +84,29 @@ export function parseChatCompletionRequest(
   if (tools.length > 0) prompt.tools = tools;
   const output = forcedToolCall(tools, body.tool_choice) ?? format.output;
   const logprobs = parseTopLogprobs(body, optBool(body, "logprobs") ?? false);
-  const logitBias = parseLogitBias(body.logit_bias, vocabSize);
   return {
     model,
     messages,
     prompt,
-    sampler: parseSampler(body, defaults),
     maxTokens,
-    stops: parseStop(body.stop),
-    stream: optBool(body, "stream") ?? false,
-    includeUsage: isObject(streamOptions) ? optBool(streamOptions, "include_usage") ?? false : false,
+    ...parseGenerationFields(body, defaults, vocabSize),
     ...(output ? { output } : {}),
     ...(logprobs !== undefined ? { logprobs } : {}),
+  };
+}
+
+/** The fields both completions APIs read alike: sampling and penalties, logit_bias, stop, streaming. */
+export function parseGenerationFields(
+  body: Json,
+  defaults: SamplerParams,
+  vocabSize: number,
+): Pick<ChatCompletionSpec, "sampler" | "stops" | "stream" | "includeUsage" | "logitBias"> {
+  const logitBias = parseLogitBias(body.logit_bias, vocabSize);
+  return {
+    sampler: parseSampler(body, defaults),
+    stops: parseStop(body.stop),
+    stream: optBool(body, "stream") ?? false,
+    includeUsage: parseIncludeUsage(body),
     ...(logitBias ? { logitBias } : {}),
   };
 }

@@ -133,3 +133,11 @@ export function parseStop(v: unknown): string[] {
   }
   return (list as string[]).filter((s) => s.length > 0);
 }
+
+/** `stream_options.include_usage`: a last chunk with usage and no choices. */
+export function parseIncludeUsage(body: Json): boolean {
+  const options = body.stream_options;
+  if (options === undefined || options === null) return false;
+  if (!isObject(options)) throw badRequest("'stream_options' must be an object", "stream_options");
+  return optBool(options, "include_usage") ?? false;
+}

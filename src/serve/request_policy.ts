@@ -115,9 +115,44 @@ const RESPONSES: Policy = {
     new ApiError(400, `Unknown parameter: '${key}'.`, "invalid_request_error", "unknown_parameter", key),
 };
 
+/** The legacy Completions API (POST /v1/completions), as OpenAI and vLLM define it. */
+const COMPLETIONS: Policy = {
+  accepted: new Set([
+    "model",
+    "prompt",
+    "best_of",
+    "echo",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "max_tokens",
+    "n",
+    "presence_penalty",
+    "seed",
+    "stop",
+    "stream",
+    "stream_options",
+    "suffix",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "return_token_ids",
+    // only a tag for the caller's abuse monitoring: cannot change the answer
+    "user",
+  ]),
+  refused: {
+    prompt_logprobs: "prompt log-probabilities are not supported",
+  },
+  unknown: CHAT.unknown,
+};
+
+const POLICIES = { chat: CHAT, responses: RESPONSES, completions: COMPLETIONS };
+
 /** Throws the 400 OpenAI gives for the first field it would reject. */
-export function checkFields(body: Json, api: "chat" | "responses"): void {
-  const p = api === "chat" ? CHAT : RESPONSES;
+export function checkFields(body: Json, api: keyof typeof POLICIES): void {
+  const p = POLICIES[api];
   for (const [key, value] of Object.entries(body)) {
     if (p.accepted.has(key)) continue;
     if (key in p.refused) {

@@ -142,10 +142,13 @@ export class ServeContext {
     }
   }
 
-  /** The error a stream reports when it stopped: only shutdown is worth telling (503). */
-  streamError(e: unknown, stopped: boolean): ApiError | null {
+  /**
+   * The error a stream reports when it stopped: only shutdown is worth telling (503). `param` names the
+   * request field that holds the prompt.
+   */
+  streamError(e: unknown, stopped: boolean, param?: string): ApiError | null {
     if (stopped) return this.stopping ? shutdownError() : null;
-    return toApiError(engineError(e));
+    return toApiError(engineError(e, param));
   }
 
   get modelId(): string {
@@ -177,11 +180,12 @@ export class ServeContext {
    */
   async prepare(spec: TurnSpec, signal: AbortSignal): Promise<PreparedTurn> {
     this.checkModel(spec.model);
+    const param = spec.promptParam ?? "messages";
     let encoded: EncodedPrompt;
     try {
       encoded = await this.engine.encodeConversation(spec.messages, spec.prompt);
     } catch (e) {
-      throw engineError(e);
+      throw engineError(e, param);
     }
     const promptTokens = encoded.ids.length;
     const room = this.contextSize - promptTokens;
@@ -191,7 +195,7 @@ export class ServeContext {
         `This model's context holds ${this.contextSize} tokens; the prompt is ${promptTokens} tokens`,
         "invalid_request_error",
         "context_length_exceeded",
-        "messages",
+        param,
       );
     }
     const maxTokens = Math.min(spec.maxTokens ?? room, room);
@@ -219,12 +223,15 @@ function shutdownError(): ApiError {
   return new ApiError(503, "the server is shutting down", "server_error", "shutting_down");
 }
 
-/** Engine-side errors as API errors: a too-long prompt or bad conversation is the client's (400). */
-export function engineError(e: unknown): unknown {
+/**
+ * Engine-side errors as API errors: a too-long prompt or bad conversation is the client's (400), named
+ * by `param`, the request field that holds the prompt.
+ */
+export function engineError(e: unknown, param = "messages"): unknown {
   if (e instanceof ModelChangedError) return new ApiError(503, e.message, "server_error", "model_changed");
   if (e instanceof ContextOverflowError) {
-    return new ApiError(400, e.message, "invalid_request_error", "context_length_exceeded", "messages");
+    return new ApiError(400, e.message, "invalid_request_error", "context_length_exceeded", param);
   }
-  if (e instanceof OssiError) return badRequest(e.message, "messages");
+  if (e instanceof OssiError) return badRequest(e.message, param);
   return e;
 }

@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ApiError, errorResponse, toApiError } from "./api_error.ts";
 import { handleChatCompletions } from "./chat_completions.ts";
+import { handleCompletions } from "./completions.ts";
 import { healthBody, metricsText } from "./metrics.ts";
 import { handleResponses } from "./responses.ts";
 import { isLoopbackName, OriginPolicy } from "./origin_policy.ts";
@@ -76,6 +77,10 @@ async function route(ctx: ServeContext, req: Request): Promise<Response> {
   if (path === "/v1/chat/completions") {
     allow(req, "POST");
     return await handleChatCompletions(ctx, await readJson(req), req.signal);
+  }
+  if (path === "/v1/completions") {
+    allow(req, "POST");
+    return await handleCompletions(ctx, await readJson(req), req.signal);
   }
   if (path === "/v1/responses") {
     allow(req, "POST");

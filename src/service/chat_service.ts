@@ -3,7 +3,7 @@
 // (WorkerChatService: the CLI), behind one interface. Everything that crosses it is structured-clone safe.
 
 import type { ChatRequest, ChatUsage, EncodedPrompt } from "../chat/chat_engine.ts";
-import type { ChatFormatName } from "../chat/chatml_formats.ts";
+import type { ChatFormatName } from "../chat/chat_formats.ts";
 import type { ChatEvent } from "../chat/harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "../chat/messages.ts";
 import type { StatsSnapshot } from "../engine/engine_stats.ts";
@@ -17,7 +17,7 @@ export interface EngineInfo {
   readonly vocabSize: number;
   /** KV slots: conversations generating at once, each with its own cache. */
   readonly slots: number;
-  /** How prompts are written and answers read: harmony, ChatML or plain completion. */
+  /** How prompts are written and answers read: harmony, the folder's chat template or plain completion. */
   readonly format: ChatFormatName;
 }
 

@@ -3,7 +3,7 @@
 // worker runs.
 
 import { ChatEngine, readStopTokens } from "../chat/chat_engine.ts";
-import { type ChatFormat, chatFormat } from "../chat/chatml_formats.ts";
+import { type ChatFormat, chatFormat } from "../chat/chat_formats.ts";
 import { WorkerEncoder } from "../chat/prompt_encoder.ts";
 import type { PromptRenderer } from "../chat/prompt.ts";
 import { loadTokenizer, type Tokenizer } from "../chat/tokenizer.ts";

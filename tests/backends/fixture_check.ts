@@ -5,7 +5,7 @@ import { assert, assertEquals } from "../assert.ts";
 import type { Backend, DebugSink } from "../../src/backends/backend.ts";
 import { RefBackend } from "../../src/backends/ref/ref_backend.ts";
 import type { LoadedModel } from "../../src/model/load.ts";
-import { argmax } from "../../src/backends/ref/kernels.ts";
+import { rowTopkArgmax } from "../../src/backends/ref/kernels.ts";
 import { maxAbsDiff, readReference } from "../fixture_util.ts";
 
 /** One sequence in slot 0: forward() of the batch API, for checks written against one sequence. */
@@ -86,7 +86,7 @@ export async function checkAgainstReference(
   );
   let worst = maxAbsDiff(logits, ref.prompt_logits);
   assert(worst <= tol, `${fixture}: prompt logits differ by ${worst}`);
-  assertEquals(ref.prompt_token_ids.map((_, t) => argmax(logits, t, V)), ref.prompt_argmax);
+  assertEquals(ref.prompt_token_ids.map((_, t) => rowTopkArgmax(logits, t, V)), ref.prompt_argmax);
   assert(maxAbsDiff(dumps.get("embedding.-1")!, ref.debug.embedding_rows) <= dtol, "embedding rows");
   ref.debug.layers.forEach((L, l) => {
     for (const [theirs, ours] of Object.entries(debug)) {
@@ -105,7 +105,7 @@ export async function checkAgainstReference(
 
   // greedy, one token per forward over the cache; step_logits[i] chose token i
   const n = ref.prompt_token_ids.length;
-  let next = argmax(logits, n - 1, V);
+  let next = rowTopkArgmax(logits, n - 1, V);
   for (let i = 0; i < ref.greedy.token_ids.length; i++) {
     assertEquals(next, ref.greedy.token_ids[i], `${fixture}: greedy token ${i}`);
     if (i + 1 === ref.greedy.token_ids.length) break;
@@ -113,7 +113,7 @@ export async function checkAgainstReference(
     const d = maxAbsDiff(step, ref.greedy.step_logits[i + 1]);
     worst = Math.max(worst, d);
     assert(d <= tol, `${fixture}: step ${i + 1} logits differ by ${d}`);
-    next = argmax(step);
+    next = rowTopkArgmax(step);
   }
   backend.dispose();
 

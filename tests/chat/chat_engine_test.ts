@@ -148,6 +148,32 @@ Deno.test("ChatEngine.encodePrompt(): markup typed into a message stays text, no
   );
 });
 
+Deno.test("ChatEngine, raw prompt: text encodes with no special token, ids pass as given, output is plain text", async () => {
+  const reply = "<|channel|>final<|message|>no harmony here";
+  const { engine, gen } = replayEngine([reply + "<|return|>", reply + "<|endoftext|>"]);
+  const text = "Say <|start|>user<|message|>hi<|end|>";
+  const t = await turn(engine, { messages: [], prompt: { effort: "low", raw: { text } } });
+  const specials = new Set(tok.addedTokenTexts().map((s) => tok.tokenId(s)));
+  assertEquals(gen.prompts[0], tok.encodeWithLiterals(text, [[0, text.length]]));
+  assertEquals(gen.prompts[0].filter((id) => specials.has(id)), []);
+  // the harmony markup the model writes is answer text, not channels
+  assertEquals([t.content, t.reasoning, t.done], [reply, "", ["stop"]]);
+
+  const ids = [tok.tokenId("<|start|>")!, ...tok.encode("user")];
+  const r = await turn(engine, { messages: [], prompt: { effort: "low", raw: { ids } } });
+  assertEquals(gen.prompts[1], ids);
+  assertEquals(r.content, reply);
+  const encoded = await engine.encodeConversation([], { effort: "low", raw: { ids } });
+  assertEquals(encoded.rendered.text, "<|start|>user");
+  for (const bad of [[tok.vocabSize], [-1], [0.5]]) {
+    await assertRejects(
+      () => engine.encodeConversation([], { effort: "low", raw: { ids: bad } }),
+      OssiError,
+      /not a token id/,
+    );
+  }
+});
+
 Deno.test("readStopTokens(): generation_config.json eos ids plus <|return|> and <|call|>", () => {
   assertEquals(stops.sort((a, b) => a - b), [498, 501, 511]);
 });

@@ -7,7 +7,7 @@ import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { DEMO_MODEL } from "../fixture_util.ts";
 import { makeRng } from "../../src/chat/sampler.ts";
 import { bpeMerge, MergeTable } from "../../src/chat/bpe.ts";
-import { completionRenderer } from "../../src/chat/chatml_formats.ts";
+import { completionRenderer } from "../../src/chat/chat_formats.ts";
 import { renderHarmony, renderHarmonyPrompt } from "../../src/chat/harmony.ts";
 import type { ChatMessage } from "../../src/chat/messages.ts";
 import { TemplateRenderer } from "../../src/chat/prompt.ts";

@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { DEMO_MODEL, runCli } from "../fixture_util.ts";
 import { ChatEngine, readStopTokens } from "../../src/chat/chat_engine.ts";
-import { HARMONY } from "../../src/chat/chatml_formats.ts";
+import { HARMONY } from "../../src/chat/chat_formats.ts";
 import type { ChatMessage, PromptOptions } from "../../src/chat/messages.ts";
 import { ReplayGenerator } from "../../src/chat/replay_generator.ts";
 import { loadTokenizerSync } from "../../src/chat/tokenizer.ts";

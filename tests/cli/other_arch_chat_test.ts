@@ -4,7 +4,7 @@
 // the default fast path of the wasm backend, which `auto` picks without a GPU, has its measured loss).
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { ChatmlParser } from "../../src/chat/chatml_parser.ts";
+import { TemplateParser } from "../../src/chat/template_parser.ts";
 import { loadPromptRendererSync } from "../../src/chat/prompt.ts";
 import { loadTokenizerSync } from "../../src/chat/tokenizer.ts";
 import { runCli } from "../fixture_util.ts";
@@ -79,10 +79,10 @@ for (const fixture of ["qwen3-tiny", "qwen3-moe-tiny"]) {
     await withFixture(fixture, async (dir) => {
       const out = await runJson(dir, "What is two and two?");
       const tok = loadTokenizerSync(dir);
-      // The template's rendering of one user message (chatml_format_test.ts checks the renderer).
+      // The template's rendering of one user message (chat_formats_test.ts checks the renderer).
       const prompt = tok.encode("<|im_start|>user\nWhat is two and two?<|im_end|>\n<|im_start|>assistant\n");
       assertEquals(out.usage.prompt_tokens, prompt.length);
-      const parser = new ChatmlParser(tok);
+      const parser = new TemplateParser(tok);
       let answer = "", reasoning = "", finish = "";
       for (const id of await greedyIds(dir, prompt, N)) {
         for (const ev of parser.push(id)) {

@@ -103,7 +103,7 @@ Deno.test("ossi run usage errors exit 2 and bad models exit 1, each with one lin
     [["run", "--temperature", "warm", "hi"], 2, /--temperature must be a number/],
     [["run", "--top-p", "2", "hi"], 2, /top-p must be a number > 0 and <= 1/],
     [["run", "--bogus", "hi"], 2, /bogus/],
-    [["run", "--backend", "tpu", "hi"], 2, /unknown backend 'tpu'/],
+    [["run", "--backend", "tpu", "hi"], 2, /--backend must be one of auto, ref, wasm, webgpu \(got 'tpu'\)/],
     [["run", "--model", "/no/such/dir", "hi"], 1, /no such folder/],
     [
       ["run", "--model", "openai/gpt-oss-20b", "hi"],

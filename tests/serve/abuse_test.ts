@@ -296,7 +296,21 @@ const SEEDS: Json[] = [
     ],
     tools: [{ type: "function", name: "f", parameters: { type: "object", properties: {} } }],
   },
+  {
+    model: STUB_MODEL,
+    prompt: [[1, 2, 3]],
+    max_tokens: 6,
+    stream: true,
+    stream_options: { include_usage: true },
+    logprobs: 2,
+    echo: false,
+    stop: ["x", "<|end|>"],
+    logit_bias: { "5": -1 },
+    return_token_ids: true,
+  },
 ];
+/** The route each seed body is sent to. */
+const SEED_PATHS = ["/v1/chat/completions", "/v1/responses", "/v1/completions"];
 
 for (
   const [name, renderer] of [["built-in harmony", harmonyRenderer], ["a Jinja template", TEMPLATE]] as const
@@ -315,8 +329,8 @@ for (
         }
       };
       for (let i = 0; i < 200; i++) {
-        const seed = SEEDS[i % 2];
-        const path = i % 2 === 0 ? "/v1/chat/completions" : "/v1/responses";
+        const seed = SEEDS[i % SEEDS.length];
+        const path = SEED_PATHS[i % SEEDS.length];
         let body = seed;
         for (let k = 0; k < 1 + Math.floor(r() * 3); k++) body = mutate(body, r) as Json;
         const text = JSON.stringify(body) ?? "null";
@@ -332,6 +346,7 @@ for (
         "/v1/models/" + "a".repeat(5000),
         "/v1/chat/completions/x",
         "/v1/responses?x=%zz",
+        "/v1/completions/",
         "/..%2f..%2fetc/passwd",
         "/ui/../../README.md",
         "/%00",

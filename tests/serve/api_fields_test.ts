@@ -7,7 +7,8 @@ import OpenAI from "openai";
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { type Json, postJson, STUB_MODEL, withStubServer } from "./serve_util.ts";
 import { MODEL, withDemoServer } from "./demo_server.ts";
-import { takeAliases } from "../../src/cli/serve.ts";
+import { listFlag } from "../../src/cli/args.ts";
+import { parseCommandArgs } from "../../src/cli/options.ts";
 
 const ask = (extra: Json = {}) => ({
   model: STUB_MODEL,
@@ -204,10 +205,10 @@ Deno.test("logprobs: OpenAI's shapes on chat completions, plain and streamed, to
 });
 
 Deno.test("model names: /v1/models lists the id and --alias names; a Hub id's name part is accepted", async () => {
-  assertEquals(takeAliases(["--alias", "a", "--port", "0", "--alias=b"]), {
-    aliases: ["a", "b"],
-    rest: ["--port", "0"],
-  });
+  assertEquals(listFlag(parseCommandArgs("serve", ["--alias", "a", "--port", "0", "--alias=b"]), "alias"), [
+    "a",
+    "b",
+  ]);
   const { startServer } = await import("../../src/serve/server.ts");
   const { openLocalService } = await import("../../src/service/open_service.ts");
   const { DEMO_MODEL } = await import("../fixture_util.ts");

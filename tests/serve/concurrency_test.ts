@@ -2,21 +2,21 @@
 // a client that disconnects mid-stream stops its generation and frees the engine, a full queue is 429.
 
 import { assert, assertEquals } from "../assert.ts";
-import { type Json, postJson, sseJson, startStubServer, STUB_MODEL, withStubServer } from "./serve_util.ts";
+import {
+  type Json,
+  postJson,
+  sseJson,
+  startStubServer,
+  STUB_MODEL,
+  waitFor,
+  withStubServer,
+} from "./serve_util.ts";
 
 const ask = (q: string, extra: Json = {}) => ({
   model: STUB_MODEL,
   messages: [{ role: "user", content: q }],
   ...extra,
 });
-
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 Deno.test(
   "concurrency: simultaneous requests queue for the engine and each gets its own answer",

@@ -67,7 +67,9 @@ export class ScriptedGenerator implements TokenGenerator {
       };
       this.lastStats = stats;
       this.cached = [...req.prompt];
-      const ids = this.tok.encode(scriptedReply(prompt));
+      // A harmony prompt opens with the <|start|> id; anything else is a raw prompt (/v1/completions).
+      const raw = req.prompt[0] !== this.tok.tokenId("<|start|>");
+      const ids = this.tok.encode(raw ? `${RAW_REPLY}<|endoftext|>` : scriptedReply(prompt));
       // The sampler runs on flat logits (every id equally likely), so its picks show temperature and seed.
       const flat = new Float32Array(this.vocabSize);
       this.lastSamples = [];
@@ -97,12 +99,17 @@ export class ScriptedGenerator implements TokenGenerator {
 
 const FINAL = "<|start|>assistant<|channel|>final<|message|>";
 
+/** How the stub continues any raw prompt: 62 tokens of the demo tokenizer (over the default 16), then the stop. */
+export const RAW_REPLY =
+  " and then the quick brown fox jumps over the lazy dog, twice: the quick brown fox jumps again.";
+
 /**
  * The scripted answer to a rendered harmony prompt:
  * - after a tool result: a final answer quoting it;
  * - "weather in CITY" with a get_weather tool declared: a call to it;
  * - "What is A+B?": reasoning naming the effort level, then the sum;
  * - anything else: an echo.
+ * A raw prompt (/v1/completions) gets RAW_REPLY instead.
  */
 export function scriptedReply(prompt: string): string {
   const effort = /Reasoning: (\w+)/.exec(prompt)?.[1] ?? "none";

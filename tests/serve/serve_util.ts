@@ -121,3 +121,12 @@ export async function sseJson(res: Response): Promise<Json[]> {
   if (events.at(-1)?.data === "[DONE]") events.pop();
   return events.map((e) => JSON.parse(e.data));
 }
+
+/** Polls `cond` every 5 ms until it holds; throws naming `what` after `ms`. */
+export async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

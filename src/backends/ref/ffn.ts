@@ -3,8 +3,8 @@
 
 import type { Activation, DenseMlpPlan, MoePlan } from "../../model/plan.ts";
 import type { DenseFfnWeights, ExpertWeights, MoeFfnWeights } from "../../model/weights.ts";
-import { expertLinear, linear, swigluClamped, topkSoftmax } from "./kernels.ts";
-import { geluTanh, softmaxTopk, swiglu } from "./kernels_dense.ts";
+import { f32Bf16wMatmul, f32Mxfp4wMatmul, moeRouterTopkSoftmax, swigluClamped } from "./kernels.ts";
+import { geluTanh, moeRouterSoftmaxTopk, swiglu } from "./kernels_dense.ts";
 
 /** The combinations the reference kernels compute; anything else is refused when a backend is made. */
 export function unsupportedFfn(m: DenseMlpPlan | MoePlan): string | null {
@@ -26,16 +26,16 @@ export function denseMlp(
   T: number,
 ): void {
   const F = f.up.rows, up = new Float32Array(T * F);
-  linear(up, xn, f.up, f.upBias, T);
+  f32Bf16wMatmul(up, xn, f.up, f.upBias, T);
   if (act.kind === "gelu_tanh") {
     geluTanh(up, T * F);
-    linear(out, up, f.down, f.downBias, T);
+    f32Bf16wMatmul(out, up, f.down, f.downBias, T);
     return;
   }
   const gate = new Float32Array(T * F), hidden = new Float32Array(T * F);
-  linear(gate, xn, f.gate!, f.gateBias, T);
+  f32Bf16wMatmul(gate, xn, f.gate!, f.gateBias, T);
   swiglu(hidden, gate, up, T * F);
-  linear(out, hidden, f.down, f.downBias, T);
+  f32Bf16wMatmul(out, hidden, f.down, f.downBias, T);
 }
 
 /**
@@ -53,14 +53,16 @@ export function routedExperts(
 ): void {
   const H = f.router.cols, E = m.experts, K = m.topK;
   const routerLogits = new Float32Array(T * E);
-  linear(routerLogits, xn, f.router, f.routerBias, T);
+  f32Bf16wMatmul(routerLogits, xn, f.router, f.routerBias, T);
   tap("router_logits", routerLogits);
   const chosen = new Float32Array(T * K), weights = new Float32Array(T * K), y = new Float32Array(H);
   const scratch = expertScratch(f.experts, m.width);
   out.fill(0);
   for (let t = 0; t < T; t++) {
     const row = routerLogits.subarray(t * E, (t + 1) * E);
-    const sel = m.routing === "topk_softmax" ? topkSoftmax(row, K) : softmaxTopk(row, K, m.normalize);
+    const sel = m.routing === "topk_softmax"
+      ? moeRouterTopkSoftmax(row, K)
+      : moeRouterSoftmaxTopk(row, K, m.normalize);
     for (let j = 0; j < K; j++) {
       const e = sel.experts[j];
       chosen[t * K + j] = e;
@@ -98,15 +100,15 @@ function expert(
   if (w.format === "mxfp4") {
     // gate_up (interleaved rows), clamped SwiGLU, down
     const a = act as Extract<Activation, { kind: "swiglu_clamped" }>;
-    expertLinear(s.gate, x, xOff, w.gateUp, e);
+    f32Mxfp4wMatmul(s.gate, x, xOff, w.gateUp, e);
     swigluClamped(s.act, s.gate, F, a.limit, a.alpha);
-    expertLinear(y, s.act, 0, w.down, e);
+    f32Mxfp4wMatmul(y, s.act, 0, w.down, e);
     return;
   }
   // gate, up, SwiGLU, down
   const xt = x.subarray(xOff, xOff + w.gate[e].cols);
-  linear(s.gate, xt, w.gate[e], null, 1);
-  linear(s.up, xt, w.up[e], null, 1);
+  f32Bf16wMatmul(s.gate, xt, w.gate[e], null, 1);
+  f32Bf16wMatmul(s.up, xt, w.up[e], null, 1);
   swiglu(s.act, s.gate, s.up, F);
-  linear(y, s.act, w.down[e], null, 1);
+  f32Bf16wMatmul(y, s.act, w.down[e], null, 1);
 }

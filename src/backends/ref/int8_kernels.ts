@@ -1,6 +1,6 @@
 // Scalar definition of the fast path's integer arithmetic (asm/f32_i8w_matmul.ts): int8 weights and
 // activations (16 bits there) quantized per 32-value block, exact integer dots per block. The
-// WASM kernels are tested against these; the quality gate measures what they cost against linear().
+// WASM kernels are tested against these; the quality gate measures what they cost against f32Bf16wMatmul().
 
 import { bf16ToF32, type Mat } from "../../model/dtypes.ts";
 import { E2M1_VALUES, e8m0ToF32, type Mxfp4Experts } from "../../model/mxfp4.ts";
@@ -79,7 +79,7 @@ export function quantizeBlocks(x: Float32Array, tokens: number, cols: number, qM
  * block b and the block sum formed in f32 in block order (one fused or unfused multiply-add per block:
  * `fma` says which, as the machine's relaxed_madd does).
  */
-export function i8wLinear(
+export function f32I8wMatmul(
   y: Float32Array,
   x: QBlocks,
   w: I8Weights,
@@ -107,7 +107,7 @@ export function i8wLinear(
  * activations quantized by quantizeBlocks(x, ..., 127): dot_b = sum of 2 * e2m1 value * q over block b,
  * exact, the block sum in f32 in block order (fused or not as `fma` says). asm/f32_mxfp4w_matmul_q8.ts.
  */
-export function mxfp4Q8Linear(
+export function f32Mxfp4wMatmulQ8(
   y: Float32Array,
   x: QBlocks,
   m: Mxfp4Experts,
@@ -133,3 +133,9 @@ export function mxfp4Q8Linear(
     }
   }
 }
+
+// Former names, kept while tests/backends/wasm/ still imports them; to be removed with those imports.
+/** @deprecated use f32I8wMatmul */
+export const i8wLinear = f32I8wMatmul;
+/** @deprecated use f32Mxfp4wMatmulQ8 */
+export const mxfp4Q8Linear = f32Mxfp4wMatmulQ8;

@@ -1,12 +1,16 @@
-// Scalar float32 reference kernels: the definition every WASM and WGSL kernel is tested against.
-// Plain loops, no tricks; activations are row-major [tokens, width] Float32Arrays.
+// Scalar float32 reference kernels: the definition every WASM and WGSL kernel is tested against, each named
+// after its kernel's stem in camelCase (README "Kernels"). Plain loops; activations are row-major
+// [tokens, width] Float32Arrays.
 
 import { loadRow, type Mat } from "../../model/dtypes.ts";
 import { expertRow, type Mxfp4Experts } from "../../model/mxfp4.ts";
 import type { RopeTables } from "../../model/rope.ts";
 
-/** y[t, r] = sum_c W[r, c] * x[t, c] + b[r], for rows [r0, r1) (all by default). W is [rows, cols]. */
-export function linear(
+/**
+ * y[t, r] = sum_c W[r, c] * x[t, c] + b[r], for rows [r0, r1) (all by default). W is [rows, cols] of any
+ * float dtype (loadRow widens it): the reference of f32_bf16w_matmul and f32_f32w_matmul.
+ */
+export function f32Bf16wMatmul(
   y: Float32Array,
   x: Float32Array,
   w: Mat,
@@ -74,7 +78,7 @@ export function rope(
  * logit per head in the softmax denominator (the sink has no value). window > 0 limits keys to
  * pos-window < j <= pos. Query head h uses KV head h / (heads / kvHeads). Caches are [ctx, kvHeads*dim].
  */
-export function attentionSink(
+export function sdpaSinkWindow(
   out: Float32Array,
   outOff: number,
   q: Float32Array,
@@ -112,9 +116,17 @@ export function attentionSink(
   }
 }
 
+/** Indices of the k largest values of a row, highest first (ties: lower index first; k > n gives n). */
+export function rowTopk(row: ArrayLike<number>, k: number): number[] {
+  return Array.from({ length: row.length }, (_, i) => i).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
+}
+
 /** Indices of the k largest logits, highest first (ties: lower index first), and softmax over them. */
-export function topkSoftmax(logits: Float32Array, k: number): { experts: Int32Array; weights: Float32Array } {
-  const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a] || a - b).slice(0, k);
+export function moeRouterTopkSoftmax(
+  logits: Float32Array,
+  k: number,
+): { experts: Int32Array; weights: Float32Array } {
+  const order = rowTopk(logits, k);
   const experts = Int32Array.from(order);
   const weights = new Float32Array(k);
   const max = logits[order[0]];
@@ -143,7 +155,7 @@ export function swigluClamped(
 }
 
 /** y = W_e x + b_e for one token and one MXFP4 expert e (W_e decoded row by row). */
-export function expertLinear(
+export function f32Mxfp4wMatmul(
   y: Float32Array,
   x: Float32Array,
   xOff: number,
@@ -159,8 +171,8 @@ export function expertLinear(
   }
 }
 
-/** Index of the largest value of row t of [rows, n] logits (ties: lowest index). */
-export function argmax(logits: Float32Array, t = 0, n = logits.length): number {
+/** Index of the largest value of row t of [rows, n] logits (ties: lowest index): row_topk with k = 1. */
+export function rowTopkArgmax(logits: Float32Array, t = 0, n = logits.length): number {
   let best = 0, bestV = -Infinity;
   for (let i = 0; i < n; i++) {
     const v = logits[t * n + i];
@@ -168,3 +180,15 @@ export function argmax(logits: Float32Array, t = 0, n = logits.length): number {
   }
   return best;
 }
+
+// Former names, kept while tests/backends/wasm/ still imports them; to be removed with those imports.
+/** @deprecated use f32Bf16wMatmul */
+export const linear = f32Bf16wMatmul;
+/** @deprecated use sdpaSinkWindow */
+export const attentionSink = sdpaSinkWindow;
+/** @deprecated use moeRouterTopkSoftmax */
+export const topkSoftmax = moeRouterTopkSoftmax;
+/** @deprecated use f32Mxfp4wMatmul */
+export const expertLinear = f32Mxfp4wMatmul;
+/** @deprecated use rowTopkArgmax */
+export const argmax = rowTopkArgmax;

@@ -1,10 +1,10 @@
 // Scalar float32 reference kernels for the GPT-2 and Qwen3 families: LayerNorm, GELU (tanh), per-head
 // QK RMSNorm, plain SwiGLU, causal attention without sinks and the softmax-then-top-k MoE router.
 
-import { attentionSink } from "./kernels.ts";
+import { sdpaSinkWindow } from "./kernels.ts";
 
 /** LayerNorm of each of `tokens` rows of width n: (x - mean) / sqrt(var + eps) * w + b, var biased. */
-export function layerNorm(
+export function layernorm(
   y: Float32Array,
   x: Float32Array,
   w: Float32Array,
@@ -39,7 +39,7 @@ export function geluTanh(x: Float32Array, n = x.length): void {
  * QK-norm: RMSNorm over each head's `dim` values, in place, for `rows` tokens of `heads` heads laid out
  * head-major ([rows, heads*dim]). One weight vector [dim] is shared by all heads.
  */
-export function qkNorm(
+export function qkRmsnorm(
   x: Float32Array,
   w: Float32Array,
   eps: number,
@@ -68,10 +68,10 @@ const noSinkCache = new Map<number, Float32Array>();
 
 /**
  * Causal attention of one query token at position pos over cached keys/values [0, pos] (window > 0
- * limits keys to pos-window < j <= pos). Exactly attentionSink with every sink at -Infinity, whose
+ * limits keys to pos-window < j <= pos). Exactly sdpaSinkWindow with every sink at -Infinity, whose
  * exp() adds 0 to the denominator. Caches are [ctx, kvHeads*dim].
  */
-export function attentionCausal(
+export function sdpaSinkWindowNoSink(
   out: Float32Array,
   outOff: number,
   q: Float32Array,
@@ -86,7 +86,7 @@ export function attentionCausal(
 ): void {
   let sinks = noSinkCache.get(heads);
   if (!sinks) noSinkCache.set(heads, sinks = new Float32Array(heads).fill(-Infinity));
-  attentionSink(out, outOff, q, qOff, kCache, vCache, pos, window, sinks, heads, kvHeads, dim);
+  sdpaSinkWindow(out, outOff, q, qOff, kCache, vCache, pos, window, sinks, heads, kvHeads, dim);
 }
 
 /**
@@ -94,7 +94,7 @@ export function attentionCausal(
  * index), divided by their sum only when `normTopk`. With normTopk this equals a softmax over the k
  * chosen logits; without it the weights sum to less than 1.
  */
-export function softmaxTopk(
+export function moeRouterSoftmaxTopk(
   logits: Float32Array,
   k: number,
   normTopk: boolean,
@@ -114,3 +114,11 @@ export function softmaxTopk(
   for (let j = 0; j < k; j++) weights[j] = normTopk ? p[order[j]] / kept : p[order[j]];
   return { experts, weights };
 }
+
+// Former names, kept while tests/backends/wasm/ still imports them; to be removed with those imports.
+/** @deprecated use layernorm */
+export const layerNorm = layernorm;
+/** @deprecated use qkRmsnorm */
+export const qkNorm = qkRmsnorm;
+/** @deprecated use moeRouterSoftmaxTopk */
+export const softmaxTopk = moeRouterSoftmaxTopk;

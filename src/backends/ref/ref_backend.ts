@@ -21,8 +21,8 @@ import {
   type Sequence,
 } from "../backend.ts";
 import { denseMlp, routedExperts, unsupportedFfn } from "./ffn.ts";
-import { argmax, attentionSink, linear, rmsnorm, rope } from "./kernels.ts";
-import { layerNorm, qkNorm } from "./kernels_dense.ts";
+import { f32Bf16wMatmul, rmsnorm, rope, rowTopkArgmax, sdpaSinkWindow } from "./kernels.ts";
+import { layernorm, qkRmsnorm } from "./kernels_dense.ts";
 import { LayerKvCache } from "./layer_kv_cache.ts";
 
 export interface RefBackendOptions {
@@ -83,7 +83,7 @@ export class RefBackend implements Backend {
   async greedy(batch: readonly PickSequence[], opts: ForwardOptions = {}): Promise<number[]> {
     checkPickBatch(batch, this.slots, this.maxContext, this.config.vocabSize);
     const rows = await this.forward(batch.map((s) => ({ ...s, logits: "last" })), opts);
-    return rows.map((r) => argmax(r));
+    return rows.map((r) => rowTopkArgmax(r));
   }
 
   async topk(
@@ -130,13 +130,13 @@ export class RefBackend implements Backend {
       norm(xn, x, L.attnNorm, L.attnNormBias, p.norm, eps, T, H);
       dbg?.("attn_norm", l, T, xn);
       // q, k, v projections
-      linear(q, xn, L.q, L.qBias, T);
-      linear(k, xn, L.k, L.kBias, T);
-      linear(v, xn, L.v, L.vBias, T);
+      f32Bf16wMatmul(q, xn, L.q, L.qBias, T);
+      f32Bf16wMatmul(k, xn, L.k, L.kBias, T);
+      f32Bf16wMatmul(v, xn, L.v, L.vBias, T);
       // per-head RMSNorm of q and k
       if (a.qkNorm) {
-        qkNorm(q, L.qNorm!, eps, T, c.numHeads, D);
-        qkNorm(k, L.kNorm!, eps, T, c.numKvHeads, D);
+        qkRmsnorm(q, L.qNorm!, eps, T, c.numHeads, D);
+        qkRmsnorm(k, L.kNorm!, eps, T, c.numKvHeads, D);
       }
       // rope on q and k
       if (a.rope) {
@@ -157,7 +157,7 @@ export class RefBackend implements Backend {
       // causal attention over the row's cache (sinks, sliding window where the layer has them)
       for (let t = 0; t < T; t++) {
         const cache = this.caches[r.slot[t]], sinks = L.sinks ?? this.noSinks;
-        attentionSink(
+        sdpaSinkWindow(
           att,
           t * qw,
           q,
@@ -174,7 +174,7 @@ export class RefBackend implements Backend {
       }
       dbg?.("attn_core", l, T, att);
       // output projection, residual
-      linear(proj, att, L.o, L.oBias, T);
+      f32Bf16wMatmul(proj, att, L.o, L.oBias, T);
       dbg?.("attn_out", l, T, proj);
       for (let i = 0; i < T * H; i++) x[i] += proj[i];
       dbg?.("residual_after_attention", l, T, x);
@@ -210,7 +210,7 @@ export class RefBackend implements Backend {
     norm(xf, picked, w.finalNorm, w.finalNormBias, c.norm.kind, eps, m, H);
     dbg?.("final_norm", -1, m, xf);
     const logits = new Float32Array(m * V);
-    linear(logits, xf, w.unembed, null, m);
+    f32Bf16wMatmul(logits, xf, w.unembed, null, m);
     let at = 0;
     return batch.map((s) => {
       const n = logitRows(s), out = logits.slice(at * V, (at + n) * V);
@@ -243,6 +243,6 @@ function norm(
   T: number,
   H: number,
 ): void {
-  if (kind === "layernorm") layerNorm(y, x, w, b!, eps, T, H);
+  if (kind === "layernorm") layernorm(y, x, w, b!, eps, T, H);
   else rmsnorm(y, x, w, eps, T, H);
 }

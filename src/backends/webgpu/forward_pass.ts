@@ -10,7 +10,7 @@ import type { GpuFfn, GpuModel } from "./gpu_model.ts";
 import type { GpuMat } from "./gpu_weights.ts";
 import * as op from "./ops.ts";
 import { geluTanh, swiglu } from "./ops_ffn.ts";
-import { moe, type MoeGroupedScratch, route } from "./ops_moe.ts";
+import { moe, type MoeGroupedScratch, moeRouter } from "./ops_moe.ts";
 import type { Recorder } from "./recorder.ts";
 
 /** Activation buffers, each sized for the most rows a step takes. */
@@ -84,11 +84,11 @@ export async function recordLayers(
   const T = step.ids.length, H = c.hiddenSize, D = c.headDim, eps = c.norm.eps;
   const qw = c.numHeads * D, kvw = c.numKvHeads * D, ffnTap = plan.ffnTap;
   const mm = (w: GpuMat, bias: GPUBuffer | null, x: GPUBuffer, y: GPUBuffer) =>
-    op.matmul(rec, { w, bias, dummy: ctx.dummy, x, y, tokens: T });
+    op.f32Bf16wMatmul(rec, { w, bias, dummy: ctx.dummy, x, y, tokens: T });
 
   // token embedding (+ learned position embedding)
-  op.embed(rec, step.ids, m.embed, a.embedRows, a.x);
-  if (m.posEmbed) op.embed(rec, step.positions, m.posEmbed, a.embedRows, a.x, true);
+  op.embeddingGather(rec, step.ids, m.embed, a.embedRows, a.x);
+  if (m.posEmbed) op.embeddingGather(rec, step.positions, m.posEmbed, a.embedRows, a.x, true);
   await taps?.rows("embedding", -1, a.x, H);
   for (let l = 0; l < c.numLayers; l++) {
     if (l > 0) await between?.(l);
@@ -104,7 +104,7 @@ export async function recordLayers(
       op.qkRmsnorm(rec, a.qkv, L.qNorm!, L.kNorm!, T, c.numHeads, c.numKvHeads, D, qw + 2 * kvw, eps);
     }
     // rope on q and k (none with learned positions); k and v appended to each row's slot at its position
-    op.ropeQkv(rec, {
+    op.rope(rec, {
       qkv: a.qkv,
       q: a.q,
       kCache: L.kCache,
@@ -124,7 +124,7 @@ export async function recordLayers(
       await taps?.cacheRows(`k_after_${what}`, l, L.kCache);
     }
     // causal attention over each row's slot (sinks and a sliding window where the layer has them)
-    op.attention(rec, {
+    op.sdpaSinkWindow(rec, {
       q: a.q,
       k: L.kCache,
       v: L.vCache,
@@ -169,7 +169,7 @@ async function recordFfn(
 ): Promise<void> {
   const { rec, act: a } = ctx, mlp = p.mlp;
   const mm = (w: GpuMat, bias: GPUBuffer | null, x: GPUBuffer, y: GPUBuffer) =>
-    op.matmul(rec, { w, bias, dummy: ctx.dummy, x, y, tokens: T });
+    op.f32Bf16wMatmul(rec, { w, bias, dummy: ctx.dummy, x, y, tokens: T });
   if (f.kind === "dense") {
     if (mlp.act.kind === "gelu_tanh") {
       // up, GELU in place, down
@@ -189,7 +189,7 @@ async function recordFfn(
   mm(f.router, f.routerBias, a.xn, a.router);
   await taps?.rows("router_logits", l, a.router, moePlan.experts);
   // each row's top-k experts and their weights
-  route(rec, {
+  moeRouter(rec, {
     routing: moePlan.routing,
     normalize: moePlan.normalize,
     logits: a.router,
@@ -231,5 +231,12 @@ export function recordLogits(
 ): void {
   const c = ctx.config, a = ctx.act;
   op.norm(ctx.rec, { x, row0, w: ctx.model.finalNorm, y: a.xn, tokens: m, n: c.hiddenSize, eps: c.norm.eps });
-  op.matmul(ctx.rec, { w: ctx.model.unembed, bias: null, dummy: ctx.dummy, x: a.xn, y: logits, tokens: m });
+  op.f32Bf16wMatmul(ctx.rec, {
+    w: ctx.model.unembed,
+    bias: null,
+    dummy: ctx.dummy,
+    x: a.xn,
+    y: logits,
+    tokens: m,
+  });
 }

@@ -1,6 +1,6 @@
-// Thin host wrappers, one per WGSL kernel of the layer stack (matmul, embedding, norms, QK-norm, RoPE and
-// the cache append, attention, residual add, argmax/top-k; the FFN's are in ops_ffn.ts and ops_moe.ts):
-// check shapes, fill Params, pick the variant, dispatch, count the weight bytes read. They allocate nothing;
+// Thin host wrappers, one per WGSL kernel of the layer stack, each named after its kernel's stem in camelCase
+// (f32_bf16w_matmul -> f32Bf16wMatmul; README "Kernels"); the FFN's are in ops_ffn.ts and ops_moe.ts. They
+// check shapes, fill Params, pick the variant, dispatch, count the weight bytes read; they allocate nothing:
 // every buffer is passed in.
 
 import type { GpuMat } from "./gpu_weights.ts";
@@ -47,7 +47,7 @@ const elemBytes = (wdt: number) => (wdt === 2 ? 4 : 2);
  * y[t, yOffset + r] = W x[t] + b over every part of W: one token as a matrix-vector product, up to 8 tokens
  * per workgroup row, and from GEMM_MIN_TOKENS tokens as tiled GEMM.
  */
-export function matmul(rec: Recorder, a: MatmulArgs): void {
+export function f32Bf16wMatmul(rec: Recorder, a: MatmulArgs): void {
   const { w } = a;
   check(a.tokens > 0 && w.cols % 2 === 0, `matmul tokens ${a.tokens}, cols ${w.cols}`);
   const gemm = a.kernel ? a.kernel === "gemm" : a.tokens >= GEMM_MIN_TOKENS;
@@ -108,11 +108,30 @@ export interface NormArgs {
   readonly eps: number;
 }
 
-/** The plan's norm of `tokens` rows, one workgroup per row: LayerNorm (population variance) or RMSNorm. */
+/** The plan's norm of `tokens` rows: layernorm() or rmsnorm() as its weights say. */
 export function norm(rec: Recorder, a: NormArgs): void {
-  const row0 = a.row0 ?? 0, add = !!a.residual, ln = a.w.kind === "layernorm", b = a.w.b;
+  if (a.w.kind === "layernorm") layernorm(rec, a);
+  else rmsnorm(rec, a);
+}
+
+/** RMSNorm of `tokens` rows, one workgroup per row (with a residual: add_main, the add fused). */
+export function rmsnorm(rec: Recorder, a: NormArgs): void {
+  normRows(rec, "rmsnorm", a);
+}
+
+/** LayerNorm (population variance, with bias) of `tokens` rows, one workgroup per row. */
+export function layernorm(rec: Recorder, a: NormArgs): void {
+  normRows(rec, "layernorm", a);
+}
+
+/** Both norms take the same bindings and Params; only LayerNorm binds a bias. */
+function normRows(rec: Recorder, kernel: "layernorm" | "rmsnorm", a: NormArgs): void {
+  const row0 = a.row0 ?? 0, add = !!a.residual, ln = kernel === "layernorm", b = a.w.b;
   check(a.tokens > 0 && a.n > 0 && (!add || row0 === 0), `norm ${a.tokens}x${a.n} from row ${row0}`);
-  check(ln === (b !== null), `${a.w.kind} ${b ? "with" : "without"} a bias`);
+  check(
+    a.w.kind === kernel && ln === (b !== null),
+    `${a.w.kind} ${b ? "with" : "without"} a bias as ${kernel}`,
+  );
   // shared binding numbers: 1 x, 2 w, 3 b (LayerNorm), 4 y, 5 the residual stream, 6 what is added to it
   const bindings: Record<number, GPUBuffer> = add ? { 2: a.w.w, 4: a.y, 5: a.x, 6: a.residual! } : {
     1: a.x,
@@ -121,7 +140,7 @@ export function norm(rec: Recorder, a: NormArgs): void {
   };
   if (b) bindings[3] = b;
   rec.dispatch(
-    a.w.kind,
+    kernel,
     add ? "add_main" : "main",
     { WG },
     bindings,
@@ -169,7 +188,7 @@ export interface StepRows {
   readonly maxPos: number;
 }
 
-export interface RopeQkvArgs {
+export interface RopeArgs {
   readonly qkv: GPUBuffer; // [tokens, (heads + 2 kvHeads) headDim] fused projection output
   readonly q: GPUBuffer; // [tokens, heads*headDim] rotated q
   readonly kCache: GPUBuffer; // [slots, ctx, kvHeads*headDim]: each row's (slot, position) gets its rotated k
@@ -187,10 +206,10 @@ export interface RopeQkvArgs {
 }
 
 /** Splits fused q|k|v rows: rope on q and k, k and v appended to the KV caches at each row's slot and position. */
-export function ropeQkv(rec: Recorder, a: RopeQkvArgs): void {
+export function rope(rec: Recorder, a: RopeArgs): void {
   const half = a.headDim / 2, kvw = a.kvHeads * a.headDim;
   rec.dispatch(
-    "rope_yarn",
+    "rope",
     "main",
     a.rope === false ? { WG, ROPE: false } : { WG },
     { 1: a.cosSin, 2: a.rows.buffer, 3: a.qkv, 4: a.q, 5: a.kCache, 6: a.vCache },
@@ -207,7 +226,7 @@ export function ropeQkv(rec: Recorder, a: RopeQkvArgs): void {
   );
 }
 
-export interface AttentionArgs {
+export interface SdpaSinkWindowArgs {
   readonly q: GPUBuffer;
   readonly k: GPUBuffer; // [slots, ctx, kvHeads*headDim]
   readonly v: GPUBuffer;
@@ -246,7 +265,7 @@ export const attentionSplits = (keys: number, splitKeys = SPLIT_KEYS) => Math.ce
  * `split` scratch, a step of few rows over a long context runs as flash-decoding: ceil(keys / splitKeys)
  * workgroups per (head, row) for the longest row's keys, then one combine.
  */
-export function attention(rec: Recorder, a: AttentionArgs): void {
+export function sdpaSinkWindow(rec: Recorder, a: SdpaSinkWindowArgs): void {
   check(
     a.headDim <= 2 * WG && a.heads % a.kvHeads === 0,
     `attention head_dim ${a.headDim}, heads ${a.heads}/${a.kvHeads}`,
@@ -308,7 +327,7 @@ export function attention(rec: Recorder, a: AttentionArgs): void {
  * the ids: each row is copied from the part that holds it into `rows` (at least ids.length rows of w in its
  * dtype), then one dispatch widens them to f32.
  */
-export function embed(
+export function embeddingGather(
   rec: Recorder,
   ids: ArrayLike<number>,
   w: GpuMat,
@@ -335,13 +354,19 @@ export function addInplace(rec: Recorder, x: GPUBuffer, y: GPUBuffer, n: number)
   rec.dispatch("add_inplace", "main", { WG }, { 1: x, 2: y }, { n }, elemGrid(n));
 }
 
-/** out[t] = argmax of row t of [rows, n] logits. */
-export function argmax(rec: Recorder, logits: GPUBuffer, out: GPUBuffer, rows: number, n: number): void {
-  rec.dispatch("argmax", "main", { WG }, { 1: logits, 2: out }, { n, k: 1 }, [rows]);
+/** out[t] = argmax of row t of [rows, n] logits: row_topk with k = 1. */
+export function rowTopkArgmax(
+  rec: Recorder,
+  logits: GPUBuffer,
+  out: GPUBuffer,
+  rows: number,
+  n: number,
+): void {
+  rec.dispatch("row_topk", "argmax", { WG }, { 1: logits, 2: out }, { n, k: 1 }, [rows]);
 }
 
 /** ids[t, :k] and vals[t, :k]: the k largest of row t (value desc, index asc), k <= n. */
-export function topk(
+export function rowTopk(
   rec: Recorder,
   logits: GPUBuffer,
   ids: GPUBuffer,
@@ -350,6 +375,6 @@ export function topk(
   n: number,
   k: number,
 ): void {
-  check(k >= 1 && k <= n, `topk k ${k} of ${n}`);
-  rec.dispatch("argmax", "topk_main", { WG: 256 }, { 1: logits, 2: ids, 3: vals }, { n, k }, [rows]);
+  check(k >= 1 && k <= n, `row_topk k ${k} of ${n}`);
+  rec.dispatch("row_topk", "main", { WG: 256 }, { 1: logits, 2: ids, 3: vals }, { n, k }, [rows]);
 }

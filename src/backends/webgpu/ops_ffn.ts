@@ -1,5 +1,5 @@
 // Host wrappers of a dense MLP's activation kernels (gelu_tanh, swiglu): check shapes, fill Params,
-// dispatch. The projections around them are ops.matmul; the routed experts are in ops_moe.ts.
+// dispatch. The projections around them are ops.f32Bf16wMatmul; the routed experts are in ops_moe.ts.
 
 import { check, elemGrid, WG } from "./ops.ts";
 import type { Recorder } from "./recorder.ts";

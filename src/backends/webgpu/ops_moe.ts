@@ -1,9 +1,9 @@
-// Host wrappers of the mixture-of-experts kernels: routing (shaders/softmax_topk.wgsl, either order of
-// softmax and top-k), then the chosen experts, MXFP4 or float. A token or a few (decode) run slot by slot
-// as matrix-vector products (shaders/f32_mxfp4w_moe.wgsl, f32_bf16w_moe.wgsl); enough tokens that experts
-// average MOE_GROUP_MIN slots (a prefill chunk, a large batch of decode tokens from several sequences) are
-// grouped by expert on the GPU and run as tiles of tokens (shaders/f32_mxfp4w_moe_gemm.wgsl, either
-// format), so each active expert's weights are read once per tile.
+// Host wrappers of the mixture-of-experts kernels: routing (moeRouter, shaders/moe_router.wgsl, either order
+// of softmax and top-k), then the chosen experts, MXFP4 or float, as moe() picks. A token or a few (decode)
+// run slot by slot as matrix-vector products (f32Mxfp4wMoe, f32Bf16wMoe); enough tokens that experts average
+// MOE_GROUP_MIN slots (a prefill chunk, a large batch of decode tokens from several sequences) are grouped by
+// expert on the GPU and run as tiles of tokens (f32Mxfp4wMoeGemm, either format), so each active expert's
+// weights are read once per tile.
 
 import type { Activation } from "../../model/plan.ts";
 import type { GpuFloatExperts } from "./gpu_float_experts.ts";
@@ -17,7 +17,7 @@ export type Experts =
   | { readonly format: "mxfp4"; readonly gateUp: GpuExperts; readonly down: GpuExperts }
   | { readonly format: "float"; readonly gateUp: GpuFloatExperts; readonly down: GpuFloatExperts };
 
-export interface RouteArgs {
+export interface MoeRouterArgs {
   /** topk_softmax: softmax of the k largest logits (gpt-oss); softmax_topk: the k largest of the softmax
    * over all experts, divided by their sum when `normalize` (Qwen3-MoE). */
   readonly routing: "topk_softmax" | "softmax_topk";
@@ -34,14 +34,14 @@ export interface RouteArgs {
 export const ROUTE_MAX_EXPERTS = 512;
 
 /** Each token's k experts and their weights from its router logits (ties: the lower expert first). */
-export function route(rec: Recorder, a: RouteArgs): void {
+export function moeRouter(rec: Recorder, a: MoeRouterArgs): void {
   check(
     a.experts <= ROUTE_MAX_EXPERTS && a.k >= 1 && a.k <= a.experts,
     `routing: top-${a.k} of ${a.experts} experts`,
   );
   rec.dispatch(
-    "softmax_topk",
-    a.routing === "softmax_topk" ? "main" : "topk_softmax",
+    "moe_router",
+    a.routing,
     { WG },
     { 1: a.logits, 2: a.sel, 3: a.selW },
     { tokens: a.tokens, k: a.k, num_experts: a.experts, norm_topk: a.normalize ? 1 : 0 },
@@ -132,8 +132,8 @@ function expertBytes(x: GpuExperts | GpuFloatExperts): number {
 }
 
 /**
- * The chosen experts (after route()): gate_up + SwiGLU, down and the weighted sum, reading only the chosen
- * experts. Counted weight bytes: exact for the slot path (each slot reads its expert once); for the
+ * The chosen experts (after moeRouter()): gate_up + SwiGLU, down and the weighted sum, reading only the
+ * chosen experts. Counted weight bytes: exact for the slot path (each slot reads its expert once); for the
  * grouped path the bound of moeMaxTiles tiles (the GPU knows the groups, the host does not).
  */
 export function moe(rec: Recorder, a: MoeArgs): void {
@@ -155,21 +155,32 @@ export function moe(rec: Recorder, a: MoeArgs): void {
     alpha: clamped ? (a.activation as { alpha: number }).alpha : 0,
   };
   const grouped = a.grouped !== undefined && moeGroups(tokens, k, gateUp.numExperts, a.groupMin);
-  if (grouped) moeGrouped(rec, a, a.grouped!, base);
-  else moeSlots(rec, a, base);
+  if (grouped) f32Mxfp4wMoeGemm(rec, a, a.grouped!, base);
+  else if (mxfp4) f32Mxfp4wMoe(rec, a, base);
+  else f32Bf16wMoe(rec, a, base);
   const reads = grouped ? moeMaxTiles(tokens, k, gateUp.numExperts) : tokens * k;
   rec.countWeights(reads * (expertBytes(gateUp) + expertBytes(down)));
 }
 
 type Base = { tokens: number; k: number; num_experts: number; first: number; limit: number; alpha: number };
 
+/** MXFP4 experts slot by slot (moeSlots). */
+function f32Mxfp4wMoe(rec: Recorder, a: MoeArgs, base: Base): void {
+  moeSlots(rec, "f32_mxfp4w_moe", a, base);
+}
+
+/** Float experts (bf16, f16 or f32 words) slot by slot (moeSlots). */
+function f32Bf16wMoe(rec: Recorder, a: MoeArgs, base: Base): void {
+  moeSlots(rec, "f32_bf16w_moe", a, base);
+}
+
 /**
  * Each slot (token, chosen expert) as matrix-vector products, a workgroup per output row: gate_up over
  * every slot, then down + the weighted sum per token. Both kernels take the same binding numbers; MXFP4
  * adds its scales and biases.
  */
-function moeSlots(rec: Recorder, a: MoeArgs, base: Base): void {
-  const { tokens, k } = a, kernel = a.experts.format === "mxfp4" ? "f32_mxfp4w_moe" : "f32_bf16w_moe";
+function moeSlots(rec: Recorder, kernel: "f32_mxfp4w_moe" | "f32_bf16w_moe", a: MoeArgs, base: Base): void {
+  const { tokens, k } = a;
   const of = (x: GpuExperts | GpuFloatExperts) =>
     x.parts.map((part) => ({
       part,
@@ -200,7 +211,7 @@ function moeSlots(rec: Recorder, a: MoeArgs, base: Base): void {
 }
 
 /** The slots grouped by expert on the GPU, then gate_up and down as tiles of up to BT tokens per expert. */
-function moeGrouped(rec: Recorder, a: MoeArgs, s: MoeGroupedScratch, base: Base): void {
+function f32Mxfp4wMoeGemm(rec: Recorder, a: MoeArgs, s: MoeGroupedScratch, base: Base): void {
   const { gateUp, down } = a.experts, { tokens, k } = a;
   const E = gateUp.numExperts, tile = moeTile(tokens, k, E), maxTiles = moeMaxTiles(tokens, k, E);
   check(s.tiles.size >= 4 * (1 + 3 * maxTiles) && s.order.size >= 4 * tokens * k, "moe grouped scratch");

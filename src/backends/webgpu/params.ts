@@ -30,10 +30,10 @@ export const PARAMS = {
     y_offset: "u32",
   },
   rmsnorm: { tokens: "u32", n: "u32", x_offset: "u32", eps: "f32" },
-  rope_yarn: { tokens: "u32", heads: "u32", kv_heads: "u32", head_dim: "u32", ctx: "u32", stride: "u32" },
+  rope: { tokens: "u32", heads: "u32", kv_heads: "u32", head_dim: "u32", ctx: "u32", stride: "u32" },
   embedding_gather: { tokens: "u32", n: "u32" },
   add_inplace: { n: "u32" },
-  argmax: { n: "u32", k: "u32" },
+  row_topk: { n: "u32", k: "u32" },
   f32_mxfp4w_moe: MOE_PARAMS,
   f32_mxfp4w_moe_gemm: MOE_PARAMS,
   sdpa_sink_window: {
@@ -51,7 +51,7 @@ export const PARAMS = {
   gelu_tanh: { n: "u32" },
   qk_rmsnorm: { tokens: "u32", heads: "u32", kv_heads: "u32", head_dim: "u32", stride: "u32", eps: "f32" },
   swiglu: { tokens: "u32", n: "u32" },
-  softmax_topk: { tokens: "u32", k: "u32", num_experts: "u32", norm_topk: "u32" },
+  moe_router: { tokens: "u32", k: "u32", num_experts: "u32", norm_topk: "u32" },
   f32_bf16w_moe: MOE_PARAMS,
 } as const satisfies Record<string, Record<string, ParamType>>;
 

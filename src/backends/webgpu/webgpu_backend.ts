@@ -66,7 +66,7 @@ export const STOP_POLL_ROWS = 16;
 /** A sink far below any score: exp(sink - max) is 0, so attention has no sink (finite on every platform). */
 const NO_SINK = -3e38;
 
-/** Bit 31 of a picked index: the row held a NaN or infinite logit (shaders/argmax.wgsl). */
+/** Bit 31 of a picked index: the row held a NaN or infinite logit (shaders/row_topk.wgsl). */
 const NONFINITE = 0x80000000;
 
 /** Compiled pipelines are shared by every backend on a device (backends built again compile nothing). */
@@ -352,10 +352,18 @@ export class WebGpuBackend implements Backend {
         if (taps) finals.push(await this.read(this.ctx.act.xn, m * this.config.hiddenSize));
         if (!pick) got(w, { logits: await this.read(this.io.logits, m * this.config.vocabSize) });
         else if (pick.k === 0) {
-          op.argmax(this.rec, this.io.logits, this.io.best, m, this.config.vocabSize);
+          op.rowTopkArgmax(this.rec, this.io.logits, this.io.best, m, this.config.vocabSize);
           got(w, { ids: await this.readU32(this.io.best, m) });
         } else {
-          op.topk(this.rec, this.io.logits, this.io.best, this.io.bestVals, m, this.config.vocabSize, pick.k);
+          op.rowTopk(
+            this.rec,
+            this.io.logits,
+            this.io.best,
+            this.io.bestVals,
+            m,
+            this.config.vocabSize,
+            pick.k,
+          );
           const ids = await this.readU32(this.io.best, m * pick.k);
           got(w, { ids, vals: await this.read(this.io.bestVals, m * pick.k) });
         }

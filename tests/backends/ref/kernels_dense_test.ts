@@ -1,13 +1,13 @@
 // The GPT-2 / Qwen3 scalar kernels against float64 formulas written out independently, on random shapes.
 
 import { assert, assertEquals } from "../../assert.ts";
-import { attentionSink, rmsnorm, topkSoftmax } from "../../../src/backends/ref/kernels.ts";
+import { moeRouterTopkSoftmax, rmsnorm, sdpaSinkWindow } from "../../../src/backends/ref/kernels.ts";
 import {
-  attentionCausal,
   geluTanh,
-  layerNorm,
-  qkNorm,
-  softmaxTopk,
+  layernorm,
+  moeRouterSoftmaxTopk,
+  qkRmsnorm,
+  sdpaSinkWindowNoSink,
   swiglu,
 } from "../../../src/backends/ref/kernels_dense.ts";
 
@@ -28,12 +28,12 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-Deno.test("layerNorm() matches (x - mean) / sqrt(var + eps) * w + b on random shapes", () => {
+Deno.test("layernorm() matches (x - mean) / sqrt(var + eps) * w + b on random shapes", () => {
   const r = rng(1);
   for (const [tokens, n] of [[1, 64], [3, 7], [5, 130], [2, 1]]) {
     const x = r(tokens * n, 3), w = r(n, 2), b = r(n);
     const y = new Float32Array(tokens * n);
-    layerNorm(y, x, w, b, 1e-5, tokens, n);
+    layernorm(y, x, w, b, 1e-5, tokens, n);
     const want = new Float64Array(tokens * n);
     for (let t = 0; t < tokens; t++) {
       const row = Array.from(x.subarray(t * n, (t + 1) * n));
@@ -45,9 +45,9 @@ Deno.test("layerNorm() matches (x - mean) / sqrt(var + eps) * w + b on random sh
   }
 });
 
-Deno.test("layerNorm() uses the biased variance and eps (a constant row maps to the bias)", () => {
+Deno.test("layernorm() uses the biased variance and eps (a constant row maps to the bias)", () => {
   const y = new Float32Array(4);
-  layerNorm(
+  layernorm(
     y,
     new Float32Array([2, 2, 2, 2]),
     new Float32Array([5, 5, 5, 5]),
@@ -58,7 +58,7 @@ Deno.test("layerNorm() uses the biased variance and eps (a constant row maps to 
   );
   assertEquals(Array.from(y), [1, 2, 3, 4]);
   // [0, 2]: mean 1, biased var 1 (unbiased would be 2)
-  layerNorm(y, new Float32Array([0, 2]), new Float32Array([1, 1]), new Float32Array([0, 0]), 0, 1, 2);
+  layernorm(y, new Float32Array([0, 2]), new Float32Array([1, 1]), new Float32Array([0, 0]), 0, 1, 2);
   assert(Math.abs(y[0] + 1) < 1e-7 && Math.abs(y[1] - 1) < 1e-7);
 });
 
@@ -78,12 +78,12 @@ Deno.test("geluTanh() is the tanh approximation, not the erf GELU", () => {
   assertEquals(y[2], 1);
 });
 
-Deno.test("qkNorm() normalises each head separately with one shared weight vector", () => {
+Deno.test("qkRmsnorm() normalises each head separately with one shared weight vector", () => {
   const r = rng(2);
   for (const [rows, heads, dim] of [[1, 4, 32], [3, 2, 16], [2, 3, 6]]) {
     const x = r(rows * heads * dim, 4), w = r(dim, 2);
     const ours = x.slice();
-    qkNorm(ours, w, 1e-6, rows, heads, dim);
+    qkRmsnorm(ours, w, 1e-6, rows, heads, dim);
     // rmsnorm over rows*heads rows of width dim is the same computation
     const want = new Float32Array(x.length);
     rmsnorm(want, x, w, 1e-6, rows * heads, dim);
@@ -135,7 +135,7 @@ function naiveAttention(
   return out;
 }
 
-Deno.test("attentionCausal() is softmax attention without sinks, with GQA and an optional window", () => {
+Deno.test("sdpaSinkWindowNoSink() is softmax attention without sinks, with GQA and an optional window", () => {
   const r = rng(4);
   for (
     const [heads, kvHeads, dim, ctx, window] of [[4, 2, 16, 9, 0], [4, 4, 8, 5, 0], [6, 2, 6, 12, 4], [
@@ -149,25 +149,25 @@ Deno.test("attentionCausal() is softmax attention without sinks, with GQA and an
     const kvw = kvHeads * dim, k = r(ctx * kvw, 2), v = r(ctx * kvw, 2);
     for (const pos of [0, ctx - 1, Math.floor(ctx / 2)]) {
       const q = r(heads * dim, 2), out = new Float32Array(heads * dim);
-      attentionCausal(out, 0, q, 0, k, v, pos, window, heads, kvHeads, dim);
+      sdpaSinkWindowNoSink(out, 0, q, 0, k, v, pos, window, heads, kvHeads, dim);
       const d = maxDiff(out, naiveAttention(q, k, v, pos, window, heads, kvHeads, dim));
       assert(d < 1e-5, `heads ${heads}/${kvHeads} dim ${dim} pos ${pos} window ${window}: ${d}`);
       // a finite sink changes the result: the no-sink path really has none
       const sunk = new Float32Array(heads * dim);
-      attentionSink(sunk, 0, q, 0, k, v, pos, window, new Float32Array(heads), heads, kvHeads, dim);
+      sdpaSinkWindow(sunk, 0, q, 0, k, v, pos, window, new Float32Array(heads), heads, kvHeads, dim);
       assert(maxDiff(out, sunk) > 1e-4);
     }
   }
 });
 
-Deno.test("softmaxTopk() with normTopk equals a softmax over the chosen logits; without it keeps the full-softmax probabilities", () => {
+Deno.test("moeRouterSoftmaxTopk() with normTopk equals a softmax over the chosen logits; without it keeps the full-softmax probabilities", () => {
   const r = rng(5);
   for (const [n, k] of [[8, 3], [128, 8], [4, 4], [5, 1]]) {
     for (let rep = 0; rep < 5; rep++) {
       const logits = r(n, 4);
-      const norm = softmaxTopk(logits, k, true),
-        raw = softmaxTopk(logits, k, false),
-        gptOss = topkSoftmax(logits, k);
+      const norm = moeRouterSoftmaxTopk(logits, k, true),
+        raw = moeRouterSoftmaxTopk(logits, k, false),
+        gptOss = moeRouterTopkSoftmax(logits, k);
       assertEquals(Array.from(norm.experts), Array.from(gptOss.experts));
       assertEquals(Array.from(raw.experts), Array.from(gptOss.experts));
       assert(maxDiff(norm.weights, gptOss.weights) < 1e-6);
@@ -180,8 +180,8 @@ Deno.test("softmaxTopk() with normTopk equals a softmax over the chosen logits; 
   }
 });
 
-Deno.test("softmaxTopk() breaks ties toward the lower index, highest first", () => {
-  const sel = softmaxTopk(Float32Array.from([1, 3, 3, 0, 3]), 2, true);
+Deno.test("moeRouterSoftmaxTopk() breaks ties toward the lower index, highest first", () => {
+  const sel = moeRouterSoftmaxTopk(Float32Array.from([1, 3, 3, 0, 3]), 2, true);
   assertEquals(Array.from(sel.experts), [1, 2]);
   assert(Math.abs(sel.weights[0] - 0.5) < 1e-7);
 });

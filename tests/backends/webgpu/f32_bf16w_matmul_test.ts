@@ -1,11 +1,11 @@
-// shaders/f32_bf16w_matmul.wgsl against the scalar linear(): bf16, f16 and f32 weights, exact fit and
+// shaders/f32_bf16w_matmul.wgsl against the scalar reference f32Bf16wMatmul(): bf16, f16 and f32 weights, exact fit and
 // partial tails (rows, columns, token tiles), several tokens, strided/offset input and output, split parts;
 // the row kernel (decode, small batches) and the tiled GEMM (prefill) alike.
 
 import { assert } from "../../assert.ts";
-import { linear } from "../../../src/backends/ref/kernels.ts";
+import { f32Bf16wMatmul as refF32Bf16wMatmul } from "../../../src/backends/ref/kernels.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
-import { GEMM_MIN_TOKENS, matmul } from "../../../src/backends/webgpu/ops.ts";
+import { f32Bf16wMatmul, GEMM_MIN_TOKENS } from "../../../src/backends/webgpu/ops.ts";
 import type { FloatDType } from "../../../src/model/dtypes.ts";
 import { type KernelHarness, withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
@@ -31,7 +31,7 @@ async function check(h: KernelHarness, c: Case, seed: number): Promise<void> {
   const x = new Float32Array(c.tokens * c.cols);
   for (let t = 0; t < c.tokens; t++) x.set(xPadded.subarray(3 + t * xs, 3 + t * xs + c.cols), t * c.cols);
   const want = new Float32Array(c.tokens * c.rows);
-  linear(want, x, w, bias, c.tokens);
+  refF32Bf16wMatmul(want, x, w, bias, c.tokens);
 
   const up = new WeightUploader(
     h.gpu.device,
@@ -39,7 +39,7 @@ async function check(h: KernelHarness, c: Case, seed: number): Promise<void> {
   );
   const gw = up.mat(w, "w");
   const y = h.put(new Float32Array(2 + c.tokens * ys).fill(NaN));
-  matmul(h.rec, {
+  f32Bf16wMatmul(h.rec, {
     w: gw,
     bias: bias && h.put(bias),
     dummy: h.put(4),
@@ -64,7 +64,7 @@ async function check(h: KernelHarness, c: Case, seed: number): Promise<void> {
 }
 
 Deno.test(
-  "f32_bf16w_matmul matches linear() for bf16/f16/f32 weights, exact fits and tails",
+  "f32_bf16w_matmul matches the reference for bf16/f16/f32 weights, exact fits and tails",
   withHarness(async (h) => {
     let seed = 1;
     for (const dtype of ["BF16", "F16", "F32"] as const) {
@@ -85,7 +85,7 @@ Deno.test(
 );
 
 Deno.test(
-  "f32_bf16w_matmul matches linear() on random shapes",
+  "f32_bf16w_matmul matches the reference on random shapes",
   withHarness(async (h) => {
     const r = rng(99);
     for (let i = 0; i < 6; i++) {
@@ -102,7 +102,7 @@ Deno.test(
 );
 
 Deno.test(
-  "f32_bf16w_matmul as tiled GEMM matches linear(): full 64x64 tiles, tails in rows, tokens and columns",
+  "f32_bf16w_matmul as tiled GEMM matches the reference: full 64x64 tiles, tails in rows, tokens and columns",
   withHarness(async (h) => {
     let seed = 300;
     for (const dtype of ["BF16", "F16", "F32"] as const) {
@@ -132,7 +132,7 @@ Deno.test(
 );
 
 Deno.test(
-  "f32_bf16w_matmul as tiled GEMM matches linear() on random shapes",
+  "f32_bf16w_matmul as tiled GEMM matches the reference on random shapes",
   withHarness(async (h) => {
     const r = rng(404);
     for (let i = 0; i < 5; i++) {

@@ -4,7 +4,7 @@
 // paths (gpt-oss-tiny: webgpu_backend_test.ts).
 
 import { assert, assertEquals } from "../../assert.ts";
-import { argmax } from "../../../src/backends/ref/kernels.ts";
+import { rowTopkArgmax } from "../../../src/backends/ref/kernels.ts";
 import { createWebGpuBackend, type WebGpuCreateOptions } from "../../../src/backends/webgpu/create.ts";
 import { type LoadedModel, loadModel } from "../../../src/model/load.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
@@ -68,7 +68,7 @@ for (const [fixture, [debug, exact]] of Object.entries(FIXTURE_DEBUG)) {
       const d = maxAbsDiff(all, ref.prompt_logits);
       assert(d <= ref.recommended_tolerance.logits_max_abs_diff, `chunked prompt logits differ by ${d}`);
       const logits = all.slice((toks.length - 1) * V);
-      assertEquals(await greedy1(b, toks, 0), argmax(logits));
+      assertEquals(await greedy1(b, toks, 0), rowTopkArgmax(logits));
       const top = await topk1(b, toks, 0, 5);
       const order = Array.from(logits.keys()).sort((x, y) => logits[y] - logits[x] || x - y).slice(0, 5);
       assertEquals(Array.from(top.ids), order);

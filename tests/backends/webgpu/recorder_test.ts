@@ -3,7 +3,7 @@
 
 import { assertEquals, assertRejects } from "../../assert.ts";
 import { OssiError } from "../../../src/errors.ts";
-import { addInplace, matmul } from "../../../src/backends/webgpu/ops.ts";
+import { addInplace, f32Bf16wMatmul } from "../../../src/backends/webgpu/ops.ts";
 import { WeightUploader } from "../../../src/backends/webgpu/gpu_weights.ts";
 import { withHarness } from "./gpu_harness.ts";
 import { rng } from "../../random.ts";
@@ -16,9 +16,9 @@ Deno.test(
     const w = up.mat(randomMat(rng(1), 100, 64, "BF16"), "w"); // 3 parts
     const x = h.put(70 * 64 * 4), y = h.put(70 * 100 * 4), dummy = h.put(4);
     const d0 = h.rec.dispatches, s0 = h.rec.submits, b0 = h.rec.weightBytes;
-    matmul(h.rec, { w, bias: null, dummy, x, y, tokens: 1 }); // decode: each weight once
+    f32Bf16wMatmul(h.rec, { w, bias: null, dummy, x, y, tokens: 1 }); // decode: each weight once
     assertEquals([h.rec.dispatches - d0, h.rec.weightBytes - b0], [3, 100 * 64 * 2]);
-    matmul(h.rec, { w, bias: null, dummy, x, y, tokens: 70 }); // GEMM: 2 tiles of 64 tokens
+    f32Bf16wMatmul(h.rec, { w, bias: null, dummy, x, y, tokens: 70 }); // GEMM: 2 tiles of 64 tokens
     assertEquals([h.rec.dispatches - d0, h.rec.weightBytes - b0], [6, 3 * 100 * 64 * 2]);
     await h.read(y, 1);
     assertEquals(h.rec.submits - s0, 1);

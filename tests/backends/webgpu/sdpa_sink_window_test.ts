@@ -1,12 +1,12 @@
-// shaders/sdpa_sink_window.wgsl against the scalar attentionSink(): decode and prefill, full and sliding
+// shaders/sdpa_sink_window.wgsl against the scalar reference sdpaSinkWindow(): decode and prefill, full and sliding
 // windows, grouped KV heads, key counts past one 64-key chunk (with a partial last chunk), head_dim > 64;
 // split attention (flash-decoding) over long contexts: several splits with a partial last one, windows
 // across split boundaries, tokens whose last splits are empty, f16 caches; rows of several sequences, each at
 // its own position in its own slot of the caches (a batch of decode steps, split or not).
 
 import { assert, assertEquals, assertThrows } from "../../assert.ts";
-import { attentionSink } from "../../../src/backends/ref/kernels.ts";
-import { attention, attentionSplits } from "../../../src/backends/webgpu/ops.ts";
+import { sdpaSinkWindow as refSdpaSinkWindow } from "../../../src/backends/ref/kernels.ts";
+import { attentionSplits, sdpaSinkWindow } from "../../../src/backends/webgpu/ops.ts";
 import { type KernelHarness, withHarness } from "./gpu_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
@@ -41,7 +41,7 @@ async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false, spl
   const want = new Float32Array(c.tokens * qw);
   rows.forEach(([pos, slot], t) => {
     const slotOf = (a: Float32Array) => a.subarray(slot * ctx * kvw, (slot + 1) * ctx * kvw);
-    attentionSink(
+    refSdpaSinkWindow(
       want,
       t * qw,
       q,
@@ -62,7 +62,7 @@ async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false, spl
   const keys = c.window > 0 ? Math.min(c.window, ctx) : ctx;
   const splits = split ? attentionSplits(keys, split.keys) : 1;
   const floats = c.tokens * c.heads * splits * (c.headDim + 2);
-  attention(h.rec, {
+  sdpaSinkWindow(h.rec, {
     q: h.put(q),
     k: cache(k),
     v: cache(v),
@@ -84,7 +84,7 @@ async function check(h: KernelHarness, c: Case, seed: number, kvF16 = false, spl
 }
 
 Deno.test(
-  "sdpa_sink_window matches attentionSink() for decode and prefill, full and sliding",
+  "sdpa_sink_window matches the reference for decode and prefill, full and sliding",
   withHarness(async (h) => {
     await check(h, { tokens: 1, pos0: 0, heads: 4, kvHeads: 2, headDim: 16, window: 0 }, 1); // one key
     await check(h, { tokens: 1, pos0: 63, heads: 4, kvHeads: 4, headDim: 64, window: 0 }, 2); // exactly one chunk
@@ -97,7 +97,7 @@ Deno.test(
 );
 
 Deno.test(
-  "sdpa_sink_window matches attentionSink() on random shapes",
+  "sdpa_sink_window matches the reference on random shapes",
   withHarness(async (h) => {
     const r = rng(31);
     for (let i = 0; i < 5; i++) {
@@ -115,7 +115,7 @@ Deno.test(
 );
 
 Deno.test(
-  "sdpa_sink_window split over long contexts matches attentionSink() (flash-decoding with the sink)",
+  "sdpa_sink_window split over long contexts matches the reference (flash-decoding with the sink)",
   withHarness(async (h) => {
     const big = { keys: 256 };
     await check(h, { tokens: 1, pos0: 1000, heads: 8, kvHeads: 2, headDim: 64, window: 0 }, 70, false, big); // 4 splits, tail
@@ -136,7 +136,7 @@ Deno.test(
 );
 
 Deno.test(
-  "sdpa_sink_window split matches attentionSink() on random long contexts",
+  "sdpa_sink_window split matches the reference on random long contexts",
   withHarness(async (h) => {
     const r = rng(91);
     for (let i = 0; i < 4; i++) {
@@ -175,7 +175,7 @@ Deno.test(
 );
 
 Deno.test(
-  "sdpa_sink_window f16kv variant reads an f16 cache like attentionSink() (refused without shader-f16)",
+  "sdpa_sink_window f16kv variant reads an f16 cache like the reference (refused without shader-f16)",
   withHarness(async (h) => {
     if (!h.gpu.hasF16) {
       // GL adapters (and some real GPUs) have no shader-f16: the variant is refused in one line, and the
@@ -183,7 +183,8 @@ Deno.test(
       const c = { tokens: 1, heads: 2, kvHeads: 1, headDim: 16, window: 0 };
       const buf = h.put(64 * 4), rows = { buffer: buf, ctx: 4, maxPos: 3 };
       assertThrows(
-        () => attention(h.rec, { q: buf, k: buf, v: buf, sinks: buf, out: buf, ...c, rows, kvF16: true }),
+        () =>
+          sdpaSinkWindow(h.rec, { q: buf, k: buf, v: buf, sinks: buf, out: buf, ...c, rows, kvF16: true }),
         Error,
         /needs a GPU with shader-f16/,
       );
@@ -191,7 +192,7 @@ Deno.test(
       const split = { scratch: buf, floats: 64 };
       assertThrows(
         () =>
-          attention(h.rec, {
+          sdpaSinkWindow(h.rec, {
             q: buf,
             k: buf,
             v: buf,

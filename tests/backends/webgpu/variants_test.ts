@@ -3,7 +3,7 @@
 // attention biases and an untied head, GPT-2 untied.
 
 import { assert, assertEquals } from "../../assert.ts";
-import { argmax } from "../../../src/backends/ref/kernels.ts";
+import { rowTopkArgmax } from "../../../src/backends/ref/kernels.ts";
 import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
 import { createWebGpuBackend } from "../../../src/backends/webgpu/create.ts";
 import { maxAbsDiff } from "../../fixture_util.ts";
@@ -28,9 +28,9 @@ Deno.test("WebGPU GPT-2/Qwen3 variants match the reference backend: prompt logit
       const got = await forward1(gb, tokens, 0, "all");
       const d = maxAbsDiff(got, Array.from(want));
       assert(d < 2e-3, `${what}: prompt logits differ by ${d}`);
-      let a = argmax(want, tokens.length - 1, model.config.vocabSize);
+      let a = rowTopkArgmax(want, tokens.length - 1, model.config.vocabSize);
       for (let i = 0; i < 4; i++) {
-        const next = argmax(await forward1(ref, [a], tokens.length + i, "last"));
+        const next = rowTopkArgmax(await forward1(ref, [a], tokens.length + i, "last"));
         assertEquals(await greedy1(gb, [a], tokens.length + i), next, `${what}: step ${i}`);
         a = next;
       }

@@ -4,7 +4,7 @@
 // template (<think> blocks are reasoning), GPT-2 has no chat format (plain completion).
 
 import { FormatError } from "../errors.ts";
-import { ChatmlParser, CompletionParser, type OutputParser } from "./chatml_parser.ts";
+import { CompletionParser, type OutputParser, TemplateParser } from "./template_parser.ts";
 import { HarmonyParser } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import { harmonyRenderer, loadPromptRendererSync, type PromptRenderer } from "./prompt.ts";
@@ -95,7 +95,7 @@ function templateFormat(spec: TokenStrings): ChatFormat {
       };
     },
     // Some templates open the think block themselves; then the output starts inside it.
-    parser: (tok, _stops, prompt) => new ChatmlParser(tok, /<think>\s*$/.test(prompt), parserStops),
+    parser: (tok, _stops, prompt) => new TemplateParser(tok, /<think>\s*$/.test(prompt), parserStops),
   };
 }
 

@@ -1,14 +1,14 @@
-// Greedy token choice on the GPU: out[t] = index of the largest of row t of [rows, n] logits (ties: lowest
-// index), so decoding reads back 4 bytes per token instead of the whole vocabulary. Entry `topk_main`
-// writes the k largest (value desc, index asc) to out / out_v for a sampler: k rounds, each taking the
-// best element ordered after the previous pick, so no chosen-set is kept. Either entry sets bit 31
-// (NONFINITE) of a row's first index when the row holds a NaN or infinite logit.
+// Greedy token choice on the GPU (row_topk): entry `argmax` writes out[t] = index of the largest of row t
+// of [rows, n] logits (ties: lowest index), so decoding reads back 4 bytes per token instead of the whole
+// vocabulary. Entry `main` writes the k largest (value desc, index asc) to out / out_v for a sampler:
+// k rounds, each taking the best element ordered after the previous pick, so no chosen-set is kept. Either
+// entry sets bit 31 (NONFINITE) of a row's first index when the row holds a NaN or infinite logit.
 
 override WG: u32 = 64;
 
 struct Params {
   n: u32,
-  k: u32, // topk_main only
+  k: u32, // main only
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -51,7 +51,7 @@ fn reduce_best(lid: u32, v: f32, i: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let base = wid.x * p.n;
   var bv = -3.4e38;
   var bi = 0xffffffffu;
@@ -80,7 +80,7 @@ fn after(v: f32, i: u32, pv: f32, pi: u32) -> bool {
 }
 
 @compute @workgroup_size(WG)
-fn topk_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let base = wid.x * p.n;
   var pv = 3.4e38; // the previous pick; the first round takes anything
   var pi = 0xffffffffu;

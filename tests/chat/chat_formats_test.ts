@@ -1,8 +1,8 @@
-// The pieces around the ChatML parser: the NFC normalizer and Qwen-style pre-tokenizer of tokenizer.json,
+// The pieces around the template-format parser: the NFC normalizer and Qwen-style pre-tokenizer of tokenizer.json,
 // rendering a ChatML template (reasoning_content, --system as a system message), and the format table.
 
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { chatFormat, completionRenderer } from "../../src/chat/chatml_formats.ts";
+import { chatFormat, completionRenderer } from "../../src/chat/chat_formats.ts";
 import { gpt2 } from "../../src/model/gpt2.ts";
 import { gptOss } from "../../src/model/gpt_oss.ts";
 import { qwen3 } from "../../src/model/qwen3.ts";

@@ -1,7 +1,7 @@
-// MoE routing, one thread per token; both entries pick the k largest router logits (highest first, ties:
-// lower expert first) and write the chosen experts and their weights:
-//   main (softmax then top-k, Qwen3-MoE): p = softmax over all num_experts logits, the k largest p (softmax
-//        keeps the logits' order), divided by their sum when norm_topk is 1.
+// MoE routing (moe_router), one thread per token; both entries, one per routing order, pick the k largest
+// router logits (highest first, ties: lower expert first) and write the chosen experts and their weights:
+//   softmax_topk (Qwen3-MoE): p = softmax over all num_experts logits, the k largest p (softmax keeps
+//        the logits' order), divided by their sum when norm_topk is 1.
 //   topk_softmax (gpt-oss): the softmax of the k chosen logits only.
 
 override WG: u32 = 64;
@@ -10,7 +10,7 @@ struct Params {
   tokens: u32,
   k: u32,
   num_experts: u32,
-  norm_topk: u32, // main only
+  norm_topk: u32, // softmax_topk only
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -45,7 +45,7 @@ fn take_best(base: u32, taken: ptr<function, array<u32, MAX_EXPERTS / 32u>>) -> 
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn softmax_topk(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x;
   if (t >= p.tokens) {
     return;

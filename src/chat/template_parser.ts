@@ -1,7 +1,9 @@
-// Streaming parser for assistant output of a Jinja-templated model (Qwen3's ChatML, Llama 3): fed one token
-// id at a time, it sends the text between <think> and </think> to reasoning events and the rest to
-// content, and stops on the format's stop and new-turn tokens (ChatML: <|im_end|>, <|endoftext|>,
-// <|im_start|>). Whitespace that only lays out the think block is dropped.
+// Streaming parsers for the output of the "template" chat format (models whose folder's Jinja template
+// renders the prompt: Qwen3's ChatML, Llama 3) and of plain completion (GPT-2). TemplateParser, fed one token
+// id at a time, sends the text between <think> and </think> to reasoning events and the rest to content,
+// and stops on the family's stop and new-turn tokens (ChatML: <|im_end|>, <|endoftext|>, <|im_start|>;
+// Llama 3: <|eot_id|>, <|eom_id|>, <|end_of_text|>, <|start_header_id|>). Whitespace that only lays out the
+// think block is dropped.
 
 import type { ChatEvent, DoneReason, TokenKind } from "./harmony_parser.ts";
 import { StreamDecoder, type Tokenizer } from "./tokenizer.ts";
@@ -15,7 +17,7 @@ export interface OutputParser {
   end(reason?: DoneReason): ChatEvent[];
 }
 
-/** The token strings that end a ChatML assistant turn. */
+/** The token strings that end a ChatML (Qwen) assistant turn: TemplateParser's default stops. */
 export const CHATML_STOPS = ["<|im_end|>", "<|endoftext|>", "<|im_start|>"] as const;
 
 /**
@@ -40,7 +42,8 @@ class TrimmedSegment {
   }
 }
 
-export class ChatmlParser implements OutputParser {
+/** The template format's output: answer text, <think> blocks as reasoning, the family's stops. */
+export class TemplateParser implements OutputParser {
   private state: "content" | "reasoning" | "done" = "content";
   private readonly decoder: StreamDecoder;
   private segment = new TrimmedSegment();
