@@ -4,7 +4,7 @@
 
 export { f32_bf16w_matmul, permute_bf16_x } from "./f32_bf16w_matmul";
 export { f32_mxfp4w_matmul, mxfp4_xq_row_bytes, quantize_mxfp4_x } from "./f32_mxfp4w_matmul";
-export { f32_i8w_matmul, i16_xq_row_bytes, i8w_bytes, i8w_group_bytes, pack_i8w_bf16, quantize_i16_x } from "./f32_i8w_matmul";
+export { f32_i8w_matmul, i16_xq_row_bytes, i8w_bytes, i8w_group_bytes, pack_i8w_bf16, pack_i8w_f32, quantize_i16_x } from "./f32_i8w_matmul";
 export {
   f32_mxfp4w_matmul_q8,
   mxfp4_rows4_bytes,
@@ -20,9 +20,8 @@ export { sdpa_sink_window } from "./sdpa_sink_window";
 export { topk_softmax } from "./topk_softmax";
 export { row_topk } from "./row_topk";
 export { stream_read } from "./stream_read";
-// GPT-2 / Qwen3 / Qwen3-MoE (dense-family) kernels
+// LayerNorm, GELU, QK-norm, plain SwiGLU, softmax-then-top-k routing, f32 weights
 export { f32_f32w_matmul } from "./f32_f32w_matmul";
-export { add_position_rows, gather_rows_bf16, gather_rows_f32 } from "./embed_rows";
 export { gelu_tanh } from "./gelu_tanh";
 export { layernorm } from "./layernorm";
 export { qk_rmsnorm } from "./qk_norm";

@@ -40,6 +40,7 @@ export interface Kernels {
   /** qMax: 32767 (the fast path's 16 bits) or 127 (one int8 level). */
   quantize_i16_x(x: number, xq: number, rows: number, cols: number, qMax: number): void;
   pack_i8w_bf16(src: number, rows: number, cols: number, dst: number): void;
+  pack_i8w_f32(src: number, rows: number, cols: number, dst: number): void;
   f32_i8w_matmul(
     w: number,
     bias: number,
@@ -127,6 +128,30 @@ export interface Kernels {
   topk_softmax(logits: number, tokens: number, n: number, k: number, sel: number, weights: number): void;
   row_topk(x: number, n: number, k: number, ids: number, vals: number): number;
   stream_read(p: number, bytes: number): number;
+  layernorm(y: number, x: number, w: number, b: number, eps: number, tokens: number, n: number): void;
+  gelu_tanh(x: number, n: number): void;
+  qk_rmsnorm(x: number, w: number, eps: number, rows: number, heads: number, dim: number): void;
+  swiglu(out: number, gate: number, up: number, n: number): void;
+  softmax_topk(
+    logits: number,
+    tokens: number,
+    n: number,
+    k: number,
+    normTopk: number,
+    sel: number,
+    weights: number,
+  ): void;
+  weighted_row_sum(out: number, src: number, weights: number, tokens: number, k: number, n: number): void;
+  f32_f32w_matmul(
+    w: number,
+    bias: number,
+    rows: number,
+    cols: number,
+    x: number,
+    tokens: number,
+    y: number,
+    yStride: number,
+  ): void;
 }
 
 /** Bytes below this offset are left to the module's static data (constant tables from 1024 up). */

@@ -1,17 +1,16 @@
-// The GPT-2 / Qwen3 kernels of asm/ against the scalar reference kernels (ref/kernels_dense.ts,
-// ref/kernels.ts): exact-fit widths, partial tails, several tokens and random shapes.
+// The LayerNorm, GELU, QK-norm, plain SwiGLU, softmax-then-top-k and f32-weight kernels of asm/ against
+// the scalar reference kernels (ref/kernels_dense.ts, ref/kernels.ts): exact-fit widths, partial tails,
+// several tokens and random shapes.
 
 import { assert, assertEquals } from "../../assert.ts";
 import { geluTanh, layerNorm, qkNorm, softmaxTopk, swiglu } from "../../../src/backends/ref/kernels_dense.ts";
 import { linear } from "../../../src/backends/ref/kernels.ts";
-import { loadRow } from "../../../src/model/dtypes.ts";
-import type { AllKernels } from "../../../src/backends/wasm/dense_kernels.ts";
-import { f32ToBf16, type Mat } from "../../../src/model/dtypes.ts";
+import type { Mat } from "../../../src/model/dtypes.ts";
 import { Harness } from "./kernel_harness.ts";
 import { maxRelDiff, maxScaledDiff } from "../../diff.ts";
 import { randomF32, rng } from "../../random.ts";
 
-const kernels = (h: Harness) => h.k as AllKernels;
+const kernels = (h: Harness) => h.k;
 
 Deno.test("layernorm() matches layerNorm(): exact fit, tails, several tokens, an offset mean", () => {
   const r = rng(11);
@@ -162,34 +161,5 @@ Deno.test("f32_f32w_matmul() gives each token the same bits whatever the token c
     const one = h.zeros(rows * 4);
     k.f32_f32w_matmul(wa, ba, rows, cols, xa + t * cols * 4, 1, one, rows);
     assertEquals(Array.from(h.f32(one, rows)), Array.from(h.f32(all + t * rows * 4, rows)), `token ${t}`);
-  }
-});
-
-Deno.test("gather_rows_f32/bf16() and add_position_rows() give token + learned position embeddings", () => {
-  const r = rng(19);
-  for (const n of [64, 13, 8, 3]) {
-    const vocab = 10, tokens = 4, pos0 = 3;
-    const f32 = randomF32(vocab * n, r), pos = randomF32(12 * n, r);
-    const bf = Uint16Array.from(f32, (v) => f32ToBf16(v));
-    const ids = Int32Array.from([7, 0, 9, 7]);
-    const bfMat: Mat = { dtype: "BF16", rows: vocab, cols: n, data: bf };
-    const row = new Float32Array(n), bits = new Uint32Array(row.buffer);
-    const h = new Harness(), k = kernels(h);
-    const tf = h.put(f32), tb = h.put(bf), pt = h.put(pos), ia = h.put(ids);
-    const outF = h.zeros(tokens * n * 4), outB = h.zeros(tokens * n * 4);
-    k.gather_rows_f32(tf, ia, tokens, n, outF);
-    k.gather_rows_bf16(tb, ia, tokens, n, outB);
-    k.add_position_rows(outF, pt, pos0, tokens, n);
-    const gotF = h.f32(outF, tokens * n), gotB = h.f32(outB, tokens * n);
-    for (let t = 0; t < tokens; t++) {
-      const id = ids[t];
-      const wantF = Array.from(
-        { length: n },
-        (_, i) => Math.fround(f32[id * n + i] + pos[(pos0 + t) * n + i]),
-      );
-      assertEquals(Array.from(gotF.subarray(t * n, (t + 1) * n)), wantF);
-      loadRow(bfMat, id, row, bits);
-      assertEquals(Array.from(gotB.subarray(t * n, (t + 1) * n)), Array.from(row));
-    }
   }
 });

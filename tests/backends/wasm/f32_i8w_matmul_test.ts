@@ -1,4 +1,4 @@
-// f32_i8w_matmul, quantize_i16_x and pack_i8w_bf16 against their scalar definition in
+// f32_i8w_matmul, quantize_i16_x and pack_i8w_bf16 / pack_i8w_f32 against their scalar definition in
 // src/backends/ref/int8_kernels.ts (the same integers, the same block sums), and against the f32 linear()
 // within the bound of the two quantizations.
 
@@ -22,47 +22,58 @@ function randomBf16(rows: number, cols: number, r: () => number): Mat {
   return { dtype: "BF16", rows, cols, data };
 }
 
+/** The same values as f32 weights (what f16 and f32 checkpoints are widened to at load). */
+function asF32(m: Mat): Mat {
+  return { ...m, dtype: "F32", data: Float32Array.from(m.data as Uint16Array, bf16ToF32) };
+}
+
 /** Packs m on the wasm side and quantizes x; returns offsets of everything the matmul needs. */
 function setUp(h: Harness, m: Mat, x: Float32Array, tokens: number, qMax = I8W_X_QMAX) {
   const w = h.zeros(h.k.i8w_bytes(m.rows, m.cols));
-  h.k.pack_i8w_bf16(h.put(m.data as Uint16Array), m.rows, m.cols, w);
+  if (m.dtype === "BF16") h.k.pack_i8w_bf16(h.put(m.data as Uint16Array), m.rows, m.cols, w);
+  else h.k.pack_i8w_f32(h.put(m.data as Float32Array), m.rows, m.cols, w);
   const xq = h.zeros(tokens * h.k.i16_xq_row_bytes(m.cols));
   h.k.quantize_i16_x(h.put(x), xq, tokens, m.cols, qMax);
   return { w, xq };
 }
 
-Deno.test("pack_i8w_bf16() and quantize_i16_x() give the reference's integers and scales", () => {
-  const r = rng(1), rows = 7, cols = 64, tokens = 3;
-  const m = randomBf16(rows, cols, r);
-  (m.data as Uint16Array).fill(0, 2 * cols, 3 * cols); // an all-zero row
-  const x = randomF32(tokens * cols, r, 3);
-  x.fill(0, 32, 64); // an all-zero block
-  x[5] = 0.5 * (x[6] = 1); // a tie, rounded to even once scaled
-  const h = new Harness();
-  const { w, xq } = setUp(h, m, x, tokens);
-  const want = quantizeI8Weights(m), wantX = quantizeBlocks(x, tokens, cols, I8W_X_QMAX);
-  const gb = h.k.i8w_group_bytes(cols), nb = cols / 32;
-  const packed = new Int8Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols));
-  const scaleBits = new Uint16Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols) / 2);
-  for (let row = 0; row < 8; row++) {
-    const g = (row >> 2) * gb;
-    for (let c = 0; c < cols; c++) {
-      // v128 c/4: columns c, c+1 of rows 0..3 as byte pairs, then columns c+2, c+3
-      const got = packed[g + (c >> 2) * 16 + (c & 1) + (row & 3) * 2 + ((c >> 1) & 1) * 8];
-      assertEquals(got, row < rows ? want.q[row * cols + c] : 0, `w[${row}, ${c}]`);
+for (const dtype of ["BF16", "F32"] as const) {
+  Deno.test(`pack_i8w_${dtype.toLowerCase()}() and quantize_i16_x() give the reference's integers and scales`, () => {
+    const r = rng(1), rows = 7, cols = 64, tokens = 3;
+    const bf16 = randomBf16(rows, cols, r);
+    (bf16.data as Uint16Array).fill(0, 2 * cols, 3 * cols); // an all-zero row
+    const m = dtype === "BF16" ? bf16 : asF32(bf16);
+    const x = randomF32(tokens * cols, r, 3);
+    x.fill(0, 32, 64); // an all-zero block
+    x[5] = 0.5 * (x[6] = 1); // a tie, rounded to even once scaled
+    const h = new Harness();
+    const { w, xq } = setUp(h, m, x, tokens);
+    const want = quantizeI8Weights(m), wantX = quantizeBlocks(x, tokens, cols, I8W_X_QMAX);
+    const gb = h.k.i8w_group_bytes(cols), nb = cols / 32;
+    const packed = new Int8Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols));
+    const scaleBits = new Uint16Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols) / 2);
+    for (let row = 0; row < 8; row++) {
+      const g = (row >> 2) * gb;
+      for (let c = 0; c < cols; c++) {
+        // v128 c/4: columns c, c+1 of rows 0..3 as byte pairs, then columns c+2, c+3
+        const got = packed[g + (c >> 2) * 16 + (c & 1) + (row & 3) * 2 + ((c >> 1) & 1) * 8];
+        assertEquals(got, row < rows ? want.q[row * cols + c] : 0, `w[${row}, ${c}]`);
+      }
+      for (let b = 0; b < nb; b++) {
+        const s = bf16ToF32(scaleBits[(g + cols * 4 + b * 8) / 2 + (row & 3)]);
+        assertEquals(s, row < rows ? want.scale[row * nb + b] : 0, `scale[${row}, ${b}]`);
+      }
     }
-    for (let b = 0; b < nb; b++) {
-      const s = bf16ToF32(scaleBits[(g + cols * 4 + b * 8) / 2 + (row & 3)]);
-      assertEquals(s, row < rows ? want.scale[row * nb + b] : 0, `scale[${row}, ${b}]`);
+    const rb = h.k.i16_xq_row_bytes(cols);
+    for (let t = 0; t < tokens; t++) {
+      const q = new Int16Array(h.memory.buffer, xq + t * rb, cols);
+      assertEquals([...q], [...wantX.q.subarray(t * cols, (t + 1) * cols)], `token ${t}`);
+      assertEquals([...h.f32(xq + t * rb + 2 * cols, cols / 32)], [
+        ...wantX.scale.subarray(t * 2, t * 2 + 2),
+      ]);
     }
-  }
-  const rb = h.k.i16_xq_row_bytes(cols);
-  for (let t = 0; t < tokens; t++) {
-    const q = new Int16Array(h.memory.buffer, xq + t * rb, cols);
-    assertEquals([...q], [...wantX.q.subarray(t * cols, (t + 1) * cols)], `token ${t}`);
-    assertEquals([...h.f32(xq + t * rb + 2 * cols, cols / 32)], [...wantX.scale.subarray(t * 2, t * 2 + 2)]);
-  }
-});
+  });
+}
 
 /** Runs the kernel and checks it against i8Linear (both fma settings bracket the machine) and linear(). */
 function check(

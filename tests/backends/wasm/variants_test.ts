@@ -1,5 +1,5 @@
-// The WASM GPT-2 / Qwen3 backends against the reference backend on shapes the fixtures do not have, built
-// in memory: Qwen3-MoE with norm_topk_prob false and with a dense-only layer, Qwen3 with a sliding window,
+// The wasm pass against the reference backend on shapes the fixtures do not have, built in memory:
+// Qwen3-MoE with norm_topk_prob false and with a dense-only layer, Qwen3 with a sliding window,
 // attention biases and an untied head, GPT-2 untied, and random Qwen3 / GPT-2 shapes with odd widths and
 // f16 / f32 / bf16 weights (so both matmul kernels and the widening at load run).
 
