@@ -1,7 +1,7 @@
 // `ossi run` and `ossi chat` on GPT-2 (plain completion), Qwen3 / Qwen3-MoE (ChatML) and Llama (Llama 3's
-// template), on the tiny fixtures with a synthetic tokenizer. Greedy `ossi run --exact` must print exactly
-// what decoding the greedy ids of `ossi logits --generate N` gives (the same engine, checked end to end;
-// the default fast path of the wasm backend, which `auto` picks without a GPU, has its measured loss).
+// template), on the tiny fixtures with a synthetic tokenizer. Greedy `ossi run` must print exactly what
+// decoding the greedy ids of `ossi logits --generate N` gives (the same engine, checked end to end): float
+// checkpoints run exact by default on every backend, `auto` included (defaultPrecision).
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { TemplateParser } from "../../src/chat/template_parser.ts";
@@ -29,7 +29,6 @@ async function runJson(dir: string, question: string, ...flags: string[]) {
     "--max-tokens",
     String(N),
     "--json",
-    "--exact",
     ...flags,
   ];
   const r = await runCli(["run", ...args, question]);
@@ -178,7 +177,6 @@ Deno.test("ossi chat on llama-tiny answers piped questions on every backend, eac
       "6",
       "--system",
       "Be brief.",
-      "--exact",
     ];
     const stdin = "Hi\nWhat is two and two?\n";
     const ref = await runCli([...args, "--backend", "ref"], { stdin });
