@@ -14,16 +14,17 @@ export {
   quantize_q8_x,
 } from "./f32_mxfp4w_matmul_q8";
 export { f32_mxfp4w_moe_down_sum, f32_mxfp4w_moe_gate_up_swiglu } from "./f32_mxfp4w_moe";
-export { add_inplace, rmsnorm } from "./rmsnorm";
+export { add_inplace } from "./add_inplace";
+export { rmsnorm } from "./rmsnorm";
 export { rope } from "./rope";
 export { sdpa_sink_window } from "./sdpa_sink_window";
-export { topk_softmax } from "./topk_softmax";
+export { moe_router_softmax_topk, moe_router_topk_softmax } from "./moe_router";
 export { row_topk } from "./row_topk";
 export { stream_read } from "./stream_read";
-// LayerNorm, GELU, QK-norm, plain SwiGLU, softmax-then-top-k routing, f32 weights
+// LayerNorm, GELU, QK-norm, plain SwiGLU, the MoE combine, f32 weights
 export { f32_f32w_matmul } from "./f32_f32w_matmul";
 export { gelu_tanh } from "./gelu_tanh";
 export { layernorm } from "./layernorm";
-export { qk_rmsnorm } from "./qk_norm";
-export { softmax_topk, weighted_row_sum } from "./softmax_topk";
+export { qk_rmsnorm } from "./qk_rmsnorm";
+export { weighted_row_sum } from "./weighted_row_sum";
 export { swiglu } from "./swiglu";

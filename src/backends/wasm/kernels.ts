@@ -125,14 +125,21 @@ export interface Kernels {
     dim: number,
     scores: number,
   ): void;
-  topk_softmax(logits: number, tokens: number, n: number, k: number, sel: number, weights: number): void;
+  moe_router_topk_softmax(
+    logits: number,
+    tokens: number,
+    n: number,
+    k: number,
+    sel: number,
+    weights: number,
+  ): void;
   row_topk(x: number, n: number, k: number, ids: number, vals: number): number;
   stream_read(p: number, bytes: number): number;
   layernorm(y: number, x: number, w: number, b: number, eps: number, tokens: number, n: number): void;
   gelu_tanh(x: number, n: number): void;
   qk_rmsnorm(x: number, w: number, eps: number, rows: number, heads: number, dim: number): void;
   swiglu(out: number, gate: number, up: number, n: number): void;
-  softmax_topk(
+  moe_router_softmax_topk(
     logits: number,
     tokens: number,
     n: number,

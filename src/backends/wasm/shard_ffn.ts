@@ -34,8 +34,9 @@ export function ffnUp(...[k, mem, s, p, layer, tokens]: FfnStepArgs): void {
   }
   const m = mlp as MoePlan, K = m.topK;
   new DenseInput(k, io.xn, io.xp, tokens, p.xQMax).matmul(f.router, io.router);
-  if (m.routing === "topk_softmax") k.topk_softmax(io.router, tokens, m.experts, K, io.sel, io.selW);
-  else k.softmax_topk(io.router, tokens, m.experts, K, m.normalize ? 1 : 0, io.sel, io.selW);
+  if (m.routing === "topk_softmax") {
+    k.moe_router_topk_softmax(io.router, tokens, m.experts, K, io.sel, io.selW);
+  } else k.moe_router_softmax_topk(io.router, tokens, m.experts, K, m.normalize ? 1 : 0, io.sel, io.selW);
   if (f.kind === "mxfp4") {
     const g = f.gateUp, act = m.act as Extract<Activation, { kind: "swiglu_clamped" }>;
     k.f32_mxfp4w_moe_gate_up_swiglu(

@@ -3,10 +3,10 @@
 // within the bound of the two quantizations.
 
 import { assert, assertEquals } from "../../assert.ts";
-import { linear } from "../../../src/backends/ref/kernels.ts";
+import { f32Bf16wMatmul as linear } from "../../../src/backends/ref/kernels.ts";
 import {
+  f32I8wMatmul as i8wLinear,
   I8W_X_QMAX,
-  i8wLinear,
   quantizeBlocks,
   quantizeI8Weights,
 } from "../../../src/backends/ref/int8_kernels.ts";

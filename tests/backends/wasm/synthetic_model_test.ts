@@ -7,7 +7,7 @@ import { loadModel } from "../../../src/model/load.ts";
 import { gptOss } from "../../../src/model/gpt_oss.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
 import { forward1, refBackend } from "../fixture_check.ts";
-import { argmax } from "../../../src/backends/ref/kernels.ts";
+import { rowTopkArgmax } from "../../../src/backends/ref/kernels.ts";
 import { planShards, shardCount, type ShardModel } from "../../../src/backends/wasm/shard_layout.ts";
 import type { Mat } from "../../../src/model/dtypes.ts";
 import { loadWeights, type WeightReader } from "../../../src/model/weights.ts";
@@ -71,13 +71,14 @@ for (const [i, shape] of SHAPES.entries()) {
         const scale = Math.max(...a.map(Math.abs));
         const d = maxAbsDiff(b, Array.from(a));
         assert(d <= 2e-3 * Math.max(1, scale), `prompt logits differ by ${d} (logit scale ${scale})`);
-        let na = argmax(a, prompt.length - 1, shape.vocab), nb = argmax(b, prompt.length - 1, shape.vocab);
+        let na = rowTopkArgmax(a, prompt.length - 1, shape.vocab),
+          nb = rowTopkArgmax(b, prompt.length - 1, shape.vocab);
         for (let s = 0; s < 6; s++) {
           assertEquals(nb, na, `greedy token ${s}`);
           const sa = await forward1(ref, [na], prompt.length + s, "last");
           const sb = await wasm.forward([nb], prompt.length + s, { logits: "last" });
-          na = argmax(sa);
-          nb = argmax(sb);
+          na = rowTopkArgmax(sa);
+          nb = rowTopkArgmax(sb);
         }
       } finally {
         wasm.dispose();
