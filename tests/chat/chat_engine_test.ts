@@ -55,7 +55,7 @@ async function turn(
     if (e.type === "reasoning") t.reasoning += e.text;
     else if (e.type === "content") t.content += e.text;
     else if (e.type === "tool_call") t.calls.push({ name: e.call.name, arguments: e.call.arguments });
-    else t.done.push(e.reason);
+    else if (e.type === "done") t.done.push(e.reason);
   }
 }
 
