@@ -10,7 +10,7 @@
 //                        [--prefill 64] [--decode 8]
 //        deno task bench --quality [--layers 2] [--json] (see quality_gate.ts)
 //        deno task bench --vs-llamacpp PATH/TO/llama-bench [--layers 24] [--threads 1,2] [--prompts 64,512]
-//                        [--decode 16] [--rounds 2] [--modes fast,exact] (see bench_llamacpp.ts)
+//                        [--decode 16] [--rounds 2] [--modes fast,exact] [--before DIR] (see bench_llamacpp.ts)
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend, parseBackendName } from "../src/engine/create_backend.ts";
@@ -243,6 +243,7 @@ if (import.meta.main) {
       "prompts",
       "rounds",
       "modes",
+      "before",
     ],
     switches: ["json", "quality"],
   });
@@ -274,6 +275,7 @@ if (import.meta.main) {
       decode: numberFlag(args, "decode", 16),
       rounds: numberFlag(args, "rounds", 2),
       modes: (stringFlag(args, "modes") ?? "fast").split(","),
+      before: stringFlag(args, "before"),
       json,
     });
     if (json) console.log(JSON.stringify({ profiles }));

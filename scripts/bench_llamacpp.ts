@@ -4,7 +4,9 @@
 // cache), and prints tokens/s and the ratio ossi / llama.cpp per round. A developer's comparison: nothing
 // in the test suite needs llama.cpp.
 // usage: deno task bench --vs-llamacpp PATH/TO/llama-bench [--layers 24] [--threads 1,2] [--prompts 64,512]
-//                        [--decode 16] [--rounds 2] [--modes fast,exact] [--json]
+//                        [--decode 16] [--rounds 2] [--modes fast,exact] [--before DIR] [--json]
+// --before DIR: another ossi checkout (its node_modules and build/ in place), whose fast mode runs in each
+// round too, as "ossi before": a change measured against the code it replaces in the same minutes.
 
 import { gptOssView } from "../src/backends/legacy_views.ts";
 import { WasmBackend } from "../src/backends/wasm/wasm_backend.ts";
@@ -22,6 +24,8 @@ export interface VsOptions {
   rounds: number;
   /** ossi's modes to run: "fast" (the default of chat/run/serve) and/or "exact". */
   modes: string[];
+  /** An ossi checkout whose fast mode runs beside, as "ossi before". */
+  before?: string;
   json: boolean;
 }
 
@@ -100,8 +104,9 @@ async function ossiSpeeds(
   dir: string,
   threads: number,
   mode: string,
+  checkout?: string,
 ): Promise<{ speeds: Speeds; profile: StepProfile }> {
-  const script = new URL(import.meta.url).pathname;
+  const script = checkout ? `${checkout}/scripts/bench_llamacpp.ts` : new URL(import.meta.url).pathname;
   const out = await run([
     "taskset",
     "-c",
@@ -205,10 +210,15 @@ export async function vsLlamacpp(
         ossi[mode] = r.speeds;
         profiles[`ossi ${mode}, ${threads} thread${threads > 1 ? "s" : ""}`] = r.profile;
       }
+      if (o.before) {
+        const r = await ossiSpeeds(o, dir, threads, "fast", o.before);
+        ossi.before = r.speeds;
+        profiles[`ossi before, ${threads} thread${threads > 1 ? "s" : ""}`] = r.profile;
+      }
       for (const phase of phases) {
         const base = llama[phase];
         rows.push({ round, threads, phase, engine: "llama.cpp", tokens_per_s: base, ratio: 1 });
-        for (const mode of o.modes) {
+        for (const mode of Object.keys(ossi)) {
           const v = ossi[mode][phase];
           rows.push({ round, threads, phase, engine: `ossi ${mode}`, tokens_per_s: v, ratio: v / base });
         }

@@ -4,6 +4,7 @@
 import { instantiateKernels, type Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
 import { Ctl, readSegments, runStep, Step } from "./shard_step.ts";
+import { waitForChange } from "./spin_wait.ts";
 
 export interface WorkerInit {
   readonly wasm: Uint8Array;
@@ -38,7 +39,7 @@ scope.onmessage = (e) => {
   let seq = Atomics.load(ctl, Ctl.Seq);
   scope.postMessage("ready");
   for (;;) {
-    Atomics.wait(ctl, Ctl.Seq, seq);
+    waitForChange(ctl, Ctl.Seq, seq, Infinity);
     seq = Atomics.load(ctl, Ctl.Seq);
     const step = Atomics.load(ctl, Ctl.Step) as Step;
     if (step === Step.Exit) break;

@@ -1,22 +1,42 @@
-// Host side of the shard workers: starts one Deno Worker per thread, hands each its shards (round robin),
-// and runs a step on all shards at once, synchronised through Atomics on a shared control block.
-// No allocation per step.
+// Host side of the shard workers: the calling thread computes its own share of the shards and starts one
+// Deno Worker for each further thread, hands each its shards (round robin), and runs a step on all shards
+// at once, synchronised through Atomics on a shared control block. No allocation per step.
 
 import { OssiError } from "../../errors.ts";
+import { instantiateKernels, type Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
 import type { WorkerInit } from "./shard_worker.ts";
-import { Ctl, ctlInts, type Segment, Step } from "./shard_step.ts";
+import { Ctl, ctlInts, runStep, type Segment, Step } from "./shard_step.ts";
+import { waitForChange } from "./spin_wait.ts";
 
 /** How long the host waits for workers to make progress on one step. */
 const STALL_MS = 300_000;
 
+/** A shard the calling thread computes on. */
+interface HostShard {
+  readonly layout: ShardLayout;
+  readonly k: Kernels;
+  readonly f32: Float32Array;
+}
+
 export class WorkerPool {
   private readonly ctl: Int32Array;
+  private segs: readonly Segment[] = [];
 
-  private constructor(private readonly workers: Worker[], ctlBuffer: SharedArrayBuffer) {
+  private constructor(
+    private readonly workers: Worker[],
+    private readonly host: readonly HostShard[],
+    private readonly params: ShardParams,
+    ctlBuffer: SharedArrayBuffer,
+  ) {
     this.ctl = new Int32Array(ctlBuffer);
   }
 
+  /**
+   * Thread 0 is the caller: it keeps shards 0, threads, 2*threads, ...; each of the threads - 1 workers
+   * takes the shards s with s % threads == its index. So one thread starts no worker at all, and a step
+   * on two costs one wake-up instead of two (and the caller does not sleep through its share).
+   */
   static async start(
     wasm: Uint8Array,
     layouts: readonly ShardLayout[],
@@ -25,9 +45,15 @@ export class WorkerPool {
     threads: number,
   ): Promise<WorkerPool> {
     const ctlBuffer = new SharedArrayBuffer(ctlInts(params.maxTokens) * 4);
+    const module = new WebAssembly.Module(wasm as BufferSource);
+    const host = layouts.filter((_, s) => s % threads === 0).map((layout) => ({
+      layout,
+      k: instantiateKernels(module, memories[layout.index]),
+      f32: new Float32Array(memories[layout.index].buffer),
+    }));
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
-    for (let t = 0; t < threads; t++) {
+    for (let t = 1; t < threads; t++) {
       const worker = new Worker(new URL("./shard_worker.ts", import.meta.url), { type: "module" });
       workers.push(worker);
       ready.push(
@@ -51,7 +77,7 @@ export class WorkerPool {
       };
       worker.postMessage(init);
     }
-    const pool = new WorkerPool(workers, ctlBuffer);
+    const pool = new WorkerPool(workers, host, params, ctlBuffer);
     try {
       await Promise.all(ready);
     } catch (e) {
@@ -67,24 +93,37 @@ export class WorkerPool {
     if (Ctl.Slots + 4 * segs.length > c.length) throw new Error("wasm backend: more segments than rows");
     segs.forEach((g, i) => c.set([g.slot, g.row, g.n, g.pos], Ctl.Slots + 4 * i));
     Atomics.store(c, Ctl.Segments, segs.length);
+    this.segs = segs.map((g) => ({ ...g }));
   }
 
-  /** Runs `step` on every shard and blocks until all workers are done. */
+  /**
+   * Runs `step` on every shard: wakes the workers, computes the caller's shards, then waits until every
+   * worker is done (a worker's failure, or the caller's, is thrown once all of them have stopped).
+   */
   run(step: Step, layer: number, tokens: number): void {
     const c = this.ctl, n = this.workers.length;
     const t0 = this.profile ? performance.now() : 0;
-    Atomics.store(c, Ctl.Done, 0);
-    Atomics.store(c, Ctl.Step, step);
-    Atomics.store(c, Ctl.Layer, layer);
-    Atomics.store(c, Ctl.Tokens, tokens);
-    Atomics.add(c, Ctl.Seq, 1);
-    Atomics.notify(c, Ctl.Seq);
+    if (n > 0) {
+      Atomics.store(c, Ctl.Done, 0);
+      Atomics.store(c, Ctl.Step, step);
+      Atomics.store(c, Ctl.Layer, layer);
+      Atomics.store(c, Ctl.Tokens, tokens);
+      Atomics.add(c, Ctl.Seq, 1);
+      Atomics.notify(c, Ctl.Seq);
+    }
+    let failed: unknown = null;
+    try {
+      for (const s of this.host) runStep(s.k, s.f32, s.layout, this.params, step, layer, tokens, this.segs);
+    } catch (e) {
+      failed = e;
+    }
     // a step takes milliseconds to seconds; minutes without progress means a worker died
     for (let done = Atomics.load(c, Ctl.Done); done < n; done = Atomics.load(c, Ctl.Done)) {
-      if (Atomics.wait(c, Ctl.Done, done, STALL_MS) === "timed-out" && Atomics.load(c, Ctl.Done) === done) {
+      if (waitForChange(c, Ctl.Done, done, STALL_MS) === "timed-out" && Atomics.load(c, Ctl.Done) === done) {
         throw new Error(`wasm backend: workers made no progress for ${STALL_MS / 1000} s`);
       }
     }
+    if (failed) throw failed;
     if (Atomics.load(c, Ctl.Failed)) throw new Error("wasm backend: a worker step failed");
     if (this.profile) this.profile[step] = (this.profile[step] ?? 0) + performance.now() - t0;
   }
