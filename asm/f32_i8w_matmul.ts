@@ -1,5 +1,5 @@
 // int8-weight matmul for the fast path's attention and unembedding: weights are quantized once at load
-// (pack_i8w_bf16: per row and 32-column block a bf16 scale, q = round(w / scale) in [-127, 127], as
+// (pack_i8w_bf16, pack_i8w_f32: per row and 32-column block a bf16 scale, q = round(w / scale) in [-127, 127], as
 // llama.cpp's Q8_0 and as many bytes; one scale per row instead changed a demo answer) and stored four
 // rows interleaved: lane r of v128 j of a group holds columns 4j..4j+3 of row r, so one 4-byte activation
 // splat meets four rows in one i32x4.relaxed_dot_i8x16_i7x16_add_s. Activations are quantized per token and
@@ -96,28 +96,38 @@ export function quantize_i16_x(x: usize, xq: usize, rows: i32, cols: i32, qMax: 
   }
 }
 
+/** Four weights of a row (columns c..c+3) widened to f32: bf16 (the high half of an f32) or f32 as stored. */
+@inline function weights4(row: usize, c: i32, bf16: bool): v128 {
+  return bf16 ? i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(row + (<usize>c << 1))), 16) : v128.load(row + (<usize>c << 2));
+}
+
+/** The largest |w| of the 32 weights of block b of a row (NaN if one is NaN). */
+@inline function rowBlockMaxAbs(row: usize, b: i32, bf16: bool): f32 {
+  if (!bf16) return blockMaxAbs(row + (<usize>b << 7));
+  // 32 bf16 widened eight at a time
+  const blk = row + (<usize>b << 6);
+  let m = f32x4.splat(0);
+  for (let j: usize = 0; j < 64; j += 16) {
+    const v = v128.load(blk + j);
+    m = f32x4.max(m, f32x4.abs(i32x4.shl(i32x4.extend_low_i16x8_u(v), 16)));
+    m = f32x4.max(m, f32x4.abs(i32x4.shl(i32x4.extend_high_i16x8_u(v), 16)));
+  }
+  return max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+}
+
 /**
- * Packs bf16 rows [rows, cols] at src into groups of four rows at dst (i8w_group_bytes each): per row and
- * 32-column block, scale = maxabs / 127 rounded up to a bf16 (0 for an all-zero block), q = round(w / scale)
- * in f64, ties to even, so |q| <= 127; byte 4r + (c & 3) of v128 c >> 2 holds row r, column c. The last
- * group is padded with zero rows. cols % 32 == 0.
+ * Packs rows [rows, cols] at src (bf16 or f32) into groups of four rows at dst (i8w_group_bytes each): per
+ * row and 32-column block, scale = maxabs / 127 rounded up to a bf16 (0 for an all-zero block), q =
+ * round(w / scale) in f64, ties to even, so |q| <= 127; byte 4r + (c & 3) of v128 c >> 2 holds row r,
+ * column c. The last group is padded with zero rows. cols % 32 == 0.
  */
-export function pack_i8w_bf16(src: usize, rows: i32, cols: i32, dst: usize): void {
+function packRows(src: usize, rows: i32, cols: i32, dst: usize, bf16: bool): void {
   const padded = (rows + 3) & ~3, nb = cols >> 5, gBytes = <usize>i8w_group_bytes(cols);
+  const rowBytes = <usize>cols << (bf16 ? 1 : 2);
   for (let r = 0; r < padded; r++) {
-    const row = src + (<usize>r * <usize>cols << 1), group = dst + <usize>(r >> 2) * gBytes, lane = <usize>(r & 3);
+    const row = src + <usize>r * rowBytes, group = dst + <usize>(r >> 2) * gBytes, lane = <usize>(r & 3);
     for (let b = 0; b < nb; b++) {
-      const blk = row + (<usize>b << 6);
-      // the largest |w| of the block, its 32 bf16 widened eight at a time
-      let m = f32x4.splat(0);
-      if (r < rows) {
-        for (let j: usize = 0; j < 64; j += 16) {
-          const v = v128.load(blk + j);
-          m = f32x4.max(m, f32x4.abs(i32x4.shl(i32x4.extend_low_i16x8_u(v), 16)));
-          m = f32x4.max(m, f32x4.abs(i32x4.shl(i32x4.extend_high_i16x8_u(v), 16)));
-        }
-      }
-      const maxAbs = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      const maxAbs: f32 = r < rows ? rowBlockMaxAbs(row, b, bf16) : 0;
       // the scale's f32 bits rounded up to the next bf16: never below maxabs / 127
       let bits = reinterpret<u32>(maxAbs / 127);
       if (bits & 0xffff) bits = (bits + 0x10000) & 0xffff0000;
@@ -127,7 +137,7 @@ export function pack_i8w_bf16(src: usize, rows: i32, cols: i32, dst: usize): voi
         // q = round(w / scale) of columns c..c+3 in f64, ties to even (0 for a zero scale or a padding row)
         let q = i32x4.splat(0);
         if (bits != 0 && r < rows) {
-          const w = i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(row + (<usize>c << 1))), 16);
+          const w = weights4(row, c, bf16);
           const q01 = i32x4.trunc_sat_f64x2_s_zero(f64x2.nearest(f64x2.div(f64x2.promote_low_f32x4(w), scale)));
           const q23 = i32x4.trunc_sat_f64x2_s_zero(f64x2.nearest(f64x2.div(f64x2.promote_low_f32x4(v128.shuffle<i32>(w, w, 2, 3, 2, 3)), scale)));
           q = v128.shuffle<i32>(q01, q23, 0, 1, 4, 5);
@@ -138,6 +148,16 @@ export function pack_i8w_bf16(src: usize, rows: i32, cols: i32, dst: usize): voi
       }
     }
   }
+}
+
+/** packRows() of bf16 rows (the checkpoint's words). */
+export function pack_i8w_bf16(src: usize, rows: i32, cols: i32, dst: usize): void {
+  packRows(src, rows, cols, dst, true);
+}
+
+/** packRows() of f32 rows (f32 or f16 checkpoints, widened at load). */
+export function pack_i8w_f32(src: usize, rows: i32, cols: i32, dst: usize): void {
+  packRows(src, rows, cols, dst, false);
 }
 
 /** The four rows' bf16 scales of block b of a group (its scales at ws) as f32. */
@@ -311,7 +331,7 @@ function tile4x1Digits(w: usize, nb: i32, x: usize, cols: usize, y: usize, bias:
 
 /**
  * y[t*yStride + r] = sum over 32-blocks b of ws[r, b] * xs[t, b] * (W[r, b] . q[t, b]) + bias[r] for
- * t < tokens, r < rows (bias 0: none). w: from pack_i8w_bf16 (i8w_bytes(rows, cols) bytes); xq: `tokens`
+ * t < tokens, r < rows (bias 0: none). w: from pack_i8w_bf16/_f32 (i8w_bytes(rows, cols) bytes); xq: `tokens`
  * rows from quantize_i16_x under the same form. cols % 32 == 0. A lone token takes 16 rows at a time;
  * several tokens go one row group at a time, four tokens, then two, then one sharing each weight load.
  */

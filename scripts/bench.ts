@@ -18,7 +18,7 @@ import type { GptOssConfig } from "../src/model/gpt_oss.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
 import { profileTable, vsLlamacpp, vsTable } from "./bench_llamacpp.ts";
-import { gateDemo, gateHolds, gateSynthetic, gateTable } from "./quality_gate.ts";
+import { gateDemo, gateFixtures, gateHolds, gateSynthetic, gateTable } from "./quality_gate.ts";
 import { benchConstrain, constrainTable, findGptOssTokenizer } from "./bench_constrain.ts";
 import { benchServe, serveTable } from "./bench_serve.ts";
 import { textTable } from "./text_table.ts";
@@ -253,7 +253,11 @@ if (import.meta.main) {
     const prompts = Deno.readTextFileSync(`${demo}/eval.jsonl`).trim().split("\n").map((l) =>
       JSON.parse(l).prompt_ids as number[]
     );
-    const rows = [...await gateDemo(demo, prompts), ...await gateSynthetic(numberFlag(args, "layers", 2))];
+    const rows = [
+      ...await gateDemo(demo, prompts),
+      ...await gateSynthetic(numberFlag(args, "layers", 2)),
+      ...await gateFixtures(),
+    ];
     const verdict = gateHolds(rows, "fast");
     if (json) { for (const r of rows) console.log(JSON.stringify(r)); }
     else {

@@ -1,6 +1,7 @@
 // Prefill and decode speed of the ref and wasm backends on GPT-2 (f32) and Qwen3 / Qwen3-MoE (bf16) models
 // with random weights built in memory, in one run so the figures compare (one JSON line per row).
 // usage: deno run -A scripts/bench_dense.ts [--layers 2] [--prefill 32] [--decode 4] [--models gpt2,qwen3,qwen3_moe]
+//                                          [--precision exact|fast] (the wasm backend's; default exact)
 
 import { numberFlag, parseArgs, stringFlag } from "../src/cli/args.ts";
 import { createBackend } from "../src/engine/create_backend.ts";
@@ -40,7 +41,11 @@ function qwen3(layers: number, moe: boolean): LoadedModel {
   });
 }
 
-const args = parseArgs(Deno.args, { values: ["layers", "prefill", "decode", "models"], switches: [] });
+const args = parseArgs(Deno.args, {
+  values: ["layers", "prefill", "decode", "models", "precision"],
+  switches: [],
+});
+const precision = stringFlag(args, "precision") === "fast" ? "fast" : "exact";
 const layers = numberFlag(args, "layers", 2),
   P = numberFlag(args, "prefill", 32),
   N = numberFlag(args, "decode", 4);
@@ -50,7 +55,7 @@ for (const name of models) {
   const tokens = Array.from({ length: P }, (_, i) => (i * 7919) % 16384);
   const speeds: Record<string, { prefill: number; decode: number }> = {};
   for (const backend of ["ref", "wasm"] as const) {
-    const b = await createBackend(model, backend, { maxContext: P + N });
+    const b = await createBackend(model, backend, { maxContext: P + N, precision });
     let t = performance.now();
     await b.forward([{ slot: 0, tokens, pos: 0, logits: "last" }]);
     const prefill = P / ((performance.now() - t) / 1000);
@@ -64,6 +69,7 @@ for (const name of models) {
         model: name,
         layers,
         backend,
+        precision: backend === "wasm" ? precision : "exact",
         prefill_tok_s: +prefill.toFixed(2),
         decode_tok_s: +decode.toFixed(2),
       }),

@@ -8,7 +8,6 @@
 // --before DIR: another ossi checkout (its node_modules and build/ in place), whose fast mode runs in each
 // round too, as "ossi before": a change measured against the code it replaces in the same minutes.
 
-import { gptOssView } from "../src/backends/legacy_views.ts";
 import { WasmBackend } from "../src/backends/wasm/wasm_backend.ts";
 import { loadModel } from "../src/model/load.ts";
 import { writeGptOssGguf } from "./synth_gguf.ts";
@@ -147,9 +146,8 @@ async function child(
   mode: string,
 ): Promise<{ speeds: Speeds; profile: StepProfile }> {
   // the backend createBackend builds for `chat` (the same options as backends/wasm/create.ts), unwrapped
-  const model = loadModel(dir), view = gptOssView(model), fast = mode !== "exact";
-  if (typeof view === "string") throw new Error(`${dir}: not gpt-oss-shaped (${view})`);
-  const backend = await WasmBackend.create(view.config, view.weights, {
+  const model = loadModel(dir), fast = mode !== "exact";
+  const backend = await WasmBackend.create(model.config, model.plan, model.weights, {
     threads,
     maxContext: Math.max(...prompts, decode) + 1,
     moeInt8: fast,

@@ -2,12 +2,12 @@
 // same token streams and reports what llama.cpp's `llama-perplexity --kl-divergence` reports for a
 // quantization: mean (and 99th percentile, max) KL divergence of the fast path's next-token distribution
 // from the exact one, top-1 agreement, and the largest |logit difference|. Streams: the demo model's eval
-// prompts with the exact path's greedy answers (whose answers must not change), and pseudo-random tokens on
-// a 2-layer gpt-oss-20b-shaped synthetic model.
+// prompts with the exact path's greedy answers (whose answers must not change), pseudo-random tokens on
+// a 2-layer gpt-oss-20b-shaped synthetic model, and (reported, not gated) each other architecture's
+// fixture: its reference prompt with the exact path's greedy continuation.
 // usage: deno task bench --quality [--layers 2] [--json]
 
 import { WasmBackend, type WasmBackendOptions } from "../src/backends/wasm/wasm_backend.ts";
-import { gptOssView } from "../src/backends/legacy_views.ts";
 import { loadModel } from "../src/model/load.ts";
 import { cachedSynth20b } from "./synth_checkpoint.ts";
 import { textTable } from "./text_table.ts";
@@ -83,13 +83,6 @@ export interface GateRow extends KlStats {
   answers_changed?: number;
 }
 
-/** The gpt-oss config and weights of a model folder, as the WASM backend takes them. */
-function openGptOss(dir: string) {
-  const view = gptOssView(loadModel(dir));
-  if (typeof view === "string") throw new Error(`${dir}: not gpt-oss-shaped (${view})`);
-  return view;
-}
-
 /** Greedy continuation of `prompt`, up to `max` tokens or one of `stops`. */
 async function greedyAnswer(
   b: WasmBackend,
@@ -123,10 +116,10 @@ function concat(xs: Float32Array[]): Float32Array {
 
 /** The demo model: eval prompts + the exact path's greedy answers, teacher-forced through every mode. */
 export async function gateDemo(dir: string, prompts: number[][], threads = 2): Promise<GateRow[]> {
-  const model = openGptOss(dir);
+  const model = loadModel(dir);
   const stops = [...model.config.eosTokenIds, 506]; // <|end|> ends an analysis message
   const open = (mode: string) =>
-    WasmBackend.create(model.config, model.weights, { maxContext: 512, threads, ...MODES[mode] });
+    WasmBackend.create(model.config, model.plan, model.weights, { maxContext: 512, threads, ...MODES[mode] });
   const exact = await open("exact");
   const answers: number[][] = [], streams: number[][] = [];
   let want: Float32Array;
@@ -158,10 +151,10 @@ export async function gateDemo(dir: string, prompts: number[][], threads = 2): P
 /** Pseudo-random token streams on a synthetic gpt-oss-20b-shaped model. */
 export async function gateSynthetic(layers: number, threads = 2): Promise<GateRow[]> {
   const dir = await cachedSynth20b(layers);
-  const model = openGptOss(dir), V = model.config.vocabSize;
+  const model = loadModel(dir), V = model.config.vocabSize;
   const streams = [1, 2, 3].map((s) => Array.from({ length: 48 }, (_, i) => (i * 7919 * s + 13 * s) % V));
   const run = async (mode: string) => {
-    const b = await WasmBackend.create(model.config, model.weights, {
+    const b = await WasmBackend.create(model.config, model.plan, model.weights, {
       maxContext: 64,
       threads,
       ...MODES[mode],
@@ -178,6 +171,45 @@ export async function gateSynthetic(layers: number, threads = 2): Promise<GateRo
   const rows: GateRow[] = [];
   for (const mode of Object.keys(MODES).filter((m) => m !== "exact")) {
     rows.push({ model: `gpt-oss-20b-synth-${layers}l`, mode, ...klStats(want, await run(mode), V) });
+  }
+  return rows;
+}
+
+/** The other architectures' fixtures (the fast path's int8 weights made from f32 on GPT-2, bf16 on the rest). */
+const FIXTURES = ["gpt2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "llama-tiny"];
+
+/**
+ * Each fixture's reference prompt and the exact path's 24-token greedy continuation, teacher-forced
+ * through the int8 modes and the yardstick. Random weights, as the 20b shapes: no answers to keep.
+ */
+export async function gateFixtures(threads = 2): Promise<GateRow[]> {
+  const rows: GateRow[] = [];
+  for (const name of FIXTURES) {
+    const dir = new URL(`../tests/fixtures/${name}`, import.meta.url).pathname;
+    const model = loadModel(dir), V = model.config.vocabSize;
+    const prompt: number[] = JSON.parse(Deno.readTextFileSync(`${dir}/reference.json`)).prompt_token_ids;
+    const open = (mode: string) =>
+      WasmBackend.create(model.config, model.plan, model.weights, {
+        maxContext: 64,
+        threads,
+        ...MODES[mode],
+      });
+    const exact = await open("exact");
+    let stream: number[], want: Float32Array;
+    try {
+      stream = [...prompt, ...await greedyAnswer(exact, prompt, 24, [])];
+      want = await exact.forward(stream, 0, { logits: "all" });
+    } finally {
+      exact.dispose();
+    }
+    for (const mode of ["int8-weights", "fast", "q8_0-recipe"]) {
+      const b = await open(mode);
+      try {
+        rows.push({ model: name, mode, ...klStats(want, await b.forward(stream, 0, { logits: "all" }), V) });
+      } finally {
+        b.dispose();
+      }
+    }
   }
   return rows;
 }

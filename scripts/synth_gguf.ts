@@ -5,11 +5,11 @@
 // token ids, never text.
 // usage: deno run -A scripts/synth_gguf.ts MODEL_DIR OUT.gguf
 
-import { gptOssView, type GptOssWeights } from "../src/backends/legacy_views.ts";
 import { bf16ToF32, f16ToF32, type Mat } from "../src/model/dtypes.ts";
-import type { GptOssConfig } from "../src/model/gpt_oss.ts";
+import { gptOss, type GptOssConfig } from "../src/model/gpt_oss.ts";
 import { loadModel } from "../src/model/load.ts";
 import type { Mxfp4Experts } from "../src/model/mxfp4.ts";
+import type { ModelWeights } from "../src/model/weights.ts";
 import { GgmlType, gguf, type GgufTensor, type GgufValue, writeGgufFile } from "./gguf_write.ts";
 
 const ARCH = "gpt-oss";
@@ -155,7 +155,7 @@ export function gptOssMetadata(c: GptOssConfig, name: string): [string, GgufValu
 /** Tensor infos and fillers in llama.cpp's gpt-oss names (ggml dims: [cols, rows, experts]). */
 export function gptOssTensors(
   c: GptOssConfig,
-  w: GptOssWeights,
+  w: ModelWeights,
 ): { tensors: GgufTensor[]; fills: ((out: Uint8Array) => void)[] } {
   const tensors: GgufTensor[] = [], fills: ((out: Uint8Array) => void)[] = [];
   const add = (name: string, dims: number[], type: GgmlType, fill: (out: Uint8Array) => void) => {
@@ -170,37 +170,39 @@ export function gptOssTensors(
   vec("output_norm.weight", w.finalNorm);
   mat("output.weight", w.unembed);
   w.layers.forEach((L, l) => {
-    const p = `blk.${l}.`;
+    const p = `blk.${l}.`, f = L.ffn;
+    if (f.kind !== "moe" || f.experts.format !== "mxfp4") throw new Error(`layer ${l}: no MXFP4 experts`);
+    const { gateUp, down } = f.experts;
     vec(p + "attn_norm.weight", L.attnNorm);
     vec(p + "post_attention_norm.weight", L.mlpNorm);
     mat(p + "attn_q.weight", L.q);
-    vec(p + "attn_q.bias", L.qBias);
+    vec(p + "attn_q.bias", L.qBias!);
     mat(p + "attn_k.weight", L.k);
-    vec(p + "attn_k.bias", L.kBias);
+    vec(p + "attn_k.bias", L.kBias!);
     mat(p + "attn_v.weight", L.v);
-    vec(p + "attn_v.bias", L.vBias);
+    vec(p + "attn_v.bias", L.vBias!);
     mat(p + "attn_output.weight", L.o);
-    vec(p + "attn_output.bias", L.oBias);
-    vec(p + "attn_sinks.weight", L.sinks);
-    mat(p + "ffn_gate_inp.weight", L.router);
-    vec(p + "ffn_gate_inp.bias", L.routerBias);
-    add(p + "ffn_gate_exps.weight", [H, F, E], GgmlType.MXFP4, (o) => mxfp4Experts(L.gateUp, 0, 2, o));
-    vec(p + "ffn_gate_exps.bias", strided(L.gateUp.bias, E, 2 * F, 0, 2), [F, E]);
-    add(p + "ffn_up_exps.weight", [H, F, E], GgmlType.MXFP4, (o) => mxfp4Experts(L.gateUp, 1, 2, o));
-    vec(p + "ffn_up_exps.bias", strided(L.gateUp.bias, E, 2 * F, 1, 2), [F, E]);
-    add(p + "ffn_down_exps.weight", [F, H, E], GgmlType.MXFP4, (o) => mxfp4Experts(L.down, 0, 1, o));
-    vec(p + "ffn_down_exps.bias", L.down.bias, [H, E]);
+    vec(p + "attn_output.bias", L.oBias!);
+    vec(p + "attn_sinks.weight", L.sinks!);
+    mat(p + "ffn_gate_inp.weight", f.router);
+    vec(p + "ffn_gate_inp.bias", f.routerBias!);
+    add(p + "ffn_gate_exps.weight", [H, F, E], GgmlType.MXFP4, (o) => mxfp4Experts(gateUp, 0, 2, o));
+    vec(p + "ffn_gate_exps.bias", strided(gateUp.bias, E, 2 * F, 0, 2), [F, E]);
+    add(p + "ffn_up_exps.weight", [H, F, E], GgmlType.MXFP4, (o) => mxfp4Experts(gateUp, 1, 2, o));
+    vec(p + "ffn_up_exps.bias", strided(gateUp.bias, E, 2 * F, 1, 2), [F, E]);
+    add(p + "ffn_down_exps.weight", [F, H, E], GgmlType.MXFP4, (o) => mxfp4Experts(down, 0, 1, o));
+    vec(p + "ffn_down_exps.bias", down.bias, [H, E]);
   });
   return { tensors, fills };
 }
 
 /** Writes `modelDir` as a GGUF at `out`; returns its size in bytes. */
 export async function writeGptOssGguf(modelDir: string, out: string): Promise<number> {
-  const view = gptOssView(loadModel(modelDir));
-  if (typeof view === "string") throw new Error(`${modelDir}: not gpt-oss-shaped (${view})`);
-  const { tensors, fills } = gptOssTensors(view.config, view.weights);
+  const model = loadModel(modelDir);
+  if (model.arch !== gptOss) throw new Error(`${modelDir}: not a gpt-oss model (${model.arch.family})`);
+  const config = model.config as GptOssConfig, { tensors, fills } = gptOssTensors(config, model.weights);
   const name = modelDir.split("/").filter(Boolean).pop() ?? "gpt-oss";
-  return await writeGgufFile(out, gptOssMetadata(view.config, name), tensors, (i, o) => fills[i](o));
+  return await writeGgufFile(out, gptOssMetadata(config, name), tensors, (i, o) => fills[i](o));
 }
 
 if (import.meta.main) {

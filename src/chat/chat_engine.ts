@@ -2,11 +2,11 @@
 // the output in the model's chat format: harmony, a Jinja template or plain completion, chat_formats.ts).
 // What the REPL, `ossi run` and the server all stand on.
 
-import type { TokenGenerator } from "../engine/session.ts";
+import type { PromptScoring, TokenGenerator } from "../engine/session.ts";
 import { exists, joinPath, readJson } from "../io/checkpoint.ts";
 import { FormatError, OssiError } from "../errors.ts";
 import { type ChatFormat, HARMONY } from "./chat_formats.ts";
-import type { ChatEvent, TokenLogprob } from "./harmony_parser.ts";
+import type { ChatEvent, PromptLogprob, TokenLogprob } from "./harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "./messages.ts";
 import type { PromptRenderer } from "./prompt.ts";
 import { type EncodedPrompt, inThreadEncoder, type PromptEncoder } from "./prompt_encoder.ts";
@@ -30,6 +30,12 @@ export interface ChatRequest {
   output?: OutputSpec;
   /** Report each answer token's log-probability with this many alternatives (0-20). */
   logprobs?: number;
+  /**
+   * Report each prompt token's log-probability under the model (temperature 1, no penalties or bias) with
+   * this many alternatives (0-20): one prompt_logprobs event before any other. The whole prompt is then
+   * computed again (a cached prefix has no logits).
+   */
+  promptLogprobs?: number;
   /** Added to the logits of these ids before sampling (OpenAI's logit_bias). */
   logitBias?: ReadonlyMap<number, number>;
   /** These messages and options as encodeConversation() gave them (saves encoding them again). */
@@ -93,10 +99,13 @@ export class ChatEngine {
     return (await this.encodeConversation(messages, prompt)).ids.length;
   }
 
-  /** Streams events for one assistant turn; the last event is {type:"done"}. */
+  /**
+   * Streams events for one assistant turn; the last event is {type:"done"}. maxTokens 0 only computes the
+   * prompt (its log-probabilities, when asked; it ends with reason "length").
+   */
   async *chat(req: ChatRequest): AsyncGenerator<ChatEvent, ChatUsage, void> {
-    if (!(Number.isInteger(req.maxTokens) && req.maxTokens > 0)) {
-      throw new OssiError(`max tokens must be a whole number > 0 (got ${req.maxTokens})`);
+    if (!(Number.isInteger(req.maxTokens) && req.maxTokens >= 0)) {
+      throw new OssiError(`max tokens must be a whole number >= 0 (got ${req.maxTokens})`);
     }
     const { rendered, ids: prompt } = req.encoded ?? await this.encodeConversation(req.messages, req.prompt);
     const text = rendered.text;
@@ -120,6 +129,13 @@ export class ChatEngine {
     const shaped = constraint !== null || sampling.logprobs !== null || sampling.bias !== null;
     /** Log-probabilities of answer tokens not yet attached to a content event. */
     let pending: TokenLogprob[] = [];
+    const scored = req.promptLogprobs === undefined ? null : this.promptScoring(prompt, req.promptLogprobs);
+    /** The prompt_logprobs event, once every prompt token is scored (the prefill is done). */
+    const promptEvent = (): ChatEvent[] => {
+      if (!scored || scored.sent || scored.list.length !== prompt.length) return [];
+      scored.sent = true;
+      return [{ type: "prompt_logprobs", logprobs: scored.list }];
+    };
     let reasoningTokens = 0;
     let stopped = false;
     for await (
@@ -131,8 +147,10 @@ export class ChatEngine {
         maxTokens: req.maxTokens,
         signal: req.signal,
         shouldStop: req.shouldStop,
+        ...(scored ? { scorePrompt: scored.scoring } : {}),
       })
     ) {
+      yield* promptEvent();
       completion.push(id);
       req.onToken?.(id);
       constraint?.accept(id);
@@ -151,8 +169,13 @@ export class ChatEngine {
       // The session ends by itself after a stop token; a parser stop on another id ends it here.
       else if (parser.done) break;
     }
+    yield* promptEvent();
+    const aborted = () => req.signal?.aborted || req.shouldStop?.();
+    if (scored && !scored.sent && !aborted()) {
+      throw new OssiError("the engine did not score the prompt (its generator cannot compute every row)");
+    }
     if (!parser.done) {
-      const reason = req.signal?.aborted || req.shouldStop?.() ? "aborted" : stopped ? "stop" : "length";
+      const reason = aborted() ? "aborted" : stopped ? "stop" : "length";
       for (const ev of parser.end(reason)) {
         if (ev.type === "content" && sampling.logprobs) ev.logprobs = pending.splice(0);
         yield ev;
@@ -198,6 +221,29 @@ export class ChatEngine {
     const id = t.sample(x);
     if (t.logprobs) t.last = t.logprobs(x, id, t.topLogprobs);
     return id;
+  }
+
+  /** Collects a prompt's scores as PromptLogprobs (the first token's null), decoded as they come. */
+  private promptScoring(prompt: readonly number[], top: number) {
+    const text = (id: number) => this.tokenizer.decode([id]);
+    const list: PromptLogprob[] = [{
+      id: prompt[0],
+      token: text(prompt[0]),
+      logprob: null,
+      rank: null,
+      top: [],
+    }];
+    const scoring: PromptScoring = {
+      top,
+      onScores: (scores) => {
+        for (const s of scores) {
+          const alt = s.top.map((t) => ({ id: t.id, token: text(t.id), logprob: t.logprob }));
+          list.push({ id: s.id, token: text(s.id), logprob: s.logprob, rank: s.rank, top: alt });
+        }
+      },
+    };
+    const out = { sent: false, list, scoring };
+    return out;
   }
 
   private wireLogprob(

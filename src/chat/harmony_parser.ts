@@ -15,6 +15,19 @@ export interface TokenLogprob {
   top: { token: string; bytes: number[]; logprob: number }[];
 }
 
+/**
+ * One prompt token with its log-probability given the tokens before it and the most likely ids there
+ * (echo with logprobs, prompt_logprobs). The first prompt token has none: logprob and rank are null.
+ */
+export interface PromptLogprob {
+  id: number;
+  token: string;
+  logprob: number | null;
+  /** 1 + how many ids were likelier: 1 when the token is the greedy choice. */
+  rank: number | null;
+  top: { id: number; token: string; logprob: number }[];
+}
+
 /** What the last token pushed into a parser was: answer text, reasoning, tool-call arguments, or markup. */
 export type TokenKind = "content" | "reasoning" | "tool" | null;
 
@@ -22,6 +35,7 @@ export type ChatEvent =
   | { type: "reasoning"; text: string } // analysis channel
   | { type: "content"; text: string; logprobs?: TokenLogprob[] } // final channel
   | { type: "tool_call"; call: ToolCall } // commentary to=functions.NAME ... <|call|>
+  | { type: "prompt_logprobs"; logprobs: PromptLogprob[] } // every prompt token, before any output
   | { type: "done"; reason: DoneReason };
 
 /** Header tokens beyond which a header without <|message|> is declared malformed. */

@@ -37,12 +37,13 @@ const OPTIONS = {
   },
   precision: {
     value: { type: "choice", meta: "fast|exact", choices: PRECISIONS },
-    help: "fast (default): the wasm backend's int8 attention and unembedding weights and int8 expert " +
-      "activations, within llama.cpp's Q8_0 loss; exact: the reference's f32 arithmetic (slower). " +
+    help: "fast (the default for gpt-oss's MXFP4 experts): the wasm backend's int8 attention and " +
+      "unembedding weights and int8 expert activations, within llama.cpp's Q8_0 loss; exact (the default " +
+      "for float checkpoints): the reference's f32 arithmetic (slower). " +
       "Other backends run exact either way (README: CPU backend, accuracy)",
   },
   exact: { value: { type: "switch" }, help: "same as --precision exact" },
-  "moe-int8": { value: { type: "switch" }, help: "old spelling of --precision fast (the default)" },
+  "moe-int8": { value: { type: "switch" }, help: "old spelling of --precision fast" },
   parallel: {
     value: { type: "whole", meta: "N", range: { min: 1, max: 256 } },
     help: "KV slots of --ctx tokens each: N requests generate at once, their decode steps batched " +

@@ -18,7 +18,8 @@ export interface EngineSettings {
   model: ResolvedModel;
   backend: BackendName;
   threads?: number;
-  precision: Precision;
+  /** undefined: the model's default (defaultPrecision: fast for gpt-oss, exact for float checkpoints). */
+  precision?: Precision;
   /** KV capacity (of each slot) in tokens; undefined: the model's, capped. */
   ctx?: number;
 }
@@ -32,9 +33,9 @@ export interface ChatSettings extends EngineSettings {
 
 /**
  * --precision, or --exact (its shorthand) and --moe-int8 (the old opt-in to the fast path, the default
- * now): `fallback` when none is given; two that disagree are a usage error.
+ * for gpt-oss): `fallback` when none is given; two that disagree are a usage error.
  */
-export function precisionFlag(args: ParsedArgs, fallback: Precision = "fast"): Precision {
+export function precisionFlag(args: ParsedArgs, fallback?: Precision): Precision | undefined {
   const given: [string, Precision][] = [];
   const named = stringFlag(args, "precision") as Precision | undefined;
   if (named) given.push([`--precision ${named}`, named]);

@@ -25,6 +25,12 @@ export interface Step {
   readonly shouldStop: () => boolean;
   /** After each completed chunk: how many of `tokens` the slot's cache now holds. */
   readonly onProgress?: (done: number) => void;
+  /**
+   * Every token's logits, chunk by chunk: `rows` ([n, vocab]) are those of tokens [from, from + n), handed
+   * over before onProgress and not kept (the caller reduces each row at once). Such a step never takes
+   * the argmax fast path. A throw fails the step.
+   */
+  readonly onRows?: (from: number, rows: Float32Array, n: number) => void;
 }
 
 interface Job {
@@ -133,31 +139,43 @@ export class BatchScheduler {
       tokens: job.step.tokens.slice(job.done, job.done + n),
       pos: job.step.pos + job.done,
     }));
-    // the argmax fast path when every sequence ends its step and wants the argmax
-    const greedy = b.greedy !== undefined && parts.every((p) => p.last && p.job.step.pick === "greedy");
+    // the argmax fast path when every sequence ends its step and wants the argmax, and none wants rows
+    const greedy = b.greedy !== undefined &&
+      parts.every((p) => p.last && p.job.step.pick === "greedy" && !p.job.step.onRows);
+    const rowsOf = (p: Part) => p.job.step.onRows ? "all" : p.last ? "last" : "none";
     const shouldStop = () => parts.some((p) => p.job.step.shouldStop());
     let out: (number | Float32Array)[];
     this.batches++;
     try {
       out = greedy
         ? await b.greedy!(seqs, { shouldStop })
-        : await b.forward(seqs.map((s, i) => ({ ...s, logits: parts[i].last ? "last" : "none" })), {
-          shouldStop,
-        });
+        : await b.forward(seqs.map((s, i) => ({ ...s, logits: rowsOf(parts[i]) })), { shouldStop });
     } catch (e) {
       // the stopped turns leave; the others run again from where they were
       if (e instanceof ForwardAbortedError && this.dropStopped() > 0) return;
       for (const p of parts) this.remove(p.job), p.job.reject(e);
       return;
     }
+    const vocab = b.config.vocabSize;
     parts.forEach((p, i) => {
       const { job } = p;
+      let o = out[i];
+      if (job.step.onRows && typeof o !== "number") {
+        try {
+          job.step.onRows(job.done, o, p.n);
+        } catch (e) {
+          this.remove(job);
+          job.reject(e);
+          return;
+        }
+        o = o.subarray((p.n - 1) * vocab);
+      }
       job.done += p.n;
       job.step.onProgress?.(job.done);
       if (!p.last) return;
       this.remove(job);
       try {
-        const pick = job.step.pick, o = out[i];
+        const pick = job.step.pick;
         job.resolve(typeof o === "number" ? o : pick === "greedy" ? argmax(o) : pick(o));
       } catch (e) {
         job.reject(e);

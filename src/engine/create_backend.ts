@@ -4,8 +4,8 @@
 
 import { OssiError } from "../errors.ts";
 import type { Backend, Precision } from "../backends/backend.ts";
-import { gptOssView } from "../backends/legacy_views.ts";
 import { ensureXdgRuntimeDir } from "../backends/webgpu/gpu_env.ts";
+import { wasmUnsupported } from "../backends/wasm/plan_support.ts";
 import { webgpuUnsupported } from "../backends/webgpu/plan_support.ts";
 import type { LoadedModel } from "../model/load.ts";
 
@@ -25,8 +25,8 @@ export interface BackendOptions {
   readonly moeInt8?: boolean;
   /**
    * "exact" (the default): the reference's f32 arithmetic on the checkpoint's weights. "fast": the WASM
-   * backend's int8 weights (attention, unembedding) and int8 expert activations, within the loss the
-   * quality gate measured (README); other backends and the dense WASM pass run exact either way.
+   * backend's int8 weights (every dense matrix but the router) and int8 expert activations, within the
+   * loss the quality gate measured (README); other backends run exact either way.
    */
   readonly precision?: Precision;
   /** Progress of weight placement, 0..1, for a progress bar. */
@@ -73,25 +73,15 @@ export async function createBackend(
 }
 
 /**
- * Whether `name`'s pass for the model holds several KV slots (runs a batch of sequences): the reference
- * and WebGPU backends always, the wasm backend's sharded gpt-oss pass; its other passes one slot so far.
- */
-export function holdsSeveralSlots(model: LoadedModel, name: Exclude<BackendName, "auto">): boolean {
-  if (name === "ref" || name === "webgpu") return true;
-  return typeof gptOssView(model) !== "string";
-}
-
-/**
  * WebGPU on a hardware adapter when its pass runs the model's plan; otherwise (no adapter, or a software
  * fallback one) the multi-threaded WASM backend where it runs the model, else the reference.
  */
 export async function chooseBackend(model: LoadedModel): Promise<BackendName> {
-  const fits = (view: (m: LoadedModel) => unknown) => typeof view(model) !== "string";
   if (webgpuUnsupported(model.config, model.plan) === null) {
     ensureXdgRuntimeDir();
     const gpu = (navigator as { gpu?: GPU }).gpu;
     const adapter = await gpu?.requestAdapter().catch(() => null);
     if (adapter && !adapter.info.isFallbackAdapter) return "webgpu";
   }
-  return fits(gptOssView) ? "wasm" : "ref";
+  return wasmUnsupported(model.config, model.plan) === null ? "wasm" : "ref";
 }

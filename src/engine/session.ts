@@ -8,6 +8,7 @@ import { type Backend, ForwardAbortedError } from "../backends/backend.ts";
 import { OssiError } from "../errors.ts";
 import { type BatchBackend, BatchScheduler, type Picker } from "./batch_scheduler.ts";
 import type { EngineStats } from "./engine_stats.ts";
+import { scoreToken, type TokenScore } from "./token_scores.ts";
 
 export interface GenerateRequest {
   /** Full prompt token ids (the whole conversation so far). */
@@ -26,6 +27,19 @@ export interface GenerateRequest {
    * thread sets while this one is busy computing (a worker cannot run its abort listeners then).
    */
   readonly shouldStop?: () => boolean;
+  /** Scores the prompt's tokens as the prefill computes them (echo with logprobs, prompt_logprobs). */
+  readonly scorePrompt?: PromptScoring;
+}
+
+/**
+ * Prompt token i (i >= 1) is scored against the logits after token i - 1, with `top` alternatives; the
+ * first token has no score. A cached prefix has no logits, so a scored prompt is computed from position 0
+ * (what it leaves in the cache is reused by later turns as usual). The scores come chunk by chunk, in
+ * order, before the first generated token; all prompt.length - 1 of them unless the prefill stopped.
+ */
+export interface PromptScoring {
+  readonly top: number;
+  readonly onScores: (scores: TokenScore[]) => void;
 }
 
 export interface GenerationStats {
@@ -139,8 +153,9 @@ export class Session implements TokenGenerator {
         `prompt is ${prompt.length} tokens; the context holds ${this.contextSize}`,
       );
     }
-    // Longest shared prefix, leaving at least one prompt token to compute the next-token logits from.
-    const p = Math.min(this.cachedPrefix(prompt), prompt.length - 1);
+    // Longest shared prefix, leaving at least one prompt token to compute the next-token logits from; none
+    // when the prompt is scored (every token's logits are needed).
+    const p = req.scorePrompt ? 0 : Math.min(this.cachedPrefix(prompt), prompt.length - 1);
     const stats: GenerationStats = {
       promptTokens: prompt.length,
       cachedTokens: p,
@@ -158,6 +173,7 @@ export class Session implements TokenGenerator {
     const stopped = () => req.signal?.aborted === true || req.shouldStop?.() === true;
     const pick: Picker = req.greedy && this.scheduler.backend.greedy ? "greedy" : req.sample;
     // each completed chunk of `tokens` (run at the end of the cache) is cached at once
+    const scorer = req.scorePrompt ? promptScorer(prompt, req.scorePrompt, this.vocabSize) : null;
     const step = (tokens: number[], prompt: boolean) => {
       const pos = this.cached.length;
       return this.scheduler.run({
@@ -166,6 +182,7 @@ export class Session implements TokenGenerator {
         pos,
         pick,
         shouldStop: stopped,
+        ...(prompt && scorer ? { onRows: scorer } : {}),
         onProgress: (done) => {
           const added = pos + done - this.cached.length;
           for (let i = this.cached.length - pos; i < done; i++) this.cached.push(tokens[i]);
@@ -206,4 +223,16 @@ export class Session implements TokenGenerator {
     }
     stats.decodeMs = performance.now() - t1;
   }
+}
+
+/** Reduces each prefill row of a prompt computed from position 0 to the score of the token after it. */
+function promptScorer(prompt: readonly number[], scoring: PromptScoring, vocab: number) {
+  return (from: number, rows: Float32Array, n: number) => {
+    const scores: TokenScore[] = [];
+    // row i holds the logits after prompt[i]; the last prompt token's row predicts the first generated one
+    for (let r = 0; r < n && from + r + 1 < prompt.length; r++) {
+      scores.push(scoreToken(rows.subarray(r * vocab, (r + 1) * vocab), prompt[from + r + 1], scoring.top));
+    }
+    if (scores.length > 0) scoring.onScores(scores);
+  };
 }

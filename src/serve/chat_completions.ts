@@ -2,9 +2,10 @@
 // channel goes to `reasoning_content` (never into `content`); tool calls finish with "tool_calls".
 
 import type { ChatUsage } from "../chat/chat_engine.ts";
-import type { TokenLogprob } from "../chat/harmony_parser.ts";
+import type { PromptLogprob, TokenLogprob } from "../chat/harmony_parser.ts";
 import type { ToolCall } from "../chat/messages.ts";
 import { type ChatCompletionSpec, parseChatCompletionRequest } from "./chat_completions_request.ts";
+import { wirePromptLogprobs } from "./prompt_logprobs.ts";
 import type { FinishReason } from "./run_turn.ts";
 import type { AdmittedTurn, PreparedTurn, ServeContext } from "./serve_context.ts";
 import { completionHead, runToEnd, serveTurn, streamTurn } from "./turn_response.ts";
@@ -30,6 +31,7 @@ interface Collected {
   reasoning: string;
   toolCalls: ToolCall[];
   logprobs: TokenLogprob[];
+  prompt: PromptLogprob[];
 }
 
 async function completeOnce(
@@ -38,12 +40,13 @@ async function completeOnce(
   turn: AdmittedTurn,
 ): Promise<Response> {
   const { prepared, ids, req: { id } } = turn;
-  const out: Collected = { content: "", reasoning: "", toolCalls: [], logprobs: [] };
+  const out: Collected = { content: "", reasoning: "", toolCalls: [], logprobs: [], prompt: [] };
   const result = await runToEnd(ctx, spec, turn, (ev) => {
     if (ev.type === "content") {
       out.content += ev.text;
       if (ev.logprobs) out.logprobs.push(...ev.logprobs);
     } else if (ev.type === "reasoning") out.reasoning += ev.text;
+    else if (ev.type === "prompt_logprobs") out.prompt = ev.logprobs;
     else out.toolCalls.push(ev.call);
   });
   const message: Record<string, unknown> = {
@@ -68,6 +71,10 @@ async function completeOnce(
     }],
     usage: turnUsage(prepared, result.usage),
     ...ids.promptField(),
+    // vLLM's extension, on the response as vLLM puts it
+    ...(spec.wirePromptLogprobs === undefined
+      ? {}
+      : { prompt_logprobs: wirePromptLogprobs(out.prompt, spec.wirePromptLogprobs) }),
   }, { headers: { "x-request-id": id } });
 }
 
@@ -91,7 +98,7 @@ function streamCompletion(ctx: ServeContext, spec: ChatCompletionSpec, turn: Adm
         sink.send(chunk({ content: ev.text }, null, lp));
       } else if (ev.type === "reasoning") {
         sink.send(chunk({ reasoning_content: ev.text, reasoning: ev.text }));
-      } else {
+      } else if (ev.type === "tool_call") {
         sink.send(chunk({ tool_calls: [{ index: toolCalls.length, ...wireToolCall(ev.call) }] }));
         toolCalls.push(ev.call);
       }

@@ -12,6 +12,7 @@ import {
   parseLogitBias,
   parseTopLogprobs,
 } from "./output_fields.ts";
+import { parsePromptLogprobs } from "./prompt_logprobs.ts";
 import { checkFields } from "./request_policy.ts";
 import {
   contentText,
@@ -42,6 +43,8 @@ export interface TurnSpec {
   output?: OutputSpec;
   /** Log-probabilities of answer tokens, with this many alternatives each. */
   logprobs?: number;
+  /** Log-probabilities of the prompt's tokens, with this many alternatives each (ChatRequest.promptLogprobs). */
+  promptLogprobs?: number;
   logitBias?: ReadonlyMap<number, number>;
   /** The request field holding the prompt, named by errors about it (default "messages"). */
   promptParam?: string;
@@ -50,6 +53,8 @@ export interface TurnSpec {
 export interface ChatCompletionSpec extends TurnSpec {
   /** stream_options.include_usage: a last chunk with usage and no choices. */
   includeUsage: boolean;
+  /** vLLM's `prompt_logprobs`: the response lists the prompt's log-probabilities in vLLM's shape. */
+  wirePromptLogprobs?: number;
 }
 
 const ROLES = ["system", "developer", "user", "assistant", "tool"] as const;
@@ -84,6 +89,7 @@ export function parseChatCompletionRequest(
   if (tools.length > 0) prompt.tools = tools;
   const output = forcedToolCall(tools, body.tool_choice) ?? format.output;
   const logprobs = parseTopLogprobs(body, optBool(body, "logprobs") ?? false);
+  const promptLogprobs = parsePromptLogprobs(body);
   return {
     model,
     messages,
@@ -92,6 +98,7 @@ export function parseChatCompletionRequest(
     ...parseGenerationFields(body, defaults, vocabSize),
     ...(output ? { output } : {}),
     ...(logprobs !== undefined ? { logprobs } : {}),
+    ...(promptLogprobs !== undefined ? { promptLogprobs, wirePromptLogprobs: promptLogprobs } : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import type { RawPrompt } from "../chat/messages.ts";
 import type { SamplerParams } from "../chat/sampler.ts";
 import { badRequest } from "./api_error.ts";
 import { type ChatCompletionSpec, parseGenerationFields } from "./chat_completions_request.ts";
+import { parsePromptLogprobs, widestTop } from "./prompt_logprobs.ts";
 import { checkFields } from "./request_policy.ts";
 import { type Json, optBool, optNumber, optString, reqString, requireObjectBody } from "./request_fields.ts";
 
@@ -15,7 +16,10 @@ export const DEFAULT_COMPLETION_TOKENS = 16;
 export const MAX_COMPLETION_LOGPROBS = 5;
 
 export interface CompletionSpec extends ChatCompletionSpec {
-  /** `echo`: the prompt's text goes before the completion in `text`. */
+  /**
+   * `echo`: the prompt's text goes before the completion in `text`; with `logprobs`, the prompt's tokens
+   * go first in `logprobs` too (the first one's logprob null).
+   */
   echo: boolean;
 }
 
@@ -34,21 +38,20 @@ export function parseCompletionRequest(
   if (suffix) throw badRequest("'suffix' is not supported (no fill-in-the-middle)", "suffix");
   const echo = optBool(body, "echo") ?? false;
   const logprobs = optNumber(body, "logprobs", 0, MAX_COMPLETION_LOGPROBS, true);
-  if (echo && logprobs !== undefined) {
-    throw badRequest(
-      "'echo' with 'logprobs' is not supported: the prompt tokens' log-probabilities are not computed",
-      "echo",
-    );
-  }
+  const wirePromptLogprobs = parsePromptLogprobs(body);
+  const promptLogprobs = widestTop(echo ? logprobs : undefined, wirePromptLogprobs);
   return {
     model,
     messages: [],
     prompt: { effort: "low", raw: prompt },
     promptParam: "prompt",
     echo,
-    maxTokens: optNumber(body, "max_tokens", 1, Number.MAX_SAFE_INTEGER, true) ?? DEFAULT_COMPLETION_TOKENS,
+    // 0: only the prompt is computed (with echo, its text and log-probabilities come back; else "")
+    maxTokens: optNumber(body, "max_tokens", 0, Number.MAX_SAFE_INTEGER, true) ?? DEFAULT_COMPLETION_TOKENS,
     ...parseGenerationFields(body, defaults, vocabSize),
     ...(logprobs !== undefined ? { logprobs } : {}),
+    ...(promptLogprobs !== undefined ? { promptLogprobs } : {}),
+    ...(wirePromptLogprobs !== undefined ? { wirePromptLogprobs } : {}),
   };
 }
 

@@ -46,6 +46,8 @@ const CHAT: Policy = {
     "repetition_penalty",
     // vLLM's extension: the prompt's and the answer's token ids (token_ids.ts)
     "return_token_ids",
+    // vLLM's extension: the prompt tokens' log-probabilities (prompt_logprobs.ts)
+    "prompt_logprobs",
     // cannot change the answer
     "user",
     "metadata",
@@ -139,12 +141,11 @@ const COMPLETIONS: Policy = {
     "min_p",
     "repetition_penalty",
     "return_token_ids",
+    "prompt_logprobs",
     // only a tag for the caller's abuse monitoring: cannot change the answer
     "user",
   ]),
-  refused: {
-    prompt_logprobs: "prompt log-probabilities are not supported",
-  },
+  refused: {},
   unknown: CHAT.unknown,
 };
 

@@ -141,6 +141,7 @@ export class OutputBuilder {
       this.emit("response.output_item.done", { output_index, item });
       return;
     }
+    if (ev.type === "prompt_logprobs") return; // never asked for on this API
     const kind = ev.type === "reasoning" ? "reasoning" : "message";
     if (this.open?.kind !== kind) this.start(kind);
     const open = this.open!;

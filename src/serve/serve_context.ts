@@ -209,6 +209,7 @@ export class ServeContext {
     };
     if (spec.output) request.output = spec.output;
     if (spec.logprobs !== undefined) request.logprobs = spec.logprobs;
+    if (spec.promptLogprobs !== undefined) request.promptLogprobs = spec.promptLogprobs;
     if (spec.logitBias) request.logitBias = spec.logitBias;
     return { request, promptTokens };
   }

@@ -13,7 +13,6 @@ import {
   chooseBackend,
   createBackend,
   DEFAULT_MAX_CONTEXT,
-  holdsSeveralSlots,
   parseBackendName,
   type Precision,
 } from "../engine/create_backend.ts";
@@ -69,15 +68,10 @@ export function kvBytesPerSlot(model: LoadedModel, maxContext: number): number {
 }
 
 /**
- * Slots when none are asked for: where the backend's pass holds several KV caches, as many as fit, up to
- * 4 (together they may take a quarter of the machine's memory); else 1.
+ * Slots when none are asked for: as many KV caches as fit, up to 4 (together they may take a quarter of
+ * the machine's memory), at least 1.
  */
-export function defaultSlots(
-  model: LoadedModel,
-  backend: Exclude<BackendName, "auto">,
-  maxContext: number,
-): number {
-  if (!holdsSeveralSlots(model, backend)) return 1;
+export function defaultSlots(model: LoadedModel, maxContext: number): number {
   const budget = Deno.systemMemoryInfo().total * KV_MEMORY_SHARE;
   return Math.max(1, Math.min(DEFAULT_MAX_SLOTS, Math.floor(budget / kvBytesPerSlot(model, maxContext))));
 }
@@ -93,13 +87,7 @@ export async function openLocalService(
   const m = await loadChatModel(modelDir);
   const name = await resolveBackendName(m.model, opts.backend ?? "auto");
   const maxContext = Math.min(opts.maxContext ?? DEFAULT_MAX_CONTEXT, m.model.config.maxContext);
-  const slots = opts.slots ?? defaultSlots(m.model, name, maxContext);
-  if (slots > 1 && !holdsSeveralSlots(m.model, name)) {
-    throw new OssiError(
-      `--parallel ${slots}: the ${name} backend runs this model with one KV cache so far; use --parallel 1`,
-      2,
-    );
-  }
+  const slots = opts.slots ?? defaultSlots(m.model, maxContext);
   const backend = await createBackend(m.model, name, {
     maxContext: opts.maxContext,
     threads: opts.threads,

@@ -55,7 +55,7 @@ async function turn(
     if (e.type === "reasoning") t.reasoning += e.text;
     else if (e.type === "content") t.content += e.text;
     else if (e.type === "tool_call") t.calls.push({ name: e.call.name, arguments: e.call.arguments });
-    else t.done.push(e.reason);
+    else if (e.type === "done") t.done.push(e.reason);
   }
 }
 
@@ -219,12 +219,16 @@ Deno.test("ChatEngine ends with reason length at maxTokens and aborted on the si
   assert(slow.engine.lastCompletion.length < 20, `${slow.engine.lastCompletion.length} tokens after abort`);
 });
 
-Deno.test("ChatEngine rejects a bad maxTokens; openChatEngine reports bad folders and backends", async () => {
+Deno.test("ChatEngine rejects a bad maxTokens (0 only computes the prompt); openChatEngine reports bad folders and backends", async () => {
   const { engine } = replayEngine(["<|return|>"]);
-  await assertRejects(
-    () => turn(engine, { messages: [{ role: "user", content: "x" }], maxTokens: 0 }),
-    OssiError,
-  );
+  for (const maxTokens of [-1, 1.5]) {
+    await assertRejects(
+      () => turn(engine, { messages: [{ role: "user", content: "x" }], maxTokens }),
+      OssiError,
+    );
+  }
+  const none = await turn(engine, { messages: [{ role: "user", content: "x" }], maxTokens: 0 });
+  assertEquals([none.content, none.done, none.usage?.completionTokens], ["", ["length"], 0]);
   await assertRejects(() => openChatEngine("/nonexistent/model"), MissingError);
   await assertRejects(
     () => openChatEngine(DEMO_MODEL, { backend: "tpu" }),

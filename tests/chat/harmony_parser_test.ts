@@ -27,7 +27,7 @@ function parse(text: string, end?: "stop" | "length" | "aborted"): Parsed {
     if (e.type === "reasoning") out.reasoning += e.text;
     else if (e.type === "content") out.content += e.text;
     else if (e.type === "tool_call") out.calls.push({ name: e.call.name, arguments: e.call.arguments });
-    else out.done.push(e.reason);
+    else if (e.type === "done") out.done.push(e.reason);
   }
   return out;
 }

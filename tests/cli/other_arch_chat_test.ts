@@ -1,6 +1,7 @@
 // `ossi run` and `ossi chat` on GPT-2 (plain completion), Qwen3 / Qwen3-MoE (ChatML) and Llama (Llama 3's
-// template), on the tiny fixtures with a synthetic tokenizer. Greedy `ossi run` must print exactly what decoding the greedy ids
-// of `ossi logits --generate N` gives (the same engine, checked end to end).
+// template), on the tiny fixtures with a synthetic tokenizer. Greedy `ossi run` must print exactly what
+// decoding the greedy ids of `ossi logits --generate N` gives (the same engine, checked end to end): float
+// checkpoints run exact by default on every backend, `auto` included (defaultPrecision).
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { TemplateParser } from "../../src/chat/template_parser.ts";
@@ -20,7 +21,16 @@ async function greedyIds(dir: string, prompt: number[], n: number): Promise<numb
 
 /** `ossi run --json` of one question, greedy, at most N tokens, with `flags`: the parsed output. */
 async function runJson(dir: string, question: string, ...flags: string[]) {
-  const args = ["--model", dir, "--temperature", "0", "--max-tokens", String(N), "--json", ...flags];
+  const args = [
+    "--model",
+    dir,
+    "--temperature",
+    "0",
+    "--max-tokens",
+    String(N),
+    "--json",
+    ...flags,
+  ];
   const r = await runCli(["run", ...args, question]);
   assertEquals(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
@@ -157,7 +167,17 @@ Deno.test("ossi run --json on llama-tiny renders Llama 3's template and equals t
 
 Deno.test("ossi chat on llama-tiny answers piped questions on every backend, each the same as ref's", async () => {
   await withFixture("llama-tiny", async (dir) => {
-    const args = ["chat", "--model", dir, "--temperature", "0", "--max-tokens", "6", "--system", "Be brief."];
+    const args = [
+      "chat",
+      "--model",
+      dir,
+      "--temperature",
+      "0",
+      "--max-tokens",
+      "6",
+      "--system",
+      "Be brief.",
+    ];
     const stdin = "Hi\nWhat is two and two?\n";
     const ref = await runCli([...args, "--backend", "ref"], { stdin });
     assertEquals(ref.code, 0, ref.stderr);

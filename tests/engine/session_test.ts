@@ -5,10 +5,9 @@
 import { assert, assertEquals } from "../assert.ts";
 import { DEMO_MODEL, FIXTURES, readReference } from "../fixture_util.ts";
 import type { Backend } from "../../src/backends/backend.ts";
-import { WasmBackend } from "../../src/backends/wasm/wasm_backend.ts";
 import { ChatEngine } from "../../src/chat/chat_engine.ts";
 import { openChatEngine } from "../../src/cli/open_chat_engine.ts";
-import { batched, ossView } from "../backends/gpt_oss_view.ts";
+import { openWasm } from "../backends/wasm/open_wasm.ts";
 import { refBackend } from "../backends/fixture_check.ts";
 import { argmax, defaultSamplerParams, makeSampler } from "../../src/chat/sampler.ts";
 import { type GenerateRequest, Session } from "../../src/engine/session.ts";
@@ -47,11 +46,8 @@ async function collect(session: Session, req: GenerateRequest): Promise<number[]
 const ref = readReference("gpt-oss-tiny");
 
 Deno.test("Session with greedy gives the same tokens through backend.greedy() as through forward(), across turns", async () => {
-  const model = loadModel(FIXTURES + "/gpt-oss-tiny"), v = ossView(model);
-  const b = await batched(
-    model,
-    WasmBackend.create(v.config, v.weights, { maxContext: 64, threads: 2, shards: 3 }),
-  );
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const b = await openWasm(model, { maxContext: 64, threads: 2, shards: 3 });
   try {
     const fast = counting(b, true), slow = counting(b, false);
     const run = async (backend: Backend, prompts: number[][]) => {
@@ -84,8 +80,8 @@ Deno.test("Session with greedy gives the same tokens through backend.greedy() as
 });
 
 Deno.test("Session without greedy samples forward() logits even when the backend has greedy()", async () => {
-  const model = loadModel(FIXTURES + "/gpt-oss-tiny"), v = ossView(model);
-  const b = await batched(model, WasmBackend.create(v.config, v.weights, { maxContext: 64, threads: 1 }));
+  const model = loadModel(FIXTURES + "/gpt-oss-tiny");
+  const b = await openWasm(model, { maxContext: 64, threads: 1 });
   try {
     const fast = counting(b, true);
     const sampler = { ...defaultSamplerParams(), temperature: 1.3, topK: 40, seed: 5 };

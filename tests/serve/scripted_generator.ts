@@ -5,6 +5,7 @@
 
 import type { GenerateRequest, GenerationStats, TokenGenerator } from "../../src/engine/session.ts";
 import { ContextOverflowError } from "../../src/engine/session.ts";
+import { scoreToken } from "../../src/engine/token_scores.ts";
 import type { Tokenizer } from "../../src/chat/tokenizer.ts";
 
 export interface ScriptOptions {
@@ -72,6 +73,9 @@ export class ScriptedGenerator implements TokenGenerator {
       const ids = this.tok.encode(raw ? `${RAW_REPLY}<|endoftext|>` : scriptedReply(prompt));
       // The sampler runs on flat logits (every id equally likely), so its picks show temperature and seed.
       const flat = new Float32Array(this.vocabSize);
+      // a scored prompt is scored against the same flat logits: every token -log(vocab), rank 1
+      const scoring = req.scorePrompt;
+      if (scoring) scoring.onScores(req.prompt.slice(1).map((id) => scoreToken(flat, id, scoring.top)));
       this.lastSamples = [];
       for (let i = 0; i < req.maxTokens && i < ids.length; i++) {
         if (req.signal?.aborted) {

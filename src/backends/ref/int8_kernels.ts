@@ -133,9 +133,3 @@ export function f32Mxfp4wMatmulQ8(
     }
   }
 }
-
-// Former names, kept while tests/backends/wasm/ still imports them; to be removed with those imports.
-/** @deprecated use f32I8wMatmul */
-export const i8wLinear = f32I8wMatmul;
-/** @deprecated use f32Mxfp4wMatmulQ8 */
-export const mxfp4Q8Linear = f32Mxfp4wMatmulQ8;

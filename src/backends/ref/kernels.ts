@@ -180,15 +180,3 @@ export function rowTopkArgmax(logits: Float32Array, t = 0, n = logits.length): n
   }
   return best;
 }
-
-// Former names, kept while tests/backends/wasm/ still imports them; to be removed with those imports.
-/** @deprecated use f32Bf16wMatmul */
-export const linear = f32Bf16wMatmul;
-/** @deprecated use sdpaSinkWindow */
-export const attentionSink = sdpaSinkWindow;
-/** @deprecated use moeRouterTopkSoftmax */
-export const topkSoftmax = moeRouterTopkSoftmax;
-/** @deprecated use f32Mxfp4wMatmul */
-export const expertLinear = f32Mxfp4wMatmul;
-/** @deprecated use rowTopkArgmax */
-export const argmax = rowTopkArgmax;

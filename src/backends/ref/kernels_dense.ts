@@ -114,11 +114,3 @@ export function moeRouterSoftmaxTopk(
   for (let j = 0; j < k; j++) weights[j] = normTopk ? p[order[j]] / kept : p[order[j]];
   return { experts, weights };
 }
-
-// Former names, kept while tests/backends/wasm/ still imports them; to be removed with those imports.
-/** @deprecated use layernorm */
-export const layerNorm = layernorm;
-/** @deprecated use qkRmsnorm */
-export const qkNorm = qkRmsnorm;
-/** @deprecated use moeRouterSoftmaxTopk */
-export const softmaxTopk = moeRouterSoftmaxTopk;

@@ -1,28 +1,23 @@
-// Builds the WASM CPU backend for a loaded model: the sharded multi-threaded pass when the plan is
-// gpt-oss-shaped (MXFP4 experts; any number of KV slots, batched), else the single-threaded dense pass
-// (RoPE models or GPT-2-shaped ones; one slot).
+// Builds the WASM CPU backend for a loaded model: the sharded multi-threaded pass over its plan (every
+// architecture; any number of KV slots, batched) behind the batch interface.
 
 import { OssiError } from "../../errors.ts";
-import type { Precision } from "../../engine/create_backend.ts";
+import type { ModelPlan } from "../../model/plan.ts";
 import type { LoadedModel } from "../../model/load.ts";
-import type { Backend } from "../backend.ts";
-import { gpt2View, gptOssView, ropeDenseView } from "../legacy_views.ts";
-import { SingleSlotBackend } from "../single_sequence.ts";
-import { Gpt2WasmBackend } from "./gpt2_wasm_backend.ts";
-import { Qwen3WasmBackend } from "./qwen3_wasm_backend.ts";
+import type { Backend, Precision } from "../backend.ts";
 import { WasmBackend } from "./wasm_backend.ts";
 import { WasmBatchBackend } from "./wasm_batch_backend.ts";
 
 export interface WasmCreateOptions {
   readonly maxContext: number;
   readonly slots: number;
-  /** Worker threads of the sharded pass (default: all cores); the dense pass runs on the main thread. */
+  /** Worker threads (default: all cores). */
   readonly threads?: number;
-  /** Int8 expert activations (the sharded pass only). */
+  /** Int8 expert activations (see WasmBackendOptions.moeInt8). */
   readonly moeInt8?: boolean;
   /**
-   * "fast": int8 attention and unembedding weights and int8 expert activations (the sharded pass; the
-   * dense pass runs exact either way). Default "exact".
+   * "fast": int8 weights for every dense matrix but the router (widths that are multiples of 32) and int8
+   * expert activations. Default: defaultPrecision(plan).
    */
   readonly precision?: Precision;
   readonly onProgress?: (done: number, total: number) => void;
@@ -30,36 +25,30 @@ export interface WasmCreateOptions {
   readonly maxTokens?: number;
 }
 
+/**
+ * The precision a model runs at when none is asked for: fast where the checkpoint ships MXFP4 experts
+ * (gpt-oss: its expert bytes are already 4-bit, the gate measured the demo model's answers unchanged, and
+ * llama.cpp's own gpt-oss files hold the rest in Q8_0), exact for float checkpoints, which users expect
+ * to run at the precision they downloaded (`--precision fast` opts in; README has each one's loss).
+ */
+export function defaultPrecision(plan: ModelPlan): Precision {
+  return plan.layers.some((p) => p.mlp.kind === "moe" && p.mlp.format === "mxfp4") ? "fast" : "exact";
+}
+
 export async function createWasmBackend(model: LoadedModel, o: WasmCreateOptions): Promise<Backend> {
-  const oss = gptOssView(model);
-  if (typeof oss !== "string") {
-    const inner = await WasmBackend.create(oss.config, oss.weights, {
-      maxContext: o.maxContext,
-      slots: o.slots,
-      threads: o.threads,
-      moeInt8: o.moeInt8 || o.precision === "fast",
-      int8Weights: o.precision === "fast",
-      onProgress: o.onProgress,
-      maxTokens: o.maxTokens,
-      files: model.store.files,
-    });
-    return new WasmBatchBackend(model.config, inner);
+  if (o.moeInt8 && !model.plan.layers.some((p) => p.mlp.kind === "moe")) {
+    throw new OssiError("--moe-int8 applies to routed experts, which this model does not have", 2);
   }
-  if (o.slots !== 1) {
-    throw new OssiError(
-      `wasm backend: the dense pass holds one KV cache so far (asked for ${o.slots} slots)`,
-    );
-  }
-  if (o.moeInt8) throw new OssiError("--moe-int8 applies to MXFP4 experts, which this model does not have");
-  const rope = ropeDenseView(model);
-  if (typeof rope !== "string") {
-    return new SingleSlotBackend(model.config, Qwen3WasmBackend.create(rope.config, rope.weights, o));
-  }
-  const gpt2 = gpt2View(model);
-  if (typeof gpt2 !== "string") {
-    return new SingleSlotBackend(model.config, Gpt2WasmBackend.create(gpt2.config, gpt2.weights, o));
-  }
-  throw new OssiError(
-    `wasm backend: cannot run this model (the sharded pass ${oss}, the dense pass ${rope}); try --backend ref`,
-  );
+  const precision = o.precision ?? defaultPrecision(model.plan);
+  const inner = await WasmBackend.create(model.config, model.plan, model.weights, {
+    maxContext: o.maxContext,
+    slots: o.slots,
+    threads: o.threads,
+    moeInt8: o.moeInt8 || precision === "fast",
+    int8Weights: precision === "fast",
+    onProgress: o.onProgress,
+    maxTokens: o.maxTokens,
+    files: model.store.files,
+  });
+  return new WasmBatchBackend(model.config, inner);
 }

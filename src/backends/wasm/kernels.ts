@@ -42,6 +42,7 @@ export interface Kernels {
   /** The int8 matmul's form: 1 one relaxed dot per 16 products (where exact), 0 two 7-bit digits, -1 probe. */
   i8w_u8_dot(form: number): number;
   pack_i8w_bf16(src: number, rows: number, cols: number, dst: number): void;
+  pack_i8w_f32(src: number, rows: number, cols: number, dst: number): void;
   f32_i8w_matmul(
     w: number,
     bias: number,
@@ -126,9 +127,40 @@ export interface Kernels {
     dim: number,
     scores: number,
   ): void;
-  topk_softmax(logits: number, tokens: number, n: number, k: number, sel: number, weights: number): void;
+  moe_router_topk_softmax(
+    logits: number,
+    tokens: number,
+    n: number,
+    k: number,
+    sel: number,
+    weights: number,
+  ): void;
   row_topk(x: number, n: number, k: number, ids: number, vals: number): number;
   stream_read(p: number, bytes: number): number;
+  layernorm(y: number, x: number, w: number, b: number, eps: number, tokens: number, n: number): void;
+  gelu_tanh(x: number, n: number): void;
+  qk_rmsnorm(x: number, w: number, eps: number, rows: number, heads: number, dim: number): void;
+  swiglu(out: number, gate: number, up: number, n: number): void;
+  moe_router_softmax_topk(
+    logits: number,
+    tokens: number,
+    n: number,
+    k: number,
+    normTopk: number,
+    sel: number,
+    weights: number,
+  ): void;
+  weighted_row_sum(out: number, src: number, weights: number, tokens: number, k: number, n: number): void;
+  f32_f32w_matmul(
+    w: number,
+    bias: number,
+    rows: number,
+    cols: number,
+    x: number,
+    tokens: number,
+    y: number,
+    yStride: number,
+  ): void;
 }
 
 /** Bytes below this offset are left to the module's static data (constant tables from 1024 up). */

@@ -1,9 +1,12 @@
 // The steps a shard computes on its own slice, and the control block through which the host asks for
-// them. A step reads io.x (the residual, or the attention / SwiGLU rows to project) and writes io.y of the
-// shard's memory; attention runs on the shard's own heads and KV cache, routing on its own router copy.
+// them. A step reads io.x (the residual, or the attention / activation rows to project) and writes io.y of
+// the shard's memory; attention runs on the shard's own heads and KV caches, routing on its own router copy.
+// What a step computes comes from the layer's plan, never from the architecture's name.
 
 import type { Kernels } from "./kernels.ts";
-import type { DenseSlice, ShardLayout, ShardParams } from "./shard_layout.ts";
+import { ffnDown, ffnUp } from "./shard_ffn.ts";
+import type { ShardLayout, ShardParams } from "./shard_layout.ts";
+import { DenseInput, norm } from "./shard_ops.ts";
 
 /** One sequence's rows of a step: rows [row, row + n) at positions pos, pos+1, ... of KV slot `slot`. */
 export interface Segment {
@@ -15,19 +18,20 @@ export interface Segment {
 
 export enum Step {
   /**
-   * Attention of the residual io.x [tokens, hidden] on the shard's heads: rmsnorm, q/k/v, then per
-   * segment (Ctl.Segments) rope, keys and values into its slot's cache, attention with sinks: io.y
-   * [tokens, heads*headDim].
+   * Attention of the residual io.x [tokens, hidden] on the shard's heads: norm, q/k/v, QK-norm, then per
+   * segment (Ctl.Segments) rope, keys and values into its slot's cache, attention (with sinks, in the
+   * layer's window): io.y [tokens, heads*headDim].
    */
   Attn = 1,
   /** Attention output projection of io.x [tokens, heads*headDim]. */
   Out = 2,
   /**
-   * The MoE's first half on the residual io.x [tokens, hidden]: rmsnorm, router logits (io.router), top-k
-   * softmax (io.sel, io.selW), gate_up + SwiGLU for the chosen experts: io.y [tokens*k, pairs].
+   * The feed-forward's first half on the residual io.x [tokens, hidden]: norm, then a dense MLP's gate/up
+   * and activation, or the router, routing (io.sel, io.selW) and each chosen expert's gate/up and SwiGLU:
+   * io.y [tokens*k, activation columns].
    */
-  MoeUp = 3,
-  /** down projection of io.x [tokens*k, ffn], summed with io.selW: io.y [tokens, rows]. */
+  FfnUp = 3,
+  /** down projection of io.x [tokens*k, width] (experts: summed with io.selW): io.y [tokens, rows]. */
   Down = 5,
   /** Unembedding of io.x [tokens, hidden]: logits slice io.y [tokens, rows]. */
   Unembed = 6,
@@ -35,6 +39,16 @@ export enum Step {
   /** Unembedding of the last row of io.x [tokens, hidden], then its k best logits (k in the layer slot)
    * into io.topkIds / io.topkVals. */
   UnembedTopK = 8,
+}
+
+/** Views of a shard's memory. */
+export interface ShardMemory {
+  readonly f32: Float32Array;
+  readonly i32: Int32Array;
+}
+
+export function shardMemory(memory: WebAssembly.Memory): ShardMemory {
+  return { f32: new Float32Array(memory.buffer), i32: new Int32Array(memory.buffer) };
 }
 
 /** Int32 slots of the control SharedArrayBuffer. */
@@ -67,24 +81,12 @@ export function readSegments(ctl: Int32Array): Segment[] {
   return out;
 }
 
-/** Puts `tokens` rows of `cols` floats at x into xp in the form the slice's kernel reads. */
-function prepare(k: Kernels, p: ShardParams, m: DenseSlice, x: number, xp: number, tokens: number): void {
-  if (m.format === "i8") k.quantize_i16_x(x, xp, tokens, m.cols, p.xQMax);
-  else k.permute_bf16_x(x, xp, tokens * m.cols);
-}
-
-/** y [tokens, m.rows] = the slice's rows times xp (from prepare() for a slice of the same format and width). */
-function dense(k: Kernels, m: DenseSlice, xp: number, tokens: number, y: number): void {
-  if (m.format === "i8") k.f32_i8w_matmul(m.w, m.bias, m.rows, m.cols, xp, tokens, y, m.rows);
-  else k.f32_bf16w_matmul(m.w, m.bias, m.rows, m.cols, xp, tokens, y, m.rows);
-}
-
 /**
- * Runs `step` of `layer` on `tokens` rows (the sequences `segs`) on shard s; f32 views its memory.
+ * Runs `step` of `layer` on `tokens` rows (the sequences `segs`) on shard s; f32 and i32 view its memory.
  */
 export function runStep(
   k: Kernels,
-  f32: Float32Array,
+  mem: ShardMemory,
   s: ShardLayout,
   p: ShardParams,
   step: Step,
@@ -94,105 +96,81 @@ export function runStep(
 ): void {
   const io = s.io;
   if (step === Step.Unembed) {
-    prepare(k, p, s.unembed, io.x, io.xp, tokens);
-    dense(k, s.unembed, io.xp, tokens, io.y);
+    new DenseInput(k, io.x, io.xp, tokens, p.xQMax).matmul(s.unembed, io.y);
     return;
   }
   if (step === Step.UnembedTopK) {
     const u = s.unembed;
-    prepare(k, p, u, io.x + (tokens - 1) * u.cols * 4, io.xp, 1);
-    dense(k, u, io.xp, 1, io.y);
+    new DenseInput(k, io.x + (tokens - 1) * u.cols * 4, io.xp, 1, p.xQMax).matmul(u, io.y);
     k.row_topk(io.y, u.rows, layer, io.topkIds, io.topkVals);
     return;
   }
   const L = s.layers[layer];
   switch (step) {
-    case Step.Attn: {
-      k.rmsnorm(io.xn, io.x, L.attnNorm, p.eps, tokens, p.hidden);
-      const h = s.heads, hd = p.headDim, qw = h.heads * hd, kvw = h.kvHeads * hd;
-      if (h.heads === 0) return;
-      prepare(k, p, L.q, io.xn, io.xp, tokens);
-      dense(k, L.q, io.xp, tokens, io.q);
-      dense(k, L.k, io.xp, tokens, io.k);
-      dense(k, L.v, io.xp, tokens, io.v);
-      // per sequence: rope, its keys and values into its slot's cache (positions >= pos are overwritten),
-      // attention against that cache
-      for (const g of segs) {
-        const q = io.q + g.row * qw * 4, kr = io.k + g.row * kvw * 4, vr = io.v + g.row * kvw * 4;
-        const kc = L.kCache[g.slot], vc = L.vCache[g.slot];
-        k.rope(q, g.n, qw, h.heads, hd, s.cos, s.sin, g.pos);
-        k.rope(kr, g.n, kvw, h.kvHeads, hd, s.cos, s.sin, g.pos);
-        f32.copyWithin(kc / 4 + g.pos * kvw, kr / 4, kr / 4 + g.n * kvw);
-        f32.copyWithin(vc / 4 + g.pos * kvw, vr / 4, vr / 4 + g.n * kvw);
-        k.sdpa_sink_window(
-          io.y + g.row * qw * 4,
-          q,
-          kc,
-          vc,
-          g.pos,
-          g.n,
-          p.windows[layer],
-          L.sinks,
-          h.heads,
-          h.kvHeads,
-          hd,
-          io.scores,
-        );
-      }
+    case Step.Attn:
+      attention(k, mem.f32, s, p, layer, tokens, segs);
       return;
-    }
     case Step.Out:
-      prepare(k, p, L.o, io.x, io.xp, tokens);
-      dense(k, L.o, io.xp, tokens, io.y);
+      new DenseInput(k, io.x, io.xp, tokens, p.xQMax).matmul(L.o, io.y);
       return;
-    case Step.MoeUp: {
-      k.rmsnorm(io.xn, io.x, L.mlpNorm, p.eps, tokens, p.hidden);
-      prepare(k, p, L.router, io.xn, io.xp, tokens);
-      dense(k, L.router, io.xp, tokens, io.router);
-      k.topk_softmax(io.router, tokens, p.experts, p.k, io.sel, io.selW);
-      const g = L.gateUp;
-      k.f32_mxfp4w_moe_gate_up_swiglu(
-        g.blocks,
-        g.scales,
-        g.bias,
-        p.experts,
-        g.rows,
-        g.cols,
-        io.xn,
-        io.xp,
-        tokens,
-        io.sel,
-        p.k,
-        io.y,
-        p.swigluLimit,
-        p.swigluAlpha,
-        io.tmp,
-        io.lists,
-        p.moeInt8,
-      );
+    case Step.FfnUp:
+      norm(k, L.mlpNorm, io.xn, io.x, p.eps, tokens, p.hidden);
+      ffnUp(k, mem, s, p, layer, tokens);
       return;
+    case Step.Down:
+      ffnDown(k, mem, s, p, layer, tokens);
+      return;
+  }
+}
+
+/** The Attn step: see Step.Attn. */
+function attention(
+  k: Kernels,
+  f32: Float32Array,
+  s: ShardLayout,
+  p: ShardParams,
+  layer: number,
+  tokens: number,
+  segs: readonly Segment[],
+): void {
+  const io = s.io, L = s.layers[layer], a = p.layers[layer].attention;
+  const h = s.heads, hd = p.headDim, qw = h.heads * hd, kvw = h.kvHeads * hd;
+  norm(k, L.attnNorm, io.xn, io.x, p.eps, tokens, p.hidden);
+  if (h.heads === 0) return;
+  // q, k, v projections of the shard's heads
+  const x = new DenseInput(k, io.xn, io.xp, tokens, p.xQMax);
+  x.matmul(L.q, io.q);
+  x.matmul(L.k, io.k);
+  x.matmul(L.v, io.v);
+  // per-head RMSNorm of q and k
+  if (a.qkNorm) {
+    k.qk_rmsnorm(io.q, L.qNorm, p.eps, tokens, h.heads, hd);
+    k.qk_rmsnorm(io.k, L.kNorm, p.eps, tokens, h.kvHeads, hd);
+  }
+  // per sequence: rope, its keys and values into its slot's cache (positions >= pos are overwritten),
+  // attention against that cache
+  for (const g of segs) {
+    const q = io.q + g.row * qw * 4, kr = io.k + g.row * kvw * 4, vr = io.v + g.row * kvw * 4;
+    const kc = L.kCache[g.slot], vc = L.vCache[g.slot];
+    if (a.rope) {
+      k.rope(q, g.n, qw, h.heads, hd, s.cos, s.sin, g.pos);
+      k.rope(kr, g.n, kvw, h.kvHeads, hd, s.cos, s.sin, g.pos);
     }
-    case Step.Down: {
-      const d = L.down;
-      k.f32_mxfp4w_moe_down_sum(
-        d.blocks,
-        d.scales,
-        d.bias,
-        p.experts,
-        d.rows,
-        d.cols,
-        io.x,
-        io.xp,
-        tokens,
-        io.sel,
-        io.selW,
-        p.k,
-        io.y,
-        io.tmp,
-        io.lists,
-        p.moeInt8,
-      );
-      return;
-    }
+    f32.copyWithin(kc / 4 + g.pos * kvw, kr / 4, kr / 4 + g.n * kvw);
+    f32.copyWithin(vc / 4 + g.pos * kvw, vr / 4, vr / 4 + g.n * kvw);
+    k.sdpa_sink_window(
+      io.y + g.row * qw * 4,
+      q,
+      kc,
+      vc,
+      g.pos,
+      g.n,
+      a.window,
+      L.sinks,
+      h.heads,
+      h.kvHeads,
+      hd,
+      io.scores,
+    );
   }
 }

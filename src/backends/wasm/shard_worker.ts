@@ -3,7 +3,7 @@
 
 import { instantiateKernels, type Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
-import { Ctl, readSegments, runStep, Step } from "./shard_step.ts";
+import { Ctl, readSegments, runStep, type ShardMemory, shardMemory, Step } from "./shard_step.ts";
 import { waitForChange } from "./spin_wait.ts";
 
 export interface WorkerInit {
@@ -21,13 +21,13 @@ const scope = self as unknown as {
 
 scope.onmessage = (e) => {
   const init = e.data;
-  let shards: { layout: ShardLayout; k: Kernels; f32: Float32Array }[];
+  let shards: { layout: ShardLayout; k: Kernels; mem: ShardMemory }[];
   try {
     const module = new WebAssembly.Module(init.wasm as BufferSource);
     shards = init.shards.map((s) => ({
       layout: s.layout,
       k: instantiateKernels(module, s.memory),
-      f32: new Float32Array(s.memory.buffer),
+      mem: shardMemory(s.memory),
     }));
   } catch (err) {
     scope.postMessage(`cannot instantiate the kernels: ${(err as Error).message}`);
@@ -46,7 +46,7 @@ scope.onmessage = (e) => {
     const layer = Atomics.load(ctl, Ctl.Layer), tokens = Atomics.load(ctl, Ctl.Tokens);
     const segs = step === Step.Attn ? readSegments(ctl) : [];
     try {
-      for (const s of shards) runStep(s.k, s.f32, s.layout, init.params, step, layer, tokens, segs);
+      for (const s of shards) runStep(s.k, s.mem, s.layout, init.params, step, layer, tokens, segs);
     } catch (err) {
       Atomics.store(ctl, Ctl.Failed, 1);
       console.error(`wasm worker: ${(err as Error).message}`);

@@ -1,14 +1,19 @@
-// The WASM CPU backend: the gpt-oss forward pass over AssemblyScript SIMD kernels. Everything per layer runs
-// in worker threads over weight shards (see shard_layout.ts), each a row-slice of every matrix in its own
-// memory, so a model larger than wasm32's 4 GiB fits: attention on each shard's own KV heads and cache, the
-// matmuls, routing on each shard's router copy. The main thread keeps the residual stream, moves rows
-// between shards and adds the residuals. A batch of sequences runs as one stack of rows: every matmul reads
-// its weights once for all of them; rope, the cache append and attention run per sequence against its
-// slot's cache (one per slot in each shard). greedy()/topk() of one sequence unembed on the shards and
-// bring back only each shard's best k logits, not the whole row.
+// The WASM CPU backend: one forward pass over the model's plan (every architecture) on AssemblyScript SIMD
+// kernels. Everything per layer runs in worker threads over weight shards (see shard_layout.ts), each a
+// row-slice of every matrix in its own memory, so a model larger than wasm32's 4 GiB fits: attention on
+// each shard's own KV heads and cache, the matmuls, routing on each shard's router copy. The main thread
+// keeps the residual stream, widens the embedding rows, moves rows between shards and adds the residuals.
+// A batch of sequences runs as one stack of rows: every matmul reads its weights once for all of them;
+// rope, the cache append and attention run per sequence against its slot's cache (one per slot in each
+// shard). greedy()/topk() of one sequence unembed on the shards and bring back only each shard's best k
+// logits, not the whole row.
 
 import { OssiError } from "../../errors.ts";
-import type { GptOssConfig } from "../../model/gpt_oss.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import { loadRow } from "../../model/dtypes.ts";
+import type { ModelPlan } from "../../model/plan.ts";
+import { ropeTables } from "../../model/rope.ts";
+import type { ModelWeights } from "../../model/weights.ts";
 import {
   checkBatch,
   checkFinite,
@@ -21,22 +26,24 @@ import {
   type Sequence,
   TOPK_MAX,
 } from "../backend.ts";
-import type { GptOssWeights } from "../legacy_views.ts";
-import type { SequenceOptions, SingleSequenceBackend } from "../single_sequence.ts";
-import { ropeTables } from "../../model/rope.ts";
 import { Arena, instantiateKernels, type Kernels, readKernelsWasm, sharedMemory } from "./kernels.ts";
 import { releaseMappedPages } from "./page_release.ts";
 import { ropeCosSin } from "./rope_tables.ts";
 import { fillShard } from "./shard_fill.ts";
 import {
-  placedWeightBytes,
+  checkShardsFit,
+  type FfnSlices,
+  type NormSlice,
   planShards,
   shardCount,
   type ShardLayout,
+  type ShardModel,
   shardParams,
   UNEMBED_ROWS,
 } from "./shard_layout.ts";
+import { norm } from "./shard_ops.ts";
 import { type Segment, Step } from "./shard_step.ts";
+import { wasmUnsupported } from "./plan_support.ts";
 import { WorkerPool } from "./worker_pool.ts";
 
 export interface WasmBackendOptions {
@@ -54,13 +61,16 @@ export interface WasmBackendOptions {
    */
   readonly maxTokens?: number;
   /**
-   * Quantize the MoE experts' activations to int8 per 32 values (faster: about 1.5x decode and 1.9x prefill
-   * on the experts) instead of 22 bits, which keeps the f32 reference's accuracy. Default false.
+   * Quantize the experts' activations to int8 per 32 values (MXFP4 experts: faster, about 1.5x decode and
+   * 1.9x prefill on the experts, instead of 22 bits, which keep the f32 reference's accuracy; float experts
+   * on int8 weights: one int8 level instead of 15 bits). Default false.
    */
   readonly moeInt8?: boolean;
   /**
-   * Attention, router and unembedding as int8 rows with a scale each, quantized at load from the file's
-   * bf16 (half the bytes per token), on int8 activations. Default false.
+   * Every dense matrix but the router (attention, dense MLPs, float experts, unembedding) as int8 with a
+   * bf16 scale per 32 columns, quantized at load from the file's bf16, f16 or f32 (a quarter of f32's
+   * bytes, half of bf16's), on 15-bit activations; matrices whose width is not a multiple of 32 stay as
+   * they are. Default false.
    */
   readonly int8Weights?: boolean;
   /**
@@ -77,12 +87,13 @@ export interface WasmBackendOptions {
 interface MainBuffers {
   x: number; // [T, hidden] residual stream
   xn: number; // [T, hidden]: the final norm (and, for debug dumps, the layer norms)
-  att: number; // [T, heads*headDim] attention of all heads
+  att: number; // [T, heads*headDim] attention of all heads (and, for debug dumps, the roped queries)
+  kRows: number; // [T, kvHeads*headDim] for debug dumps: the roped keys
   proj: number; // [T, hidden]
-  act: number; // [T*k, ffn]
-  attnNorm: number[]; // per layer [hidden], for debug dumps
-  mlpNorm: number[];
-  finalNorm: number;
+  act: number; // [T*k, widest FFN]
+  attnNorm: NormSlice[]; // per layer [hidden] weight and bias, for debug dumps
+  mlpNorm: NormSlice[];
+  finalNorm: NormSlice;
 }
 
 /** A chunk row whose logits are wanted, and where they go: `out` from float `at`. */
@@ -95,7 +106,17 @@ interface LogitRow {
 /** What a chunk polls before each step on the shards; true stops it (ForwardAbortedError). */
 type StopPoll = (() => boolean) | undefined;
 
-export class WasmBackend implements SingleSequenceBackend {
+/** The options of one sequence's forward(). */
+export interface SequenceOptions {
+  readonly logits: Sequence["logits"];
+  readonly debug?: DebugSink;
+}
+
+/**
+ * The pass itself: batches (forwardBatch/greedyBatch, behind the batch interface in wasm_batch_backend.ts)
+ * and, on slot 0, one sequence's forward()/greedy()/topk().
+ */
+export class WasmBackend {
   readonly name = "wasm" as const;
   private readonly f32: Float32Array;
   private readonly u32: Uint32Array;
@@ -107,8 +128,9 @@ export class WasmBackend implements SingleSequenceBackend {
   private readonly cursors: Int32Array;
 
   private constructor(
-    readonly config: GptOssConfig,
-    private readonly w: GptOssWeights,
+    readonly config: ModelConfig,
+    private readonly plan: ModelPlan,
+    private readonly w: ModelWeights,
     readonly maxContext: number,
     readonly slots: number,
     readonly threads: number,
@@ -133,88 +155,94 @@ export class WasmBackend implements SingleSequenceBackend {
   }
 
   static async create(
-    config: GptOssConfig,
-    w: GptOssWeights,
+    config: ModelConfig,
+    plan: ModelPlan,
+    w: ModelWeights,
     opts: WasmBackendOptions,
   ): Promise<WasmBackend> {
     const c = config, H = c.hiddenSize, qw = c.numHeads * c.headDim;
-    if (H % 32 !== 0 || qw % 8 !== 0 || c.headDim % 4 !== 0) {
-      throw new OssiError(
-        `wasm backend: needs hidden % 32, heads*head_dim % 8 and head_dim % 4 == 0 (got ${H}, ${qw}, ${c.headDim}); try --backend ref`,
-      );
-    }
-    if (w.embed.dtype !== "BF16") {
-      throw new OssiError(`wasm backend: the embedding is ${w.embed.dtype}; it supports BF16 only`);
-    }
+    const why = wasmUnsupported(c, plan);
+    if (why) throw new OssiError(`wasm backend: cannot run ${why}; try --backend ref`);
     const threads = opts.threads ?? navigator.hardwareConcurrency ?? 1;
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
       throw new OssiError(`--threads must be an integer from 1 to 256, got ${opts.threads}`, 2);
     }
-    const maxTokens = opts.maxTokens ?? 256, ctx = opts.maxContext, slots = opts.slots ?? 1;
+    const maxTokens = opts.maxTokens ?? 256, slots = opts.slots ?? 1;
+    // learned positions end at the model's context
+    const ctx = Math.min(opts.maxContext, c.maxContext);
     if (!Number.isInteger(slots) || slots < 1) throw new OssiError(`wasm backend: bad slot count ${slots}`);
     const wasm = readKernelsWasm();
     const module = new WebAssembly.Module(wasm as BufferSource);
 
     // main memory: the residual stream and the rows moved between shards
-    const a = new Arena(), T = maxTokens, K = c.expertsPerToken;
-    const vecs = (n: number) => Array.from({ length: c.numLayers }, () => a.alloc(n * 4));
+    const a = new Arena(), T = maxTokens;
+    const K = Math.max(1, ...plan.layers.map((p) => (p.mlp.kind === "moe" ? p.mlp.topK : 1)));
+    const F = Math.max(...plan.layers.map((p) => p.mlp.width));
+    const norms = (bias: boolean) => ({ w: a.alloc(H * 4), b: bias ? a.alloc(H * 4) : 0 });
     const b: MainBuffers = {
       x: a.alloc(T * H * 4),
       xn: a.alloc(T * H * 4),
       att: a.alloc(T * qw * 4),
+      kRows: a.alloc(T * c.numKvHeads * c.headDim * 4),
       proj: a.alloc(T * H * 4),
-      act: a.alloc(T * K * c.intermediateSize * 4),
-      attnNorm: vecs(H),
-      mlpNorm: vecs(H),
-      finalNorm: a.alloc(H * 4),
+      act: a.alloc(T * K * F * 4),
+      attnNorm: plan.layers.map((p) => norms(p.norm === "layernorm")),
+      mlpNorm: plan.layers.map((p) => norms(p.norm === "layernorm")),
+      finalNorm: norms(w.finalNormBias !== null),
     };
     const memory = sharedMemory(a.pages);
     const f32 = new Float32Array(memory.buffer);
+    const putNorm = (n: NormSlice, weight: Float32Array, bias: Float32Array | null) => {
+      f32.set(weight, n.w / 4);
+      if (n.b) f32.set(bias!, n.b / 4);
+    };
     w.layers.forEach((L, l) => {
-      f32.set(L.attnNorm, b.attnNorm[l] / 4);
-      f32.set(L.mlpNorm, b.mlpNorm[l] / 4);
+      putNorm(b.attnNorm[l], L.attnNorm, L.attnNormBias);
+      putNorm(b.mlpNorm[l], L.mlpNorm, L.mlpNormBias);
     });
-    f32.set(w.finalNorm, b.finalNorm / 4);
+    putNorm(b.finalNorm, w.finalNorm, w.finalNormBias);
 
     // weight shards, copied once from the mapping, each with its heads' KV cache of every slot
     const moeInt8 = opts.moeInt8 || opts.q8Recipe;
-    const shards = opts.shards ?? shardCount(c, threads, ctx, slots);
-    const layouts = planShards(c, shards, maxTokens, ctx, slots, {
-      int8Weights: opts.int8Weights || opts.q8Recipe,
-      int8Router: opts.q8Recipe,
-      expertRows4: moeInt8,
-    });
-    const rope = ropeCosSin(ropeTables(c.rope), c.headDim, ctx);
-    const total = placedWeightBytes(c);
+    const model: ShardModel = {
+      config: c,
+      plan,
+      weights: w,
+      maxTokens,
+      maxContext: ctx,
+      slots,
+      formats: {
+        int8Weights: opts.int8Weights || opts.q8Recipe,
+        int8Router: opts.q8Recipe,
+        expertRows4: moeInt8,
+      },
+    };
+    const layouts = planShards(model, opts.shards ?? shardCount(model, threads));
+    checkShardsFit(layouts);
+    const rope = c.rope ? ropeCosSin(ropeTables(c.rope), c.headDim, ctx) : null;
+    // progress in parts: each shard's layers and its unembedding
+    const total = layouts.length * (plan.layers.length + 1);
     let done = 0;
     const memories: WebAssembly.Memory[] = [];
     for (const layout of layouts) {
       const m = sharedMemory(layout.pages);
       memories.push(m);
-      // dropping the mapping's resident pages after each layer keeps peak RSS near the wasm memories alone
-      const release = () => opts.files && releaseMappedPages(opts.files);
-      const packer = instantiateKernels(module, m);
-      fillShard(
-        layout,
-        m,
-        w,
-        rope,
-        packer,
-        (n) => opts.onProgress?.(done = Math.min(total, done + n), total),
-        release,
-      );
-      release();
+      // dropping the mapping's resident pages after each part keeps peak RSS near the wasm memories alone
+      fillShard(layout, m, w, rope, instantiateKernels(module, m), () => {
+        if (opts.files) releaseMappedPages(opts.files);
+        opts.onProgress?.(++done, total);
+      });
     }
-    opts.onProgress?.(total, total);
     const pool = await WorkerPool.start(
       wasm,
       layouts,
       memories,
-      shardParams(c, maxTokens, moeInt8),
+      shardParams(c, plan, maxTokens, moeInt8),
       Math.min(threads, layouts.length),
     );
     return new WasmBackend(
       c,
+      plan,
       w,
       ctx,
       slots,
@@ -355,7 +383,7 @@ export class WasmBackend implements SingleSequenceBackend {
     }
     if (stop?.()) throw new ForwardAbortedError();
     // final norm of the last token; each shard unembeds it and keeps its k best
-    this.k.rmsnorm(b.xn, b.x + (T - 1) * H * 4, b.finalNorm, this.config.norm.eps, 1, H);
+    norm(this.k, b.finalNorm, b.xn, b.x + (T - 1) * H * 4, this.config.norm.eps, 1, H);
     this.broadcast(b.xn, H);
     this.pool.run(Step.UnembedTopK, k, 1);
     const found = this.mergeCandidates(k);
@@ -398,7 +426,7 @@ export class WasmBackend implements SingleSequenceBackend {
     stop: StopPoll,
   ): void {
     const c = this.config, k = this.k, b = this.b, f32 = this.f32, H = c.hiddenSize, T = tokens.length;
-    const qw = c.numHeads * c.headDim, K = c.expertsPerToken, F = c.intermediateSize;
+    const hd = c.headDim, qw = c.numHeads * hd, kvw = c.numKvHeads * hd, ffnTap = this.plan.ffnTap;
     const emit = (name: string, layer: number, rows: number, at: number, width: number) =>
       dbg?.(name, layer, rows, f32.slice(at / 4, at / 4 + rows * width));
     const run = (step: Step, layer: number, rows = T) => {
@@ -406,22 +434,36 @@ export class WasmBackend implements SingleSequenceBackend {
       this.pool.run(step, layer, rows);
     };
 
-    // token embedding: bf16 rows widened straight from the mapping
-    const embed = this.w.embed.data as Uint16Array;
+    // token embedding, widened from the mapping (plus the learned position of each row)
     for (let t = 0; t < T; t++) {
-      const src = tokens[t] * H, dst = b.x / 4 + t * H;
-      for (let i = 0; i < H; i++) this.u32[dst + i] = embed[src + i] << 16;
+      const at = b.x / 4 + t * H;
+      loadRow(this.w.embed, tokens[t], f32.subarray(at, at + H), this.u32.subarray(at, at + H));
     }
+    if (this.w.posEmbed) this.addPositions(segs, T);
     emit("embedding", -1, T, b.x, H);
     this.pool.setSegments(segs);
 
     for (let l = 0; l < c.numLayers; l++) {
-      // attention: each shard norms x, projects q/k/v of its KV heads, then per sequence ropes them,
-      // appends to its slot's cache (positions >= pos are overwritten) and attends with sinks (sliding
-      // window on the layers with one)
+      const p = this.plan.layers[l], K = p.mlp.kind === "moe" ? p.mlp.topK : 1, F = p.mlp.width;
+      // attention: each shard norms x, projects q/k/v of its KV heads (QK-norm where the plan has it),
+      // then per sequence ropes them, appends to its slot's cache (positions >= pos are overwritten) and
+      // attends (sinks and sliding window where the layer has them)
       if (dbg) this.debugNorm(dbg, "attn_norm", l, T, b.attnNorm[l]);
       this.broadcast(b.x, T * H);
       run(Step.Attn, l);
+      if (dbg && p.attention.rope) {
+        const what = p.attention.qkNorm ? "qk_norm_and_rope" : "rope";
+        this.gather((s) => ({ r0: s.heads.h0 * hd, rows: s.heads.heads * hd }), T, b.att, qw, (io) => io.q);
+        emit(`q_after_${what}`, l, T, b.att, qw);
+        this.gather(
+          (s) => ({ r0: s.heads.kv0 * hd, rows: s.heads.kvHeads * hd }),
+          T,
+          b.kRows,
+          kvw,
+          (io) => io.k,
+        );
+        emit(`k_after_${what}`, l, T, b.kRows, kvw);
+      }
       this.gatherHeads(T, b.att, qw);
       emit("attn_core", l, T, b.att, qw);
       // output projection, residual
@@ -432,27 +474,27 @@ export class WasmBackend implements SingleSequenceBackend {
       k.add_inplace(b.x, b.proj, T * H);
       emit("residual_after_attention", l, T, b.x, H);
 
-      // MoE: each shard norms x, routes with its router copy (the same choice everywhere: same bits) and
-      // runs gate_up + SwiGLU on its rows of the chosen experts
+      // feed-forward: each shard norms x and computes its columns of the activation (experts: routed
+      // with its router copy, the same choice everywhere: same bits), then its rows of the down projection
+      // (experts: summed over each token's choices)
       if (dbg) this.debugNorm(dbg, "mlp_norm", l, T, b.mlpNorm[l]);
       this.broadcast(b.x, T * H);
-      run(Step.MoeUp, l);
-      if (dbg) this.debugRouting(dbg, l, T);
-      this.gatherPairs(l, T * K, b.act, F);
-      // down projection, weighted sum over the chosen experts
+      run(Step.FfnUp, l);
+      if (dbg && p.mlp.kind === "moe") this.debugRouting(dbg, l, T, p.mlp.experts, K);
+      this.gather((s) => ({ r0: s.layers[l].act.c0, rows: s.layers[l].act.cols }), T * K, b.act, F);
       this.broadcast(b.act, T * K * F);
       run(Step.Down, l);
-      this.gather((s) => s.layers[l].down, T, b.proj, H);
-      emit("moe_out", l, T, b.proj, H);
+      this.gather((s) => downRows(s.layers[l].ffn), T, b.proj, H);
+      emit(`${ffnTap}_out`, l, T, b.proj, H);
       // residual
       k.add_inplace(b.x, b.proj, T * H);
-      emit("residual_after_moe", l, T, b.x, H);
+      emit(`residual_after_${ffnTap}`, l, T, b.x, H);
     }
 
     if (want.length === 0) return;
     // final norm of the wanted rows (side by side), unembedding into the callers' logits, UNEMBED_ROWS
     // rows at a time
-    want.forEach((w, j) => k.rmsnorm(b.xn + j * H * 4, b.x + w.row * H * 4, b.finalNorm, c.norm.eps, 1, H));
+    want.forEach((w, j) => norm(k, b.finalNorm, b.xn + j * H * 4, b.x + w.row * H * 4, c.norm.eps, 1, H));
     emit("final_norm", -1, want.length, b.xn, H);
     for (let r0 = 0; r0 < want.length; r0 += UNEMBED_ROWS) {
       const rows = Math.min(UNEMBED_ROWS, want.length - r0);
@@ -468,18 +510,32 @@ export class WasmBackend implements SingleSequenceBackend {
     }
   }
 
-  /** Debug dumps only: the rmsnorm the shards apply, computed here from the same kernel and inputs. */
-  private debugNorm(dbg: DebugSink, name: string, l: number, T: number, w: number): void {
+  /** Adds each row's learned position embedding (f32 adds, as the reference) to the residual x. */
+  private addPositions(segs: readonly Segment[], T: number): void {
+    const H = this.config.hiddenSize, x = this.f32.subarray(this.b.x / 4, this.b.x / 4 + T * H);
+    const row = new Float32Array(H);
+    for (const g of segs) {
+      for (let t = 0; t < g.n; t++) {
+        loadRow(this.w.posEmbed!, g.pos + t, row);
+        const at = (g.row + t) * H;
+        for (let i = 0; i < H; i++) x[at + i] += row[i];
+      }
+    }
+  }
+
+  /** Debug dumps only: the norm the shards apply, computed here from the same kernel and inputs. */
+  private debugNorm(dbg: DebugSink, name: string, l: number, T: number, n: NormSlice): void {
     const H = this.config.hiddenSize, b = this.b;
-    this.k.rmsnorm(b.xn, b.x, w, this.config.norm.eps, T, H);
+    norm(this.k, n, b.xn, b.x, this.config.norm.eps, T, H);
     dbg(name, l, T, this.f32.slice(b.xn / 4, b.xn / 4 + T * H));
   }
 
-  /** Debug dumps only: router logits and choices, as shard 0 computed them (every shard has the same). */
-  private debugRouting(dbg: DebugSink, l: number, T: number): void {
-    const io = this.layouts[0].io, E = this.config.numExperts, K = this.config.expertsPerToken;
-    dbg("router_logits", l, T, this.shardF32[0].slice(io.router / 4, io.router / 4 + T * E));
+  /** Debug dumps only: router logits, choices and weights, as shard 0 computed them (all have the same). */
+  private debugRouting(dbg: DebugSink, l: number, T: number, E: number, K: number): void {
+    const io = this.layouts[0].io, f32 = this.shardF32[0];
+    dbg("router_logits", l, T, f32.slice(io.router / 4, io.router / 4 + T * E));
     dbg("router_topk", l, T, Float32Array.from(this.shardI32[0].subarray(io.sel / 4, io.sel / 4 + T * K)));
+    dbg("expert_weights", l, T, f32.slice(io.selW / 4, io.selW / 4 + T * K));
   }
 
   /** Copies `floats` floats at main offset `at` into every shard's io.x. */
@@ -488,15 +544,19 @@ export class WasmBackend implements SingleSequenceBackend {
     this.layouts.forEach((s, i) => this.shardF32[i].set(src, s.io.x / 4));
   }
 
-  /** Assembles [T, width] at main offset `at` from each shard's [T, rows] slice starting at column r0. */
+  /**
+   * Assembles [T, width] at main offset `at` from each shard's [T, rows] slice starting at column r0, read
+   * from its io.y (or the buffer `from` picks).
+   */
   private gather(
     slice: (s: ShardLayout) => { r0: number; rows: number },
     T: number,
     at: number,
     width: number,
+    from: (io: ShardLayout["io"]) => number = (io) => io.y,
   ): void {
     this.layouts.forEach((s, i) => {
-      const { r0, rows } = slice(s), src = this.shardF32[i], y = s.io.y / 4;
+      const { r0, rows } = slice(s), src = this.shardF32[i], y = from(s.io) / 4;
       for (let t = 0; t < T; t++) {
         this.f32.set(src.subarray(y + t * rows, y + (t + 1) * rows), at / 4 + t * width + r0);
       }
@@ -507,16 +567,6 @@ export class WasmBackend implements SingleSequenceBackend {
   private gatherHeads(T: number, at: number, width: number): void {
     const hd = this.config.headDim;
     this.gather((s) => ({ r0: s.heads.h0 * hd, rows: s.heads.heads * hd }), T, at, width);
-  }
-
-  /** Assembles the SwiGLU activations [count, ffn] from each shard's [count, pairs] slice. */
-  private gatherPairs(l: number, count: number, at: number, ffn: number): void {
-    this.layouts.forEach((s, i) => {
-      const g = s.layers[l].gateUp, pairs = g.rows / 2, p0 = g.r0 / 2, src = this.shardF32[i], y = s.io.y / 4;
-      for (let r = 0; r < count; r++) {
-        this.f32.set(src.subarray(y + r * pairs, y + (r + 1) * pairs), at / 4 + r * ffn + p0);
-      }
-    });
   }
 
   /** Turns the per-step profile on (an empty one) or off (null); see stepProfile(). */
@@ -533,4 +583,9 @@ export class WasmBackend implements SingleSequenceBackend {
   dispose(): void {
     this.pool.dispose();
   }
+}
+
+/** The rows of the hidden state a shard's down projection writes. */
+function downRows(f: FfnSlices): { r0: number; rows: number } {
+  return f.kind === "float" ? f.down[0] : f.down;
 }

@@ -6,7 +6,7 @@ import { OssiError } from "../../errors.ts";
 import { instantiateKernels, type Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
 import type { WorkerInit } from "./shard_worker.ts";
-import { Ctl, ctlInts, runStep, type Segment, Step } from "./shard_step.ts";
+import { Ctl, ctlInts, runStep, type Segment, type ShardMemory, shardMemory, Step } from "./shard_step.ts";
 import { waitForChange } from "./spin_wait.ts";
 
 /** How long the host waits for workers to make progress on one step. */
@@ -16,7 +16,7 @@ const STALL_MS = 300_000;
 interface HostShard {
   readonly layout: ShardLayout;
   readonly k: Kernels;
-  readonly f32: Float32Array;
+  readonly mem: ShardMemory;
 }
 
 export class WorkerPool {
@@ -49,7 +49,7 @@ export class WorkerPool {
     const host = layouts.filter((_, s) => s % threads === 0).map((layout) => ({
       layout,
       k: instantiateKernels(module, memories[layout.index]),
-      f32: new Float32Array(memories[layout.index].buffer),
+      mem: shardMemory(memories[layout.index]),
     }));
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
@@ -113,7 +113,7 @@ export class WorkerPool {
     }
     let failed: unknown = null;
     try {
-      for (const s of this.host) runStep(s.k, s.f32, s.layout, this.params, step, layer, tokens, this.segs);
+      for (const s of this.host) runStep(s.k, s.mem, s.layout, this.params, step, layer, tokens, this.segs);
     } catch (e) {
       failed = e;
     }

@@ -1,13 +1,13 @@
-// f32_i8w_matmul, quantize_i16_x and pack_i8w_bf16 against their scalar definition in
+// f32_i8w_matmul, quantize_i16_x and pack_i8w_bf16 / pack_i8w_f32 against their scalar definition in
 // src/backends/ref/int8_kernels.ts (the same integers, the same block sums), and against the f32 linear()
 // within the bound of the two quantizations; in both of the kernel's forms (one relaxed dot per 16 products
 // where this machine's dot reads u8 exactly, else two 7-bit digits), which must give the same bits.
 
 import { assert, assertEquals } from "../../assert.ts";
-import { linear } from "../../../src/backends/ref/kernels.ts";
+import { f32Bf16wMatmul as linear } from "../../../src/backends/ref/kernels.ts";
 import {
+  f32I8wMatmul as i8wLinear,
   I8W_X_QMAX,
-  i8wLinear,
   quantizeBlocks,
   quantizeI8Weights,
 } from "../../../src/backends/ref/int8_kernels.ts";
@@ -26,6 +26,11 @@ function randomBf16(rows: number, cols: number, r: () => number): Mat {
 /** The kernel's forms: 1 the u8 form (the digit form where the probe finds no exact u8 dot), 0 digits. */
 const FORMS = [1, 0];
 
+/** The same values as f32 weights (what f16 and f32 checkpoints are widened to at load). */
+function asF32(m: Mat): Mat {
+  return { ...m, dtype: "F32", data: Float32Array.from(m.data as Uint16Array, bf16ToF32) };
+}
+
 /**
  * Packs m on the wasm side and quantizes x under `form`; returns offsets of everything the matmul needs
  * and the form in use.
@@ -33,20 +38,24 @@ const FORMS = [1, 0];
 function setUp(h: Harness, m: Mat, x: Float32Array, tokens: number, qMax = I8W_X_QMAX, form = 1) {
   const used = h.k.i8w_u8_dot(form);
   const w = h.zeros(h.k.i8w_bytes(m.rows, m.cols));
-  h.k.pack_i8w_bf16(h.put(m.data as Uint16Array), m.rows, m.cols, w);
+  if (m.dtype === "BF16") h.k.pack_i8w_bf16(h.put(m.data as Uint16Array), m.rows, m.cols, w);
+  else h.k.pack_i8w_f32(h.put(m.data as Float32Array), m.rows, m.cols, w);
   const xq = h.zeros(tokens * h.k.i16_xq_row_bytes(m.cols));
   h.k.quantize_i16_x(h.put(x), xq, tokens, m.cols, qMax);
   return { w, xq, used };
 }
 
-Deno.test("pack_i8w_bf16() and quantize_i16_x() give the reference's integers and scales", () => {
-  for (const form of FORMS) packAndQuantize(form);
-});
+for (const dtype of ["BF16", "F32"] as const) {
+  Deno.test(`pack_i8w_${dtype.toLowerCase()}() and quantize_i16_x() give the reference's integers and scales`, () => {
+    for (const form of FORMS) packAndQuantize(dtype, form);
+  });
+}
 
-function packAndQuantize(form: number): void {
+function packAndQuantize(dtype: "BF16" | "F32", form: number): void {
   const r = rng(1), rows = 7, cols = 64, tokens = 3;
-  const m = randomBf16(rows, cols, r);
-  (m.data as Uint16Array).fill(0, 2 * cols, 3 * cols); // an all-zero row
+  const bf16 = randomBf16(rows, cols, r);
+  (bf16.data as Uint16Array).fill(0, 2 * cols, 3 * cols); // an all-zero row
+  const m = dtype === "BF16" ? bf16 : asF32(bf16);
   const x = randomF32(tokens * cols, r, 3);
   x.fill(0, 32, 64); // an all-zero block
   x[5] = 0.5 * (x[6] = 1); // a tie, rounded to even once scaled
@@ -147,7 +156,7 @@ Deno.test("f32_i8w_matmul() on one token: 16-row tiles, then 4-row groups, then 
   check(3, 32, 1, 13, false);
 });
 
-Deno.test("f32_i8w_matmul() on several tokens: 8-token tiles, then 2-token ones, then one", () => {
+Deno.test("f32_i8w_matmul() on several tokens: 4-token tiles, then 2-token ones, then one", () => {
   check(8, 64, 4, 21);
   check(13, 128, 7, 22);
   check(5, 32, 2, 23, false);

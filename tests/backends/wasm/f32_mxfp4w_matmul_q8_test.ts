@@ -1,10 +1,10 @@
 // f32_mxfp4w_matmul_q8 (the fast path's experts: four rows interleaved, int8 activations), its packer and
-// quantizer against their scalar definition (mxfp4Q8Linear: the same integers and block sums), against
-// expertLinear() within the int8 bound, and tile-independence of each token's bits.
+// quantizer against their scalar definition (f32Mxfp4wMatmulQ8: the same integers and block sums), against
+// f32Mxfp4wMatmul() within the int8 bound, and tile-independence of each token's bits.
 
 import { assert, assertEquals } from "../../assert.ts";
-import { expertLinear } from "../../../src/backends/ref/kernels.ts";
-import { mxfp4Q8Linear, quantizeBlocks } from "../../../src/backends/ref/int8_kernels.ts";
+import { f32Mxfp4wMatmul } from "../../../src/backends/ref/kernels.ts";
+import { f32Mxfp4wMatmulQ8, quantizeBlocks } from "../../../src/backends/ref/int8_kernels.ts";
 import type { Mxfp4Experts } from "../../../src/model/mxfp4.ts";
 import { Harness } from "./kernel_harness.ts";
 import { randomExperts, randomF32, rng } from "../../random.ts";
@@ -68,7 +68,7 @@ Deno.test("quantize_q8_x() gives the reference's integers, half scales and offse
 
 /**
  * Runs the kernel on n tokens of expert 1 of a 3-expert set (output i holds input n-1-i: the lists count)
- * and checks every value against mxfp4Q8Linear and expertLinear.
+ * and checks every value against f32Mxfp4wMatmulQ8 and f32Mxfp4wMatmul.
  */
 function check(rows: number, cols: number, n: number, seed: number): Float32Array {
   const r = rng(seed), m = randomExperts(r, 3, rows, cols), x = randomF32(n * cols, r, 2);
@@ -91,11 +91,11 @@ function check(rows: number, cols: number, n: number, seed: number): Float32Arra
   const got = h.f32(y, n * stride);
   const q = quantizeBlocks(x, n, cols, 127);
   const fused = new Float32Array(n * rows), plain = new Float32Array(n * rows);
-  mxfp4Q8Linear(fused, q, m, e, n, true);
-  mxfp4Q8Linear(plain, q, m, e, n, false);
+  f32Mxfp4wMatmulQ8(fused, q, m, e, n, true);
+  f32Mxfp4wMatmulQ8(plain, q, m, e, n, false);
   const exact = new Float32Array(rows);
   for (let t = 0; t < n; t++) {
-    expertLinear(exact, x, t * cols, m, e);
+    f32Mxfp4wMatmul(exact, x, t * cols, m, e);
     const out = (n - 1 - t) * stride;
     for (let row = 0; row < rows; row++) {
       const g = got[out + row], i = t * rows + row, ulp = Math.abs(fused[i]) * 2 ** -20 + 1e-30;
@@ -158,7 +158,7 @@ Deno.test("f32_mxfp4w_matmul_q8() sums the largest products exactly (the i32 cha
     m.blocks.fill(0x77);
     const x = new Float32Array(n * cols).fill(sign), got = runAll(m, x, n), want = new Float32Array(rows);
     for (let t = 0; t < n; t++) {
-      expertLinear(want, x, t * cols, m, 0);
+      f32Mxfp4wMatmul(want, x, t * cols, m, 0);
       for (let row = 0; row < rows; row++) {
         const g = got[t * rows + row];
         assert(

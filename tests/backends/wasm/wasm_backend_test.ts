@@ -8,7 +8,7 @@ import {
   GPT_OSS_EXACT,
   refBackend,
 } from "../fixture_check.ts";
-import { batched, ossView } from "../gpt_oss_view.ts";
+import { openWasm } from "./open_wasm.ts";
 import { assert, assertEquals } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
@@ -18,10 +18,10 @@ const ref = readReference("gpt-oss-tiny");
 
 for (const layout of ["", "/original"]) {
   Deno.test(`WasmBackend matches gpt-oss-tiny${layout || " (Hub layout)"} prompt logits, debug values and greedy tokens`, async () => {
-    const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout), v = ossView(model);
+    const model = loadModel(FIXTURES + "/gpt-oss-tiny" + layout);
     await checkAgainstReference(
       "gpt-oss-tiny",
-      () => batched(model, WasmBackend.create(v.config, v.weights, { maxContext: 64, threads: 2 })),
+      () => openWasm(model, { maxContext: 64, threads: 2 }),
       GPT_OSS_DEBUG,
       GPT_OSS_EXACT,
     );
@@ -36,7 +36,7 @@ for (const [path, precision] of [["exact", {}], ["fast", { int8Weights: true, mo
     const want = await forward1(refBackend(model, 64), toks, 0, "all");
     let first: Float32Array | undefined;
     for (const [threads, shards, maxTokens] of [[1, 1, 64], [2, 4, 5], [3, 3, 1], [1, 5, 7]]) {
-      const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+      const b = await WasmBackend.create(model.config, model.plan, model.weights, {
         maxContext: 64,
         threads,
         shards,
@@ -66,7 +66,7 @@ for (const [path, precision] of [["exact", {}], ["fast", { int8Weights: true, mo
 Deno.test("WasmBackend chunked prefill equals one call, and rolling back overwrites the cache", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   // files: the mapped pages are dropped after loading; the mapping must still read back intact
-  const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+  const b = await WasmBackend.create(model.config, model.plan, model.weights, {
     maxContext: 64,
     threads: 2,
     files: model.store.files,
@@ -91,7 +91,7 @@ Deno.test("WasmBackend chunked prefill equals one call, and rolling back overwri
 
 Deno.test("WasmBackend rejects out-of-range token ids and context overflow", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+  const b = await WasmBackend.create(model.config, model.plan, model.weights, {
     maxContext: 8,
     threads: 1,
   });
@@ -111,7 +111,7 @@ Deno.test("WasmBackend gives all 150 logit rows of a long prefill the same bits 
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   const toks = Array.from({ length: 150 }, (_, i) => (i * 37 + 3) % model.config.vocabSize);
   const run = async (maxTokens: number) => {
-    const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+    const b = await WasmBackend.create(model.config, model.plan, model.weights, {
       maxContext: 160,
       threads: 2,
       maxTokens,

@@ -10,7 +10,6 @@ import { WasmBatchBackend } from "../../../src/backends/wasm/wasm_batch_backend.
 import { createBackend, type Precision } from "../../../src/engine/create_backend.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { FIXTURES, readReference } from "../../fixture_util.ts";
-import { ossView } from "../gpt_oss_view.ts";
 
 const model = loadModel(FIXTURES + "/gpt-oss-tiny"), V = model.config.vocabSize;
 const prompt = readReference("gpt-oss-tiny").prompt_token_ids;
@@ -20,10 +19,10 @@ async function open(slots: number, maxTokens = 64, precision: Precision = "exact
   if (maxTokens === 64) {
     return await createBackend(model, "wasm", { maxContext: 64, slots, threads: 2, precision });
   }
-  const v = ossView(model), fast = precision === "fast";
+  const fast = precision === "fast";
   return new WasmBatchBackend(
     model.config,
-    await WasmBackend.create(v.config, v.weights, {
+    await WasmBackend.create(model.config, model.plan, model.weights, {
       maxContext: 64,
       slots,
       threads: 2,

@@ -7,7 +7,6 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
-import { ossView } from "../gpt_oss_view.ts";
 import { DEMO_MODEL, FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
 import { DEMO_EVAL } from "../../demo_eval.ts";
 
@@ -17,7 +16,7 @@ const FAST = { int8Weights: true, moeInt8: true };
 async function tinyLogitsOff(opts: Record<string, boolean>): Promise<number> {
   const ref = readReference("gpt-oss-tiny");
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+  const b = await WasmBackend.create(model.config, model.plan, model.weights, {
     maxContext: 64,
     threads: 2,
     ...opts,
@@ -58,10 +57,10 @@ for (
   }]] as const
 ) {
   Deno.test(`${mode} leaves the demo model's greedy answers unchanged on 16 eval prompts`, async () => {
-    const model = loadModel(DEMO_MODEL), v = ossView(model);
+    const model = loadModel(DEMO_MODEL);
     const base = { maxContext: 256, threads: 2 };
-    const exact = await WasmBackend.create(v.config, v.weights, base);
-    const fast = await WasmBackend.create(v.config, v.weights, { ...base, ...opts });
+    const exact = await WasmBackend.create(model.config, model.plan, model.weights, base);
+    const fast = await WasmBackend.create(model.config, model.plan, model.weights, { ...base, ...opts });
     try {
       for (const item of DEMO_EVAL.filter((_, i) => i % 3 === 0).slice(0, 16)) {
         const want = await greedyAnswer(exact, item.prompt_ids, 40);

@@ -5,7 +5,6 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
-import { ossView } from "../gpt_oss_view.ts";
 import { FIXTURES, maxAbsDiff, readReference, runCli } from "../../fixture_util.ts";
 
 /**
@@ -18,7 +17,7 @@ const INT8_LOGITS_TOLERANCE = 0.6;
 Deno.test("int8 MoE activations keep gpt-oss-tiny's logits within their own tolerance, and move them", async () => {
   const ref = readReference("gpt-oss-tiny");
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+  const b = await WasmBackend.create(model.config, model.plan, model.weights, {
     maxContext: 64,
     threads: 2,
     moeInt8: true,

@@ -4,9 +4,8 @@
 
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { loadModel } from "../../../src/model/load.ts";
-import type { GptOssWeights } from "../../../src/backends/legacy_views.ts";
+import type { ModelWeights } from "../../../src/model/weights.ts";
 import { WasmBackend } from "../../../src/backends/wasm/wasm_backend.ts";
-import { ossView } from "../gpt_oss_view.ts";
 import { argmax } from "../../../src/chat/sampler.ts";
 import { FIXTURES, readReference } from "../../fixture_util.ts";
 
@@ -36,7 +35,7 @@ Deno.test("WasmBackend.greedy()/topk() equal forward()'s argmax/top-k across thr
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
   const toks = ref.prompt_token_ids;
   for (const [threads, shards, maxTokens] of [[1, 1, 64], [2, 2, 64], [2, 3, 5], [1, 5, 7], [2, 8, 64]]) {
-    const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+    const b = await WasmBackend.create(model.config, model.plan, model.weights, {
       maxContext: 64,
       threads,
       shards,
@@ -63,10 +62,13 @@ Deno.test("WasmBackend.topk() breaks exact ties across shards toward the lower t
   // row j of the unembedding is row j % 37: every logit appears about 14 times, spread over the shards
   const src = model.weights.unembed.data as Uint16Array, data = new Uint16Array(V * H);
   for (let j = 0; j < V; j++) data.set(src.subarray((j % 37) * H, (j % 37 + 1) * H), j * H);
-  const v = ossView(model),
-    weights: GptOssWeights = { ...v.weights, unembed: { ...v.weights.unembed, data } };
+  const weights: ModelWeights = { ...model.weights, unembed: { ...model.weights.unembed, data } };
   for (const [threads, shards] of [[1, 1], [2, 4], [1, 7]]) {
-    const b = await WasmBackend.create(v.config, weights, { maxContext: 64, threads, shards });
+    const b = await WasmBackend.create(model.config, model.plan, weights, {
+      maxContext: 64,
+      threads,
+      shards,
+    });
     try {
       const toks = ref.prompt_token_ids.slice(0, 9);
       const logits = await b.forward(toks, 0, { logits: "last" });
@@ -80,7 +82,7 @@ Deno.test("WasmBackend.topk() breaks exact ties across shards toward the lower t
 
 Deno.test("WasmBackend.greedy()/topk() reject no tokens, a bad k and bad token ids with RangeError", async () => {
   const model = loadModel(FIXTURES + "/gpt-oss-tiny");
-  const b = await WasmBackend.create(ossView(model).config, ossView(model).weights, {
+  const b = await WasmBackend.create(model.config, model.plan, model.weights, {
     maxContext: 16,
     threads: 1,
     shards: 2,

@@ -8,7 +8,6 @@
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { OssiError } from "../../../src/errors.ts";
 import { type Backend, ForwardAbortedError, type Sequence } from "../../../src/backends/backend.ts";
-import { rowTopkArgmax } from "../../../src/backends/ref/kernels.ts";
 import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
 import {
   STOP_POLL_ROWS,
@@ -18,9 +17,9 @@ import {
 import type { GptOssConfig } from "../../../src/model/gpt_oss.ts";
 import { type LoadedModel, loadModel } from "../../../src/model/load.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
-import { rng } from "../../random.ts";
 import { sharedGpu } from "./gpu_harness.ts";
 import { RANDOM_ARCHS, randomArchModel, randomModel } from "./random_model.ts";
+import { checkPicks, script } from "../batch_script.ts";
 
 const SLOTS = 4, CTX = 40;
 
@@ -31,40 +30,6 @@ async function webgpu(model: LoadedModel, opts: Partial<WebGpuOptions> = {}): Pr
     gpu: await sharedGpu(),
     ...opts,
   });
-}
-
-/**
- * Batches that exercise the slots: A (13 tokens) and B (5) prefilled together, C (7) joining the decode
- * steps of A and B, then decode batches of 4, 3 and 2 sequences at different positions, slots out of order.
- */
-function script(vocab: number, seed: number): Sequence[][] {
-  const r = rng(seed), toks = (n: number) => Array.from({ length: n }, () => Math.floor(r() * vocab));
-  const one = () => toks(1);
-  return [
-    [{ slot: 0, tokens: toks(13), pos: 0, logits: "all" }, {
-      slot: 2,
-      tokens: toks(5),
-      pos: 0,
-      logits: "last",
-    }],
-    [
-      { slot: 2, tokens: one(), pos: 5, logits: "last" },
-      { slot: 1, tokens: toks(7), pos: 0, logits: "all" },
-      { slot: 0, tokens: one(), pos: 13, logits: "last" },
-    ],
-    [
-      { slot: 3, tokens: toks(2), pos: 0, logits: "all" },
-      { slot: 1, tokens: one(), pos: 7, logits: "last" },
-      { slot: 0, tokens: one(), pos: 14, logits: "last" },
-      { slot: 2, tokens: one(), pos: 6, logits: "last" },
-    ],
-    [
-      { slot: 1, tokens: one(), pos: 8, logits: "last" },
-      { slot: 0, tokens: one(), pos: 15, logits: "none" },
-      { slot: 2, tokens: one(), pos: 7, logits: "last" },
-    ],
-    [{ slot: 2, tokens: one(), pos: 8, logits: "last" }, { slot: 3, tokens: one(), pos: 2, logits: "last" }],
-  ];
 }
 
 /** Runs the script on both backends; every sequence's logits agree within `tol`. Returns the worst. */
@@ -80,27 +45,6 @@ async function compareScript(got: Backend, want: Backend, batches: Sequence[][],
     });
   }
   return worst;
-}
-
-/** greedy() and topk() of a batch of sequences equal forward()'s argmax and sorted logits, per sequence. */
-async function checkPicks(b: Backend, vocab: number, what: string): Promise<void> {
-  const batch = [
-    { slot: 3, tokens: [1, 2], pos: 3 },
-    { slot: 0, tokens: [5], pos: 16 },
-    { slot: 2, tokens: [7], pos: 9 },
-  ];
-  const ids = await b.greedy!(batch);
-  const top = await b.topk!(batch, 4);
-  // the same rows again (the cache entries are rewritten with the same values)
-  const logits = await b.forward(batch.map((s) => ({ ...s, logits: "last" as const })));
-  batch.forEach((_, j) => {
-    const l = logits[j];
-    assertEquals(ids[j], rowTopkArgmax(l), `${what}: greedy of sequence ${j}`);
-    const order = Array.from(l.keys()).sort((x, y) => l[y] - l[x] || x - y).slice(0, 4);
-    assertEquals(Array.from(top[j].ids), order, `${what}: topk ids of sequence ${j}`);
-    assertEquals(Array.from(top[j].logits), order.map((i) => l[i]), `${what}: topk logits of sequence ${j}`);
-  });
-  assert(vocab >= 4);
 }
 
 for (const arch of RANDOM_ARCHS) {

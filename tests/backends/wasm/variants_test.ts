@@ -1,10 +1,10 @@
-// The WASM GPT-2 / Qwen3 backends against the reference backend on shapes the fixtures do not have, built
-// in memory: Qwen3-MoE with norm_topk_prob false and with a dense-only layer, Qwen3 with a sliding window,
+// The wasm pass against the reference backend on shapes the fixtures do not have, built in memory:
+// Qwen3-MoE with norm_topk_prob false and with a dense-only layer, Qwen3 with a sliding window,
 // attention biases and an untied head, GPT-2 untied, and random Qwen3 / GPT-2 shapes with odd widths and
 // f16 / f32 / bf16 weights (so both matmul kernels and the widening at load run).
 
 import { assert, assertEquals } from "../../assert.ts";
-import { argmax } from "../../../src/backends/ref/kernels.ts";
+import { rowTopkArgmax } from "../../../src/backends/ref/kernels.ts";
 import { RefBackend } from "../../../src/backends/ref/ref_backend.ts";
 import { createWasmBackend } from "../../../src/backends/wasm/create.ts";
 import { f32ToBf16, f32ToF16, type FloatDType, type Mat } from "../../../src/model/dtypes.ts";
@@ -92,13 +92,13 @@ Deno.test("wasm GPT-2/Qwen3 variants match the reference backend: prompt logits 
     const got = await forward1(wb, tokens, 0, "all");
     const d = maxAbsDiff(got, Array.from(want));
     assert(d < 1e-3, `${what}: prompt logits differ by ${d}`);
-    let a = argmax(want, tokens.length - 1, V);
+    let a = rowTopkArgmax(want, tokens.length - 1, V);
     for (let i = 0; i < 4; i++) {
       const w = await forward1(ref, [a], tokens.length + i, "last");
       const g = await forward1(wb, [a], tokens.length + i, "last");
       assert(maxAbsDiff(g, Array.from(w)) < 1e-3, `${what}: step ${i} logits`);
-      assertEquals(argmax(g), argmax(w), `${what}: step ${i}`);
-      a = argmax(w);
+      assertEquals(rowTopkArgmax(g), rowTopkArgmax(w), `${what}: step ${i}`);
+      a = rowTopkArgmax(w);
     }
     // rolling back: rerunning the last two positions with other tokens overwrites their cache entries
     const back = [3, 4], p = tokens.length + 2;

@@ -1,7 +1,9 @@
-// The GPT-2 / Qwen3 / Qwen3-MoE / Llama WASM backends against the fixtures' independent float64 references: prompt
-// logits, debug values, greedy tokens over the KV cache, chunked prefill, and prefill in short steps.
+// The wasm pass on the GPT-2, Qwen3, Qwen3-MoE and Llama fixtures against their independent float64
+// references: prompt logits, debug values, greedy tokens over the KV cache, chunked prefill, and prefill in
+// short steps.
 
-import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "../../assert.ts";
+import { OssiError } from "../../../src/errors.ts";
 import { createWasmBackend } from "../../../src/backends/wasm/create.ts";
 import { type LoadedModel, loadModel } from "../../../src/model/load.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "../../fixture_util.ts";
@@ -66,4 +68,12 @@ Deno.test("wasm GPT-2 caps its context at n_positions; bad positions and token i
   await assertRejects(() => forward1(b, [1], 64, "none"), RangeError, /context overflow/);
   await assertRejects(() => forward1(b, [389], 0, "none"), RangeError, /token id 389/);
   await assertRejects(() => forward1(b, [1.5], 0, "none"), RangeError, /token id 1.5/);
+});
+
+Deno.test("wasm refuses --moe-int8 in one line for a model without routed experts", async () => {
+  const err = await assertRejects(
+    () => createWasmBackend(loadModel(`${FIXTURES}/qwen3-tiny`), { maxContext: 64, slots: 1, moeInt8: true }),
+    OssiError,
+  );
+  assertMatch(err.message, /^--moe-int8 applies to routed experts, which this model does not have$/);
 });
