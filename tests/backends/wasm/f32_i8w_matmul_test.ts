@@ -1,12 +1,12 @@
 // f32_i8w_matmul, quantize_i16_x and pack_i8w_bf16 / pack_i8w_f32 against their scalar definition in
-// src/backends/ref/int8_kernels.ts (the same integers, the same block sums), and against the f32 linear()
+// src/backends/ref/int8_kernels.ts (the same integers, the same block sums), and against the f32 f32Bf16wMatmul()
 // within the bound of the two quantizations; in both of the kernel's forms (one relaxed dot per 16 products
 // where this machine's dot reads u8 exactly, else two 7-bit digits), which must give the same bits.
 
 import { assert, assertEquals } from "../../assert.ts";
-import { f32Bf16wMatmul as linear } from "../../../src/backends/ref/kernels.ts";
+import { f32Bf16wMatmul } from "../../../src/backends/ref/kernels.ts";
 import {
-  f32I8wMatmul as i8wLinear,
+  f32I8wMatmul,
   I8W_X_QMAX,
   quantizeBlocks,
   quantizeI8Weights,
@@ -87,7 +87,7 @@ function packAndQuantize(dtype: "BF16" | "F32", form: number): void {
   }
 }
 
-/** Runs the kernel and checks it against i8Linear (both fma settings bracket the machine) and linear(). */
+/** Runs the kernel and checks it against f32I8wMatmul (both fma settings bracket the machine) and f32Bf16wMatmul(). */
 function check(
   rows: number,
   cols: number,
@@ -118,10 +118,10 @@ function checkForm(
   const got = h.f32(y, tokens * stride);
   const wq = quantizeI8Weights(m), xqRef = quantizeBlocks(x, tokens, cols, qMax);
   const fused = new Float32Array(tokens * rows), plain = new Float32Array(tokens * rows);
-  i8wLinear(fused, xqRef, wq, b, tokens, true);
-  i8wLinear(plain, xqRef, wq, b, tokens, false);
+  f32I8wMatmul(fused, xqRef, wq, b, tokens, true);
+  f32I8wMatmul(plain, xqRef, wq, b, tokens, false);
   const exact = new Float32Array(tokens * rows);
-  linear(exact, x, m, b, tokens);
+  f32Bf16wMatmul(exact, x, m, b, tokens);
   const wf = Float32Array.from(m.data as Uint16Array, bf16ToF32);
   for (let t = 0; t < tokens; t++) {
     for (let row = 0; row < rows; row++) {
@@ -185,9 +185,9 @@ Deno.test("f32_i8w_matmul() is exact at the extremes: q = -127 (u = 1) and 127 (
     const { w, xq } = setUp(h, m, x, tokens, I8W_X_QMAX, form), y = h.zeros(tokens * rows * 4);
     h.k.f32_i8w_matmul(w, 0, rows, cols, xq, tokens, y, rows);
     const got = h.f32(y, tokens * rows), want = new Float32Array(tokens * rows);
-    i8wLinear(want, quantizeBlocks(x, tokens, cols, I8W_X_QMAX), quantizeI8Weights(m), null, tokens);
+    f32I8wMatmul(want, quantizeBlocks(x, tokens, cols, I8W_X_QMAX), quantizeI8Weights(m), null, tokens);
     assertEquals([...got], [...want], `form ${form}`);
-    linear(want, x, m, null, tokens);
+    f32Bf16wMatmul(want, x, m, null, tokens);
     for (let i = 0; i < got.length; i++) {
       assert(Math.abs(got[i] - want[i]) < 0.01, `form ${form} ${i}: ${got[i]} ${want[i]}`);
     }
