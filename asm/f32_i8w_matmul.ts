@@ -1,23 +1,30 @@
 // int8-weight matmul for the fast path's attention and unembedding: weights are quantized once at load
 // (pack_i8w_bf16, pack_i8w_f32: per row and 32-column block a bf16 scale, q = round(w / scale) in [-127, 127], as
-// llama.cpp's Q8_0 and as many bytes; one scale per row instead changed a demo answer) and stored four
-// rows interleaved: lane r of v128 j of a group holds columns 4j..4j+3 of row r, so one 4-byte activation
-// splat meets four rows in one i32x4.relaxed_dot_i8x16_i7x16_add_s. Activations are quantized per token and
-// per 32-value block to int8 (quantize_i16_x, q in [-127, 127], llama.cpp's Q8_0 activations) and stored
-// as u = q + 128 in [1, 255]; a block's dot is W . u - 128 * (sum of W), the row sums coming from one more
-// dot against ones, shared by every token of a tile. Where this engine's relaxed dot reads its second
-// operand as u8 without saturating (x86 with AVX-VNNI: one vpdpbusd, 16 products; probed once, u8Dot),
-// W . u is one dot per 16 products: twice the i16 pmaddwd form's rate (scripts/int8_dot_bench.ts).
-// Elsewhere u is stored as two 7-bit digits (u = 128 h + l) and takes two dots, with the same integers.
+// llama.cpp's Q8_0 and as many bytes; one scale per row instead changed a demo answer) and stored as u = q + 128
+// in [1, 255], four rows interleaved: lane r of v128 j of a group holds columns 4j..4j+3 of row r, so one
+// 4-byte activation splat meets four rows in one i32x4.relaxed_dot_i8x16_i7x16_add_s. Activations are
+// quantized per token and per 32-value block to int8 (quantize_i8w_x, q in [-127, 127], llama.cpp's Q8_0
+// activations) with the block's -128 * (sum of q) beside its scale: a block's dot chain starts there, so it
+// ends at x . (u - 128) = x . q with no work per weight. Where this engine's relaxed dot reads its second
+// operand as u8 without saturating (x86 with AVX-VNNI: one vpdpbusd, 16 products; probed once, u8Dot), that
+// is one dot per 16 products. Elsewhere each weight v128 is split into two 7-bit digits (u = 128 h + l) at
+// run time and takes two dots, with the same integers.
 // A block's dot is exact in i32; blocks are summed in f32, each times its activation scale times its
 // weight scale, in order: every (row, token) gets the same result whatever its tile or path.
+// Several tokens go through panel(): the tokens in chunks of four whose bytes quantize_i8w_x interleaves
+// (one v128 holds four tokens' four columns, splat by shuffles), against up to four row pairs at a time.
+// What bounds it is not the dot (two per cycle on this CPU) but what V8 emits around it (every wasm load
+// carries a bounds check; 15 xmm registers) and how the weight reads overlap the dots: per four columns a
+// pair's two weight loads and one activation load feed eight dots (eight i32 chains in registers, the f32
+// block sums in the outputs), and the four pairs' weights stream side by side. On the unembedding (one
+// thread, scripts/i8w_kernel_bench.ts) 2 to 4 tokens then take 1.0-1.15x the time of one, 8 tokens 1.8x.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
-import { blockMaxAbs, storeRows } from "./int_common";
+import { blockMaxAbs, q8RowBytes, quantizeQ8Rows, storeRows } from "./int_common";
 
-/** Bytes of one quantized activation row: cols bytes u (or cols l, then cols h), then cols/32 f32 scales. */
-export function i16_xq_row_bytes(cols: i32): i32 {
-  return (cols * 2 + (cols >> 5) * 4 + 15) & ~15;
+/** Bytes of one quantize_i8w_x row: cols int8 q, then per block an f32 scale and -128 * (sum of q) (i32). */
+export function i8w_xq_row_bytes(cols: i32): i32 {
+  return q8RowBytes(cols);
 }
 
 /**
@@ -37,15 +44,16 @@ export function i8w_bytes(rows: i32, cols: i32): i32 {
 let u8Dot: i32 = -1;
 
 /**
- * Whether i32x4.relaxed_dot_i8x16_i7x16_add_s computes 127 * 200 * 4 exactly (vpdpbusd: second operand
- * u8, four products summed in i32), not saturating pairs in i16 (pmaddubsw) nor reading 200 as -56 (signed
- * dot). The operands come from memory.size so the compiler cannot fold the relaxed op.
+ * Whether i32x4.relaxed_dot_i8x16_i7x16_add_s computes -127 * 255 * 4 and 127 * 200 * 4 exactly (vpdpbusd:
+ * second operand u8, four products summed in i32), not saturating pairs in i16 (pmaddubsw) nor reading 255
+ * as -1 (a signed dot). The operands come from memory.size so the compiler cannot fold the relaxed op.
  */
 function probeU8Dot(): i32 {
   const huge = memory.size() == 0x7fffffff;
-  const a = i8x16.splat(<i8>(huge ? 0 : 127)), b = i8x16.splat(<i8>(huge ? 0 : 200));
-  const d = i32x4.relaxed_dot_i8x16_i7x16_add_s(a, b, i32x4.splat(0));
-  return i32x4.all_true(i32x4.eq(d, i32x4.splat(127 * 200 * 4))) ? 1 : 0;
+  const lo = i8x16.splat(<i8>(huge ? 0 : -127)), hi = i8x16.splat(<i8>(huge ? 0 : 127));
+  const d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(lo, i8x16.splat(<i8>(huge ? 0 : 255)), i32x4.splat(0));
+  const d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(hi, i8x16.splat(<i8>(huge ? 0 : 200)), i32x4.splat(0));
+  return i32x4.all_true(i32x4.eq(d0, i32x4.splat(-127 * 255 * 4))) && i32x4.all_true(i32x4.eq(d1, i32x4.splat(127 * 200 * 4))) ? 1 : 0;
 }
 
 @inline function useU8Dot(): bool {
@@ -54,9 +62,9 @@ function probeU8Dot(): i32 {
 }
 
 /**
- * Which form quantize_i16_x and f32_i8w_matmul use: 1 the u8 form (only where probed exact), 0 the digit
- * form, -1 the probe's choice. Returns the form now in use. For tests, which run both forms on one machine;
- * a form change must come before quantizing the rows the matmul reads.
+ * Which form f32_i8w_matmul uses: 1 the u8 form (only where probed exact), 0 the digit form, -1 the probe's
+ * choice. Returns the form now in use. For tests, which run both forms on one machine; the packed weights
+ * and the quantized activations are the same in both.
  */
 export function i8w_u8_dot(form: i32): i32 {
   u8Dot = form < 0 ? probeU8Dot() : form == 1 ? probeU8Dot() : 0;
@@ -64,36 +72,13 @@ export function i8w_u8_dot(form: i32): i32 {
 }
 
 /**
- * Quantizes `rows` rows of `cols` floats (x, contiguous) into rows of i16_xq_row_bytes(cols) at xq: per
- * 32-value block, scale = maxabs / qMax (0 for an all-zero block), q = round(x * (qMax / maxabs)) formed in
- * f64, ties to even, stored as u = q + 128 (the u8 form: byte c; the digit form: u & 127 at byte c, u >> 7
- * at byte cols + c); the f32 scales follow at 2 cols. A block holding NaN or an infinity gets scale NaN and
- * q 0, so every dot with it is NaN (a non-finite activation never turns finite). qMax: 1..127 (127, one
- * int8 level as llama.cpp's Q8_0 activations, is the fast path's). cols % 32 == 0.
+ * Quantizes `rows` rows of `cols` floats (x, contiguous) into i8w_xq_row_bytes(cols) per row at xq
+ * (int_common's quantizeQ8Rows, in chunks of four rows): q per 32-value block with qMax levels (1..127;
+ * 127, one int8 level as llama.cpp's Q8_0 activations, is the fast path's), then per block the scale
+ * maxabs / qMax and -128 * (sum of q). cols % 32 == 0.
  */
-export function quantize_i16_x(x: usize, xq: usize, rows: i32, cols: i32, qMax: i32): void {
-  if (qMax < 1 || qMax > 127) unreachable();
-  const nb = cols >> 5, rowBytes = <usize>i16_xq_row_bytes(cols), c1 = <usize>cols, u8 = useU8Dot();
-  for (let t = 0; t < rows; t++) {
-    const xr = x + (<usize>t * c1 << 2), q = xq + <usize>t * rowBytes, sc = q + (c1 << 1);
-    for (let b = 0; b < nb; b++) {
-      const s = xr + (<usize>b << 7);
-      const maxAbs = blockMaxAbs(s);
-      const finite = maxAbs < Infinity; // false for NaN too
-      const inv: f64 = finite && maxAbs > 0 ? <f64>qMax / <f64>maxAbs : 0;
-      store<f32>(sc + (<usize>b << 2), finite ? (maxAbs > 0 ? <f32>(<f64>maxAbs / <f64>qMax) : 0) : NaN);
-      for (let c = 0; c < 32; c++) {
-        const u = (finite ? <i32>nearest<f64>(<f64>load<f32>(s + (<usize>c << 2)) * inv) : 0) + 128;
-        const at = q + <usize>((b << 5) + c);
-        if (u8) {
-          store<u8>(at, <u8>u);
-        } else {
-          store<u8>(at, <u8>(u & 127));
-          store<u8>(at + c1, <u8>(u >> 7));
-        }
-      }
-    }
-  }
+export function quantize_i8w_x(x: usize, xq: usize, rows: i32, cols: i32, qMax: i32): void {
+  quantizeQ8Rows(x, xq, rows, cols, qMax, 1, -128, true);
 }
 
 /** Four weights of a row (columns c..c+3) widened to f32: bf16 (the high half of an f32) or f32 as stored. */
@@ -118,8 +103,8 @@ export function quantize_i16_x(x: usize, xq: usize, rows: i32, cols: i32, qMax: 
 /**
  * Packs rows [rows, cols] at src (bf16 or f32) into groups of four rows at dst (i8w_group_bytes each): per
  * row and 32-column block, scale = maxabs / 127 rounded up to a bf16 (0 for an all-zero block), q =
- * round(w / scale) in f64, ties to even, so |q| <= 127; byte 4r + (c & 3) of v128 c >> 2 holds row r,
- * column c. The last group is padded with zero rows. cols % 32 == 0.
+ * round(w / scale) in f64, ties to even, so |q| <= 127; byte 4r + (c & 3) of v128 c >> 2 holds q + 128 of
+ * row r, column c. The last group is padded with rows of q = 0. cols % 32 == 0.
  */
 function packRows(src: usize, rows: i32, cols: i32, dst: usize, bf16: bool): void {
   const padded = (rows + 3) & ~3, nb = cols >> 5, gBytes = <usize>i8w_group_bytes(cols);
@@ -142,8 +127,9 @@ function packRows(src: usize, rows: i32, cols: i32, dst: usize, bf16: bool): voi
           const q23 = i32x4.trunc_sat_f64x2_s_zero(f64x2.nearest(f64x2.div(f64x2.promote_low_f32x4(v128.shuffle<i32>(w, w, 2, 3, 2, 3)), scale)));
           q = v128.shuffle<i32>(q01, q23, 0, 1, 4, 5);
         }
-        // |q| <= 127: the narrowing is exact; columns c..c+3 go to bytes 4r..4r+3 of v128 c/4
-        const q8 = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q, q), i16x8.splat(0));
+        // |q| <= 127: the narrowing is exact, and flipping bit 7 makes q + 128; columns c..c+3 go to bytes
+        // 4r..4r+3 of v128 c/4
+        const q8 = v128.xor(i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q, q), i16x8.splat(0)), i8x16.splat(-128));
         store<u32>(group + (<usize>(c >> 2) << 4) + (lane << 2), i32x4.extract_lane(q8, 0));
       }
     }
@@ -165,43 +151,51 @@ export function pack_i8w_f32(src: usize, rows: i32, cols: i32, dst: usize): void
   return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(ws + (<usize>b << 3))), 16);
 }
 
-/** d + the four row dots of weights v (4 columns per row) against the 4-byte splat at p. */
-@inline function dot4(v: v128, p: usize, d: v128): v128 {
-  return i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.load32_splat(p), d);
+/** d + the four row dots of the token's 4-byte splat a against weights v (4 columns per row, u8). */
+@inline function dot(a: v128, v: v128, d: v128): v128 {
+  return i32x4.relaxed_dot_i8x16_i7x16_add_s(a, v, d);
+}
+
+/** acc + f32(d) * (wsc * xsc): block b's exact dot d of a (row group, token) into its f32 sum. */
+@inline function blockSum(d: v128, wsc: v128, xsc: v128, acc: v128): v128 {
+  return f32x4.relaxed_madd(f32x4.convert_i32x4_s(d), f32x4.mul(wsc, xsc), acc);
+}
+
+/** Lane l of v in every lane. */
+@inline function lane(v: v128, l: i32): v128 {
+  switch (l) {
+    case 0: return v128.shuffle<i32>(v, v, 0, 0, 0, 0);
+    case 1: return v128.shuffle<i32>(v, v, 1, 1, 1, 1);
+    case 2: return v128.shuffle<i32>(v, v, 2, 2, 2, 2);
+    default: return v128.shuffle<i32>(v, v, 3, 3, 3, 3);
+  }
 }
 
 /**
- * acc + f32(d - offset) * (wsc * the token's scale of block b, at xs + 4b): offset = 128 * the four rows'
- * weight sums, wsc their weight scales (weightScales).
- */
-@inline function blockSum(d: v128, offset: v128, wsc: v128, b: i32, xs: usize, acc: v128): v128 {
-  const exact = i32x4.sub(d, offset);
-  return f32x4.relaxed_madd(f32x4.convert_i32x4_s(exact), f32x4.mul(wsc, v128.load32_splat(xs + (<usize>b << 2))), acc);
-}
-
-/**
- * Four row groups (16 rows from group pointer w, gBytes apart) against one token x (u8 form), the decode
- * tile: per 32-column block, each group's token dot and row sums as two independent chains.
+ * Four row groups (16 rows from group pointer w, gBytes apart) against one token x (a chunk of one, u8
+ * form), the decode tile: per four columns one activation splat meets four groups' weights.
  */
 function tile16x1(w: usize, gBytes: usize, nb: i32, x: usize, cols: usize, y: usize, bias: usize, r: i32): void {
-  let f0 = f32x4.splat(0), f1 = f32x4.splat(0), f2 = f32x4.splat(0), f3 = f32x4.splat(0);
-  const ones = i8x16.splat(1), sc = x + (cols << 1), ws = w + (cols << 2);
-  const w1 = w + gBytes, w2 = w + 2 * gBytes, w3 = w + 3 * gBytes;
+  let f0 = f32x4.splat(0), f1 = f0, f2 = f0, f3 = f0;
+  const ws = w + (cols << 2), w1 = w + gBytes, w2 = w1 + gBytes, w3 = w2 + gBytes;
+  const sc = x + cols, sums = sc + (cols >> 3);
   for (let b = 0; b < nb; b++) {
-    let d0 = i32x4.splat(0), d1 = d0, d2 = d0, d3 = d0, s0 = d0, s1 = d0, s2 = d0, s3 = d0;
+    let d0 = v128.load32_splat(sums + (<usize>b << 2)), d1 = d0, d2 = d0, d3 = d0;
     const c0 = <usize>b << 5;
-    for (let j: usize = 0; j < 32; j += 4) {
+    for (let j: usize = 0; j < 32; j += 8) {
       const o = (c0 + j) << 2, xc = x + c0 + j;
-      const v0 = v128.load(w + o), v1 = v128.load(w1 + o), v2 = v128.load(w2 + o), v3 = v128.load(w3 + o);
-      d0 = dot4(v0, xc, d0); s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v0, ones, s0);
-      d1 = dot4(v1, xc, d1); s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v1, ones, s1);
-      d2 = dot4(v2, xc, d2); s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v2, ones, s2);
-      d3 = dot4(v3, xc, d3); s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v3, ones, s3);
+      let a = v128.load32_splat(xc);
+      d0 = dot(a, v128.load(w + o), d0); d1 = dot(a, v128.load(w1 + o), d1);
+      d2 = dot(a, v128.load(w2 + o), d2); d3 = dot(a, v128.load(w3 + o), d3);
+      a = v128.load32_splat(xc, 4);
+      d0 = dot(a, v128.load(w + o, 16), d0); d1 = dot(a, v128.load(w1 + o, 16), d1);
+      d2 = dot(a, v128.load(w2 + o, 16), d2); d3 = dot(a, v128.load(w3 + o, 16), d3);
     }
-    f0 = blockSum(d0, i32x4.shl(s0, 7), weightScales(ws, b), b, sc, f0);
-    f1 = blockSum(d1, i32x4.shl(s1, 7), weightScales(ws + gBytes, b), b, sc, f1);
-    f2 = blockSum(d2, i32x4.shl(s2, 7), weightScales(ws + 2 * gBytes, b), b, sc, f2);
-    f3 = blockSum(d3, i32x4.shl(s3, 7), weightScales(ws + 3 * gBytes, b), b, sc, f3);
+    const xsc = v128.load32_splat(sc + (<usize>b << 2));
+    f0 = blockSum(d0, weightScales(ws, b), xsc, f0);
+    f1 = blockSum(d1, weightScales(ws + gBytes, b), xsc, f1);
+    f2 = blockSum(d2, weightScales(ws + 2 * gBytes, b), xsc, f2);
+    f3 = blockSum(d3, weightScales(ws + 3 * gBytes, b), xsc, f3);
   }
   storeRows(y, f0, bias, r, 4);
   storeRows(y, f1, bias, r + 4, 4);
@@ -209,153 +203,275 @@ function tile16x1(w: usize, gBytes: usize, nb: i32, x: usize, cols: usize, y: us
   storeRows(y, f3, bias, r + 12, 4);
 }
 
+/** f + the block sum at p (in place: the panel's running f32 sums live in its outputs). */
+@inline function addBlock(p: usize, d: v128, wsc: v128, xsc: v128): void {
+  v128.store(p, blockSum(d, wsc, xsc, v128.load(p)));
+}
+
 /**
- * One row group against four tokens (u8 form; xq rows xBytes apart, outputs yBytes apart): each v128 of
- * weights is loaded once for the four and its row sums formed once, the prefill tile (eight tokens spill
- * the sixteen xmm registers: their eight block dots and eight f32 sums).
+ * Block b of a row pair (two row groups: weights w, w + gBytes; their scales ws, ws + gBytes) against a
+ * chunk of four tokens x (scales at sc, chain starts at sums), into the running sums of the pair's 8 rows
+ * at y0, y0 + yBytes, ...: per four columns two weight loads and one v128 of the four tokens' bytes,
+ * splat by shuffles, feed eight dots (eight i32 chains and the operands in 12 registers).
  */
-function tile4x4(w: usize, nb: i32, x: usize, xBytes: usize, cols: usize, y: usize, yBytes: usize, bias: usize, r: i32, valid: i32): void {
-  let f0 = f32x4.splat(0), f1 = f0, f2 = f0, f3 = f0;
-  const ones = i8x16.splat(1), ws = w + (cols << 2), sc = cols << 1;
-  const x1 = x + xBytes, x2 = x1 + xBytes, x3 = x2 + xBytes;
-  for (let b = 0; b < nb; b++) {
-    let d0 = i32x4.splat(0), d1 = d0, d2 = d0, d3 = d0, s = d0;
-    const c0 = <usize>b << 5;
-    // per 16 columns: one v128 of each token's bytes, its four 4-byte lanes splat by shuffles (no address
-    // arithmetic per splat), and the four weight v128 at immediate offsets
-    for (let j: usize = 0; j < 32; j += 16) {
-      const c = c0 + j, wp = w + (c << 2);
-      const a0 = v128.load(x + c), a1 = v128.load(x1 + c), a2 = v128.load(x2 + c), a3 = v128.load(x3 + c);
-      let v = v128.load(wp);
-      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
-      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 0, 0, 0, 0), d0);
-      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 0, 0, 0, 0), d1);
-      d2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a2, a2, 0, 0, 0, 0), d2);
-      d3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a3, a3, 0, 0, 0, 0), d3);
-      v = v128.load(wp, 16);
-      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
-      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 1, 1, 1, 1), d0);
-      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 1, 1, 1, 1), d1);
-      d2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a2, a2, 1, 1, 1, 1), d2);
-      d3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a3, a3, 1, 1, 1, 1), d3);
-      v = v128.load(wp, 32);
-      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
-      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 2, 2, 2, 2), d0);
-      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 2, 2, 2, 2), d1);
-      d2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a2, a2, 2, 2, 2, 2), d2);
-      d3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a3, a3, 2, 2, 2, 2), d3);
-      v = v128.load(wp, 48);
-      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
-      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 3, 3, 3, 3), d0);
-      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 3, 3, 3, 3), d1);
-      d2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a2, a2, 3, 3, 3, 3), d2);
-      d3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a3, a3, 3, 3, 3, 3), d3);
-    }
-    const o = i32x4.shl(s, 7), wsc = weightScales(ws, b);
-    f0 = blockSum(d0, o, wsc, b, x + sc, f0); f1 = blockSum(d1, o, wsc, b, x1 + sc, f1);
-    f2 = blockSum(d2, o, wsc, b, x2 + sc, f2); f3 = blockSum(d3, o, wsc, b, x3 + sc, f3);
+@inline function block8x4(w: usize, gBytes: usize, b: i32, x: usize, ws: usize, sc: usize, sums: usize, y0: usize, yBytes: usize): void {
+  const o = v128.load(sums + (<usize>b << 4));
+  let d00 = lane(o, 0), d01 = lane(o, 1), d02 = lane(o, 2), d03 = lane(o, 3);
+  let d10 = d00, d11 = d01, d12 = d02, d13 = d03;
+  const wb = w + (<usize>b << 7), xb = x + (<usize>b << 7);
+  for (let j: usize = 0; j < 128; j += 32) {
+    let X = v128.load(xb + j), v = v128.load(wb + j), u = v128.load(wb + j + gBytes);
+    let a = lane(X, 0); d00 = dot(a, v, d00); d10 = dot(a, u, d10);
+    a = lane(X, 1); d01 = dot(a, v, d01); d11 = dot(a, u, d11);
+    a = lane(X, 2); d02 = dot(a, v, d02); d12 = dot(a, u, d12);
+    a = lane(X, 3); d03 = dot(a, v, d03); d13 = dot(a, u, d13);
+    X = v128.load(xb + j, 16); v = v128.load(wb + j, 16); u = v128.load(wb + j + gBytes, 16);
+    a = lane(X, 0); d00 = dot(a, v, d00); d10 = dot(a, u, d10);
+    a = lane(X, 1); d01 = dot(a, v, d01); d11 = dot(a, u, d11);
+    a = lane(X, 2); d02 = dot(a, v, d02); d12 = dot(a, u, d12);
+    a = lane(X, 3); d03 = dot(a, v, d03); d13 = dot(a, u, d13);
   }
-  storeRows(y, f0, bias, r, valid); storeRows(y + yBytes, f1, bias, r, valid);
-  storeRows(y + 2 * yBytes, f2, bias, r, valid); storeRows(y + 3 * yBytes, f3, bias, r, valid);
+  const s0 = weightScales(ws, b), s1 = weightScales(ws + gBytes, b), xs = v128.load(sc + (<usize>b << 4));
+  let xsc = lane(xs, 0), y = y0;
+  addBlock(y, d00, s0, xsc); addBlock(y + 16, d10, s1, xsc);
+  xsc = lane(xs, 1); y += yBytes;
+  addBlock(y, d01, s0, xsc); addBlock(y + 16, d11, s1, xsc);
+  xsc = lane(xs, 2); y += yBytes;
+  addBlock(y, d02, s0, xsc); addBlock(y + 16, d12, s1, xsc);
+  xsc = lane(xs, 3); y += yBytes;
+  addBlock(y, d03, s0, xsc); addBlock(y + 16, d13, s1, xsc);
 }
 
-/** tile4x4 for two tokens (u8 form): the tile of the two or three tokens a count leaves past fours. */
-function tile4x2(w: usize, nb: i32, x: usize, xBytes: usize, cols: usize, y: usize, yBytes: usize, bias: usize, r: i32, valid: i32): void {
-  let f0 = f32x4.splat(0), f1 = f0;
-  const ones = i8x16.splat(1), ws = w + (cols << 2), sc = cols << 1, x1 = x + xBytes;
-  for (let b = 0; b < nb; b++) {
-    let d0 = i32x4.splat(0), d1 = d0, e0 = d0, e1 = d0, s = d0, t = d0;
-    const c0 = <usize>b << 5;
-    // two chains per token (even and odd column quads) hide the dot's latency; splats by shuffles as tile4x4
-    for (let j: usize = 0; j < 32; j += 16) {
-      const c = c0 + j, wp = w + (c << 2), a0 = v128.load(x + c), a1 = v128.load(x1 + c);
-      let v = v128.load(wp), u = v128.load(wp, 16);
-      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s); t = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, ones, t);
-      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 0, 0, 0, 0), d0);
-      e0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.shuffle<i32>(a0, a0, 1, 1, 1, 1), e0);
-      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 0, 0, 0, 0), d1);
-      e1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.shuffle<i32>(a1, a1, 1, 1, 1, 1), e1);
-      v = v128.load(wp, 32); u = v128.load(wp, 48);
-      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s); t = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, ones, t);
-      d0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a0, a0, 2, 2, 2, 2), d0);
-      e0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.shuffle<i32>(a0, a0, 3, 3, 3, 3), e0);
-      d1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, v128.shuffle<i32>(a1, a1, 2, 2, 2, 2), d1);
-      e1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(u, v128.shuffle<i32>(a1, a1, 3, 3, 3, 3), e1);
-    }
-    const o = i32x4.shl(i32x4.add(s, t), 7), wsc = weightScales(ws, b);
-    f0 = blockSum(i32x4.add(d0, e0), o, wsc, b, x + sc, f0);
-    f1 = blockSum(i32x4.add(d1, e1), o, wsc, b, x1 + sc, f1);
+/** block8x4 for a chunk of three tokens (12 bytes per four columns: a v128 reads 4 bytes of the next step). */
+@inline function block8x3(w: usize, gBytes: usize, b: i32, x: usize, ws: usize, sc: usize, sums: usize, y0: usize, yBytes: usize): void {
+  const o = sums + 12 * <usize>b;
+  let d00 = v128.load32_splat(o), d01 = v128.load32_splat(o, 4), d02 = v128.load32_splat(o, 8);
+  let d10 = d00, d11 = d01, d12 = d02;
+  const wb = w + (<usize>b << 7), xb = x + 96 * <usize>b;
+  for (let j: usize = 0; j < 128; j += 32) {
+    let X = v128.load(xb + 3 * (j >> 2)), v = v128.load(wb + j), u = v128.load(wb + j + gBytes);
+    let a = lane(X, 0); d00 = dot(a, v, d00); d10 = dot(a, u, d10);
+    a = lane(X, 1); d01 = dot(a, v, d01); d11 = dot(a, u, d11);
+    a = lane(X, 2); d02 = dot(a, v, d02); d12 = dot(a, u, d12);
+    X = v128.load(xb + 3 * (j >> 2), 12); v = v128.load(wb + j, 16); u = v128.load(wb + j + gBytes, 16);
+    a = lane(X, 0); d00 = dot(a, v, d00); d10 = dot(a, u, d10);
+    a = lane(X, 1); d01 = dot(a, v, d01); d11 = dot(a, u, d11);
+    a = lane(X, 2); d02 = dot(a, v, d02); d12 = dot(a, u, d12);
   }
-  storeRows(y, f0, bias, r, valid);
-  storeRows(y + yBytes, f1, bias, r, valid);
+  const s0 = weightScales(ws, b), s1 = weightScales(ws + gBytes, b), xs = sc + 12 * <usize>b;
+  let xsc = v128.load32_splat(xs), y = y0;
+  addBlock(y, d00, s0, xsc); addBlock(y + 16, d10, s1, xsc);
+  xsc = v128.load32_splat(xs, 4); y += yBytes;
+  addBlock(y, d01, s0, xsc); addBlock(y + 16, d11, s1, xsc);
+  xsc = v128.load32_splat(xs, 8); y += yBytes;
+  addBlock(y, d02, s0, xsc); addBlock(y + 16, d12, s1, xsc);
 }
 
-/** One row group against one token (u8 form); `valid` of its rows are stored. */
-function tile4x1(w: usize, nb: i32, x: usize, cols: usize, y: usize, bias: usize, r: i32, valid: i32): void {
+/** block8x4 for a chunk of two tokens: a v128 of the chunk's bytes holds both tokens' columns for two steps. */
+@inline function block8x2(w: usize, gBytes: usize, b: i32, x: usize, ws: usize, sc: usize, sums: usize, y0: usize, yBytes: usize): void {
+  const o = sums + (<usize>b << 3);
+  let d00 = v128.load32_splat(o), d01 = v128.load32_splat(o, 4), d10 = d00, d11 = d01;
+  const wb = w + (<usize>b << 7), xb = x + (<usize>b << 6);
+  for (let j: usize = 0; j < 128; j += 32) {
+    const X = v128.load(xb + (j >> 1));
+    let v = v128.load(wb + j), u = v128.load(wb + j + gBytes);
+    let a = lane(X, 0); d00 = dot(a, v, d00); d10 = dot(a, u, d10);
+    a = lane(X, 1); d01 = dot(a, v, d01); d11 = dot(a, u, d11);
+    v = v128.load(wb + j, 16); u = v128.load(wb + j + gBytes, 16);
+    a = lane(X, 2); d00 = dot(a, v, d00); d10 = dot(a, u, d10);
+    a = lane(X, 3); d01 = dot(a, v, d01); d11 = dot(a, u, d11);
+  }
+  const s0 = weightScales(ws, b), s1 = weightScales(ws + gBytes, b), xs = sc + (<usize>b << 3);
+  let xsc = v128.load32_splat(xs);
+  addBlock(y0, d00, s0, xsc); addBlock(y0 + 16, d10, s1, xsc);
+  xsc = v128.load32_splat(xs, 4);
+  addBlock(y0 + yBytes, d01, s0, xsc); addBlock(y0 + yBytes + 16, d11, s1, xsc);
+}
+
+/** block8x4 for one token (a chunk of one: a plain row); two chains per row group hide the dot's latency. */
+@inline function block8x1(w: usize, gBytes: usize, b: i32, x: usize, ws: usize, sc: usize, sums: usize, y0: usize): void {
+  let d0 = v128.load32_splat(sums + (<usize>b << 2)), d1 = d0, e0 = i32x4.splat(0), e1 = e0;
+  const wb = w + (<usize>b << 7), xb = x + (<usize>b << 5);
+  for (let j: usize = 0; j < 128; j += 64) {
+    const X = v128.load(xb + (j >> 2));
+    let a = lane(X, 0); d0 = dot(a, v128.load(wb + j), d0); d1 = dot(a, v128.load(wb + j + gBytes), d1);
+    a = lane(X, 1); e0 = dot(a, v128.load(wb + j, 16), e0); e1 = dot(a, v128.load(wb + j + gBytes, 16), e1);
+    a = lane(X, 2); d0 = dot(a, v128.load(wb + j, 32), d0); d1 = dot(a, v128.load(wb + j + gBytes, 32), d1);
+    a = lane(X, 3); e0 = dot(a, v128.load(wb + j, 48), e0); e1 = dot(a, v128.load(wb + j + gBytes, 48), e1);
+  }
+  const xsc = v128.load32_splat(sc + (<usize>b << 2));
+  addBlock(y0, i32x4.add(d0, e0), weightScales(ws, b), xsc);
+  addBlock(y0 + 16, i32x4.add(d1, e1), weightScales(ws + gBytes, b), xsc);
+}
+
+/** Block b of a row pair (weights w, scales ws, outputs y) against a chunk of n tokens: block8x4 or a smaller form. */
+@inline function blockN(n: i32, w: usize, gBytes: usize, b: i32, x: usize, ws: usize, sc: usize, sums: usize, y: usize, yBytes: usize): void {
+  if (n == 4) block8x4(w, gBytes, b, x, ws, sc, sums, y, yBytes);
+  else if (n == 3) block8x3(w, gBytes, b, x, ws, sc, sums, y, yBytes);
+  else if (n == 2) block8x2(w, gBytes, b, x, ws, sc, sums, y, yBytes);
+  else block8x1(w, gBytes, b, x, ws, sc, sums, y);
+}
+
+/**
+ * Up to four row pairs (`pairs`: 8 rows each, from group pointer w; outputs from row r) against a chunk of
+ * n tokens x (outputs y, yBytes apart), the multi-token tile: per 32-column block, each pair in turn, so
+ * the pairs' weights stream side by side (eight read streams: what lets the memory reads overlap the dots;
+ * with two the tile took the time of the reads plus that of the dots). The f32 block sums run in the
+ * outputs, zeroed first: the same sums, in the same order, as in registers.
+ */
+@inline function panel(n: i32, w: usize, gBytes: usize, nb: i32, pairs: i32, x: usize, cols: usize, y: usize, yBytes: usize, bias: usize, r: i32): void {
+  const y0 = y + (<usize>r << 2), rowBytes = <usize>pairs << 5, zero = f32x4.splat(0);
+  for (let t = 0; t < n; t++) {
+    const yt = y0 + <usize>t * yBytes;
+    for (let i: usize = 0; i < rowBytes; i += 16) v128.store(yt + i, zero);
+  }
+  const pb = 2 * gBytes, ws = w + (cols << 2), sc = x + <usize>n * cols, sums = sc + (<usize>n * cols >> 3);
+  for (let b = 0; b < nb; b++) {
+    blockN(n, w, gBytes, b, x, ws, sc, sums, y0, yBytes);
+    if (pairs > 1) blockN(n, w + pb, gBytes, b, x, ws + pb, sc, sums, y0 + 32, yBytes);
+    if (pairs > 2) blockN(n, w + 2 * pb, gBytes, b, x, ws + 2 * pb, sc, sums, y0 + 64, yBytes);
+    if (pairs > 3) blockN(n, w + 3 * pb, gBytes, b, x, ws + 3 * pb, sc, sums, y0 + 96, yBytes);
+  }
+  if (!bias) return;
+  const o = bias + (<usize>r << 2);
+  for (let t = 0; t < n; t++) {
+    const yt = y0 + <usize>t * yBytes;
+    for (let i: usize = 0; i < rowBytes; i += 16) v128.store(yt + i, f32x4.add(v128.load(yt + i), v128.load(o + i)));
+  }
+}
+
+function panel4(w: usize, gBytes: usize, nb: i32, pairs: i32, x: usize, cols: usize, y: usize, yBytes: usize, bias: usize, r: i32): void {
+  panel(4, w, gBytes, nb, pairs, x, cols, y, yBytes, bias, r);
+}
+
+function panel3(w: usize, gBytes: usize, nb: i32, pairs: i32, x: usize, cols: usize, y: usize, yBytes: usize, bias: usize, r: i32): void {
+  panel(3, w, gBytes, nb, pairs, x, cols, y, yBytes, bias, r);
+}
+
+function panel2(w: usize, gBytes: usize, nb: i32, pairs: i32, x: usize, cols: usize, y: usize, yBytes: usize, bias: usize, r: i32): void {
+  panel(2, w, gBytes, nb, pairs, x, cols, y, yBytes, bias, r);
+}
+
+function panel1(w: usize, gBytes: usize, nb: i32, pairs: i32, x: usize, cols: usize, y: usize, yBytes: usize, bias: usize, r: i32): void {
+  panel(1, w, gBytes, nb, pairs, x, cols, y, yBytes, bias, r);
+}
+
+/** The digit form's masks: at +0 the low 7 bits of each byte, at +16 the lowest bit (after a shift right by 7). */
+const DIGIT_MASKS: usize = memory.data<u8>([
+  127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+], 16);
+
+/** The low digit u & 127 of each weight byte u (low: DIGIT_MASKS' first v128). */
+@inline function lowDigits(v: v128, low: v128): v128 {
+  return v128.and(v, low);
+}
+
+/** The high digit u >> 7 of each weight byte u (one: DIGIT_MASKS' second v128). */
+@inline function highDigits(v: v128, one: v128): v128 {
+  return v128.and(i16x8.shr_u(v, 7), one);
+}
+
+/**
+ * One row group against one token: lane l of a chunk of n tokens at x (n = 1: a plain row), in the u8 form
+ * (digits false) or the digit form, where each weight v128 u is split into l = u & 127 and h = u >> 7 (both
+ * in [0, 127] as the relaxed dot requires everywhere), x . u = x . l + 128 x . h. `valid` of its rows are
+ * stored.
+ */
+function tile4x1(w: usize, nb: i32, x: usize, n: i32, l: i32, cols: usize, y: usize, bias: usize, r: i32, valid: i32, digits: bool): void {
   let f = f32x4.splat(0);
-  const ones = i8x16.splat(1), ws = w + (cols << 2), sc = x + (cols << 1);
+  const ws = w + (cols << 2), step = <usize>n << 2, q = x + (<usize>l << 2);
+  const sc = x + <usize>n * cols + (<usize>l << 2), sums = sc + (<usize>n * cols >> 3);
+  const low = v128.load(DIGIT_MASKS), one = v128.load(DIGIT_MASKS, 16);
   for (let b = 0; b < nb; b++) {
-    let d = i32x4.splat(0), s = d;
-    const c0 = <usize>b << 5;
-    for (let j: usize = 0; j < 32; j += 4) {
-      const v = v128.load(w + ((c0 + j) << 2));
-      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
-      d = dot4(v, x + c0 + j, d);
+    let d = v128.load32_splat(sums + <usize>b * step), e = i32x4.splat(0);
+    const wb = w + (<usize>b << 7), xb = q + (<usize>b << 3) * step;
+    for (let j: usize = 0; j < 8; j++) {
+      const v = v128.load(wb + (j << 4)), a = v128.load32_splat(xb + j * step);
+      if (digits) {
+        d = dot(a, lowDigits(v, low), d);
+        e = dot(a, highDigits(v, one), e);
+      } else {
+        d = dot(a, v, d);
+      }
     }
-    f = blockSum(d, i32x4.shl(s, 7), weightScales(ws, b), b, sc, f);
+    f = blockSum(digits ? i32x4.add(d, i32x4.shl(e, 7)) : d, weightScales(ws, b), v128.load32_splat(sc + <usize>b * step), f);
   }
   storeRows(y, f, bias, r, valid);
 }
 
 /**
- * One row group against one token in the digit form (l at x, h at x + cols): W . u = W . l + 128 W . h,
- * each digit in [0, 127] as the relaxed dot requires everywhere.
+ * One row group against a chunk of four tokens x in the digit form (outputs y, rows r..r+3, yBytes
+ * apart): each weight v128 is split into its digits once for the four tokens, whose bytes come as one v128
+ * per four columns, splat by shuffles. The f32 sums run in the outputs, as in panel().
  */
-function tile4x1Digits(w: usize, nb: i32, x: usize, cols: usize, y: usize, bias: usize, r: i32, valid: i32): void {
-  let f = f32x4.splat(0);
-  const ones = i8x16.splat(1), ws = w + (cols << 2), sc = x + (cols << 1), xh = x + cols;
+function tile4x4Digits(w: usize, nb: i32, x: usize, cols: usize, y: usize, yBytes: usize, bias: usize, r: i32): void {
+  const ws = w + (cols << 2), sc = x + (cols << 2), sums = sc + (cols >> 1), zero = f32x4.splat(0);
+  const y0 = y + (<usize>r << 2), y1 = y0 + yBytes, y2 = y1 + yBytes, y3 = y2 + yBytes;
+  v128.store(y0, zero); v128.store(y1, zero); v128.store(y2, zero); v128.store(y3, zero);
+  const low = v128.load(DIGIT_MASKS), one = v128.load(DIGIT_MASKS, 16);
   for (let b = 0; b < nb; b++) {
-    let d = i32x4.splat(0), e = d, s = d;
-    const c0 = <usize>b << 5;
-    for (let j: usize = 0; j < 32; j += 4) {
-      const v = v128.load(w + ((c0 + j) << 2));
-      s = i32x4.relaxed_dot_i8x16_i7x16_add_s(v, ones, s);
-      d = dot4(v, x + c0 + j, d);
-      e = dot4(v, xh + c0 + j, e);
+    const o = v128.load(sums + (<usize>b << 4));
+    let d0 = lane(o, 0), d1 = lane(o, 1), d2 = lane(o, 2), d3 = lane(o, 3);
+    let e0 = i32x4.splat(0), e1 = e0, e2 = e0, e3 = e0;
+    const wb = w + (<usize>b << 7), xb = x + (<usize>b << 7);
+    for (let j: usize = 0; j < 128; j += 16) {
+      const v = v128.load(wb + j), lo = lowDigits(v, low), hi = highDigits(v, one), X = v128.load(xb + j);
+      let a = lane(X, 0); d0 = dot(a, lo, d0); e0 = dot(a, hi, e0);
+      a = lane(X, 1); d1 = dot(a, lo, d1); e1 = dot(a, hi, e1);
+      a = lane(X, 2); d2 = dot(a, lo, d2); e2 = dot(a, hi, e2);
+      a = lane(X, 3); d3 = dot(a, lo, d3); e3 = dot(a, hi, e3);
     }
-    // W . l + 128 W . h - 128 sum W = W . (u - 128)
-    f = blockSum(d, i32x4.shl(i32x4.sub(s, e), 7), weightScales(ws, b), b, sc, f);
+    const s = weightScales(ws, b), xs = v128.load(sc + (<usize>b << 4));
+    addBlock(y0, i32x4.add(d0, i32x4.shl(e0, 7)), s, lane(xs, 0));
+    addBlock(y1, i32x4.add(d1, i32x4.shl(e1, 7)), s, lane(xs, 1));
+    addBlock(y2, i32x4.add(d2, i32x4.shl(e2, 7)), s, lane(xs, 2));
+    addBlock(y3, i32x4.add(d3, i32x4.shl(e3, 7)), s, lane(xs, 3));
   }
-  storeRows(y, f, bias, r, valid);
+  if (!bias) return;
+  const bv = v128.load(bias + (<usize>r << 2));
+  v128.store(y0, f32x4.add(v128.load(y0), bv)); v128.store(y1, f32x4.add(v128.load(y1), bv));
+  v128.store(y2, f32x4.add(v128.load(y2), bv)); v128.store(y3, f32x4.add(v128.load(y3), bv));
 }
 
 /**
  * y[t*yStride + r] = sum over 32-blocks b of ws[r, b] * xs[t, b] * (W[r, b] . q[t, b]) + bias[r] for
  * t < tokens, r < rows (bias 0: none). w: from pack_i8w_bf16/_f32 (i8w_bytes(rows, cols) bytes); xq: `tokens`
- * rows from quantize_i16_x under the same form. cols % 32 == 0. A lone token takes 16 rows at a time;
- * several tokens go one row group at a time, four tokens, then two, then one sharing each weight load.
+ * rows from quantize_i8w_x. cols % 32 == 0. A lone token takes 16 rows at a time; several tokens take two
+ * row groups at a time by chunks of four tokens; what is left goes one row group and token at a time.
+ * The bias is read in whole v128s: up to 12 bytes past its last row.
  */
 export function f32_i8w_matmul(w: usize, bias: usize, rows: i32, cols: i32, xq: usize, tokens: i32, y: usize, yStride: i32): void {
-  const nb = cols >> 5, gBytes = <usize>i8w_group_bytes(cols), xBytes = <usize>i16_xq_row_bytes(cols), yBytes = <usize>yStride << 2;
-  const c = <usize>cols, groups = (rows + 3) >> 2;
-  if (!useU8Dot()) {
-    for (let g = 0; g < groups; g++) {
-      const r = g << 2, valid = min(4, rows - r), wg = w + <usize>g * gBytes;
-      for (let t = 0; t < tokens; t++) tile4x1Digits(wg, nb, xq + <usize>t * xBytes, c, y + <usize>t * yBytes, bias, r, valid);
-    }
-    return;
-  }
-  if (tokens == 1) {
-    let g = 0;
+  const nb = cols >> 5, gBytes = <usize>i8w_group_bytes(cols), xBytes = <usize>q8RowBytes(cols), yBytes = <usize>yStride << 2;
+  const c = <usize>cols, groups = (rows + 3) >> 2, digits = !useU8Dot();
+  let g = 0;
+  if (!digits && tokens == 1) {
     for (; (g + 4) << 2 <= rows; g += 4) tile16x1(w + <usize>g * gBytes, gBytes, nb, xq, c, y, bias, g << 2);
-    for (; g < groups; g++) tile4x1(w + <usize>g * gBytes, nb, xq, c, y, bias, g << 2, min(4, rows - (g << 2)));
-    return;
+  } else if (!digits) {
+    // row pairs four at a time (then the pairs left), each against every chunk of tokens in turn
+    for (; (g + 2) << 2 <= rows; g += 8) {
+      const pairs = min(4, (rows >> 3) - (g >> 1)), wg = w + <usize>g * gBytes, r = g << 2;
+      for (let t = 0; t < tokens; t += 4) {
+        const n = min(4, tokens - t), x = xq + <usize>t * xBytes, yt = y + <usize>t * yBytes;
+        if (n == 4) panel4(wg, gBytes, nb, pairs, x, c, yt, yBytes, bias, r);
+        else if (n == 3) panel3(wg, gBytes, nb, pairs, x, c, yt, yBytes, bias, r);
+        else if (n == 2) panel2(wg, gBytes, nb, pairs, x, c, yt, yBytes, bias, r);
+        else panel1(wg, gBytes, nb, pairs, x, c, yt, yBytes, bias, r);
+      }
+    }
+    g = (rows >> 3) << 1;
   }
-  for (let g = 0; g < groups; g++) {
-    const r = g << 2, valid = min(4, rows - r), wg = w + <usize>g * gBytes;
+  // the row groups left (all of them in the digit form: whole groups by chunks of four tokens), one row
+  // group and token at a time
+  for (; g < groups; g++) {
+    const r = g << 2, wg = w + <usize>g * gBytes, valid = min(4, rows - r);
     let t = 0;
-    for (; t + 4 <= tokens; t += 4) tile4x4(wg, nb, xq + <usize>t * xBytes, xBytes, c, y + <usize>t * yBytes, yBytes, bias, r, valid);
-    for (; t + 2 <= tokens; t += 2) tile4x2(wg, nb, xq + <usize>t * xBytes, xBytes, c, y + <usize>t * yBytes, yBytes, bias, r, valid);
-    if (t < tokens) tile4x1(wg, nb, xq + <usize>t * xBytes, c, y + <usize>t * yBytes, bias, r, valid);
+    if (digits && valid == 4) {
+      for (; t + 4 <= tokens; t += 4) tile4x4Digits(wg, nb, xq + <usize>t * xBytes, c, y + <usize>t * yBytes, yBytes, bias, r);
+    }
+    for (; t < tokens; t++) {
+      const n = min(4, tokens - (t & ~3));
+      tile4x1(wg, nb, xq + <usize>(t & ~3) * xBytes, n, t & 3, c, y + <usize>t * yBytes, bias, r, valid, digits);
+    }
   }
 }

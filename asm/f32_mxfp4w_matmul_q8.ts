@@ -9,7 +9,7 @@
 // i32; blocks are summed in f32 in order, so every (row, token) gets the same bits whatever its tile.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
-import { blockMaxAbs, storeRows } from "./int_common";
+import { q8RowBytes, quantizeQ8Rows, storeRows } from "./int_common";
 
 /**
  * At +0: 2 x e2m1 value + 12 for each code (bit 3 sign, bits 0-2 index [0, .5, 1, 1.5, 2, 3, 4, 6]). At
@@ -34,7 +34,7 @@ export function mxfp4_rows4_bytes(rows: i32, cols: i32): i32 {
 
 /** Bytes of one quantize_q8_x row: cols int8 q, then per block scale/2 (f32) and 12 * sum of q (i32). */
 export function q8_xq_row_bytes(cols: i32): i32 {
-  return (cols + (cols >> 5) * 8 + 15) & ~15;
+  return q8RowBytes(cols);
 }
 
 /**
@@ -82,32 +82,12 @@ export function pack_mxfp4_rows4(blocks: usize, scales: usize, rows: i32, cols: 
 }
 
 /**
- * Quantizes `rows` rows of `cols` floats (x, contiguous) into rows of q8_xq_row_bytes(cols) at xq: per
- * 32-value block, scale = maxabs / 127 (0 for an all-zero block), q = round(x * (127 / maxabs)) formed in
- * f64, ties to even, in column order; then scale/2 per block (the codes are 2 * value) and 12 * (sum of q).
- * A block holding NaN or an infinity gets scale NaN and q 0, so every dot with it is NaN (a non-finite
- * activation never turns finite). cols % 32 == 0.
+ * Quantizes `rows` rows of `cols` floats (x, contiguous) into rows of q8_xq_row_bytes(cols) at xq
+ * (int_common's quantizeQ8Rows with 127 levels): q per 32-value block, then scale/2 per block (the codes are
+ * 2 * value) and 12 * (sum of q), the codes' +12 offset. cols % 32 == 0.
  */
 export function quantize_q8_x(x: usize, xq: usize, rows: i32, cols: i32): void {
-  const nb = cols >> 5, rowBytes = <usize>q8_xq_row_bytes(cols);
-  for (let t = 0; t < rows; t++) {
-    const xr = x + (<usize>t * <usize>cols << 2), q = xq + <usize>t * rowBytes;
-    const sc = q + <usize>cols, off = sc + (<usize>nb << 2);
-    for (let b = 0; b < nb; b++) {
-      const s = xr + (<usize>b << 7);
-      const maxAbs = blockMaxAbs(s);
-      const finite = maxAbs < Infinity; // false for NaN too
-      const inv: f64 = finite && maxAbs > 0 ? 127 / <f64>maxAbs : 0;
-      store<f32>(sc + (<usize>b << 2), finite ? (maxAbs > 0 ? <f32>(<f64>maxAbs / 127 * 0.5) : 0) : NaN);
-      let sum = 0;
-      for (let c = 0; c < 32; c++) {
-        const v = finite ? <i32>nearest<f64>(<f64>load<f32>(s + (<usize>c << 2)) * inv) : 0;
-        sum += v;
-        store<i8>(q + (<usize>b << 5) + <usize>c, <i8>v);
-      }
-      store<i32>(off + (<usize>b << 2), sum * 12);
-    }
-  }
+  quantizeQ8Rows(x, xq, rows, cols, 127, 0.5, 12, false);
 }
 
 /** 2^(e-127) of the four rows' e8m0 bytes at p, one per lane (e = 0 gives 0). */

@@ -6,13 +6,13 @@ export { f32_bf16w_matmul, permute_bf16_x } from "./f32_bf16w_matmul";
 export { f32_mxfp4w_matmul, mxfp4_xq_row_bytes, quantize_mxfp4_x } from "./f32_mxfp4w_matmul";
 export {
   f32_i8w_matmul,
-  i16_xq_row_bytes,
   i8w_bytes,
   i8w_group_bytes,
   i8w_u8_dot,
+  i8w_xq_row_bytes,
   pack_i8w_bf16,
   pack_i8w_f32,
-  quantize_i16_x,
+  quantize_i8w_x,
 } from "./f32_i8w_matmul";
 export {
   f32_mxfp4w_matmul_q8,

@@ -34,11 +34,11 @@ export interface Kernels {
     y: number,
     yStride: number,
   ): void;
-  i16_xq_row_bytes(cols: number): number;
+  i8w_xq_row_bytes(cols: number): number;
   i8w_bytes(rows: number, cols: number): number;
   i8w_group_bytes(cols: number): number;
   /** qMax: 1..127 (127, one int8 level: the fast path). */
-  quantize_i16_x(x: number, xq: number, rows: number, cols: number, qMax: number): void;
+  quantize_i8w_x(x: number, xq: number, rows: number, cols: number, qMax: number): void;
   /** The int8 matmul's form: 1 one relaxed dot per 16 products (where exact), 0 two 7-bit digits, -1 probe. */
   i8w_u8_dot(form: number): number;
   pack_i8w_bf16(src: number, rows: number, cols: number, dst: number): void;

@@ -120,7 +120,7 @@ export interface ShardIo {
   readonly x: number;
   /** Size of x in bytes. */
   readonly xBytes: number;
-  /** x reordered (bf16), quantized (i8: i16XqRowBytes, MXFP4: mxfp4XqRowBytes per row) for the kernel. */
+  /** x reordered (bf16), quantized (i8: i8wXqRowBytes, MXFP4: mxfp4XqRowBytes per row) for the kernel. */
   readonly xp: number;
   /** Output rows of this shard's slice: attention of its heads, o rows, activation columns, down rows, logits. */
   readonly y: number;
@@ -219,9 +219,9 @@ export function mxfp4XqRowBytes(cols: number): number {
   return (cols / 32) * 128;
 }
 
-/** Bytes of one row of quantize_i16_x output (asm i16_xq_row_bytes): i16 values, then block scales. */
-export function i16XqRowBytes(cols: number): number {
-  return Math.ceil((cols * 2 + (cols / 32) * 4) / 16) * 16;
+/** Bytes of one row of quantize_i8w_x output (asm i8w_xq_row_bytes): int8 values, block scales and sums. */
+export function i8wXqRowBytes(cols: number): number {
+  return Math.ceil((cols + (cols / 32) * 8) / 16) * 16;
 }
 
 /** Bytes of one packed group of four int8 rows (asm i8w_group_bytes): weights, then bf16 block scales. */

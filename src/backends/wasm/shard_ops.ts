@@ -23,7 +23,7 @@ export class DenseInput {
   matmul(m: DenseSlice, y: number): void {
     const k = this.k, key = `${m.format}:${m.cols}`;
     if (this.ready !== key) {
-      if (m.format === "i8") k.quantize_i16_x(this.x, this.xp, this.rows, m.cols, this.qMax);
+      if (m.format === "i8") k.quantize_i8w_x(this.x, this.xp, this.rows, m.cols, this.qMax);
       else if (m.format === "bf16") k.permute_bf16_x(this.x, this.xp, this.rows * m.cols);
       this.ready = key;
     }

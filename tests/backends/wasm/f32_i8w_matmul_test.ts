@@ -1,7 +1,9 @@
-// f32_i8w_matmul, quantize_i16_x and pack_i8w_bf16 / pack_i8w_f32 against their scalar definition in
+// f32_i8w_matmul, quantize_i8w_x and pack_i8w_bf16 / pack_i8w_f32 against their scalar definition in
 // src/backends/ref/int8_kernels.ts (the same integers, the same block sums), and against the f32 f32Bf16wMatmul()
 // within the bound of the two quantizations; in both of the kernel's forms (one relaxed dot per 16 products
-// where this machine's dot reads u8 exactly, else two 7-bit digits), which must give the same bits.
+// where this machine's dot reads u8 exactly, else two 7-bit digits), which must give the same bits, and on
+// every tile: one token's 16-row tile, the panels of up to four row pairs against chunks of 4, 3, 2 and 1
+// tokens, and the row groups and partial groups left over.
 
 import { assert, assertEquals } from "../../assert.ts";
 import { f32Bf16wMatmul } from "../../../src/backends/ref/kernels.ts";
@@ -32,27 +34,42 @@ function asF32(m: Mat): Mat {
 }
 
 /**
- * Packs m on the wasm side and quantizes x under `form`; returns offsets of everything the matmul needs
- * and the form in use.
+ * Packs m on the wasm side, quantizes x and sets the kernel's form; returns offsets of everything the
+ * matmul needs and the form in use.
  */
 function setUp(h: Harness, m: Mat, x: Float32Array, tokens: number, qMax = I8W_X_QMAX, form = 1) {
   const used = h.k.i8w_u8_dot(form);
   const w = h.zeros(h.k.i8w_bytes(m.rows, m.cols));
   if (m.dtype === "BF16") h.k.pack_i8w_bf16(h.put(m.data as Uint16Array), m.rows, m.cols, w);
   else h.k.pack_i8w_f32(h.put(m.data as Float32Array), m.rows, m.cols, w);
-  const xq = h.zeros(tokens * h.k.i16_xq_row_bytes(m.cols));
-  h.k.quantize_i16_x(h.put(x), xq, tokens, m.cols, qMax);
+  const xq = h.zeros(tokens * h.k.i8w_xq_row_bytes(m.cols));
+  h.k.quantize_i8w_x(h.put(x), xq, tokens, m.cols, qMax);
   return { w, xq, used };
 }
 
 for (const dtype of ["BF16", "F32"] as const) {
-  Deno.test(`pack_i8w_${dtype.toLowerCase()}() and quantize_i16_x() give the reference's integers and scales`, () => {
-    for (const form of FORMS) packAndQuantize(dtype, form);
+  Deno.test(`pack_i8w_${dtype.toLowerCase()}() and quantize_i8w_x() give the reference's integers and scales`, () => {
+    for (const tokens of [1, 2, 3, 4, 5, 7]) packAndQuantize(dtype, tokens);
   });
 }
 
-function packAndQuantize(dtype: "BF16" | "F32", form: number): void {
-  const r = rng(1), rows = 7, cols = 64, tokens = 3;
+/**
+ * Token t's int8 values, block scales and block sums as quantize_i8w_x lays them out: tokens in chunks of
+ * four (the last one the rest), a chunk of n interleaving its tokens' columns four by four, then the
+ * scales (block-major, n per block), then the sums alike.
+ */
+function unpackToken(h: Harness, xq: number, tokens: number, cols: number, t: number) {
+  const rb = h.k.i8w_xq_row_bytes(cols), nb = cols / 32, l = t & 3, n = Math.min(4, tokens - (t & ~3));
+  const chunk = xq + (t & ~3) * rb;
+  const bytes = new Int8Array(h.memory.buffer, chunk, n * cols);
+  const q = Array.from({ length: cols }, (_, c) => bytes[(c >> 2) * 4 * n + 4 * l + (c & 3)]);
+  const scale = Array.from({ length: nb }, (_, b) => h.f32(chunk + n * cols + 4 * (n * b + l), 1)[0]);
+  const sum = Array.from({ length: nb }, (_, b) => h.i32(chunk + n * cols + 4 * (n * nb + n * b + l), 1)[0]);
+  return { q, scale, sum };
+}
+
+function packAndQuantize(dtype: "BF16" | "F32", tokens: number): void {
+  const r = rng(1), rows = 7, cols = 64;
   const bf16 = randomBf16(rows, cols, r);
   (bf16.data as Uint16Array).fill(0, 2 * cols, 3 * cols); // an all-zero row
   const m = dtype === "BF16" ? bf16 : asF32(bf16);
@@ -60,16 +77,16 @@ function packAndQuantize(dtype: "BF16" | "F32", form: number): void {
   x.fill(0, 32, 64); // an all-zero block
   x[5] = 0.5 * (x[6] = 1); // a tie, rounded to even once scaled
   const h = new Harness();
-  const { w, xq, used } = setUp(h, m, x, tokens, I8W_X_QMAX, form);
+  const { w, xq } = setUp(h, m, x, tokens);
   const want = quantizeI8Weights(m), wantX = quantizeBlocks(x, tokens, cols, I8W_X_QMAX);
   const gb = h.k.i8w_group_bytes(cols), nb = cols / 32;
-  const packed = new Int8Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols));
+  const packed = new Uint8Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols));
   const scaleBits = new Uint16Array(h.memory.buffer, w, h.k.i8w_bytes(rows, cols) / 2);
   for (let row = 0; row < 8; row++) {
     const g = (row >> 2) * gb;
     for (let c = 0; c < cols; c++) {
-      // v128 c/4: columns c..c+3 of row r at bytes 4r..4r+3
-      const got = packed[g + (c >> 2) * 16 + (row & 3) * 4 + (c & 3)];
+      // v128 c/4: columns c..c+3 of row r at bytes 4r..4r+3, each as q + 128
+      const got = packed[g + (c >> 2) * 16 + (row & 3) * 4 + (c & 3)] - 128;
       assertEquals(got, row < rows ? want.q[row * cols + c] : 0, `w[${row}, ${c}]`);
     }
     for (let b = 0; b < nb; b++) {
@@ -77,13 +94,16 @@ function packAndQuantize(dtype: "BF16" | "F32", form: number): void {
       assertEquals(s, row < rows ? want.scale[row * nb + b] : 0, `scale[${row}, ${b}]`);
     }
   }
-  const rb = h.k.i16_xq_row_bytes(cols);
   for (let t = 0; t < tokens; t++) {
-    const u = new Uint8Array(h.memory.buffer, xq + t * rb, 2 * cols);
-    // q + 128 as one byte (u8 form) or as its low 7 bits, then (cols bytes on) its high bit (digit form)
-    const q = Array.from({ length: cols }, (_, c) => used ? u[c] - 128 : u[c] + 128 * u[cols + c] - 128);
-    assertEquals(q, [...wantX.q.subarray(t * cols, (t + 1) * cols)], `form ${used} token ${t}`);
-    assertEquals([...h.f32(xq + t * rb + 2 * cols, cols / 32)], [...wantX.scale.subarray(t * 2, t * 2 + 2)]);
+    const got = unpackToken(h, xq, tokens, cols, t), wq = [...wantX.q.subarray(t * cols, (t + 1) * cols)];
+    assertEquals(got.q, wq, `${tokens} tokens: token ${t}`);
+    assertEquals(got.scale, [...wantX.scale.subarray(t * nb, (t + 1) * nb)]);
+    // -128 * (sum of q): where the kernel's dot chains start, so they end at W . q
+    const sums = Array.from(
+      { length: nb },
+      (_, b) => 0 - 128 * wq.slice(32 * b, 32 * b + 32).reduce((a, v) => a + v),
+    );
+    assertEquals(got.sum, sums, `${tokens} tokens: token ${t} sums`);
   }
 }
 
@@ -156,12 +176,20 @@ Deno.test("f32_i8w_matmul() on one token: 16-row tiles, then 4-row groups, then 
   check(3, 32, 1, 13, false);
 });
 
-Deno.test("f32_i8w_matmul() on several tokens: 4-token tiles, then 2-token ones, then one", () => {
-  check(8, 64, 4, 21);
-  check(13, 128, 7, 22);
-  check(5, 32, 2, 23, false);
-  check(6, 64, 8, 24);
-  check(9, 96, 19, 25);
+Deno.test("f32_i8w_matmul() on several tokens: chunks of 4, 3, 2 and 1 against panels of 1 to 4 row pairs", () => {
+  // 32 rows: one whole panel; 56: a panel, then one of three pairs; 8: a lone pair
+  for (const tokens of [2, 3, 4, 5, 6, 7, 8]) check(32, 64, tokens, 20 + tokens);
+  check(56, 96, 7, 31);
+  check(8, 32, 3, 32, false);
+  check(24, 64, 9, 33);
+});
+
+Deno.test("f32_i8w_matmul() on several tokens: the odd row group and the partial one left past the pairs", () => {
+  check(13, 128, 7, 41); // a pair, then a partial group
+  check(5, 32, 2, 42, false); // one group, then a partial one: no pair at all
+  check(6, 64, 8, 43);
+  check(9, 96, 19, 44);
+  check(32 + 8 + 4 + 3, 64, 6, 45); // a panel, a pair, a group, three rows
 });
 
 Deno.test("f32_i8w_matmul() on fewer activation levels (qMax 63, 1)", () => {
@@ -169,11 +197,12 @@ Deno.test("f32_i8w_matmul() on fewer activation levels (qMax 63, 1)", () => {
   check(9, 96, 5, 32, true, 1);
 });
 
-Deno.test("f32_i8w_matmul() is exact at the extremes: q = -127 (u = 1) and 127 (u = 255), row sums +-4064", () => {
-  // every weight +-max and every activation +-max: each block's dot and its 128 * row-sum offset are as
-  // large as they get; the results are integers times the scales, so an offset off by one row sum shows
-  for (const form of FORMS) {
-    const rows = 8, cols = 64, tokens = 9;
+Deno.test("f32_i8w_matmul() is exact at the extremes: q = -127 (u = 1) and 127 (u = 255), sums +-4064", () => {
+  // every weight +-max (stored as 1 and 255) and every activation +-max: each block's dot and its 128 *
+  // (sum of q) offset are as large as they get; the results are integers times the scales, so an offset
+  // off by one sum shows
+  for (const [form, tokens] of FORMS.flatMap((f) => [[f, 1], [f, 9]])) {
+    const rows = 40, cols = 64;
     const m: Mat = {
       dtype: "BF16",
       rows,
@@ -186,7 +215,7 @@ Deno.test("f32_i8w_matmul() is exact at the extremes: q = -127 (u = 1) and 127 (
     h.k.f32_i8w_matmul(w, 0, rows, cols, xq, tokens, y, rows);
     const got = h.f32(y, tokens * rows), want = new Float32Array(tokens * rows);
     f32I8wMatmul(want, quantizeBlocks(x, tokens, cols, I8W_X_QMAX), quantizeI8Weights(m), null, tokens);
-    assertEquals([...got], [...want], `form ${form}`);
+    assertEquals([...got], [...want], `form ${form}, ${tokens} tokens`);
     f32Bf16wMatmul(want, x, m, null, tokens);
     for (let i = 0; i < got.length; i++) {
       assert(Math.abs(got[i] - want[i]) < 0.01, `form ${form} ${i}: ${got[i]} ${want[i]}`);
