@@ -12,12 +12,12 @@ import { f32_mxfp4w_matmul_q8, mxfp4_rows4_bytes, quantize_q8_x } from "./f32_mx
  */
 function expertMatmul(
   int8: bool, e: i32, blocks: usize, scales: usize, bias: usize, rows: i32, cols: i32,
-  xq: usize, xRows: usize, n: i32, y: usize, yRows: usize, yStride: i32,
+  xq: usize, xRows: usize, n: i32, y: usize, yRows: usize, yStride: i32, scratch: usize,
 ): void {
   const b = bias + (<usize>e * <usize>rows << 2);
   if (int8) {
     const w = blocks + <usize>e * <usize>mxfp4_rows4_bytes(rows, cols);
-    f32_mxfp4w_matmul_q8(w, b, rows, cols, xq, xRows, n, y, yRows, yStride);
+    f32_mxfp4w_matmul_q8(w, b, rows, cols, xq, xRows, n, y, yRows, yStride, scratch);
   } else {
     const eBlocks = <usize>rows * <usize>(cols >> 1), eScales = <usize>rows * <usize>(cols >> 5);
     f32_mxfp4w_matmul(blocks + <usize>e * eBlocks, scales + <usize>e * eScales, b, rows, cols, xq, xRows, n, y, yRows, yStride);
@@ -51,19 +51,20 @@ function gather(sel: usize, count: i32, k: i32, e: i32, perSelection: bool, xLis
  * are rows 2p and 2p+1 of W_e x[t] + b_e. Weights: [experts, rows, cols/32, 16] blocks, [experts, rows,
  * cols/32] scales (int8: [experts] pack_mxfp4_rows4 packings in blocks), [experts, rows] bias. tmp:
  * [tokens*k, rows] f32; lists: 2*tokens*k i32; xp: tokens*cols f32 (holds the quantized x).
+ * scratch (int8 only): mxfp4_q8_scratch_bytes(tokens * k, cols) bytes (an expert meets at most that many rows).
  * int8: int8 activations on the four-row packing instead of 22 bits on the checkpoint layout.
  */
 export function f32_mxfp4w_moe_gate_up_swiglu(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
   x: usize, xp: usize, tokens: i32, sel: usize, k: i32, act: usize, limit: f32, alpha: f32,
-  tmp: usize, lists: usize, int8: bool,
+  tmp: usize, lists: usize, int8: bool, scratch: usize,
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
   quantizeX(int8, x, xp, tokens, cols);
   for (let e = 0; e < experts; e++) {
     const n = gather(sel, count, k, e, false, xList, yList);
     if (n == 0) continue;
-    expertMatmul(int8, e, blocks, scales, bias, rows, cols, xp, xList, n, tmp, yList, rows);
+    expertMatmul(int8, e, blocks, scales, bias, rows, cols, xp, xList, n, tmp, yList, rows, scratch);
   }
   const pairs = rows >> 1;
   for (let i = 0; i < count; i++) {
@@ -79,19 +80,19 @@ export function f32_mxfp4w_moe_gate_up_swiglu(
 /**
  * out[t, r] = sum_j weights[t*k + j] * (W_e act[t*k + j] + b_e)[r] with e = sel[t*k + j], for the rows of
  * this slice. act: [tokens*k, cols]; tmp: [tokens*k, rows]; xp: tokens*k*cols f32 (holds the quantized act); lists: 2*tokens*k i32.
- * Weights and int8 as for f32_mxfp4w_moe_gate_up_swiglu.
+ * Weights, int8 and scratch as for f32_mxfp4w_moe_gate_up_swiglu.
  */
 export function f32_mxfp4w_moe_down_sum(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
   act: usize, xp: usize, tokens: i32, sel: usize, weights: usize, k: i32, out: usize,
-  tmp: usize, lists: usize, int8: bool,
+  tmp: usize, lists: usize, int8: bool, scratch: usize,
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
   quantizeX(int8, act, xp, count, cols);
   for (let e = 0; e < experts; e++) {
     const n = gather(sel, count, k, e, true, xList, yList);
     if (n == 0) continue;
-    expertMatmul(int8, e, blocks, scales, bias, rows, cols, xp, xList, n, tmp, yList, rows);
+    expertMatmul(int8, e, blocks, scales, bias, rows, cols, xp, xList, n, tmp, yList, rows, scratch);
   }
   for (let t = 0; t < tokens; t++) {
     const o = out + (<usize>t * <usize>rows << 2);

@@ -19,6 +19,7 @@ export {
   mxfp4_rows4_bytes,
   mxfp4_rows4_group_bytes,
   pack_mxfp4_rows4,
+  mxfp4_q8_scratch_bytes,
   q8_xq_row_bytes,
   quantize_q8_x,
 } from "./f32_mxfp4w_matmul_q8";

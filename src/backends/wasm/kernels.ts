@@ -58,7 +58,9 @@ export interface Kernels {
   pack_mxfp4_rows4(blocks: number, scales: number, rows: number, cols: number, dst: number): void;
   q8_xq_row_bytes(cols: number): number;
   quantize_q8_x(x: number, xq: number, rows: number, cols: number): void;
-  f32_mxfp4w_matmul_q8(w: number, ...args: RowListArgs): void;
+  /** scratch: mxfp4_q8_scratch_bytes(n, cols) bytes. */
+  f32_mxfp4w_matmul_q8(w: number, ...args: [...RowListArgs, scratch: number]): void;
+  mxfp4_q8_scratch_bytes(n: number, cols: number): number;
   mxfp4_xq_row_bytes(cols: number): number;
   quantize_mxfp4_x(x: number, xq: number, rows: number, cols: number): void;
   f32_mxfp4w_matmul(blocks: number, scales: number, ...args: RowListArgs): void;
@@ -81,6 +83,8 @@ export interface Kernels {
     lists: number,
     /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
+    /** int8: mxfp4_q8_scratch_bytes(tokens * k, cols) bytes. */
+    scratch: number,
   ): void;
   f32_mxfp4w_moe_down_sum(
     blocks: number,
@@ -100,6 +104,8 @@ export interface Kernels {
     lists: number,
     /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
+    /** int8: mxfp4_q8_scratch_bytes(tokens * k, cols) bytes. */
+    scratch: number,
   ): void;
   rmsnorm(y: number, x: number, w: number, eps: number, tokens: number, n: number): void;
   add_inplace(y: number, x: number, n: number): void;

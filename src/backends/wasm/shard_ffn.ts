@@ -57,6 +57,7 @@ export function ffnUp(...[k, mem, s, p, layer, tokens]: FfnStepArgs): void {
       io.tmp,
       io.lists,
       p.moeInt8,
+      io.moeScratch,
     );
     return;
   }
@@ -104,6 +105,7 @@ export function ffnDown(...[k, mem, s, p, layer, tokens]: FfnStepArgs): void {
       io.tmp,
       io.lists,
       p.moeInt8,
+      io.moeScratch,
     );
     return;
   }

@@ -141,6 +141,8 @@ export interface ShardIo {
   /** Float experts: each (token, choice)'s down rows before the weighted sum: [tokens*k, down rows]. */
   readonly slotOut: number;
   readonly lists: number;
+  /** MXFP4 experts on int8 activations (expertRows4): mxfp4Q8ScratchBytes(tokens*k, widest input). */
+  readonly moeScratch: number;
   /** [tokens*k] i32 chosen experts and f32 weights, written by the FfnUp step for the Down step. */
   readonly sel: number;
   readonly selW: number;
@@ -227,6 +229,14 @@ export function i8wXqRowBytes(cols: number): number {
 /** Bytes of one packed group of four int8 rows (asm i8w_group_bytes): weights, then bf16 block scales. */
 export function i8wGroupBytes(cols: number): number {
   return Math.ceil((cols * 4 + (cols / 32) * 8) / 16) * 16;
+}
+
+/**
+ * Bytes of f32_mxfp4w_matmul_q8's scratch for n rows (asm mxfp4_q8_scratch_bytes): the rows regathered,
+ * 32 rows of codes decoded to int8, the n x 32 outputs.
+ */
+export function mxfp4Q8ScratchBytes(n: number, cols: number): number {
+  return n * Math.ceil((cols + (cols / 32) * 8) / 16) * 16 + 8 * i8wGroupBytes(cols) + n * 128;
 }
 
 /** Bytes of `rows` expert rows packed by pack_mxfp4_rows4 (asm mxfp4_rows4_bytes): groups of four rows. */
@@ -411,6 +421,7 @@ export function planShards(m: ShardModel, shards: number): ShardLayout[] {
       xg: a.alloc(E ? rowsMax * maxIn * 4 : 0),
       slotOut: a.alloc(E ? rowsMax * ffnRows * 4 : 0),
       lists: a.alloc(rowsMax * 8),
+      moeScratch: a.alloc(formats.expertRows4 && E ? mxfp4Q8ScratchBytes(rowsMax, maxCols) : 0),
       sel: a.alloc(rowsMax * 4),
       selW: a.alloc(rowsMax * 4),
       topkIds: a.alloc(TOPK_MAX * 4),

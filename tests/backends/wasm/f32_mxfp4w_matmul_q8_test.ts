@@ -1,6 +1,8 @@
 // f32_mxfp4w_matmul_q8 (the fast path's experts: four rows interleaved, int8 activations), its packer and
 // quantizer against their scalar definition (f32Mxfp4wMatmulQ8: the same integers and block sums), against
-// f32Mxfp4wMatmul() within the int8 bound, and tile-independence of each token's bits.
+// f32Mxfp4wMatmul() within the int8 bound, and tile-independence of each token's bits: one token's tiles,
+// and for four or more the panels (tokens regathered in chunks of four, 32 rows decoded to int8 at a time)
+// with the row groups they leave.
 
 import { assert, assertEquals } from "../../assert.ts";
 import { f32Mxfp4wMatmul } from "../../../src/backends/ref/kernels.ts";
@@ -76,6 +78,7 @@ function check(rows: number, cols: number, n: number, seed: number): Float32Arra
   const w = pack(h, m, e), rb = h.k.q8_xq_row_bytes(cols), xq = h.zeros(n * rb);
   h.k.quantize_q8_x(h.put(x), xq, n, cols);
   const stride = rows + 3, y = h.put(new Float32Array(n * stride).fill(NaN));
+  const scratch = h.zeros(h.k.mxfp4_q8_scratch_bytes(n, cols));
   h.k.f32_mxfp4w_matmul_q8(
     w,
     h.put(m.bias.subarray(e * rows, (e + 1) * rows)),
@@ -87,6 +90,7 @@ function check(rows: number, cols: number, n: number, seed: number): Float32Arra
     y,
     h.put(Int32Array.from({ length: n }, (_, i) => n - 1 - i)),
     stride,
+    scratch,
   );
   const got = h.f32(y, n * stride);
   const q = quantizeBlocks(x, n, cols, 127);
@@ -126,7 +130,8 @@ function runAll(m: Mxfp4Experts, x: Float32Array, n: number): Float32Array {
   const h = new Harness(1024), w = pack(h, m, 0), rb = h.k.q8_xq_row_bytes(m.cols), xq = h.zeros(n * rb);
   h.k.quantize_q8_x(h.put(x), xq, n, m.cols);
   const ids = h.put(Int32Array.from({ length: n }, (_, i) => i)), y = h.zeros(n * m.rows * 4);
-  h.k.f32_mxfp4w_matmul_q8(w, h.put(m.bias), m.rows, m.cols, xq, ids, n, y, ids, m.rows);
+  const scratch = h.zeros(h.k.mxfp4_q8_scratch_bytes(n, m.cols));
+  h.k.f32_mxfp4w_matmul_q8(w, h.put(m.bias), m.rows, m.cols, xq, ids, n, y, ids, m.rows, scratch);
   return h.f32(y, n * m.rows);
 }
 
@@ -138,10 +143,14 @@ Deno.test("f32_mxfp4w_matmul_q8() on one token: 16-row tiles, whole row groups, 
   check(5, 2880, 1, 14); // gpt-oss-20b's hidden width
 });
 
-Deno.test("f32_mxfp4w_matmul_q8() on several tokens: four-token tiles and the tokens left", () => {
-  check(4, 64, 4, 21);
-  check(10, 128, 7, 22);
-  check(6, 32, 2, 23);
+Deno.test("f32_mxfp4w_matmul_q8() on several tokens: panels of 1 to 4 row pairs, chunks of 4 to 1 tokens", () => {
+  check(6, 32, 2, 23); // below four tokens: one at a time
+  check(3, 64, 5, 24); // no whole pair: every group token by token
+  for (const n of [4, 5, 6, 7, 8, 9]) check(32, 64, n, 20 + n); // one whole panel
+  check(56, 96, 7, 31); // a panel, then one of three pairs
+  check(32 + 8 + 4 + 3, 64, 6, 32); // a panel, a pair, a group left, three rows left
+  check(10, 128, 13, 33);
+  check(40, 2880, 4, 34); // gpt-oss-20b's width
 });
 
 Deno.test("f32_mxfp4w_matmul_q8() on random shapes", () => {
@@ -171,8 +180,8 @@ Deno.test("f32_mxfp4w_matmul_q8() sums the largest products exactly (the i32 cha
 });
 
 Deno.test("f32_mxfp4w_matmul_q8() gives each token the same bits alone or in tiles", () => {
-  // 13 tokens: an eight-token tile, a four-token tile and a decode-tile token; then each token alone
-  const rows = 21,
+  // 13 tokens: panels of chunks of 4, 4, 4 and 1 on 40 rows, a group and a row left; then each token alone
+  const rows = 45,
     cols = 64,
     n = 13,
     r = rng(5),
@@ -186,16 +195,17 @@ Deno.test("f32_mxfp4w_matmul_q8() gives each token the same bits alone or in til
 });
 
 Deno.test("f32_mxfp4w_matmul_q8() gives NaN for every row that meets a NaN or infinite activation", () => {
-  for (const bad of [NaN, Infinity, -Infinity]) {
+  // two tokens one at a time; six in a panel's chunks of four and two
+  for (const [bad, n] of [NaN, Infinity, -Infinity].flatMap((v) => [[v, 2], [v, 6]])) {
     const rows = 20,
       cols = 64,
-      n = 2,
       r = rng(4),
       m = randomExperts(r, 1, rows, cols),
       x = randomF32(n * cols, r);
     x[cols + 3] = bad; // token 1, first block
     const got = runAll(m, x, n);
     assert(got.subarray(0, rows).every(Number.isFinite), `${bad}: token 0 stays finite`);
-    assert(got.subarray(rows).every(Number.isNaN), `${bad}: token 1 is NaN in every row`);
+    assert(got.subarray(rows, 2 * rows).every(Number.isNaN), `${bad}: token 1 is NaN in every row`);
+    assert(got.subarray(2 * rows).every(Number.isFinite), `${bad}: the tokens after it stay finite`);
   }
 });

@@ -109,7 +109,8 @@ function checkMoe(
   const guW = weights(gu), dnW = weights(dn);
   const xp = h.zeros(count * h.k.mxfp4_xq_row_bytes(Math.max(H, F))),
     tmp = h.zeros(count * Math.max(2 * F, H) * 4),
-    lists = h.zeros(count * 8);
+    lists = h.zeros(count * 8),
+    scratch = int8 ? h.zeros(h.k.mxfp4_q8_scratch_bytes(count, Math.max(H, F))) : 0;
   const act = h.zeros(count * F * 4), out = h.zeros(tokens * H * 4), selAt = h.put(sel), wAt = h.put(wts);
   h.k.f32_mxfp4w_moe_gate_up_swiglu(
     guW.blocks,
@@ -129,6 +130,7 @@ function checkMoe(
     tmp,
     lists,
     int8 ? 1 : 0,
+    scratch,
   );
   // 22-bit activations: an output moves by at most sum(|w| * maxabs) * QUANT_STEP (checked in
   // f32_mxfp4w_matmul_test.ts), f32-like, so the f32 kernels' tolerance holds
@@ -153,6 +155,7 @@ function checkMoe(
     tmp,
     lists,
     int8 ? 1 : 0,
+    scratch,
   );
   const dOut = maxScaledDiff(h.f32(out, tokens * H), wantOut);
   assert(dOut < MOE_TOLERANCE, `moe out differs by ${dOut}`);
