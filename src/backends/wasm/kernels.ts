@@ -81,6 +81,9 @@ export interface Kernels {
     lists: number,
     /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
+    /** Experts [e0, e1): e0 0 prepares the input, e1 `experts` finishes the output (see the asm file). */
+    e0: number,
+    e1: number,
   ): void;
   f32_mxfp4w_moe_down_sum(
     blocks: number,
@@ -100,6 +103,9 @@ export interface Kernels {
     lists: number,
     /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
+    /** Experts [e0, e1): e0 0 prepares the input, e1 `experts` finishes the output (see the asm file). */
+    e0: number,
+    e1: number,
   ): void;
   rmsnorm(y: number, x: number, w: number, eps: number, tokens: number, n: number): void;
   add_inplace(y: number, x: number, n: number): void;
