@@ -7,7 +7,7 @@ import { OssiError } from "../errors.ts";
 import { numberOption, type ParsedArgs, stringFlag } from "./args.ts";
 import { commandHelp, parseCommandArgs } from "./options.ts";
 import { answerBudget, modelNotice, openEngine, readChatSettings } from "./settings.ts";
-import { StdoutClosed, styles, useColor, writeErr, writeOut } from "./term.ts";
+import { raceAbort, StdoutClosed, styles, useColor, writeErr, writeOut } from "./term.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
@@ -185,17 +185,6 @@ async function readLimited(
   } catch {
     throw new OssiError(`run: the prompt from ${what} is not UTF-8 text`);
   }
-}
-
-/** `p`, or its rejection with `signal`'s reason once the signal aborts first. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  return Promise.race([p, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }
 
 function jsonResult(

@@ -4,6 +4,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { ROOT, runCli } from "../fixture_util.ts";
 import { DEMO_EVAL, type EvalItem } from "../demo_eval.ts";
+import { signalWhen, spawnOssi } from "./signal_util.ts";
 
 /** The first correct single-turn item of each task at low effort, and the first at medium and high. */
 function sampleItems(): EvalItem[] {
@@ -188,42 +189,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-/** `ossi run ARGS` in a child; with `ignoreSigint` it starts with SIGINT ignored, as a script's background job does. */
-function spawnRun(args: string[], ignoreSigint = false): Deno.ChildProcess {
-  const cli = [Deno.execPath(), "run", "-A", `${ROOT}/src/main.ts`, "run", ...args];
-  // an ignored signal stays ignored across exec: the shell becomes ossi with SIGINT ignored
-  const [cmd, ...rest] = ignoreSigint ? ["bash", "-c", 'trap "" INT; exec "$@"', "bash", ...cli] : cli;
-  return new Deno.Command(cmd, {
-    args: rest,
-    env: { NO_COLOR: "1", ...ENV },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-/** Reads `child`'s stderr until `until` shows, sends `signal`, then returns its status, stdout and stderr. */
-async function interruptWhen(child: Deno.ChildProcess, until: RegExp, signal: Deno.Signal = "SIGINT") {
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let stderr = "";
-  while (!until.test(stderr)) {
-    const r = await reader.read();
-    if (r.done) break;
-    stderr += r.value;
-  }
-  try {
-    child.kill(signal);
-  } catch { /* it had ended: the status says how */ }
-  for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += r.value;
-  const stdout = await new Response(child.stdout).text();
-  return { status: await child.status, stdout, stderr };
-}
-
 for (const ignored of [false, true]) {
   Deno.test(`SIGINT while the model loads stops ossi run: exit 130, one line${ignored ? " (SIGINT inherited as ignored)" : ""}`, async () => {
     // the notice comes just before the engine opens: the signal lands while the model loads (or later)
-    const { status, stdout, stderr } = await interruptWhen(
-      spawnRun(["--backend", "ref", "What is 23+45?"], ignored),
+    const { status, stdout, stderr } = await signalWhen(
+      spawnOssi(["run", "--backend", "ref", "What is 23+45?"], { ignoreSigint: ignored }),
       /demo model/,
     );
     assertEquals([status.code, status.signal], [130, null], stderr);
@@ -236,11 +206,11 @@ Deno.test("SIGINT while ossi run waits for its prompt (-f FIFO never closed) sto
   const dir = Deno.makeTempDirSync(), fifo = `${dir}/prompt`;
   try {
     assertEquals((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
-    const child = spawnRun(["--backend", "ref", "-f", fifo]);
+    const child = spawnOssi(["run", "--backend", "ref", "-f", fifo]);
     // opening the FIFO's write end waits until ossi has opened its read end: it now waits for the prompt
     const writer = await Deno.open(fifo, { write: true });
     try {
-      const { status, stdout, stderr } = await interruptWhen(child, /^/);
+      const { status, stdout, stderr } = await signalWhen(child, /^/);
       assertEquals([status.code, status.signal], [130, null], stderr);
       assertMatch(stderr, /^ossi: interrupted\n$/);
       assertEquals(stdout, "");
