@@ -199,10 +199,10 @@ function parseEffort(s: string): Effort {
   throw new OssiError(`effort must be one of ${EFFORTS.join(", ")} (got '${s}')`, 2);
 }
 
-/** "wasm backend", or "auto: wasm backend" when auto chose it. */
+/** "wasm backend, fast precision", or "auto: wasm backend, ..." when auto chose it. */
 export function backendLabel(state: { settings: ChatSettings; engine: ChatService }): string {
-  const chosen = state.engine.info.backend, asked = state.settings.backend;
-  return asked === "auto" ? `auto: ${chosen} backend` : `${chosen} backend`;
+  const { backend, precision } = state.engine.info, asked = state.settings.backend;
+  return `${asked === "auto" ? "auto: " : ""}${backend} backend, ${precision} precision`;
 }
 
 /**

@@ -128,7 +128,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     console.error(
       `ossi: serving ${modelId} at ${server.url} (chat page ${server.url}/, OpenAI API ${server.url}/v1; ` +
-        `${engine.info.backend} backend, ${engine.info.slots} slot${engine.info.slots === 1 ? "" : "s"} of ` +
+        `${engine.info.backend} backend, ${engine.info.precision} precision, ${engine.info.slots} slot${
+          engine.info.slots === 1 ? "" : "s"
+        } of ` +
         `${engine.info.contextSize} tokens)`,
     );
     // stopped between the engine opening and the server starting

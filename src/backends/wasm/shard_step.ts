@@ -51,12 +51,15 @@ export function shardMemory(memory: WebAssembly.Memory): ShardMemory {
   return { f32: new Float32Array(memory.buffer), i32: new Int32Array(memory.buffer) };
 }
 
-/** Int32 slots of the control SharedArrayBuffer. */
+/**
+ * Int32 slots of the control SharedArrayBuffer. The handshake is tagged with the step's sequence number, so
+ * a wake-up that finds no new step (the platform may return from Atomics.wait early) cannot run a step
+ * twice or report the wrong one finished: a worker runs a step only once Seq differs from the last one it
+ * ran, and the host waits until every worker's ack slot holds the Seq it published.
+ */
 export enum Ctl {
-  /** Bumped by the host for each step; workers wait on it. */
+  /** Bumped by the host for each step, after the step's fields are stored; workers wait on it. */
   Seq = 0,
-  /** Workers that finished the current step; the host waits on it. */
-  Done = 1,
   Step = 2,
   Layer = 3,
   Tokens = 4,
@@ -73,9 +76,15 @@ export enum Ctl {
   Slots = 8,
 }
 
-/** Int32 slots of the control block: the fixed ones, then four per segment (at most one per row). */
-export function ctlInts(maxTokens: number): number {
-  return Ctl.Slots + 4 * maxTokens;
+/** Int32 slots of the control block: the fixed ones, four per segment (at most one per row), one ack per
+ * worker. */
+export function ctlInts(maxTokens: number, workers: number): number {
+  return ackSlot(maxTokens, workers);
+}
+
+/** Where worker `w` stores the Seq of the last step it finished. */
+export function ackSlot(maxTokens: number, w: number): number {
+  return Ctl.Slots + 4 * maxTokens + w;
 }
 
 /** The segments the host stored in the control block. */

@@ -1,10 +1,10 @@
 // A worker thread of the WASM backend: instantiates the kernels over each of its shards' memories, then
-// loops: wait for the host to bump Ctl.Seq, run the step on its shards (leaving it early when the host
-// abandons it), count itself done.
+// loops: wait until the host bumps Ctl.Seq, run that step on its shards (leaving it early when the host
+// abandons it), store the Seq in its ack slot.
 
 import { instantiateKernels, type Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
-import { Ctl, readSegments, runStep, type ShardMemory, shardMemory, Step } from "./shard_step.ts";
+import { ackSlot, Ctl, readSegments, runStep, type ShardMemory, shardMemory, Step } from "./shard_step.ts";
 import { waitForChange } from "./spin_wait.ts";
 
 export interface WorkerInit {
@@ -12,6 +12,8 @@ export interface WorkerInit {
   readonly shards: { layout: ShardLayout; memory: WebAssembly.Memory }[];
   readonly params: ShardParams;
   readonly ctl: SharedArrayBuffer;
+  /** This worker's index among the pool's workers (its ack slot). */
+  readonly index: number;
 }
 
 // Lives in a worker: `self` is the worker scope.
@@ -38,11 +40,15 @@ scope.onmessage = (e) => {
   // the host raises Ctl.Abandon when its stop poll turns true mid-step
   const abandoned = () => Atomics.load(ctl, Ctl.Abandon) !== 0;
   scope.onmessage = null;
+  const ack = ackSlot(init.params.maxTokens, init.index);
   // read the sequence number before saying ready: the host may start a step right after
   let seq = Atomics.load(ctl, Ctl.Seq);
   scope.postMessage("ready");
   for (;;) {
-    waitForChange(ctl, Ctl.Seq, seq, Infinity);
+    // a wait may end without a new step (early wake-ups): only a changed Seq is a step to run
+    for (let now = seq; now === seq; now = Atomics.load(ctl, Ctl.Seq)) {
+      waitForChange(ctl, Ctl.Seq, seq, Infinity);
+    }
     seq = Atomics.load(ctl, Ctl.Seq);
     const step = Atomics.load(ctl, Ctl.Step) as Step;
     if (step === Step.Exit) break;
@@ -57,7 +63,7 @@ scope.onmessage = (e) => {
       Atomics.store(ctl, Ctl.Failed, 1);
       console.error(`wasm worker: ${(err as Error).message}`);
     }
-    Atomics.add(ctl, Ctl.Done, 1);
-    Atomics.notify(ctl, Ctl.Done);
+    Atomics.store(ctl, ack, seq);
+    Atomics.notify(ctl, ack);
   }
 };

@@ -9,7 +9,16 @@ import { OssiError } from "../../errors.ts";
 import { instantiateKernels, type Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
 import type { WorkerInit } from "./shard_worker.ts";
-import { Ctl, ctlInts, runStep, type Segment, type ShardMemory, shardMemory, Step } from "./shard_step.ts";
+import {
+  ackSlot,
+  Ctl,
+  ctlInts,
+  runStep,
+  type Segment,
+  type ShardMemory,
+  shardMemory,
+  Step,
+} from "./shard_step.ts";
 import { waitForChange } from "./spin_wait.ts";
 
 /** How long the host waits for workers to make progress on one step. */
@@ -53,7 +62,7 @@ export class WorkerPool {
     params: ShardParams,
     threads: number,
   ): Promise<WorkerPool> {
-    const ctlBuffer = new SharedArrayBuffer(ctlInts(params.maxTokens) * 4);
+    const ctlBuffer = new SharedArrayBuffer(ctlInts(params.maxTokens, threads - 1) * 4);
     const module = new WebAssembly.Module(wasm as BufferSource);
     const host = layouts.filter((_, s) => s % threads === 0).map((layout) => ({
       layout,
@@ -83,6 +92,7 @@ export class WorkerPool {
         })),
         params,
         ctl: ctlBuffer,
+        index: t - 1,
       };
       worker.postMessage(init);
     }
@@ -116,12 +126,12 @@ export class WorkerPool {
     const t0 = this.profile ? performance.now() : 0;
     this.stop = stop;
     Atomics.store(c, Ctl.Abandon, 0);
+    let seq = 0;
     if (n > 0) {
-      Atomics.store(c, Ctl.Done, 0);
       Atomics.store(c, Ctl.Step, step);
       Atomics.store(c, Ctl.Layer, layer);
       Atomics.store(c, Ctl.Tokens, tokens);
-      Atomics.add(c, Ctl.Seq, 1);
+      seq = Atomics.add(c, Ctl.Seq, 1) + 1;
       Atomics.notify(c, Ctl.Seq);
     }
     let failed: unknown = null;
@@ -133,19 +143,7 @@ export class WorkerPool {
     } catch (e) {
       failed = e;
     }
-    // a step takes milliseconds to seconds; minutes without progress means a worker died
-    const wait = stop ? STOP_POLL_MS : STALL_MS;
-    let since = performance.now();
-    for (let done = Atomics.load(c, Ctl.Done); done < n; done = Atomics.load(c, Ctl.Done)) {
-      if (waitForChange(c, Ctl.Done, done, wait) !== "timed-out" || Atomics.load(c, Ctl.Done) !== done) {
-        since = performance.now();
-        continue;
-      }
-      this.abandoned();
-      if (performance.now() - since >= STALL_MS) {
-        throw new Error(`wasm backend: workers made no progress for ${STALL_MS / 1000} s`);
-      }
-    }
+    for (let w = 0; w < n; w++) this.awaitAck(ackSlot(this.params.maxTokens, w), seq | 0);
     this.stop = undefined;
     if (failed) throw failed;
     if (Atomics.load(c, Ctl.Failed)) throw new Error("wasm backend: a worker step failed");
@@ -158,6 +156,23 @@ export class WorkerPool {
     if (!this.stop?.()) return false;
     Atomics.store(this.ctl, Ctl.Abandon, 1);
     return true;
+  }
+
+  /**
+   * Waits until the ack slot `at` holds `seq` (Int32 wrap-around included); with a stop poll, polls it every
+   * few ms meanwhile (raising Ctl.Abandon).
+   */
+  private awaitAck(at: number, seq: number): void {
+    const c = this.ctl, wait = this.stop ? STOP_POLL_MS : STALL_MS;
+    // a step takes milliseconds to seconds; minutes without progress means a worker died
+    const since = performance.now();
+    for (let last = Atomics.load(c, at); last !== seq; last = Atomics.load(c, at)) {
+      if (waitForChange(c, at, last, wait) !== "timed-out" || Atomics.load(c, at) !== last) continue;
+      this.abandoned();
+      if (performance.now() - since >= STALL_MS) {
+        throw new Error(`wasm backend: workers made no progress for ${STALL_MS / 1000} s`);
+      }
+    }
   }
 
   /** When set, run() adds each step's wall time (ms, host side: compute plus wake-up) under its Step. */

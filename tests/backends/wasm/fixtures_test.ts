@@ -49,25 +49,34 @@ for (const [fixture, debug, exact] of CASES) {
     const toks = readReference(fixture).prompt_token_ids;
     const one = await wasmOf(model);
     const steps = await wasmOf(model, 64, 5);
-    const a = await forward1(one, toks, 0, "all"),
-      b = await forward1(steps, toks, 0, "all");
-    assertEquals(b.length, toks.length * model.config.vocabSize);
-    assert(
-      maxAbsDiff(b, Array.from(a)) < 1e-6,
-      `prefill in steps differs by ${maxAbsDiff(b, Array.from(a))}`,
-    );
-    const last = await forward1(steps, toks, 0, "last");
-    assert(maxAbsDiff(last, Array.from(a.subarray((toks.length - 1) * model.config.vocabSize))) < 1e-6);
+    try {
+      const a = await forward1(one, toks, 0, "all"),
+        b = await forward1(steps, toks, 0, "all");
+      assertEquals(b.length, toks.length * model.config.vocabSize);
+      assert(
+        maxAbsDiff(b, Array.from(a)) < 1e-6,
+        `prefill in steps differs by ${maxAbsDiff(b, Array.from(a))}`,
+      );
+      const last = await forward1(steps, toks, 0, "last");
+      assert(maxAbsDiff(last, Array.from(a.subarray((toks.length - 1) * model.config.vocabSize))) < 1e-6);
+    } finally {
+      one.dispose();
+      steps.dispose();
+    }
   });
 }
 
 Deno.test("wasm GPT-2 caps its context at n_positions; bad positions and token ids throw RangeError", async () => {
   const b = await wasmOf(loadModel(`${FIXTURES}/gpt2-tiny`), 1000);
-  assert(b.maxContext === 64);
-  await forward1(b, [1], 63, "none");
-  await assertRejects(() => forward1(b, [1], 64, "none"), RangeError, /context overflow/);
-  await assertRejects(() => forward1(b, [389], 0, "none"), RangeError, /token id 389/);
-  await assertRejects(() => forward1(b, [1.5], 0, "none"), RangeError, /token id 1.5/);
+  try {
+    assert(b.maxContext === 64);
+    await forward1(b, [1], 63, "none");
+    await assertRejects(() => forward1(b, [1], 64, "none"), RangeError, /context overflow/);
+    await assertRejects(() => forward1(b, [389], 0, "none"), RangeError, /token id 389/);
+    await assertRejects(() => forward1(b, [1.5], 0, "none"), RangeError, /token id 1.5/);
+  } finally {
+    b.dispose();
+  }
 });
 
 Deno.test("wasm refuses --moe-int8 in one line for a model without routed experts", async () => {

@@ -87,23 +87,27 @@ Deno.test("wasm GPT-2/Qwen3 variants match the reference backend: prompt logits 
   for (const [what, model] of variants()) {
     const ref = new RefBackend(model.config, model.plan, model.weights, { maxContext: 32 });
     const wb = await createWasmBackend(model, { maxContext: 32, slots: 1, maxTokens: 5 });
-    const V = model.config.vocabSize;
-    const want = await forward1(ref, tokens, 0, "all");
-    const got = await forward1(wb, tokens, 0, "all");
-    const d = maxAbsDiff(got, Array.from(want));
-    assert(d < 1e-3, `${what}: prompt logits differ by ${d}`);
-    let a = rowTopkArgmax(want, tokens.length - 1, V);
-    for (let i = 0; i < 4; i++) {
-      const w = await forward1(ref, [a], tokens.length + i, "last");
-      const g = await forward1(wb, [a], tokens.length + i, "last");
-      assert(maxAbsDiff(g, Array.from(w)) < 1e-3, `${what}: step ${i} logits`);
-      assertEquals(rowTopkArgmax(g), rowTopkArgmax(w), `${what}: step ${i}`);
-      a = rowTopkArgmax(w);
+    try {
+      const V = model.config.vocabSize;
+      const want = await forward1(ref, tokens, 0, "all");
+      const got = await forward1(wb, tokens, 0, "all");
+      const d = maxAbsDiff(got, Array.from(want));
+      assert(d < 1e-3, `${what}: prompt logits differ by ${d}`);
+      let a = rowTopkArgmax(want, tokens.length - 1, V);
+      for (let i = 0; i < 4; i++) {
+        const w = await forward1(ref, [a], tokens.length + i, "last");
+        const g = await forward1(wb, [a], tokens.length + i, "last");
+        assert(maxAbsDiff(g, Array.from(w)) < 1e-3, `${what}: step ${i} logits`);
+        assertEquals(rowTopkArgmax(g), rowTopkArgmax(w), `${what}: step ${i}`);
+        a = rowTopkArgmax(w);
+      }
+      // rolling back: rerunning the last two positions with other tokens overwrites their cache entries
+      const back = [3, 4], p = tokens.length + 2;
+      const w2 = await forward1(ref, back, p, "all"),
+        g2 = await forward1(wb, back, p, "all");
+      assert(maxAbsDiff(g2, Array.from(w2)) < 1e-3, `${what}: after rollback`);
+    } finally {
+      wb.dispose();
     }
-    // rolling back: rerunning the last two positions with other tokens overwrites their cache entries
-    const back = [3, 4], p = tokens.length + 2;
-    const w2 = await forward1(ref, back, p, "all"),
-      g2 = await forward1(wb, back, p, "all");
-    assert(maxAbsDiff(g2, Array.from(w2)) < 1e-3, `${what}: after rollback`);
   }
 });
