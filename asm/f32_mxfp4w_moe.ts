@@ -1,5 +1,7 @@
 // The MoE expert step on a row-slice of every expert: gate_up + clamped SwiGLU, then down + weighted sum.
-// Tokens are grouped by expert so each expert's weights stream once per call (prefill reuses them).
+// Tokens are grouped by expert so each expert's weights stream once per call (prefill reuses them). A call
+// runs the experts [e0, e1): the host splits a long step into consecutive ranges and can abandon it between
+// two (a stop); the range starting at 0 quantizes the input, the one ending at `experts` finishes the rows.
 // deno-fmt-ignore-file: AssemblyScript (@inline decorators on functions are not TypeScript)
 
 import { f32_mxfp4w_matmul, quantize_mxfp4_x } from "./f32_mxfp4w_matmul";
@@ -51,21 +53,24 @@ function gather(sel: usize, count: i32, k: i32, e: i32, perSelection: bool, xLis
  * are rows 2p and 2p+1 of W_e x[t] + b_e. Weights: [experts, rows, cols/32, 16] blocks, [experts, rows,
  * cols/32] scales (int8: [experts] pack_mxfp4_rows4 packings in blocks), [experts, rows] bias. tmp:
  * [tokens*k, rows] f32; lists: 2*tokens*k i32; xp: tokens*cols f32 (holds the quantized x).
+ * int8: int8 activations on the four-row packing instead of 22 bits on the checkpoint layout. Experts
+ * [e0, e1) only: e0 == 0 quantizes x into xp, e1 == experts computes act from tmp (so consecutive ranges
+ * covering [0, experts), called in order, give exactly the result of one call over all of them).
  * scratch (int8 only): mxfp4_q8_scratch_bytes(tokens * k, cols) bytes (an expert meets at most that many rows).
- * int8: int8 activations on the four-row packing instead of 22 bits on the checkpoint layout.
  */
 export function f32_mxfp4w_moe_gate_up_swiglu(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
   x: usize, xp: usize, tokens: i32, sel: usize, k: i32, act: usize, limit: f32, alpha: f32,
-  tmp: usize, lists: usize, int8: bool, scratch: usize,
+  tmp: usize, lists: usize, int8: bool, e0: i32, e1: i32, scratch: usize,
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
-  quantizeX(int8, x, xp, tokens, cols);
-  for (let e = 0; e < experts; e++) {
+  if (e0 == 0) quantizeX(int8, x, xp, tokens, cols);
+  for (let e = e0; e < e1; e++) {
     const n = gather(sel, count, k, e, false, xList, yList);
     if (n == 0) continue;
     expertMatmul(int8, e, blocks, scales, bias, rows, cols, xp, xList, n, tmp, yList, rows, scratch);
   }
+  if (e1 < experts) return;
   const pairs = rows >> 1;
   for (let i = 0; i < count; i++) {
     for (let p = 0; p < pairs; p++) {
@@ -80,20 +85,22 @@ export function f32_mxfp4w_moe_gate_up_swiglu(
 /**
  * out[t, r] = sum_j weights[t*k + j] * (W_e act[t*k + j] + b_e)[r] with e = sel[t*k + j], for the rows of
  * this slice. act: [tokens*k, cols]; tmp: [tokens*k, rows]; xp: tokens*k*cols f32 (holds the quantized act); lists: 2*tokens*k i32.
- * Weights, int8 and scratch as for f32_mxfp4w_moe_gate_up_swiglu.
+ * Weights, int8, the range [e0, e1) and scratch as for f32_mxfp4w_moe_gate_up_swiglu (e1 == experts sums
+ * into out).
  */
 export function f32_mxfp4w_moe_down_sum(
   blocks: usize, scales: usize, bias: usize, experts: i32, rows: i32, cols: i32,
   act: usize, xp: usize, tokens: i32, sel: usize, weights: usize, k: i32, out: usize,
-  tmp: usize, lists: usize, int8: bool, scratch: usize,
+  tmp: usize, lists: usize, int8: bool, e0: i32, e1: i32, scratch: usize,
 ): void {
   const count = tokens * k, xList = lists, yList = lists + (<usize>count << 2);
-  quantizeX(int8, act, xp, count, cols);
-  for (let e = 0; e < experts; e++) {
+  if (e0 == 0) quantizeX(int8, act, xp, count, cols);
+  for (let e = e0; e < e1; e++) {
     const n = gather(sel, count, k, e, true, xList, yList);
     if (n == 0) continue;
     expertMatmul(int8, e, blocks, scales, bias, rows, cols, xp, xList, n, tmp, yList, rows, scratch);
   }
+  if (e1 < experts) return;
   for (let t = 0; t < tokens; t++) {
     const o = out + (<usize>t * <usize>rows << 2);
     for (let r = 0; r < rows; r++) store<f32>(o + (<usize>r << 2), 0);

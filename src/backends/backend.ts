@@ -48,6 +48,8 @@ export interface ForwardOptions {
  */
 export interface Backend<C extends ModelConfig = ModelConfig> {
   readonly name: "ref" | "wasm" | "webgpu";
+  /** "fast" where the backend runs the int8 path; exact when absent. */
+  readonly precision?: Precision;
   readonly config: C;
   /** KV-cache capacity of each slot, in tokens. */
   readonly maxContext: number;

@@ -11,7 +11,7 @@ import { loadConversation, saveConversation } from "./conversation_file.ts";
 import { historyFile, InputAssembler, TerminalInput } from "./line_input.ts";
 import { commandHelp, parseCommandArgs } from "./options.ts";
 import { answerBudget, type ChatSettings, modelNotice, openEngine, readChatSettings } from "./settings.ts";
-import { StdoutClosed, type Styles, styles, useColor, writeErr, writeOut } from "./term.ts";
+import { raceAbort, StdoutClosed, type Styles, styles, useColor, writeErr, writeOut } from "./term.ts";
 
 const HELP = commandHelp(
   "chat",
@@ -158,21 +158,38 @@ export async function main(argv: string[]): Promise<number> {
   }
   const delayMs = numberOption(args, "delay-ms", 0);
   const settings = readChatSettings(args);
-  const notice = modelNotice(settings);
-  if (notice) await writeErr(notice + "\n");
-  const engine = await openEngine(settings);
-  if (engine.info.format === "completion") {
-    await writeErr(
-      `ossi: ${settings.model.name} has no chat format; each input is continued as plain text (no conversation memory)\n`,
-    );
-  }
-  const state = new ChatState(settings, engine, delayMs);
-  state.showReasoning = !args.flags.has("no-reasoning");
+  // SIGINT stops the loading too (exit 130): listening before anything is awaited, a signal is never lost
+  // (inherited as ignored, as a script's background job does) nor kills the process unannounced. In pipe
+  // mode the same listener stops the answers; the terminal's line editor reads Ctrl-C as a key instead.
+  const interrupt = new AbortController();
+  const onSigint = () => interrupt.abort();
+  Deno.addSignalListener("SIGINT", onSigint);
   try {
-    return Deno.stdin.isTerminal() ? await repl(state) : await pipeMode(state);
+    const notice = modelNotice(settings);
+    if (notice) await writeErr(notice + "\n");
+    let engine: ChatService;
+    try {
+      engine = await openEngine(settings, interrupt.signal);
+    } catch (e) {
+      if (!interrupt.signal.aborted) throw e;
+      await writeErr("ossi: interrupted\n");
+      return 130;
+    }
+    if (engine.info.format === "completion") {
+      await writeErr(
+        `ossi: ${settings.model.name} has no chat format; each input is continued as plain text (no conversation memory)\n`,
+      );
+    }
+    const state = new ChatState(settings, engine, delayMs);
+    state.showReasoning = !args.flags.has("no-reasoning");
+    if (!Deno.stdin.isTerminal()) return await pipeMode(state, interrupt.signal);
+    Deno.removeSignalListener("SIGINT", onSigint);
+    return await repl(state);
   } catch (e) {
     if (e instanceof StdoutClosed) return 0;
     throw e;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
   }
 }
 
@@ -182,39 +199,46 @@ function parseEffort(s: string): Effort {
   throw new OssiError(`effort must be one of ${EFFORTS.join(", ")} (got '${s}')`, 2);
 }
 
-/** "wasm backend", or "auto: wasm backend" when auto chose it. */
+/** "wasm backend, fast precision", or "auto: wasm backend, ..." when auto chose it. */
 export function backendLabel(state: { settings: ChatSettings; engine: ChatService }): string {
-  const chosen = state.engine.info.backend, asked = state.settings.backend;
-  return asked === "auto" ? `auto: ${chosen} backend` : `${chosen} backend`;
+  const { backend, precision } = state.engine.info, asked = state.settings.backend;
+  return `${asked === "auto" ? "auto: " : ""}${backend} backend, ${precision} precision`;
 }
 
-/** stdin is not a terminal: each input is a question (or a slash command); answers only on stdout. */
-async function pipeMode(state: ChatState): Promise<number> {
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  Deno.addSignalListener("SIGINT", onSigint);
+/**
+ * stdin is not a terminal: each input is a question (or a slash command); answers only on stdout. `signal`
+ * (SIGINT) stops the answer running, or the wait for the next input, and ends with exit 130.
+ */
+async function pipeMode(state: ChatState, signal: AbortSignal): Promise<number> {
   const sink: TurnSink = { reasoning: () => Promise.resolve(), content: (t) => writeOut(t) };
-  try {
-    for await (const input of stdinInputs()) {
-      if (input.trim() === "") continue;
-      if (input.trimStart().startsWith("/")) {
-        const r = command(state, input.trim(), styles(false));
-        if (r.output) await writeErr(r.output + "\n");
-        if (r.quit) break;
-        continue;
-      }
-      const { finish } = await runTurn(state, input.trim(), sink, controller.signal);
-      await writeOut("\n");
-      if (finish === "aborted") {
-        await writeErr("ossi: interrupted\n");
-        return 130;
-      }
-      if (finish === "length") {
-        await writeErr("ossi: the answer was cut at --max-tokens or the context size\n");
-      }
+  const interrupted = async () => {
+    await writeErr("ossi: interrupted\n");
+    return 130;
+  };
+  const inputs = stdinInputs();
+  for (;;) {
+    let next: IteratorResult<string>;
+    try {
+      next = await raceAbort(inputs.next(), signal);
+    } catch (e) {
+      if (signal.aborted) return await interrupted();
+      throw e;
     }
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    if (next.done) break;
+    const input = next.value;
+    if (input.trim() === "") continue;
+    if (input.trimStart().startsWith("/")) {
+      const r = command(state, input.trim(), styles(false));
+      if (r.output) await writeErr(r.output + "\n");
+      if (r.quit) break;
+      continue;
+    }
+    const { finish } = await runTurn(state, input.trim(), sink, signal);
+    await writeOut("\n");
+    if (finish === "aborted") return await interrupted();
+    if (finish === "length") {
+      await writeErr("ossi: the answer was cut at --max-tokens or the context size\n");
+    }
   }
   return 0;
 }

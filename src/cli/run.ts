@@ -4,10 +4,10 @@
 import type { ChatUsage } from "../chat/chat_engine.ts";
 import type { ChatMessage } from "../chat/messages.ts";
 import { OssiError } from "../errors.ts";
-import { numberOption, stringFlag } from "./args.ts";
+import { numberOption, type ParsedArgs, stringFlag } from "./args.ts";
 import { commandHelp, parseCommandArgs } from "./options.ts";
 import { answerBudget, modelNotice, openEngine, readChatSettings } from "./settings.ts";
-import { StdoutClosed, styles, useColor, writeErr, writeOut } from "./term.ts";
+import { raceAbort, StdoutClosed, styles, useColor, writeErr, writeOut } from "./term.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
@@ -29,75 +29,24 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const settings = readChatSettings(args);
-  const prompt = await readPrompt(args.positionals, stringFlag(args, "file"));
-  const json = args.flags.has("json");
-  const showReasoning = args.flags.has("show-reasoning");
-  const delayMs = numberOption(args, "delay-ms", 0);
-
-  const notice = modelNotice(settings);
-  if (notice) await writeErr(notice + "\n");
-  const engine = await openEngine(settings);
-  // Models without a chat format (GPT-2) continue the prompt text as it is.
-  const completion = engine.info.format === "completion";
-
-  // SIGINT and SIGTERM stop the turn (mid-prefill too: the engine polls between layers); exit 130
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
+  // SIGINT and SIGTERM stop ossi run at any moment, from reading the prompt to the last token: exit 130.
+  // The listeners go in before anything is awaited: a signal before them would kill the process unannounced,
+  // or be lost where it is inherited as ignored (a shell script's background job ignores SIGINT).
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
   for (const sig of SIGNALS) Deno.addSignalListener(sig, onSignal);
-  const dim = styles(useColor(Deno.stderr)).dim;
-  const messages: ChatMessage[] = [{ role: "user", content: prompt }];
-  let answer = "";
-  let reasoning = "";
-  let finish = "stop";
-  let usage: ChatUsage | undefined;
-  let reasoningOpen = false;
+  let finish: string;
   try {
-    const events = engine.chat({
-      messages,
-      prompt: settings.prompt,
-      sampler: settings.sampler,
-      maxTokens: answerBudget(settings, engine),
-      signal: controller.signal,
-    });
-    while (true) {
-      const r = await events.next();
-      if (r.done) {
-        usage = r.value;
-        break;
-      }
-      const ev = r.value;
-      if (ev.type === "reasoning") {
-        reasoning += ev.text;
-        if (showReasoning && !json) {
-          reasoningOpen = true;
-          await writeErr(dim(ev.text));
-        }
-      } else if (ev.type === "content") {
-        if (reasoningOpen) {
-          await writeErr("\n");
-          reasoningOpen = false;
-        }
-        // Leading whitespace of an answer is layout, not content; a completion's is part of the text.
-        const text = answer === "" && !completion ? ev.text.trimStart() : ev.text;
-        answer += text;
-        if (!json) await writeOut(text);
-      } else if (ev.type === "done") finish = ev.reason;
-      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-    }
-    if (reasoningOpen) await writeErr("\n");
-    if (json) {
-      await writeOut(
-        JSON.stringify(jsonResult(settings.model.name, answer, reasoning, finish, usage)) + "\n",
-      );
-    } else if (answer !== "" || finish !== "aborted") await writeOut(answer.endsWith("\n") ? "" : "\n");
+    finish = await answer(args, interrupt.signal);
   } catch (e) {
     if (e instanceof StdoutClosed) return 0;
-    throw e;
+    // stopped while the prompt was read or the model loaded (or failing meanwhile): the user asked to stop
+    if (!interrupt.signal.aborted) throw e;
+    finish = "aborted";
   } finally {
     for (const sig of SIGNALS) Deno.removeSignalListener(sig, onSignal);
   }
-  if (finish === "aborted") {
+  if (finish === "aborted" || interrupt.signal.aborted) {
     await writeErr("ossi: interrupted\n");
     return 130;
   }
@@ -105,14 +54,79 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Reads the prompt, opens the engine and streams the answer; returns the turn's finish reason. */
+async function answer(args: ParsedArgs, signal: AbortSignal): Promise<string> {
+  const settings = readChatSettings(args);
+  const prompt = await readPrompt(args.positionals, stringFlag(args, "file"), signal);
+  const json = args.flags.has("json");
+  const showReasoning = args.flags.has("show-reasoning");
+  const delayMs = numberOption(args, "delay-ms", 0);
+
+  const notice = modelNotice(settings);
+  if (notice) await writeErr(notice + "\n");
+  const engine = await openEngine(settings, signal);
+  // Models without a chat format (GPT-2) continue the prompt text as it is.
+  const completion = engine.info.format === "completion";
+
+  const dim = styles(useColor(Deno.stderr)).dim;
+  const messages: ChatMessage[] = [{ role: "user", content: prompt }];
+  let answer = "";
+  let reasoning = "";
+  let finish = "stop";
+  let usage: ChatUsage | undefined;
+  let reasoningOpen = false;
+  // the engine polls the stop between shard steps (and within the long ones), mid-prefill too
+  const events = engine.chat({
+    messages,
+    prompt: settings.prompt,
+    sampler: settings.sampler,
+    maxTokens: answerBudget(settings, engine),
+    signal,
+  });
+  while (true) {
+    const r = await events.next();
+    if (r.done) {
+      usage = r.value;
+      break;
+    }
+    const ev = r.value;
+    if (ev.type === "reasoning") {
+      reasoning += ev.text;
+      if (showReasoning && !json) {
+        reasoningOpen = true;
+        await writeErr(dim(ev.text));
+      }
+    } else if (ev.type === "content") {
+      if (reasoningOpen) {
+        await writeErr("\n");
+        reasoningOpen = false;
+      }
+      // Leading whitespace of an answer is layout, not content; a completion's is part of the text.
+      const text = answer === "" && !completion ? ev.text.trimStart() : ev.text;
+      answer += text;
+      if (!json) await writeOut(text);
+    } else if (ev.type === "done") finish = ev.reason;
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+  }
+  if (reasoningOpen) await writeErr("\n");
+  if (json) {
+    await writeOut(JSON.stringify(jsonResult(settings.model.name, answer, reasoning, finish, usage)) + "\n");
+  } else if (answer !== "" || finish !== "aborted") await writeOut(answer.endsWith("\n") ? "" : "\n");
+  return finish;
+}
+
 /** Prompts larger than this (stdin or -f) are refused as they are read: no context holds that much. */
 const MAX_PROMPT_BYTES = 64 << 20;
 
 /** stdin (when it is not a terminal), -f FILE, then the PROMPT words, joined by blank lines. */
-async function readPrompt(positionals: string[], file: string | undefined): Promise<string> {
+async function readPrompt(
+  positionals: string[],
+  file: string | undefined,
+  signal: AbortSignal,
+): Promise<string> {
   const parts: string[] = [];
   if (!Deno.stdin.isTerminal()) {
-    const text = await readLimited(Deno.stdin.readable, "stdin");
+    const text = await readLimited(Deno.stdin.readable, "stdin", signal);
     if (text.trim()) parts.push(text.trim());
   }
   if (file !== undefined) {
@@ -128,7 +142,7 @@ async function readPrompt(positionals: string[], file: string | undefined): Prom
         })`,
       );
     }
-    parts.push((await readLimited(f.readable, file)).trim());
+    parts.push((await readLimited(f.readable, file, signal)).trim());
   }
   if (positionals.length > 0) parts.push(positionals.join(" "));
   const prompt = parts.filter((p) => p !== "").join("\n\n");
@@ -136,13 +150,21 @@ async function readPrompt(positionals: string[], file: string | undefined): Prom
   return prompt;
 }
 
-/** A stream's text, refused (one line) past MAX_PROMPT_BYTES or when it is not UTF-8. */
-async function readLimited(stream: ReadableStream<Uint8Array>, what: string): Promise<string> {
+/**
+ * A stream's text, refused (one line) past MAX_PROMPT_BYTES or when it is not UTF-8; `signal` stops the
+ * wait for more (a pipe whose writer never closes it) with its reason.
+ */
+async function readLimited(
+  stream: ReadableStream<Uint8Array>,
+  what: string,
+  signal: AbortSignal,
+): Promise<string> {
   const parts: Uint8Array[] = [];
   let size = 0;
   const reader = stream.getReader();
+  const next = () => raceAbort(reader.read(), signal);
   try {
-    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    for (let r = await next(); !r.done; r = await next()) {
       size += r.value.length;
       if (size > MAX_PROMPT_BYTES) {
         throw new OssiError(`run: the prompt from ${what} is over ${MAX_PROMPT_BYTES >> 20} MiB`);

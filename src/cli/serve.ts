@@ -3,7 +3,7 @@
 
 import { OssiError } from "../errors.ts";
 import { isLoopbackName, normalizeOrigin } from "../serve/origin_policy.ts";
-import { startServer } from "../serve/server.ts";
+import { type RunningServer, startServer } from "../serve/server.ts";
 import { WorkerChatService } from "../service/worker_service.ts";
 import { listFlag, numberOption, stringFlag } from "./args.ts";
 import { commandHelp, parseCommandArgs } from "./options.ts";
@@ -58,70 +58,89 @@ export async function main(argv: string[]): Promise<number> {
   const { model, backend, threads, precision, ctx } = readEngineSettings(args);
   const sampler = readSampler(args, model.dir);
   const modelArg = stringFlag(args, "model");
-  if (model.source === "demo") {
-    console.error(`ossi: no gpt-oss model given or cached; serving the demo model ${model.dir}`);
-  }
-  // the engine lives in a worker: this thread keeps the sockets and signals
-  const engine = await WorkerChatService.open(model.dir, {
-    backend,
-    threads,
-    precision,
-    maxContext: ctx,
-    slots: numberOption(args, "parallel"),
-  });
-  const modelId = model.name;
-  let server;
-  try {
-    server = startServer({
-      engine,
-      modelId,
-      // A cached Hub id also answers to its name part (openai/gpt-oss-20b -> gpt-oss-20b).
-      aliases: [model.dir, ...(modelArg ? [modelArg] : []), modelId.split("/").pop()!],
-      listedAliases: listed.filter((a) => a !== modelId),
-      sampler,
-      apiKey,
-      corsOrigins,
-      maxWaiting: queue,
-      log: (line) => console.error(line),
-    }, { hostname, port });
-  } catch (e) {
-    await engine.close();
-    if (e instanceof Deno.errors.AddrInUse) {
-      throw new OssiError(`serve: ${hostname}:${port} is already in use`);
-    }
-    if (e instanceof Deno.errors.AddrNotAvailable) {
-      throw new OssiError(`serve: cannot bind ${hostname}:${port}`);
-    }
-    // An address that does not parse or resolve (--host 999.1.1.1), a port below 1024 without root, ...
-    throw new OssiError(
-      `serve: cannot listen on ${hostname}:${port} (${(e as Error).message.split("\n")[0]})`,
-    );
-  }
-  if (!isLoopbackName(server.hostname) && !apiKey) {
-    console.error(
-      `ossi: warning: listening on ${server.hostname} without --api-key; anyone who can reach it can use it`,
-    );
-  }
-  console.error(
-    `ossi: serving ${modelId} at ${server.url} (chat page ${server.url}/, OpenAI API ${server.url}/v1; ` +
-      `${engine.info.backend} backend, ${engine.info.slots} slot${engine.info.slots === 1 ? "" : "s"} of ` +
-      `${engine.info.contextSize} tokens)`,
-  );
   // A signal stops accepting, stops the requests in progress (streams end with an error event saying
-  // so), frees the engine and exits 0; a second one quits at once.
+  // so), frees the engine and exits 0; a second one quits at once. Listening starts before the model loads:
+  // a signal then ends the loading (exit 0), and none is lost (inherited as ignored, as a script's
+  // background job does) or kills the process unannounced.
+  let server: RunningServer | null = null;
   let stopping = false;
+  const loading = new AbortController();
+  const shutDown = (s: RunningServer) => {
+    s.context.shutDown();
+    void s.shutdown();
+  };
   const stop = () => {
     if (stopping) Deno.exit(130);
     stopping = true;
     console.error("ossi: shutting down");
-    server.context.shutDown();
-    void server.shutdown();
+    if (server) shutDown(server);
+    else loading.abort();
   };
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, stop);
-  await server.finished;
-  await engine.close();
-  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(sig, stop);
-  return 0;
+  try {
+    if (model.source === "demo") {
+      console.error(`ossi: no gpt-oss model given or cached; serving the demo model ${model.dir}`);
+    }
+    // the engine lives in a worker: this thread keeps the sockets and signals
+    let engine: WorkerChatService;
+    try {
+      engine = await WorkerChatService.open(
+        model.dir,
+        { backend, threads, precision, maxContext: ctx, slots: numberOption(args, "parallel") },
+        undefined,
+        loading.signal,
+      );
+    } catch (e) {
+      if (loading.signal.aborted) return 0;
+      throw e;
+    }
+    const modelId = model.name;
+    try {
+      server = startServer({
+        engine,
+        modelId,
+        // A cached Hub id also answers to its name part (openai/gpt-oss-20b -> gpt-oss-20b).
+        aliases: [model.dir, ...(modelArg ? [modelArg] : []), modelId.split("/").pop()!],
+        listedAliases: listed.filter((a) => a !== modelId),
+        sampler,
+        apiKey,
+        corsOrigins,
+        maxWaiting: queue,
+        log: (line) => console.error(line),
+      }, { hostname, port });
+    } catch (e) {
+      await engine.close();
+      if (e instanceof Deno.errors.AddrInUse) {
+        throw new OssiError(`serve: ${hostname}:${port} is already in use`);
+      }
+      if (e instanceof Deno.errors.AddrNotAvailable) {
+        throw new OssiError(`serve: cannot bind ${hostname}:${port}`);
+      }
+      // An address that does not parse or resolve (--host 999.1.1.1), a port below 1024 without root, ...
+      throw new OssiError(
+        `serve: cannot listen on ${hostname}:${port} (${(e as Error).message.split("\n")[0]})`,
+      );
+    }
+    if (!isLoopbackName(server.hostname) && !apiKey) {
+      console.error(
+        `ossi: warning: listening on ${server.hostname} without --api-key; anyone who can reach it can use it`,
+      );
+    }
+    console.error(
+      `ossi: serving ${modelId} at ${server.url} (chat page ${server.url}/, OpenAI API ${server.url}/v1; ` +
+        `${engine.info.backend} backend, ${engine.info.precision} precision, ${engine.info.slots} slot${
+          engine.info.slots === 1 ? "" : "s"
+        } of ` +
+        `${engine.info.contextSize} tokens)`,
+    );
+    // stopped between the engine opening and the server starting
+    if (stopping) shutDown(server);
+    await server.finished;
+    await engine.close();
+    return 0;
+  } finally {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(sig, stop);
+  }
 }
 
 /** An IPv4 address with octets 0-255, an IPv6 address, or a DNS name: checked before the model loads. */

@@ -96,15 +96,16 @@ export function modelNotice(s: EngineSettings): string | undefined {
 
 /**
  * Opens the engine in its worker (one KV slot: one conversation); weight placement shows a progress bar
- * on a terminal's stderr.
+ * on a terminal's stderr. Aborting `signal` stops the loading (it rejects with the signal's reason).
  */
-export async function openEngine(s: ChatSettings): Promise<ChatService> {
+export async function openEngine(s: ChatSettings, signal?: AbortSignal): Promise<ChatService> {
   const bar = new ProgressBar();
   try {
     return await WorkerChatService.open(
       s.model.dir,
       { backend: s.backend, threads: s.threads, precision: s.precision, maxContext: s.ctx, slots: 1 },
       (done, total) => bar.update(done, total, `loading ${s.model.name}`, (n) => String(Math.round(n))),
+      signal,
     );
   } finally {
     bar.clear();

@@ -1,5 +1,5 @@
-// Terminal helpers for the commands: writing to stdout/stderr (a closed pipe ends output quietly),
-// colour only on a terminal without NO_COLOR, and a one-line progress bar on stderr.
+// Terminal helpers for the commands: writing to stdout/stderr (a closed pipe ends output quietly), a wait
+// that a signal cuts short, colour only on a terminal without NO_COLOR, and a one-line progress bar on stderr.
 
 const encoder = new TextEncoder();
 
@@ -35,6 +35,20 @@ export function writeErr(text: string): Promise<void> {
     // stderr gone too: nothing left to tell.
   }
   return Promise.resolve();
+}
+
+/**
+ * `p`, or its rejection with `signal`'s reason once the signal aborts first (a read of stdin that may never
+ * end, left pending: the command is about to exit).
+ */
+export function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }
 
 /** Colour on a terminal unless NO_COLOR is set (https://no-color.org). */

@@ -6,11 +6,14 @@ import type { ChatRequest, ChatUsage, EncodedPrompt } from "../chat/chat_engine.
 import type { ChatFormatName } from "../chat/chat_formats.ts";
 import type { ChatEvent } from "../chat/harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "../chat/messages.ts";
+import type { Precision } from "../backends/backend.ts";
 import type { StatsSnapshot } from "../engine/engine_stats.ts";
 
 export interface EngineInfo {
   /** The backend running the model: "ref", "wasm", "webgpu" (or a stub's name in tests). */
   readonly backend: string;
+  /** The backend's arithmetic: "fast" (the wasm int8 path) or "exact". */
+  readonly precision: Precision;
   /** KV-cache capacity of each slot, in tokens. */
   readonly contextSize: number;
   /** The tokenizer's vocabulary size. */

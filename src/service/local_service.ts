@@ -6,11 +6,14 @@ import type { ChatEngine, ChatRequest, ChatUsage, EncodedPrompt } from "../chat/
 import type { ChatEvent } from "../chat/harmony_parser.ts";
 import type { ChatMessage, PromptOptions } from "../chat/messages.ts";
 import { EngineStats, type StatsSnapshot } from "../engine/engine_stats.ts";
+import type { Precision } from "../backends/backend.ts";
 import type { ChatService, EngineInfo } from "./chat_service.ts";
 
 export interface LocalServiceOptions {
   /** The backend's name for EngineInfo (default: the first engine's generator's backend, else "stub"). */
   readonly backend?: string;
+  /** The backend's precision for EngineInfo (default: the generator's backend's, else "exact"). */
+  readonly precision?: Precision;
   /** The counters the engines' sessions write (default: fresh ones). */
   readonly stats?: EngineStats;
   /** Frees what the engines run on (the backend), once. */
@@ -36,9 +39,10 @@ export class LocalChatService implements ChatService {
   constructor(readonly engines: readonly ChatEngine[], private readonly opts: LocalServiceOptions = {}) {
     if (engines.length === 0) throw new RangeError("a chat service needs at least one engine");
     const first = engines[0];
-    const gen = first.gen as { backend?: { name?: string } };
+    const gen = first.gen as { backend?: { name?: string; precision?: Precision } };
     this.info = {
       backend: opts.backend ?? gen.backend?.name ?? "stub",
+      precision: opts.precision ?? gen.backend?.precision ?? "exact",
       contextSize: first.gen.contextSize,
       vocabSize: first.tokenizer.vocabSize,
       slots: engines.length,

@@ -106,7 +106,12 @@ export async function openLocalService(
     const session = new Session(scheduler, { slot, stats, checkFiles });
     return new ChatEngine(session, m.tokenizer, m.renderer, m.stops, m.format, encoder);
   });
-  return new LocalChatService(engines, { backend: backend.name, stats, onClose: () => backend.dispose() });
+  return new LocalChatService(engines, {
+    backend: backend.name,
+    precision: backend.precision ?? "exact",
+    stats,
+    onClose: () => backend.dispose(),
+  });
 }
 
 /** The backend `auto` picks for the model, or the one named. */

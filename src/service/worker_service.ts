@@ -62,17 +62,27 @@ export class WorkerChatService implements ChatService {
     };
   }
 
-  /** Starts the worker and opens the model in it; rejects with the worker's error (its class kept). */
+  /**
+   * Starts the worker and opens the model in it; rejects with the worker's error (its class kept), or with
+   * `signal`'s reason when it aborts first (the worker is then ended, loading or not).
+   */
   static async open(
     modelDir: string,
     options: OpenServiceOptions = {},
     onProgress?: (done: number, total: number) => void,
+    signal?: AbortSignal,
   ): Promise<WorkerChatService> {
+    signal?.throwIfAborted();
     const worker = new Worker(new URL("./engine_worker.ts", import.meta.url), { type: "module" });
     const service = new WorkerChatService(worker);
+    const onAbort = () => {
+      service.opening?.reject(signal!.reason);
+      service.opening = null;
+    };
     try {
       await new Promise<void>((resolve, reject) => {
         service.opening = { resolve, reject, onProgress };
+        signal?.addEventListener("abort", onAbort, { once: true });
         service.post({
           type: "open",
           modelDir,
@@ -83,6 +93,8 @@ export class WorkerChatService implements ChatService {
     } catch (e) {
       worker.terminate();
       throw e;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
     }
     return service;
   }

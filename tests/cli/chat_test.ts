@@ -1,5 +1,5 @@
 // `ossi chat` with stdin not a terminal (the quick start's path), its multi-line rules, saved
-// conversations and the /stats text.
+// conversations, the /stats text, and SIGINT while it loads or waits for input.
 
 import { assert, assertEquals, assertMatch, assertThrows } from "../assert.ts";
 import { ROOT, runCli } from "../fixture_util.ts";
@@ -7,6 +7,7 @@ import { formatStats } from "../../src/cli/chat.ts";
 import { InputAssembler } from "../../src/cli/line_input.ts";
 import { loadConversation, saveConversation } from "../../src/cli/conversation_file.ts";
 import { OssiError } from "../../src/errors.ts";
+import { signalWhen, spawnOssi } from "./signal_util.ts";
 
 /** A cache folder that does not exist: no cached gpt-oss is picked over the demo model. */
 const ENV = { HF_HUB_CACHE: `/tmp/ossi-no-hf-cache-${Deno.pid}` };
@@ -88,6 +89,24 @@ Deno.test("ossi chat in pipe mode runs slash commands (reported on stderr) and /
   assertMatch(second.stderr, /no answer yet/);
   assertMatch(second.stderr, /prompt: \d+ tokens, 0 reused from the KV cache/);
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("piped ossi chat stops on SIGINT while the model loads and while it waits for the next question", async () => {
+  // while it loads (the notice comes just before), and once it has answered a question with stdin still open
+  const cases: [string, string, RegExp, "stdout" | "stderr"][] = [
+    ["loading", "", /demo model/, "stderr"],
+    ["waiting", "What is 23+45?\n", /68\n/, "stdout"],
+  ];
+  for (const [what, input, until, watch] of cases) {
+    const child = spawnOssi(["chat", "--backend", "ref"], { stdin: "piped" });
+    const stdin = child.stdin.getWriter();
+    await stdin.write(new TextEncoder().encode(input));
+    const { status, stdout, stderr } = await signalWhen(child, until, { watch });
+    await stdin.close().catch(() => {});
+    assertEquals([status.code, status.signal], [130, null], `${what}: ${stderr}`);
+    assertMatch(stderr, /ossi: interrupted\n$/, what);
+    assertEquals(stdout, input ? "68\n" : "", what);
+  }
 });
 
 Deno.test("ossi chat rejects a positional argument as a usage error", async () => {

@@ -258,7 +258,7 @@ Deno.test({
     const pane = await Pane.start(`ossi-test-${Deno.pid}-c`, command, env);
     try {
       const banner = await pane.waitFor("the banner", (t) => t.includes("/help lists the commands"));
-      assert(/\(auto: (wasm|webgpu) backend, /.test(banner), banner);
+      assert(/\(auto: (wasm|webgpu) backend, (fast|exact) precision, /.test(banner), banner);
       // One long line, as a terminal delivers a paste: in chunks of many characters at once.
       const pasted = "a".repeat(6990) + " END-MARK-Z";
       const t0 = Date.now();

@@ -4,6 +4,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { ROOT, runCli } from "../fixture_util.ts";
 import { DEMO_EVAL, type EvalItem } from "../demo_eval.ts";
+import { signalWhen, spawnOssi } from "./signal_util.ts";
 
 /** The first correct single-turn item of each task at low effort, and the first at medium and high. */
 function sampleItems(): EvalItem[] {
@@ -187,6 +188,39 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     }
   });
 }
+
+for (const ignored of [false, true]) {
+  Deno.test(`SIGINT while the model loads stops ossi run: exit 130, one line${ignored ? " (SIGINT inherited as ignored)" : ""}`, async () => {
+    // the notice comes just before the engine opens: the signal lands while the model loads (or later)
+    const { status, stdout, stderr } = await signalWhen(
+      spawnOssi(["run", "--backend", "ref", "What is 23+45?"], { ignoreSigint: ignored }),
+      /demo model/,
+    );
+    assertEquals([status.code, status.signal], [130, null], stderr);
+    assertMatch(stderr, /ossi: interrupted\n$/, "the signal was handled, not the process killed by it");
+    assertEquals(stdout, "");
+  });
+}
+
+Deno.test("SIGINT while ossi run waits for its prompt (-f FIFO never closed) stops it: exit 130", async () => {
+  const dir = Deno.makeTempDirSync(), fifo = `${dir}/prompt`;
+  try {
+    assertEquals((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+    const child = spawnOssi(["run", "--backend", "ref", "-f", fifo]);
+    // opening the FIFO's write end waits until ossi has opened its read end: it now waits for the prompt
+    const writer = await Deno.open(fifo, { write: true });
+    try {
+      const { status, stdout, stderr } = await signalWhen(child, /^/);
+      assertEquals([status.code, status.signal], [130, null], stderr);
+      assertMatch(stderr, /^ossi: interrupted\n$/);
+      assertEquals(stdout, "");
+    } finally {
+      writer.close();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
 
 Deno.test("a closed stdout pipe (| head -1) ends ossi chat quietly with exit 0", async () => {
   const questions = Array.from({ length: 12 }, (_, i) => `What is ${10 + i}+${20 + i}?`).join("\n");

@@ -1,8 +1,10 @@
-// `ossi serve` as a process: binds an ephemeral loopback port, answers, refuses bad flags, stops on SIGTERM.
+// `ossi serve` as a process: binds an ephemeral loopback port, answers, refuses bad flags, stops on SIGTERM
+// (while the model loads too).
 
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { DEMO_MODEL, ROOT, runCli } from "../fixture_util.ts";
 import { spawnServe } from "./spawn_serve.ts";
+import { signalWhen, spawnOssi } from "../cli/signal_util.ts";
 
 Deno.test("ossi serve binds 127.0.0.1 on --port 0, answers, and exits 0 on SIGTERM", async () => {
   const { child, url, reader } = await spawnServe(["--model", DEMO_MODEL, "--port", "0", "--backend", "ref"]);
@@ -27,6 +29,19 @@ Deno.test("ossi serve binds 127.0.0.1 on --port 0, answers, and exits 0 on SIGTE
   assertEquals(status.code, 0);
   await child.stdout.cancel().catch(() => {});
 });
+
+for (const [signal, ignored] of [["SIGTERM", false], ["SIGINT", true]] as const) {
+  Deno.test(`ossi serve stops on ${signal} while the model loads: exit 0${ignored ? " (SIGINT inherited as ignored)" : ""}`, async () => {
+    // the demo notice comes just before the engine opens
+    const { status, stderr } = await signalWhen(
+      spawnOssi(["serve", "--port", "0", "--backend", "ref"], { ignoreSigint: ignored }),
+      /serving the demo model/,
+      { signal },
+    );
+    assertEquals([status.code, status.signal], [0, null], stderr);
+    assertMatch(stderr, /ossi: shutting down\n$/);
+  });
+}
 
 Deno.test("ossi serve refuses bad flags (exit 2) and a missing model (exit 1) with a one-line error", async () => {
   const r = await runCli(["serve", "--port", "http"]);

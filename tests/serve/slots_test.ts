@@ -135,6 +135,8 @@ Deno.test("ossi serve: SIGTERM mid-prefill ends the stream with an error event a
 Deno.test("ossi serve --backend wasm streams: events leave as tokens are made; /health answers meanwhile", async () => {
   const s = await spawnServe(["--model", DEMO_MODEL, "--port", "0", "--backend", "wasm", "--threads", "1"]);
   try {
+    // the startup line says what runs: the demo model's MXFP4 experts take the fast path by default
+    assert(/wasm backend, fast precision, \d+ slots? of \d+ tokens/.test(s.stderr()), s.stderr());
     // the demo model answers this with a long run of "1 1 1 ...": seconds of decoding
     const q = "Sort 9 2 7 4 8 1 6 3 5 12 15 11 14 13 10 19 17 18 16";
     const res = await postJson(

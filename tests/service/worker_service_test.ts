@@ -43,6 +43,7 @@ Deno.test("WorkerChatService answers in its worker, reports progress and counter
   try {
     assertEquals(svc.info, {
       backend: "wasm",
+      precision: "fast",
       contextSize: 8192,
       vocabSize: 512,
       slots: 2,

@@ -50,5 +50,5 @@ export async function createWasmBackend(model: LoadedModel, o: WasmCreateOptions
     maxTokens: o.maxTokens,
     files: model.store.files,
   });
-  return new WasmBatchBackend(model.config, inner);
+  return new WasmBatchBackend(model.config, inner, precision);
 }

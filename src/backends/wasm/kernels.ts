@@ -83,6 +83,9 @@ export interface Kernels {
     lists: number,
     /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
+    /** Experts [e0, e1): e0 0 prepares the input, e1 `experts` finishes the output (see the asm file). */
+    e0: number,
+    e1: number,
     /** int8: mxfp4_q8_scratch_bytes(tokens * k, cols) bytes. */
     scratch: number,
   ): void;
@@ -104,6 +107,9 @@ export interface Kernels {
     lists: number,
     /** 1: int8 activations on pack_mxfp4_rows4 weights (the fast path); 0: 22 bits on the checkpoint's. */
     int8: number,
+    /** Experts [e0, e1): e0 0 prepares the input, e1 `experts` finishes the output (see the asm file). */
+    e0: number,
+    e1: number,
     /** int8: mxfp4_q8_scratch_bytes(tokens * k, cols) bytes. */
     scratch: number,
   ): void;

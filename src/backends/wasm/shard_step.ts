@@ -67,6 +67,12 @@ export enum Ctl {
   Failed = 5,
   /** Segments of the current stack of rows (Attn); their {slot, row, n, pos} follow from Ctl.Slots on. */
   Segments = 6,
+  /**
+   * Set by the host when its stop poll turns true during a step: every thread leaves the step at its next
+   * check (between expert ranges, attention rows), and the host throws ForwardAbortedError once all are
+   * done. Cleared by the host before each step.
+   */
+  Abandon = 7,
   Slots = 8,
 }
 
@@ -90,8 +96,13 @@ export function readSegments(ctl: Int32Array): Segment[] {
   return out;
 }
 
+/** True once the step running is to be abandoned (Ctl.Abandon): a long step checks it between its parts. */
+export type Abandoned = () => boolean;
+
 /**
  * Runs `step` of `layer` on `tokens` rows (the sequences `segs`) on shard s; f32 and i32 view its memory.
+ * The long steps (attention over a long context, MoE experts) return early, their output unfinished, once
+ * `abandoned()` says so.
  */
 export function runStep(
   k: Kernels,
@@ -102,6 +113,7 @@ export function runStep(
   layer: number,
   tokens: number,
   segs: readonly Segment[],
+  abandoned: Abandoned,
 ): void {
   const io = s.io;
   if (step === Step.Unembed) {
@@ -117,20 +129,26 @@ export function runStep(
   const L = s.layers[layer];
   switch (step) {
     case Step.Attn:
-      attention(k, mem.f32, s, p, layer, tokens, segs);
+      attention(k, mem.f32, s, p, layer, tokens, segs, abandoned);
       return;
     case Step.Out:
       new DenseInput(k, io.x, io.xp, tokens, p.xQMax).matmul(L.o, io.y);
       return;
     case Step.FfnUp:
       norm(k, L.mlpNorm, io.xn, io.x, p.eps, tokens, p.hidden);
-      ffnUp(k, mem, s, p, layer, tokens);
+      ffnUp(k, mem, s, p, layer, tokens, abandoned);
       return;
     case Step.Down:
-      ffnDown(k, mem, s, p, layer, tokens);
+      ffnDown(k, mem, s, p, layer, tokens, abandoned);
       return;
   }
 }
+
+/**
+ * Query rows times attended keys per sdpa call: a segment's rows go in runs of about this many, so a stop is
+ * seen within one run however long the context (4096: some 10 ms on two threads).
+ */
+const ATTN_KEYS_PER_CALL = 4096;
 
 /** The Attn step: see Step.Attn. */
 function attention(
@@ -141,6 +159,7 @@ function attention(
   layer: number,
   tokens: number,
   segs: readonly Segment[],
+  abandoned: Abandoned,
 ): void {
   const io = s.io, L = s.layers[layer], a = p.layers[layer].attention;
   const h = s.heads, hd = p.headDim, qw = h.heads * hd, kvw = h.kvHeads * hd;
@@ -167,19 +186,26 @@ function attention(
     }
     f32.copyWithin(kc / 4 + g.pos * kvw, kr / 4, kr / 4 + g.n * kvw);
     f32.copyWithin(vc / 4 + g.pos * kvw, vr / 4, vr / 4 + g.n * kvw);
-    k.sdpa_sink_window(
-      io.y + g.row * qw * 4,
-      q,
-      kc,
-      vc,
-      g.pos,
-      g.n,
-      a.window,
-      L.sinks,
-      h.heads,
-      h.kvHeads,
-      hd,
-      io.scores,
-    );
+    // each row attends on its own (the keys of all the segment's rows are in the cache): runs of rows give
+    // the bits of one call
+    const keys = a.window > 0 ? Math.min(a.window, g.pos + g.n) : g.pos + g.n;
+    const run = Math.max(1, Math.floor(ATTN_KEYS_PER_CALL / keys));
+    for (let t = 0; t < g.n; t += run) {
+      if (abandoned()) return;
+      k.sdpa_sink_window(
+        io.y + (g.row + t) * qw * 4,
+        q + t * qw * 4,
+        kc,
+        vc,
+        g.pos + t,
+        Math.min(run, g.n - t),
+        a.window,
+        L.sinks,
+        h.heads,
+        h.kvHeads,
+        hd,
+        io.scores,
+      );
+    }
   }
 }

@@ -1,5 +1,6 @@
 // A worker thread of the WASM backend: instantiates the kernels over each of its shards' memories, then
-// loops: wait until the host bumps Ctl.Seq, run that step on its shards, store the Seq in its ack slot.
+// loops: wait until the host bumps Ctl.Seq, run that step on its shards (leaving it early when the host
+// abandons it), store the Seq in its ack slot.
 
 import { instantiateKernels, type Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
@@ -36,6 +37,8 @@ scope.onmessage = (e) => {
     return;
   }
   const ctl = new Int32Array(init.ctl);
+  // the host raises Ctl.Abandon when its stop poll turns true mid-step
+  const abandoned = () => Atomics.load(ctl, Ctl.Abandon) !== 0;
   scope.onmessage = null;
   const ack = ackSlot(init.params.maxTokens, init.index);
   // read the sequence number before saying ready: the host may start a step right after
@@ -52,7 +55,10 @@ scope.onmessage = (e) => {
     const layer = Atomics.load(ctl, Ctl.Layer), tokens = Atomics.load(ctl, Ctl.Tokens);
     const segs = step === Step.Attn ? readSegments(ctl) : [];
     try {
-      for (const s of shards) runStep(s.k, s.mem, s.layout, init.params, step, layer, tokens, segs);
+      for (const s of shards) {
+        if (abandoned()) break;
+        runStep(s.k, s.mem, s.layout, init.params, step, layer, tokens, segs, abandoned);
+      }
     } catch (err) {
       Atomics.store(ctl, Ctl.Failed, 1);
       console.error(`wasm worker: ${(err as Error).message}`);

@@ -103,7 +103,10 @@ interface LogitRow {
   readonly at: number;
 }
 
-/** What a chunk polls before each step on the shards; true stops it (ForwardAbortedError). */
+/**
+ * What a chunk polls before each step on the shards and within the long ones (WorkerPool.run); true stops it
+ * (ForwardAbortedError).
+ */
 type StopPoll = (() => boolean) | undefined;
 
 /** The options of one sequence's forward(). */
@@ -385,7 +388,7 @@ export class WasmBackend {
     // final norm of the last token; each shard unembeds it and keeps its k best
     norm(this.k, b.finalNorm, b.xn, b.x + (T - 1) * H * 4, this.config.norm.eps, 1, H);
     this.broadcast(b.xn, H);
-    this.pool.run(Step.UnembedTopK, k, 1);
+    this.pool.run(Step.UnembedTopK, k, 1, stop);
     const found = this.mergeCandidates(k);
     if (found < k || !Number.isFinite(this.bestVals[0])) {
       throw new NonFiniteError(found < k ? NaN : this.bestVals[0], pos + n - 1);
@@ -415,8 +418,8 @@ export class WasmBackend {
 
   /**
    * Runs one stack of rows (`tokens`, one per row), each sequence's rows (`segs`) against its slot's cache
-   * at its positions, polling `stop` before each step on the shards (a stop lands within one step of one
-   * layer); writes the logits of the `want` rows.
+   * at its positions, polling `stop` before each step on the shards and within the long ones (a stop lands
+   * within one range of experts or one run of attention rows); writes the logits of the `want` rows.
    */
   private chunk(
     tokens: readonly number[],
@@ -431,7 +434,7 @@ export class WasmBackend {
       dbg?.(name, layer, rows, f32.slice(at / 4, at / 4 + rows * width));
     const run = (step: Step, layer: number, rows = T) => {
       if (stop?.()) throw new ForwardAbortedError();
-      this.pool.run(step, layer, rows);
+      this.pool.run(step, layer, rows, stop);
     };
 
     // token embedding, widened from the mapping (plus the learned position of each row)

@@ -11,6 +11,7 @@ import {
   type ForwardOptions,
   logitRows,
   type PickSequence,
+  type Precision,
   type Sequence,
 } from "../backend.ts";
 import type { WasmBackend } from "./wasm_backend.ts";
@@ -18,7 +19,11 @@ import type { WasmBackend } from "./wasm_backend.ts";
 export class WasmBatchBackend implements Backend {
   readonly name = "wasm" as const;
 
-  constructor(readonly config: ModelConfig, readonly inner: WasmBackend) {}
+  constructor(
+    readonly config: ModelConfig,
+    readonly inner: WasmBackend,
+    readonly precision: Precision = "exact",
+  ) {}
 
   get slots(): number {
     return this.inner.slots;

@@ -1,7 +1,10 @@
 // Host side of the shard workers: the calling thread computes its own share of the shards and starts one
 // Deno Worker for each further thread, hands each its shards (round robin), and runs a step on all shards
-// at once, synchronised through Atomics on a shared control block. No allocation per step.
+// at once, synchronised through Atomics on a shared control block. No allocation per step. A step given a
+// stop poll can be abandoned midway: the host polls while it computes and while it waits, and tells the
+// workers through the control block.
 
+import { ForwardAbortedError } from "../backend.ts";
 import { OssiError } from "../../errors.ts";
 import { instantiateKernels, type Kernels } from "./kernels.ts";
 import type { ShardLayout, ShardParams } from "./shard_layout.ts";
@@ -20,6 +23,8 @@ import { waitForChange } from "./spin_wait.ts";
 
 /** How long the host waits for workers to make progress on one step. */
 const STALL_MS = 300_000;
+/** While a step with a stop poll runs, the waiting host polls it this often (ms). */
+const STOP_POLL_MS = 5;
 
 /** A shard the calling thread computes on. */
 interface HostShard {
@@ -31,6 +36,10 @@ interface HostShard {
 export class WorkerPool {
   private readonly ctl: Int32Array;
   private segs: readonly Segment[] = [];
+  /** The running step's stop poll. */
+  private stop: (() => boolean) | undefined = undefined;
+  /** The host's check within a step: the flag, else the stop poll (which then raises the flag). */
+  private readonly abandoned = () => Atomics.load(this.ctl, Ctl.Abandon) !== 0 || this.pollStop();
 
   private constructor(
     private readonly workers: Worker[],
@@ -108,11 +117,15 @@ export class WorkerPool {
 
   /**
    * Runs `step` on every shard: wakes the workers, computes the caller's shards, then waits until every
-   * worker is done (a worker's failure, or the caller's, is thrown once all of them have stopped).
+   * worker is done (a worker's failure, or the caller's, is thrown once all of them have stopped). With
+   * `stop`, polled within the step (between its parts, and every few ms while the host waits), a stop
+   * abandons the step on every thread and throws ForwardAbortedError: its output is then unfinished.
    */
-  run(step: Step, layer: number, tokens: number): void {
+  run(step: Step, layer: number, tokens: number, stop?: () => boolean): void {
     const c = this.ctl, n = this.workers.length;
     const t0 = this.profile ? performance.now() : 0;
+    this.stop = stop;
+    Atomics.store(c, Ctl.Abandon, 0);
     let seq = 0;
     if (n > 0) {
       Atomics.store(c, Ctl.Step, step);
@@ -123,22 +136,40 @@ export class WorkerPool {
     }
     let failed: unknown = null;
     try {
-      for (const s of this.host) runStep(s.k, s.mem, s.layout, this.params, step, layer, tokens, this.segs);
+      for (const s of this.host) {
+        if (this.abandoned()) break;
+        runStep(s.k, s.mem, s.layout, this.params, step, layer, tokens, this.segs, this.abandoned);
+      }
     } catch (e) {
       failed = e;
     }
     for (let w = 0; w < n; w++) this.awaitAck(ackSlot(this.params.maxTokens, w), seq | 0);
+    this.stop = undefined;
     if (failed) throw failed;
     if (Atomics.load(c, Ctl.Failed)) throw new Error("wasm backend: a worker step failed");
+    if (Atomics.load(c, Ctl.Abandon)) throw new ForwardAbortedError();
     if (this.profile) this.profile[step] = (this.profile[step] ?? 0) + performance.now() - t0;
   }
 
-  /** Waits until the ack slot `at` holds `seq` (Int32 wrap-around included). */
+  /** Raises Ctl.Abandon when the running step's stop poll turns true; returns whether it did. */
+  private pollStop(): boolean {
+    if (!this.stop?.()) return false;
+    Atomics.store(this.ctl, Ctl.Abandon, 1);
+    return true;
+  }
+
+  /**
+   * Waits until the ack slot `at` holds `seq` (Int32 wrap-around included); with a stop poll, polls it every
+   * few ms meanwhile (raising Ctl.Abandon).
+   */
   private awaitAck(at: number, seq: number): void {
-    const c = this.ctl;
+    const c = this.ctl, wait = this.stop ? STOP_POLL_MS : STALL_MS;
     // a step takes milliseconds to seconds; minutes without progress means a worker died
+    const since = performance.now();
     for (let last = Atomics.load(c, at); last !== seq; last = Atomics.load(c, at)) {
-      if (waitForChange(c, at, last, STALL_MS) === "timed-out" && Atomics.load(c, at) === last) {
+      if (waitForChange(c, at, last, wait) !== "timed-out" || Atomics.load(c, at) !== last) continue;
+      this.abandoned();
+      if (performance.now() - since >= STALL_MS) {
         throw new Error(`wasm backend: workers made no progress for ${STALL_MS / 1000} s`);
       }
     }

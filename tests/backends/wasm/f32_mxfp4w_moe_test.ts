@@ -1,8 +1,9 @@
 // The fused MoE kernels (asm/f32_mxfp4w_moe.ts), on 22-bit and on int8 activations (the four-row packing of
 // f32_mxfp4w_matmul_q8_test.ts), against f32Mxfp4wMatmul(), swigluClamped() and a weighted sum, within each
-// quantization's bound (the 22-bit one is checked in f32_mxfp4w_matmul_test.ts).
+// quantization's bound (the 22-bit one is checked in f32_mxfp4w_matmul_test.ts); run over consecutive expert
+// ranges (as the host splits a step to poll a stop between them) they give the one call's bits.
 
-import { assert } from "../../assert.ts";
+import { assert, assertEquals } from "../../assert.ts";
 import { f32Mxfp4wMatmul, swigluClamped } from "../../../src/backends/ref/kernels.ts";
 import type { Mxfp4Experts } from "../../../src/model/mxfp4.ts";
 import { Harness } from "./kernel_harness.ts";
@@ -112,53 +113,81 @@ function checkMoe(
     lists = h.zeros(count * 8),
     scratch = int8 ? h.zeros(h.k.mxfp4_q8_scratch_bytes(count, Math.max(H, F))) : 0;
   const act = h.zeros(count * F * 4), out = h.zeros(tokens * H * 4), selAt = h.put(sel), wAt = h.put(wts);
-  h.k.f32_mxfp4w_moe_gate_up_swiglu(
-    guW.blocks,
-    guW.scales,
-    h.put(gu.bias),
-    experts,
-    2 * F,
-    H,
-    h.put(x),
-    xp,
-    tokens,
-    selAt,
-    k,
-    act,
-    7,
-    1.702,
-    tmp,
-    lists,
-    int8 ? 1 : 0,
-    scratch,
-  );
+  const guBias = h.put(gu.bias), dnBias = h.put(dn.bias), xAt = h.put(x);
+  const gateUp = (e0: number, e1: number) =>
+    h.k.f32_mxfp4w_moe_gate_up_swiglu(
+      guW.blocks,
+      guW.scales,
+      guBias,
+      experts,
+      2 * F,
+      H,
+      xAt,
+      xp,
+      tokens,
+      selAt,
+      k,
+      act,
+      7,
+      1.702,
+      tmp,
+      lists,
+      int8 ? 1 : 0,
+      e0,
+      e1,
+      scratch,
+    );
+  const downSum = (e0: number, e1: number) =>
+    h.k.f32_mxfp4w_moe_down_sum(
+      dnW.blocks,
+      dnW.scales,
+      dnBias,
+      experts,
+      H,
+      F,
+      act,
+      xp,
+      tokens,
+      selAt,
+      wAt,
+      k,
+      out,
+      tmp,
+      lists,
+      int8 ? 1 : 0,
+      e0,
+      e1,
+      scratch,
+    );
+  gateUp(0, experts);
   // 22-bit activations: an output moves by at most sum(|w| * maxabs) * QUANT_STEP (checked in
   // f32_mxfp4w_matmul_test.ts), f32-like, so the f32 kernels' tolerance holds
   const gotAct = h.f32(act, count * F);
   const dAct = maxScaledDiff(gotAct, want.act);
   assert(dAct < MOE_TOLERANCE, `act differs by ${dAct}`);
   const wantOut = int8 ? refDownSum(dn, int8Rounded(gotAct, count, F), sel, wts, tokens, k) : want.out;
-  h.k.f32_mxfp4w_moe_down_sum(
-    dnW.blocks,
-    dnW.scales,
-    h.put(dn.bias),
-    experts,
-    H,
-    F,
-    act,
-    xp,
-    tokens,
-    selAt,
-    wAt,
-    k,
-    out,
-    tmp,
-    lists,
-    int8 ? 1 : 0,
-    scratch,
-  );
-  const dOut = maxScaledDiff(h.f32(out, tokens * H), wantOut);
+  downSum(0, experts);
+  const gotOut = h.f32(out, tokens * H);
+  const dOut = maxScaledDiff(gotOut, wantOut);
   assert(dOut < MOE_TOLERANCE, `moe out differs by ${dOut}`);
+  // the same step in ranges of one, then two, ... experts (each call sees the scratch the last one left),
+  // from cleared outputs and scratch
+  const scratchFloats = int8 ? h.k.mxfp4_q8_scratch_bytes(count, Math.max(H, F)) / 4 : 0;
+  for (
+    const [at, n] of [
+      [act, count * F],
+      [out, tokens * H],
+      [tmp, count * Math.max(2 * F, H)],
+      [xp, count],
+      [scratch, scratchFloats],
+    ]
+  ) {
+    new Float32Array(h.memory.buffer, at, n).fill(NaN);
+  }
+  for (let e0 = 0, n = 1; e0 < experts; e0 += n, n++) gateUp(e0, Math.min(experts, e0 + n));
+  assertEquals(h.f32(act, count * F), gotAct, "gate_up over expert ranges");
+  for (let e0 = 0, n = 1; e0 < experts; e0 += n, n++) downSum(e0, Math.min(experts, e0 + n));
+  assertEquals(h.f32(out, tokens * H), gotOut, "down over expert ranges");
 }
 
 Deno.test("f32_mxfp4w_moe kernels match the reference expert step (one token, several tokens)", () => {

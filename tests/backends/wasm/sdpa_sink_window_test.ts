@@ -1,7 +1,8 @@
 // sdpa_sink_window (asm/sdpa_sink_window.ts) against the reference sdpaSinkWindow(): grouped query heads,
-// full attention and a sliding window, one and several tokens at several positions.
+// full attention and a sliding window, one and several tokens at several positions; the rows called in runs
+// (as the Attn step does over a long context) give the one call's bits.
 
-import { assert } from "../../assert.ts";
+import { assert, assertEquals } from "../../assert.ts";
 import { sdpaSinkWindow } from "../../../src/backends/ref/kernels.ts";
 import { Harness } from "./kernel_harness.ts";
 import { maxRelDiff } from "../../diff.ts";
@@ -26,23 +27,33 @@ function checkAttention(
     sdpaSinkWindow(want, t * qw, q, t * qw, kc, vc, pos0 + t, window, sinks, heads, kvHeads, dim);
   }
   const h = new Harness(1024);
-  const out = h.zeros(want.byteLength);
-  h.k.sdpa_sink_window(
-    out,
-    h.put(q),
-    h.put(kc),
-    h.put(vc),
-    pos0,
-    tokens,
-    window,
-    h.put(sinks),
-    heads,
-    kvHeads,
-    dim,
-    h.zeros((heads / kvHeads) * ctx * 4),
-  );
-  const d = maxRelDiff(h.f32(out, want.length), want);
+  const out = h.zeros(want.byteLength), qAt = h.put(q), kAt = h.put(kc), vAt = h.put(vc), sAt = h.put(sinks);
+  const scratch = h.zeros((heads / kvHeads) * ctx * 4);
+  /** Rows [t0, t0 + n) of the query. */
+  const rows = (t0: number, n: number) =>
+    h.k.sdpa_sink_window(
+      out + t0 * qw * 4,
+      qAt + t0 * qw * 4,
+      kAt,
+      vAt,
+      pos0 + t0,
+      n,
+      window,
+      sAt,
+      heads,
+      kvHeads,
+      dim,
+      scratch,
+    );
+  rows(0, tokens);
+  const got = h.f32(out, want.length);
+  const d = maxRelDiff(got, want);
   assert(d < 1e-5, `attention differs by ${d}`);
+  for (const run of [1, 2, 3]) {
+    new Float32Array(h.memory.buffer, out, want.length).fill(NaN);
+    for (let t = 0; t < tokens; t += run) rows(t, Math.min(run, tokens - t));
+    assertEquals(h.f32(out, want.length), got, `rows in runs of ${run}`);
+  }
 }
 
 Deno.test("sdpa_sink_window() matches sdpaSinkWindow() with full attention and a sliding window", () => {

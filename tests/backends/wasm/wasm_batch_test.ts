@@ -1,7 +1,8 @@
 // The wasm backend's batch of sequences over several KV slots: each sequence's logits in a batch (prefill
 // and decode rows mixed, chunks shared) are bit for bit what it gets alone; greedy() picks each argmax;
 // a stop polled before a step on the shards throws ForwardAbortedError and leaves the other slots' caches
-// intact.
+// intact; a stop polled within a step (between expert ranges, attention rows, while the host waits)
+// abandons it on every thread, and the next forward over the same positions computes them afresh.
 
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { type Backend, ForwardAbortedError, type Sequence } from "../../../src/backends/backend.ts";
@@ -121,5 +122,41 @@ Deno.test("wasm batch: a stop mid-forward throws, and the other slots' caches st
     assert(polls === 3);
   } finally {
     b.dispose();
+  }
+});
+
+Deno.test("wasm batch: a stop at any poll, within steps too, abandons the forward; the caches stay consistent", async () => {
+  for (const precision of ["exact", "fast"] as const) {
+    const b = await open(2, 64, precision);
+    try {
+      const a = prompt.slice(0, 12);
+      // slot 1's whole prompt unstopped (counting the polls), then slot 0's first part
+      let polls = 0;
+      const whole = { slot: 1, tokens: prompt, pos: 0, logits: "all" as const };
+      const want = (await b.forward([whole], { shouldStop: () => (polls++, false) }))[0];
+      // 4 layers of 4 steps, the unembedding: the steps themselves polled as well
+      assert(polls > 17, `${polls} polls for 17 steps`);
+      const wantA = (await b.forward([{ slot: 0, tokens: a, pos: 0, logits: "last" }]))[0];
+      for (let stopAt = 1; stopAt <= polls; stopAt++) {
+        let n = 0;
+        await assertRejects(
+          () => b.forward([whole], { shouldStop: () => ++n >= stopAt }),
+          ForwardAbortedError,
+        );
+        assertEquals(n, stopAt, `${precision}: no poll after the stop (stop at ${stopAt})`);
+        // the abandoned positions are computed again; slot 0 was never touched
+        assertEquals((await b.forward([whole]))[0], want, `${precision}: stop at poll ${stopAt}`);
+      }
+      const next = [{ slot: 0, tokens: [argmax(wantA)], pos: a.length, logits: "last" as const }];
+      const fresh = await open(1, 64, precision);
+      try {
+        await fresh.forward([{ slot: 0, tokens: a, pos: 0, logits: "none" }]);
+        assertEquals((await b.forward(next))[0], (await fresh.forward(next))[0]);
+      } finally {
+        fresh.dispose();
+      }
+    } finally {
+      b.dispose();
+    }
   }
 });
