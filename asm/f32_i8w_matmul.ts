@@ -257,9 +257,11 @@ function tile4x4Digits(w: usize, nb: i32, x: usize, cols: usize, y: usize, yByte
 /**
  * y[t*yStride + r] = sum over 32-blocks b of ws[r, b] * xs[t, b] * (W[r, b] . q[t, b]) + bias[r] for
  * t < tokens, r < rows (bias 0: none). w: from pack_i8w_bf16/_f32 (i8w_bytes(rows, cols) bytes); xq: `tokens`
- * rows from quantize_i8w_x. cols % 32 == 0. A lone token takes 16 rows at a time; several tokens take two
- * row groups at a time by chunks of four tokens; what is left goes one row group and token at a time.
- * The bias is read in whole v128s: up to 12 bytes past its last row.
+ * rows from quantize_i8w_x (the same call's token count). cols % 32 == 0. A lone token takes 16 rows at a
+ * time; several tokens take int8_panel.ts's panels (up to four row pairs by every chunk of four tokens); the
+ * row groups left, and every group in the digit form, go one group at a time (a chunk of four tokens at a
+ * time in the digit form, else token by token). The bias is read in whole v128s: up to 12 bytes past its
+ * last row.
  */
 export function f32_i8w_matmul(w: usize, bias: usize, rows: i32, cols: i32, xq: usize, tokens: i32, y: usize, yStride: i32): void {
   const nb = cols >> 5, gBytes = <usize>i8w_group_bytes(cols), xBytes = <usize>q8RowBytes(cols), yBytes = <usize>yStride << 2;
