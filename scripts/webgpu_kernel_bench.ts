@@ -24,7 +24,7 @@ const args = parseArgs(Deno.args, { values: ["reps", "tokens", "context", "only"
 const reps = numberFlag(args, "reps", 5), T = numberFlag(args, "tokens", 128);
 const ctx = numberFlag(args, "context", 4096), only = stringFlag(args, "only");
 const gpu = await openGpuDevice(), dev = gpu.device;
-const rec = new Recorder(dev, new PipelineCache(dev));
+const rec = new Recorder(dev, PipelineCache.of(dev));
 const s = GPT_OSS_20B, H = s.hidden, F = s.ffn, E = s.experts, K = s.topK;
 
 /** Random words (xorshift): weights in any dtype, as long as their values stay finite. */

@@ -7,8 +7,11 @@
 //                   (up): gpt-oss's clamped form (CLAMPED) or plain silu(gate) * up.
 //   down:           per (64-row tile, token tile): slot_out[slot, r] = w_slot * (down_e row r . act[slot] + b).
 //   combine:        moe[t, r] = sum over j of slot_out[t*k + j, r].
-// A tile stages 64 weight rows x 32 columns (decoded once) and BT inputs x 32 columns in workgroup memory;
-// thread (tr, tt) owns rows tr*TM.. and tokens 4tt..4tt+3 of the tile. Experts may be split into parts
+// A tile stages 64 weight rows x 32 columns (decoded once) and BT inputs x 32 columns in workgroup memory,
+// both as vec4 (4 rows, or 4 tokens, of one column): WebGPU zero-fills workgroup memory before the entry
+// runs, and where that fill is compiled element by element (GL adapters) it costs per element, so the
+// staging arrays keep as few elements as their bytes allow. Thread (tr, tt) owns rows tr*TM.. and tokens
+// 4tt..4tt+3 of the tile. Experts may be split into parts
 // [e0, e1) (one gate_up and one down dispatch per part; tiles of experts outside the part return at once).
 // Weights (WDT): MXFP4 (3: blocks [experts, rows, cols/32, 16] u8 as u32 words, scales [experts, rows,
 // cols/32] e8m0 bytes, cols a multiple of 32), or float words [experts, rows, cols] (0 bf16, 1 f16, 2 f32;
@@ -88,7 +91,7 @@ fn group(@builtin(local_invocation_index) e: u32) {
   }
 }
 
-var<workgroup> w_tile: array<f32, GK * GM>; // [GK][GM], decoded and scaled
+var<workgroup> w_tile: array<vec4<f32>, GK * GM / 4u>; // [GK][GM/4]: rows 4i..4i+3 of one column, scaled
 var<workgroup> x_tile: array<vec4<f32>, GK * BT / 4u>; // [GK][BT/4]: 4 tokens of one column
 
 /** One token tile: its expert, its first index into `order` and its token count (0: nothing to do). */
@@ -155,17 +158,19 @@ fn tile_matmul(lid: u32, r0: u32, tile: Tile, x_div: u32) -> array<vec4<f32>, 4>
   let tr = lid / (BT / 4u);
   let tt = lid % (BT / 4u);
   for (var k0 = 0u; k0 < p.cols; k0 += GK) {
-    // weights: 64 rows x 32 columns, 8 at a time
-    for (var i = lid; i < GM * 4u; i += WG) {
-      let row = i / 4u;
-      let wq = i % 4u;
-      let r = r0 + row;
-      var v: array<f32, 8>;
-      if (r < p.rows) {
-        v = weights8(el, tile.e, r, k0 + 8u * wq);
+    // weights: 64 rows x 32 columns as 64 pieces of 4 rows x 8 columns (WG >= 128 threads: one pass)
+    if (lid < GM) {
+      let rq = lid / 4u;
+      let wq = lid % 4u;
+      var v: array<array<f32, 8>, 4>;
+      for (var q = 0u; q < 4u; q++) {
+        let r = r0 + 4u * rq + q;
+        if (r < p.rows) {
+          v[q] = weights8(el, tile.e, r, k0 + 8u * wq);
+        }
       }
       for (var c = 0u; c < 8u; c++) {
-        w_tile[(8u * wq + c) * GM + row] = v[c];
+        w_tile[(8u * wq + c) * (GM / 4u) + rq] = vec4<f32>(v[0][c], v[1][c], v[2][c], v[3][c]);
       }
     }
     if (quad < BT / 4u) {
@@ -182,10 +187,13 @@ fn tile_matmul(lid: u32, r0: u32, tile: Tile, x_div: u32) -> array<vec4<f32>, 4>
       x_tile[(2u * cp + 1u) * (BT / 4u) + quad] = xb;
     }
     workgroupBarrier();
+    // rows tr*TM.. lie in one vec4 of w_tile (TM is 2 or 4), from component o on
+    let o = tr * TM % 4u;
     for (var c = 0u; c < GK; c++) {
       let b = x_tile[c * (BT / 4u) + tt];
+      let w = w_tile[c * (GM / 4u) + tr * TM / 4u];
       for (var i = 0u; i < TM; i++) {
-        acc[i] += w_tile[c * GM + tr * TM + i] * b;
+        acc[i] += w[o + i] * b;
       }
     }
     workgroupBarrier();

@@ -42,10 +42,24 @@ export function pipelineKey(
   return `${kernel}/${variant}:${entry}:{${c}}`;
 }
 
+/** Every device's cache (see PipelineCache.of). */
+const CACHES = new WeakMap<GPUDevice, PipelineCache>();
+
 export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   constructor(private readonly device: GPUDevice) {}
+
+  /**
+   * The cache every user of `device` shares (backends built again, kernel tests, scripts), so a pipeline
+   * is compiled once per device: compiling is what costs on software adapters (seconds per tiled kernel
+   * on llvmpipe's GL driver), and a driver's own shader cache may be absent or cold.
+   */
+  static of(device: GPUDevice): PipelineCache {
+    let cache = CACHES.get(device);
+    if (!cache) CACHES.set(device, cache = new PipelineCache(device));
+    return cache;
+  }
 
   get size(): number {
     return this.pipelines.size;

@@ -69,15 +69,6 @@ const NO_SINK = -3e38;
 /** Bit 31 of a picked index: the row held a NaN or infinite logit (shaders/row_topk.wgsl). */
 const NONFINITE = 0x80000000;
 
-/** Compiled pipelines are shared by every backend on a device (backends built again compile nothing). */
-const PIPELINES = new WeakMap<GPUDevice, PipelineCache>();
-
-function pipelinesOf(device: GPUDevice): PipelineCache {
-  let cache = PIPELINES.get(device);
-  if (!cache) PIPELINES.set(device, cache = new PipelineCache(device));
-  return cache;
-}
-
 /** What a step's picked rows come back as: argmax ids (k 0) or the top k of each. */
 type PickMode = { readonly k: number };
 
@@ -149,7 +140,8 @@ export class WebGpuBackend implements Backend {
     const splitFloats = splitRows * c.numHeads * op.attentionSplits(maxContext) * (D + 2);
     const noSinks = this.buffer("no sinks", c.numHeads);
     gpu.device.queue.writeBuffer(noSinks, 0, new Float32Array(c.numHeads).fill(NO_SINK));
-    this.rec = new Recorder(gpu.device, pipelinesOf(gpu.device));
+    // compiled pipelines are shared by every backend on a device (backends built again compile nothing)
+    this.rec = new Recorder(gpu.device, PipelineCache.of(gpu.device));
     this.ctx = {
       rec: this.rec,
       config,

@@ -16,7 +16,8 @@ export class KernelHarness {
   readonly rec: Recorder;
   private readonly buffers: GPUBuffer[] = [];
   constructor(readonly gpu: GpuDevice) {
-    this.rec = new Recorder(gpu.device, new PipelineCache(gpu.device));
+    // one cache for every test on the device: each pipeline variant compiles once per run
+    this.rec = new Recorder(gpu.device, PipelineCache.of(gpu.device));
   }
   static async open(): Promise<KernelHarness> {
     return new KernelHarness(await sharedGpu());
