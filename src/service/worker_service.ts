@@ -116,15 +116,19 @@ export class WorkerChatService implements ChatService {
     Atomics.store(this.stopFlags, lane, 0);
     this.turns.set(id, { inbox, lane });
     const { signal, shouldStop: _local, onToken, ...request } = req;
+    const raiseFlag = () => Atomics.store(this.stopFlags, lane, 1);
     const stop = () => {
-      Atomics.store(this.stopFlags, lane, 1);
+      raiseFlag();
       this.post({ type: "cancel", id });
     };
     signal?.addEventListener("abort", stop, { once: true });
     let ended = false;
     try {
+      // a turn stopped before it is posted has its flag up before the worker can read the chat message
+      const stoppedAlready = signal?.aborted === true;
+      if (stoppedAlready) raiseFlag();
       this.post({ type: "chat", id, lane, request });
-      if (signal?.aborted) stop();
+      if (stoppedAlready) this.post({ type: "cancel", id });
       for (;;) {
         const m = await inbox.next();
         // once stopped, what the worker made meanwhile is dropped: the turn ends as an abort
