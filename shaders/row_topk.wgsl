@@ -50,33 +50,45 @@ fn reduce_best(lid: u32, v: f32, i: u32) {
   }
 }
 
-@compute @workgroup_size(WG)
-fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let base = wid.x * p.n;
-  var bv = -3.4e38;
-  var bi = 0xffffffffu;
+/** Whether (v, i) comes after (pv, pi) in the order value desc, index asc. */
+fn after(v: f32, i: u32, pv: f32, pi: u32) -> bool {
+  return v < pv || (v == pv && i > pi);
+}
+
+struct Pick {
+  v: f32,
+  i: u32, // 0xffffffff: none
+}
+
+/**
+ * This invocation's first in the order value desc, index asc among its share of the row (columns lid,
+ * lid + WG, ...) that come after the previous pick (pv, pi), or among all of them when `first`; the first
+ * scan flags a non-finite logit.
+ */
+fn scan_share(base: u32, lid: u32, first: bool, pv: f32, pi: u32) -> Pick {
+  var best = Pick(-3.4e38, 0xffffffffu);
   var bad = false;
   for (var i = lid; i < p.n; i += WG) {
     let v = logits[base + i];
-    bad = bad || is_nonfinite(v);
-    if (v > bv || bi == 0xffffffffu) {
-      bv = v;
-      bi = i;
+    bad = bad || (first && is_nonfinite(v));
+    if ((first || after(v, i, pv, pi)) && (best.i == 0xffffffffu || v > best.v)) {
+      best = Pick(v, i);
     }
   }
   if (bad) {
     atomicStore(&nonfinite, 1u);
   }
-  reduce_best(lid, bv, bi);
+  return best;
+}
+
+@compute @workgroup_size(WG)
+fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let mine = scan_share(wid.x * p.n, lid, true, 0.0, 0u);
+  reduce_best(lid, mine.v, mine.i);
   workgroupBarrier();
   if (lid == 0u) {
     out[wid.x] = best_i[0] | select(0u, NONFINITE, atomicLoad(&nonfinite) != 0u);
   }
-}
-
-/** Whether (v, i) comes after (pv, pi) in the order value desc, index asc. */
-fn after(v: f32, i: u32, pv: f32, pi: u32) -> bool {
-  return v < pv || (v == pv && i > pi);
 }
 
 @compute @workgroup_size(WG)
@@ -86,21 +98,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var pi = 0xffffffffu;
   var first = true;
   for (var j = 0u; j < p.k; j++) {
-    var bv = -3.4e38;
-    var bi = 0xffffffffu;
-    var bad = false;
-    for (var i = lid; i < p.n; i += WG) {
-      let v = logits[base + i];
-      bad = bad || (first && is_nonfinite(v));
-      if ((first || after(v, i, pv, pi)) && (bi == 0xffffffffu || v > bv)) {
-        bv = v;
-        bi = i;
-      }
-    }
-    if (bad) {
-      atomicStore(&nonfinite, 1u);
-    }
-    reduce_best(lid, bv, bi);
+    let mine = scan_share(base, lid, first, pv, pi);
+    reduce_best(lid, mine.v, mine.i);
     workgroupBarrier();
     pv = best_v[0];
     pi = best_i[0];

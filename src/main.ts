@@ -3,6 +3,7 @@
 import { OssiError } from "./errors.ts";
 import { nearest } from "./cli/args.ts";
 import { setNoticeHandler } from "./io/mmap.ts";
+import { DEFAULT_EXIT, endHold, holdStopSignals } from "./cli/stop_signals.ts";
 
 /** Each command lives in src/cli/<name>.ts and exports `main(args): Promise<number>` (the exit code). */
 const COMMANDS: Record<
@@ -68,7 +69,13 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await (await command.load()).main(rest);
+    // a stop signal while the command's modules load waits for the command (stop_signals.ts)
+    holdStopSignals();
+    const running = (await command.load()).main(rest);
+    // a command that stops on signals took them over before its first await; the others get the defaults
+    const kept = endHold();
+    if (kept.length > 0) return DEFAULT_EXIT[kept[0]];
+    return await running;
   } catch (e) {
     if (e instanceof OssiError) {
       console.error(`ossi: ${e.message}`);

@@ -11,6 +11,7 @@ import { loadConversation, saveConversation } from "./conversation_file.ts";
 import { historyFile, InputAssembler, TerminalInput } from "./line_input.ts";
 import { commandHelp, parseCommandArgs } from "./options.ts";
 import { answerBudget, type ChatSettings, modelNotice, openEngine, readChatSettings } from "./settings.ts";
+import { onStopSignals } from "./stop_signals.ts";
 import { raceAbort, StdoutClosed, type Styles, styles, useColor, writeErr, writeOut } from "./term.ts";
 
 const HELP = commandHelp(
@@ -158,12 +159,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const delayMs = numberOption(args, "delay-ms", 0);
   const settings = readChatSettings(args);
-  // SIGINT stops the loading too (exit 130): listening before anything is awaited, a signal is never lost
-  // (inherited as ignored, as a script's background job does) nor kills the process unannounced. In pipe
-  // mode the same listener stops the answers; the terminal's line editor reads Ctrl-C as a key instead.
+  // SIGINT stops the loading too (exit 130): taken over before anything is awaited (stop_signals.ts). In
+  // pipe mode the same listener stops the answers; the terminal's line editor reads Ctrl-C as a key instead.
   const interrupt = new AbortController();
-  const onSigint = () => interrupt.abort();
-  Deno.addSignalListener("SIGINT", onSigint);
+  const stopListening = onStopSignals(["SIGINT"], () => interrupt.abort());
   try {
     const notice = modelNotice(settings);
     if (notice) await writeErr(notice + "\n");
@@ -183,13 +182,13 @@ export async function main(argv: string[]): Promise<number> {
     const state = new ChatState(settings, engine, delayMs);
     state.showReasoning = !args.flags.has("no-reasoning");
     if (!Deno.stdin.isTerminal()) return await pipeMode(state, interrupt.signal);
-    Deno.removeSignalListener("SIGINT", onSigint);
+    stopListening();
     return await repl(state);
   } catch (e) {
     if (e instanceof StdoutClosed) return 0;
     throw e;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    stopListening();
   }
 }
 

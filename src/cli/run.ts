@@ -7,9 +7,8 @@ import { OssiError } from "../errors.ts";
 import { numberOption, type ParsedArgs, stringFlag } from "./args.ts";
 import { commandHelp, parseCommandArgs } from "./options.ts";
 import { answerBudget, modelNotice, openEngine, readChatSettings } from "./settings.ts";
+import { onStopSignals } from "./stop_signals.ts";
 import { raceAbort, StdoutClosed, styles, useColor, writeErr, writeOut } from "./term.ts";
-
-const SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
 const HELP = commandHelp(
   "run",
@@ -29,12 +28,10 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  // SIGINT and SIGTERM stop ossi run at any moment, from reading the prompt to the last token: exit 130.
-  // The listeners go in before anything is awaited: a signal before them would kill the process unannounced,
-  // or be lost where it is inherited as ignored (a shell script's background job ignores SIGINT).
+  // SIGINT and SIGTERM stop ossi run at any moment, from loading its modules to the last token: exit 130.
+  // They are taken over before anything is awaited (stop_signals.ts).
   const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
-  for (const sig of SIGNALS) Deno.addSignalListener(sig, onSignal);
+  const stopListening = onStopSignals(["SIGINT", "SIGTERM"], () => interrupt.abort());
   let finish: string;
   try {
     finish = await answer(args, interrupt.signal);
@@ -44,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!interrupt.signal.aborted) throw e;
     finish = "aborted";
   } finally {
-    for (const sig of SIGNALS) Deno.removeSignalListener(sig, onSignal);
+    stopListening();
   }
   if (finish === "aborted" || interrupt.signal.aborted) {
     await writeErr("ossi: interrupted\n");

@@ -8,6 +8,7 @@ import { WorkerChatService } from "../service/worker_service.ts";
 import { listFlag, numberOption, stringFlag } from "./args.ts";
 import { commandHelp, parseCommandArgs } from "./options.ts";
 import { readEngineSettings, readSampler } from "./settings.ts";
+import { onStopSignals } from "./stop_signals.ts";
 
 const HELP = commandHelp(
   "serve",
@@ -59,9 +60,8 @@ export async function main(argv: string[]): Promise<number> {
   const sampler = readSampler(args, model.dir);
   const modelArg = stringFlag(args, "model");
   // A signal stops accepting, stops the requests in progress (streams end with an error event saying
-  // so), frees the engine and exits 0; a second one quits at once. Listening starts before the model loads:
-  // a signal then ends the loading (exit 0), and none is lost (inherited as ignored, as a script's
-  // background job does) or kills the process unannounced.
+  // so), frees the engine and exits 0; a second one quits at once. Listening starts before the model loads
+  // (taken over from main: stop_signals.ts): a signal then ends the loading (exit 0).
   let server: RunningServer | null = null;
   let stopping = false;
   const loading = new AbortController();
@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     if (server) shutDown(server);
     else loading.abort();
   };
-  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, stop);
+  const stopListening = onStopSignals(["SIGINT", "SIGTERM"], stop);
   try {
     if (model.source === "demo") {
       console.error(`ossi: no gpt-oss model given or cached; serving the demo model ${model.dir}`);
@@ -139,7 +139,7 @@ export async function main(argv: string[]): Promise<number> {
     await engine.close();
     return 0;
   } finally {
-    for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(sig, stop);
+    stopListening();
   }
 }
 
