@@ -36,9 +36,10 @@ export function ffnUp(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs):
   const io = s.io, L = s.layers[layer], f = L.ffn, mlp = p.layers[layer].mlp, cols = L.act.cols;
   if (f.kind === "dense") {
     if (cols === 0) return;
-    const x = new DenseInput(k, io.xn, io.xp, tokens, p.xQMax);
+    const x = new DenseInput(k, io.xn, io.xp, tokens, p.xQMax, abandoned);
     if (f.gate) x.matmul(f.gate, io.tmp);
     x.matmul(f.up, io.y);
+    if (abandoned()) return;
     activate(k, mlp.act, io.tmp, io.y, tokens * cols);
     return;
   }
@@ -80,7 +81,7 @@ export function ffnUp(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs):
   const H = p.hidden;
   forEachExpert(mem.i32, io.sel, tokens * K, m.experts, abandoned, (e, rows) => {
     rows.forEach((r, i) => copy(mem.f32, io.xg + i * H * 4, io.xn + Math.floor(r / K) * H * 4, H));
-    const x = new DenseInput(k, io.xg, io.xp, rows.length, p.expertQMax),
+    const x = new DenseInput(k, io.xg, io.xp, rows.length, p.expertQMax, abandoned),
       up = io.tmp + rows.length * cols * 4;
     x.matmul(f.gate[e], io.tmp);
     x.matmul(f.up[e], up);
@@ -96,7 +97,7 @@ export function ffnUp(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs):
 export function ffnDown(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs): void {
   const io = s.io, f = s.layers[layer].ffn;
   if (f.kind === "dense") {
-    new DenseInput(k, io.x, io.xp, tokens, p.xQMax).matmul(f.down, io.y);
+    new DenseInput(k, io.x, io.xp, tokens, p.xQMax, abandoned).matmul(f.down, io.y);
     return;
   }
   const m = p.layers[layer].mlp as MoePlan, K = m.topK;
@@ -131,7 +132,7 @@ export function ffnDown(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs
   if (rows === 0) return;
   forEachExpert(mem.i32, io.sel, tokens * K, m.experts, abandoned, (e, list) => {
     list.forEach((r, i) => copy(mem.f32, io.xg + i * width * 4, io.x + r * width * 4, width));
-    new DenseInput(k, io.xg, io.xp, list.length, p.expertQMax).matmul(f.down[e], io.tmp);
+    new DenseInput(k, io.xg, io.xp, list.length, p.expertQMax, abandoned).matmul(f.down[e], io.tmp);
     list.forEach((r, i) => copy(mem.f32, io.slotOut + r * rows * 4, io.tmp + i * rows * 4, rows));
   });
   k.weighted_row_sum(io.y, io.slotOut, io.selW, tokens, K, rows);

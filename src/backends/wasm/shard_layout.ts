@@ -251,7 +251,7 @@ export function denseFormat(m: Mat, int8: boolean): DenseFormat {
 }
 
 /** Bytes of `rows` rows of `cols` columns stored as `format`. */
-function denseBytes(format: DenseFormat, rows: number, cols: number): number {
+export function denseBytes(format: DenseFormat, rows: number, cols: number): number {
   if (format === "i8") return Math.ceil(rows / 4) * i8wGroupBytes(cols);
   return rows * cols * (format === "bf16" ? 2 : 4);
 }

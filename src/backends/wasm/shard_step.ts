@@ -69,7 +69,7 @@ export enum Ctl {
   Segments = 6,
   /**
    * Set by the host when its stop poll turns true during a step: every thread leaves the step at its next
-   * check (between expert ranges, attention rows), and the host throws ForwardAbortedError once all are
+   * check (between expert ranges, attention rows, dense row blocks), and the host throws ForwardAbortedError once all are
    * done. Cleared by the host before each step.
    */
   Abandon = 7,
@@ -101,8 +101,8 @@ export type Abandoned = () => boolean;
 
 /**
  * Runs `step` of `layer` on `tokens` rows (the sequences `segs`) on shard s; f32 and i32 view its memory.
- * The long steps (attention over a long context, MoE experts) return early, their output unfinished, once
- * `abandoned()` says so.
+ * The long steps (attention over a long context, MoE experts, dense matmuls by row blocks) return early,
+ * their output unfinished, once `abandoned()` says so.
  */
 export function runStep(
   k: Kernels,
@@ -117,12 +117,13 @@ export function runStep(
 ): void {
   const io = s.io;
   if (step === Step.Unembed) {
-    new DenseInput(k, io.x, io.xp, tokens, p.xQMax).matmul(s.unembed, io.y);
+    new DenseInput(k, io.x, io.xp, tokens, p.xQMax, abandoned).matmul(s.unembed, io.y);
     return;
   }
   if (step === Step.UnembedTopK) {
     const u = s.unembed;
-    new DenseInput(k, io.x + (tokens - 1) * u.cols * 4, io.xp, 1, p.xQMax).matmul(u, io.y);
+    new DenseInput(k, io.x + (tokens - 1) * u.cols * 4, io.xp, 1, p.xQMax, abandoned).matmul(u, io.y);
+    if (abandoned()) return;
     k.row_topk(io.y, u.rows, layer, io.topkIds, io.topkVals);
     return;
   }
@@ -132,7 +133,7 @@ export function runStep(
       attention(k, mem.f32, s, p, layer, tokens, segs, abandoned);
       return;
     case Step.Out:
-      new DenseInput(k, io.x, io.xp, tokens, p.xQMax).matmul(L.o, io.y);
+      new DenseInput(k, io.x, io.xp, tokens, p.xQMax, abandoned).matmul(L.o, io.y);
       return;
     case Step.FfnUp:
       norm(k, L.mlpNorm, io.xn, io.x, p.eps, tokens, p.hidden);
@@ -166,10 +167,11 @@ function attention(
   norm(k, L.attnNorm, io.xn, io.x, p.eps, tokens, p.hidden);
   if (h.heads === 0) return;
   // q, k, v projections of the shard's heads
-  const x = new DenseInput(k, io.xn, io.xp, tokens, p.xQMax);
+  const x = new DenseInput(k, io.xn, io.xp, tokens, p.xQMax, abandoned);
   x.matmul(L.q, io.q);
   x.matmul(L.k, io.k);
   x.matmul(L.v, io.v);
+  if (abandoned()) return;
   // per-head RMSNorm of q and k
   if (a.qkNorm) {
     k.qk_rmsnorm(io.q, L.qNorm, p.eps, tokens, h.heads, hd);
