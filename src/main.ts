@@ -3,7 +3,7 @@
 import { OssiError } from "./errors.ts";
 import { nearest } from "./cli/args.ts";
 import { setNoticeHandler } from "./io/mmap.ts";
-import { DEFAULT_EXIT, endHold, holdStopSignals } from "./cli/stop_signals.ts";
+import { DEFAULT_EXIT, endHold, holdStopSignals, type StopSignal } from "./cli/stop_signals.ts";
 
 /** Each command lives in src/cli/<name>.ts and exports `main(args): Promise<number>` (the exit code). */
 const COMMANDS: Record<
@@ -71,10 +71,17 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // a stop signal while the command's modules load waits for the command (stop_signals.ts)
     holdStopSignals();
-    const running = (await command.load()).main(rest);
-    // a command that stops on signals took them over before its first await; the others get the defaults
-    const kept = endHold();
-    if (kept.length > 0) return DEFAULT_EXIT[kept[0]];
+    let running: Promise<number>, kept: StopSignal[];
+    try {
+      running = (await command.load()).main(rest);
+    } finally {
+      // a command that stops on signals took them over before its first await; the others get the defaults
+      kept = endHold();
+    }
+    if (kept.length > 0) {
+      running.catch(() => {}); // the process ends on the signal, whatever the command does meanwhile
+      return DEFAULT_EXIT[kept[0]];
+    }
     return await running;
   } catch (e) {
     if (e instanceof OssiError) {
