@@ -17,7 +17,7 @@ const LANES = 4096;
 /** How long close() waits for the worker to free the backend before terminating it. */
 const CLOSE_MS = 5000;
 /** How long a terminated worker is given to wind down before the caller goes on (endWorker). */
-const TERMINATE_SETTLE_MS = 20;
+const TERMINATE_SETTLE_MS = 50;
 
 type TurnMessage = Extract<FromWorker, { type: "event" | "end" | "error" }>;
 
