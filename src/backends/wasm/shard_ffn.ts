@@ -50,7 +50,7 @@ export function ffnUp(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs):
   } else k.moe_router_softmax_topk(io.router, tokens, m.experts, K, m.normalize ? 1 : 0, io.sel, io.selW);
   if (f.kind === "mxfp4") {
     const g = f.gateUp, act = m.act as Extract<Activation, { kind: "swiglu_clamped" }>;
-    for (let e0 = 0; e0 < m.experts && !abandoned(); e0 += EXPERTS_PER_CALL) {
+    forExpertRanges(m.experts, abandoned, (e0, e1) =>
       k.f32_mxfp4w_moe_gate_up_swiglu(
         g.blocks,
         g.scales,
@@ -70,10 +70,9 @@ export function ffnUp(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs):
         io.lists,
         p.moeInt8,
         e0,
-        Math.min(m.experts, e0 + EXPERTS_PER_CALL),
+        e1,
         io.moeScratch,
-      );
-    }
+      ));
     return;
   }
   if (cols === 0) return;
@@ -103,7 +102,7 @@ export function ffnDown(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs
   const m = p.layers[layer].mlp as MoePlan, K = m.topK;
   if (f.kind === "mxfp4") {
     const d = f.down;
-    for (let e0 = 0; e0 < m.experts && !abandoned(); e0 += EXPERTS_PER_CALL) {
+    forExpertRanges(m.experts, abandoned, (e0, e1) =>
       k.f32_mxfp4w_moe_down_sum(
         d.blocks,
         d.scales,
@@ -122,10 +121,9 @@ export function ffnDown(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs
         io.lists,
         p.moeInt8,
         e0,
-        Math.min(m.experts, e0 + EXPERTS_PER_CALL),
+        e1,
         io.moeScratch,
-      );
-    }
+      ));
     return;
   }
   const rows = f.down[0].rows, width = f.down[0].cols;
@@ -142,6 +140,16 @@ export function ffnDown(...[k, mem, s, p, layer, tokens, abandoned]: FfnStepArgs
 function activate(k: Kernels, act: Activation, gate: number, up: number, n: number): void {
   if (act.kind === "gelu_tanh") k.gelu_tanh(up, n);
   else k.swiglu(up, gate, up, n);
+}
+
+/**
+ * Calls `run(e0, e1)` for the consecutive expert ranges of EXPERTS_PER_CALL that cover [0, experts), in
+ * order, until `abandoned()`: the MXFP4 MoE kernels take a range, so a stop is seen between two.
+ */
+function forExpertRanges(experts: number, abandoned: Abandoned, run: (e0: number, e1: number) => void): void {
+  for (let e0 = 0; e0 < experts && !abandoned(); e0 += EXPERTS_PER_CALL) {
+    run(e0, Math.min(experts, e0 + EXPERTS_PER_CALL));
+  }
 }
 
 /**
